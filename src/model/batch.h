@@ -1,0 +1,29 @@
+// ignis model: one forward step over a flat batch of tokens from several sequences
+// (mixed prefill chunks and decode tokens), over a paged KV cache.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace ignis {
+
+struct BatchSeq {
+  int32_t num_cached = 0;   // tokens of this sequence already in the KV cache (= position of its first new token)
+  int32_t num_tokens = 0;   // new tokens of this sequence in this step (contiguous in ForwardBatch::tokens)
+  // Physical KV block ids covering positions [0, num_cached + num_tokens); block b holds
+  // positions [b*block_size, (b+1)*block_size). For sliding-window models, blocks wholly
+  // outside the window may be -1 (released).
+  std::vector<int32_t> block_table;
+  bool all_logits = false;  // logits for every new token (eval, verification); else only the last
+};
+
+struct ForwardBatch {
+  std::vector<int32_t> tokens;  // (sum of num_tokens) token ids, sequence after sequence
+  std::vector<BatchSeq> seqs;
+  int32_t num_logit_rows() const {
+    int32_t n = 0;
+    for (auto& s : seqs) n += s.all_logits ? s.num_tokens : 1;
+    return n;
+  }
+};
+
+}  // namespace ignis

@@ -1,0 +1,25 @@
+// ignis model: the interface every backend's model implements (CPU reference, CUDA).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "model/batch.h"
+#include "model/config.h"
+
+namespace ignis {
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual const ModelConfig& config() const = 0;
+  virtual const char* backend_name() const = 0;
+  // Allocates the KV pool: num_blocks blocks of block_size tokens over all layers.
+  virtual void init_kv_cache(int num_blocks, int block_size) = 0;
+  virtual int kv_block_size() const = 0;
+  virtual int kv_num_blocks() const = 0;
+  // Runs one step: writes K/V of the new tokens into the cache and returns logits,
+  // (batch.num_logit_rows(), vocab_size) fp32 row-major, in sequence order.
+  virtual void forward(const ForwardBatch& batch, std::vector<float>& logits) = 0;
+};
+
+}  // namespace ignis

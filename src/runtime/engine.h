@@ -1,0 +1,140 @@
+// ignis runtime: the thread-safe engine API (in-flight batching over a paged KV cache).
+// One engine thread owns the scheduler, the KV block manager and the model; callers
+// submit requests from any thread and read their results from a RequestHandle.
+#pragma once
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "sampling/params.h"
+
+namespace ignis {
+
+class Model;
+class Tokenizer;
+
+using Clock = std::chrono::steady_clock;
+
+struct EngineConfig {
+  int max_batch_size = 64;        // sequences per step
+  int max_num_tokens = 2048;      // tokens per step (chunked prefill budget)
+  int kv_block_size = 32;         // tokens per KV block
+  int kv_num_blocks = 0;          // 0 = size from kv_memory_bytes
+  int64_t kv_memory_bytes = 256ll << 20;
+  int max_queue = 1024;           // bounded queue of waiting requests
+  int max_model_len = 0;          // 0 = model's max_position_embeddings
+  bool enable_prefix_caching = true;
+};
+
+enum class FinishReason { None, Stop, Length, Cancelled, Error };
+const char* finish_reason_name(FinishReason r);  // "stop", "length", "cancelled", "error"
+
+struct GenerateRequest {
+  std::vector<int32_t> prompt_ids;
+  SamplingParams sampling;
+  int priority = 0;  // higher runs first; FCFS within a priority
+  bool detokenize = true;
+};
+
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // top-n alternatives (id, logprob)
+};
+
+// One streamed piece of output: new tokens and the text they completed.
+struct StreamChunk {
+  std::vector<int32_t> tokens;
+  std::vector<TokenLogprob> logprobs;  // one per token when requested
+  std::string text;                    // newly safe text (stop strings held back)
+  FinishReason finish = FinishReason::None;  // set on the last chunk
+  std::string error;                   // when finish == Error
+};
+
+struct RequestTimings {
+  Clock::time_point arrival, scheduled, first_token, finished;
+  std::vector<Clock::time_point> token_times;
+};
+
+struct RequestUsage {
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+  int cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache
+};
+
+// Shared between the engine thread (producer) and one consumer.
+class RequestHandle {
+ public:
+  uint64_t id() const { return id_; }
+  // Blocks until a chunk is available or timeout; returns false on timeout.
+  // After the chunk with finish != None, no more chunks come.
+  bool next(StreamChunk* out, std::chrono::milliseconds timeout = std::chrono::milliseconds::max());
+  bool finished() const;
+  FinishReason finish_reason() const;
+  RequestUsage usage() const;
+  RequestTimings timings() const;
+  // Asks the engine to cancel; blocks are released at the next step.
+  void cancel();
+  bool cancel_requested() const;
+
+  // Engine side.
+  explicit RequestHandle(uint64_t id) : id_(id) {}
+  void push(StreamChunk c);
+  void set_usage(const RequestUsage& u);
+  void set_timings(const RequestTimings& t);
+
+ private:
+  const uint64_t id_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<StreamChunk> chunks_;
+  bool finished_ = false;
+  bool cancel_ = false;
+  FinishReason reason_ = FinishReason::None;
+  RequestUsage usage_;
+  RequestTimings timings_;
+};
+
+struct EngineStats {
+  int queued = 0, running = 0;
+  int kv_blocks_total = 0, kv_blocks_used = 0, kv_blocks_free = 0;
+  int64_t prefix_cache_queries = 0, prefix_cache_hits = 0;  // in tokens
+  int64_t prompt_tokens = 0, generated_tokens = 0, computed_prefill_tokens = 0;
+  int64_t requests_finished = 0, requests_cancelled = 0, requests_error = 0;
+  int64_t steps = 0, preemptions = 0;
+};
+
+class Engine {
+ public:
+  // The tokenizer (optional) is used for detokenization and stop strings.
+  Engine(std::unique_ptr<Model> model, EngineConfig cfg, std::shared_ptr<const Tokenizer> tok = nullptr);
+  ~Engine();  // shutdown(): every accepted request ends (cancelled if not finished)
+
+  // Throws Error with a clear message if the request can never fit (prompt +
+  // max_tokens beyond context or pool) or the queue is full (QueueFullError).
+  std::shared_ptr<RequestHandle> submit(GenerateRequest req);
+  void cancel(const std::shared_ptr<RequestHandle>& h) { h->cancel(); }
+  void shutdown();
+  EngineStats stats() const;
+  const Model& model() const;
+  const EngineConfig& config() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Thrown by submit() when the bounded queue is full (HTTP 429); other rejections are plain Error (HTTP 400).
+class QueueFullError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace ignis
