@@ -1,0 +1,65 @@
+// ignis sampling: the host reference sampler (backend-independent).
+//
+// One call per generated token per request:
+//   raw logits --(bad_token_ids -> -inf, repetition / frequency / presence penalties)-->
+//   penalized logits --(temperature, top-k, top-p, min-p)--> distribution --(inverse CDF, RequestRng)--> token.
+// Greedy (temperature 0) takes the argmax of the penalized logits, ties to the lowest id.
+// Logprobs are the log-softmax of the RAW logits (before penalties and temperature), like vLLM's default.
+// Stop ids / stop strings / max_tokens are the engine's job, not the sampler's.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "sampling/params.h"
+
+namespace ignis {
+
+// Per-request RNG: xoshiro256** seeded through splitmix64. Same seed -> same sequence on
+// every platform and standard library (no std::*_distribution involved).
+class RequestRng {
+ public:
+  explicit RequestRng(uint64_t seed);
+  uint64_t next_u64();
+  double uniform();  // [0, 1), 53 random bits
+
+ private:
+  uint64_t s_[4];
+};
+
+struct SampleResult {
+  int32_t token = 0;
+  float logprob = 0;                            // raw log-softmax of `token`; 0 when p.logprobs < 0
+  std::vector<std::pair<int32_t, float>> top;   // top-p.logprobs (id, raw logprob), descending, ties by id
+};
+
+// Throws ignis::Error naming the field when a sampling parameter is out of range:
+// temperature finite >= 0, top_p in (0, 1], min_p in [0, 1], top_k >= 0 (negative = off, like vLLM's -1),
+// repetition_penalty finite > 0, presence/frequency finite, logprobs >= -1, bad_token_ids in [0, vocab).
+// Cheap; the engine / server may call it at submit time to reject a request early.
+void validate_sampling_params(const SamplingParams& p, int vocab);
+
+// logits: (vocab) fp32, modified in place (penalties, bad tokens). prompt/output ids feed the penalties.
+// Throws ignis::Error on bad params, ids outside the vocab, a NaN/+inf logit, or when every token is masked.
+SampleResult sample_token(float* logits, int vocab, const SamplingParams& p, RequestRng& rng,
+                          const int32_t* prompt_ids, size_t n_prompt, const int32_t* output_ids, size_t n_output);
+
+// --- building blocks (used by sample_token, exposed for tests and other backends' references) ---
+
+// Applies bad_token_ids (-inf), then repetition penalty (HF: over unique prompt+output ids,
+// logit > 0 ? logit / r : logit * r), then frequency and presence penalties (OpenAI: over output ids,
+// logit -= count * frequency + (count > 0) * presence). logits: (vocab), in place.
+void apply_penalties(float* logits, int vocab, const SamplingParams& p, const int32_t* prompt_ids, size_t n_prompt,
+                     const int32_t* output_ids, size_t n_output);
+
+struct TokenProb {
+  int32_t token;
+  double prob;
+};
+// The distribution sample_token draws from, given already-penalized logits: the kept tokens in
+// ascending id order with probabilities summing to 1 (temperature, then top-k, top-p, min-p).
+// Greedy params give the argmax alone with probability 1.
+std::vector<TokenProb> sampling_distribution(const float* logits, int vocab, const SamplingParams& p);
+
+}  // namespace ignis
