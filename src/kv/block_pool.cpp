@@ -1,0 +1,100 @@
+#include "kv/block_pool.h"
+
+#include "core/error.h"
+
+namespace ignis {
+
+BlockPool::BlockPool(int num_blocks) {
+  IGNIS_CHECK(num_blocks > 0, "kv block pool: num_blocks must be > 0 (got {})", num_blocks);
+  blocks_.resize(size_t(num_blocks));
+  free_.reserve(size_t(num_blocks));
+  // Stack: pop from the back, so block 0 is handed out first.
+  for (int32_t b = num_blocks - 1; b >= 0; --b) free_.push_back(b);
+  by_hash_.reserve(size_t(num_blocks) * 2);
+}
+
+void BlockPool::check_id(int32_t b, const char* what) const {
+  IGNIS_CHECK(b >= 0 && b < num_blocks(), "kv block pool: {} of invalid block id {} (pool has {})", what, b,
+              num_blocks());
+}
+
+int32_t BlockPool::allocate() {
+  int32_t b;
+  if (!free_.empty()) {
+    b = free_.back();
+    free_.pop_back();
+  } else {
+    IGNIS_CHECK(lru_head_ >= 0, "kv block pool: out of blocks ({} in use)", num_blocks());
+    b = lru_head_;
+    lru_remove(b);
+    Block& blk = blocks_[size_t(b)];
+    by_hash_.erase(blk.hash);
+    blk.hashed = false;
+    blk.hash = 0;
+  }
+  blocks_[size_t(b)].ref = 1;
+  return b;
+}
+
+void BlockPool::incref(int32_t b) {
+  check_id(b, "incref");
+  Block& blk = blocks_[size_t(b)];
+  if (blk.ref == 0) {
+    IGNIS_CHECK(blk.in_lru, "kv block pool: incref of free block {}", b);
+    lru_remove(b);
+  }
+  ++blk.ref;
+}
+
+void BlockPool::decref(int32_t b) {
+  check_id(b, "decref");
+  Block& blk = blocks_[size_t(b)];
+  IGNIS_CHECK(blk.ref > 0, "kv block pool: decref of unreferenced block {}", b);
+  if (--blk.ref > 0) return;
+  if (blk.hashed) {
+    lru_push_back(b);
+  } else {
+    free_.push_back(b);
+  }
+}
+
+int32_t BlockPool::lookup(uint64_t hash) const {
+  auto it = by_hash_.find(hash);
+  return it == by_hash_.end() ? -1 : it->second;
+}
+
+void BlockPool::register_hash(int32_t b, uint64_t hash) {
+  check_id(b, "register_hash");
+  Block& blk = blocks_[size_t(b)];
+  if (blk.hashed) return;
+  if (!by_hash_.emplace(hash, b).second) return;  // same content already cached elsewhere
+  blk.hashed = true;
+  blk.hash = hash;
+}
+
+std::vector<int32_t> BlockPool::lru_order() const {
+  std::vector<int32_t> out;
+  for (int32_t b = lru_head_; b >= 0; b = blocks_[size_t(b)].next) out.push_back(b);
+  return out;
+}
+
+void BlockPool::lru_remove(int32_t b) {
+  Block& blk = blocks_[size_t(b)];
+  if (blk.prev >= 0) blocks_[size_t(blk.prev)].next = blk.next; else lru_head_ = blk.next;
+  if (blk.next >= 0) blocks_[size_t(blk.next)].prev = blk.prev; else lru_tail_ = blk.prev;
+  blk.prev = blk.next = -1;
+  blk.in_lru = false;
+  --num_cached_;
+}
+
+void BlockPool::lru_push_back(int32_t b) {
+  Block& blk = blocks_[size_t(b)];
+  blk.prev = lru_tail_;
+  blk.next = -1;
+  if (lru_tail_ >= 0) blocks_[size_t(lru_tail_)].next = b; else lru_head_ = b;
+  lru_tail_ = b;
+  blk.in_lru = true;
+  ++num_cached_;
+}
+
+}  // namespace ignis

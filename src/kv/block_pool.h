@@ -1,0 +1,63 @@
+// ignis kv: the pool of fixed-size KV blocks (host bookkeeping only: ids, refcounts,
+// prefix-hash registry, LRU of reusable cached blocks). Device memory belongs to the
+// backend; a block id here indexes the backend's pool.
+//
+// Block lifetime (see docs/ARCHITECTURE_runtime.md):
+//   Free --allocate--> InUse(ref>=1) --register_hash--> InUse+hashed
+//   InUse, ref->0: hashed ? Cached (in LRU, reusable by prefix match) : Free
+//   Cached --incref (prefix hit)--> InUse;  Cached --evict (allocate, LRU first)--> InUse (hash dropped)
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+namespace ignis {
+
+class BlockPool {
+ public:
+  explicit BlockPool(int num_blocks);
+
+  int num_blocks() const { return int(blocks_.size()); }
+  // Blocks that allocate() can hand out: never-used/free ones plus evictable cached ones.
+  int num_allocatable() const { return int(free_.size()) + num_cached_; }
+  int num_free() const { return int(free_.size()); }  // free and holding no reusable content
+  int num_cached() const { return num_cached_; }      // ref 0, hashed, reusable until evicted
+  int num_used() const { return num_blocks() - num_allocatable(); }  // ref >= 1
+
+  // Takes a free block, else evicts the least recently released cached block
+  // (dropping its hash). ref becomes 1. Throws Error when nothing is allocatable.
+  int32_t allocate();
+  void incref(int32_t b);  // a cached block taken back leaves the LRU
+  void decref(int32_t b);  // ref 0: hashed -> LRU tail (most recent), else free list
+  int32_t ref(int32_t b) const { return blocks_[size_t(b)].ref; }
+
+  // Prefix registry. register_hash is a no-op when the hash is already registered
+  // (another block holds the same content) or the block already has a hash.
+  int32_t lookup(uint64_t hash) const;  // -1 if absent
+  void register_hash(int32_t b, uint64_t hash);
+  bool is_hashed(int32_t b) const { return blocks_[size_t(b)].hashed; }
+
+  // LRU order of cached blocks, oldest (next evicted) first; for tests and stats.
+  std::vector<int32_t> lru_order() const;
+
+ private:
+  struct Block {
+    int32_t ref = 0;
+    bool hashed = false;
+    bool in_lru = false;
+    uint64_t hash = 0;
+    int32_t prev = -1, next = -1;  // LRU links
+  };
+  void lru_remove(int32_t b);
+  void lru_push_back(int32_t b);
+  void check_id(int32_t b, const char* what) const;
+
+  std::vector<Block> blocks_;
+  std::vector<int32_t> free_;  // stack of free block ids
+  int32_t lru_head_ = -1, lru_tail_ = -1;
+  int num_cached_ = 0;
+  std::unordered_map<uint64_t, int32_t> by_hash_;
+};
+
+}  // namespace ignis

@@ -1,0 +1,169 @@
+#include "kv/kv_cache_manager.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace ignis {
+
+int kv_blocks_for_budget(int64_t budget_bytes, int64_t kv_bytes_per_token, int block_size) {
+  IGNIS_CHECK(kv_bytes_per_token > 0, "kv cache: bytes per token must be > 0 (got {})", kv_bytes_per_token);
+  IGNIS_CHECK(block_size > 0, "kv cache: block size must be > 0 (got {})", block_size);
+  IGNIS_CHECK(budget_bytes > 0, "kv cache: memory budget must be > 0 (got {})", budget_bytes);
+  int64_t n = budget_bytes / (kv_bytes_per_token * block_size);
+  return int(std::min<int64_t>(n, int64_t(1) << 30));
+}
+
+static inline uint64_t mix64(uint64_t x) {  // splitmix64 finalizer
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
+uint64_t kv_block_hash(uint64_t parent, std::span<const int32_t> tokens, uint64_t extra_key) {
+  uint64_t h = mix64(parent ^ 0x9e3779b97f4a7c15ull) ^ mix64(extra_key + 0x632be59bd9b4e019ull);
+  for (int32_t t : tokens) h = mix64(h ^ (uint64_t(uint32_t(t)) + 0x9e3779b97f4a7c15ull));
+  h = mix64(h ^ tokens.size());
+  return h == 0 ? 1 : h;  // 0 is reserved for "no parent"
+}
+
+KvCacheManager::KvCacheManager(const KvCacheConfig& cfg) : cfg_(cfg), pool_(cfg.num_blocks) {
+  IGNIS_CHECK(cfg.block_size > 0 && cfg.block_size <= 4096, "kv cache: block size must be in [1, 4096] (got {})",
+              cfg.block_size);
+  IGNIS_CHECK(cfg.sliding_window >= 0, "kv cache: sliding window must be >= 0 (got {})", cfg.sliding_window);
+  seqs_.reserve(1024);
+}
+
+KvStats KvCacheManager::stats() const {
+  KvStats s;
+  s.blocks_total = pool_.num_blocks();
+  s.blocks_used = pool_.num_used();
+  s.blocks_free = pool_.num_allocatable();
+  s.blocks_cached = pool_.num_cached();
+  s.prefix_query_tokens = prefix_query_tokens_;
+  s.prefix_hit_tokens = prefix_hit_tokens_;
+  return s;
+}
+
+KvCacheManager::Seq& KvCacheManager::get(SeqId id) {
+  auto it = seqs_.find(id);
+  IGNIS_CHECK(it != seqs_.end(), "kv cache: unknown sequence {}", id);
+  return it->second;
+}
+const KvCacheManager::Seq& KvCacheManager::get(SeqId id) const {
+  auto it = seqs_.find(id);
+  IGNIS_CHECK(it != seqs_.end(), "kv cache: unknown sequence {}", id);
+  return it->second;
+}
+
+PrefixMatch KvCacheManager::match_prefix(std::span<const int32_t> tokens, uint64_t extra_key) const {
+  PrefixMatch m;
+  if (!cfg_.enable_prefix_caching || tokens.empty()) return m;
+  const int B = cfg_.block_size;
+  const int max_blocks = int(tokens.size() - 1) / B;  // never cover the last token
+  uint64_t h = 0;
+  for (int i = 0; i < max_blocks; ++i) {
+    h = kv_block_hash(h, tokens.subspan(size_t(i) * B, size_t(B)), extra_key);
+    int32_t b = pool_.lookup(h);
+    if (b < 0) break;
+    ++m.num_blocks;
+    if (pool_.ref(b) == 0) ++m.num_evictable;
+  }
+  m.num_tokens = m.num_blocks * B;
+  return m;
+}
+
+int KvCacheManager::allocate(SeqId id, std::span<const int32_t> tokens, uint64_t extra_key) {
+  IGNIS_CHECK(!seqs_.count(id), "kv cache: sequence {} allocated twice", id);
+  Seq s;
+  s.extra_key = extra_key;
+  prefix_query_tokens_ += int64_t(tokens.size());
+  if (cfg_.enable_prefix_caching && !tokens.empty()) {
+    const int B = cfg_.block_size;
+    const int max_blocks = int(tokens.size() - 1) / B;
+    uint64_t h = 0;
+    for (int i = 0; i < max_blocks; ++i) {
+      uint64_t hi = kv_block_hash(h, tokens.subspan(size_t(i) * B, size_t(B)), extra_key);
+      int32_t b = pool_.lookup(hi);
+      if (b < 0) break;
+      pool_.incref(b);
+      s.table.push_back(b);
+      h = hi;
+    }
+    s.num_hashed = int(s.table.size());
+    s.last_hash = h;
+  }
+  int cached = int(s.table.size()) * cfg_.block_size;
+  prefix_hit_tokens_ += cached;
+  seqs_.emplace(id, std::move(s));
+  return cached;
+}
+
+int KvCacheManager::blocks_needed(SeqId id, int total_tokens) const {
+  const Seq& s = get(id);
+  int want = (total_tokens + cfg_.block_size - 1) / cfg_.block_size;
+  return std::max(0, want - int(s.table.size()));
+}
+
+bool KvCacheManager::append_slots(SeqId id, int total_tokens) {
+  Seq& s = get(id);
+  int need = blocks_needed(id, total_tokens);
+  if (need > pool_.num_allocatable()) return false;
+  for (int i = 0; i < need; ++i) s.table.push_back(pool_.allocate());
+  return true;
+}
+
+void KvCacheManager::commit(SeqId id, std::span<const int32_t> tokens, int num_computed) {
+  Seq& s = get(id);
+  IGNIS_CHECK(num_computed >= 0 && size_t(num_computed) <= tokens.size() &&
+                  num_computed <= int(s.table.size()) * cfg_.block_size,
+              "kv cache: commit of {} tokens for sequence {} with {} tokens and {} slots", num_computed, id,
+              tokens.size(), s.table.size() * size_t(cfg_.block_size));
+  if (cfg_.enable_prefix_caching) {
+    const int B = cfg_.block_size;
+    const int full = num_computed / B;
+    for (int i = s.num_hashed; i < full; ++i) {
+      s.last_hash = kv_block_hash(s.last_hash, tokens.subspan(size_t(i) * B, size_t(B)), s.extra_key);
+      if (s.table[size_t(i)] >= 0) pool_.register_hash(s.table[size_t(i)], s.last_hash);
+    }
+    s.num_hashed = std::max(s.num_hashed, full);
+  }
+  if (cfg_.sliding_window > 0) release_window(s, num_computed);
+}
+
+void KvCacheManager::release_window(Seq& s, int num_computed) {
+  // Future queries sit at positions >= num_computed and see keys > pos - window, so a
+  // block whose last position is <= num_computed - window - 1 is never read again.
+  const int B = cfg_.block_size;
+  const int releasable = std::max(0, (num_computed - cfg_.sliding_window) / B);
+  for (int i = s.num_released; i < releasable && i < int(s.table.size()); ++i) {
+    if (s.table[size_t(i)] >= 0) pool_.decref(s.table[size_t(i)]);
+    s.table[size_t(i)] = -1;
+  }
+  s.num_released = std::max(s.num_released, std::min(releasable, int(s.table.size())));
+}
+
+void KvCacheManager::free(SeqId id) {
+  auto it = seqs_.find(id);
+  IGNIS_CHECK(it != seqs_.end(), "kv cache: free of unknown sequence {}", id);
+  auto& table = it->second.table;
+  for (auto b = table.rbegin(); b != table.rend(); ++b)
+    if (*b >= 0) pool_.decref(*b);
+  seqs_.erase(it);
+}
+
+int KvCacheManager::blocks_freed_by(SeqId id) const {
+  int n = 0;
+  for (int32_t b : get(id).table)
+    if (b >= 0 && pool_.ref(b) == 1) ++n;
+  return n;
+}
+
+const std::vector<int32_t>& KvCacheManager::block_table(SeqId id) const { return get(id).table; }
+
+int KvCacheManager::num_slots(SeqId id) const { return int(get(id).table.size()) * cfg_.block_size; }
+
+}  // namespace ignis

@@ -1,0 +1,40 @@
+// ignis sched: the scheduler's view of one request (token ids and progress only; the
+// engine keeps the streaming / sampling state).
+//
+// Request state machine (chronological order, so `state >= Decoding` means "has
+// produced a token at least once in its current admission"):
+//
+//   Waiting --admit (KV room for its first chunk)--> Prefilling
+//   Prefilling --last prompt chunk computed, token sampled--> Decoding
+//   Prefilling/Decoding --KV exhausted, newest admitted--> Preempted (blocks released;
+//        requeued at its original place; its prompt + generated tokens are recomputed)
+//   Preempted --admit--> Prefilling
+//   any --stop / length / cancel / error--> Finished (blocks released)
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace ignis {
+
+enum class RequestState : uint8_t { Waiting, Prefilling, Decoding, Preempted, Finished };
+const char* request_state_name(RequestState s);
+
+struct SchedRequest {
+  uint64_t id = 0;
+  int priority = 0;              // higher first
+  uint64_t arrival = 0;          // FCFS order within a priority (assigned by the scheduler)
+  uint64_t extra_key = 0;        // prefix-cache namespace (e.g. LoRA id)
+  std::vector<int32_t> tokens;   // prompt followed by generated tokens
+  int num_prompt = 0;
+  int max_total = 0;             // prompt + max_tokens
+  int num_computed = 0;          // tokens whose KV is in the cache
+  int num_cached_prompt = -1;    // prefix-cache hit tokens at first admission (-1 = not yet)
+  uint64_t admit_order = 0;      // larger = admitted more recently
+  int num_preemptions = 0;
+  RequestState state = RequestState::Waiting;
+
+  int num_generated() const { return int(tokens.size()) - num_prompt; }
+  int remaining() const { return int(tokens.size()) - num_computed; }
+};
+
+}  // namespace ignis
