@@ -1,0 +1,241 @@
+#include <algorithm>
+
+#include "kernels/attention.h"
+#include "kernels/common.cuh"
+#include "kernels/cuda_check.h"
+#include "kernels/dispatch.h"
+
+namespace ignis::kernels {
+namespace {
+
+constexpr int kWarps = 8;         // threads per block = 256
+constexpr int kRowsPerWarp = 4;   // query rows per block <= 32
+constexpr int kMaxRows = kWarps * kRowsPerWarp;
+constexpr int kChunk = 32;        // keys per shared-memory chunk = one key per lane
+
+// DC = head_dim chunks of 32 (lane owns dims lane + 32*c); head_dim <= 32*DC.
+template <class T, int DC>
+__global__ void __launch_bounds__(kWarps * 32)
+paged_attention_kernel(PagedAttentionArgs a) {
+  const AttentionTile tile = a.tiles[blockIdx.x];
+  if (tile.num_tokens <= 0) return;
+  const int kvh = blockIdx.y, split = blockIdx.z, S = gridDim.z;
+  const int D = a.head_dim, G = a.num_heads / a.num_kv_heads;
+  const int rows = tile.num_tokens * G;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+
+  extern __shared__ float smem[];
+  float* Qs = smem;                       // (rows, D), pre-scaled
+  float* Ks = Qs + kMaxRows * D;          // (kChunk, D + 1): padded against bank conflicts
+  float* Vs = Ks + kChunk * (D + 1);      // (kChunk, D)
+  __shared__ bool kvalid[kChunk];
+
+  const int pos_first = a.positions[tile.token_begin];
+  const int pos_last = pos_first + tile.num_tokens - 1;
+  const int key_end = pos_last + 1;
+  const int key_begin = a.sliding_window > 0 ? max(0, pos_first - a.sliding_window + 1) : 0;
+  const int span = key_end - key_begin;
+  const int per_split = ((span + S - 1) / S + kChunk - 1) / kChunk * kChunk;
+  const int kb = key_begin + split * per_split;
+  const int ke = min(key_end, kb + per_split);
+
+  const T* q = static_cast<const T*>(a.q);
+  for (int idx = threadIdx.x; idx < rows * D; idx += blockDim.x) {
+    const int r = idx / D, d = idx % D;
+    const int t = r / G, h = kvh * G + r % G;
+    Qs[idx] = to_f(q[size_t(tile.token_begin + t) * a.q_stride + size_t(h) * D + d]) * a.scale;
+  }
+
+  float m[kRowsPerWarp], l[kRowsPerWarp], acc[kRowsPerWarp][DC];
+#pragma unroll
+  for (int j = 0; j < kRowsPerWarp; ++j) {
+    m[j] = -INFINITY;
+    l[j] = 0.0f;
+#pragma unroll
+    for (int c = 0; c < DC; ++c) acc[j][c] = 0.0f;
+  }
+
+  const T* kc = static_cast<const T*>(a.k_cache);
+  const T* vc = static_cast<const T*>(a.v_cache);
+  const int32_t* bt = a.block_tables + size_t(tile.seq) * a.bt_stride;
+  const size_t tok_stride = size_t(a.num_kv_heads) * D;
+
+  for (int k0 = kb; k0 < ke; k0 += kChunk) {
+    __syncthreads();  // previous chunk fully consumed (and Qs written on the first pass)
+    if (threadIdx.x < kChunk) {
+      const int p = k0 + threadIdx.x;
+      kvalid[threadIdx.x] = p < ke && bt[p / a.block_size] >= 0;
+    }
+    for (int idx = threadIdx.x; idx < kChunk * D; idx += blockDim.x) {
+      const int kk = idx / D, d = idx % D;
+      const int p = k0 + kk;
+      float kv = 0.0f, vv = 0.0f;
+      if (p < ke) {
+        const int blk = bt[p / a.block_size];
+        if (blk >= 0) {
+          const size_t off = (size_t(blk) * a.block_size + p % a.block_size) * tok_stride + size_t(kvh) * D + d;
+          kv = to_f(kc[off]);
+          vv = to_f(vc[off]);
+        }
+      }
+      Ks[kk * (D + 1) + d] = kv;
+      Vs[kk * D + d] = vv;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int j = 0; j < kRowsPerWarp; ++j) {
+      const int r = warp + j * kWarps;
+      if (r >= rows) break;
+      const int qpos = pos_first + r / G;
+      const int p = k0 + lane;
+      const bool ok = kvalid[lane] && p <= qpos && (a.sliding_window <= 0 || qpos - p < a.sliding_window);
+      float s = -INFINITY;
+      if (ok) {
+        const float* qr = Qs + r * D;
+        const float* kr = Ks + lane * (D + 1);
+        float dot = 0.0f;
+        for (int d = 0; d < D; ++d) dot += qr[d] * kr[d];
+        s = dot;
+      }
+      const float mx = warp_max(s);
+      const float m_new = fmaxf(m[j], mx);
+      if (m_new == -INFINITY) continue;  // nothing visible yet for this row
+      const float alpha = __expf(m[j] - m_new);  // m[j] = -inf gives 0
+      const float pr = ok ? __expf(s - m_new) : 0.0f;
+      l[j] = l[j] * alpha + warp_sum(pr);
+#pragma unroll
+      for (int c = 0; c < DC; ++c) acc[j][c] *= alpha;
+      for (int kk = 0; kk < kChunk; ++kk) {
+        const float pk = __shfl_sync(0xffffffffu, pr, kk);
+#pragma unroll
+        for (int c = 0; c < DC; ++c) {
+          const int d = lane + 32 * c;
+          if (d < D) acc[j][c] += pk * Vs[kk * D + d];
+        }
+      }
+      m[j] = m_new;
+    }
+  }
+
+#pragma unroll
+  for (int j = 0; j < kRowsPerWarp; ++j) {
+    const int r = warp + j * kWarps;
+    if (r >= rows) break;
+    const int t = tile.token_begin + r / G, h = kvh * G + r % G;
+    if (S == 1) {
+      T* o = static_cast<T*>(a.out) + size_t(t) * a.out_stride + size_t(h) * D;
+      const float inv = l[j] > 0.0f ? 1.0f / l[j] : 0.0f;
+#pragma unroll
+      for (int c = 0; c < DC; ++c) {
+        const int d = lane + 32 * c;
+        if (d < D) o[d] = from_f<T>(acc[j][c] * inv);
+      }
+    } else {
+      // workspace: acc (num_tokens, num_heads, S, D) then (m, l) (num_tokens, num_heads, S, 2)
+      const size_t part = (size_t(t) * a.num_heads + h) * S + split;
+      float* pa = a.workspace + part * D;
+#pragma unroll
+      for (int c = 0; c < DC; ++c) {
+        const int d = lane + 32 * c;
+        if (d < D) pa[d] = acc[j][c];
+      }
+      if (lane == 0) {
+        float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + part * 2;
+        ml[0] = m[j];
+        ml[1] = l[j];
+      }
+    }
+  }
+}
+
+// One block per (token, head): merges the S partial results.
+template <class T>
+__global__ void attention_combine_kernel(PagedAttentionArgs a) {
+  const int t = blockIdx.x, h = blockIdx.y, S = a.num_splits, D = a.head_dim;
+  const float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + (size_t(t) * a.num_heads + h) * S * 2;
+  float M = -INFINITY;
+  for (int s = 0; s < S; ++s)
+    if (ml[2 * s + 1] > 0.0f) M = fmaxf(M, ml[2 * s]);
+  float L = 0.0f;
+  for (int s = 0; s < S; ++s)
+    if (ml[2 * s + 1] > 0.0f) L += ml[2 * s + 1] * __expf(ml[2 * s] - M);
+  const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+  const float* pa = a.workspace + (size_t(t) * a.num_heads + h) * S * D;
+  T* o = static_cast<T*>(a.out) + size_t(t) * a.out_stride + size_t(h) * D;
+  for (int d = threadIdx.x; d < D; d += blockDim.x) {
+    float v = 0.0f;
+    for (int s = 0; s < S; ++s)
+      if (ml[2 * s + 1] > 0.0f) v += pa[size_t(s) * D + d] * __expf(ml[2 * s] - M);
+    o[d] = from_f<T>(v * inv);
+  }
+}
+
+// Tokens of padding tiles must not be combined (their partials were never written).
+__global__ void mark_padding_kernel(const AttentionTile* tiles, int num_tiles, int num_tokens, int num_heads,
+                                    int S, float* ml_base) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < num_tiles; i += gridDim.x * blockDim.x) {
+    if (tiles[i].num_tokens > 0) continue;
+    const int t = tiles[i].token_begin;
+    if (t < 0 || t >= num_tokens) continue;
+    for (int h = 0; h < num_heads; ++h)
+      for (int s = 0; s < S; ++s) ml_base[((size_t(t) * num_heads + h) * S + s) * 2 + 1] = 0.0f;
+  }
+}
+
+template <class T, int DC>
+void launch(const PagedAttentionArgs& a, cudaStream_t stream) {
+  const size_t smem = sizeof(float) * (size_t(kMaxRows) * a.head_dim + size_t(kChunk) * (a.head_dim + 1) +
+                                       size_t(kChunk) * a.head_dim);
+  static bool configured = false;  // per instantiation; done before any graph capture (warm-up step)
+  if (!configured) {
+    IGNIS_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_kernel<T, DC>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          int(sizeof(float) * (kMaxRows * 32 * DC + kChunk * (32 * DC + 1) + kChunk * 32 * DC))));
+    configured = true;
+  }
+  dim3 grid(a.num_tiles, a.num_kv_heads, a.num_splits);
+  paged_attention_kernel<T, DC><<<grid, kWarps * 32, smem, stream>>>(a);
+  IGNIS_CUDA_LAUNCH_CHECK("paged_attention_kernel");
+  if (a.num_splits > 1) {
+    float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * a.num_splits * a.head_dim;
+    mark_padding_kernel<<<1, 128, 0, stream>>>(a.tiles, a.num_tiles, a.num_tokens, a.num_heads, a.num_splits, ml);
+    IGNIS_CUDA_LAUNCH_CHECK("mark_padding_kernel");
+    attention_combine_kernel<T><<<dim3(a.num_tokens, a.num_heads), std::min(a.head_dim, 256), 0, stream>>>(a);
+    IGNIS_CUDA_LAUNCH_CHECK("attention_combine_kernel");
+  }
+}
+
+}  // namespace
+
+int attention_tile_tokens(int gqa) { return std::max(1, kMaxRows / std::max(1, gqa)); }
+
+size_t attention_workspace_floats(int num_tokens, int num_heads, int head_dim, int num_splits) {
+  if (num_splits <= 1) return 0;
+  return size_t(num_tokens) * num_heads * num_splits * (size_t(head_dim) + 2);
+}
+
+int attention_num_splits(int num_tiles, int num_kv_heads, int max_keys, int num_sms) {
+  const int items = std::max(1, num_tiles * num_kv_heads);
+  int s = (2 * num_sms + items - 1) / items;
+  s = std::min(s, (max_keys + 63) / 64);
+  return std::clamp(s, 1, 32);
+}
+
+void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream) {
+  if (a.num_tiles <= 0) return;
+  IGNIS_KCHECK(a.num_kv_heads > 0 && a.num_heads % a.num_kv_heads == 0,
+               "attention: num_heads " + std::to_string(a.num_heads) + " not a multiple of num_kv_heads " +
+                   std::to_string(a.num_kv_heads));
+  IGNIS_KCHECK(a.num_heads / a.num_kv_heads <= kMaxRows,
+               "attention: GQA ratio " + std::to_string(a.num_heads / a.num_kv_heads) + " above 32");
+  IGNIS_KCHECK(a.head_dim > 0 && a.head_dim <= 256,
+               "attention: head_dim " + std::to_string(a.head_dim) + " not in 1..256");
+  IGNIS_KCHECK(a.num_splits >= 1 && (a.num_splits == 1 || a.workspace), "attention: splits need a workspace");
+  IGNIS_DISPATCH_FLOAT(a.dtype, T, {
+    if (a.head_dim <= 32) launch<T, 1>(a, stream);
+    else if (a.head_dim <= 64) launch<T, 2>(a, stream);
+    else if (a.head_dim <= 128) launch<T, 4>(a, stream);
+    else launch<T, 8>(a, stream);
+  });
+}
+
+}  // namespace ignis::kernels

@@ -1,0 +1,59 @@
+// ignis kernels: attention over the paged KV cache for a mixed batch of prefill chunks
+// and decode tokens (causal, GQA, sliding window), with flash-decoding splits.
+//
+// Work unit = (tile, kv head, split). A tile is up to attention_tile_tokens(gqa) consecutive
+// new tokens of one sequence; its block handles all tile_tokens x gqa query rows of one
+// kv head, so each K/V chunk is read once per GQA group and shared by the tile's tokens.
+// The key range of a tile is cut into num_splits equal parts (computed on the device from the
+// positions, so a captured CUDA graph stays valid as contexts grow); with num_splits > 1 the
+// parts are merged by a combine kernel (log-sum-exp).
+// Implementation: SIMT fp32 (online softmax, 32-key chunks staged in shared memory); no
+// tensor cores yet.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace ignis::kernels {
+
+struct AttentionTile {
+  int32_t seq = 0;          // row of block_tables
+  int32_t token_begin = 0;  // first token (row of q / out) of the tile
+  int32_t num_tokens = 0;   // 0 = padding tile (skipped)
+  int32_t pad = 0;
+};
+
+struct PagedAttentionArgs {
+  DType dtype = DType::BF16;
+  const void* q = nullptr;      // token t, head h at q + t*q_stride + h*head_dim (rotated, unscaled)
+  int q_stride = 0;             // elements
+  const void* k_cache = nullptr;  // this layer: (num_blocks, block_size, num_kv_heads, head_dim)
+  const void* v_cache = nullptr;
+  const int32_t* block_tables = nullptr;  // (num_seqs, bt_stride); -1 = released block
+  int bt_stride = 0;
+  const int32_t* positions = nullptr;     // (num_tokens); consecutive within a tile
+  const AttentionTile* tiles = nullptr;   // (num_tiles)
+  int num_tiles = 0;
+  int num_tokens = 0;           // rows of q/out (including padding rows)
+  int num_heads = 0, num_kv_heads = 0, head_dim = 0, block_size = 0;
+  int sliding_window = 0;       // 0 = full; else key k visible to query q iff q - k < window
+  float scale = 0.0f;           // usually 1/sqrt(head_dim)
+  int num_splits = 1;
+  float* workspace = nullptr;   // attention_workspace_floats(num_tokens, num_heads, head_dim, num_splits) floats
+  void* out = nullptr;          // token t, head h at out + t*out_stride + h*head_dim
+  int out_stride = 0;
+};
+
+// Tokens per tile for a GQA ratio (num_heads / num_kv_heads <= 32).
+int attention_tile_tokens(int gqa);
+size_t attention_workspace_floats(int num_tokens, int num_heads, int head_dim, int num_splits);
+// Splits for a step: enough (tile x kv head x split) blocks to fill `num_sms` twice, each split
+// at least 64 keys of the longest key range `max_keys`, at most 32.
+int attention_num_splits(int num_tiles, int num_kv_heads, int max_keys, int num_sms);
+
+void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream);
+
+}  // namespace ignis::kernels
