@@ -1,0 +1,20 @@
+#include "model/cpu/matmul.h"
+
+#include <cblas.h>
+
+#include <cstdint>
+
+namespace ignis::cpu {
+
+void linear(float* y, const float* x, const float* w, const float* bias, int m, int n, int k) {
+  if (m <= 0 || n <= 0) return;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k, w, k, 0.0f, y, n);
+  if (bias) {
+    for (int i = 0; i < m; ++i) {
+      float* yi = y + int64_t(i) * n;
+      for (int j = 0; j < n; ++j) yi[j] += bias[j];
+    }
+  }
+}
+
+}  // namespace ignis::cpu

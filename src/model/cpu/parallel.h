@@ -1,0 +1,17 @@
+// ignis model/cpu: a minimal parallel-for for the reference ops (no global pool:
+// threads are started per call, so only use it for work worth milliseconds).
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace ignis::cpu {
+
+// Number of worker threads the CPU ops use (hardware concurrency, at least 1).
+int num_threads();
+
+// Calls fn(begin, end) over [0, n) split into contiguous chunks of at least
+// `min_grain` items, on up to num_threads() threads (the caller's thread included).
+// Exceptions thrown by fn are rethrown on the caller's thread.
+void parallel_for(int64_t n, int64_t min_grain, const std::function<void(int64_t, int64_t)>& fn);
+
+}  // namespace ignis::cpu

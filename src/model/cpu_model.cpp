@@ -1,0 +1,207 @@
+#include "model/cpu_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "core/error.h"
+#include "model/cpu/embedding.h"
+#include "model/cpu/matmul.h"
+#include "model/cpu/rmsnorm.h"
+#include "model/cpu/rope.h"
+#include "model/cpu/swiglu.h"
+
+namespace ignis {
+
+namespace {
+
+std::string lname(int layer, const char* suffix) { return fmt::format("model.layers.{}.{}", layer, suffix); }
+
+const TensorRef* find(const WeightStore& ws, const std::string& name) {
+  auto it = ws.all().find(name);
+  return it == ws.all().end() ? nullptr : &it->second;
+}
+
+// Appends tensor `name` converted to fp32 to `dst` after checking its shape and dtype.
+void append_f32(std::vector<float>& dst, const WeightStore& ws, const std::string& name,
+                std::vector<int64_t> shape) {
+  const TensorRef* t = find(ws, name);
+  IGNIS_CHECK(t, "cpu model: missing tensor {}", name);
+  IGNIS_CHECK(t->shape == shape, "{}: tensor {} has shape [{}], expected [{}]", t->file, name,
+              fmt::join(t->shape, ", "), fmt::join(shape, ", "));
+  IGNIS_CHECK(t->dtype == DType::F32 || t->dtype == DType::F16 || t->dtype == DType::BF16,
+              "{}: tensor {} has dtype {}, expected F32, F16 or BF16", t->file, name, dtype_name(t->dtype));
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  IGNIS_CHECK(t->data && t->nbytes == size_t(n) * dtype_size(t->dtype), "{}: tensor {} has {} bytes, expected {}",
+              t->file, name, t->nbytes, size_t(n) * dtype_size(t->dtype));
+  size_t off = dst.size();
+  dst.resize(off + size_t(n));
+  to_f32(t->dtype, t->data, dst.data() + off, size_t(n));
+}
+
+std::vector<float> get_f32(const WeightStore& ws, const std::string& name, std::vector<int64_t> shape) {
+  std::vector<float> v;
+  append_f32(v, ws, name, std::move(shape));
+  return v;
+}
+
+}  // namespace
+
+CpuModel::CpuModel(const ModelConfig& cfg, const WeightStore& ws) : cfg_(cfg) {
+  IGNIS_CHECK(cfg.vocab_size > 0 && cfg.hidden_size > 0 && cfg.intermediate_size > 0 && cfg.num_layers > 0 &&
+                  cfg.num_heads > 0 && cfg.num_kv_heads > 0 && cfg.head_dim > 0,
+              "cpu model: config has non-positive sizes (vocab {}, hidden {}, intermediate {}, layers {}, heads {}, "
+              "kv_heads {}, head_dim {})",
+              cfg.vocab_size, cfg.hidden_size, cfg.intermediate_size, cfg.num_layers, cfg.num_heads,
+              cfg.num_kv_heads, cfg.head_dim);
+  IGNIS_CHECK(cfg.num_heads % cfg.num_kv_heads == 0, "cpu model: num_heads {} is not a multiple of num_kv_heads {}",
+              cfg.num_heads, cfg.num_kv_heads);
+  const int64_t H = cfg.hidden_size, V = cfg.vocab_size, I = cfg.intermediate_size;
+  const int64_t Q = cfg.q_size(), KV = cfg.kv_size();
+  const bool qkv_bias = cfg.attention_bias || cfg.arch == Arch::Qwen2;
+
+  embed_ = get_f32(ws, "model.embed_tokens.weight", {V, H});
+  final_norm_ = get_f32(ws, "model.norm.weight", {H});
+  if (!cfg.tie_word_embeddings) lm_head_ = get_f32(ws, "lm_head.weight", {V, H});
+  inv_freq_ = cpu::rope_inv_freq(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling);
+
+  layers_.resize(cfg.num_layers);
+  for (int l = 0; l < cfg.num_layers; ++l) {
+    Layer& L = layers_[l];
+    L.attn_norm = get_f32(ws, lname(l, "input_layernorm.weight"), {H});
+    L.mlp_norm = get_f32(ws, lname(l, "post_attention_layernorm.weight"), {H});
+    append_f32(L.wqkv, ws, lname(l, "self_attn.q_proj.weight"), {Q, H});
+    append_f32(L.wqkv, ws, lname(l, "self_attn.k_proj.weight"), {KV, H});
+    append_f32(L.wqkv, ws, lname(l, "self_attn.v_proj.weight"), {KV, H});
+    if (qkv_bias) {
+      append_f32(L.bqkv, ws, lname(l, "self_attn.q_proj.bias"), {Q});
+      append_f32(L.bqkv, ws, lname(l, "self_attn.k_proj.bias"), {KV});
+      append_f32(L.bqkv, ws, lname(l, "self_attn.v_proj.bias"), {KV});
+    }
+    L.wo = get_f32(ws, lname(l, "self_attn.o_proj.weight"), {H, Q});
+    if (cfg.o_proj_bias) L.bo = get_f32(ws, lname(l, "self_attn.o_proj.bias"), {H});
+    append_f32(L.w_gate_up, ws, lname(l, "mlp.gate_proj.weight"), {I, H});
+    append_f32(L.w_gate_up, ws, lname(l, "mlp.up_proj.weight"), {I, H});
+    L.w_down = get_f32(ws, lname(l, "mlp.down_proj.weight"), {H, I});
+  }
+}
+
+void CpuModel::init_kv_cache(int num_blocks, int block_size) {
+  IGNIS_CHECK(num_blocks > 0 && block_size > 0, "cpu model: KV cache needs positive num_blocks and block_size, got {} "
+              "and {}", num_blocks, block_size);
+  const int64_t per_layer = int64_t(num_blocks) * block_size * cfg_.kv_size();
+  IGNIS_CHECK(per_layer <= (int64_t(1) << 40), "cpu model: KV cache of {} blocks x {} tokens is too large", num_blocks,
+              block_size);
+  cache_shape_ = {num_blocks, block_size, cfg_.num_kv_heads, cfg_.head_dim};
+  for (Layer& L : layers_) {
+    L.k_cache.assign(size_t(per_layer), 0.0f);
+    L.v_cache.assign(size_t(per_layer), 0.0f);
+  }
+}
+
+void CpuModel::validate(const ForwardBatch& batch) const {
+  IGNIS_CHECK(cache_shape_.num_blocks > 0, "cpu model: forward called before init_kv_cache");
+  int64_t total = 0;
+  const int bs = cache_shape_.block_size;
+  for (size_t si = 0; si < batch.seqs.size(); ++si) {
+    const BatchSeq& s = batch.seqs[si];
+    IGNIS_CHECK(s.num_tokens >= 1, "forward: sequence {} has {} new tokens (need at least 1)", si, s.num_tokens);
+    IGNIS_CHECK(s.num_cached >= 0 && int64_t(s.num_cached) + s.num_tokens <= std::numeric_limits<int32_t>::max() / 2,
+                "forward: sequence {} has num_cached {} out of range", si, s.num_cached);
+    total += s.num_tokens;
+    const int end = s.num_cached + s.num_tokens;  // one past the last position
+    int first_needed = 0;                         // first position any new token reads
+    if (cfg_.sliding_window > 0) first_needed = std::max(0, s.num_cached - cfg_.sliding_window + 1);
+    for (int b = first_needed / bs; b <= (end - 1) / bs; ++b) {
+      IGNIS_CHECK(b < int(s.block_table.size()),
+                  "forward: sequence {} covers {} positions but its block table has only {} blocks of {}", si, end,
+                  s.block_table.size(), bs);
+      int32_t id = s.block_table[b];
+      IGNIS_CHECK(id >= 0 && id < cache_shape_.num_blocks,
+                  "forward: sequence {} block table entry {} is {}, outside the KV pool [0, {})", si, b, id,
+                  cache_shape_.num_blocks);
+    }
+  }
+  IGNIS_CHECK(total == int64_t(batch.tokens.size()), "forward: sequences have {} new tokens but the batch has {}",
+              total, batch.tokens.size());
+}
+
+void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
+  validate(batch);
+  const int n = int(batch.tokens.size());
+  const int H = cfg_.hidden_size, I = cfg_.intermediate_size, V = cfg_.vocab_size;
+  const int Q = cfg_.q_size(), KV = cfg_.kv_size(), QKV = Q + 2 * KV;
+  const float eps = cfg_.rms_norm_eps;
+
+  // Per-token positions and per-sequence attention descriptors.
+  std::vector<int32_t> pos(n);  // (n)
+  std::vector<cpu::AttnSeq> aseqs(batch.seqs.size());
+  for (int si = 0, off = 0; si < int(batch.seqs.size()); ++si) {
+    const BatchSeq& s = batch.seqs[si];
+    for (int t = 0; t < s.num_tokens; ++t) pos[off + t] = s.num_cached + t;
+    aseqs[si] = {off, s.num_tokens, s.num_cached, s.block_table.data(), int32_t(s.block_table.size())};
+    off += s.num_tokens;
+  }
+  cpu::AttnParams ap;
+  ap.num_heads = cfg_.num_heads;
+  ap.sliding_window = cfg_.sliding_window;
+  ap.scale = 1.0f / std::sqrt(float(cfg_.head_dim));
+
+  std::vector<float> h(size_t(n) * H);        // (n, hidden) residual stream
+  std::vector<float> x(size_t(n) * H);        // (n, hidden) normed input of the current block
+  std::vector<float> qkv(size_t(n) * QKV);    // (n, q + 2 kv)
+  std::vector<float> q(size_t(n) * Q);        // (n, num_heads, head_dim)
+  std::vector<float> k(size_t(n) * KV);       // (n, num_kv_heads, head_dim)
+  std::vector<float> v(size_t(n) * KV);       // (n, num_kv_heads, head_dim)
+  std::vector<float> attn(size_t(n) * Q);     // (n, num_heads * head_dim)
+  std::vector<float> o(size_t(n) * H);        // (n, hidden) block output
+  std::vector<float> gu(size_t(n) * 2 * I);   // (n, 2 * intermediate)
+  std::vector<float> act(size_t(n) * I);      // (n, intermediate)
+
+  cpu::embedding(h.data(), embed_.data(), batch.tokens.data(), n, V, H);
+  cpu::rmsnorm(x.data(), h.data(), layers_[0].attn_norm.data(), n, H, eps);
+  for (int l = 0; l < cfg_.num_layers; ++l) {
+    Layer& L = layers_[l];
+    // Attention block.
+    cpu::linear(qkv.data(), x.data(), L.wqkv.data(), L.bqkv.empty() ? nullptr : L.bqkv.data(), n, QKV, H);
+    for (int t = 0; t < n; ++t) {
+      const float* r = qkv.data() + size_t(t) * QKV;
+      std::memcpy(q.data() + size_t(t) * Q, r, sizeof(float) * Q);
+      std::memcpy(k.data() + size_t(t) * KV, r + Q, sizeof(float) * KV);
+      std::memcpy(v.data() + size_t(t) * KV, r + Q + KV, sizeof(float) * KV);
+    }
+    cpu::rope_apply(q.data(), pos.data(), n, cfg_.num_heads, cfg_.head_dim, inv_freq_.data());
+    cpu::rope_apply(k.data(), pos.data(), n, cfg_.num_kv_heads, cfg_.head_dim, inv_freq_.data());
+    for (const auto& s : aseqs)
+      cpu::paged_kv_write(L.k_cache.data(), L.v_cache.data(), cache_shape_, k.data() + size_t(s.token_offset) * KV,
+                          v.data() + size_t(s.token_offset) * KV, s.block_table, s.block_table_len, s.num_cached,
+                          s.num_tokens);
+    cpu::paged_attention(attn.data(), q.data(), L.k_cache.data(), L.v_cache.data(), cache_shape_, aseqs.data(),
+                         int(aseqs.size()), ap);
+    cpu::linear(o.data(), attn.data(), L.wo.data(), L.bo.empty() ? nullptr : L.bo.data(), n, H, Q);
+    cpu::add_rmsnorm(x.data(), h.data(), o.data(), L.mlp_norm.data(), n, H, eps);
+    // MLP block; its residual add is fused with the next norm (next layer's, or the final one).
+    cpu::linear(gu.data(), x.data(), L.w_gate_up.data(), nullptr, n, 2 * I, H);
+    cpu::swiglu(act.data(), gu.data(), n, I);
+    cpu::linear(o.data(), act.data(), L.w_down.data(), nullptr, n, H, I);
+    const float* next_norm = l + 1 < cfg_.num_layers ? layers_[l + 1].attn_norm.data() : final_norm_.data();
+    cpu::add_rmsnorm(x.data(), h.data(), o.data(), next_norm, n, H, eps);
+  }
+
+  // Rows that need logits: every new token of all_logits sequences, else the last one.
+  const int rows = batch.num_logit_rows();
+  std::vector<float> sel(size_t(rows) * H);  // (rows, hidden)
+  int r = 0;
+  for (const auto& s : aseqs) {
+    const bool all = batch.seqs[&s - aseqs.data()].all_logits;
+    for (int t = all ? 0 : s.num_tokens - 1; t < s.num_tokens; ++t, ++r)
+      std::memcpy(sel.data() + size_t(r) * H, x.data() + size_t(s.token_offset + t) * H, sizeof(float) * H);
+  }
+  logits.resize(size_t(rows) * V);
+  const float* head = lm_head_.empty() ? embed_.data() : lm_head_.data();
+  cpu::linear(logits.data(), sel.data(), head, nullptr, rows, V, H);
+}
+
+}  // namespace ignis
