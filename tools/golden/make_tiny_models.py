@@ -312,6 +312,13 @@ def make_variant(name, spec, out_dir, seed):
         new_cfg = json.load(f)
     assert new_cfg.get("architectures") == [arch_name], f"{name}: architectures {new_cfg.get('architectures')}"
     saved_dtype = new_cfg.get("dtype", new_cfg.get("torch_dtype"))
+    if saved_dtype is None:
+        # Record the storage dtype if this transformers version did not (loaders read it).
+        log(f"NOTE [{name}]: config.json has no dtype; adding dtype={DTYPE_NAME[storage]}")
+        new_cfg["dtype"] = saved_dtype = DTYPE_NAME[storage]
+        with open(os.path.join(model_dir, "config.json"), "w") as f:
+            json.dump(new_cfg, f, indent=2, sort_keys=True)
+            f.write("\n")
     assert saved_dtype == DTYPE_NAME[storage], f"{name}: config dtype {saved_dtype}, wanted {DTYPE_NAME[storage]}"
     assert "rope_parameters" in new_cfg, f"{name}: config.json has no rope_parameters (transformers {transformers.__version__})"
     classic = classic_config(new_cfg, spec["arch"])
