@@ -40,6 +40,7 @@ struct ModelConfig {
   RopeScaling rope_scaling;
   bool tie_word_embeddings = false;
   bool attention_bias = false;  // q/k/v bias (Qwen2: always true)
+  bool o_proj_bias = false;     // o_proj bias too (Llama with attention_bias: true; never Qwen2)
   int sliding_window = 0;       // 0 = full attention
   DType dtype = DType::BF16;    // torch_dtype / dtype
   std::optional<int> bos_token_id;
@@ -65,6 +66,20 @@ struct GenerationConfig {
 // missing or absurd values.
 ModelConfig load_model_config(const std::filesystem::path& dir);
 ModelConfig parse_model_config(const std::string& json_text, const std::string& file_name_for_errors);
+GenerationConfig parse_generation_config(const std::string& json_text, const std::string& file_name_for_errors);
+// "LlamaForCausalLM" -> Arch; false for an unsupported architecture.
+bool parse_arch(const std::string& name, Arch* out);
+const char* arch_name(Arch a);  // "llama", "mistral", "qwen2"
+// Sanity limits enforced by the parser (anything larger is rejected as absurd).
+namespace config_limits {
+inline constexpr int64_t kMaxVocab = int64_t(1) << 22;       // 4M tokens
+inline constexpr int64_t kMaxHidden = int64_t(1) << 16;      // 65536
+inline constexpr int64_t kMaxIntermediate = int64_t(1) << 19;
+inline constexpr int64_t kMaxLayers = 1024;
+inline constexpr int64_t kMaxHeads = 1024;
+inline constexpr int64_t kMaxHeadDim = 1024;
+inline constexpr int64_t kMaxPositions = int64_t(1) << 24;   // 16M
+}  // namespace config_limits
 // Parses <dir>/generation_config.json if present (else defaults).
 GenerationConfig load_generation_config(const std::filesystem::path& dir);
 

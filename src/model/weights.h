@@ -26,6 +26,8 @@ struct TensorRef {
 };
 
 enum class LoadFormat { Auto, Safetensors, Dummy };
+// "auto" | "safetensors" | "dummy" (as in --load-format); throws Error otherwise.
+LoadFormat parse_load_format(const std::string& s);
 
 class WeightStore {
  public:
@@ -43,14 +45,36 @@ class WeightStore {
   void add(TensorRef t) { tensors_[t.name] = std::move(t); }
   void keep_alive(MappedFile f) { files_.push_back(std::make_shared<MappedFile>(std::move(f))); }
   void keep_alive(std::vector<uint8_t> buf) { buffers_.push_back(std::make_shared<std::vector<uint8_t>>(std::move(buf))); }
+  void keep_alive(std::shared_ptr<const void> owner) { owners_.push_back(std::move(owner)); }
+  // Where the weights came from (model folder, or "<dummy>"), for messages.
+  const std::string& origin() const { return origin_; }
+  void set_origin(std::string o) { origin_ = std::move(o); }
+  // Total bytes of all tensors.
+  int64_t total_bytes() const;
 
  private:
+  std::string origin_;
   std::map<std::string, TensorRef> tensors_;
+  std::vector<std::shared_ptr<const void>> owners_;
   std::vector<std::shared_ptr<MappedFile>> files_;
   std::vector<std::shared_ptr<std::vector<uint8_t>>> buffers_;
 };
 
 // Hugging Face tensor names of the Llama family.
 std::string layer_tensor_name(int layer, const char* suffix);  // "model.layers.{i}.{suffix}"
+
+// Every tensor the model needs, with its shape, in a stable order (embedding,
+// layers 0..n-1, final norm, lm_head unless tied). Extra tensors in a checkpoint
+// (e.g. rotary_emb.inv_freq) are not listed and are ignored by the loader.
+std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const ModelConfig& cfg);
+
+// Checks that `ws` has every expected tensor with the expected shape and a float
+// dtype (F32/F16/BF16); throws Error naming file + tensor + expected vs got.
+void validate_weights(const WeightStore& ws, const ModelConfig& cfg);
+
+// Seeded random weights at the config's shapes and dtype, no file needed
+// (deterministic from `seed`, independent of the thread count): N(0, 0.02) for
+// matrices and biases, 1 + N(0, 0.02) for RMSNorm weights. Multi-threaded.
+WeightStore make_dummy_weights(const ModelConfig& cfg, uint64_t seed);
 
 }  // namespace ignis
