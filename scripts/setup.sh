@@ -3,7 +3,7 @@
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
-      nlohmann-json3-dev libpcre2-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev
+      nlohmann-json3-dev libpcre2-dev libicu-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev
       libbenchmark-dev libopenblas-dev python3 python3-jinja2 nodejs npm clang libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,21 @@
+// ignis tokenizer: decoders of tokenizer.json ("decoder": ByteLevel, Replace,
+// ByteFallback, Fuse, Strip, Sequence), same output as HF `tokenizers`.
+#pragma once
+#include <nlohmann/json_fwd.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ignis::tok {
+
+class Decoder {
+ public:
+  virtual ~Decoder() = default;
+  // HF decode_chain: token strings in, token strings out (joined by the caller).
+  virtual void decode_chain(std::vector<std::string>& tokens) const = 0;
+};
+
+// null JSON gives nullptr; unsupported types throw Error naming the type and `file`.
+std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j, const std::string& file);
+
+}  // namespace ignis::tok

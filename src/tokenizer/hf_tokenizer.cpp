@@ -1,0 +1,227 @@
+#include "tokenizer/hf_tokenizer.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+#include "tokenizer/utf8.h"
+
+namespace ignis::tok {
+
+HfTokenizer::HfTokenizer(const nlohmann::json& j, const nlohmann::json& config, const std::string& file) {
+  IGNIS_CHECK(j.is_object(), "{}: top level must be a JSON object", file);
+  IGNIS_CHECK(j.contains("model") && j["model"].is_object(), "{}: missing \"model\"", file);
+  const auto& m = j["model"];
+  std::string type = m.value("type", std::string());
+  if (type.empty() && m.contains("merges")) type = "BPE";  // older files omit the type
+  IGNIS_CHECK(type == "BPE", "{}: unsupported model type '{}' (only BPE is implemented)", file, type);
+  model_ = std::make_unique<BpeModel>(m, file);
+  normalizer_ = make_normalizer(j.value("normalizer", nlohmann::json()), file);
+  pre_tokenizer_ = make_pre_tokenizer(j.value("pre_tokenizer", nlohmann::json()), file);
+  decoder_ = make_decoder(j.value("decoder", nlohmann::json()), file);
+  vocab_size_ = model_->max_id() + 1;
+  if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
+    IGNIS_CHECK(j["added_tokens"].is_array(), "{}: added_tokens must be an array", file);
+    for (const auto& a : j["added_tokens"]) {
+      IGNIS_CHECK(a.is_object() && a.contains("id") && a.contains("content"),
+                  "{}: added_tokens entries need \"id\" and \"content\"", file);
+      AddedToken t;
+      t.id = a["id"].get<int32_t>();
+      t.content = a["content"].get<std::string>();
+      IGNIS_CHECK(t.id >= 0, "{}: added token '{}' has negative id", file, t.content);
+      t.special = a.value("special", false);
+      t.lstrip = a.value("lstrip", false);
+      t.rstrip = a.value("rstrip", false);
+      t.single_word = a.value("single_word", false);
+      t.normalized = a.value("normalized", !t.special);
+      (t.normalized && normalizer_ ? normalized_matcher_ : raw_matcher_).add(t);
+      added_by_content_.emplace(t.content, t.id);
+      vocab_size_ = std::max(vocab_size_, t.id + 1);
+      added_.emplace(t.id, std::move(t));
+    }
+  }
+  load_post_processor(j.value("post_processor", nlohmann::json()), file);
+  load_config(config, file);
+}
+
+void HfTokenizer::load_post_processor(const nlohmann::json& j, const std::string& file) {
+  if (j.is_null()) return;
+  std::string type = j.value("type", std::string());
+  if (type == "ByteLevel") return;  // only moves offsets; ids unchanged
+  if (type == "Sequence") {
+    for (const auto& p : j.at("processors")) load_post_processor(p, file);
+    return;
+  }
+  if (type == "TemplateProcessing") {
+    IGNIS_CHECK(template_single_.empty(), "{}: more than one TemplateProcessing post-processor", file);
+    const auto& specials = j.at("special_tokens");
+    for (const auto& item : j.at("single")) {
+      TemplatePiece p;
+      if (item.contains("Sequence")) {
+        p.is_sequence = true;
+      } else if (item.contains("SpecialToken")) {
+        std::string name = item["SpecialToken"].at("id").get<std::string>();
+        IGNIS_CHECK(specials.contains(name), "{}: TemplateProcessing uses special token '{}' not in special_tokens",
+                    file, name);
+        p.ids = specials[name].at("ids").get<std::vector<int32_t>>();
+      } else {
+        IGNIS_FAIL("{}: TemplateProcessing item is neither Sequence nor SpecialToken", file);
+      }
+      template_single_.push_back(std::move(p));
+    }
+    return;
+  }
+  IGNIS_FAIL("{}: unsupported post_processor type '{}'", file, type);
+}
+
+// bos_token / eos_token are either a string or an AddedToken object {"content": ...}.
+static std::string token_text(const nlohmann::json& c, const char* key) {
+  if (!c.contains(key)) return {};
+  const auto& v = c[key];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+  return {};
+}
+
+void HfTokenizer::load_config(const nlohmann::json& c, const std::string& file) {
+  if (!c.is_object()) return;
+  bos_token_ = token_text(c, "bos_token");
+  eos_token_ = token_text(c, "eos_token");
+  if (!bos_token_.empty()) bos_id_ = piece_to_id(bos_token_);
+  if (!eos_token_.empty()) eos_id_ = piece_to_id(eos_token_);
+  if (c.contains("add_bos_token") && c["add_bos_token"].is_boolean()) add_bos_ = c["add_bos_token"].get<bool>();
+  if (c.contains("chat_template")) {
+    const auto& t = c["chat_template"];
+    if (t.is_string()) {
+      chat_templates_.emplace_back("default", t.get<std::string>());
+    } else if (t.is_array()) {
+      for (const auto& e : t) {
+        IGNIS_CHECK(e.is_object() && e.contains("name") && e.contains("template"),
+                    "{}: chat_template list entries need \"name\" and \"template\"", file);
+        chat_templates_.emplace_back(e["name"].get<std::string>(), e["template"].get<std::string>());
+      }
+    }
+  }
+}
+
+std::string HfTokenizer::chat_template(std::string_view name) const {
+  for (auto& [n, t] : chat_templates_)
+    if (n == name) return t;
+  return {};
+}
+
+std::string HfTokenizer::id_to_piece(int32_t id) const {
+  if (auto it = added_.find(id); it != added_.end()) return it->second.content;
+  if (const std::string* t = model_->id_to_token(id)) return *t;
+  return {};
+}
+
+std::optional<int32_t> HfTokenizer::piece_to_id(std::string_view piece) const {
+  if (auto it = added_by_content_.find(piece); it != added_by_content_.end()) return it->second;
+  return model_->token_to_id(piece);
+}
+
+bool HfTokenizer::is_special(int32_t id) const {
+  auto it = added_.find(id);
+  return it != added_.end() && it->second.special;
+}
+
+// Text between raw added tokens: normalize, split normalized added tokens, pre-tokenize, BPE.
+void HfTokenizer::encode_segment(std::string text, std::vector<int32_t>& out) const {
+  if (normalizer_) normalizer_->normalize(text);
+  auto run_model = [&](std::string piece) {
+    std::vector<std::string> words;
+    words.push_back(std::move(piece));
+    if (pre_tokenizer_) pre_tokenizer_->pre_tokenize(words);
+    for (const auto& w : words) model_->tokenize(w, out);
+  };
+  if (normalized_matcher_.empty()) {
+    run_model(std::move(text));
+    return;
+  }
+  for (const auto& p : normalized_matcher_.split(text)) {
+    if (p.id >= 0) out.push_back(p.id);
+    else run_model(text.substr(p.b, p.e - p.b));
+  }
+}
+
+std::vector<int32_t> HfTokenizer::encode(std::string_view input, bool add_special_tokens) const {
+  // HF works on Rust strings (always valid UTF-8): invalid bytes become U+FFFD first.
+  std::string lossy;
+  std::string_view text = input;
+  if (!is_valid_utf8(input)) {
+    lossy = utf8_lossy(input);
+    text = lossy;
+  }
+  std::vector<int32_t> ids;
+  ids.reserve(text.size() / 3 + 4);
+  if (raw_matcher_.empty()) {
+    encode_segment(std::string(text), ids);
+  } else {
+    for (const auto& p : raw_matcher_.split(text)) {
+      if (p.id >= 0) ids.push_back(p.id);
+      else encode_segment(std::string(text.substr(p.b, p.e - p.b)), ids);
+    }
+  }
+  if (!add_special_tokens || template_single_.empty()) return ids;
+  std::vector<int32_t> out;
+  out.reserve(ids.size() + 4);
+  for (const auto& p : template_single_) {
+    if (p.is_sequence) out.insert(out.end(), ids.begin(), ids.end());
+    else out.insert(out.end(), p.ids.begin(), p.ids.end());
+  }
+  return out;
+}
+
+std::string HfTokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {
+  std::vector<std::string> toks;
+  toks.reserve(ids.size());
+  for (int32_t id : ids) {
+    if (auto it = added_.find(id); it != added_.end()) {
+      if (!(skip_special_tokens && it->second.special)) toks.push_back(it->second.content);
+    } else if (const std::string* t = model_->id_to_token(id)) {
+      toks.push_back(*t);
+    }  // unknown ids are dropped, as HF does
+  }
+  std::string out;
+  if (!decoder_) {
+    for (size_t k = 0; k < toks.size(); ++k) out += (k ? " " : "") + toks[k];
+    return out;
+  }
+  decoder_->decode_chain(toks);
+  for (auto& t : toks) out += t;
+  return out;
+}
+
+}  // namespace ignis::tok
+
+namespace ignis {
+
+static nlohmann::json read_json(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  IGNIS_CHECK(f.good(), "{}: cannot open", p.string());
+  std::stringstream ss;
+  ss << f.rdbuf();
+  try {
+    return nlohmann::json::parse(ss.str());
+  } catch (const nlohmann::json::exception& e) {
+    IGNIS_FAIL("{}: invalid JSON: {}", p.string(), e.what());
+  }
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir) {
+  auto tj = dir / "tokenizer.json";
+  IGNIS_CHECK(std::filesystem::exists(tj), "{}: not found (ignis needs a Hugging Face tokenizer.json)", tj.string());
+  nlohmann::json j = read_json(tj);
+  nlohmann::json cfg;
+  auto cj = dir / "tokenizer_config.json";
+  if (std::filesystem::exists(cj)) cfg = read_json(cj);
+  try {
+    return std::make_unique<tok::HfTokenizer>(j, cfg, tj.string());
+  } catch (const nlohmann::json::exception& e) {  // wrong field types, missing keys
+    IGNIS_FAIL("{}: malformed: {}", tj.string(), e.what());
+  }
+}
+
+}  // namespace ignis

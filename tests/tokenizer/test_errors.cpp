@@ -1,0 +1,95 @@
+// Bad tokenizer files give ignis::Error naming the file / component, never a crash.
+#include <cstdlib>
+
+#include "common.h"
+#include "core/error.h"
+
+namespace ignis::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TokErrors : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("ignis_tok_err_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  void write(const std::string& file, const std::string& text) { std::ofstream(dir_ / file) << text; }
+  // Loads and returns the error message ("" if it loaded).
+  std::string load_error() {
+    try {
+      Tokenizer::load(dir_);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  }
+  static std::string bpe(const std::string& extra_top, const std::string& model_extra = "") {
+    return R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"])" + model_extra + "}" +
+           extra_top + "}";
+  }
+  fs::path dir_;
+};
+
+TEST_F(TokErrors, MissingFile) { EXPECT_NE(load_error().find("tokenizer.json"), std::string::npos); }
+
+TEST_F(TokErrors, CorruptJson) {
+  write("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {");
+  auto e = load_error();
+  EXPECT_NE(e.find("tokenizer.json"), std::string::npos) << e;
+  EXPECT_NE(e.find("invalid JSON"), std::string::npos) << e;
+}
+
+TEST_F(TokErrors, UnknownModelType) {
+  write("tokenizer.json", R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})");
+  auto e = load_error();
+  EXPECT_NE(e.find("WordPiece"), std::string::npos) << e;
+}
+
+TEST_F(TokErrors, UnsupportedComponentsAreNamed) {
+  write("tokenizer.json", bpe(R"(, "normalizer": {"type": "BertNormalizer"})"));
+  EXPECT_NE(load_error().find("BertNormalizer"), std::string::npos);
+  write("tokenizer.json", bpe(R"(, "pre_tokenizer": {"type": "Whitespace"})"));
+  EXPECT_NE(load_error().find("Whitespace"), std::string::npos);
+  write("tokenizer.json", bpe(R"(, "decoder": {"type": "WordPiece"})"));
+  EXPECT_NE(load_error().find("WordPiece"), std::string::npos);
+  write("tokenizer.json", bpe(R"(, "post_processor": {"type": "RobertaProcessing"})"));
+  EXPECT_NE(load_error().find("RobertaProcessing"), std::string::npos);
+}
+
+TEST_F(TokErrors, BadMergesAndVocab) {
+  write("tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}})");
+  EXPECT_NE(load_error().find("merge #0"), std::string::npos);  // "ab" not in vocab
+  write("tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": "zero"}, "merges": []}})");
+  EXPECT_NE(load_error().find("vocab"), std::string::npos);
+  write("tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [42]}})");
+  EXPECT_NE(load_error().find("merge #0"), std::string::npos);
+  write("tokenizer.json", R"({"model": {"type": "BPE", "vocab": [], "merges": []}})");
+  EXPECT_NE(load_error().find("vocab"), std::string::npos);
+  write("tokenizer.json", R"([1, 2, 3])");
+  EXPECT_NE(load_error().find("tokenizer.json"), std::string::npos);
+}
+
+TEST_F(TokErrors, BadRegex) {
+  write("tokenizer.json", bpe(R"(, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated"})"));
+  EXPECT_NE(load_error().find("Split"), std::string::npos);
+}
+
+TEST_F(TokErrors, WrongFieldTypes) {
+  write("tokenizer.json", bpe(R"(, "added_tokens": [{"id": "x", "content": 5}])"));
+  EXPECT_NE(load_error().find("tokenizer.json"), std::string::npos);
+}
+
+TEST_F(TokErrors, MinimalTokenizerWorks) {
+  write("tokenizer.json", bpe(""));
+  auto tok = Tokenizer::load(dir_);
+  EXPECT_EQ(tok->encode("abab"), (std::vector<int32_t>{2, 2}));
+  EXPECT_EQ(tok->decode({2, 0}), "ab a");  // no decoder: tokens joined by spaces, as HF
+  EXPECT_EQ(tok->encode("xa"), (std::vector<int32_t>{0}));  // no unk token: unknown chars dropped
+}
+
+}  // namespace
+}  // namespace ignis::test
