@@ -1,0 +1,22 @@
+#include "runtime/batch_builder.h"
+
+namespace ignis {
+
+void build_forward_batch(const StepPlan& plan, const KvCacheManager& kv, ForwardBatch& out) {
+  out.tokens.clear();
+  out.tokens.reserve(size_t(plan.num_tokens));
+  out.seqs.resize(plan.seqs.size());
+  for (size_t i = 0; i < plan.seqs.size(); ++i) {
+    const ScheduledSeq& s = plan.seqs[i];
+    const auto& toks = s.req->tokens;
+    out.tokens.insert(out.tokens.end(), toks.begin() + s.num_cached, toks.begin() + s.num_cached + s.num_tokens);
+    BatchSeq& b = out.seqs[i];
+    b.num_cached = s.num_cached;
+    b.num_tokens = s.num_tokens;
+    b.all_logits = false;
+    const auto& table = kv.block_table(s.req->id);
+    b.block_table.assign(table.begin(), table.end());
+  }
+}
+
+}  // namespace ignis

@@ -1,0 +1,38 @@
+// ignis runtime: opens a Hugging Face model folder on the best backend available.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "model/model.h"
+#include "model/weights.h"
+
+namespace ignis {
+
+struct ModelLoadOptions {
+  std::string device = "auto";          // "auto" (CUDA when a device is present, else CPU) | "cpu" | "cuda"
+  LoadFormat load_format = LoadFormat::Auto;
+  uint64_t seed = 0;                    // dummy weights
+  double kv_cache_fraction = 0.90;      // CUDA: fraction of free device memory for the KV pool
+  int64_t cpu_kv_memory_bytes = 512ll << 20;  // CPU: KV pool budget
+  int max_num_tokens = 2048;            // CUDA: largest pass
+  int max_batch_size = 256;             // CUDA: largest graph bucket
+  int max_model_len = 0;
+  bool cuda_graphs = true;
+  bool progress = true;
+};
+
+struct LoadedModel {
+  std::unique_ptr<Model> model;
+  int kv_num_blocks = 0;  // suggested pool size for EngineConfig::kv_num_blocks at kv_block_size
+};
+
+// True when this build has the CUDA backend and a device is usable.
+bool cuda_device_available();
+
+// Loads config + weights (validated) and builds the model on the chosen device;
+// throws Error naming the folder/file on failure.
+LoadedModel load_model(const std::filesystem::path& dir, const ModelLoadOptions& opt, int kv_block_size = 32);
+
+}  // namespace ignis
