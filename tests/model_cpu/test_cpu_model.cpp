@@ -88,7 +88,12 @@ INSTANTIATE_TEST_SUITE_P(Variants, CpuModelVsNaive,
                                            Case{Arch::Llama, 1, 0, true, true},     // MQA, tied, o_proj bias
                                            Case{Arch::Mistral, 2, 5, false, false}, // window 5 < 23 tokens
                                            Case{Arch::Mistral, 1, 1, false, false}, // window 1: self only
-                                           Case{Arch::Qwen2, 2, 0, true, false}));  // qkv bias, tied
+                                           Case{Arch::Qwen2, 2, 0, true, false}),  // qkv bias, tied
+                         [](const ::testing::TestParamInfo<Case>& i) {
+                           const Case& c = i.param;
+                           return std::string(arch_name(c.arch)) + "_kv" + std::to_string(c.kv_heads) + "_win" +
+                                  std::to_string(c.window) + (c.tied ? "_tied" : "") + (c.o_bias ? "_obias" : "");
+                         });
 
 TEST(CpuModel, FlatBatchOfSequencesAtDifferentPositionsEqualsRunningThemSeparately) {
   ModelConfig cfg = tiny_config(Arch::Mistral, 2, 6);
