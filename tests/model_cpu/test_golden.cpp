@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -21,7 +22,9 @@ namespace fs = std::filesystem;
 namespace ignis {
 namespace {
 
-const fs::path kModels = fs::path(IGNIS_TEST_DATA_DIR) / "models";
+// IGNIS_GOLDEN_MODELS_DIR overrides the folder (e.g. to check a fresh script output before committing it).
+const fs::path kModels = std::getenv("IGNIS_GOLDEN_MODELS_DIR") ? fs::path(std::getenv("IGNIS_GOLDEN_MODELS_DIR"))
+                                                                 : fs::path(IGNIS_TEST_DATA_DIR) / "models";
 constexpr double kTol = 1e-4;  // max|ours - ref| / max|ref| per position
 constexpr int kBlock = 16;
 
