@@ -33,10 +33,14 @@ import random
 import shutil
 import sys
 
-import torch
+# No network on the GPU machine: never try the hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import transformers
-from transformers import (
+import torch  # noqa: E402
+
+import transformers  # noqa: E402
+from transformers import (  # noqa: E402
     LlamaConfig,
     LlamaForCausalLM,
     MistralConfig,
@@ -44,7 +48,7 @@ from transformers import (
     Qwen2Config,
     Qwen2ForCausalLM,
 )
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save_file  # noqa: E402
 
 GREEDY_STEPS = 16
 
