@@ -1,0 +1,119 @@
+// ignis server: the Triton generate extension as TensorRT-LLM's Triton backend
+// (ensemble / tensorrt_llm / tensorrt_llm_bls models) serves it.
+#include <fmt/format.h>
+
+#include "server/handlers.h"
+#include "tokenizer/tokenizer.h"
+
+namespace ignis::server {
+
+namespace {
+
+constexpr const char* kVersion = "1";
+
+// Parameters may be given at the top level or inside "parameters" (the latter wins).
+json merged_parameters(const json& body) {
+  json p = json::object();
+  for (auto& [k, v] : body.items())
+    if (k != "parameters") p[k] = v;
+  if (auto it = body.find("parameters"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) throw_api(400, "'parameters' must be an object", "parameters");
+    for (auto& [k, v] : it->items()) p[k] = v;
+  }
+  return p;
+}
+
+// TensorRT-LLM bans word sequences; the sampler bans single tokens, so a bad word
+// bans its first token (it can then never be produced; stricter than TRT-LLM for
+// multi-token words).
+std::vector<int32_t> bad_word_tokens(const Tokenizer& tok, const std::vector<std::string>& words) {
+  std::vector<int32_t> ids;
+  for (auto& w : words) {
+    std::vector<int32_t> t = tok.encode(w, false);
+    if (!t.empty()) ids.push_back(t.front());
+  }
+  return ids;
+}
+
+}  // namespace
+
+std::string triton_error_body(const std::string& message) { return dump(json{{"error", message}}); }
+
+void handle_triton_generate(ServerContext& ctx, const json& body, HttpResponder& res, const std::string& model_name,
+                            bool stream_endpoint) {
+  if (!ctx.model.matches(model_name))
+    throw_api(404, "Request for unknown model: '" + model_name + "' is not found", "model", "model_not_found");
+  json p = merged_parameters(body);
+  auto text = get_string(p, "text_input");
+  if (!text) throw_api(400, "'text_input' is required", "text_input");
+  if (text->empty()) throw_api(400, "'text_input' must not be empty", "text_input");
+  if (auto bw = get_int(p, "beam_width", 1, 64); bw && *bw != 1) throw_api(400, "'beam_width' > 1 is not supported", "beam_width");
+
+  SamplingParams sp;
+  read_sampling_fields(p, &sp);
+  if (auto v = get_int(p, "random_seed", INT64_MIN, INT64_MAX)) sp.seed = static_cast<uint64_t>(*v);
+  if (auto v = get_number(p, "runtime_top_p", 0.0, 1.0); v && *v > 0) sp.top_p = static_cast<float>(*v);
+  if (auto v = get_int(p, "runtime_top_k", 0, 1 << 30)) sp.top_k = static_cast<int>(*v);
+  if (auto v = get_int(p, "end_id", 0, ctx.model.vocab_size - 1)) sp.stop_token_ids.push_back(static_cast<int32_t>(*v));
+  sp.stop_strings = get_string_list(p, "stop_words", true, 64);
+  sp.bad_token_ids = bad_word_tokens(ctx.tok, get_string_list(p, "bad_words", true, 256));
+  bool exclude_input = get_bool(p, "exclude_input_in_output").value_or(false);
+  bool stream = get_bool(p, "stream").value_or(false);
+  auto max_tokens = get_int(p, "max_tokens", 1, INT32_MAX);
+
+  GenerateRequest r;
+  r.prompt_ids = ctx.tok.encode(*text, true);
+  fit_max_tokens(ctx.model, static_cast<int>(r.prompt_ids.size()), max_tokens, 16, &sp);
+  r.sampling = std::move(sp);
+  std::vector<GenerateRequest> reqs;
+  reqs.push_back(std::move(r));
+  std::vector<Choice> choices = submit_all(ctx, std::move(reqs));
+
+  auto message = [&](const std::string& out) {
+    return json{{"model_name", model_name}, {"model_version", kVersion}, {"text_output", out}};
+  };
+  if (stream_endpoint) {
+    res.begin_stream(200, "text/event-stream; charset=utf-8");
+    bool ok = true;
+    auto send = [&](const json& j) {
+      if (ok) ok = res.write_chunk("data: " + dump(j) + "\n\n");
+    };
+    drive(ctx, choices, res, [&](size_t, const StreamChunk& ch) {
+      if (ch.finish == FinishReason::Error) {
+        send(json{{"error", "generation failed: " + ch.error}});
+      } else if (stream && !ch.text.empty()) {
+        send(message(ch.text));
+      }
+      return ok;
+    });
+    if (!stream && choices[0].finish != FinishReason::Error && choices[0].finish != FinishReason::Cancelled)
+      send(message(exclude_input ? choices[0].text : *text + choices[0].text));
+    res.end_stream();
+    return;
+  }
+  bool finished = drive(ctx, choices, res, [](size_t, const StreamChunk&) { return true; });
+  if (!finished) {
+    if (ctx.force_stop) throw_api(503, "server shutting down; request cancelled");
+    res.force_close();
+    res.send(499, "application/json", triton_error_body("client closed request"));
+    return;
+  }
+  if (choices[0].finish == FinishReason::Error) throw_api(500, "generation failed: " + choices[0].error);
+  res.send(200, "application/json", dump(message(exclude_input ? choices[0].text : *text + choices[0].text)));
+}
+
+void handle_triton_model(ServerContext& ctx, HttpResponder& res, const std::string& model_name) {
+  if (!ctx.model.matches(model_name))
+    throw_api(404, "Request for unknown model: '" + model_name + "' is not found", "model", "model_not_found");
+  auto tensor = [](const char* name, const char* type) { return json{{"name", name}, {"datatype", type}, {"shape", {-1}}}; };
+  json meta = {{"name", model_name},
+               {"versions", {kVersion}},
+               {"platform", "ensemble"},
+               {"inputs", {tensor("text_input", "BYTES"), tensor("max_tokens", "INT32"), tensor("bad_words", "BYTES"),
+                           tensor("stop_words", "BYTES"), tensor("temperature", "FP32"), tensor("top_k", "INT32"),
+                           tensor("top_p", "FP32"), tensor("stream", "BOOL")}},
+               {"outputs", {tensor("text_output", "BYTES")}}};
+  res.send(200, "application/json", dump(meta));
+}
+
+}  // namespace ignis::server
