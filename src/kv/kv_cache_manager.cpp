@@ -110,7 +110,8 @@ int KvCacheManager::blocks_needed(SeqId id, int total_tokens) const {
 
 bool KvCacheManager::append_slots(SeqId id, int total_tokens) {
   Seq& s = get(id);
-  int need = blocks_needed(id, total_tokens);
+  const int need = (total_tokens + cfg_.block_size - 1) / cfg_.block_size - int(s.table.size());
+  if (need <= 0) return true;
   if (need > pool_.num_allocatable()) return false;
   for (int i = 0; i < need; ++i) s.table.push_back(pool_.allocate());
   return true;

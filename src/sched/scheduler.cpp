@@ -154,7 +154,14 @@ StepPlan Scheduler::fit_capacity(const BatchPlan& plan) {
     running_.push_back(r);
     out.seqs.push_back({r, cached, n, true});
   }
-  std::stable_partition(out.seqs.begin(), out.seqs.end(), [](const ScheduledSeq& s) { return !s.prefill; });
+  // Decode tokens first, then prefill chunks (stable; no allocation in the common case).
+  size_t first_prefill = 0;
+  while (first_prefill < out.seqs.size() && !out.seqs[first_prefill].prefill) ++first_prefill;
+  for (size_t i = first_prefill; i < out.seqs.size(); ++i)
+    if (!out.seqs[i].prefill) {
+      std::rotate(out.seqs.begin() + long(first_prefill), out.seqs.begin() + long(i), out.seqs.begin() + long(i) + 1);
+      ++first_prefill;
+    }
   for (auto& s : out.seqs) out.num_tokens += s.num_tokens;
   return out;
 }
