@@ -86,12 +86,7 @@ const std::string* BpeModel::id_to_token(int32_t id) const {
 
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
-  if (ignore_merges_) {
-    if (auto it = vocab_.find(word); it != vocab_.end()) {
-      out.push_back(it->second);
-      return;
-    }
-  }
+  // The cache holds every result (ignore_merges hits too): one hash lookup per repeated word.
   bool cacheable = word.size() < kCacheMaxLen;
   if (cacheable) {
     std::lock_guard<std::mutex> lk(cache_mu_);
@@ -101,7 +96,9 @@ void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const 
     }
   }
   size_t start = out.size();
-  merge_word(word, out);
+  auto whole = ignore_merges_ ? vocab_.find(word) : vocab_.end();
+  if (whole != vocab_.end()) out.push_back(whole->second);
+  else merge_word(word, out);
   if (cacheable) {
     std::lock_guard<std::mutex> lk(cache_mu_);
     if (cache_.size() >= kCacheCapacity) cache_.clear();

@@ -23,10 +23,25 @@ const ByteLevelMap& byte_level_map() {
 }
 
 std::string byte_level_encode(std::string_view s) {
-  const auto& m = byte_level_map();
-  std::string out;
-  out.reserve(s.size() * 2);
-  for (unsigned char c : s) out += m.byte_to_utf8[c];
+  // Every mapped char is 1 or 2 UTF-8 bytes: write them straight into a sized buffer.
+  static const auto table = [] {
+    std::array<std::array<char, 3>, 256> t{};  // [len, b0, b1]
+    const auto& m = byte_level_map();
+    for (int b = 0; b < 256; ++b) {
+      t[b][0] = static_cast<char>(m.byte_to_utf8[b].size());
+      for (size_t k = 0; k < m.byte_to_utf8[b].size(); ++k) t[b][1 + k] = m.byte_to_utf8[b][k];
+    }
+    return t;
+  }();
+  std::string out(s.size() * 2, '\0');
+  char* o = out.data();
+  for (unsigned char c : s) {
+    const auto& e = table[c];
+    o[0] = e[1];
+    o[1] = e[2];
+    o += e[0];
+  }
+  out.resize(o - out.data());
   return out;
 }
 
