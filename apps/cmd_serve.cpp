@@ -1,0 +1,145 @@
+// ignis serve: the OpenAI- and Triton-compatible HTTP server.
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "command.h"
+#include "core/error.h"
+#include "model_options.h"
+#include "runtime/engine.h"
+#include "runtime/model_loader.h"
+#include "server/server.h"
+#include "template/template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace ignis::cli {
+namespace {
+
+std::atomic<server::Server*> g_server{nullptr};
+
+extern "C" void on_stop_signal(int) {
+  if (auto* s = g_server.load()) s->request_stop();  // async-signal-safe: writes to a pipe
+}
+
+std::vector<std::string> split_keys(const char* env) {
+  std::vector<std::string> keys;
+  if (!env) return keys;
+  std::stringstream ss(env);
+  std::string k;
+  while (std::getline(ss, k, ','))
+    if (!k.empty()) keys.push_back(k);
+  return keys;
+}
+
+int run_serve(int argc, char** argv) {
+  CLI::App app{"OpenAI- and Triton-compatible HTTP server", "ignis serve"};
+  ModelFlags mf;
+  std::string host = "127.0.0.1", served_name;
+  int port = 8000, max_queue = 1024, max_connections = 1024;
+  size_t max_body_bytes = 8u << 20;
+  double shutdown_timeout = 30;
+  std::vector<std::string> api_keys;
+  bool no_access_log = false;
+  mf.add(app);
+  app.add_option("--host", host, "address to listen on");
+  app.add_option("--port", port, "port to listen on (0 = any free port, printed at start)")->check(CLI::Range(0, 65535));
+  app.add_option("--api-key", api_keys, "required Bearer token (repeatable; also IGNIS_API_KEY=k1,k2)");
+  app.add_option("--served-model-name", served_name, "model name in the API (default: the folder name)");
+  app.add_option("--max-queue", max_queue, "waiting requests before answering 429")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--max-body-bytes", max_body_bytes, "request body limit (413 above)")->check(CLI::Range(1024, 1 << 30));
+  app.add_option("--max-connections", max_connections, "open connections before answering 503")->check(CLI::Range(1, 1 << 16));
+  app.add_option("--shutdown-timeout", shutdown_timeout, "seconds in-flight requests get to finish on SIGTERM")
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_flag("--no-access-log", no_access_log, "no per-request log line on stderr");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  for (auto& k : split_keys(std::getenv("IGNIS_API_KEY"))) api_keys.push_back(k);
+
+  namespace fs = std::filesystem;
+  fs::path dir = mf.model_dir;
+  IGNIS_CHECK(fs::exists(dir / "tokenizer.json"), "{}: no tokenizer.json; the server needs the model's tokenizer", mf.model_dir);
+  std::shared_ptr<const Tokenizer> tok = Tokenizer::load(dir);
+
+  // The chat template is parsed once; a model without one serves completions only.
+  std::function<std::string(const server::json&)> render_chat;
+  std::string tmpl_text = tok->chat_template();
+  if (!tmpl_text.empty()) {
+    try {
+      auto tmpl = std::make_shared<tmpl::Template>(tmpl::Template::parse(tmpl_text));
+      render_chat = [tmpl](const server::json& ctx) { return tmpl->render(ctx); };
+    } catch (const Error& e) {
+      std::fprintf(stderr, "warning: %s: chat template not usable (%s); /v1/chat/completions disabled\n",
+                   mf.model_dir.c_str(), e.what());
+    }
+  } else {
+    std::fprintf(stderr, "warning: %s: no chat_template; /v1/chat/completions disabled\n", mf.model_dir.c_str());
+  }
+
+  LoadedModel lm = load_model(dir, mf.load_options(), mf.kv_block_size);
+  std::string backend_name = lm.model->backend_name();
+  int max_pos = lm.model->config().max_position_embeddings;
+  int vocab = lm.model->config().vocab_size;
+  EngineConfig ec = mf.engine_config(lm.kv_num_blocks);
+  ec.max_queue = max_queue;
+  Engine engine(std::move(lm.model), ec, tok);
+  server::EngineBackend backend(engine);
+
+  server::ServedModel model;
+  std::string folder = fs::weakly_canonical(dir).filename().string();
+  model.name = served_name.empty() ? folder : served_name;
+  model.aliases = {"ensemble", "tensorrt_llm", "tensorrt_llm_bls"};
+  if (model.name != folder) model.aliases.push_back(folder);
+  int cfg_len = engine.config().max_model_len;
+  model.max_model_len = cfg_len > 0 ? std::min(cfg_len, max_pos > 0 ? max_pos : cfg_len) : max_pos;
+  model.vocab_size = vocab;
+  model.chat_template = tmpl_text;
+  model.created = static_cast<int64_t>(std::time(nullptr));
+
+  server::ServerOptions so;
+  so.http.host = host;
+  so.http.port = port;
+  so.http.limits.max_body_bytes = max_body_bytes;
+  so.http.max_connections = max_connections;
+  so.api_keys = api_keys;
+  so.access_log = !no_access_log;
+  server::Server srv(backend, tok, model, so, render_chat);
+  srv.listen();
+
+  g_server = &srv;
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::fprintf(stderr, "ignis serve: model '%s' (%s, context %d) listening on http://%s:%d%s\n", model.name.c_str(),
+               backend_name.c_str(), model.max_model_len, host.c_str(), srv.port(),
+               api_keys.empty() ? "" : " (API key required)");
+  std::fflush(stderr);
+  srv.serve();
+  std::fprintf(stderr, "ignis serve: stopping; waiting up to %.0f s for in-flight requests\n", shutdown_timeout);
+  bool clean = srv.drain(std::chrono::milliseconds(static_cast<int64_t>(shutdown_timeout * 1000)));
+  if (!clean) std::fprintf(stderr, "ignis serve: shutdown timeout; cancelled the requests still running\n");
+  engine.shutdown();
+  g_server = nullptr;
+  std::fprintf(stderr, "ignis serve: stopped\n");
+  return 0;
+}
+
+}  // namespace
+}  // namespace ignis::cli
+
+IGNIS_COMMAND(serve, "OpenAI- and Triton-compatible HTTP server", ignis::cli::run_serve);
