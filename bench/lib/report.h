@@ -1,0 +1,71 @@
+// ignis bench: report arithmetic. Per-request records in, the numbers every mode prints out:
+// requests/s, input/output tokens/s, TTFT, TPOT, ITL and E2E as mean/p50/p90/p99, KV-cache
+// utilization, prefix-cache hit rate and (on a GPU) achieved decode bandwidth.
+//
+// Definitions (all times in seconds relative to the bench start):
+//   duration   = last finish - first arrival (over all requests, failed ones included)
+//   TTFT       = first_token - arrival                 (requests with >= 1 output token)
+//   E2E        = finish - arrival                      (successful requests)
+//   TPOT       = (E2E - TTFT) / (output_tokens - 1)    (requests with >= 2 output tokens)
+//   ITL        = every gap between consecutive token times of a request, pooled over requests
+//   percentile = linear interpolation between closest ranks, like numpy.percentile's default:
+//                rank = q/100 * (n - 1), value = a[floor] + (a[ceil] - a[floor]) * frac(rank)
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ignis::bench {
+
+struct RequestRecord {
+  double arrival = 0, first_token = 0, finish = 0;
+  std::vector<double> token_times;  // one per output token (several may share a time when streamed in chunks)
+  int prompt_tokens = 0, output_tokens = 0;
+  bool ok = true;
+  std::string error;
+};
+
+// Engine-side observations (in-process modes; serve mode leaves them empty / n/a).
+struct EngineObservations {
+  std::vector<double> kv_utilization_samples;  // kv_blocks_used / kv_blocks_total, sampled during the run
+  int64_t prefix_queries = -1, prefix_hits = -1;  // tokens; -1 = unknown
+  int64_t steps = -1;
+  // Decode bandwidth inputs (GPU): bytes read per step and the device copy ceiling.
+  double weight_bytes = 0, kv_bytes_per_token = 0, mean_kv_tokens = 0;
+  std::optional<double> copy_bandwidth_gbps;  // measured device-to-device copy (GB/s); none on CPU
+  std::string hardware;                        // "" = unknown
+};
+
+struct Stat {
+  int n = 0;
+  double mean = 0, p50 = 0, p90 = 0, p99 = 0, min = 0, max = 0;
+};
+// Percentile q in [0, 100] of unsorted values (numpy's linear method); 0 for an empty vector.
+double percentile(std::vector<double> v, double q);
+Stat summarize(const std::vector<double>& v);
+
+struct Report {
+  std::string mode;  // "throughput" | "latency" | "serve"
+  int num_requests = 0, completed = 0, failed = 0;
+  double duration_s = 0;
+  int64_t input_tokens = 0, output_tokens = 0;
+  double requests_per_s = 0, input_tokens_per_s = 0, output_tokens_per_s = 0, total_tokens_per_s = 0;
+  Stat ttft, tpot, itl, e2e;  // seconds
+  std::optional<double> kv_util_mean, kv_util_max, prefix_hit_rate;
+  std::optional<double> decode_bandwidth_gbps, decode_bandwidth_fraction;
+  std::string hardware;
+  // Output tokens per time bucket (for the plot): bucket_s wide, starting at the first arrival.
+  double bucket_s = 0;
+  std::vector<double> output_tokens_per_s_series;
+  std::vector<std::string> errors;  // first few failure messages
+};
+
+Report compute_report(const std::string& mode, const std::vector<RequestRecord>& recs,
+                      const EngineObservations& obs = {});
+
+std::string format_table(const Report& r);   // human table (milliseconds for latencies)
+std::string to_json(const Report& r);        // machine form (seconds, as in the struct)
+std::string render_svg(const Report& r);     // latency percentiles + throughput over time
+
+}  // namespace ignis::bench

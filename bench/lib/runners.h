@@ -1,0 +1,54 @@
+// ignis bench: the two drivers that turn a workload into per-request records.
+//   run_serve : HTTP load generator against an OpenAI-compatible /v1/completions (streaming).
+//   run_engine: the in-process Engine (throughput: everything at once; latency: fixed concurrency).
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "bench/lib/report.h"
+#include "bench/lib/workload.h"
+
+namespace ignis {
+class Engine;
+class Tokenizer;
+}  // namespace ignis
+
+namespace ignis::bench {
+
+struct ServeOptions {
+  std::string url;                  // http://host:port
+  std::string model;                // "model" field of the request ("" = omitted)
+  double request_rate = std::numeric_limits<double>::infinity();  // Poisson arrivals (req/s); inf = all at t=0
+  int concurrency = 0;              // max requests in flight; 0 = unlimited
+  bool send_text = false;           // send "prompt" text instead of token ids
+  bool ignore_eos = true;
+  float temperature = 0.0f;
+  uint64_t seed = 0;                // arrival times
+  double timeout_s = 600;
+  bool progress = true;
+};
+
+// Counting from the stream: each SSE event whose choice carries non-empty text is one arrival
+// (its time goes into token_times, so ITL is per streamed chunk as in vLLM's benchmark);
+// output_tokens is usage.completion_tokens when the server sends it, else the number of such events.
+std::vector<RequestRecord> run_serve(const std::vector<WorkItem>& items, const ServeOptions& o);
+
+// Inter-arrival gaps of a Poisson process at `rate` req/s (exponential, own RNG, deterministic in seed);
+// all zero when rate is infinite.
+std::vector<double> poisson_arrivals(int n, double rate, uint64_t seed);
+
+struct EngineRunOptions {
+  int concurrency = 0;      // 0 = submit everything at once (throughput); N = at most N in flight (latency)
+  bool ignore_eos = true;
+  float temperature = 0.0f;
+  bool progress = true;
+};
+
+// Runs the workload on `engine`; prompts given only as text are tokenized with `tok` (required then).
+// Fills obs (KV utilization samples, prefix-cache counters, steps) from Engine::stats().
+std::vector<RequestRecord> run_engine(Engine& engine, const Tokenizer* tok, const std::vector<WorkItem>& items,
+                                      const EngineRunOptions& o, EngineObservations* obs);
+
+}  // namespace ignis::bench

@@ -1,0 +1,128 @@
+// ignis bench: the serve-mode load generator (one thread per in-flight request).
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "bench/lib/http_client.h"
+#include "bench/lib/progress.h"
+#include "bench/lib/runners.h"
+#include "core/error.h"
+#include "sampling/sampler.h"
+
+namespace ignis::bench {
+
+std::vector<double> poisson_arrivals(int n, double rate, uint64_t seed) {
+  IGNIS_CHECK(rate > 0, "--request-rate must be > 0 (got {})", rate);
+  std::vector<double> t(n, 0.0);
+  if (std::isinf(rate)) return t;
+  RequestRng rng(seed);
+  double now = 0;
+  for (int i = 0; i < n; i++) {
+    t[i] = now;
+    now += -std::log(1.0 - rng.uniform()) / rate;
+  }
+  return t;
+}
+
+namespace {
+using SteadyClock = std::chrono::steady_clock;
+
+void one_request(const Url& url, const WorkItem& w, const ServeOptions& o, SteadyClock::time_point t0,
+                 RequestRecord* rec) {
+  auto since = [&] { return std::chrono::duration<double>(SteadyClock::now() - t0).count(); };
+  nlohmann::json body = {{"max_tokens", w.output_len},
+                         {"stream", true},
+                         {"stream_options", {{"include_usage", true}}},
+                         {"temperature", o.temperature},
+                         {"ignore_eos", o.ignore_eos}};
+  if (!o.model.empty()) body["model"] = o.model;
+  if (o.send_text || w.prompt_ids.empty()) body["prompt"] = w.prompt;
+  else body["prompt"] = w.prompt_ids;
+  rec->prompt_tokens = static_cast<int>(w.prompt_ids.size());
+  rec->arrival = since();
+  int events = 0, usage_completion = -1, usage_prompt = -1;
+  std::string err_body;
+  SseParser sse;
+  try {
+    HttpResponse r = http_request(
+        url, "POST", "/v1/completions", body.dump(),
+        [&](std::string_view bytes) {
+          if (err_body.size() < 2000) err_body.append(bytes.substr(0, 2000 - err_body.size()));
+          for (const std::string& ev : sse.feed(bytes)) {
+            if (ev == "[DONE]") continue;
+            nlohmann::json j = nlohmann::json::parse(ev, nullptr, false);
+            if (j.is_discarded() || !j.is_object()) continue;
+            if (j.contains("usage") && j["usage"].is_object()) {
+              usage_completion = j["usage"].value("completion_tokens", -1);
+              usage_prompt = j["usage"].value("prompt_tokens", -1);
+            }
+            if (j.contains("choices") && j["choices"].is_array() && !j["choices"].empty()) {
+              const auto& c = j["choices"][0];
+              if (c.contains("text") && c["text"].is_string() && !c["text"].get<std::string>().empty()) {
+                const double t = since();
+                if (events == 0) rec->first_token = t;
+                rec->token_times.push_back(t);
+                events++;
+              }
+            }
+          }
+        },
+        o.timeout_s);
+    rec->finish = since();
+    if (r.status != 200) {
+      rec->ok = false;
+      rec->error = fmt::format("HTTP {}: {}", r.status, err_body.substr(0, 300));
+      return;
+    }
+  } catch (const Error& e) {
+    rec->finish = since();
+    rec->ok = false;
+    rec->error = e.what();
+    return;
+  }
+  rec->output_tokens = usage_completion >= 0 ? usage_completion : events;
+  if (usage_prompt >= 0) rec->prompt_tokens = usage_prompt;
+  if (events == 0 && rec->output_tokens > 0) {  // text never arrived (e.g. all bytes held back): end = first token
+    rec->first_token = rec->finish;
+    rec->token_times.push_back(rec->finish);
+  }
+}
+}  // namespace
+
+std::vector<RequestRecord> run_serve(const std::vector<WorkItem>& items, const ServeOptions& o) {
+  const Url url = parse_url(o.url);
+  IGNIS_CHECK(o.concurrency >= 0, "--concurrency must be >= 0");
+  const std::vector<double> arrivals = poisson_arrivals(static_cast<int>(items.size()), o.request_rate, o.seed);
+  std::vector<RequestRecord> recs(items.size());
+  std::mutex mu;
+  std::condition_variable cv;
+  int in_flight = 0;
+  Progress bar(static_cast<int>(items.size()), "requests", o.progress);
+  std::vector<std::thread> threads;
+  threads.reserve(items.size());
+  const auto t0 = SteadyClock::now();
+  for (size_t i = 0; i < items.size(); i++) {
+    std::this_thread::sleep_until(t0 + std::chrono::duration_cast<SteadyClock::duration>(
+                                           std::chrono::duration<double>(arrivals[i])));
+    {
+      std::unique_lock<std::mutex> g(mu);
+      cv.wait(g, [&] { return o.concurrency == 0 || in_flight < o.concurrency; });
+      in_flight++;
+    }
+    threads.emplace_back([&, i] {
+      one_request(url, items[i], o, t0, &recs[i]);
+      bar.add();
+      std::lock_guard<std::mutex> g(mu);
+      in_flight--;
+      cv.notify_all();
+    });
+  }
+  for (auto& t : threads) t.join();
+  bar.done();
+  return recs;
+}
+
+}  // namespace ignis::bench

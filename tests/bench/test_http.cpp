@@ -1,0 +1,225 @@
+// HTTP client pieces (URL, chunked framing, SSE) and the serve load generator against a small
+// fake OpenAI streaming server on loopback with known token timing.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "bench/lib/http_client.h"
+#include "bench/lib/runners.h"
+#include "core/error.h"
+
+using namespace ignis;
+using namespace ignis::bench;
+
+TEST(Http, ParseUrl) {
+  Url u = parse_url("http://127.0.0.1:8000");
+  EXPECT_EQ(u.host, "127.0.0.1");
+  EXPECT_EQ(u.port, 8000);
+  EXPECT_EQ(u.base_path, "");
+  u = parse_url("http://localhost/api/");
+  EXPECT_EQ(u.port, 80);
+  EXPECT_EQ(u.base_path, "/api");
+  EXPECT_THROW(parse_url("https://x"), Error);
+  EXPECT_THROW(parse_url("http://x:99999"), Error);
+  EXPECT_THROW(parse_url("http://:80"), Error);
+  EXPECT_THROW(parse_url("http://x:8a"), Error);
+}
+
+TEST(Http, SseEventsSurviveAnySplit) {
+  const std::string stream =
+      ": keep-alive comment\r\n\r\ndata: {\"a\":1}\r\n\r\nevent: x\ndata: line1\ndata: line2\n\ndata:[DONE]\n\n";
+  const std::vector<std::string> want = {"{\"a\":1}", "line1\nline2", "[DONE]"};
+  for (size_t step = 1; step <= stream.size(); step++) {
+    SseParser p;
+    std::vector<std::string> got;
+    for (size_t i = 0; i < stream.size(); i += step)
+      for (auto& e : p.feed(std::string_view(stream).substr(i, step))) got.push_back(e);
+    ASSERT_EQ(got, want) << "split every " << step << " bytes";
+  }
+}
+
+TEST(Http, ChunkedDecoderSurvivesAnySplit) {
+  const std::string body = "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nTrailer: x\r\n\r\n";
+  for (size_t step = 1; step <= body.size(); step++) {
+    ChunkedDecoder d;
+    std::string out;
+    for (size_t i = 0; i < body.size(); i += step) d.feed(std::string_view(body).substr(i, step), &out);
+    ASSERT_EQ(out, "hello, world") << step;
+    ASSERT_TRUE(d.done());
+  }
+  ChunkedDecoder bad;
+  std::string out;
+  EXPECT_THROW(bad.feed("zz\r\n", &out), Error);
+  ChunkedDecoder bad2;
+  EXPECT_THROW(bad2.feed("2\r\nabXY", &out), Error);
+}
+
+TEST(Serve, PoissonArrivalsHaveTheRequestedRate) {
+  const auto t = poisson_arrivals(20000, 50.0, 7);
+  EXPECT_EQ(t[0], 0.0);
+  double gaps = t.back() / (t.size() - 1);
+  EXPECT_NEAR(gaps, 1.0 / 50, 0.02 * 3 / std::sqrt(20000.0) + 1e-4);
+  EXPECT_EQ(poisson_arrivals(3, INFINITY, 1), (std::vector<double>{0, 0, 0}));
+  EXPECT_EQ(t, poisson_arrivals(20000, 50.0, 7));
+  EXPECT_THROW(poisson_arrivals(3, 0.0, 1), Error);
+}
+
+namespace {
+// Fake /v1/completions: streams max_tokens one-character chunks, kDelay apart, then usage and [DONE].
+constexpr int kDelayMs = 5;
+class FakeServer {
+ public:
+  FakeServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    ::listen(fd_, 64);
+    th_ = std::thread([this] { loop(); });
+  }
+  ~FakeServer() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    th_.join();
+    for (auto& t : conns_) t.join();
+  }
+  int port() const { return port_; }
+  std::atomic<int> max_in_flight{0}, bad_requests{0};
+
+ private:
+  void loop() {
+    while (!stop_) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      int one = 1;  // streamed tokens go out as written, as a real SSE server does
+      ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      conns_.emplace_back([this, c] { serve(c); });
+    }
+  }
+  static void send_all(int c, const std::string& s) { (void)::send(c, s.data(), s.size(), MSG_NOSIGNAL); }
+  static void chunk(int c, const std::string& s) {
+    char h[32];
+    std::snprintf(h, sizeof h, "%zx\r\n", s.size());
+    send_all(c, h + s + "\r\n");
+  }
+  void serve(int c) {
+    const int now = ++in_flight_;
+    for (int m = max_in_flight; now > m && !max_in_flight.compare_exchange_weak(m, now);) {
+    }
+    std::string req;
+    char buf[4096];
+    size_t body_at = std::string::npos, clen = 0;
+    while (true) {
+      ssize_t n = ::recv(c, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      req.append(buf, n);
+      if (body_at == std::string::npos && (body_at = req.find("\r\n\r\n")) != std::string::npos) {
+        body_at += 4;
+        auto p = req.find("Content-Length: ");
+        clen = std::stoul(req.substr(p + 16));
+      }
+      if (body_at != std::string::npos && req.size() >= body_at + clen) break;
+    }
+    auto j = nlohmann::json::parse(req.substr(body_at), nullptr, false);
+    if (j.is_discarded() || !j.value("stream", false) || !j["prompt"].is_array()) {
+      bad_requests++;
+      send_all(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 18\r\n\r\n{\"error\": \"nope\"}\n");
+    } else {
+      const int n = j["max_tokens"];
+      send_all(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+      for (int i = 0; i < n; i++) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(kDelayMs));
+        chunk(c, "data: {\"choices\":[{\"index\":0,\"text\":\"x\",\"finish_reason\":null}]}\n\n");
+      }
+      chunk(c, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":" + std::to_string(j["prompt"].size()) +
+                   ",\"completion_tokens\":" + std::to_string(n) + "}}\n\n");
+      chunk(c, "data: [DONE]\n\n");
+      chunk(c, "");
+    }
+    --in_flight_;
+    ::close(c);
+  }
+  int fd_ = -1, port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> in_flight_{0};
+  std::thread th_;
+  std::vector<std::thread> conns_;
+};
+
+std::vector<WorkItem> items(int n, int out) {
+  std::vector<WorkItem> w(n);
+  for (int i = 0; i < n; i++) {
+    w[i].prompt_ids = std::vector<int32_t>(3 + i, 1);
+    w[i].output_len = out;
+  }
+  return w;
+}
+}  // namespace
+
+TEST(Serve, StreamsAndCountsTokensAtFixedConcurrency) {
+  FakeServer srv;
+  ServeOptions o;
+  o.url = "http://127.0.0.1:" + std::to_string(srv.port());
+  o.concurrency = 2;
+  o.progress = false;
+  const auto recs = run_serve(items(6, 4), o);
+  ASSERT_EQ(recs.size(), 6u);
+  EXPECT_LE(srv.max_in_flight.load(), 2);
+  for (size_t i = 0; i < recs.size(); i++) {
+    const auto& r = recs[i];
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.output_tokens, 4);
+    EXPECT_EQ(r.prompt_tokens, static_cast<int>(3 + i));
+    ASSERT_EQ(r.token_times.size(), 4u);
+    EXPECT_GE(r.first_token - r.arrival, kDelayMs * 1e-3 * 0.9);
+    EXPECT_GE(r.finish - r.arrival, 4 * kDelayMs * 1e-3 * 0.9);
+    for (size_t k = 1; k < 4; k++) EXPECT_GE(r.token_times[k] - r.token_times[k - 1], kDelayMs * 1e-3 * 0.5);
+  }
+  const Report rep = compute_report("serve", recs);
+  EXPECT_EQ(rep.completed, 6);
+  EXPECT_EQ(rep.output_tokens, 24);
+  EXPECT_GE(rep.itl.p50, kDelayMs * 1e-3 * 0.9);
+  // 6 requests of >= 20 ms at concurrency 2: at least 3 rounds.
+  EXPECT_GE(rep.duration_s, 3 * 4 * kDelayMs * 1e-3 * 0.9);
+}
+
+TEST(Serve, PoissonRateAndErrorsAreReported) {
+  FakeServer srv;
+  ServeOptions o;
+  o.url = "http://127.0.0.1:" + std::to_string(srv.port());
+  o.request_rate = 200;
+  o.progress = false;
+  auto w = items(5, 2);
+  w[2].prompt_ids.clear();  // sent as text -> the fake server answers 400
+  w[2].prompt = "text";
+  const auto recs = run_serve(w, o);
+  EXPECT_EQ(srv.bad_requests.load(), 1);
+  EXPECT_FALSE(recs[2].ok);
+  EXPECT_NE(recs[2].error.find("HTTP 400"), std::string::npos) << recs[2].error;
+  EXPECT_TRUE(recs[0].ok && recs[4].ok);
+  const Report rep = compute_report("serve", recs);
+  EXPECT_EQ(rep.completed, 4);
+  EXPECT_EQ(rep.failed, 1);
+  // Nothing listening: a clear error per request, no crash.
+  o.url = "http://127.0.0.1:1";
+  const auto down = run_serve(items(2, 1), o);
+  EXPECT_FALSE(down[0].ok);
+  EXPECT_NE(down[0].error.find("connect"), std::string::npos) << down[0].error;
+}
