@@ -6,7 +6,7 @@
 namespace ignis::kernels {
 
 template <class T>
-__global__ void add_rmsnorm_kernel(float* __restrict__ residual, const T* __restrict__ add,
+__global__ void add_rmsnorm_kernel(float* __restrict__ residual, const T* __restrict__ add, const T* __restrict__ bias,
                                    const T* __restrict__ weight, T* __restrict__ out,
                                    const int32_t* __restrict__ rows, int hidden, float eps) {
   const int i = blockIdx.x;
@@ -16,7 +16,7 @@ __global__ void add_rmsnorm_kernel(float* __restrict__ residual, const T* __rest
   if (add) {
     const T* a = add + size_t(r) * hidden;
     for (int j = threadIdx.x; j < hidden; j += blockDim.x) {
-      float v = x[j] + to_f(a[j]);
+      float v = x[j] + (bias ? round_to<T>(to_f(a[j]) + to_f(bias[j])) : to_f(a[j]));
       x[j] = v;
       ss += v * v;
     }
@@ -33,12 +33,12 @@ __global__ void add_rmsnorm_kernel(float* __restrict__ residual, const T* __rest
     o[j] = from_f<T>(to_f(weight[j]) * round_to<T>(x[j] * inv));
 }
 
-void add_rmsnorm(DType dtype, float* residual, const void* add, const void* weight, void* out,
+void add_rmsnorm(DType dtype, float* residual, const void* add, const void* add_bias, const void* weight, void* out,
                  const int32_t* rows, int n, int hidden, float eps, cudaStream_t stream) {
   if (n <= 0) return;
   const int threads = hidden >= 2048 ? 512 : (hidden >= 512 ? 256 : 128);
   IGNIS_DISPATCH_FLOAT(dtype, T, {
-    add_rmsnorm_kernel<T><<<n, threads, 0, stream>>>(residual, static_cast<const T*>(add),
+    add_rmsnorm_kernel<T><<<n, threads, 0, stream>>>(residual, static_cast<const T*>(add), static_cast<const T*>(add_bias),
                                                      static_cast<const T*>(weight), static_cast<T*>(out),
                                                      rows, hidden, eps);
   });

@@ -1,0 +1,356 @@
+// CudaModel: KV pool, step staging, the forward pass, decode CUDA graphs.
+#include "cuda/cuda_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "kernels/argmax.h"
+#include "kernels/cuda_check.h"
+#include "kernels/embedding.h"
+#include "kernels/rmsnorm.h"
+#include "kernels/rope_kv.h"
+#include "kernels/swiglu.h"
+
+namespace ignis::cuda {
+
+int64_t CudaModel::kv_bytes_per_block(int block_size) const {
+  return 2ll * cfg_.num_layers * block_size * cfg_.num_kv_heads * cfg_.head_dim * int64_t(esize_);
+}
+
+int CudaModel::kv_blocks_from_memory(size_t free_bytes, double fraction, int64_t bytes_per_block) {
+  IGNIS_CHECK(fraction > 0.0 && fraction <= 1.0, "--kv-cache-fraction {} must be in (0, 1]", fraction);
+  IGNIS_CHECK(bytes_per_block > 0, "KV block size of {} bytes", bytes_per_block);
+  const double blocks = std::floor(double(free_bytes) * fraction / double(bytes_per_block));
+  return int(std::clamp(blocks, 0.0, double(1 << 30)));
+}
+
+int CudaModel::kv_blocks_for_fraction(double fraction, int block_size) const {
+  auto [free_b, total_b] = device_memory_info();
+  // keep room for the (small) graph and cuBLASLt allocations made after the pool
+  const size_t reserve = size_t(256) << 20;
+  return kv_blocks_from_memory(free_b > reserve ? free_b - reserve : 0, fraction, kv_bytes_per_block(block_size));
+}
+
+void CudaModel::init_kv_cache(int num_blocks, int block_size) {
+  IGNIS_CHECK(num_blocks > 0 && block_size > 0, "KV cache: {} blocks of {} tokens", num_blocks, block_size);
+  IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);  // they hold the old pool's pointers
+  graphs_.clear();
+  warmed_.clear();
+  kv_ = DeviceBuffer();
+  kv_layer_bytes_ = size_t(num_blocks) * block_size * cfg_.num_kv_heads * cfg_.head_dim * esize_;
+  kv_ = DeviceBuffer(kv_layer_bytes_ * 2 * cfg_.num_layers,
+                     fmt::format("KV cache ({} blocks of {} tokens, {:.2f} GB)", num_blocks, block_size,
+                                 double(kv_layer_bytes_) * 2 * cfg_.num_layers / 1e9));
+  block_size_ = block_size;
+  num_blocks_ = num_blocks;
+  max_blocks_per_seq_ = (max_model_len_ + block_size - 1) / block_size;
+  d_block_tables_ = DeviceBuffer(size_t(max_seqs_) * max_blocks_per_seq_ * 4, "step block tables");
+  h_block_tables_ = PinnedBuffer(size_t(max_seqs_) * max_blocks_per_seq_ * 4);
+  IGNIS_CUDA_CHECK(cudaMemsetAsync(d_block_tables_.get(), 0xff, d_block_tables_.bytes(), stream_));
+  IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaModel::validate(const ForwardBatch& b) const {
+  IGNIS_CHECK(kv_, "cuda forward: init_kv_cache was not called");
+  size_t total = 0;
+  for (size_t i = 0; i < b.seqs.size(); ++i) {
+    const BatchSeq& s = b.seqs[i];
+    IGNIS_CHECK(s.num_tokens > 0 && s.num_cached >= 0, "cuda forward: sequence {} has num_tokens {} num_cached {}", i,
+                s.num_tokens, s.num_cached);
+    const int64_t end = int64_t(s.num_cached) + s.num_tokens;
+    IGNIS_CHECK(end <= max_model_len_, "cuda forward: sequence {} reaches position {} beyond max_model_len {}", i, end,
+                max_model_len_);
+    const int64_t need = (end + block_size_ - 1) / block_size_;
+    IGNIS_CHECK(int64_t(s.block_table.size()) >= need, "cuda forward: sequence {} has {} blocks for {} tokens", i,
+                s.block_table.size(), end);
+    const int64_t first_key = cfg_.sliding_window > 0 ? std::max<int64_t>(0, s.num_cached - cfg_.sliding_window + 1) : 0;
+    for (int64_t blk = 0; blk < need; ++blk) {
+      const int32_t id = s.block_table[blk];
+      IGNIS_CHECK(id < num_blocks_, "cuda forward: sequence {} block {} is {} (pool has {})", i, blk, id, num_blocks_);
+      if (id < 0)
+        IGNIS_CHECK((blk + 1) * block_size_ <= first_key,
+                    "cuda forward: sequence {} block {} is released (-1) but still inside the attention window", i, blk);
+    }
+    total += size_t(s.num_tokens);
+  }
+  IGNIS_CHECK(total == b.tokens.size(), "cuda forward: {} tokens for sequences totalling {}", b.tokens.size(), total);
+  for (size_t i = 0; i < b.tokens.size(); ++i)
+    IGNIS_CHECK(b.tokens[i] >= 0 && b.tokens[i] < cfg_.vocab_size, "cuda forward: token {} at index {} outside vocab {}",
+                b.tokens[i], i, cfg_.vocab_size);
+}
+
+CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vector<Piece>& pieces) {
+  const int G = cfg_.num_heads / cfg_.num_kv_heads;
+  const int tq = kernels::attention_tile_tokens(G);
+  Pass p;
+  bool decode = opt_.cuda_graphs && !graphs_broken_;
+  for (auto& pc : pieces) decode = decode && pc.num_tokens == 1;
+  int n_rows = int(pieces.size());
+  if (decode) {
+    p.graph = true;
+    p.bucket = 1;
+    while (p.bucket < n_rows) p.bucket *= 2;
+    p.bucket = std::min(p.bucket, max_seqs_);
+    if (p.bucket < n_rows) p.graph = false;
+  }
+  auto* tok = h_tokens_.as<int32_t>();
+  auto* pos = h_positions_.as<int32_t>();
+  auto* slot = h_slots_.as<int32_t>();
+  auto* tiles = h_tiles_.as<kernels::AttentionTile>();
+  auto* rows = h_logit_rows_.as<int32_t>();
+  int W = 1;
+  for (auto& pc : pieces) W = std::max(W, (pc.num_cached + pc.num_tokens + block_size_ - 1) / block_size_);
+  auto* bt = h_block_tables_.as<int32_t>();
+  int T = 0, R = 0, nt = 0, max_keys = 1;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const Piece& pc = pieces[i];
+    const BatchSeq& s = batch.seqs[pc.seq];
+    const int32_t* table = s.block_table.data();
+    const int nblk = (pc.num_cached + pc.num_tokens + block_size_ - 1) / block_size_;
+    for (int b = 0; b < W; ++b) bt[i * W + b] = b < nblk ? table[b] : -1;
+    for (int t0 = 0; t0 < pc.num_tokens; t0 += tq) {
+      kernels::AttentionTile& tl = tiles[nt++];
+      tl.seq = int(i);
+      tl.token_begin = T + t0;
+      tl.num_tokens = std::min(tq, pc.num_tokens - t0);
+      const int last = pc.num_cached + t0 + tl.num_tokens - 1;
+      const int first_key = cfg_.sliding_window > 0 ? std::max(0, pc.num_cached + t0 - cfg_.sliding_window + 1) : 0;
+      max_keys = std::max(max_keys, last + 1 - first_key);
+    }
+    for (int t = 0; t < pc.num_tokens; ++t) {
+      const int p_ = pc.num_cached + t;
+      tok[T + t] = batch.tokens[pc.token_begin + t];
+      pos[T + t] = p_;
+      slot[T + t] = table[p_ / block_size_] * block_size_ + p_ % block_size_;
+      if (pc.all_logits || (pc.last_logit && t == pc.num_tokens - 1)) rows[R++] = T + t;
+    }
+    T += pc.num_tokens;
+  }
+  if (p.graph) {  // pad to the bucket: padding tokens write no K/V and their tiles are skipped
+    for (int i = n_rows; i < p.bucket; ++i) {
+      tok[T] = 0;
+      pos[T] = 0;
+      slot[T] = -1;
+      tiles[nt++] = kernels::AttentionTile{i, T, 0, 0};
+      rows[R++] = T;
+      ++T;
+    }
+    p.num_splits = kernels::attention_num_splits(p.bucket, cfg_.num_kv_heads, max_model_len_, num_sms_);
+  } else {
+    p.num_splits = kernels::attention_num_splits(nt, cfg_.num_kv_heads, max_keys, num_sms_);
+  }
+  while (p.num_splits > 1 &&
+         kernels::attention_workspace_floats(T, cfg_.num_heads, cfg_.head_dim, p.num_splits) > attn_ws_floats_)
+    --p.num_splits;
+  p.num_tokens = T;
+  p.num_tiles = nt;
+  p.num_logit_rows = R;
+
+  IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_tokens_.get(), tok, T * 4, cudaMemcpyHostToDevice, stream_));
+  IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_positions_.get(), pos, T * 4, cudaMemcpyHostToDevice, stream_));
+  IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_slots_.get(), slot, T * 4, cudaMemcpyHostToDevice, stream_));
+  IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_tiles_.get(), tiles, nt * sizeof(kernels::AttentionTile), cudaMemcpyHostToDevice,
+                                   stream_));
+  IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_logit_rows_.get(), rows, R * 4, cudaMemcpyHostToDevice, stream_));
+  IGNIS_CUDA_CHECK(cudaMemcpy2DAsync(d_block_tables_.get(), size_t(max_blocks_per_seq_) * 4, bt, size_t(W) * 4,
+                                     size_t(W) * 4, pieces.size(), cudaMemcpyHostToDevice, stream_));
+  return p;
+}
+
+// Everything from the embedding to the final norm of the logit rows (into x_), then the
+// lm_head over the first min(R, max_logit_rows) rows and, if asked, their argmax.
+void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
+  const int T = p.num_tokens, H = cfg_.hidden_size, I = cfg_.intermediate_size;
+  const int Q = cfg_.q_size(), KV = cfg_.kv_size(), QKV = Q + 2 * KV;
+  const float eps = cfg_.rms_norm_eps;
+  cudaStream_t s = stream_;
+  float* res = residual_.as<float>();
+  kernels::embedding(dtype_, d_tokens_.as<int32_t>(), T, embed_.get(), cfg_.vocab_size, H, res, s);
+  for (int l = 0; l < cfg_.num_layers; ++l) {
+    const LayerWeights& w = layers_[l];
+    if (l == 0)
+      kernels::add_rmsnorm(dtype_, res, nullptr, nullptr, w.attn_norm.get(), x_.get(), nullptr, T, H, eps, s);
+    else  // residual += previous MLP output, fused with this layer's input norm
+      kernels::add_rmsnorm(dtype_, res, o_.get(), nullptr, w.attn_norm.get(), x_.get(), nullptr, T, H, eps, s);
+    gemm_->matmul(dtype_, dtype_, x_.get(), w.wqkv.get(), qkv_.get(), T, QKV, H, s);
+    char* kc = kv_.as<char>() + size_t(2 * l) * kv_layer_bytes_;
+    char* vc = kc + kv_layer_bytes_;
+    kernels::RopeKvArgs ra;
+    ra.dtype = dtype_;
+    ra.qkv = qkv_.get();
+    ra.bias = w.bqkv ? w.bqkv.get() : nullptr;
+    ra.positions = d_positions_.as<int32_t>();
+    ra.slot_mapping = d_slots_.as<int32_t>();
+    ra.inv_freq = inv_freq_.as<float>();
+    ra.k_cache = kc;
+    ra.v_cache = vc;
+    ra.n = T;
+    ra.num_heads = cfg_.num_heads;
+    ra.num_kv_heads = cfg_.num_kv_heads;
+    ra.head_dim = cfg_.head_dim;
+    kernels::rope_qkv_write_kv(ra, s);
+    kernels::PagedAttentionArgs aa;
+    aa.dtype = dtype_;
+    aa.q = qkv_.get();
+    aa.q_stride = QKV;
+    aa.k_cache = kc;
+    aa.v_cache = vc;
+    aa.block_tables = d_block_tables_.as<int32_t>();
+    aa.bt_stride = max_blocks_per_seq_;
+    aa.positions = d_positions_.as<int32_t>();
+    aa.tiles = d_tiles_.as<kernels::AttentionTile>();
+    aa.num_tiles = p.num_tiles;
+    aa.num_tokens = T;
+    aa.num_heads = cfg_.num_heads;
+    aa.num_kv_heads = cfg_.num_kv_heads;
+    aa.head_dim = cfg_.head_dim;
+    aa.block_size = block_size_;
+    aa.sliding_window = cfg_.sliding_window;
+    aa.scale = 1.0f / std::sqrt(float(cfg_.head_dim));
+    aa.num_splits = p.num_splits;
+    aa.workspace = attn_ws_.as<float>();
+    aa.out = attn_.get();
+    aa.out_stride = Q;
+    kernels::paged_attention(aa, s);
+    gemm_->matmul(dtype_, dtype_, attn_.get(), w.wo.get(), o_.get(), T, H, Q, s);
+    kernels::add_rmsnorm(dtype_, res, o_.get(), w.bo ? w.bo.get() : nullptr, w.mlp_norm.get(), x_.get(), nullptr, T,
+                         H, eps, s);
+    gemm_->matmul(dtype_, dtype_, x_.get(), w.w_gate_up.get(), gate_up_.get(), T, 2 * I, H, s);
+    kernels::silu_mul(dtype_, gate_up_.get(), act_.get(), T, I, s);
+    gemm_->matmul(dtype_, dtype_, act_.get(), w.w_down.get(), o_.get(), T, H, I, s);
+  }
+  // last MLP output added only for the logit rows, then the final norm (gathered rows -> x_)
+  kernels::add_rmsnorm(dtype_, res, o_.get(), nullptr, final_norm_.get(), x_.get(), d_logit_rows_.as<int32_t>(),
+                       p.num_logit_rows, H, eps, s);
+  const int rows = std::min(p.num_logit_rows, max_logit_rows_);
+  gemm_->matmul(dtype_, DType::F32, x_.get(), lm_head_ptr_, logits_.get(), rows, cfg_.vocab_size, H, s);
+  if (argmax)
+    kernels::argmax_logprob(logits_.as<float>(), rows, cfg_.vocab_size, sample_tokens_.as<int32_t>(),
+                            sample_logprobs_.as<float>(), s);
+}
+
+void CudaModel::run_pass(const Pass& p, bool greedy) {
+  if (!p.graph) {
+    enqueue_pass(p, greedy);
+    return;
+  }
+  auto it = graphs_.find(p.bucket);
+  if (it != graphs_.end()) {
+    IGNIS_CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
+    return;
+  }
+  // First use of this bucket: run eagerly (sets kernel attributes, picks GEMM algorithms),
+  // then capture the same work for the next steps. Capture executes nothing.
+  enqueue_pass(p, true);
+  cudaGraph_t graph = nullptr;
+  IGNIS_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  try {
+    enqueue_pass(p, true);
+  } catch (const Error& e) {
+    cudaStreamEndCapture(stream_, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    (void)cudaGetLastError();
+    graphs_broken_ = true;
+    IGNIS_LOG(Warn, "cuda: decode graph capture failed, running eagerly from now on: {}", e.what());
+    return;
+  }
+  IGNIS_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+  cudaGraphExec_t exec = nullptr;
+  cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    graphs_broken_ = true;
+    IGNIS_LOG(Warn, "cuda: decode graph instantiation failed ({}), running eagerly", cudaGetErrorString(err));
+    return;
+  }
+  graphs_[p.bucket] = exec;
+}
+
+void CudaModel::run_batch(const ForwardBatch& batch, bool greedy, std::vector<float>* logits,
+                          std::vector<int32_t>* tokens, std::vector<float>* logprobs) {
+  validate(batch);
+  const size_t V = size_t(cfg_.vocab_size);
+  const size_t total_rows = size_t(batch.num_logit_rows());
+  if (logits) logits->resize(total_rows * V);
+  if (tokens) tokens->resize(total_rows);
+  if (logprobs) logprobs->resize(total_rows);
+  size_t out_row = 0;
+
+  auto flush = [&](const std::vector<Piece>& pieces) {
+    if (pieces.empty()) return;
+    Pass p = stage_pass(batch, pieces);
+    const int real_rows = p.graph ? p.num_logit_rows - (p.bucket - int(pieces.size())) : p.num_logit_rows;
+    run_pass(p, greedy);
+    // logit rows beyond the first max_logit_rows_ (eager passes only): more lm_head GEMMs
+    for (int r0 = 0; r0 < real_rows; r0 += max_logit_rows_) {
+      const int n = std::min(max_logit_rows_, real_rows - r0);
+      if (r0 > 0) {
+        const char* xr = x_.as<char>() + size_t(r0) * cfg_.hidden_size * esize_;
+        gemm_->matmul(dtype_, DType::F32, xr, lm_head_ptr_, logits_.get(), n, cfg_.vocab_size, cfg_.hidden_size,
+                      stream_);
+        if (greedy)
+          kernels::argmax_logprob(logits_.as<float>(), n, cfg_.vocab_size, sample_tokens_.as<int32_t>(),
+                                  sample_logprobs_.as<float>(), stream_);
+      }
+      if (greedy) {
+        IGNIS_CUDA_CHECK(cudaMemcpyAsync(h_sample_tokens_.as<int32_t>(), sample_tokens_.get(), n * 4,
+                                         cudaMemcpyDeviceToHost, stream_));
+        IGNIS_CUDA_CHECK(cudaMemcpyAsync(h_sample_logprobs_.as<float>(), sample_logprobs_.get(), n * 4,
+                                         cudaMemcpyDeviceToHost, stream_));
+        IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // host reads the sampled tokens
+        std::memcpy(tokens->data() + out_row, h_sample_tokens_.as<int32_t>(), n * 4);
+        if (logprobs) std::memcpy(logprobs->data() + out_row, h_sample_logprobs_.as<float>(), n * 4);
+      } else {
+        IGNIS_CUDA_CHECK(cudaMemcpyAsync(logits->data() + out_row * V, logits_.get(), size_t(n) * V * 4,
+                                         cudaMemcpyDeviceToHost, stream_));
+        IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // logits_ is reused by the next GEMM
+      }
+      out_row += size_t(n);
+    }
+  };
+
+  // Cut the batch into passes of at most max_tokens_ tokens and max_seqs_ sequences; a long
+  // prefill is split across passes (its earlier part is in the KV cache when the rest runs).
+  std::vector<Piece> pieces;
+  int pass_tokens = 0, token_base = 0;
+  for (size_t i = 0; i < batch.seqs.size(); ++i) {
+    const BatchSeq& s = batch.seqs[i];
+    int done = 0;
+    while (done < s.num_tokens) {
+      if (pass_tokens == max_tokens_ || int(pieces.size()) == max_seqs_) {
+        flush(pieces);
+        pieces.clear();
+        pass_tokens = 0;
+      }
+      const int n = std::min(s.num_tokens - done, max_tokens_ - pass_tokens);
+      Piece pc;
+      pc.seq = int(i);
+      pc.token_begin = token_base + done;
+      pc.num_cached = s.num_cached + done;
+      pc.num_tokens = n;
+      pc.all_logits = s.all_logits;
+      pc.last_logit = done + n == s.num_tokens;
+      pieces.push_back(pc);
+      pass_tokens += n;
+      done += n;
+    }
+    token_base += s.num_tokens;
+  }
+  flush(pieces);
+  IGNIS_CHECK(out_row == total_rows, "cuda forward: produced {} logit rows, expected {}", out_row, total_rows);
+}
+
+void CudaModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
+  run_batch(batch, false, &logits, nullptr, nullptr);
+}
+
+void CudaModel::forward_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens, std::vector<float>* logprobs) {
+  run_batch(batch, true, nullptr, &tokens, logprobs);
+}
+
+}  // namespace ignis::cuda

@@ -1,0 +1,122 @@
+// ignis cuda: the CUDA backend's model. Weights live on the GPU (q/k/v and gate/up fused at
+// load), activations in one compute dtype (BF16, F16, or F32 for reference runs) with an fp32
+// residual stream, K/V in a paged device pool. forward() runs a mixed prefill + decode batch as
+// one pass; decode-only steps replay a CUDA graph captured per batch-size bucket.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "cuda/device_buffer.h"
+#include "cuda/gemm.h"
+#include "kernels/attention.h"
+#include "model/model.h"
+#include "model/weights.h"
+
+namespace ignis::cuda {
+
+struct CudaModelOptions {
+  std::optional<DType> dtype;  // compute/KV dtype; default: the config's BF16/F16, else BF16
+  bool cuda_graphs = true;     // replay graphs for decode-only steps
+  int max_num_tokens = 2048;   // tokens per internal pass (bigger batches are cut into passes)
+  int max_batch_size = 256;    // sequences per pass; largest graph bucket
+  int max_model_len = 0;       // 0 = config max_position_embeddings
+  int max_logit_rows = 256;    // lm_head rows per GEMM (bounds the fp32 logits buffer)
+  bool progress = true;        // weight-upload progress bar on stderr
+};
+
+class CudaModel : public Model {
+ public:
+  CudaModel(const ModelConfig& cfg, const WeightStore& weights, CudaModelOptions opt = {});
+  ~CudaModel() override;
+  static std::unique_ptr<CudaModel> load(const std::filesystem::path& dir, LoadFormat fmt = LoadFormat::Auto,
+                                         uint64_t seed = 0, CudaModelOptions opt = {});
+
+  const ModelConfig& config() const override { return cfg_; }
+  const char* backend_name() const override { return "cuda"; }
+  void init_kv_cache(int num_blocks, int block_size) override;
+  int kv_block_size() const override { return block_size_; }
+  int kv_num_blocks() const override { return num_blocks_; }
+  void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
+
+  // Greedy sampling on the GPU: for each logit row (same rows as forward), the argmax token
+  // and its log-probability; no logits are copied to the host.
+  void forward_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens, std::vector<float>* logprobs);
+
+  DType dtype() const { return dtype_; }
+  size_t weight_bytes() const { return weight_bytes_; }
+  // Bytes of one KV block (K and V, all layers).
+  int64_t kv_bytes_per_block(int block_size) const;
+  // floor(free_bytes * fraction / bytes_per_block), >= 0.
+  static int kv_blocks_from_memory(size_t free_bytes, double fraction, int64_t bytes_per_block);
+  // Blocks that fit in `fraction` of the device memory free now.
+  int kv_blocks_for_fraction(double fraction, int block_size) const;
+  // Decode graphs captured so far (for tests/benchmarks).
+  int num_graphs() const { return int(graphs_.size()); }
+
+ private:
+  struct LayerWeights {
+    DeviceBuffer attn_norm, wqkv, bqkv, wo, bo, mlp_norm, w_gate_up, w_down;
+  };
+  struct Piece {  // a run of new tokens of one batch sequence inside one pass
+    int seq = 0, token_begin = 0, num_cached = 0, num_tokens = 0;
+    bool all_logits = false, last_logit = false;
+  };
+  struct Pass {
+    int num_tokens = 0, num_tiles = 0, num_logit_rows = 0, num_splits = 1;
+    bool graph = false;
+    int bucket = 0;
+  };
+
+  void upload_weights(const WeightStore& ws);
+  void allocate_activations();
+  // Cuts a batch into passes, runs each, and calls sink(pass_rows) after each pass with the
+  // logits (fp32, device) or sampled tokens ready.
+  void run_batch(const ForwardBatch& batch, bool greedy, std::vector<float>* logits, std::vector<int32_t>* tokens,
+                 std::vector<float>* logprobs);
+  Pass stage_pass(const ForwardBatch& batch, const std::vector<Piece>& pieces);
+  void enqueue_pass(const Pass& p, bool argmax);
+  void run_pass(const Pass& p, bool greedy);
+  void validate(const ForwardBatch& batch) const;
+
+  ModelConfig cfg_;
+  CudaModelOptions opt_;
+  DType dtype_ = DType::BF16;
+  size_t esize_ = 2;
+  int max_model_len_ = 0, max_tokens_ = 0, max_seqs_ = 0, max_logit_rows_ = 0, num_sms_ = 0;
+  size_t weight_bytes_ = 0;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<Gemm> gemm_;
+
+  // weights
+  DeviceBuffer embed_, final_norm_, lm_head_, inv_freq_;
+  std::vector<LayerWeights> layers_;
+  const void* lm_head_ptr_ = nullptr;
+
+  // KV pool: layer l's K at kv_ + (2l) * layer_bytes, V at (2l + 1) * layer_bytes
+  DeviceBuffer kv_;
+  int block_size_ = 0, num_blocks_ = 0, max_blocks_per_seq_ = 0;
+  size_t kv_layer_bytes_ = 0;
+
+  // step inputs: device buffers and their pinned host staging
+  DeviceBuffer d_tokens_, d_positions_, d_slots_, d_tiles_, d_logit_rows_, d_block_tables_;
+  PinnedBuffer h_tokens_, h_positions_, h_slots_, h_tiles_, h_logit_rows_, h_block_tables_;
+  int h_bt_width_ = 0;  // columns staged in h_block_tables_ for the current pass
+
+  // activations
+  DeviceBuffer residual_, x_, qkv_, attn_, o_, gate_up_, act_, logits_, attn_ws_, sample_tokens_, sample_logprobs_;
+  size_t attn_ws_floats_ = 0;
+  PinnedBuffer h_sample_tokens_, h_sample_logprobs_;
+
+  // decode graphs per bucket
+  std::map<int, cudaGraphExec_t> graphs_;
+  std::map<int, bool> warmed_;
+  bool graphs_broken_ = false;
+};
+
+}  // namespace ignis::cuda
