@@ -37,10 +37,11 @@ Value slice(const Value& obj, const Value& start, const Value& stop, const Value
 
 // Python str.format with {} / {0} / {name} fields (format specs: none).
 std::string py_format(const std::string& fmt_str, const CallArgs& args);
-// Python str methods shared by filters and methods (ASCII case mapping only).
+// Python str methods shared by filters and methods (case mapping: ASCII, Latin-1/Extended-A, Greek, Cyrillic).
 std::string py_strip(const std::string& s, const Value* chars, bool left, bool right);
 std::string ascii_case(std::string s, bool upper);
 std::string py_title(const std::string& s);
+std::string jinja_title(const std::string& s);
 std::string py_capitalize(const std::string& s);
 std::string py_replace(const std::string& s, const std::string& from, const std::string& to, int64_t count);
 std::vector<Value> py_split(const std::string& s, const Value* sep, int64_t maxsplit);

@@ -116,6 +116,33 @@ std::string html_escape(const std::string& s) {
   return out;
 }
 
+// Whether Python's float() accepts s (decimal digits, optional sign/point/exponent, inf/nan).
+bool python_float_syntax(const std::string& s) {
+  std::string l = ascii_case(s, false);
+  if (!l.empty() && (l[0] == '+' || l[0] == '-')) l.erase(0, 1);
+  if (l == "inf" || l == "infinity" || l == "nan") return true;
+  bool digits = false;
+  size_t i = 0;
+  while (i < l.size() && (std::isdigit(static_cast<unsigned char>(l[i])) || l[i] == '_')) digits |= l[i++] != '_';
+  if (i < l.size() && l[i] == '.') {
+    ++i;
+    while (i < l.size() && (std::isdigit(static_cast<unsigned char>(l[i])) || l[i] == '_')) digits |= l[i++] != '_';
+  }
+  if (!digits) return false;
+  if (i < l.size() && l[i] == 'e') {
+    ++i;
+    if (i < l.size() && (l[i] == '+' || l[i] == '-')) ++i;
+    if (i >= l.size()) return false;
+    while (i < l.size() && std::isdigit(static_cast<unsigned char>(l[i]))) ++i;
+  }
+  return i == l.size();
+}
+
+double parse_python_float(std::string s) {
+  s.erase(std::remove(s.begin(), s.end(), '_'), s.end());
+  return std::stod(s);
+}
+
 Value to_int(const Value& v, const Value* dflt) {
   Value fallback = dflt ? *dflt : Value(int64_t{0});
   if (v.is_int() || v.is_bool()) return Value(v.as_int());
@@ -126,9 +153,11 @@ Value to_int(const Value& v, const Value* dflt) {
       size_t used = 0;
       long long x = std::stoll(s, &used, 10);
       if (used == s.size()) return Value(static_cast<int64_t>(x));
-      double d = std::stod(s, &used);
-      if (used == s.size()) return Value(static_cast<int64_t>(d));
     } catch (...) {
+    }
+    if (python_float_syntax(s)) {
+      double d = parse_python_float(s);
+      if (std::isfinite(d)) return Value(static_cast<int64_t>(d));
     }
   }
   return fallback;
@@ -139,12 +168,7 @@ Value to_float(const Value& v, const Value* dflt) {
   if (v.is_number()) return Value(v.as_double());
   if (v.is_string()) {
     std::string s = py_strip(v.as_string(), nullptr, true, true);
-    try {
-      size_t used = 0;
-      double d = std::stod(s, &used);
-      if (used == s.size()) return Value(d);
-    } catch (...) {
-    }
+    if (python_float_syntax(s)) return Value(parse_python_float(s));
   }
   return fallback;
 }
@@ -165,7 +189,7 @@ const std::map<std::string, FilterFn>& filters() {
     f["trim"] = [](const Env&, const Value& v, CallArgs& a) { return Value(py_strip(to_str(v), arg(a, 0, "chars"), true, true)); };
     f["lower"] = [](const Env&, const Value& v, CallArgs&) { return Value(ascii_case(to_str(v), false)); };
     f["upper"] = [](const Env&, const Value& v, CallArgs&) { return Value(ascii_case(to_str(v), true)); };
-    f["title"] = [](const Env&, const Value& v, CallArgs&) { return Value(py_title(to_str(v))); };
+    f["title"] = [](const Env&, const Value& v, CallArgs&) { return Value(jinja_title(to_str(v))); };
     f["capitalize"] = [](const Env&, const Value& v, CallArgs&) { return Value(py_capitalize(to_str(v))); };
     f["string"] = [](const Env&, const Value& v, CallArgs&) { return Value(to_str(v)); };
     f["safe"] = [](const Env&, const Value& v, CallArgs&) { return v.is_string() ? v : Value(to_str(v)); };
@@ -235,7 +259,7 @@ const std::map<std::string, FilterFn>& filters() {
       std::string how = method ? to_str(*method) : "common";
       if (!v.is_number()) IGNIS_FAIL("TypeError: round filter needs a number, got {}", v.type_name());
       double x = v.as_double();
-      if (how == "common") return v.is_float() ? Value(std::stod(round_str(x, digits))) : Value(static_cast<double>(v.as_int()));
+      if (how == "common") return v.is_float() ? Value(std::stod(round_str(x, digits))) : Value(v.as_int());
       double scale = std::pow(10.0, digits);
       if (how == "floor") return Value(std::floor(x * scale) / scale);
       if (how == "ceil") return Value(std::ceil(x * scale) / scale);
@@ -397,6 +421,10 @@ const std::map<std::string, FilterFn>& filters() {
         if (sp != std::u32string::npos) r = r.substr(0, sp);
       }
       return Value(utf8_encode(r + end));
+    };
+    f["format"] = [](const Env&, const Value& v, CallArgs& a) {
+      if (!a.kw.empty()) IGNIS_FAIL("format filter: keyword arguments are not supported");
+      return Value(py_percent(to_str(v), Value::list(a.pos, true)));
     };
     f["attr"] = [](const Env&, const Value& v, CallArgs& a) {
       const Value* n = arg(a, 0, "name");

@@ -33,27 +33,103 @@ std::string py_strip(const std::string& s, const Value* chars, bool left, bool r
   return utf8_encode(u.substr(b, e - b));
 }
 
+namespace {
+
+// Simple Unicode case mapping for the scripts chat content commonly uses (ASCII,
+// Latin-1, Latin Extended-A, Greek, Cyrillic); other characters are left unchanged.
+char32_t to_lower_cp(char32_t c) {
+  if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+  if ((c >= 0xC0 && c <= 0xDE && c != 0xD7)) return c + 32;
+  if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x131 && c != 0x138 && c != 0x149 && c != 0x17F) {
+    bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
+    if (odd_upper ? (c % 2 == 1) : (c % 2 == 0)) return c + 1;
+    return c;
+  }
+  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 32;
+  if (c >= 0x410 && c <= 0x42F) return c + 32;
+  if (c >= 0x400 && c <= 0x40F) return c + 80;
+  return c;
+}
+
+char32_t to_upper_cp(char32_t c) {
+  if (c < 0x80) return (c >= 'a' && c <= 'z') ? c - 32 : c;
+  if (c >= 0xE0 && c <= 0xFE && c != 0xF7) return c - 32;
+  if (c == 0xFF) return 0x178;
+  if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x131 && c != 0x138 && c != 0x149 && c != 0x17F) {
+    bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
+    if (odd_upper ? (c % 2 == 0) : (c % 2 == 1)) return c - 1;
+    return c;
+  }
+  if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return c - 32;
+  if (c == 0x3C2) return 0x3A3;
+  if (c >= 0x430 && c <= 0x44F) return c - 32;
+  if (c >= 0x450 && c <= 0x45F) return c - 80;
+  return c;
+}
+
+bool is_cased(char32_t c) { return to_lower_cp(c) != c || to_upper_cp(c) != c || c == 0xDF; }
+
+void append_upper(std::u32string& out, char32_t c) {
+  if (c == 0xDF) {  // ß
+    out += U"SS";
+  } else {
+    out.push_back(to_upper_cp(c));
+  }
+}
+
+}  // namespace
+
 std::string ascii_case(std::string s, bool upper) {
-  for (char& c : s) c = static_cast<char>(upper ? std::toupper(static_cast<unsigned char>(c)) : std::tolower(static_cast<unsigned char>(c)));
-  return s;
+  std::u32string u = utf8_decode(s), out;
+  for (char32_t c : u) {
+    if (upper) append_upper(out, c);
+    else out.push_back(to_lower_cp(c));
+  }
+  return utf8_encode(out);
 }
 
 std::string py_title(const std::string& s) {
-  std::string out;
+  // Python str.title(): a cased character after an uncased one starts a word.
+  std::u32string u = utf8_decode(s), out;
   bool prev_cased = false;
-  for (char c : s) {
-    unsigned char uc = static_cast<unsigned char>(c);
-    bool alpha = std::isalpha(uc);
-    out.push_back(static_cast<char>(alpha ? (prev_cased ? std::tolower(uc) : std::toupper(uc)) : c));
-    prev_cased = alpha || (uc >= 0x80);
+  for (char32_t c : u) {
+    if (prev_cased) out.push_back(to_lower_cp(c));
+    else if (c == 0xDF) out += U"Ss";
+    else out.push_back(to_upper_cp(c));
+    prev_cased = is_cased(c);
   }
-  return out;
+  return utf8_encode(out);
+}
+
+std::string jinja_title(const std::string& s) {
+  // Jinja's title filter: words start after runs of whitespace, '-', '(', '{', '[' or '<'.
+  std::u32string u = utf8_decode(s), out;
+  auto sep = [](char32_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == '-' || c == '(' || c == '{' || c == '[' || c == '<'; };
+  bool start = true;
+  for (char32_t c : u) {
+    if (sep(c)) {
+      out.push_back(c);
+      start = true;
+      continue;
+    }
+    if (start) append_upper(out, c);
+    else out.push_back(to_lower_cp(c));
+    start = false;
+  }
+  return utf8_encode(out);
 }
 
 std::string py_capitalize(const std::string& s) {
-  std::string out = ascii_case(s, false);
-  if (!out.empty()) out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
-  return out;
+  std::u32string u = utf8_decode(s), out;
+  for (size_t i = 0; i < u.size(); ++i) {
+    if (i == 0) {
+      if (u[0] == 0xDF) out += U"Ss";
+      else out.push_back(to_upper_cp(u[0]));
+    } else {
+      out.push_back(to_lower_cp(u[i]));
+    }
+  }
+  return utf8_encode(out);
 }
 
 std::string py_replace(const std::string& s, const std::string& from, const std::string& to, int64_t count) {
@@ -93,9 +169,7 @@ std::vector<Value> py_split(const std::string& s, const Value* sep, int64_t maxs
       while (i < u.size() && is_ws(u[i])) ++i;
       if (i >= u.size()) break;
       if (maxsplit >= 0 && static_cast<int64_t>(out.size()) >= maxsplit) {
-        std::u32string rest = u.substr(i);
-        while (!rest.empty() && is_ws(rest.back())) rest.pop_back();
-        out.emplace_back(utf8_encode(rest));
+        out.emplace_back(utf8_encode(u.substr(i)));
         break;
       }
       size_t j = i;
@@ -380,7 +454,7 @@ bool contains(const Value& c, const Value& item) {
     return false;
   }
   if (c.is_dict()) return item.is_string() && c.as_dict().find(item.as_string()) != nullptr;
-  if (c.is_undefined()) c.require_defined();
+  if (c.is_undefined()) return false;  // jinja2.Undefined iterates as empty
   IGNIS_FAIL("TypeError: argument of type '{}' is not iterable", c.type_name());
 }
 
