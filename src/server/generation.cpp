@@ -109,7 +109,23 @@ bool drive(ServerContext& ctx, std::vector<Choice>& choices, HttpResponder& res,
   return !cancelled;
 }
 
-std::string token_text(const Tokenizer& tok, int32_t id) { return tok.decode({id}, false); }
+std::string token_text(const Tokenizer& tok, int32_t id) {
+  // Decoding a token alone drops SentencePiece's leading space ("▁bus" -> "bus"), so
+  // decode it after an anchor token and strip the anchor's text: "a bus" - "a" = " bus".
+  thread_local const Tokenizer* cached = nullptr;
+  thread_local int32_t anchor = -1;
+  thread_local std::string anchor_text;
+  if (cached != &tok) {
+    cached = &tok;
+    std::vector<int32_t> a = tok.encode("a", false);
+    anchor = a.empty() ? -1 : a.back();
+    anchor_text = anchor < 0 ? "" : tok.decode({anchor}, false);
+  }
+  if (anchor < 0) return tok.decode({id}, false);
+  std::string both = tok.decode({anchor, id}, false);
+  if (both.compare(0, anchor_text.size(), anchor_text) != 0) return tok.decode({id}, false);
+  return both.substr(anchor_text.size());
+}
 
 const char* api_finish_reason(FinishReason r) {
   switch (r) {
