@@ -48,10 +48,11 @@ BpeModel::BpeModel(const nlohmann::json& m, const std::string& file) {
   const auto& merges = m["merges"];
   merges_.reserve(merges.size() * 2);
   int32_t rank = 0;
+  std::string merged;  // reused buffer: a + b (without b's continuing-subword prefix)
   for (const auto& mj : merges) {
-    std::string a, b;
+    std::string_view a, b;
     if (mj.is_string()) {
-      const std::string& s = mj.get_ref<const std::string&>();
+      std::string_view s = mj.get_ref<const std::string&>();
       size_t sp = s.find(' ');
       IGNIS_CHECK(sp != std::string::npos && s.find(' ', sp + 1) == std::string::npos,
                   "{}: merge #{} '{}' is not two tokens separated by one space", file, rank, s);
@@ -60,12 +61,13 @@ BpeModel::BpeModel(const nlohmann::json& m, const std::string& file) {
     } else {
       IGNIS_CHECK(mj.is_array() && mj.size() == 2 && mj[0].is_string() && mj[1].is_string(),
                   "{}: merge #{} is neither \"a b\" nor [\"a\", \"b\"]", file, rank);
-      a = mj[0].get<std::string>();
-      b = mj[1].get<std::string>();
+      a = mj[0].get_ref<const std::string&>();
+      b = mj[1].get_ref<const std::string&>();
     }
     auto ia = vocab_.find(a), ib = vocab_.find(b);
     IGNIS_CHECK(ia != vocab_.end() && ib != vocab_.end(), "{}: merge #{} uses a token not in the vocab", file, rank);
-    std::string merged = a + (b.compare(0, prefix_.size(), prefix_) == 0 ? b.substr(prefix_.size()) : b);
+    merged.assign(a);
+    merged.append(!prefix_.empty() && b.substr(0, prefix_.size()) == prefix_ ? b.substr(prefix_.size()) : b);
     auto im = vocab_.find(merged);
     IGNIS_CHECK(im != vocab_.end(), "{}: merge #{} result '{}' is not in the vocab", file, rank, merged);
     merges_.emplace(pair_key(ia->second, ib->second), Merge{rank, im->second});

@@ -136,6 +136,38 @@ class StripDecoder : public Decoder {
   size_t start_, stop_;
 };
 
+// Replacement -> ' '; in the first token, replacements are dropped unless prepend_scheme is never.
+class MetaspaceDecoder : public Decoder {
+ public:
+  MetaspaceDecoder(const nlohmann::json& j, const std::string& file) {
+    rep_ = j.value("replacement", std::string("\xE2\x96\x81"));
+    IGNIS_CHECK(!rep_.empty(), "{}: Metaspace decoder replacement is empty", file);
+    std::string scheme = j.contains("prepend_scheme") && j["prepend_scheme"].is_string()
+                             ? j["prepend_scheme"].get<std::string>()
+                             : (j.value("add_prefix_space", true) ? "always" : "never");
+    strip_first_ = scheme != "never";
+  }
+  void decode_chain(std::vector<std::string>& tokens) const override {
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      std::string& t = tokens[i];
+      if (t.find(rep_) == std::string::npos) continue;
+      std::string out;
+      size_t prev = 0, p;
+      while ((p = t.find(rep_, prev)) != std::string::npos) {
+        out.append(t, prev, p - prev);
+        if (!(i == 0 && strip_first_)) out += ' ';
+        prev = p + rep_.size();
+      }
+      out.append(t, prev, std::string::npos);
+      t = std::move(out);
+    }
+  }
+
+ private:
+  std::string rep_;
+  bool strip_first_ = true;
+};
+
 class SequenceDecoder : public Decoder {
  public:
   explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> v) : v_(std::move(v)) {}
@@ -157,6 +189,7 @@ std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j, const std::string
   if (type == "Replace") return std::make_unique<ReplaceDecoder>(j, file);
   if (type == "ByteFallback") return std::make_unique<ByteFallbackDecoder>();
   if (type == "Fuse") return std::make_unique<FuseDecoder>();
+  if (type == "Metaspace") return std::make_unique<MetaspaceDecoder>(j, file);
   if (type == "Strip") return std::make_unique<StripDecoder>(j, file);
   if (type == "Sequence") {
     std::vector<std::unique_ptr<Decoder>> v;

@@ -128,12 +128,12 @@ bool HfTokenizer::is_special(int32_t id) const {
 }
 
 // Text between raw added tokens: normalize, split normalized added tokens, pre-tokenize, BPE.
-void HfTokenizer::encode_segment(std::string text, std::vector<int32_t>& out) const {
+void HfTokenizer::encode_segment(std::string text, bool at_start, std::vector<int32_t>& out) const {
   if (normalizer_) normalizer_->normalize(text);
   auto run_model = [&](std::string piece) {
     std::vector<std::string> words;
     words.push_back(std::move(piece));
-    if (pre_tokenizer_) pre_tokenizer_->pre_tokenize(words);
+    if (pre_tokenizer_) pre_tokenizer_->pre_tokenize(words, at_start);
     for (const auto& w : words) model_->tokenize(w, out);
   };
   if (normalized_matcher_.empty()) {
@@ -143,6 +143,7 @@ void HfTokenizer::encode_segment(std::string text, std::vector<int32_t>& out) co
   for (const auto& p : normalized_matcher_.split(text)) {
     if (p.id >= 0) out.push_back(p.id);
     else run_model(text.substr(p.b, p.e - p.b));
+    at_start = false;
   }
 }
 
@@ -157,11 +158,11 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view input, bool add_specia
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 4);
   if (raw_matcher_.empty()) {
-    encode_segment(std::string(text), ids);
+    encode_segment(std::string(text), true, ids);
   } else {
     for (const auto& p : raw_matcher_.split(text)) {
       if (p.id >= 0) ids.push_back(p.id);
-      else encode_segment(std::string(text.substr(p.b, p.e - p.b)), ids);
+      else encode_segment(std::string(text.substr(p.b, p.e - p.b)), p.b == 0, ids);
     }
   }
   if (!add_special_tokens || template_single_.empty()) return ids;

@@ -40,7 +40,8 @@ class HfTokenizer : public Tokenizer {
   bool add_bos_token() const { return add_bos_; }
 
  private:
-  void encode_segment(std::string text, std::vector<int32_t>& out) const;
+  // `at_start`: the segment begins at offset 0 of the input (Metaspace "first").
+  void encode_segment(std::string text, bool at_start, std::vector<int32_t>& out) const;
   void load_config(const nlohmann::json& config, const std::string& file);
   void load_post_processor(const nlohmann::json& j, const std::string& file);
 

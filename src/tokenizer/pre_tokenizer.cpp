@@ -1,6 +1,7 @@
 #include "tokenizer/pre_tokenizer.h"
 
 #include <algorithm>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -69,14 +70,25 @@ std::vector<std::pair<size_t, size_t>> apply_behavior(const std::vector<Seg>& se
   return acc;
 }
 
-void split_pieces(std::vector<std::string>& pieces, const Regex& re, bool invert, Behavior bh) {
+void split_ranges(std::vector<std::string>& pieces, bool& first_at_start,
+                  const std::function<std::vector<std::pair<size_t, size_t>>(const std::string&)>& ranges) {
   std::vector<std::string> out;
   out.reserve(pieces.size() * 4);
-  for (auto& p : pieces) {
-    for (auto [b, e] : apply_behavior(segments(re, p, invert), bh))
-      if (e > b) out.emplace_back(p, b, e - b);
+  bool still_at_start = false;  // out[0] is the start of pieces[0]
+  for (size_t k = 0; k < pieces.size(); ++k) {
+    const std::string& p = pieces[k];
+    for (auto [b, e] : ranges(p)) {
+      if (e <= b) continue;
+      if (out.empty()) still_at_start = k == 0 && b == 0;
+      out.emplace_back(p, b, e - b);
+    }
   }
+  first_at_start = first_at_start && still_at_start;
   pieces = std::move(out);
+}
+
+void split_pieces(std::vector<std::string>& pieces, bool& first_at_start, const Regex& re, bool invert, Behavior bh) {
+  split_ranges(pieces, first_at_start, [&](const std::string& p) { return apply_behavior(segments(re, p, invert), bh); });
 }
 
 class Split : public PreTokenizer {
@@ -95,7 +107,9 @@ class Split : public PreTokenizer {
     else IGNIS_FAIL("{}: Split pre-tokenizer has unknown behavior '{}'", file, b);
     invert_ = j.value("invert", false);
   }
-  void pre_tokenize(std::vector<std::string>& pieces) const override { split_pieces(pieces, *re_, invert_, bh_); }
+  void pre_tokenize(std::vector<std::string>& pieces, bool& at_start) const override {
+    split_pieces(pieces, at_start, *re_, invert_, bh_);
+  }
 
  private:
   std::unique_ptr<Regex> re_;
@@ -112,11 +126,11 @@ class ByteLevel : public PreTokenizer {
           "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+", false,
           file + ": ByteLevel pre-tokenizer");
   }
-  void pre_tokenize(std::vector<std::string>& pieces) const override {
+  void pre_tokenize(std::vector<std::string>& pieces, bool& at_start) const override {
     if (add_prefix_space_)
       for (auto& p : pieces)
         if (!p.empty() && p[0] != ' ') p.insert(0, 1, ' ');
-    if (re_) split_pieces(pieces, *re_, false, Behavior::Isolated);
+    if (re_) split_pieces(pieces, at_start, *re_, false, Behavior::Isolated);
     for (auto& p : pieces) p = byte_level_encode(p);
   }
 
@@ -125,11 +139,59 @@ class ByteLevel : public PreTokenizer {
   std::unique_ptr<Regex> re_;
 };
 
+// SentencePiece-style: ' ' -> replacement (U+2581), optional prepended replacement
+// (prepend_scheme always / first / never), optional split before each replacement.
+class Metaspace : public PreTokenizer {
+ public:
+  Metaspace(const nlohmann::json& j, const std::string& file) {
+    rep_ = j.value("replacement", std::string("\xE2\x96\x81"));
+    IGNIS_CHECK(!rep_.empty(), "{}: Metaspace replacement is empty", file);
+    split_ = j.value("split", true);
+    std::string scheme = j.contains("prepend_scheme") && j["prepend_scheme"].is_string()
+                             ? j["prepend_scheme"].get<std::string>()
+                             : (j.value("add_prefix_space", true) ? "always" : "never");
+    if (scheme == "always") scheme_ = 0;
+    else if (scheme == "first") scheme_ = 1;
+    else if (scheme == "never") scheme_ = 2;
+    else IGNIS_FAIL("{}: Metaspace has unknown prepend_scheme '{}'", file, scheme);
+  }
+  void pre_tokenize(std::vector<std::string>& pieces, bool& at_start) const override {
+    for (size_t k = 0; k < pieces.size(); ++k) {
+      std::string& p = pieces[k];
+      std::string r;
+      r.reserve(p.size() + rep_.size());
+      for (char c : p) {
+        if (c == ' ') r += rep_;
+        else r += c;
+      }
+      bool starts = r.compare(0, rep_.size(), rep_) == 0;
+      if (!starts && (scheme_ == 0 || (scheme_ == 1 && k == 0 && at_start))) r.insert(0, rep_);
+      p = std::move(r);
+    }
+    if (!split_) return;
+    split_ranges(pieces, at_start, [&](const std::string& p) {
+      std::vector<std::pair<size_t, size_t>> out;  // MergedWithNext on each replacement
+      size_t b = 0;
+      for (size_t pos = p.find(rep_, 1); pos != std::string::npos; pos = p.find(rep_, pos + rep_.size())) {
+        out.emplace_back(b, pos);
+        b = pos;
+      }
+      out.emplace_back(b, p.size());
+      return out;
+    });
+  }
+
+ private:
+  std::string rep_;
+  bool split_ = true;
+  int scheme_ = 0;  // 0 always, 1 first, 2 never
+};
+
 class SequencePre : public PreTokenizer {
  public:
   explicit SequencePre(std::vector<std::unique_ptr<PreTokenizer>> v) : v_(std::move(v)) {}
-  void pre_tokenize(std::vector<std::string>& pieces) const override {
-    for (auto& p : v_) p->pre_tokenize(pieces);
+  void pre_tokenize(std::vector<std::string>& pieces, bool& at_start) const override {
+    for (auto& p : v_) p->pre_tokenize(pieces, at_start);
   }
 
  private:
@@ -144,6 +206,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j, const 
   std::string type = j["type"].get<std::string>();
   if (type == "Split") return std::make_unique<Split>(j, file);
   if (type == "ByteLevel") return std::make_unique<ByteLevel>(j, file);
+  if (type == "Metaspace") return std::make_unique<Metaspace>(j, file);
   if (type == "Sequence") {
     std::vector<std::unique_ptr<PreTokenizer>> v;
     for (auto& p : j.at("pretokenizers"))

@@ -93,3 +93,56 @@ TEST_F(TokErrors, MinimalTokenizerWorks) {
 
 }  // namespace
 }  // namespace ignis::test
+
+namespace ignis::test {
+namespace {
+
+TEST(TokRobustness, InvalidUtf8AndBadIds) {
+  IGNIS_TOKENIZER_OR_SKIP(tok, "llama3");
+  // Invalid bytes are read as U+FFFD (what a Python str of that text would hold).
+  EXPECT_EQ(tok->encode("\xFF\xC3 abc\xE2\x82", false), tok->encode("\xEF\xBF\xBD\xEF\xBF\xBD abc\xEF\xBF\xBD", false));
+  // Unknown ids are dropped by decode, as HF does; id_to_piece gives "".
+  EXPECT_EQ(tok->decode({-1, 9906, 1 << 30}), "Hello");
+  EXPECT_EQ(tok->id_to_piece(-5), "");
+  EXPECT_FALSE(tok->is_special(-5));
+  StreamDecoder sd(*tok, {}, true);
+  EXPECT_EQ(sd.push(-1) + sd.push(9906) + sd.flush(), "Hello");
+}
+
+TEST(TokRobustness, ConfigFields) {
+  IGNIS_TOKENIZER_OR_SKIP(l31, "llama3_1");
+  EXPECT_EQ(l31->bos_token(), "<|begin_of_text|>");
+  EXPECT_EQ(l31->bos_id(), 128000);
+  EXPECT_EQ(l31->eos_token(), "<|eot_id|>");
+  EXPECT_EQ(l31->eos_id(), 128009);
+  EXPECT_EQ(l31->vocab_size(), 128256);
+  EXPECT_FALSE(l31->chat_template().empty());
+  EXPECT_EQ(l31->encode("Hi", true).front(), 128000);  // TemplateProcessing adds BOS
+  IGNIS_TOKENIZER_OR_SKIP(qwen, "qwen3");
+  EXPECT_FALSE(qwen->bos_id().has_value());
+  EXPECT_EQ(qwen->eos_token(), "<|im_end|>");
+  EXPECT_EQ(qwen->vocab_size(), 151669);
+  auto think = qwen->piece_to_id("<think>");
+  ASSERT_TRUE(think.has_value());
+  EXPECT_FALSE(qwen->is_special(*think));  // added but not special: kept by skip_special_tokens
+  EXPECT_EQ(qwen->decode({*think}, true), "<think>");
+  EXPECT_NE(qwen->chat_template().find("im_start"), std::string::npos);
+}
+
+TEST_F(TokErrors, ChatTemplateListForm) {
+  write("tokenizer.json", bpe(""));
+  write("tokenizer_config.json",
+        R"({"bos_token": {"content": "a", "special": true}, "eos_token": "b",
+            "chat_template": [{"name": "default", "template": "D"}, {"name": "tool_use", "template": "T"}]})");
+  auto tok = Tokenizer::load(dir_);
+  EXPECT_EQ(tok->chat_template(), "D");
+  EXPECT_EQ(tok->chat_template("tool_use"), "T");
+  EXPECT_EQ(tok->chat_template("rag"), "");
+  EXPECT_EQ(tok->bos_id(), 0);
+  EXPECT_EQ(tok->eos_id(), 1);
+  write("tokenizer_config.json", R"({"chat_template": [{"template": "no name"}]})");
+  EXPECT_NE(load_error().find("chat_template"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ignis::test
