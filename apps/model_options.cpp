@@ -1,0 +1,82 @@
+#include "model_options.h"
+
+#include "model/config.h"
+
+namespace ignis::cli {
+
+void ModelFlags::add(CLI::App& app) {
+  app.add_option("--model", model_dir, "Hugging Face model folder (config.json, safetensors, tokenizer.json)")
+      ->required();
+  app.add_option("--device", device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--load-format", load_format, "auto | safetensors | dummy (seeded random weights)")
+      ->check(CLI::IsMember({"auto", "safetensors", "dummy"}));
+  app.add_option("--weight-seed", seed, "seed of --load-format dummy");
+  app.add_option("--kv-cache-fraction", kv_cache_fraction, "GPU: fraction of free memory for the KV cache")
+      ->check(CLI::Range(0.01, 1.0));
+  app.add_option("--max-batch-size", max_batch_size, "sequences per step")->check(CLI::Range(1, 4096));
+  app.add_option("--max-num-tokens", max_num_tokens, "tokens per step (chunked prefill)")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--max-model-len", max_model_len, "context length (default: the model's)")->check(CLI::Range(0, 1 << 24));
+  app.add_option("--kv-block-size", kv_block_size, "tokens per KV block")->check(CLI::Range(1, 1024));
+  app.add_flag("--no-cuda-graphs", no_cuda_graphs, "GPU: do not replay CUDA graphs for decode steps");
+}
+
+ModelLoadOptions ModelFlags::load_options() const {
+  ModelLoadOptions o;
+  o.device = device;
+  o.load_format = parse_load_format(load_format);
+  o.seed = seed;
+  o.kv_cache_fraction = kv_cache_fraction;
+  o.max_num_tokens = max_num_tokens;
+  o.max_batch_size = std::max(max_batch_size, 1);
+  o.max_model_len = max_model_len;
+  o.cuda_graphs = !no_cuda_graphs;
+  return o;
+}
+
+EngineConfig ModelFlags::engine_config(int kv_num_blocks) const {
+  EngineConfig c;
+  c.max_batch_size = max_batch_size;
+  c.max_num_tokens = max_num_tokens;
+  c.kv_block_size = kv_block_size;
+  c.kv_num_blocks = kv_num_blocks;
+  c.max_model_len = max_model_len;
+  return c;
+}
+
+void SamplingFlags::add(CLI::App& app) {
+  app.add_option("--max-tokens", max_tokens, "tokens to generate")->check(CLI::Range(1, 1 << 24));
+  app.add_option("--temperature", temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
+  app.add_option("--top-k", top_k, "0 = off")->check(CLI::Range(0, 1 << 24));
+  app.add_option("--top-p", top_p)->check(CLI::Range(0.0, 1.0));
+  app.add_option("--min-p", min_p)->check(CLI::Range(0.0, 1.0));
+  app.add_option("--repetition-penalty", repetition_penalty)->check(CLI::Range(0.01, 100.0));
+  app.add_option("--presence-penalty", presence_penalty)->check(CLI::Range(-2.0, 2.0));
+  app.add_option("--frequency-penalty", frequency_penalty)->check(CLI::Range(-2.0, 2.0));
+  app.add_option("--seed", seed, "sampling seed (same seed, same output)");
+  app.add_option("--stop", stop, "stop string (repeatable)");
+  app.add_option("--stop-id", stop_ids, "stop token id (repeatable)");
+  app.add_flag("--ignore-eos", ignore_eos, "keep generating past end-of-sequence");
+  app.add_option("--logprobs", logprobs, "print log-probabilities with N alternatives")->check(CLI::Range(0, 20));
+}
+
+SamplingParams SamplingFlags::params(const std::string& model_dir) const {
+  SamplingParams p;
+  GenerationConfig g = load_generation_config(model_dir);
+  bool sample = g.do_sample.value_or(false);
+  p.temperature = temperature >= 0 ? temperature : (sample ? g.temperature.value_or(1.0f) : 0.0f);
+  p.top_k = top_k >= 0 ? top_k : (sample ? g.top_k.value_or(0) : 0);
+  p.top_p = top_p >= 0 ? top_p : (sample ? g.top_p.value_or(1.0f) : 1.0f);
+  p.min_p = min_p >= 0 ? min_p : (sample ? g.min_p.value_or(0.0f) : 0.0f);
+  p.repetition_penalty = repetition_penalty > 0 ? repetition_penalty : g.repetition_penalty.value_or(1.0f);
+  p.presence_penalty = presence_penalty;
+  p.frequency_penalty = frequency_penalty;
+  if (seed >= 0) p.seed = uint64_t(seed);
+  p.max_tokens = max_tokens;
+  p.stop_strings = stop;
+  p.stop_token_ids = stop_ids;
+  p.ignore_eos = ignore_eos;
+  p.logprobs = logprobs;
+  return p;
+}
+
+}  // namespace ignis::cli

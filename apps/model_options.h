@@ -1,0 +1,47 @@
+// ignis CLI: the flags shared by every command that opens a model (generate, chat,
+// serve, bench, eval), so each command spells them the same way.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "runtime/engine.h"
+#include "runtime/model_loader.h"
+#include "sampling/params.h"
+
+namespace ignis::cli {
+
+struct ModelFlags {
+  std::string model_dir;
+  std::string device = "auto";
+  std::string load_format = "auto";
+  uint64_t seed = 0;
+  double kv_cache_fraction = 0.90;
+  int max_batch_size = 64;
+  int max_num_tokens = 2048;
+  int max_model_len = 0;
+  int kv_block_size = 32;
+  bool no_cuda_graphs = false;
+
+  void add(CLI::App& app);
+  ModelLoadOptions load_options() const;
+  EngineConfig engine_config(int kv_num_blocks) const;
+};
+
+struct SamplingFlags {
+  int max_tokens = 128;
+  float temperature = -1, top_p = -1, min_p = -1;
+  float repetition_penalty = -1, presence_penalty = 0, frequency_penalty = 0;
+  int top_k = -1;
+  int64_t seed = -1;
+  std::vector<std::string> stop;
+  std::vector<int32_t> stop_ids;
+  bool ignore_eos = false;
+  int logprobs = -1;
+
+  void add(CLI::App& app);
+  // Unset flags take the model's generation_config.json defaults (greedy unless it samples).
+  SamplingParams params(const std::string& model_dir) const;
+};
+
+}  // namespace ignis::cli
