@@ -1,0 +1,244 @@
+// Every CUDA kernel against a host fp32 reference on fresh random inputs, bf16 / fp16 / f32.
+#include <algorithm>
+#include <numeric>
+
+#include "core/error.h"
+#include "cuda/cuda_model.h"
+#include "cuda/gemm.h"
+#include "gpu_test_util.h"
+#include "kernels/argmax.h"
+#include "kernels/attention.h"
+#include "kernels/embedding.h"
+#include "kernels/rmsnorm.h"
+#include "kernels/rope_kv.h"
+#include "kernels/swiglu.h"
+#include "model/cpu/paged_attention.h"
+#include "model/cpu/rope.h"
+
+namespace ignis {
+namespace {
+
+using test::HostTensor;
+const DType kTypes[] = {DType::BF16, DType::F16, DType::F32};
+
+TEST(GpuKernels, Embedding) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(1);
+  for (DType t : kTypes) {
+    const int V = 1000, H = 96, n = 37;
+    HostTensor table = test::random_tensor(rng, t, size_t(V) * H);
+    std::vector<int32_t> tok(n);
+    for (auto& x : tok) x = int32_t(rng() % V);
+    auto dt = test::to_device(table), dtok = test::to_device(tok);
+    cuda::DeviceBuffer out(size_t(n) * H * 4, "out");
+    test::poison(out);
+    kernels::embedding(t, dtok.as<int32_t>(), n, dt.get(), V, H, out.as<float>(), nullptr);
+    std::vector<float> want(size_t(n) * H);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < H; ++j) want[size_t(i) * H + j] = table.f[size_t(tok[i]) * H + j];
+    test::rel_error(test::from_device(out, DType::F32, want.size()), want, std::string("embedding ") + test::dname(t),
+                    0.0);
+  }
+}
+
+TEST(GpuKernels, AddRmsNorm) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(2);
+  for (DType t : kTypes)
+    for (int H : {64, 4096, 5120}) {
+      const int n = 13;
+      const float eps = 1e-5f;
+      std::vector<float> res = test::random_vec(rng, size_t(n) * H, -2, 2);
+      HostTensor add = test::random_tensor(rng, t, size_t(n) * H), w = test::random_tensor(rng, t, H, 0.5f, 1.5f);
+      HostTensor bias = test::random_tensor(rng, t, H, -0.1f, 0.1f);
+      for (int mode = 0; mode < 3; ++mode) {  // 0: add, 1: add + bias, 2: no add, gathered rows
+        auto dres = test::to_device(res), dadd = test::to_device(add), dw = test::to_device(w),
+             db = test::to_device(bias);
+        std::vector<int32_t> rows = {5, 0, 12, 7};
+        auto drows = test::to_device(rows);
+        const int nout = mode == 2 ? int(rows.size()) : n;
+        cuda::DeviceBuffer out(size_t(nout) * H * dtype_size(t), "out");
+        test::poison(out);
+        kernels::add_rmsnorm(t, dres.as<float>(), mode == 2 ? nullptr : dadd.get(), mode == 1 ? db.get() : nullptr,
+                             dw.get(), out.get(), mode == 2 ? drows.as<int32_t>() : nullptr, nout, H, eps, nullptr);
+        std::vector<float> want(size_t(nout) * H), want_res = res;
+        for (int i = 0; i < nout; ++i) {
+          const int r = mode == 2 ? rows[i] : i;
+          double ss = 0;
+          for (int j = 0; j < H; ++j) {
+            float v = res[size_t(r) * H + j];
+            if (mode != 2) v += add.f[size_t(r) * H + j] + (mode == 1 ? bias.f[j] : 0.0f);
+            want_res[size_t(r) * H + j] = v;
+            ss += double(v) * v;
+          }
+          const float inv = float(1.0 / std::sqrt(ss / H + eps));
+          for (int j = 0; j < H; ++j) want[size_t(i) * H + j] = w.f[j] * want_res[size_t(r) * H + j] * inv;
+        }
+        const std::string what = "add_rmsnorm mode " + std::to_string(mode) + " H " + std::to_string(H) + " " +
+                                 test::dname(t);
+        test::rel_error(test::from_device(out, t, want.size()), want, what, test::tolerance(t));
+        test::rel_error(test::from_device(dres, DType::F32, res.size()), want_res, what + " residual",
+                        t == DType::F32 ? 1e-6 : test::tolerance(t));
+      }
+    }
+}
+
+TEST(GpuKernels, SiluMul) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(3);
+  for (DType t : kTypes) {
+    const int n = 11, I = 1000;
+    HostTensor gu = test::random_tensor(rng, t, size_t(n) * 2 * I, -4, 4);
+    auto dgu = test::to_device(gu);
+    cuda::DeviceBuffer out(size_t(n) * I * dtype_size(t), "out");
+    test::poison(out);
+    kernels::silu_mul(t, dgu.get(), out.get(), n, I, nullptr);
+    std::vector<float> want(size_t(n) * I);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < I; ++j) {
+        const float g = gu.f[size_t(i) * 2 * I + j], u = gu.f[size_t(i) * 2 * I + I + j];
+        want[size_t(i) * I + j] = g / (1.0f + std::exp(-g)) * u;
+      }
+    test::rel_error(test::from_device(out, t, want.size()), want, std::string("silu_mul ") + test::dname(t),
+                    test::tolerance(t));
+  }
+}
+
+TEST(GpuKernels, RopeAndKvWrite) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(4);
+  RopeScaling llama3;
+  llama3.type = RopeScaling::Type::Llama3;
+  llama3.factor = 8;
+  llama3.original_max_position_embeddings = 64;
+  RopeScaling linear;
+  linear.type = RopeScaling::Type::Linear;
+  linear.factor = 4;
+  struct Case { int hd, nh, nkv; RopeScaling sc; bool bias; };
+  const Case cases[] = {{128, 32, 8, llama3, false}, {64, 8, 8, linear, true}, {16, 4, 1, RopeScaling{}, true}};
+  for (DType t : kTypes)
+    for (const Case& c : cases) {
+      const int n = 9, bs = 16, nblocks = 8, Q = c.nh * c.hd, KV = c.nkv * c.hd, W = Q + 2 * KV;
+      HostTensor qkv = test::random_tensor(rng, t, size_t(n) * W), bias = test::random_tensor(rng, t, W, -0.5f, 0.5f);
+      std::vector<int32_t> pos(n), slot(n);
+      for (int i = 0; i < n; ++i) {
+        pos[i] = int32_t(rng() % 5000);
+        slot[i] = i == 3 ? -1 : int32_t(((i * 5) % nblocks) * bs + i % bs);
+      }
+      std::vector<float> inv = cpu::rope_inv_freq(c.hd, 10000.0f, c.sc);
+      auto dqkv = test::to_device(qkv), db = test::to_device(bias), dpos = test::to_device(pos),
+           dslot = test::to_device(slot), dinv = test::to_device(inv);
+      const size_t cache_n = size_t(nblocks) * bs * KV;
+      cuda::DeviceBuffer kc(cache_n * dtype_size(t), "k"), vc(cache_n * dtype_size(t), "v");
+      IGNIS_CUDA_CHECK(cudaMemset(kc.get(), 0, kc.bytes()));
+      IGNIS_CUDA_CHECK(cudaMemset(vc.get(), 0, vc.bytes()));
+      kernels::RopeKvArgs a;
+      a.dtype = t;
+      a.qkv = dqkv.get();
+      a.bias = c.bias ? db.get() : nullptr;
+      a.positions = dpos.as<int32_t>();
+      a.slot_mapping = dslot.as<int32_t>();
+      a.inv_freq = dinv.as<float>();
+      a.k_cache = kc.get();
+      a.v_cache = vc.get();
+      a.n = n;
+      a.num_heads = c.nh;
+      a.num_kv_heads = c.nkv;
+      a.head_dim = c.hd;
+      kernels::rope_qkv_write_kv(a, nullptr);
+      // reference
+      std::vector<float> x = qkv.f;
+      if (c.bias)
+        for (int i = 0; i < n; ++i)
+          for (int j = 0; j < W; ++j) x[size_t(i) * W + j] += bias.f[j];
+      std::vector<float> q(size_t(n) * Q), k(size_t(n) * KV);
+      for (int i = 0; i < n; ++i) {
+        std::copy_n(&x[size_t(i) * W], Q, &q[size_t(i) * Q]);
+        std::copy_n(&x[size_t(i) * W + Q], KV, &k[size_t(i) * KV]);
+      }
+      cpu::rope_apply(q.data(), pos.data(), n, c.nh, c.hd, inv.data());
+      cpu::rope_apply(k.data(), pos.data(), n, c.nkv, c.hd, inv.data());
+      std::vector<float> got_qkv = test::from_device(dqkv, t, qkv.n());
+      std::vector<float> got_q(size_t(n) * Q);
+      for (int i = 0; i < n; ++i) std::copy_n(&got_qkv[size_t(i) * W], Q, &got_q[size_t(i) * Q]);
+      const std::string what = std::string(test::dname(t)) + " hd " + std::to_string(c.hd);
+      test::rel_error(got_q, q, "rope q " + what, test::tolerance(t));
+      std::vector<float> want_k(cache_n, 0.0f), want_v(cache_n, 0.0f);
+      for (int i = 0; i < n; ++i) {
+        if (slot[i] < 0) continue;
+        for (int j = 0; j < KV; ++j) {
+          want_k[size_t(slot[i]) * KV + j] = k[size_t(i) * KV + j];
+          want_v[size_t(slot[i]) * KV + j] = x[size_t(i) * W + Q + KV + j];
+        }
+      }
+      test::rel_error(test::from_device(kc, t, cache_n), want_k, "rope k cache " + what, test::tolerance(t));
+      test::rel_error(test::from_device(vc, t, cache_n), want_v, "v cache " + what, test::tolerance(t));
+    }
+}
+
+TEST(GpuKernels, Gemm) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(5);
+  cuda::Gemm gemm;
+  struct Shape { int m, n, k; };
+  for (DType t : kTypes)
+    for (Shape s : {Shape{1, 4096, 512}, Shape{7, 300, 96}, Shape{129, 1000, 640}})
+      for (DType out_t : {t, DType::F32}) {
+        HostTensor x = test::random_tensor(rng, t, size_t(s.m) * s.k), w = test::random_tensor(rng, t, size_t(s.n) * s.k);
+        auto dx = test::to_device(x), dw = test::to_device(w);
+        cuda::DeviceBuffer y(size_t(s.m) * s.n * dtype_size(out_t), "y");
+        test::poison(y);
+        gemm.matmul(t, out_t, dx.get(), dw.get(), y.get(), s.m, s.n, s.k, nullptr);
+        std::vector<float> want(size_t(s.m) * s.n);
+        for (int i = 0; i < s.m; ++i)
+          for (int j = 0; j < s.n; ++j) {
+            double acc = 0;
+            for (int kk = 0; kk < s.k; ++kk) acc += double(x.f[size_t(i) * s.k + kk]) * w.f[size_t(j) * s.k + kk];
+            want[size_t(i) * s.n + j] = float(acc);
+          }
+        const double tol = out_t == DType::F32 ? (t == DType::F32 ? 1e-5 : 1e-4) : test::tolerance(t);
+        test::rel_error(test::from_device(y, out_t, want.size()), want,
+                        "gemm " + std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k) + " " +
+                            test::dname(t) + "->" + test::dname(out_t),
+                        tol);
+      }
+}
+
+TEST(GpuKernels, ArgmaxLogprob) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(6);
+  const int rows = 5, V = 128256;
+  std::vector<float> logits = test::random_vec(rng, size_t(rows) * V, -10, 10);
+  logits[size_t(1) * V + 77] = 50.0f;  // ties: the smallest index wins
+  logits[size_t(1) * V + 99] = 50.0f;
+  logits[size_t(2) * V + 5] = NAN;     // NaN never chosen
+  auto dl = test::to_device(logits);
+  cuda::DeviceBuffer tok(rows * 4, "tok"), lp(rows * 4, "lp");
+  kernels::argmax_logprob(dl.as<float>(), rows, V, tok.as<int32_t>(), lp.as<float>(), nullptr);
+  std::vector<int32_t> got_tok(rows);
+  std::vector<float> got_lp = test::from_device(lp, DType::F32, rows);
+  IGNIS_CUDA_CHECK(cudaMemcpy(got_tok.data(), tok.get(), rows * 4, cudaMemcpyDeviceToHost));
+  for (int r = 0; r < rows; ++r) {
+    const float* x = &logits[size_t(r) * V];
+    int best = -1;
+    for (int j = 0; j < V; ++j)
+      if (!std::isnan(x[j]) && (best < 0 || x[j] > x[best])) best = j;
+    double se = 0;
+    for (int j = 0; j < V; ++j)
+      if (!std::isnan(x[j])) se += std::exp(double(x[j]) - x[best]);
+    EXPECT_EQ(got_tok[r], best) << "row " << r;
+    EXPECT_NEAR(got_lp[r], -std::log(se), 1e-4) << "row " << r;
+  }
+  EXPECT_EQ(got_tok[1], 77);
+}
+
+TEST(CudaModelStatic, KvBlocksFromMemory) {
+  // no GPU needed: pure arithmetic
+  EXPECT_EQ(cuda::CudaModel::kv_blocks_from_memory(size_t(10) << 30, 0.9, 4 << 20), int((10ll << 30) * 0.9 / (4 << 20)));
+  EXPECT_EQ(cuda::CudaModel::kv_blocks_from_memory(100, 0.5, 1000), 0);
+  EXPECT_THROW(cuda::CudaModel::kv_blocks_from_memory(100, 0.0, 10), Error);
+  EXPECT_THROW(cuda::CudaModel::kv_blocks_from_memory(100, 1.5, 10), Error);
+}
+
+}  // namespace
+}  // namespace ignis

@@ -1,0 +1,258 @@
+// CudaModel against the CPU reference model (same weights) and against the transformers
+// goldens of tests/data/models (skipped when absent): logits, greedy decoding through the
+// decode CUDA graphs, mixed prefill + decode batches, bad input.
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cuda/cuda_model.h"
+#include "gpu_test_util.h"
+#include "model/cpu_model.h"
+
+namespace ignis {
+namespace {
+
+namespace fs = std::filesystem;
+
+ModelConfig small_config(int head_dim, int heads, int kv_heads, bool qwen2) {
+  ModelConfig c;
+  c.arch = qwen2 ? Arch::Qwen2 : Arch::Llama;
+  c.architecture = qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+  c.vocab_size = 512;
+  c.hidden_size = 256;
+  c.intermediate_size = 512;
+  c.num_layers = 2;
+  c.num_heads = heads;
+  c.num_kv_heads = kv_heads;
+  c.head_dim = head_dim;
+  c.max_position_embeddings = 1024;
+  c.rope_theta = 10000.0f;
+  c.attention_bias = qwen2;
+  c.tie_word_embeddings = qwen2;
+  c.dtype = DType::BF16;
+  return c;
+}
+
+cuda::CudaModelOptions opts(DType t, bool graphs = true) {
+  cuda::CudaModelOptions o;
+  o.dtype = t;
+  o.cuda_graphs = graphs;
+  o.progress = false;
+  o.max_batch_size = 16;
+  o.max_num_tokens = 64;  // small on purpose: long prompts are cut into several passes
+  return o;
+}
+
+int argmax(const float* x, int n) {
+  int b = 0;
+  for (int i = 1; i < n; ++i)
+    if (x[i] > x[b]) b = i;
+  return b;
+}
+float margin(const float* x, int n) {  // top1 - top2
+  int b = argmax(x, n);
+  float second = -INFINITY;
+  for (int i = 0; i < n; ++i)
+    if (i != b) second = std::max(second, x[i]);
+  return x[b] - second;
+}
+
+// Sequence s uses blocks [s * blocks_per_seq, (s + 1) * blocks_per_seq).
+BatchSeq seq_at(int s, int num_cached, int num_tokens, int blocks_per_seq, bool all_logits) {
+  BatchSeq q;
+  q.num_cached = num_cached;
+  q.num_tokens = num_tokens;
+  q.all_logits = all_logits;
+  for (int b = 0; b < blocks_per_seq; ++b) q.block_table.push_back(s * blocks_per_seq + b);
+  return q;
+}
+
+// Greedy-decodes the prompts together (one prefill batch, then batched decode steps) on both
+// models; expects identical tokens except after a near-tie of the CPU logits.
+void compare_greedy(Model& cpu, cuda::CudaModel& gpu, const std::vector<std::vector<int32_t>>& prompts, int steps,
+                    const std::string& what) {
+  const int bs = 16, bps = 32, V = cpu.config().vocab_size;
+  ForwardBatch b;
+  for (size_t s = 0; s < prompts.size(); ++s) {
+    b.seqs.push_back(seq_at(int(s), 0, int(prompts[s].size()), bps, false));
+    b.tokens.insert(b.tokens.end(), prompts[s].begin(), prompts[s].end());
+  }
+  std::vector<int> len(prompts.size());
+  for (size_t s = 0; s < prompts.size(); ++s) len[s] = int(prompts[s].size());
+  std::vector<bool> live(prompts.size(), true);
+  for (int step = 0; step < steps; ++step) {
+    std::vector<float> logits;
+    cpu.forward(b, logits);
+    std::vector<int32_t> gt;
+    std::vector<float> lp;
+    gpu.forward_greedy(b, gt, &lp);
+    ASSERT_EQ(gt.size(), b.seqs.size());
+    ForwardBatch next;
+    for (size_t i = 0; i < b.seqs.size(); ++i) {
+      const float* row = &logits[i * V];
+      const int want = argmax(row, V);
+      if (gt[i] != want) {
+        EXPECT_LT(margin(row, V), 1e-3f) << what << ": step " << step << " row " << i << " gpu " << gt[i] << " cpu "
+                                        << want << " (not a near-tie)";
+        return;  // legitimately diverged on a near-tie
+      }
+      EXPECT_TRUE(std::isfinite(lp[i]) && lp[i] <= 0.0f) << what << " logprob " << lp[i];
+      next.seqs.push_back(seq_at(int(i), b.seqs[i].num_cached + b.seqs[i].num_tokens, 1, bps, false));
+      next.tokens.push_back(want);
+    }
+    (void)bs;
+    b = std::move(next);
+  }
+}
+
+TEST(GpuModel, MatchesCpuModelDummyWeights) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  struct Case { int hd, h, kvh; bool qwen2; };
+  for (Case c : {Case{64, 4, 1, false}, Case{128, 8, 1, true}, Case{64, 4, 4, false}}) {
+    ModelConfig cfg = small_config(c.hd, c.h, c.kvh, c.qwen2);
+    cfg.hidden_size = c.h * c.hd;
+    WeightStore ws = make_dummy_weights(cfg, 7);
+    CpuModel cpu(cfg, ws);
+    for (DType t : {DType::F32, DType::BF16}) {
+      cuda::CudaModel gpu(cfg, ws, opts(t));
+      cpu.init_kv_cache(128, 16);
+      gpu.init_kv_cache(128, 16);
+      const std::string what = std::string("hd") + std::to_string(c.hd) + " gqa" + std::to_string(c.h / c.kvh) + " " +
+                               test::dname(t);
+      // mixed batch: a 150-token prompt with all logits (cut into 3 passes), a short prompt
+      std::mt19937_64 rng(c.hd + c.h);
+      ForwardBatch b;
+      b.seqs.push_back(seq_at(0, 0, 150, 32, true));
+      b.seqs.push_back(seq_at(1, 0, 9, 32, false));
+      for (int i = 0; i < 159; ++i) b.tokens.push_back(int32_t(rng() % cfg.vocab_size));
+      std::vector<float> want, got;
+      cpu.forward(b, want);
+      gpu.forward(b, got);
+      const double tol = t == DType::F32 ? 1e-4 : 5e-2;
+      test::rel_error(got, want, "prefill logits " + what, tol);
+      // a decode step of both plus a new prefill in the same batch
+      ForwardBatch d;
+      d.seqs.push_back(seq_at(0, 150, 1, 32, false));
+      d.seqs.push_back(seq_at(2, 0, 33, 32, true));
+      d.seqs.push_back(seq_at(1, 9, 1, 32, false));
+      for (int i = 0; i < 35; ++i) d.tokens.push_back(int32_t(rng() % cfg.vocab_size));
+      cpu.forward(d, want);
+      gpu.forward(d, got);
+      test::rel_error(got, want, "mixed-step logits " + what, tol);
+      if (t == DType::F32) {
+        cpu.init_kv_cache(128, 16);
+        gpu.init_kv_cache(128, 16);
+        std::vector<std::vector<int32_t>> prompts = {{1, 2, 3, 4, 5}, {7}, {}};
+        for (int i = 0; i < 40; ++i) prompts[2].push_back(int32_t(rng() % cfg.vocab_size));
+        compare_greedy(cpu, gpu, prompts, 64, "greedy " + what);
+        EXPECT_GE(gpu.num_graphs(), 1) << "decode steps should have been captured as a CUDA graph";
+      }
+    }
+  }
+}
+
+TEST(GpuModel, GraphsMatchEager) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  ModelConfig cfg = small_config(64, 8, 2, false);
+  cfg.hidden_size = 512;
+  WeightStore ws = make_dummy_weights(cfg, 3);
+  cuda::CudaModel a(cfg, ws, opts(DType::BF16, true)), e(cfg, ws, opts(DType::BF16, false));
+  a.init_kv_cache(64, 16);
+  e.init_kv_cache(64, 16);
+  ForwardBatch b;
+  for (int s = 0; s < 3; ++s) b.seqs.push_back(seq_at(s, 0, 10 + 7 * s, 16, false));
+  for (int i = 0; i < 10 + 17 + 24; ++i) b.tokens.push_back(i % cfg.vocab_size);
+  std::vector<float> la, le;
+  a.forward(b, la);
+  e.forward(b, le);
+  for (int step = 0; step < 6; ++step) {  // 3 sequences -> bucket 4 (one padding row)
+    ForwardBatch d;
+    for (int s = 0; s < 3; ++s) {
+      d.seqs.push_back(seq_at(s, b.seqs[s].num_cached + b.seqs[s].num_tokens, 1, 16, false));
+      d.tokens.push_back((step * 31 + s) % cfg.vocab_size);
+    }
+    a.forward(d, la);
+    e.forward(d, le);
+    test::rel_error(la, le, "graph vs eager step " + std::to_string(step), 1e-2);
+    b = d;
+  }
+  EXPECT_EQ(a.num_graphs(), 1);
+  EXPECT_EQ(e.num_graphs(), 0);
+}
+
+TEST(GpuModel, BadInputIsAnError) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  ModelConfig cfg = small_config(64, 4, 1, false);
+  WeightStore ws = make_dummy_weights(cfg, 1);
+  cuda::CudaModel m(cfg, ws, opts(DType::BF16));
+  ForwardBatch b;
+  b.seqs.push_back(seq_at(0, 0, 2, 1, false));
+  b.tokens = {1, 2};
+  std::vector<float> l;
+  EXPECT_THROW(m.forward(b, l), Error);  // no KV cache yet
+  m.init_kv_cache(4, 16);
+  b.tokens = {1, 99999};
+  EXPECT_THROW(m.forward(b, l), Error);  // token outside the vocab
+  b.tokens = {1, 2};
+  b.seqs[0].num_cached = 40;  // needs 3 blocks, table has 1
+  EXPECT_THROW(m.forward(b, l), Error);
+  b.seqs[0] = seq_at(0, 0, 2, 1, false);
+  b.seqs[0].block_table[0] = 4;  // outside the pool
+  EXPECT_THROW(m.forward(b, l), Error);
+  b.seqs[0].block_table[0] = 0;
+  m.forward(b, l);
+  EXPECT_EQ(l.size(), size_t(cfg.vocab_size));
+}
+
+// tests/data/models/<name>/ from tools/golden/make_tiny_models.py
+TEST(GpuModel, TinyModelsMatchTransformersGoldens) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  const fs::path root = fs::path(test::test_data_dir()) / "models";
+  if (!fs::exists(root)) GTEST_SKIP() << "no " << root << " (run tools/golden/make_tiny_models.py)";
+  int checked = 0;
+  for (auto& ent : fs::directory_iterator(root)) {
+    const fs::path dir = ent.path();
+    if (!fs::exists(dir / "golden.json")) continue;
+    std::ifstream gf(dir / "golden.json");
+    nlohmann::json g = nlohmann::json::parse(gf);
+    const int V = g["vocab_size"].get<int>();
+    std::ifstream lf(dir / g["logits_file"].get<std::string>(), std::ios::binary);
+    std::vector<char> raw((std::istreambuf_iterator<char>(lf)), std::istreambuf_iterator<char>());
+    std::vector<float> golden(raw.size() / 4);
+    std::memcpy(golden.data(), raw.data(), golden.size() * 4);
+    auto cpu = CpuModel::load(dir);
+    for (DType t : {DType::F32, DType::BF16}) {
+      ModelConfig cfg = load_model_config(dir);
+      WeightStore ws = WeightStore::load(dir, cfg);
+      cuda::CudaModel gpu(cfg, ws, opts(t));
+      gpu.init_kv_cache(64, 16);
+      const std::string what = dir.filename().string() + " " + test::dname(t);
+      int s = 0;
+      for (auto& seq : g["sequences"]) {
+        std::vector<int32_t> toks = seq["tokens"].get<std::vector<int32_t>>();
+        ForwardBatch b;
+        b.seqs.push_back(seq_at(s, 0, int(toks.size()), 16, true));
+        b.tokens = toks;
+        std::vector<float> got;
+        gpu.forward(b, got);
+        const size_t off = seq["logits_offset"].get<size_t>();
+        std::vector<float> want(golden.begin() + off, golden.begin() + off + toks.size() * V);
+        test::rel_error(got, want, "golden logits " + what, t == DType::F32 ? 1e-4 : 5e-2);
+        ++s;
+      }
+      if (t == DType::F32) {
+        cpu->init_kv_cache(64, 16);
+        gpu.init_kv_cache(64, 16);
+        std::vector<std::vector<int32_t>> prompts;
+        for (auto& seq : g["sequences"]) prompts.push_back(seq["tokens"].get<std::vector<int32_t>>());
+        compare_greedy(*cpu, gpu, prompts, 64, "greedy " + what);
+      }
+    }
+    ++checked;
+  }
+  if (checked == 0) GTEST_SKIP() << "no tiny models with golden.json under " << root;
+}
+
+}  // namespace
+}  // namespace ignis
