@@ -164,12 +164,11 @@ int run_in_process(int argc, char** argv, bool latency) {
     std::shared_ptr<const Tokenizer> tok;
     if (std::filesystem::exists(std::filesystem::path(mf.model_dir) / "tokenizer.json"))
       tok = Tokenizer::load(mf.model_dir);
+    std::vector<WorkItem> items;
+    if (!dataset.empty()) items = read_workload(dataset);  // before the (slow) model load: fail fast
     LoadedModel lm = load_model(mf.model_dir, mf.load_options(), mf.kv_block_size);
     const ModelConfig cfg = lm.model->config();
-    std::vector<WorkItem> items;
-    if (!dataset.empty()) {
-      items = read_workload(dataset);
-    } else {
+    if (dataset.empty()) {
       SyntheticOptions o = sf.options(cfg.vocab_size);
       if (tok) o.exclude_ids = special_ids(*tok);
       items = synthetic_workload(o);

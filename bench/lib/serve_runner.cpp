@@ -39,7 +39,7 @@ void one_request(const Url& url, const WorkItem& w, const ServeOptions& o, Stead
                          {"temperature", o.temperature},
                          {"ignore_eos", o.ignore_eos}};
   if (!o.model.empty()) body["model"] = o.model;
-  if (o.send_text || w.prompt_ids.empty()) body["prompt"] = w.prompt;
+  if (o.send_text || w.prompt_ids.empty()) body["prompt"] = w.prompt;  // run_serve checked it is there
   else body["prompt"] = w.prompt_ids;
   rec->prompt_tokens = static_cast<int>(w.prompt_ids.size());
   rec->arrival = since();
@@ -95,6 +95,9 @@ void one_request(const Url& url, const WorkItem& w, const ServeOptions& o, Stead
 std::vector<RequestRecord> run_serve(const std::vector<WorkItem>& items, const ServeOptions& o) {
   const Url url = parse_url(o.url);
   IGNIS_CHECK(o.concurrency >= 0, "--concurrency must be >= 0");
+  for (size_t i = 0; i < items.size(); i++)
+    IGNIS_CHECK(!o.send_text || !items[i].prompt.empty(),
+                "--send-text: request {} of the workload has no \"prompt\" text (only token ids)", i + 1);
   const std::vector<double> arrivals = poisson_arrivals(static_cast<int>(items.size()), o.request_rate, o.seed);
   std::vector<RequestRecord> recs(items.size());
   std::mutex mu;
