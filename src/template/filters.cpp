@@ -31,7 +31,7 @@ Value get_path(const Value& item, const std::string& path) {
     std::string part = path.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
     bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
     cur.require_defined();
-    cur = numeric ? get_item(cur, Value(static_cast<int64_t>(std::stoll(part)))) : get_item(cur, Value(part));
+    cur = numeric && part.size() < 18 ? get_item(cur, Value(static_cast<int64_t>(std::stoll(part)))) : get_item(cur, Value(part));
     if (dot == std::string::npos) return cur;
     pos = dot + 1;
   }
@@ -140,7 +140,7 @@ bool python_float_syntax(const std::string& s) {
 
 double parse_python_float(std::string s) {
   s.erase(std::remove(s.begin(), s.end(), '_'), s.end());
-  return std::stod(s);
+  return std::strtod(s.c_str(), nullptr);  // out-of-range gives inf, as Python
 }
 
 Value to_int(const Value& v, const Value* dflt) {
@@ -259,7 +259,7 @@ const std::map<std::string, FilterFn>& filters() {
       std::string how = method ? to_str(*method) : "common";
       if (!v.is_number()) IGNIS_FAIL("TypeError: round filter needs a number, got {}", v.type_name());
       double x = v.as_double();
-      if (how == "common") return v.is_float() ? Value(std::stod(round_str(x, digits))) : Value(v.as_int());
+      if (how == "common") return v.is_float() ? Value(std::strtod(round_str(x, std::clamp(digits, -300, 300)).c_str(), nullptr)) : Value(v.as_int());
       double scale = std::pow(10.0, digits);
       if (how == "floor") return Value(std::floor(x * scale) / scale);
       if (how == "ceil") return Value(std::ceil(x * scale) / scale);

@@ -480,6 +480,9 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
   if (op == "*" && (a.is_string() || a.is_list()) && (b.is_int() || b.is_bool())) return binary_op(op, b, a);
   if (op == "*" && (a.is_int() || a.is_bool()) && (b.is_string() || b.is_list())) {
     int64_t n = a.as_int();
+    size_t unit = b.is_string() ? b.as_string().size() : b.as_list().items.size();
+    if (n > 0 && unit > 0 && static_cast<uint64_t>(n) > (uint64_t{1} << 26) / unit)
+      IGNIS_FAIL("MemoryError: repetition result too large ({} x {})", n, unit);
     if (b.is_string()) {
       std::string out;
       for (int64_t i = 0; i < n; ++i) out += b.as_string();
@@ -548,7 +551,7 @@ std::string py_format(const std::string& f, const CallArgs& a) {
     const Value* v = nullptr;
     if (field.empty()) v = auto_idx < a.pos.size() ? &a.pos[auto_idx++] : nullptr;
     else if (std::isdigit(static_cast<unsigned char>(field[0]))) {
-      size_t k = std::stoul(field);
+      size_t k = field.size() < 9 ? std::stoul(field) : SIZE_MAX;
       v = k < a.pos.size() ? &a.pos[k] : nullptr;
     } else {
       for (auto& [k, x] : a.kw)

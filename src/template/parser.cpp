@@ -97,6 +97,7 @@ class Parser {
   }
 
   NodePtr statement() {
+    DepthGuard guard(*this);
     if (cur().kind != Tok::kName) fail(fmt::format("expected a statement, got '{}'", describe(cur())));
     std::string kw = cur().value;
     if (kw == "if") return if_stmt();
@@ -407,6 +408,7 @@ class Parser {
     return a;
   }
   NodePtr unary(bool with_filter) {
+    DepthGuard guard(*this);
     NodePtr n;
     if (is_op("-") || is_op("+")) {
       n = make(NodeKind::kUnary);
@@ -421,7 +423,18 @@ class Parser {
     return n;
   }
 
+  // Guards the recursion of nested expressions and blocks against stack exhaustion.
+  struct DepthGuard {
+    Parser& p;
+    explicit DepthGuard(Parser& parser) : p(parser) {
+      if (++p.depth_ > kMaxDepth) p.fail(fmt::format("nesting deeper than {} levels", kMaxDepth));
+    }
+    ~DepthGuard() { --p.depth_; }
+  };
+  static constexpr int kMaxDepth = 200;
+
   NodePtr primary() {
+    DepthGuard guard(*this);
     const Token& tk = cur();
     if (tk.kind == Tok::kName) {
       const std::string& v = tk.value;
@@ -459,7 +472,7 @@ class Parser {
     }
     if (tk.kind == Tok::kFloat) {
       auto c = make(NodeKind::kConst);
-      c->value = Value(std::stod(tk.value));
+      c->value = Value(std::strtod(tk.value.c_str(), nullptr));  // 1e999 is inf, as Python
       next();
       return c;
     }
@@ -521,7 +534,10 @@ class Parser {
         } else if (cur().kind == Tok::kInt) {  // x.0 is x[0]
           g->kind = NodeKind::kGetItem;
           auto k = make(NodeKind::kConst);
-          k->value = Value(static_cast<int64_t>(std::stoll(cur().value)));
+          int64_t idx = 0;
+          auto r = std::from_chars(cur().value.data(), cur().value.data() + cur().value.size(), idx);
+          if (r.ec != std::errc()) fail(fmt::format("index {} is out of range", cur().value));
+          k->value = Value(idx);
           g->kids.push_back(std::move(n));
           g->kids.push_back(std::move(k));
           next();
@@ -653,6 +669,7 @@ class Parser {
 
   const std::vector<Token>& t_;
   size_t i_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -56,6 +56,10 @@ class Renderer {
       throw RaisedError(n.line, r.message);
     } catch (const ignis::Error& e) {
       throw TemplateError(n.line, e.what());
+    } catch (const std::bad_alloc&) {
+      throw TemplateError(n.line, "out of memory while rendering");
+    } catch (const std::exception& e) {  // a library failure must still surface as ignis::Error
+      throw TemplateError(n.line, std::string("internal error: ") + e.what());
     }
   }
 
@@ -182,7 +186,18 @@ class Renderer {
                       const ScopePtr& defining) {
     const Node* pn = &params_node;
     const Node* bn = &body;
-    return Value::function(name, [this, pn, bn, first_default, name, defining](CallArgs& args) -> Value {
+    // The macro is stored in the scope it closes over: hold that scope weakly (no
+    // shared_ptr cycle) and keep it alive for the whole render in keep_alive_.
+    keep_alive_.push_back(defining);
+    std::weak_ptr<Scope> weak_defining = defining;
+    return Value::function(name, [this, pn, bn, first_default, name, weak_defining](CallArgs& args) -> Value {
+      ScopePtr defining = weak_defining.lock();
+      if (!defining) IGNIS_FAIL("macro '{}' called after its render ended", name);
+      if (call_depth_ >= kMaxCallDepth) IGNIS_FAIL("RecursionError: macro '{}' nested deeper than {} calls", name, kMaxCallDepth);
+      struct Depth {
+        int& d;
+        ~Depth() { --d; }
+      } depth{++call_depth_};
       auto sc = std::make_shared<Scope>(defining);
       const auto& params = pn->names;
       if (args.pos.size() > params.size())
@@ -349,9 +364,12 @@ class Renderer {
     }
   }
 
+  static constexpr int kMaxCallDepth = 100;
   Value context_;
   Value globals_;
   Env env_;
+  int call_depth_ = 0;
+  std::vector<ScopePtr> keep_alive_;  // scopes that macros close over
 };
 
 std::tm local_now() {
