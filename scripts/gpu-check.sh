@@ -4,7 +4,7 @@
 #
 #   scripts/gpu-check.sh [outdir]        (outdir default: $OUT or ./gpu-check-out)
 #
-# Binaries: build-gpu/bin (carried, made here by scripts/pack-gpu-build.sh), else it tries to
+# Binaries: build-gpu/ignis-gpu.tar.xz (carried, made by scripts/pack-gpu-build.sh), else it tries to
 # build on the machine (needs fmt, nlohmann-json, CLI11, pcre2, openblas, gtest dev packages).
 # Env: SKIP_BENCH=1, SKIP_SANITIZER=1, SKIP_COMPARE=1, COMPARE_LAYERS (default 4),
 #      BENCH_LAYERS (default 32), BENCH_STEPS (256), BENCH_REQUESTS (512).
@@ -14,11 +14,15 @@ ROOT=$PWD
 OUTDIR=${1:-${OUT:-$ROOT/gpu-check-out}}
 mkdir -p "$OUTDIR"
 BIN=$ROOT/build-gpu/bin
+if [ -f "$ROOT/build-gpu/ignis-gpu.tar.xz" ]; then  # packed by scripts/pack-gpu-build.sh
+  mkdir -p /tmp/ignis-gpu && tar -C /tmp/ignis-gpu -xJf "$ROOT/build-gpu/ignis-gpu.tar.xz" && BIN=/tmp/ignis-gpu/bin
+fi
 declare -a SUMMARY
 
 add() { SUMMARY+=("$(printf '%-34s %-6s %s' "$1" "$2" "$3")"); }
 
 if [ ! -x "$BIN/test_gpu_kernels" ]; then
+  BIN=$ROOT/build-gpu/bin
   echo "gpu-check: no carried build-gpu/bin; building on this machine" | tee -a "$OUTDIR/build.log"
   if cmake -S . -B build-gpu-local -G Ninja -DIGNIS_CUDA=ON >>"$OUTDIR/build.log" 2>&1 &&
      cmake --build build-gpu-local --target test_gpu_kernels test_gpu_model ignis_gpu_bench ignis_gpu_logits -j 16 >>"$OUTDIR/build.log" 2>&1; then
@@ -34,7 +38,7 @@ if [ ! -x "$BIN/test_gpu_kernels" ]; then
 fi
 
 # Libraries: packed ones first, then CUDA's (toolkit or the pip wheels next to torch).
-LIBS=$ROOT/build-gpu/lib
+LIBS=/tmp/ignis-gpu/lib
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do [ -d "$d" ] && LIBS=$LIBS:$d; done
 PYCUBLAS=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null || true)
 [ -n "$PYCUBLAS" ] && LIBS=$LIBS:$PYCUBLAS
@@ -52,7 +56,8 @@ run_step() {  # name, timeout, command...
   timeout "$to" "$@" >"$OUTDIR/$name.log" 2>&1
   local rc=$? dt=$(( $(date +%s) - t0 ))
   tail -25 "$OUTDIR/$name.log"
-  if [ $rc -eq 0 ]; then add "$name" PASS "${dt}s"; else add "$name" FAIL "rc=$rc ${dt}s, see $name.log"; fi
+  if grep -q "no CUDA device" "$OUTDIR/$name.log"; then add "$name" FAIL "tests skipped: no CUDA device seen";
+  elif [ $rc -eq 0 ]; then add "$name" PASS "${dt}s"; else add "$name" FAIL "rc=$rc ${dt}s, see $name.log"; fi
   return $rc
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the CUDA binaries HERE (Debian, nvcc 13.0) and packs them for the GPU machine, which
-# lacks fmt/openblas/gtest dev packages: build-gpu/bin (test and bench binaries) and build-gpu/lib
-# (the non-system shared libraries they need; CUDA's own cuBLAS/cudart come from the GPU machine).
+# lacks fmt/openblas/gtest dev packages: build-gpu/ignis-gpu.tar.xz holds bin/ (test and bench
+# binaries) and lib/ (the non-system shared libraries they need; CUDA's own cuBLAS/cudart come from the GPU machine).
 # The object tree stays in build-gpu-tree (not carried). Then carry `build-gpu` to the GPU machine
 # and run scripts/gpu-check.sh there.
 set -euo pipefail
@@ -12,12 +12,10 @@ JOBS=${JOBS:-2}
 cmake -S . -B "$TREE" -G Ninja -DIGNIS_CUDA=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
 TARGETS=(test_gpu_kernels test_gpu_model ignis_gpu_bench ignis_gpu_logits)
 cmake --build "$TREE" --target "${TARGETS[@]}" -j "$JOBS"
-# the full CLI too when it builds (optional: used for the engine throughput run if present)
-cmake --build "$TREE" --target ignis -j "$JOBS" >/dev/null 2>&1 || echo "pack: note: 'ignis' CLI did not build; skipping it"
 rm -rf "$OUTD"
 mkdir -p "$OUTD/bin" "$OUTD/lib"
 for b in test_gpu_kernels test_gpu_model; do cp "$TREE/tests/gpu/$b" "$OUTD/bin/"; done
-for b in ignis_gpu_bench ignis_gpu_logits ignis; do [ -f "$TREE/bin/$b" ] && cp "$TREE/bin/$b" "$OUTD/bin/"; done
+for b in ignis_gpu_bench ignis_gpu_logits; do [ -f "$TREE/bin/$b" ] && cp "$TREE/bin/$b" "$OUTD/bin/"; done
 strip --strip-debug "$OUTD"/bin/* 2>/dev/null || true
 # Shared libraries outside glibc/libstdc++/CUDA: copy them next to the binaries.
 for b in "$OUTD"/bin/*; do
@@ -30,5 +28,9 @@ for b in "$OUTD"/bin/*; do
     cp -L -n "$lib" "$OUTD/lib/" 2>/dev/null || true
   done
 done
+# openblas alone is ~36 MB: ship bin/ and lib/ as one xz tarball (the carry limit is 64 MiB
+# together with the working tree); scripts/gpu-check.sh unpacks it into /tmp/ignis-gpu.
+tar -C "$OUTD" -cJf "$OUTD/ignis-gpu.tar.xz" bin lib
+rm -rf "$OUTD/lib" "$OUTD/bin"
 echo "packed $(du -sh "$OUTD" | cut -f1) into $OUTD:"
-ls -la "$OUTD/bin" "$OUTD/lib"
+ls -la "$OUTD"; tar -tJvf "$OUTD/ignis-gpu.tar.xz"
