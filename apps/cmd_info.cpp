@@ -3,6 +3,7 @@
 // the memory its weights and its KV cache per token need, and whether the
 // weights are present and valid. Any problem: a clear message and exit 1.
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -47,9 +48,13 @@ std::string rope_str(const ignis::ModelConfig& c) {
 int run_info(int argc, char** argv) {
   CLI::App app{"Describe a Hugging Face model folder: architecture, sizes, memory needs, weights check", argv[0]};
   std::string model, load_format = "auto";
+  bool materialize = false;
+  uint64_t seed = 0;
   app.add_option("--model", model, "model folder (config.json [+ model.safetensors | index])")->required();
   app.add_option("--load-format", load_format, "auto | safetensors | dummy (dummy: no weight file needed)")
       ->check(CLI::IsMember({"auto", "safetensors", "dummy"}));
+  app.add_flag("--materialize", materialize, "with --load-format dummy: generate the dummy weights and time it");
+  app.add_option("--seed", seed, "seed of the dummy weights");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -88,7 +93,16 @@ int run_info(int argc, char** argv) {
   }
 
   if (fmt_ == ignis::LoadFormat::Dummy) {
-    fmt::print("weights:          dummy (seeded random at load time; files not read)\n");
+    if (!materialize) {
+      fmt::print("weights:          dummy (seeded random at load time; files not read)\n");
+      return 0;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    ignis::WeightStore ws = ignis::WeightStore::load(model, c, fmt_, seed);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ignis::validate_weights(ws, c);
+    fmt::print("weights:          dummy, seed {}: {} tensors, {} generated in {:.2f} s ({:.2f} GB/s)\n", seed,
+               ws.all().size(), human_bytes(double(ws.total_bytes())), s, double(ws.total_bytes()) / s / 1e9);
     return 0;
   }
   // Loading maps the files and validates every tensor against config.json; an
