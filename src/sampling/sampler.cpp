@@ -1,10 +1,14 @@
 // ignis sampling: temperature / top-k / top-p / min-p filtering, inverse-CDF sampling and raw logprobs.
-// Cost per call is O(vocab) without top-p; top-p sorts only a growing head of the candidates.
+// Every filter reduces to a threshold in the total order `before` (higher logit first, ties to the
+// lower id) or on the weight, so the kept set is found in O(vocab) expected time (nth_element and a
+// weighted quickselect for top-p) and sampled by one pass over token ids in ascending order: no
+// full sort, and no dependence on the standard library's selection internals.
 #include "sampling/sampler.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "core/error.h"
 
@@ -12,12 +16,12 @@ namespace ignis {
 
 namespace {
 
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
 struct Cand {
   int32_t id;
   float logit;
 };
-// Total order: higher logit first, ties to the lower id. Keeps results independent of the
-// standard library's nth_element / partial_sort internals.
 inline bool before(const Cand& a, const Cand& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); }
 
 void check_logits(const float* logits, int vocab) {
@@ -33,26 +37,109 @@ int32_t argmax(const float* logits, int vocab) {
   int32_t best = 0;
   for (int i = 1; i < vocab; i++)
     if (logits[i] > logits[best]) best = i;  // strict: ties keep the lowest id
-  IGNIS_CHECK(logits[best] != -std::numeric_limits<float>::infinity(),
-              "sampling: every token is masked (all logits are -inf)");
+  IGNIS_CHECK(logits[best] != kNegInf, "sampling: every token is masked (all logits are -inf)");
   return best;
 }
 
-// Sorts the head of c (by `before`) until it holds the smallest prefix whose weight reaches
-// `target`; returns that prefix length (>= 1). w_of(cand) gives a candidate's weight.
+// In c (any order), finds the element at which the cumulative weight, taken in `before` order,
+// first reaches `target`; returns it (c is permuted). Expected O(n): nth_element halves the range.
 template <class W>
-size_t top_p_prefix(std::vector<Cand>& c, double target, W w_of) {
-  size_t k = std::min<size_t>(c.size(), 1024);
-  for (;;) {
-    std::partial_sort(c.begin(), c.begin() + k, c.end(), before);
-    double cum = 0;
-    for (size_t j = 0; j < k; j++) {
-      cum += w_of(c[j]);
-      if (cum >= target) return j + 1;
+Cand top_p_cut(std::vector<Cand>& c, double target, W weight) {
+  size_t lo = 0, hi = c.size();
+  double acc = 0;  // weight of everything ranked before c[lo]
+  while (hi - lo > 16) {
+    const size_t m = lo + (hi - lo) / 2;
+    std::nth_element(c.begin() + lo, c.begin() + m, c.begin() + hi, before);
+    double left = 0;
+    for (size_t i = lo; i < m; i++) left += weight(c[i]);
+    if (acc + left >= target) {
+      hi = m;  // reached strictly before c[m]
+    } else if (acc + left + weight(c[m]) >= target) {
+      return c[m];
+    } else {
+      acc += left + weight(c[m]);
+      lo = m + 1;
     }
-    if (k == c.size()) return k;  // rounding kept the sum just below target: keep everything
-    k = std::min(c.size(), k * 4);
   }
+  std::sort(c.begin() + lo, c.begin() + hi, before);
+  for (size_t i = lo; i < hi; i++) {
+    acc += weight(c[i]);
+    if (acc >= target) return c[i];
+  }
+  return c[hi - 1];  // rounding kept the sum just below target: keep everything up to the last one
+}
+
+// Per-thread scratch reused across calls: at a 128k vocabulary a fresh allocation per token costs more
+// (page faults) than the sampling itself. Contents never carry meaning from one call to the next.
+struct Scratch {
+  std::vector<double> w;   // (vocab) kept weights by id
+  std::vector<Cand> cand;  // (n_unmasked) top-k / top-p candidates
+  std::vector<float> raw;  // (vocab) raw logits kept for logprobs when penalties modify them
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+// Weights (relative to the most likely token, whose weight is 1) of the kept tokens, indexed by id;
+// 0 for dropped or masked tokens. Returns their sum. Not for greedy params.
+double kept_weights(const float* logits, int vocab, const SamplingParams& p, std::vector<double>& w) {
+  float lmax = kNegInf;
+  for (int i = 0; i < vocab; i++) lmax = std::max(lmax, logits[i]);
+  IGNIS_CHECK(lmax != kNegInf, "sampling: every token is masked (all logits are -inf)");
+  const double inv_t = 1.0 / static_cast<double>(p.temperature);
+  w.assign(vocab, 0.0);  // (vocab)
+  for (int i = 0; i < vocab; i++)
+    if (logits[i] != kNegInf) w[i] = std::exp((static_cast<double>(logits[i]) - lmax) * inv_t);
+
+  // top-k, then top-p, as one threshold element: kept iff x is the threshold or ranked before it.
+  std::optional<Cand> cut;
+  const bool top_k = p.top_k > 0;
+  const bool top_p = p.top_p < 1.0f;
+  if (top_k || top_p) {
+    std::vector<Cand>& c = scratch().cand;  // (n_unmasked) candidates
+    c.clear();
+    for (int i = 0; i < vocab; i++)
+      if (logits[i] != kNegInf) c.push_back({i, logits[i]});
+    if (top_k && static_cast<size_t>(p.top_k) < c.size()) {
+      std::nth_element(c.begin(), c.begin() + (p.top_k - 1), c.end(), before);
+      cut = c[p.top_k - 1];
+      c.resize(p.top_k);
+    }
+    if (top_p) {
+      double total = 0;
+      for (const Cand& x : c) total += w[x.id];
+      cut = top_p_cut(c, static_cast<double>(p.top_p) * total, [&](const Cand& x) { return w[x.id]; });
+    }
+  }
+  // min-p: prob_i >= min_p * prob_max  <=>  weight_i >= min_p.
+  const double min_w = p.min_p;
+  double total = 0;
+  for (int i = 0; i < vocab; i++) {
+    if (w[i] == 0.0) continue;
+    if ((cut && before(*cut, Cand{i, logits[i]})) || w[i] < min_w) w[i] = 0.0;
+    total += w[i];
+  }
+  return total;
+}
+
+// Top-n (id, logit) of the logits in `before` order, via a bounded heap: O(vocab log n).
+std::vector<Cand> top_n(const float* logits, int vocab, int n) {
+  std::vector<Cand> heap;  // heap top = the worst of the current best n
+  heap.reserve(n + 1);
+  for (int i = 0; i < vocab; i++) {
+    const Cand x{i, logits[i]};
+    if (static_cast<int>(heap.size()) < n) {
+      heap.push_back(x);
+      std::push_heap(heap.begin(), heap.end(), before);
+    } else if (before(x, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), before);
+      heap.back() = x;
+      std::push_heap(heap.begin(), heap.end(), before);
+    }
+  }
+  std::sort(heap.begin(), heap.end(), before);
+  return heap;
 }
 
 }  // namespace
@@ -60,39 +147,11 @@ size_t top_p_prefix(std::vector<Cand>& c, double target, W w_of) {
 std::vector<TokenProb> sampling_distribution(const float* logits, int vocab, const SamplingParams& p) {
   IGNIS_CHECK(vocab > 0, "sampling: vocab size must be positive (got {})", vocab);
   if (p.greedy()) return {TokenProb{argmax(logits, vocab), 1.0}};
-
-  // Candidates: every unmasked token, or the top-k of them.  // (n_cand)
-  std::vector<Cand> c;
-  c.reserve(vocab);
+  std::vector<double>& w = scratch().w;
+  const double total = kept_weights(logits, vocab, p, w);
+  std::vector<TokenProb> d;
   for (int i = 0; i < vocab; i++)
-    if (logits[i] != -std::numeric_limits<float>::infinity()) c.push_back({i, logits[i]});
-  IGNIS_CHECK(!c.empty(), "sampling: every token is masked (all logits are -inf)");
-  if (p.top_k > 0 && static_cast<size_t>(p.top_k) < c.size()) {
-    std::nth_element(c.begin(), c.begin() + (p.top_k - 1), c.end(), before);
-    c.resize(p.top_k);
-  }
-
-  float lmax = c[0].logit;
-  for (const Cand& x : c) lmax = std::max(lmax, x.logit);
-  const double inv_t = 1.0 / static_cast<double>(p.temperature);
-  // Weight relative to the most likely token (whose weight is exactly 1).
-  auto w_of = [&](const Cand& x) { return std::exp((static_cast<double>(x.logit) - lmax) * inv_t); };
-
-  if (p.top_p < 1.0f) {
-    double total = 0;
-    for (const Cand& x : c) total += w_of(x);
-    c.resize(top_p_prefix(c, static_cast<double>(p.top_p) * total, w_of));
-  }
-  if (p.min_p > 0.0f) {  // prob_i >= min_p * prob_max  <=>  weight_i >= min_p
-    const double thr = p.min_p;
-    c.erase(std::remove_if(c.begin(), c.end(), [&](const Cand& x) { return w_of(x) < thr; }), c.end());
-  }
-
-  std::sort(c.begin(), c.end(), [](const Cand& a, const Cand& b) { return a.id < b.id; });
-  std::vector<TokenProb> d(c.size());
-  double total = 0;
-  for (size_t i = 0; i < c.size(); i++) total += (d[i] = TokenProb{c[i].id, w_of(c[i])}).prob;
-  for (auto& t : d) t.prob /= total;
+    if (w[i] > 0) d.push_back({i, w[i] / total});
   return d;
 }
 
@@ -105,53 +164,48 @@ SampleResult sample_token(float* logits, int vocab, const SamplingParams& p, Req
   const bool want_lp = p.logprobs >= 0;
   double lse = 0;
   SampleResult r;
-  std::vector<float> raw;  // (vocab) copy only when penalties will change logits and logprobs are wanted
+  const float* raw = nullptr;  // (vocab) copy only when penalties will change logits and logprobs are wanted
   if (want_lp) {
-    float m = logits[0];
-    for (int i = 1; i < vocab; i++) m = std::max(m, logits[i]);
-    IGNIS_CHECK(m != -std::numeric_limits<float>::infinity(), "sampling: every token is masked (all logits are -inf)");
+    float m = kNegInf;
+    for (int i = 0; i < vocab; i++) m = std::max(m, logits[i]);
+    IGNIS_CHECK(m != kNegInf, "sampling: every token is masked (all logits are -inf)");
     double s = 0;
     for (int i = 0; i < vocab; i++) s += std::exp(static_cast<double>(logits[i]) - m);
     lse = m + std::log(s);
-    if (p.logprobs > 0) {
-      const int n = std::min(p.logprobs, vocab);
-      std::vector<Cand> c(vocab);  // (vocab)
-      for (int i = 0; i < vocab; i++) c[i] = {i, logits[i]};
-      std::partial_sort(c.begin(), c.begin() + n, c.end(), before);
-      r.top.reserve(n);
-      for (int j = 0; j < n; j++) r.top.emplace_back(c[j].id, static_cast<float>(c[j].logit - lse));
-    }
+    if (p.logprobs > 0)
+      for (const Cand& c : top_n(logits, vocab, std::min(p.logprobs, vocab)))
+        r.top.emplace_back(c.id, static_cast<float>(c.logit - lse));
     const bool modifies = !p.bad_token_ids.empty() || p.repetition_penalty != 1.0f || p.frequency_penalty != 0.0f ||
                           p.presence_penalty != 0.0f;
-    if (modifies) raw.assign(logits, logits + vocab);
+    if (modifies) {
+      scratch().raw.assign(logits, logits + vocab);
+      raw = scratch().raw.data();
+    }
   }
 
   apply_penalties(logits, vocab, p, prompt_ids, n_prompt, output_ids, n_output);
-  const std::vector<TokenProb> d = sampling_distribution(logits, vocab, p);
-
-  if (d.size() == 1) {
-    r.token = d[0].token;
+  if (p.greedy()) {
+    r.token = argmax(logits, vocab);
   } else {
     // Inverse CDF over the kept tokens in id order; zero-weight tokens are never chosen.
-    const double u = rng.uniform();
+    std::vector<double>& w = scratch().w;
+    const double total = kept_weights(logits, vocab, p, w);
+    const double u = rng.uniform() * total;
     double cum = 0;
     r.token = -1;
-    for (const TokenProb& t : d) {
-      cum += t.prob;
+    int32_t last = -1;
+    for (int i = 0; i < vocab; i++) {
+      if (w[i] <= 0) continue;
+      last = i;
+      cum += w[i];
       if (u < cum) {
-        r.token = t.token;
+        r.token = i;
         break;
       }
     }
-    if (r.token < 0) {  // u landed in the rounding gap above the last cumulative sum
-      for (auto it = d.rbegin(); it != d.rend(); ++it)
-        if (it->prob > 0) {
-          r.token = it->token;
-          break;
-        }
-    }
+    if (r.token < 0) r.token = last;  // u landed in the rounding gap above the last cumulative sum
   }
-  if (want_lp) r.logprob = static_cast<float>((raw.empty() ? logits[r.token] : raw[r.token]) - lse);
+  if (want_lp) r.logprob = static_cast<float>((raw ? raw[r.token] : logits[r.token]) - lse);
   return r;
 }
 

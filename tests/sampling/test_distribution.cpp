@@ -160,23 +160,30 @@ TEST(SampledDistribution, MatchesNaiveReferenceAt128kVocab) {
   const Case cases[] = {{1.0f, 0.9f, 0, 0},     {1.0f, 1.0f, 0, 50},    {0.8f, 0.5f, 0, 1000},
                         {1.0f, 1.0f, 0.05f, 0}, {0.7f, 0.95f, 0.01f, 0}, {1.5f, 0.99f, 0, 40000},
                         {0.3f, 0.2f, 0, 0}};
-  for (const Case& c : cases) {
-    SamplingParams p;
-    p.temperature = c.t;
-    p.top_p = c.top_p;
-    p.min_p = c.min_p;
-    p.top_k = c.top_k;
-    const auto d = sampling_distribution(l.data(), vocab, p);
-    const Ref r = naive(l, p);
-    ASSERT_EQ(d.size(), r.probs.size()) << "T=" << c.t << " top_p=" << c.top_p << " top_k=" << c.top_k;
-    size_t i = 0;
-    for (const auto& [id, pr] : r.probs) {
-      ASSERT_EQ(d[i].token, id);
-      EXPECT_NEAR(d[i].prob, static_cast<double>(pr), 1e-9 + 1e-7 * static_cast<double>(pr));
-      i++;
+  // Second round: logits on a 0.25 grid, so thousands of ties straddle every cut.
+  for (int quantized = 0; quantized < 2; quantized++) {
+    if (quantized) {
+      for (float& x : l) x = std::round(x * 4) / 4;
     }
-    if (c.top_p == 0.9f) {
-      EXPECT_GT(d.size(), 4096u);  // exercised the growing partial sort
+    for (const Case& c : cases) {
+      SamplingParams p;
+      p.temperature = c.t;
+      p.top_p = c.top_p;
+      p.min_p = c.min_p;
+      p.top_k = c.top_k;
+      const auto d = sampling_distribution(l.data(), vocab, p);
+      const Ref r = naive(l, p);
+      ASSERT_EQ(d.size(), r.probs.size()) << "T=" << c.t << " top_p=" << c.top_p << " top_k=" << c.top_k
+                                          << " quantized=" << quantized;
+      size_t i = 0;
+      for (const auto& [id, pr] : r.probs) {
+        ASSERT_EQ(d[i].token, id);
+        EXPECT_NEAR(d[i].prob, static_cast<double>(pr), 1e-9 + 1e-7 * static_cast<double>(pr));
+        i++;
+      }
+      if (c.top_p == 0.9f) {
+        EXPECT_GT(d.size(), 4096u);  // a large kept set: exercised the quickselect
+      }
     }
   }
 }
