@@ -6,6 +6,8 @@
 // Greedy (temperature 0) takes the argmax of the penalized logits, ties to the lowest id.
 // Logprobs are the log-softmax of the RAW logits (before penalties and temperature), like vLLM's default.
 // Stop ids / stop strings / max_tokens are the engine's job, not the sampler's.
+// Cost: O(vocab) per call (no full sort); per-thread scratch buffers are reused across calls, so
+// calls from different threads (different engines, tests) never share state.
 #pragma once
 #include <cstddef>
 #include <cstdint>
