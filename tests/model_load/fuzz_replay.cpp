@@ -11,7 +11,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
-TEST(FuzzReplay, Corpus) {
+TEST(IGNIS_FUZZ_SUITE, Corpus) {
   namespace fs = std::filesystem;
   fs::path dir = fs::path(IGNIS_SOURCE_DIR) / "tests" / "fuzz_corpus" / IGNIS_FUZZ_TARGET;
   ASSERT_TRUE(fs::is_directory(dir)) << dir;
