@@ -66,6 +66,7 @@ Value select_impl(const Env& env, const Value& seq, CallArgs& a, bool attr, bool
     targs.pos.assign(a.pos.begin() + static_cast<long>(first) + 1, a.pos.end());
   }
   targs.kw = a.kw;
+  if (!seq.truthy()) return Value::list();  // Jinja: `if seq:` guards the loop, so None selects nothing
   for (auto& item : as_seq(seq)) {
     Value v = attr ? get_path(item, attribute) : item;
     bool ok = test.empty() ? v.truthy() : env.apply_test(test, v, targs);
@@ -322,6 +323,7 @@ const std::map<std::string, FilterFn>& filters() {
     f["min"] = minmax(false);
     f["map"] = [](const Env& env, const Value& v, CallArgs& a) {
       std::vector<Value> out;
+      if (!v.truthy()) return Value::list();  // Jinja: `if value:` guards the loop
       const Value* attr = a.get(SIZE_MAX, "attribute");
       if (attr) {
         const Value* dflt = a.get(SIZE_MAX, "default");
@@ -346,8 +348,7 @@ const std::map<std::string, FilterFn>& filters() {
     f["tojson"] = [](const Env&, const Value& v, CallArgs& a) {
       JsonStyle st;
       const Value* indent = arg(a, 1, "indent");
-      if (const Value* ea = arg(a, 0, "ensure_ascii"); ea && ea->truthy())
-        IGNIS_FAIL("tojson: ensure_ascii=True is not supported");
+      st.ensure_ascii = arg_bool(a, 0, "ensure_ascii", false);
       if (indent && !indent->is_none()) {
         if (indent->is_string()) st.indent_str = indent->as_string();
         else st.indent = static_cast<int>(indent->as_int());

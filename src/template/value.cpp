@@ -261,9 +261,9 @@ std::string to_str(const Value& v) {
 
 // ---------------------------------------------------------------- JSON
 
-static void json_string(std::string& out, const std::string& s) {
+static void json_string(std::string& out, const std::string& s, bool ensure_ascii) {
   out.push_back('"');
-  for (unsigned char c : s) {
+  for (char32_t c : utf8_decode(s)) {
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -273,8 +273,14 @@ static void json_string(std::string& out, const std::string& s) {
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
       default:
-        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out.push_back(static_cast<char>(c));
+        if (c < 0x20 || (ensure_ascii && c >= 0x7f && c < 0x10000)) {
+          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        } else if (ensure_ascii && c >= 0x10000) {
+          unsigned v = static_cast<unsigned>(c) - 0x10000;
+          out += fmt::format("\\u{:04x}\\u{:04x}", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff));
+        } else {
+          out += utf8_encode(std::u32string(1, c));
+        }
     }
   }
   out.push_back('"');
@@ -292,7 +298,7 @@ static void json_value(std::string& out, const Value& v, const JsonStyle& st, in
   else if (v.is_float()) {
     double d = v.as_double();
     out += std::isnan(d) ? "NaN" : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity") : float_repr(d);
-  } else if (v.is_string()) json_string(out, v.as_string());
+  } else if (v.is_string()) json_string(out, v.as_string(), st.ensure_ascii);
   else if (v.is_list()) {
     auto& items = v.as_list().items;
     if (items.empty()) { out += "[]"; return; }
@@ -314,7 +320,7 @@ static void json_value(std::string& out, const Value& v, const JsonStyle& st, in
     for (size_t i = 0; i < items.size(); ++i) {
       if (i) out += st.item_sep;
       newline(depth + 1);
-      json_string(out, items[i].first);
+      json_string(out, items[i].first, st.ensure_ascii);
       out += st.key_sep;
       json_value(out, items[i].second, st, depth + 1);
     }

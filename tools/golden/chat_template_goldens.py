@@ -175,6 +175,21 @@ TOOL_CALL = {
 }
 
 
+TOOL_CALL_STR_1 = {"id": "call_a", "type": "function",
+                   "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}
+TOOL_CALL_STR_2 = {"id": "call_b", "type": "function",
+                   "function": {"name": "get_weather", "arguments": "{\"city\": \"Rome\"}"}}
+
+TIME_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Current local time.",
+        "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}, "required": []},
+    },
+}
+
+
 def contexts():
     base = {"bos_token": "<s>", "eos_token": "</s>"}
     sys_msg = {"role": "system", "content": "You are a helpful assistant."}
@@ -198,6 +213,30 @@ def contexts():
                        "content": "{\"temperature\": 21, \"sky\": \"clear\"}"}],
          "tools": [WEATHER_TOOL], "add_generation_prompt": True},
         {"messages": [sys_msg, u1], "add_generation_prompt": True, "enable_thinking": False},
+        # multimodal content lists
+        {"messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Describe this picture."}]},
+                      {"role": "assistant", "content": [{"type": "text", "text": "A cat on a mat."}]},
+                      {"role": "user", "content": [{"type": "text", "text": "Colour?"}]}],
+         "add_generation_prompt": True},
+        # OpenAI-style tool round trip: content None, two calls with JSON-string arguments
+        {"messages": [sys_msg, {"role": "user", "content": "Weather in Paris and Rome?"},
+                      {"role": "assistant", "content": None, "tool_calls": [TOOL_CALL_STR_1, TOOL_CALL_STR_2]},
+                      {"role": "tool", "tool_call_id": "call_a", "name": "get_weather", "content": "21C"},
+                      {"role": "tool", "tool_call_id": "call_b", "name": "get_weather", "content": "25C"},
+                      {"role": "assistant", "content": "Paris 21C, Rome 25C."},
+                      {"role": "user", "content": "Thanks"}],
+         "tools": [WEATHER_TOOL, TIME_TOOL], "add_generation_prompt": True},
+        # RAG documents
+        {"messages": [{"role": "user", "content": "What does the doc say?"}],
+         "documents": [{"title": "Doc one", "text": "The sky is blue."}, {"title": "Doc two", "text": "Grass is green."}],
+         "add_generation_prompt": True},
+        # reasoning content kept separately, thinking on
+        {"messages": [{"role": "user", "content": "2+2?"},
+                      {"role": "assistant", "content": "4", "reasoning_content": "Simple sum."},
+                      {"role": "user", "content": "3+3?"}],
+         "add_generation_prompt": True, "enable_thinking": True},
+        {"messages": [sys_msg], "add_generation_prompt": True},
+        {"messages": [], "add_generation_prompt": True},
     ]
     return [dict(base, **c) for c in ctxs]
 
@@ -350,6 +389,8 @@ FEATURES = [
     ("bool_arith", "{{ true + 1 }} {{ true * 3 }} {{ false ~ '' }}", {}),
     ("reject_undefined_in_select_error", "{{ [1, 2] | select('nosuchtest') | list }}", {}),
     ("deep_whitespace_template", "{%- for m in messages -%}\n    {%- if m.role == 'user' -%}\n        {{- '[U] ' + m.content + '\\n' -}}\n    {%- else -%}\n        {{- '[A] ' + m.content + '\\n' -}}\n    {%- endif -%}\n{%- endfor -%}\n{%- if add_generation_prompt %}\n    [A] \n{%- endif %}", {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}], "add_generation_prompt": True}),
+    ("tojson_ensure_ascii", "{{ s | tojson(ensure_ascii=true) }} {{ {'k': s} | tojson(true) }}", {"s": "é 🌍 x\u007f"}),
+    ("select_map_on_none", "{{ n | selectattr('a') | list }} {{ n | map('upper') | list }} {{ n | reject | list }}", {"n": None}),
     ("unknown_filter_error", "{{ 1 | nosuchfilter }}", {}),
     ("syntax_error", "line one\n{% if %}", {}),
     ("unclosed_block_error", "{% for x in y %}no end", {}),
