@@ -298,3 +298,49 @@ TEST(GenerationConfig, QwenAndMissingFile) {
 
 }  // namespace
 }  // namespace ignis
+
+namespace ignis {
+namespace {
+
+// The tiny checkpoints under tests/data/models were saved by transformers 5.x
+// (config.json) with a hub-form twin (config.classic.json): both forms must give
+// the same ModelConfig.
+TEST(Config, HubAndTransformers5FormsAgreeOnCommittedCheckpoints) {
+  namespace fs = std::filesystem;
+  fs::path root = fs::path(IGNIS_TEST_DATA_DIR) / "models";
+  if (!fs::is_directory(root)) GTEST_SKIP() << "no " << root;
+  int n = 0;
+  for (auto& e : fs::directory_iterator(root)) {
+    fs::path classic = e.path() / "config.classic.json";
+    if (!fs::exists(classic)) continue;
+    SCOPED_TRACE(e.path().string());
+    ModelConfig a = load_model_config(e.path());
+    ModelConfig b = parse_model_config(test::read_text(classic.string()), classic.string());
+    EXPECT_EQ(a.arch, b.arch);
+    EXPECT_EQ(a.vocab_size, b.vocab_size);
+    EXPECT_EQ(a.hidden_size, b.hidden_size);
+    EXPECT_EQ(a.intermediate_size, b.intermediate_size);
+    EXPECT_EQ(a.num_layers, b.num_layers);
+    EXPECT_EQ(a.num_heads, b.num_heads);
+    EXPECT_EQ(a.num_kv_heads, b.num_kv_heads);
+    EXPECT_EQ(a.head_dim, b.head_dim);
+    EXPECT_EQ(a.max_position_embeddings, b.max_position_embeddings);
+    EXPECT_FLOAT_EQ(a.rms_norm_eps, b.rms_norm_eps);
+    EXPECT_FLOAT_EQ(a.rope_theta, b.rope_theta);
+    EXPECT_EQ(a.rope_scaling.type, b.rope_scaling.type);
+    EXPECT_FLOAT_EQ(a.rope_scaling.factor, b.rope_scaling.factor);
+    EXPECT_FLOAT_EQ(a.rope_scaling.low_freq_factor, b.rope_scaling.low_freq_factor);
+    EXPECT_FLOAT_EQ(a.rope_scaling.high_freq_factor, b.rope_scaling.high_freq_factor);
+    EXPECT_EQ(a.rope_scaling.original_max_position_embeddings, b.rope_scaling.original_max_position_embeddings);
+    EXPECT_EQ(a.tie_word_embeddings, b.tie_word_embeddings);
+    EXPECT_EQ(a.attention_bias, b.attention_bias);
+    EXPECT_EQ(a.o_proj_bias, b.o_proj_bias);
+    EXPECT_EQ(a.sliding_window, b.sliding_window);
+    EXPECT_EQ(a.dtype, b.dtype);
+    n++;
+  }
+  EXPECT_GE(n, 1);
+}
+
+}  // namespace
+}  // namespace ignis
