@@ -1,7 +1,6 @@
 #include "tokenizer/pre_tokenizer.h"
 
 #include <algorithm>
-#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -70,10 +69,13 @@ std::vector<std::pair<size_t, size_t>> apply_behavior(const std::vector<Seg>& se
   return acc;
 }
 
-void split_ranges(std::vector<std::string>& pieces, bool& first_at_start,
-                  const std::function<std::vector<std::pair<size_t, size_t>>(const std::string&)>& ranges) {
+// Replaces each piece by the [b, e) ranges `ranges(piece)` gives (empty ones dropped).
+template <class RangesFn>
+void split_ranges(std::vector<std::string>& pieces, bool& first_at_start, RangesFn&& ranges) {
   std::vector<std::string> out;
-  out.reserve(pieces.size() * 4);
+  size_t total = 0;
+  for (auto& p : pieces) total += p.size();
+  out.reserve(total / 3 + pieces.size());
   bool still_at_start = false;  // out[0] is the start of pieces[0]
   for (size_t k = 0; k < pieces.size(); ++k) {
     const std::string& p = pieces[k];
@@ -88,6 +90,20 @@ void split_ranges(std::vector<std::string>& pieces, bool& first_at_start,
 }
 
 void split_pieces(std::vector<std::string>& pieces, bool& first_at_start, const Regex& re, bool invert, Behavior bh) {
+  if (bh == Behavior::Isolated) {  // the common case: every match and every gap is a piece
+    split_ranges(pieces, first_at_start, [&](const std::string& p) {
+      std::vector<std::pair<size_t, size_t>> out;
+      size_t prev = 0;
+      for (auto [b, e] : re.find_all(p)) {
+        if (prev != b) out.emplace_back(prev, b);
+        out.emplace_back(b, e);
+        prev = e;
+      }
+      if (prev != p.size()) out.emplace_back(prev, p.size());
+      return out;
+    });
+    return;
+  }
   split_ranges(pieces, first_at_start, [&](const std::string& p) { return apply_behavior(segments(re, p, invert), bh); });
 }
 
