@@ -66,6 +66,7 @@ Value select_impl(const Env& env, const Value& seq, CallArgs& a, bool attr, bool
     targs.pos.assign(a.pos.begin() + static_cast<long>(first) + 1, a.pos.end());
   }
   targs.kw = a.kw;
+  if (!test.empty() && !has_test(test)) IGNIS_FAIL("TemplateRuntimeError: No test named '{}'.", test);
   if (!seq.truthy()) return Value::list();  // Jinja: `if seq:` guards the loop, so None selects nothing
   for (auto& item : as_seq(seq)) {
     Value v = attr ? get_path(item, attribute) : item;
@@ -335,6 +336,7 @@ const std::map<std::string, FilterFn>& filters() {
       }
       if (a.pos.empty()) IGNIS_FAIL("TypeError: map requires a filter argument");
       std::string name = to_str(a.pos[0]);
+      if (!has_filter(name)) IGNIS_FAIL("TemplateRuntimeError: No filter named '{}'.", name);
       CallArgs fargs;
       fargs.pos.assign(a.pos.begin() + 1, a.pos.end());
       fargs.kw = a.kw;

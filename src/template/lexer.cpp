@@ -106,7 +106,7 @@ class Lexer {
     if (k == Tok::kText && v.empty()) return;
     tokens_.push_back({k, std::move(v), line_});
   }
-  [[noreturn]] void fail(const std::string& what) const { throw TemplateError(line_, "syntax error: " + what); }
+  [[noreturn]] void fail(const std::string& what) const { throw TemplateError(line_, "TemplateSyntaxError: " + what); }
 
   // After an end marker at pos_ (already past it): apply `-` / `+` / trim_blocks.
   // Returns whether the consumed end ended with a newline (Jinja's line_starting).

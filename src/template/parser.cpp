@@ -27,7 +27,7 @@ class Parser {
   void next() {
     if (i_ + 1 < t_.size()) ++i_;
   }
-  [[noreturn]] void fail(const std::string& what) const { throw TemplateError(cur().line, "syntax error: " + what); }
+  [[noreturn]] void fail(const std::string& what) const { throw TemplateError(cur().line, "TemplateSyntaxError: " + what); }
   static std::string describe(const Token& t) {
     switch (t.kind) {
       case Tok::kEof: return "end of template";
@@ -623,6 +623,8 @@ class Parser {
       next();
       n->name += "." + identifier();
     }
+    // Unknown filter/test names fail when evaluated: Jinja 3 defers the check inside
+    // conditional branches, so a dead branch may name one.
     n->kids.push_back(std::move(value));
     if (is_op("(")) call_args(*n);
     return n;

@@ -46,7 +46,13 @@ std::string check(const std::string& tmpl, const ordered_json& ctx, const ordere
     if (g.contains("error") && g["raised"].get<bool>() && e.message() == g["error"].get<std::string>()) return "";
     return "raised: " + std::string(e.what()) + "\n  expected: " + g.dump().substr(0, 400);
   } catch (const Error& e) {
-    if (g.contains("error") && !g["raised"].get<bool>()) return "";
+    if (g.contains("error") && !g["raised"].get<bool>()) {
+      // Same kind of failure as Jinja2 (UndefinedError, TypeError, TemplateSyntaxError, ...).
+      std::string jinja = g["error"].get<std::string>();
+      std::string kind = jinja.substr(0, jinja.find(':'));
+      if (std::string(e.what()).find(kind) != std::string::npos) return "";
+      return "error of another kind: " + std::string(e.what()) + "\n  expected: " + jinja;
+    }
     return "error: " + std::string(e.what()) + "\n  expected: " + g.dump().substr(0, 400);
   }
   if (g.contains("error")) return "rendered but Jinja2 failed with: " + g["error"].get<std::string>();

@@ -391,6 +391,8 @@ FEATURES = [
     ("deep_whitespace_template", "{%- for m in messages -%}\n    {%- if m.role == 'user' -%}\n        {{- '[U] ' + m.content + '\\n' -}}\n    {%- else -%}\n        {{- '[A] ' + m.content + '\\n' -}}\n    {%- endif -%}\n{%- endfor -%}\n{%- if add_generation_prompt %}\n    [A] \n{%- endif %}", {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}], "add_generation_prompt": True}),
     ("tojson_ensure_ascii", "{{ s | tojson(ensure_ascii=true) }} {{ {'k': s} | tojson(true) }}", {"s": "é 🌍 x\u007f"}),
     ("select_map_on_none", "{{ n | selectattr('a') | list }} {{ n | map('upper') | list }} {{ n | reject | list }}", {"n": None}),
+    ("unknown_filter_in_dead_branch", "{% if false %}{{ x | nosuchfilter }}{% endif %}ok", {}),
+    ("unknown_test_in_dead_branch", "{% if false and x is nosuchtest %}{% endif %}ok", {}),
     ("unknown_filter_error", "{{ 1 | nosuchfilter }}", {}),
     ("syntax_error", "line one\n{% if %}", {}),
     ("unclosed_block_error", "{% for x in y %}no end", {}),
