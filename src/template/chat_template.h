@@ -27,4 +27,34 @@ std::string render_chat_template(const std::string& tmpl, const nlohmann::ordere
 // ("default" when name is empty). Throws ignis::Error when absent.
 std::string chat_template_from_config(const nlohmann::json& tokenizer_config, const std::string& name = "");
 
+// A model's chat template parsed once, with the special tokens transformers passes in.
+//   auto ct = ChatTemplate::from_model_dir("/models/llama3");
+//   std::string prompt = ct.apply(messages, /*add_generation_prompt=*/true);
+class ChatTemplate {
+ public:
+  ChatTemplate(const std::string& source, nlohmann::ordered_json special_tokens);
+  // tokenizer_config.json: its chat_template (string or named list; `name` picks one) and
+  // its special tokens (bos_token, eos_token, unk_token, pad_token, ...; a token given as
+  // an AddedToken object {"content": ...} counts as its content).
+  static ChatTemplate from_tokenizer_config(const nlohmann::json& cfg, const std::string& name = "");
+  // A Hugging Face model folder: chat_template.jinja when present (newer transformers save
+  // it there), else tokenizer_config.json's chat_template.
+  static ChatTemplate from_model_dir(const std::string& dir, const std::string& name = "");
+
+  // Renders messages (+ tools when non-null) with add_generation_prompt; `extra` keys
+  // (enable_thinking, documents, ...) are added to the context and override the defaults.
+  std::string apply(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                    const nlohmann::ordered_json& tools = nullptr,
+                    const nlohmann::ordered_json& extra = nlohmann::ordered_json::object(),
+                    const tmpl::RenderOptions& opts = {}) const;
+
+  const std::string& source() const { return source_; }
+  const nlohmann::ordered_json& special_tokens() const { return special_tokens_; }
+
+ private:
+  std::string source_;
+  tmpl::Template template_;
+  nlohmann::ordered_json special_tokens_;
+};
+
 }  // namespace ignis

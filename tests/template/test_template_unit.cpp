@@ -1,6 +1,8 @@
 // Engine behaviour that goldens cannot show: error reporting, API shapes, value semantics.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "template/chat_template.h"
 #include "template/lexer.h"
 
@@ -114,4 +116,32 @@ TEST(TemplateLexer, WhitespaceControlTokens) {
 
 TEST(TemplateSemantics, Utf8AwareStringOps) {
   EXPECT_EQ(render("{{ s | length }} {{ s[1] }} {{ s[::-1] }} {{ s.find('l') }}", {{"s", "héllo"}}), "5 é olléh 2");
+}
+
+TEST(ChatTemplateClass, FromRealTokenizerConfigUsesItsSpecialTokens) {
+  std::string dir = std::string(IGNIS_ASSETS_DIR) + "/tokenizer-llama3_1/models";
+  if (!std::ifstream(dir + "/tokenizer_config.json").good()) GTEST_SKIP() << "assets not fetched: run scripts/fetch-assets.sh";
+  auto ct = ChatTemplate::from_model_dir(dir);
+  EXPECT_EQ(ct.special_tokens()["bos_token"], "<|begin_of_text|>");
+  ordered_json msgs = ordered_json::array({{{"role", "user"}, {"content", "Hi"}}});
+  std::string out = ct.apply(msgs, true);
+  // Same as rendering the raw template with the same context by hand.
+  ordered_json ctx = ct.special_tokens();
+  ctx["messages"] = msgs;
+  ctx["add_generation_prompt"] = true;
+  EXPECT_EQ(out, render_chat_template(ct.source(), ctx));
+  EXPECT_EQ(out.rfind("<|begin_of_text|>", 0), 0u) << out;
+  EXPECT_NE(out.find("<|start_header_id|>assistant<|end_header_id|>"), std::string::npos) << out;
+}
+
+TEST(ChatTemplateClass, AddedTokenObjectsToolsAndExtra) {
+  json cfg = {{"chat_template", "{{ bos_token }}{{ tools | length }}{{ flag }}{% for m in messages %}{{ m.content }}{% endfor %}"},
+              {"bos_token", {{"content", "<B>"}, {"lstrip", false}}},
+              {"eos_token", "</E>"}};
+  auto ct = ChatTemplate::from_tokenizer_config(cfg);
+  EXPECT_EQ(ct.apply(ordered_json::array({{{"role", "user"}, {"content", "x"}}}), false, ordered_json::array({1, 2}),
+                     {{"flag", "F"}}),
+            "<B>2Fx");
+  EXPECT_THROW(ct.apply(ordered_json::object(), false), Error);
+  EXPECT_THROW(ChatTemplate::from_model_dir("/nonexistent/dir"), Error);
 }
