@@ -46,6 +46,10 @@ class CudaModel : public Model {
 
   // Greedy sampling on the GPU: for each logit row (same rows as forward), the argmax token
   // and its log-probability; no logits are copied to the host.
+  bool supports_device_greedy() const override { return true; }
+  void forward_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens, std::vector<float>& logprobs) override {
+    forward_greedy(batch, tokens, &logprobs);
+  }
   void forward_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens, std::vector<float>* logprobs);
 
   DType dtype() const { return dtype_; }

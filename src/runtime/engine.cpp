@@ -69,6 +69,10 @@ struct Engine::Impl {
   void loop();
   void step();
   void on_logits(Active& a, SchedRequest* r, float* row);
+  void on_token(Active& a, SchedRequest* r, SampleResult res);
+  static bool device_greedy_ok(const SamplingParams& sp);
+  std::vector<int32_t> greedy_tokens;  // (plan rows) device-greedy step output
+  std::vector<float> greedy_logprobs;
   // flush_text: emit text still held by the detokenizer / stop matcher (normal ends).
   void finish(Active& a, FinishReason why, StreamChunk c, const std::string& error = "", bool flush_text = false);
   void publish_stats();
@@ -253,11 +257,22 @@ void Engine::Impl::step() {
   }
 
   build_forward_batch(plan, *kv, batch);
+  // Greedy rows without penalties or top-n logprobs are sampled on the device when the backend
+  // can (no logits cross to the host); any other sampling takes the host reference sampler.
+  bool device_greedy = model->supports_device_greedy();
+  for (size_t i = 0; i < plan.seqs.size() && device_greedy; ++i)
+    if (plan.seqs[i].last_chunk()) device_greedy = device_greedy_ok(active.at(plan.seqs[i].req->id)->req.sampling);
   try {
-    model->forward(batch, logits);
-    IGNIS_CHECK(logits.size() >= size_t(batch.num_logit_rows()) * size_t(vocab),
-                "engine: model returned {} logits for {} rows of vocab {}", logits.size(), batch.num_logit_rows(),
-                vocab);
+    if (device_greedy) {
+      model->forward_greedy(batch, greedy_tokens, greedy_logprobs);
+      IGNIS_CHECK(greedy_tokens.size() >= plan.seqs.size(), "engine: model returned {} tokens for {} rows",
+                  greedy_tokens.size(), plan.seqs.size());
+    } else {
+      model->forward(batch, logits);
+      IGNIS_CHECK(logits.size() >= size_t(batch.num_logit_rows()) * size_t(vocab),
+                  "engine: model returned {} logits for {} rows of vocab {}", logits.size(), batch.num_logit_rows(),
+                  vocab);
+    }
   } catch (const std::exception& e) {
     // The model failed this batch: fail the requests in it, keep serving the others.
     IGNIS_LOG(Error, "engine: forward failed for {} sequences: {}", plan.seqs.size(), e.what());
@@ -275,8 +290,20 @@ void Engine::Impl::step() {
     const ScheduledSeq& s = plan.seqs[i];
     if (!s.last_chunk()) continue;  // mid-prompt chunk: its logit row is not needed
     Active& a = *active.at(s.req->id);
-    on_logits(a, s.req, logits.data() + i * size_t(vocab));
+    if (device_greedy) {
+      SampleResult res;
+      res.token = greedy_tokens[i];
+      res.logprob = greedy_logprobs.size() > i ? greedy_logprobs[i] : 0.0f;
+      on_token(a, s.req, std::move(res));
+    } else {
+      on_logits(a, s.req, logits.data() + i * size_t(vocab));
+    }
   }
+}
+
+bool Engine::Impl::device_greedy_ok(const SamplingParams& sp) {
+  return sp.greedy() && sp.repetition_penalty == 1.0f && sp.presence_penalty == 0.0f &&
+         sp.frequency_penalty == 0.0f && sp.bad_token_ids.empty() && sp.logprobs <= 0;
 }
 
 void Engine::Impl::on_logits(Active& a, SchedRequest* r, float* row) {
@@ -289,6 +316,11 @@ void Engine::Impl::on_logits(Active& a, SchedRequest* r, float* row) {
     finish(a, FinishReason::Error, {}, std::string("sampling failed: ") + e.what());
     return;
   }
+  on_token(a, r, std::move(res));
+}
+
+void Engine::Impl::on_token(Active& a, SchedRequest* r, SampleResult res) {
+  const SamplingParams& sp = a.req.sampling;
   const int32_t tok = res.token;
   sched->append_token(r, tok);
   a.output.push_back(tok);
