@@ -76,6 +76,15 @@ if [ -z "${SKIP_BENCH:-}" ]; then
   run_step bench 500 "$BIN/ignis_gpu_bench" --layers "${BENCH_LAYERS:-32}" --decode-steps "${BENCH_STEPS:-256}" \
     --requests "${BENCH_REQUESTS:-512}"
 fi
+if [ -z "${SKIP_ENGINE:-}" ] && [ -x "$BIN/ignis" ]; then
+  # Engine-level figures (scheduler + KV manager + CudaModel), Llama-3.1-8B shape, dummy bf16 weights.
+  M8=/tmp/ignis-llama8b && mkdir -p $M8 && cp bench/configs/llama-3.1-8b/config.json $M8/
+  run_step engine_throughput 300 "$BIN/ignis" bench throughput --model $M8 --load-format dummy --device cuda \
+    --num-requests "${ENGINE_REQUESTS:-512}" --input-mean 128 --output-mean 128 --max-batch-size 256 \
+    --max-num-tokens 8192 --no-progress --json "$OUTDIR/engine_throughput.json"
+  run_step engine_latency 300 "$BIN/ignis" bench latency --model $M8 --load-format dummy --device cuda \
+    --num-requests 3 --input-mean 128 --output-mean 256 --no-progress --json "$OUTDIR/engine_latency.json"
+fi
 
 echo
 echo "================ ignis gpu-check summary ================"
