@@ -70,6 +70,14 @@ TEST(InfoCli, ErrorsExitNonZeroWithMessage) {
   EXPECT_NE(truncated.out.find("model.safetensors"), std::string::npos) << truncated.out;
   EXPECT_NE(truncated.out.find("truncated"), std::string::npos) << truncated.out;
 
+  test::write_text(d.file("config.json"), R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 64, "hidden_size": 32,
+    "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 3,
+    "max_position_embeddings": 128})");
+  InfoRun bad_config = run_info("--model " + d.path.string());
+  EXPECT_EQ(bad_config.status, 1);
+  EXPECT_NE(bad_config.out.find(d.file("config.json") + ": field 'num_key_value_heads' = 3 must divide"),
+            std::string::npos) << bad_config.out;
+
   InfoRun bad_flag = run_info("--model " + d.path.string() + " --load-format gguf");
   EXPECT_NE(bad_flag.status, 0);
 }
