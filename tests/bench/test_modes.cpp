@@ -178,6 +178,7 @@ TEST(BenchModes, CommandThroughputLatencyAndServe) {
     EXPECT_EQ(j["completed"], 6) << out;
     EXPECT_EQ(j["output_tokens"], 30) << out;  // usage.completion_tokens with ignore_eos
     EXPECT_GT(j["ttft_s"]["p50"].get<double>(), 0);
+    EXPECT_TRUE(j["prefix_cache_hit_rate"].is_number()) << j.dump();  // scraped from ignis serve's /metrics
   }
   ::kill(pid, SIGTERM);
   ::waitpid(pid, nullptr, 0);
