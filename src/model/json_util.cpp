@@ -54,7 +54,8 @@ Json parse(std::string_view text, const std::string& file) {
     // Re-parse with exceptions only to get the position for the message.
     std::string why = "syntax error";
     try {
-      (void)Json::parse(text.begin(), text.end());
+      Json again = Json::parse(text.begin(), text.end());
+      static_cast<void>(again);
     } catch (const std::exception& e) {
       why = e.what();
     }
