@@ -4,6 +4,10 @@
 // Rendering follows jinja2 as transformers configures it for chat templates
 // (ImmutableSandboxedEnvironment, trim_blocks, lstrip_blocks, loopcontrols, {% generation %},
 // its tojson filter and its raise_exception / strftime_now globals).
+// A parsed Template is immutable: render() may be called from several threads at once.
+// Not supported (clear TemplateError): include/extends/import, recursive loops, dict
+// literals with non-string keys, str.format specs; case mapping covers ASCII, Latin-1,
+// Latin Extended-A, Greek and Cyrillic only.
 #pragma once
 #include <nlohmann/json.hpp>
 
