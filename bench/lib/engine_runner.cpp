@@ -81,17 +81,25 @@ std::vector<RequestRecord> run_engine(Engine& engine, const Tokenizer* tok, cons
   const Clock::time_point t0 = Clock::now();
   try {
     if (o.concurrency == 0) {
-      std::vector<std::shared_ptr<RequestHandle>> hs;
-      for (auto& r : reqs) hs.push_back(engine.submit(std::move(r)));
+      std::vector<std::shared_ptr<RequestHandle>> hs(reqs.size());
+      std::vector<int> prompt_len(reqs.size());
+      for (size_t i = 0; i < reqs.size(); i++) {
+        prompt_len[i] = static_cast<int>(reqs[i].prompt_ids.size());
+        try {
+          hs[i] = engine.submit(std::move(reqs[i]));
+        } catch (const Error& e) {  // rejected (too long for the context / pool): a failed request
+          recs[i].ok = false;
+          recs[i].error = e.what();
+          recs[i].arrival = recs[i].finish = secs(t0, Clock::now());
+        }
+      }
       for (size_t i = 0; i < hs.size(); i++) {
-        recs[i] = collect(*hs[i], static_cast<int>(items[i].prompt_ids.empty() ? 0 : items[i].prompt_ids.size()), t0);
+        if (hs[i]) recs[i] = collect(*hs[i], prompt_len[i], t0);
         bar.add();
       }
     } else {
       std::atomic<size_t> next{0};
       std::vector<std::thread> workers;
-      std::mutex err_mu;
-      std::string first_error;
       for (int k = 0; k < o.concurrency; k++)
         workers.emplace_back([&] {
           for (size_t i; (i = next.fetch_add(1)) < reqs.size();) {
@@ -99,11 +107,10 @@ std::vector<RequestRecord> run_engine(Engine& engine, const Tokenizer* tok, cons
               const int np = static_cast<int>(reqs[i].prompt_ids.size());
               auto h = engine.submit(std::move(reqs[i]));
               recs[i] = collect(*h, np, t0);
-            } catch (const Error& e) {
+            } catch (const Error& e) {  // rejected: a failed request
               recs[i].ok = false;
               recs[i].error = e.what();
-              std::lock_guard<std::mutex> g(err_mu);
-              if (first_error.empty()) first_error = e.what();
+              recs[i].arrival = recs[i].finish = secs(t0, Clock::now());
             }
             bar.add();
           }
@@ -118,10 +125,6 @@ std::vector<RequestRecord> run_engine(Engine& engine, const Tokenizer* tok, cons
   running = false;
   sampler.join();
   bar.done();
-  // Prompt lengths of text prompts: what the engine counted.
-  for (size_t i = 0; i < items.size(); i++)
-    if (items[i].prompt_ids.empty() && recs[i].prompt_tokens == 0 && tok)
-      recs[i].prompt_tokens = static_cast<int>(tok->encode(items[i].prompt, true).size());
 
   if (obs) {
     const EngineStats after = engine.stats();

@@ -98,6 +98,19 @@ TEST(BenchModes, EngineRunnerThroughputAndLatency) {
     EXPECT_EQ(r.output_tokens, out);
     EXPECT_GT(r.output_tokens_per_s, 0);
   }
+  // A request the engine rejects (longer than the 1024-token context) fails alone.
+  auto bad = items;
+  bad[3].prompt_ids.assign(2000, 5);
+  for (int conc : {0, 2}) {
+    EngineRunOptions ro;
+    ro.concurrency = conc;
+    ro.progress = false;
+    const auto recs = run_engine(engine, nullptr, bad, ro, nullptr);
+    EXPECT_FALSE(recs[3].ok);
+    EXPECT_FALSE(recs[3].error.empty());
+    EXPECT_TRUE(recs[0].ok && recs[7].ok) << recs[0].error << recs[7].error;
+    EXPECT_EQ(compute_report("throughput", recs).failed, 1);
+  }
   fs::remove_all(dir);
 }
 
