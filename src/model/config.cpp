@@ -90,7 +90,9 @@ void parse_rope_object(const Json& o, const std::string& file, const std::string
 void parse_sliding_window(const Json& j, const std::string& file, ModelConfig* c) {
   auto window = jsonf::opt_int(j, "sliding_window", file, 0, lim::kMaxPositions);
   if (c->arch == Arch::Mistral) {
-    c->sliding_window = int(window.value_or(0));
+    // MistralConfig's default is 4096 when the key is absent; null means no window.
+    const bool present = j.is_object() && j.contains("sliding_window");
+    c->sliding_window = int(present ? window.value_or(0) : 4096);
     return;
   }
   if (c->arch == Arch::Llama) {
@@ -113,7 +115,7 @@ void parse_sliding_window(const Json& j, const std::string& file, ModelConfig* c
   } else {
     bool use = jsonf::opt_bool(j, "use_sliding_window", file).value_or(false);
     if (use && window && *window > 0) {
-      int64_t mwl = jsonf::opt_int(j, "max_window_layers", file, 0, lim::kMaxLayers).value_or(c->num_layers);
+      int64_t mwl = jsonf::opt_int(j, "max_window_layers", file, 0, lim::kMaxLayers).value_or(28);  // Qwen2Config default
       n_sliding = int(std::max<int64_t>(0, c->num_layers - mwl));
     }
   }
@@ -188,7 +190,8 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   }
   IGNIS_CHECK(c.head_dim % 2 == 0, "{}: field 'head_dim' = {} must be even (rotary embedding)", file, c.head_dim);
   c.max_position_embeddings = int(jsonf::req_int(j, "max_position_embeddings", file, 1, lim::kMaxPositions));
-  c.rms_norm_eps = float(jsonf::opt_float(j, "rms_norm_eps", file, 1e-12, 0.1).value_or(c.arch == Arch::Qwen2 ? 1e-6 : 1e-5));
+  // Defaults below are those of transformers' LlamaConfig / MistralConfig / Qwen2Config.
+  c.rms_norm_eps = float(jsonf::opt_float(j, "rms_norm_eps", file, 1e-12, 0.1).value_or(1e-6));
 
   if (auto act = jsonf::opt_string(j, "hidden_act", file))
     IGNIS_CHECK(*act == "silu", "{}: field 'hidden_act': unsupported activation '{}' (only silu)", file, *act);

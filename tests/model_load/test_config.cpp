@@ -143,6 +143,12 @@ TEST(Config, Mistral7BSlidingWindow) {
   std::string v02 = kMistral7B_v01;
   v02.replace(v02.find("\"sliding_window\": 4096"), 22, "\"sliding_window\": null");
   EXPECT_EQ(parse(v02).sliding_window, 0);
+  auto j = nlohmann::json::parse(kMistral7B_v01);
+  j.erase("sliding_window");
+  j.erase("rms_norm_eps");
+  ModelConfig absent = parse(j.dump());
+  EXPECT_EQ(absent.sliding_window, 4096);  // MistralConfig default
+  EXPECT_FLOAT_EQ(absent.rms_norm_eps, 1e-6f);
 }
 
 TEST(Config, Qwen25SmallTiedBiasNoWindow) {
