@@ -129,9 +129,6 @@ class FakeServer {
     send_all(c, h + s + "\r\n");
   }
   void serve(int c) {
-    const int now = ++in_flight_;
-    for (int m = max_in_flight; now > m && !max_in_flight.compare_exchange_weak(m, now);) {
-    }
     std::string req;
     char buf[4096];
     size_t body_at = std::string::npos, clen = 0;
@@ -151,9 +148,11 @@ class FakeServer {
       const std::string body = "# HELP x\nignis_kv_cache_usage_ratio 0.25\nignis_prefix_cache_queries_total " +
                                std::to_string(10 * k) + "\nignis_prefix_cache_hits_total " + std::to_string(4 * k) + "\n";
       send_all(c, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
-      --in_flight_;
       ::close(c);
       return;
+    }
+    const int now = ++in_flight_;  // completions only (not /metrics scrapes)
+    for (int m = max_in_flight; now > m && !max_in_flight.compare_exchange_weak(m, now);) {
     }
     auto j = nlohmann::json::parse(req.substr(body_at), nullptr, false);
     if (j.is_discarded() || !j.value("stream", false) || !j["prompt"].is_array()) {
