@@ -10,7 +10,7 @@ TREE=build-gpu-tree
 OUTD=build-gpu
 JOBS=${JOBS:-2}
 cmake -S . -B "$TREE" -G Ninja -DIGNIS_CUDA=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
-TARGETS=(test_gpu_kernels test_gpu_model ignis_gpu_bench ignis_gpu_logits)
+TARGETS=(ignis test_gpu_kernels test_gpu_model ignis_gpu_bench ignis_gpu_logits)
 cmake --build "$TREE" --target "${TARGETS[@]}" -j "$JOBS"
 rm -rf "$OUTD"
 mkdir -p "$OUTD/bin" "$OUTD/lib"
