@@ -57,6 +57,7 @@ if [ -f "$M/tokenizer.json" ]; then
   wait "$SERVE_PID" 2>/dev/null || true
 fi
 
+if [ -n "${SKIP_HF:-}" ]; then echo "done (SKIP_HF): $OUT"; exit 0; fi
 run hf_throughput python3 bench/peers/hf_transformers_bench.py --model "$M" --dataset "$OUT/workload_throughput.jsonl" \
   --mode throughput --batch-size 64 --json "$OUT/hf_throughput.json"
 run hf_latency python3 bench/peers/hf_transformers_bench.py --model "$M" --dataset "$OUT/workload_latency.jsonl" \

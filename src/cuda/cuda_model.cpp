@@ -168,15 +168,23 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
   const int Q = cfg_.q_size(), KV = cfg_.kv_size(), QKV = Q + 2 * KV;
   const float eps = cfg_.rms_norm_eps;
   cudaStream_t s = stream_;
+  StepProfiler* prof = profiler_.get();
+  auto mark = [prof](const char* op) {
+    if (prof) prof->mark(op);
+  };
+  if (prof) prof->begin(s, T);
   float* res = residual_.as<float>();
   kernels::embedding(dtype_, d_tokens_.as<int32_t>(), T, embed_.get(), cfg_.vocab_size, H, res, s);
+  mark("embedding");
   for (int l = 0; l < cfg_.num_layers; ++l) {
     const LayerWeights& w = layers_[l];
     if (l == 0)
       kernels::add_rmsnorm(dtype_, res, nullptr, nullptr, w.attn_norm.get(), x_.get(), nullptr, T, H, eps, s);
     else  // residual += previous MLP output, fused with this layer's input norm
       kernels::add_rmsnorm(dtype_, res, o_.get(), nullptr, w.attn_norm.get(), x_.get(), nullptr, T, H, eps, s);
+    mark("add_rmsnorm");
     gemm_->matmul(dtype_, dtype_, x_.get(), w.wqkv.get(), qkv_.get(), T, QKV, H, s);
+    mark("gemm_qkv");
     char* kc = kv_.as<char>() + size_t(2 * l) * kv_layer_bytes_;
     char* vc = kc + kv_layer_bytes_;
     kernels::RopeKvArgs ra;
@@ -193,6 +201,7 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     ra.num_kv_heads = cfg_.num_kv_heads;
     ra.head_dim = cfg_.head_dim;
     kernels::rope_qkv_write_kv(ra, s);
+    mark("rope_kv_write");
     kernels::PagedAttentionArgs aa;
     aa.dtype = dtype_;
     aa.q = qkv_.get();
@@ -216,21 +225,32 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     aa.out = attn_.get();
     aa.out_stride = Q;
     kernels::paged_attention(aa, s);
+    mark("attention");
     gemm_->matmul(dtype_, dtype_, attn_.get(), w.wo.get(), o_.get(), T, H, Q, s);
+    mark("gemm_o");
     kernels::add_rmsnorm(dtype_, res, o_.get(), w.bo ? w.bo.get() : nullptr, w.mlp_norm.get(), x_.get(), nullptr, T,
                          H, eps, s);
+    mark("add_rmsnorm");
     gemm_->matmul(dtype_, dtype_, x_.get(), w.w_gate_up.get(), gate_up_.get(), T, 2 * I, H, s);
+    mark("gemm_gate_up");
     kernels::silu_mul(dtype_, gate_up_.get(), act_.get(), T, I, s);
+    mark("silu_mul");
     gemm_->matmul(dtype_, dtype_, act_.get(), w.w_down.get(), o_.get(), T, H, I, s);
+    mark("gemm_down");
   }
   // last MLP output added only for the logit rows, then the final norm (gathered rows -> x_)
   kernels::add_rmsnorm(dtype_, res, o_.get(), nullptr, final_norm_.get(), x_.get(), d_logit_rows_.as<int32_t>(),
                        p.num_logit_rows, H, eps, s);
+  mark("add_rmsnorm");
   const int rows = std::min(p.num_logit_rows, max_logit_rows_);
   gemm_->matmul(dtype_, DType::F32, x_.get(), lm_head_ptr_, logits_.get(), rows, cfg_.vocab_size, H, s);
-  if (argmax)
+  mark("gemm_lm_head");
+  if (argmax) {
     kernels::argmax_logprob(logits_.as<float>(), rows, cfg_.vocab_size, sample_tokens_.as<int32_t>(),
                             sample_logprobs_.as<float>(), s);
+    mark("argmax");
+  }
+  if (prof) prof->end();
 }
 
 void CudaModel::run_pass(const Pass& p, bool greedy) {

@@ -14,6 +14,7 @@
 
 #include "cuda/device_buffer.h"
 #include "cuda/gemm.h"
+#include "cuda/step_profiler.h"
 #include "kernels/attention.h"
 #include "model/model.h"
 #include "model/weights.h"
@@ -121,6 +122,9 @@ class CudaModel : public Model {
   std::map<int, cudaGraphExec_t> graphs_;
   std::map<int, bool> warmed_;
   bool graphs_broken_ = false;
+
+  // IGNIS_PROFILE=1: per-op event timing of every pass (graphs off), printed at destruction.
+  std::unique_ptr<StepProfiler> profiler_;
 };
 
 }  // namespace ignis::cuda

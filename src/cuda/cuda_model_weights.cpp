@@ -1,5 +1,6 @@
 // CudaModel construction: config checks, weight upload (dtype conversion, fused q/k/v and
 // gate/up), progress bar. The forward pass is in cuda_model.cpp.
+#include <cstdlib>
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
@@ -101,6 +102,10 @@ class Uploader {
 
 CudaModel::CudaModel(const ModelConfig& cfg, const WeightStore& weights, CudaModelOptions opt)
     : cfg_(cfg), opt_(opt) {
+  if (const char* e = std::getenv("IGNIS_PROFILE"); e && *e && std::string(e) != "0") {
+    profiler_ = std::make_unique<StepProfiler>();
+    opt_.cuda_graphs = false;  // events are recorded between eager launches only
+  }
   IGNIS_CHECK(device_count() > 0, "cuda backend: no CUDA device found (cudaGetDeviceCount)");
   dtype_ = opt.dtype ? *opt.dtype : (cfg.dtype == DType::F16 || cfg.dtype == DType::BF16 ? cfg.dtype : DType::BF16);
   IGNIS_CHECK(dtype_ == DType::F32 || dtype_ == DType::F16 || dtype_ == DType::BF16,
@@ -222,6 +227,7 @@ std::unique_ptr<CudaModel> CudaModel::load(const std::filesystem::path& dir, Loa
 }
 
 CudaModel::~CudaModel() {
+  if (profiler_) std::fputs(profiler_->report().c_str(), stderr);
   for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);
   if (stream_) cudaStreamDestroy(stream_);
 }
