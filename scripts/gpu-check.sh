@@ -76,6 +76,10 @@ if [ -z "${SKIP_BENCH:-}" ]; then
   run_step bench 500 "$BIN/ignis_gpu_bench" --layers "${BENCH_LAYERS:-32}" --decode-steps "${BENCH_STEPS:-256}" \
     --requests "${BENCH_REQUESTS:-512}"
 fi
+if [ -x "$BIN/ignis" ] && [ -f models/demo/tokenizer.json ]; then
+  # Perplexity of the demo models on the GPU must agree with PyTorch's within 0.5% (issue 8).
+  for m in demo demo-draft; do run_step "eval_$m" 120 python3 tests/demo/check_eval.py "$BIN/ignis" "models/$m" cuda; done
+fi
 if [ -z "${SKIP_ENGINE:-}" ] && [ -x "$BIN/ignis" ]; then
   # Engine-level figures (scheduler + KV manager + CudaModel), Llama-3.1-8B shape, dummy bf16 weights.
   M8=/tmp/ignis-llama8b && mkdir -p $M8 && cp bench/configs/llama-3.1-8b/config.json $M8/
