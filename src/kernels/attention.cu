@@ -1,6 +1,10 @@
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
 
 #include "kernels/attention.h"
+#include "kernels/attention_mma.h"
 #include "kernels/common.cuh"
 #include "kernels/cuda_check.h"
 #include "kernels/dispatch.h"
@@ -9,7 +13,7 @@ namespace ignis::kernels {
 namespace {
 
 constexpr int kWarps = 8;         // threads per block = 256
-constexpr int kRowsPerWarp = 4;   // query rows per block <= 32
+constexpr int kRowsPerWarp = 4;   // query rows per pass of a block = 32
 constexpr int kMaxRows = kWarps * kRowsPerWarp;
 constexpr int kChunk = 32;        // keys per shared-memory chunk = one key per lane
 
@@ -21,7 +25,7 @@ paged_attention_kernel(PagedAttentionArgs a) {
   if (tile.num_tokens <= 0) return;
   const int kvh = blockIdx.y, split = blockIdx.z, S = gridDim.z;
   const int D = a.head_dim, G = a.num_heads / a.num_kv_heads;
-  const int rows = tile.num_tokens * G;
+  const int rows_total = tile.num_tokens * G;  // processed in passes of kMaxRows rows
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 
   extern __shared__ float smem[];
@@ -40,109 +44,113 @@ paged_attention_kernel(PagedAttentionArgs a) {
   const int ke = min(key_end, kb + per_split);
 
   const T* q = static_cast<const T*>(a.q);
-  for (int idx = threadIdx.x; idx < rows * D; idx += blockDim.x) {
-    const int r = idx / D, d = idx % D;
-    const int t = r / G, h = kvh * G + r % G;
-    Qs[idx] = to_f(q[size_t(tile.token_begin + t) * a.q_stride + size_t(h) * D + d]) * a.scale;
-  }
-
-  float m[kRowsPerWarp], l[kRowsPerWarp], acc[kRowsPerWarp][DC];
-#pragma unroll
-  for (int j = 0; j < kRowsPerWarp; ++j) {
-    m[j] = -INFINITY;
-    l[j] = 0.0f;
-#pragma unroll
-    for (int c = 0; c < DC; ++c) acc[j][c] = 0.0f;
-  }
-
   const T* kc = static_cast<const T*>(a.k_cache);
   const T* vc = static_cast<const T*>(a.v_cache);
   const int32_t* bt = a.block_tables + size_t(tile.seq) * a.bt_stride;
   const size_t tok_stride = size_t(a.num_kv_heads) * D;
+  for (int r0 = 0; r0 < rows_total; r0 += kMaxRows) {
+    const int rows = min(kMaxRows, rows_total - r0);
+    __syncthreads();  // the previous pass is done with Qs
+    for (int idx = threadIdx.x; idx < rows * D; idx += blockDim.x) {
+      const int r = idx / D, d = idx % D;
+      const int t = (r0 + r) / G, h = kvh * G + (r0 + r) % G;
+      Qs[idx] = to_f(q[size_t(tile.token_begin + t) * a.q_stride + size_t(h) * D + d]) * a.scale;
+    }
 
-  for (int k0 = kb; k0 < ke; k0 += kChunk) {
-    __syncthreads();  // previous chunk fully consumed (and Qs written on the first pass)
-    if (threadIdx.x < kChunk) {
-      const int p = k0 + threadIdx.x;
-      kvalid[threadIdx.x] = p < ke && bt[p / a.block_size] >= 0;
+    float m[kRowsPerWarp], l[kRowsPerWarp], acc[kRowsPerWarp][DC];
+#pragma unroll
+    for (int j = 0; j < kRowsPerWarp; ++j) {
+      m[j] = -INFINITY;
+      l[j] = 0.0f;
+#pragma unroll
+      for (int c = 0; c < DC; ++c) acc[j][c] = 0.0f;
     }
-    for (int idx = threadIdx.x; idx < kChunk * D; idx += blockDim.x) {
-      const int kk = idx / D, d = idx % D;
-      const int p = k0 + kk;
-      float kv = 0.0f, vv = 0.0f;
-      if (p < ke) {
-        const int blk = bt[p / a.block_size];
-        if (blk >= 0) {
-          const size_t off = (size_t(blk) * a.block_size + p % a.block_size) * tok_stride + size_t(kvh) * D + d;
-          kv = to_f(kc[off]);
-          vv = to_f(vc[off]);
-        }
+
+
+    for (int k0 = kb; k0 < ke; k0 += kChunk) {
+      __syncthreads();  // previous chunk fully consumed (and Qs written on the first pass)
+      if (threadIdx.x < kChunk) {
+        const int p = k0 + threadIdx.x;
+        kvalid[threadIdx.x] = p < ke && bt[p / a.block_size] >= 0;
       }
-      Ks[kk * (D + 1) + d] = kv;
-      Vs[kk * D + d] = vv;
+      for (int idx = threadIdx.x; idx < kChunk * D; idx += blockDim.x) {
+        const int kk = idx / D, d = idx % D;
+        const int p = k0 + kk;
+        float kv = 0.0f, vv = 0.0f;
+        if (p < ke) {
+          const int blk = bt[p / a.block_size];
+          if (blk >= 0) {
+            const size_t off = (size_t(blk) * a.block_size + p % a.block_size) * tok_stride + size_t(kvh) * D + d;
+            kv = to_f(kc[off]);
+            vv = to_f(vc[off]);
+          }
+        }
+        Ks[kk * (D + 1) + d] = kv;
+        Vs[kk * D + d] = vv;
+      }
+      __syncthreads();
+#pragma unroll
+      for (int j = 0; j < kRowsPerWarp; ++j) {
+        const int r = warp + j * kWarps;
+        if (r >= rows) break;
+        const int qpos = pos_first + (r0 + r) / G;
+        const int p = k0 + lane;
+        const bool ok = kvalid[lane] && p <= qpos && (a.sliding_window <= 0 || qpos - p < a.sliding_window);
+        float s = -INFINITY;
+        if (ok) {
+          const float* qr = Qs + r * D;
+          const float* kr = Ks + lane * (D + 1);
+          float dot = 0.0f;
+          for (int d = 0; d < D; ++d) dot += qr[d] * kr[d];
+          s = dot;
+        }
+        const float mx = warp_max(s);
+        const float m_new = fmaxf(m[j], mx);
+        if (m_new == -INFINITY) continue;  // nothing visible yet for this row
+        const float alpha = __expf(m[j] - m_new);  // m[j] = -inf gives 0
+        const float pr = ok ? __expf(s - m_new) : 0.0f;
+        l[j] = l[j] * alpha + warp_sum(pr);
+#pragma unroll
+        for (int c = 0; c < DC; ++c) acc[j][c] *= alpha;
+        for (int kk = 0; kk < kChunk; ++kk) {
+          const float pk = __shfl_sync(0xffffffffu, pr, kk);
+#pragma unroll
+          for (int c = 0; c < DC; ++c) {
+            const int d = lane + 32 * c;
+            if (d < D) acc[j][c] += pk * Vs[kk * D + d];
+          }
+        }
+        m[j] = m_new;
+      }
     }
-    __syncthreads();
+
 #pragma unroll
     for (int j = 0; j < kRowsPerWarp; ++j) {
       const int r = warp + j * kWarps;
       if (r >= rows) break;
-      const int qpos = pos_first + r / G;
-      const int p = k0 + lane;
-      const bool ok = kvalid[lane] && p <= qpos && (a.sliding_window <= 0 || qpos - p < a.sliding_window);
-      float s = -INFINITY;
-      if (ok) {
-        const float* qr = Qs + r * D;
-        const float* kr = Ks + lane * (D + 1);
-        float dot = 0.0f;
-        for (int d = 0; d < D; ++d) dot += qr[d] * kr[d];
-        s = dot;
-      }
-      const float mx = warp_max(s);
-      const float m_new = fmaxf(m[j], mx);
-      if (m_new == -INFINITY) continue;  // nothing visible yet for this row
-      const float alpha = __expf(m[j] - m_new);  // m[j] = -inf gives 0
-      const float pr = ok ? __expf(s - m_new) : 0.0f;
-      l[j] = l[j] * alpha + warp_sum(pr);
-#pragma unroll
-      for (int c = 0; c < DC; ++c) acc[j][c] *= alpha;
-      for (int kk = 0; kk < kChunk; ++kk) {
-        const float pk = __shfl_sync(0xffffffffu, pr, kk);
+      const int t = tile.token_begin + (r0 + r) / G, h = kvh * G + (r0 + r) % G;
+      if (S == 1) {
+        T* o = static_cast<T*>(a.out) + size_t(t) * a.out_stride + size_t(h) * D;
+        const float inv = l[j] > 0.0f ? 1.0f / l[j] : 0.0f;
 #pragma unroll
         for (int c = 0; c < DC; ++c) {
           const int d = lane + 32 * c;
-          if (d < D) acc[j][c] += pk * Vs[kk * D + d];
+          if (d < D) o[d] = from_f<T>(acc[j][c] * inv);
         }
-      }
-      m[j] = m_new;
-    }
-  }
-
+      } else {
+        // workspace: acc (num_tokens, num_heads, S, D) then (m, l) (num_tokens, num_heads, S, 2)
+        const size_t part = (size_t(t) * a.num_heads + h) * S + split;
+        float* pa = a.workspace + part * D;
 #pragma unroll
-  for (int j = 0; j < kRowsPerWarp; ++j) {
-    const int r = warp + j * kWarps;
-    if (r >= rows) break;
-    const int t = tile.token_begin + r / G, h = kvh * G + r % G;
-    if (S == 1) {
-      T* o = static_cast<T*>(a.out) + size_t(t) * a.out_stride + size_t(h) * D;
-      const float inv = l[j] > 0.0f ? 1.0f / l[j] : 0.0f;
-#pragma unroll
-      for (int c = 0; c < DC; ++c) {
-        const int d = lane + 32 * c;
-        if (d < D) o[d] = from_f<T>(acc[j][c] * inv);
-      }
-    } else {
-      // workspace: acc (num_tokens, num_heads, S, D) then (m, l) (num_tokens, num_heads, S, 2)
-      const size_t part = (size_t(t) * a.num_heads + h) * S + split;
-      float* pa = a.workspace + part * D;
-#pragma unroll
-      for (int c = 0; c < DC; ++c) {
-        const int d = lane + 32 * c;
-        if (d < D) pa[d] = acc[j][c];
-      }
-      if (lane == 0) {
-        float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + part * 2;
-        ml[0] = m[j];
-        ml[1] = l[j];
+        for (int c = 0; c < DC; ++c) {
+          const int d = lane + 32 * c;
+          if (d < D) pa[d] = acc[j][c];
+        }
+        if (lane == 0) {
+          float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + part * 2;
+          ml[0] = m[j];
+          ml[1] = l[j];
+        }
       }
     }
   }
@@ -183,7 +191,7 @@ __global__ void mark_padding_kernel(const AttentionTile* tiles, int num_tiles, i
 }
 
 template <class T, int DC>
-void launch(const PagedAttentionArgs& a, cudaStream_t stream) {
+void launch_simple(const PagedAttentionArgs& a, cudaStream_t stream) {
   const size_t smem = sizeof(float) * (size_t(kMaxRows) * a.head_dim + size_t(kChunk) * (a.head_dim + 1) +
                                        size_t(kChunk) * a.head_dim);
   static bool configured = false;  // per instantiation; done before any graph capture (warm-up step)
@@ -195,6 +203,10 @@ void launch(const PagedAttentionArgs& a, cudaStream_t stream) {
   dim3 grid(a.num_tiles, a.num_kv_heads, a.num_splits);
   paged_attention_kernel<T, DC><<<grid, kWarps * 32, smem, stream>>>(a);
   IGNIS_CUDA_LAUNCH_CHECK("paged_attention_kernel");
+}
+
+template <class T>
+void launch_combine(const PagedAttentionArgs& a, cudaStream_t stream) {
   if (a.num_splits > 1) {
     float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * a.num_splits * a.head_dim;
     mark_padding_kernel<<<1, 128, 0, stream>>>(a.tiles, a.num_tiles, a.num_tokens, a.num_heads, a.num_splits, ml);
@@ -204,9 +216,29 @@ void launch(const PagedAttentionArgs& a, cudaStream_t stream) {
   }
 }
 
+std::atomic<int>& impl_slot() {
+  static std::atomic<int> v{[] {
+    const char* e = std::getenv("IGNIS_ATTENTION");
+    return int(e && std::strcmp(e, "mma") == 0 ? AttentionImpl::Mma : AttentionImpl::Simple);
+  }()};
+  return v;
+}
+
 }  // namespace
 
+void set_attention_impl(AttentionImpl impl) { impl_slot().store(int(impl)); }
+AttentionImpl attention_impl() { return AttentionImpl(impl_slot().load()); }
+bool attention_mma_supported(int gqa, int head_dim, DType dtype) {
+  return attention_mma_shape_supported(gqa, head_dim, dtype);
+}
+
 int attention_tile_tokens(int gqa) { return std::max(1, kMaxRows / std::max(1, gqa)); }
+
+int attention_tile_tokens(int gqa, int head_dim, DType dtype) {
+  if (attention_impl() == AttentionImpl::Mma && attention_mma_shape_supported(gqa, head_dim, dtype))
+    return attention_mma_tile_tokens(gqa);
+  return attention_tile_tokens(gqa);
+}
 
 size_t attention_workspace_floats(int num_tokens, int num_heads, int head_dim, int num_splits) {
   if (num_splits <= 1) return 0;
@@ -230,11 +262,16 @@ void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream) {
   IGNIS_KCHECK(a.head_dim > 0 && a.head_dim <= 256,
                "attention: head_dim " + std::to_string(a.head_dim) + " not in 1..256");
   IGNIS_KCHECK(a.num_splits >= 1 && (a.num_splits == 1 || a.workspace), "attention: splits need a workspace");
+  // Both kernels loop over a tile's rows in passes, so any tiling is correct for either.
+  const bool mma = attention_impl() == AttentionImpl::Mma && paged_attention_mma(a, stream);
   IGNIS_DISPATCH_FLOAT(a.dtype, T, {
-    if (a.head_dim <= 32) launch<T, 1>(a, stream);
-    else if (a.head_dim <= 64) launch<T, 2>(a, stream);
-    else if (a.head_dim <= 128) launch<T, 4>(a, stream);
-    else launch<T, 8>(a, stream);
+    if (!mma) {
+      if (a.head_dim <= 32) launch_simple<T, 1>(a, stream);
+      else if (a.head_dim <= 64) launch_simple<T, 2>(a, stream);
+      else if (a.head_dim <= 128) launch_simple<T, 4>(a, stream);
+      else launch_simple<T, 8>(a, stream);
+    }
+    launch_combine<T>(a, stream);
   });
 }
 

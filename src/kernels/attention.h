@@ -7,8 +7,11 @@
 // The key range of a tile is cut into num_splits equal parts (computed on the device from the
 // positions, so a captured CUDA graph stays valid as contexts grow); with num_splits > 1 the
 // parts are merged by a combine kernel (log-sum-exp).
-// Implementation: SIMT fp32 (online softmax, 32-key chunks staged in shared memory); no
-// tensor cores yet.
+// Implementations (see AttentionImpl): "simple" = SIMT fp32 (online softmax, 32-key chunks
+// staged in shared memory, 32 query rows per pass); "mma" = tensor cores (attention_mma.cu:
+// mma.sync m16n8k16, 64 query rows and 64-key chunks, bf16/fp16 with head_dim 64 or 128 only,
+// anything else falls back to simple). Both accept tiles of any size (a block loops over its
+// rows in groups); attention_tile_tokens() picks the size that suits the implementation in use.
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -47,8 +50,21 @@ struct PagedAttentionArgs {
   int out_stride = 0;
 };
 
-// Tokens per tile for a GQA ratio (num_heads / num_kv_heads <= 32).
+// Which kernel paged_attention() runs. The default comes from the environment variable
+// IGNIS_ATTENTION ("mma" = Mma, anything else = Simple), read once; set_attention_impl()
+// overrides it for the process (tests, benchmarks). Mma silently means Simple for shapes it
+// does not support (attention_mma_supported).
+enum class AttentionImpl { Simple, Mma };
+void set_attention_impl(AttentionImpl impl);
+AttentionImpl attention_impl();
+// Whether the tensor-core kernel handles this shape (dtype BF16/F16, head_dim 64 or 128, gqa <= 64).
+bool attention_mma_supported(int gqa, int head_dim, DType dtype);
+
+// Tokens per tile for a GQA ratio (num_heads / num_kv_heads <= 32) with the simple kernel.
 int attention_tile_tokens(int gqa);
+// Tokens per tile for the kernel paged_attention() will run for this shape under the current
+// attention_impl() (the host cuts sequences into tiles with this).
+int attention_tile_tokens(int gqa, int head_dim, DType dtype);
 size_t attention_workspace_floats(int num_tokens, int num_heads, int head_dim, int num_splits);
 // Splits for a step: enough (tile x kv head x split) blocks to fill `num_sms` twice, each split
 // at least 64 keys of the longest key range `max_keys`, at most 32.

@@ -1,5 +1,7 @@
-// Paged attention (prefill chunks + decode, GQA, sliding window, splits) against the CPU
-// reference cpu::paged_attention on fresh random caches and queries.
+// Paged attention (prefill chunks + decode, GQA, sliding window, splits, released blocks)
+// against the CPU reference cpu::paged_attention on fresh random caches and queries, for both
+// implementations (simple SIMT and tensor-core mma; mma falls back to simple for F32 and odd
+// head dims) and for tilings other than the implementation's own.
 #include <algorithm>
 #include <numeric>
 
@@ -19,13 +21,28 @@ struct AttnCase {
   int head_dim, num_heads, num_kv_heads, block_size, window;
   std::vector<SeqSpec> seqs;
   int force_splits = 0;  // 0: the heuristic
+  int tile_tokens = 0;   // 0: attention_tile_tokens(gqa, head_dim, dtype) of the current impl
+  bool release = false;  // -1 for the blocks wholly before the first token's window (needs window > 0)
+  float q_range = 2.0f;  // q uniform in [-q_range, q_range] (large: sharp softmax)
 };
 
+// Selects an attention implementation for a scope and restores the previous one.
+struct ImplScope {
+  kernels::AttentionImpl saved = kernels::attention_impl();
+  explicit ImplScope(kernels::AttentionImpl i) { kernels::set_attention_impl(i); }
+  ~ImplScope() { kernels::set_attention_impl(saved); }
+};
+
+const char* impl_name(kernels::AttentionImpl i) { return i == kernels::AttentionImpl::Mma ? "mma" : "simple"; }
+constexpr kernels::AttentionImpl kImpls[] = {kernels::AttentionImpl::Simple, kernels::AttentionImpl::Mma};
+
 std::string describe(const AttnCase& c) {
-  std::string s = std::string(test::dname(c.dtype)) + " hd" + std::to_string(c.head_dim) + " h" +
+  std::string s = std::string(impl_name(kernels::attention_impl())) + " " + test::dname(c.dtype) + " hd" +
+                  std::to_string(c.head_dim) + " h" +
                   std::to_string(c.num_heads) + "/" + std::to_string(c.num_kv_heads) + " bs" +
                   std::to_string(c.block_size) + " win" + std::to_string(c.window) + " splits" +
-                  std::to_string(c.force_splits) + " seqs";
+                  std::to_string(c.force_splits) + " tile" + std::to_string(c.tile_tokens) +
+                  (c.release ? " released" : "") + " q" + std::to_string(int(c.q_range)) + " seqs";
   for (auto& q : c.seqs) s += " " + std::to_string(q.num_cached) + "+" + std::to_string(q.num_tokens);
   return s;
 }
@@ -44,7 +61,7 @@ void run_case(const AttnCase& c, std::mt19937_64& rng) {
   const size_t cache_n = size_t(num_blocks) * bs * KVH * D;
   test::HostTensor kc = test::random_tensor(rng, c.dtype, cache_n, -1, 1);
   test::HostTensor vc = test::random_tensor(rng, c.dtype, cache_n, -1, 1);
-  test::HostTensor q = test::random_tensor(rng, c.dtype, size_t(T) * c.num_heads * D, -2, 2);
+  test::HostTensor q = test::random_tensor(rng, c.dtype, size_t(T) * c.num_heads * D, -c.q_range, c.q_range);
 
   // block tables (row per seq), positions, tiles
   int W = 1;
@@ -52,12 +69,16 @@ void run_case(const AttnCase& c, std::mt19937_64& rng) {
   std::vector<int32_t> bt(c.seqs.size() * W, -1), positions(T);
   std::vector<kernels::AttentionTile> tiles;
   std::vector<cpu::AttnSeq> ref_seqs;
-  const int tq = kernels::attention_tile_tokens(c.num_heads / KVH);
+  const int tq = c.tile_tokens > 0 ? c.tile_tokens : kernels::attention_tile_tokens(c.num_heads / KVH, D, c.dtype);
   int next = 0, tok = 0, max_keys = 1;
   for (size_t i = 0; i < c.seqs.size(); ++i) {
     const SeqSpec& s = c.seqs[i];
     const int nblk = (s.num_cached + s.num_tokens + bs - 1) / bs;
-    for (int b = 0; b < nblk; ++b) bt[i * W + b] = perm[next++];
+    const int first_key = c.window > 0 ? std::max(0, s.num_cached - c.window + 1) : 0;
+    for (int b = 0; b < nblk; ++b) {
+      bt[i * W + b] = perm[next++];
+      if (c.release && (b + 1) * bs <= first_key) bt[i * W + b] = -1;  // as the block manager frees them
+    }
     for (int t = 0; t < s.num_tokens; ++t) positions[tok + t] = s.num_cached + t;
     for (int t0 = 0; t0 < s.num_tokens; t0 += tq) {
       tiles.push_back({int32_t(i), tok + t0, std::min(tq, s.num_tokens - t0), 0});
@@ -122,7 +143,10 @@ TEST(GpuAttention, PrefillDecodeMixedShapes) {
         // odd batch of decodes
         cases.push_back({t, hd, kvh * gqa, kvh, 32, 0, {{0, 1}, {63, 1}, {64, 1}, {200, 1}, {1, 1}, {511, 1}, {95, 1}}});
       }
-  for (auto& c : cases) run_case(c, rng);
+  for (auto impl : kImpls) {
+    ImplScope scope(impl);
+    for (auto& c : cases) run_case(c, rng);
+  }
 }
 
 TEST(GpuAttention, LongContextsAndSplits) {
@@ -134,7 +158,10 @@ TEST(GpuAttention, LongContextsAndSplits) {
   cases.push_back({DType::BF16, 128, 32, 8, 16, 0, {{8191, 1}, {4000, 1}, {17, 1}}, 7});
   cases.push_back({DType::F16, 64, 8, 1, 16, 0, {{3000, 1}, {500, 3}}, 3});
   cases.push_back({DType::F32, 128, 8, 8, 32, 0, {{0, 300}}, 4});  // prefill split
-  for (auto& c : cases) run_case(c, rng);
+  for (auto impl : kImpls) {
+    ImplScope scope(impl);
+    for (auto& c : cases) run_case(c, rng);
+  }
 }
 
 TEST(GpuAttention, SlidingWindow) {
@@ -146,14 +173,81 @@ TEST(GpuAttention, SlidingWindow) {
     cases.push_back({t, 128, 32, 8, 16, 100, {{1000, 1}, {0, 150}, {250, 30}}});
     cases.push_back({t, 128, 32, 8, 16, 100, {{1000, 1}, {260, 1}}, 5});
   }
-  for (auto& c : cases) run_case(c, rng);
+  for (auto impl : kImpls) {
+    ImplScope scope(impl);
+    for (auto& c : cases) run_case(c, rng);
+  }
 }
 
 TEST(GpuAttention, TinyHeadDims) {
   IGNIS_SKIP_WITHOUT_GPU();
   std::mt19937_64 rng(14);
-  for (int hd : {16, 32, 80, 256})
-    run_case({DType::F32, hd, 4, 2, 8, 0, {{0, 20}, {19, 1}, {7, 4}}}, rng);
+  for (auto impl : kImpls) {
+    ImplScope scope(impl);
+    for (int hd : {16, 32, 80, 256})
+      for (DType t : {DType::F32, DType::BF16})  // mma: unsupported head dims fall back to simple
+        run_case({t, hd, 4, 2, 8, 0, {{0, 20}, {19, 1}, {7, 4}}}, rng);
+  }
+}
+
+// Either kernel must be right with any tiling: the simple one with the mma tiles (64 rows),
+// the mma one with the simple tiles (32 rows), both with tiles of several passes.
+TEST(GpuAttention, AnyTiling) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(15);
+  for (auto impl : kImpls) {
+    ImplScope scope(impl);
+    for (int gqa : {1, 4, 8})
+      for (int tt : {1, 3, 32 / gqa, 64 / gqa, 100}) {
+        const int kvh = gqa == 1 ? 4 : 2;
+        run_case({DType::BF16, 128, kvh * gqa, kvh, 16, 0, {{0, 130}, {70, 33}, {5, 1}}, 0, tt}, rng);
+        run_case({DType::F16, 64, kvh * gqa, kvh, 32, 40, {{0, 130}, {70, 33}}, 3, tt}, rng);
+      }
+  }
+}
+
+// Released (-1) blocks before the window, as a sliding-window model's block manager leaves them.
+TEST(GpuAttention, ReleasedBlocks) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(16);
+  for (auto impl : kImpls) {
+    ImplScope scope(impl);
+    for (DType t : {DType::BF16, DType::F16})
+      for (int hd : {64, 128}) {
+        run_case({t, hd, 32, 8, 16, 50, {{300, 1}, {200, 40}, {97, 1}, {64, 64}}, 0, 0, true}, rng);
+        run_case({t, hd, 8, 8, 16, 33, {{500, 1}, {129, 20}}, 4, 0, true}, rng);
+      }
+  }
+}
+
+// Scores large enough that exp() without the running max would overflow; rows with every
+// key masked in a split (the combine must skip them).
+TEST(GpuAttention, LargeScoresAndEmptySplits) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(17);
+  for (auto impl : kImpls) {
+    ImplScope scope(impl);
+    // 20 splits over 70 keys: most splits are empty for the first tokens
+    run_case({DType::BF16, 128, 32, 8, 16, 0, {{0, 70}, {1, 2}}, 20, 0, false, 40.0f}, rng);
+    run_case({DType::F16, 64, 16, 2, 16, 0, {{0, 70}, {3, 1}}, 20, 0, false, 40.0f}, rng);
+    run_case({DType::BF16, 128, 32, 8, 32, 0, {{0, 200}, {900, 1}}, 0, 0, false, 40.0f}, rng);
+  }
+}
+
+TEST(GpuAttention, SelectorAndTiling) {
+  // host-only: no device needed
+  ImplScope scope(kernels::AttentionImpl::Mma);
+  EXPECT_TRUE(kernels::attention_mma_supported(4, 128, DType::BF16));
+  EXPECT_TRUE(kernels::attention_mma_supported(1, 64, DType::F16));
+  EXPECT_FALSE(kernels::attention_mma_supported(4, 128, DType::F32));
+  EXPECT_FALSE(kernels::attention_mma_supported(4, 80, DType::BF16));
+  EXPECT_EQ(kernels::attention_tile_tokens(4, 128, DType::BF16), 16);
+  EXPECT_EQ(kernels::attention_tile_tokens(8, 64, DType::F16), 8);
+  EXPECT_EQ(kernels::attention_tile_tokens(4, 128, DType::F32), kernels::attention_tile_tokens(4));
+  kernels::set_attention_impl(kernels::AttentionImpl::Simple);
+  EXPECT_EQ(kernels::attention_impl(), kernels::AttentionImpl::Simple);
+  EXPECT_EQ(kernels::attention_tile_tokens(4, 128, DType::BF16), kernels::attention_tile_tokens(4));
+  EXPECT_EQ(kernels::attention_tile_tokens(4), 8);
 }
 
 }  // namespace

@@ -1,0 +1,177 @@
+// ignis_attention_bench: the paged attention kernel alone on the Llama-3.1-8B shape (bf16,
+// 32 heads / 8 KV heads, head_dim 128, block size 32, random cache), for both implementations:
+// one 2048-token prefill from scratch and a batch-256 decode step at a given context. Prints
+// "key value" lines: ms per call and TFLOP/s (FLOPs = 4 * sum over query rows of keys attended
+// * head_dim), and the largest difference between the two implementations' outputs.
+//   ignis_attention_bench [--prefill-tokens N] [--decode-batch N] [--decode-ctx N] [--iters N]
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "cuda/device_buffer.h"
+#include "kernels/attention.h"
+#include "kernels/cuda_check.h"
+
+using namespace ignis;
+
+namespace {
+
+constexpr int kHeads = 32, kKvHeads = 8, kHeadDim = 128, kBlock = 32;
+
+struct Seq {
+  int num_cached, num_tokens;
+};
+
+// Fills a device buffer of bf16 with values uniform in [-r, r] (a random 4M-element pattern, repeated).
+void fill_bf16(cuda::DeviceBuffer& b, float r, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> d(-r, r);
+  std::vector<uint16_t> pat(size_t(1) << 22);
+  for (auto& x : pat) x = f32_to_bf16(d(rng));
+  const size_t n = b.bytes() / 2;
+  for (size_t off = 0; off < n; off += pat.size()) {
+    const size_t k = std::min(pat.size(), n - off);
+    IGNIS_CUDA_CHECK(cudaMemcpy(b.as<uint16_t>() + off, pat.data(), k * 2, cudaMemcpyHostToDevice));
+  }
+}
+
+struct Result {
+  double ms = 0, tflops = 0;
+  std::vector<float> out;
+};
+
+Result run(kernels::AttentionImpl impl, const std::vector<Seq>& seqs, int iters, int num_sms) {
+  kernels::set_attention_impl(impl);
+  const int G = kHeads / kKvHeads;
+  const int tq = kernels::attention_tile_tokens(G, kHeadDim, DType::BF16);
+  int W = 1, T = 0, blocks = 0;
+  for (auto& s : seqs) {
+    W = std::max(W, (s.num_cached + s.num_tokens + kBlock - 1) / kBlock);
+    T += s.num_tokens;
+  }
+  std::vector<int32_t> bt(seqs.size() * W, -1), pos(T);
+  std::vector<kernels::AttentionTile> tiles;
+  int tok = 0, max_keys = 1;
+  double flops = 0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const Seq& s = seqs[i];
+    const int nblk = (s.num_cached + s.num_tokens + kBlock - 1) / kBlock;
+    for (int b = 0; b < nblk; ++b) bt[i * W + b] = blocks++;
+    for (int t = 0; t < s.num_tokens; ++t) {
+      pos[tok + t] = s.num_cached + t;
+      flops += 4.0 * kHeads * (s.num_cached + t + 1) * kHeadDim;
+    }
+    for (int t0 = 0; t0 < s.num_tokens; t0 += tq) {
+      tiles.push_back({int32_t(i), tok + t0, std::min(tq, s.num_tokens - t0), 0});
+      max_keys = std::max(max_keys, s.num_cached + std::min(s.num_tokens, t0 + tq));
+    }
+    tok += s.num_tokens;
+  }
+  const size_t cache_bytes = size_t(blocks) * kBlock * kKvHeads * kHeadDim * 2;
+  cuda::DeviceBuffer kc(cache_bytes, "bench k cache"), vc(cache_bytes, "bench v cache");
+  cuda::DeviceBuffer q(size_t(T) * kHeads * kHeadDim * 2, "bench q"), out(size_t(T) * kHeads * kHeadDim * 2, "bench out");
+  fill_bf16(kc, 1.0f, 1);
+  fill_bf16(vc, 1.0f, 2);
+  fill_bf16(q, 2.0f, 3);
+  cuda::DeviceBuffer dbt(bt.size() * 4, "bench bt"), dpos(pos.size() * 4, "bench pos"),
+      dtiles(tiles.size() * sizeof(kernels::AttentionTile), "bench tiles");
+  IGNIS_CUDA_CHECK(cudaMemcpy(dbt.get(), bt.data(), bt.size() * 4, cudaMemcpyHostToDevice));
+  IGNIS_CUDA_CHECK(cudaMemcpy(dpos.get(), pos.data(), pos.size() * 4, cudaMemcpyHostToDevice));
+  IGNIS_CUDA_CHECK(cudaMemcpy(dtiles.get(), tiles.data(), dtiles.bytes(), cudaMemcpyHostToDevice));
+  const int splits = kernels::attention_num_splits(int(tiles.size()), kKvHeads, max_keys, num_sms);
+  cuda::DeviceBuffer ws(std::max<size_t>(1, kernels::attention_workspace_floats(T, kHeads, kHeadDim, splits)) * 4,
+                        "bench workspace");
+  kernels::PagedAttentionArgs a;
+  a.dtype = DType::BF16;
+  a.q = q.get();
+  a.q_stride = kHeads * kHeadDim;
+  a.k_cache = kc.get();
+  a.v_cache = vc.get();
+  a.block_tables = dbt.as<int32_t>();
+  a.bt_stride = W;
+  a.positions = dpos.as<int32_t>();
+  a.tiles = dtiles.as<kernels::AttentionTile>();
+  a.num_tiles = int(tiles.size());
+  a.num_tokens = T;
+  a.num_heads = kHeads;
+  a.num_kv_heads = kKvHeads;
+  a.head_dim = kHeadDim;
+  a.block_size = kBlock;
+  a.scale = 1.0f / std::sqrt(float(kHeadDim));
+  a.num_splits = splits;
+  a.workspace = ws.as<float>();
+  a.out = out.get();
+  a.out_stride = kHeads * kHeadDim;
+  for (int i = 0; i < 3; ++i) kernels::paged_attention(a, nullptr);
+  IGNIS_CUDA_CHECK(cudaDeviceSynchronize());
+  cudaEvent_t e0, e1;
+  IGNIS_CUDA_CHECK(cudaEventCreate(&e0));
+  IGNIS_CUDA_CHECK(cudaEventCreate(&e1));
+  IGNIS_CUDA_CHECK(cudaEventRecord(e0, nullptr));
+  for (int i = 0; i < iters; ++i) kernels::paged_attention(a, nullptr);
+  IGNIS_CUDA_CHECK(cudaEventRecord(e1, nullptr));
+  IGNIS_CUDA_CHECK(cudaEventSynchronize(e1));
+  float ms = 0;
+  IGNIS_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+  IGNIS_CUDA_CHECK(cudaEventDestroy(e0));
+  IGNIS_CUDA_CHECK(cudaEventDestroy(e1));
+  Result r;
+  r.ms = ms / iters;
+  r.tflops = flops / (r.ms * 1e-3) / 1e12;
+  std::vector<uint16_t> raw(size_t(T) * kHeads * kHeadDim);
+  IGNIS_CUDA_CHECK(cudaMemcpy(raw.data(), out.get(), raw.size() * 2, cudaMemcpyDeviceToHost));
+  r.out.resize(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) r.out[i] = bf16_to_f32(raw[i]);
+  std::printf("#   %s: %zu tiles of <= %d tokens, %d splits\n", kernels::attention_impl() == kernels::AttentionImpl::Mma ? "mma" : "simple",
+              tiles.size(), tq, splits);
+  return r;
+}
+
+void compare(const char* name, const std::vector<Seq>& seqs, int iters, int num_sms) {
+  Result s = run(kernels::AttentionImpl::Simple, seqs, iters, num_sms);
+  Result m = run(kernels::AttentionImpl::Mma, seqs, iters, num_sms);
+  double max_diff = 0;
+  for (size_t i = 0; i < s.out.size(); ++i) {
+    const double d = std::fabs(double(s.out[i]) - m.out[i]);
+    max_diff = std::isfinite(d) ? std::max(max_diff, d) : INFINITY;
+  }
+  std::printf("%s_simple_ms %.4f\n%s_simple_tflops %.2f\n", name, s.ms, name, s.tflops);
+  std::printf("%s_mma_ms %.4f\n%s_mma_tflops %.2f\n", name, m.ms, name, m.tflops);
+  std::printf("%s_speedup %.2f\n%s_max_abs_diff %.5f\n", name, s.ms / m.ms, name, max_diff);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int prefill = 2048, batch = 256, ctx = 256, iters = 20;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--prefill-tokens")) prefill = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--decode-batch")) batch = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--decode-ctx")) ctx = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--iters")) iters = std::atoi(argv[i + 1]);
+  }
+  try {
+    if (cuda::device_count() == 0) {
+      std::fprintf(stderr, "error: no CUDA device\n");
+      return 1;
+    }
+    int sms = 0;
+    IGNIS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    std::printf("# prefill %d tokens; decode batch %d at context %d (the new token included)\n", prefill, batch, ctx);
+    compare("prefill", {{0, prefill}}, iters, sms);
+    compare("decode", std::vector<Seq>(size_t(batch), Seq{ctx - 1, 1}), iters, sms);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

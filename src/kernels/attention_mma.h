@@ -1,0 +1,25 @@
+// ignis kernels (internal to attention.cu / attention_mma.cu): the tensor-core paged attention.
+// Same arguments and semantics as the simple kernel of attention.cu (see attention.h); writes
+// either the final output (num_splits == 1) or the split partials in the workspace layout
+// that attention.cu's combine kernel reads: acc (num_tokens, num_heads, S, D) floats, then
+// (m, l) (num_tokens, num_heads, S, 2) with m in the natural-log domain (scores * scale).
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include "kernels/attention.h"
+
+namespace ignis::kernels {
+
+// Query rows (tile tokens x gqa) per pass of a block and tokens per tile that fill one pass.
+constexpr int kMmaAttentionRows = 64;
+inline int attention_mma_tile_tokens(int gqa) { return gqa >= kMmaAttentionRows ? 1 : kMmaAttentionRows / (gqa < 1 ? 1 : gqa); }
+
+// dtype BF16/F16, head_dim 64 or 128, 1 <= gqa <= 32.
+bool attention_mma_shape_supported(int gqa, int head_dim, DType dtype);
+
+// Launches the main kernel (not the split combine). Returns false, launching nothing, when the
+// shape is unsupported or a pointer/stride is not aligned for 16-byte loads (q, k/v caches) and
+// 4-byte stores (out); the caller then runs the simple kernel.
+bool paged_attention_mma(const PagedAttentionArgs& a, cudaStream_t stream);
+
+}  // namespace ignis::kernels
