@@ -51,7 +51,7 @@ struct PagedAttentionArgs {
 };
 
 // Which kernel paged_attention() runs. The default comes from the environment variable
-// IGNIS_ATTENTION ("mma" = Mma, anything else = Simple), read once; set_attention_impl()
+// IGNIS_ATTENTION ("simple" = Simple, anything else = Mma, the default), read once; set_attention_impl()
 // overrides it for the process (tests, benchmarks). Mma silently means Simple for shapes it
 // does not support (attention_mma_supported).
 enum class AttentionImpl { Simple, Mma };
