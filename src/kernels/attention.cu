@@ -35,13 +35,8 @@ paged_attention_kernel(PagedAttentionArgs a) {
   __shared__ bool kvalid[kChunk];
 
   const int pos_first = a.positions[tile.token_begin];
-  const int pos_last = pos_first + tile.num_tokens - 1;
-  const int key_end = pos_last + 1;
-  const int key_begin = a.sliding_window > 0 ? max(0, pos_first - a.sliding_window + 1) : 0;
-  const int span = key_end - key_begin;
-  const int per_split = ((span + S - 1) / S + kChunk - 1) / kChunk * kChunk;
-  const int kb = key_begin + split * per_split;
-  const int ke = min(key_end, kb + per_split);
+  const KeyRange keys = split_key_range(pos_first, tile.num_tokens, a.sliding_window, split, S, kChunk);
+  const int kb = keys.begin, ke = keys.end;
 
   const T* q = static_cast<const T*>(a.q);
   const T* kc = static_cast<const T*>(a.k_cache);

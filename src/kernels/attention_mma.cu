@@ -127,13 +127,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_mma_kernel(PagedAtte
   const int g = lane >> 2, qd = lane & 3;
 
   const int pos_first = a.positions[tile.token_begin];
-  const int pos_last = pos_first + tile.num_tokens - 1;
-  const int key_end = pos_last + 1;
-  const int key_begin = a.sliding_window > 0 ? max(0, pos_first - a.sliding_window + 1) : 0;
-  const int span = key_end - key_begin;
-  const int per_split = ((span + S - 1) / S + kChunk - 1) / kChunk * kChunk;
-  const int kb = key_begin + split * per_split;
-  const int ke = min(key_end, kb + per_split);
+  const KeyRange keys = split_key_range(pos_first, tile.num_tokens, a.sliding_window, split, S, kChunk);
+  const int kb = keys.begin, ke = keys.end;
   const int num_chunks = ke > kb ? (ke - kb + kChunk - 1) / kChunk : 0;
 
   const T* q = static_cast<const T*>(a.q);

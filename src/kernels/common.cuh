@@ -42,4 +42,21 @@ __device__ __forceinline__ float block_sum(float v) {
   return warp_sum(t);
 }
 
+// Keys [begin, end) that split `split` of `num_splits` handles for a tile of query tokens at
+// positions [pos_first, pos_first + num_tokens): the tile's span (causal end, sliding-window start)
+// cut into equal pieces rounded up to whole chunks of `chunk` keys. Both attention kernels use it;
+// the combine kernel only needs every key to be in exactly one split.
+struct KeyRange {
+  int begin, end;
+};
+__device__ __forceinline__ KeyRange split_key_range(int pos_first, int num_tokens, int sliding_window, int split,
+                                                    int num_splits, int chunk) {
+  const int key_end = pos_first + num_tokens;
+  const int key_begin = sliding_window > 0 ? max(0, pos_first - sliding_window + 1) : 0;
+  const int span = key_end - key_begin;
+  const int per_split = ((span + num_splits - 1) / num_splits + chunk - 1) / chunk * chunk;
+  const int kb = key_begin + split * per_split;
+  return {kb, min(key_end, kb + per_split)};
+}
+
 }  // namespace ignis::kernels
