@@ -31,15 +31,16 @@ int run_chat(int argc, char** argv) {
     return app.exit(e);
   }
   auto tok = std::shared_ptr<const Tokenizer>(Tokenizer::load(mf.model_dir));
-  std::string tmpl = tok->chat_template();
-  IGNIS_CHECK(!tmpl.empty(), "{}: tokenizer_config.json has no chat_template; use ignis generate", mf.model_dir);
+  IGNIS_CHECK(!tok->chat_template().empty(), "{}: tokenizer_config.json has no chat_template; use ignis generate",
+              mf.model_dir);
+  const ChatTemplate tmpl = ChatTemplate::from_model_dir(mf.model_dir);  // parsed once for the session
   SamplingParams sp = sf.params(mf.model_dir);
   LoadedModel lm = load_model(mf.model_dir, mf.load_options(), mf.kv_block_size);
   Engine engine(std::move(lm.model), mf.engine_config(lm.kv_num_blocks), tok);
 
-  nlohmann::json history = nlohmann::json::array();
+  nlohmann::ordered_json history = nlohmann::ordered_json::array();
   auto reset = [&] {
-    history = nlohmann::json::array();
+    history = nlohmann::ordered_json::array();
     if (!system.empty()) history.push_back({{"role", "system"}, {"content", system}});
   };
   reset();
@@ -59,11 +60,7 @@ int run_chat(int argc, char** argv) {
     history.push_back({{"role", "user"}, {"content", line}});
     std::string prompt;
     try {
-      nlohmann::json ctx = {{"messages", history},
-                            {"add_generation_prompt", true},
-                            {"bos_token", tok->bos_token()},
-                            {"eos_token", tok->eos_token()}};
-      prompt = render_chat_template(tmpl, ctx);
+      prompt = tmpl.apply(history, /*add_generation_prompt=*/true);
     } catch (const Error& e) {
       std::fprintf(stderr, "error: chat template: %s\n", e.what());
       history.erase(history.end() - 1);

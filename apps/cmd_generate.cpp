@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -77,18 +78,18 @@ int run_generate(int argc, char** argv) {
     tok = Tokenizer::load(mf.model_dir);
   IGNIS_CHECK(tok || prompts.empty(), "{}: no tokenizer.json; use --prompt-ids", mf.model_dir);
 
+  std::optional<ChatTemplate> tmpl;  // parsed once for all prompts
+  if (chat && !prompts.empty()) {
+    IGNIS_CHECK(!tok->chat_template().empty(), "{}: --chat: the tokenizer has no chat_template", mf.model_dir);
+    tmpl = ChatTemplate::from_model_dir(mf.model_dir);
+  }
   std::vector<std::vector<int32_t>> inputs;
   for (auto& p : prompts) {
-    if (chat) {
-      std::string tmpl = tok->chat_template();
-      IGNIS_CHECK(!tmpl.empty(), "{}: --chat: the tokenizer has no chat_template", mf.model_dir);
-      nlohmann::json ctx = {{"messages", {{{"role", "user"}, {"content", p}}}},
-                            {"add_generation_prompt", true},
-                            {"bos_token", tok->bos_token()},
-                            {"eos_token", tok->eos_token()}};
-      std::string text = render_chat_template(tmpl, ctx);
+    if (tmpl) {
+      nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+      messages.push_back({{"role", "user"}, {"content", p}});
       // The template writes BOS itself when the model wants one.
-      inputs.push_back(tok->encode(text, /*add_special_tokens=*/false));
+      inputs.push_back(tok->encode(tmpl->apply(messages, /*add_generation_prompt=*/true), /*add_special_tokens=*/false));
     } else {
       inputs.push_back(tok->encode(p, true));
     }
