@@ -13,15 +13,7 @@ N=${3:-256}
 IGNIS="$BUILD/bin/ignis"
 mkdir -p "$OUT/model"
 M="$OUT/model"
-cat > "$M/config.json" <<'JSON'
-{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 128256, "hidden_size": 4096,
- "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
- "head_dim": 128, "max_position_embeddings": 131072, "rms_norm_eps": 1e-05, "rope_theta": 500000.0,
- "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                  "original_max_position_embeddings": 8192},
- "torch_dtype": "bfloat16", "bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009],
- "tie_word_embeddings": false, "attention_bias": false, "mlp_bias": false, "hidden_act": "silu"}
-JSON
+cp bench/configs/llama-3.1-8b/config.json "$M/config.json"
 TOKDIR=assets/tokenizer-llama3/models
 if [ -f "$TOKDIR/tokenizer.json" ]; then cp "$TOKDIR"/tokenizer*.json "$M/"; fi
 
