@@ -10,6 +10,7 @@
 #include "kernels/argmax.h"
 #include "kernels/cuda_check.h"
 #include "kernels/embedding.h"
+#include "kernels/gemv.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope_kv.h"
 #include "kernels/swiglu.h"
@@ -183,7 +184,7 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     else  // residual += previous MLP output, fused with this layer's input norm
       kernels::add_rmsnorm(dtype_, res, o_.get(), nullptr, w.attn_norm.get(), x_.get(), nullptr, T, H, eps, s);
     mark("add_rmsnorm");
-    gemm_->matmul(dtype_, dtype_, x_.get(), w.wqkv.get(), qkv_.get(), T, QKV, H, s);
+    linear(x_.get(), w.wqkv.get(), qkv_.get(), T, QKV, H, dtype_);
     mark("gemm_qkv");
     char* kc = kv_.as<char>() + size_t(2 * l) * kv_layer_bytes_;
     char* vc = kc + kv_layer_bytes_;
@@ -226,16 +227,16 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     aa.out_stride = Q;
     kernels::paged_attention(aa, s);
     mark("attention");
-    gemm_->matmul(dtype_, dtype_, attn_.get(), w.wo.get(), o_.get(), T, H, Q, s);
+    linear(attn_.get(), w.wo.get(), o_.get(), T, H, Q, dtype_);
     mark("gemm_o");
     kernels::add_rmsnorm(dtype_, res, o_.get(), w.bo ? w.bo.get() : nullptr, w.mlp_norm.get(), x_.get(), nullptr, T,
                          H, eps, s);
     mark("add_rmsnorm");
-    gemm_->matmul(dtype_, dtype_, x_.get(), w.w_gate_up.get(), gate_up_.get(), T, 2 * I, H, s);
+    linear(x_.get(), w.w_gate_up.get(), gate_up_.get(), T, 2 * I, H, dtype_);
     mark("gemm_gate_up");
     kernels::silu_mul(dtype_, gate_up_.get(), act_.get(), T, I, s);
     mark("silu_mul");
-    gemm_->matmul(dtype_, dtype_, act_.get(), w.w_down.get(), o_.get(), T, H, I, s);
+    linear(act_.get(), w.w_down.get(), o_.get(), T, H, I, dtype_);
     mark("gemm_down");
   }
   // last MLP output added only for the logit rows, then the final norm (gathered rows -> x_)
@@ -243,7 +244,7 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
                        p.num_logit_rows, H, eps, s);
   mark("add_rmsnorm");
   const int rows = std::min(p.num_logit_rows, max_logit_rows_);
-  gemm_->matmul(dtype_, DType::F32, x_.get(), lm_head_ptr_, logits_.get(), rows, cfg_.vocab_size, H, s);
+  linear(x_.get(), lm_head_ptr_, logits_.get(), rows, cfg_.vocab_size, H, DType::F32);
   mark("gemm_lm_head");
   if (argmax) {
     kernels::argmax_logprob(logits_.as<float>(), rows, cfg_.vocab_size, sample_tokens_.as<int32_t>(),
@@ -251,6 +252,13 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     mark("argmax");
   }
   if (prof) prof->end();
+}
+
+void CudaModel::linear(const void* x, const void* w, void* y, int m, int n, int k, DType out) {
+  if (use_gemv_ && kernels::gemv_supported(dtype_, out, x, w, m, k))
+    kernels::gemv(dtype_, out, x, w, y, m, n, k, stream_);
+  else
+    gemm_->matmul(dtype_, out, x, w, y, m, n, k, stream_);
 }
 
 void CudaModel::run_pass(const Pass& p, bool greedy) {
@@ -291,8 +299,9 @@ void CudaModel::run_pass(const Pass& p, bool greedy) {
   graphs_[p.bucket] = exec;
 }
 
-void CudaModel::run_batch(const ForwardBatch& batch, bool greedy, std::vector<float>* logits,
+void CudaModel::run_batch(const ForwardBatch& batch, Mode mode, std::vector<float>* logits,
                           std::vector<int32_t>* tokens, std::vector<float>* logprobs) {
+  const bool greedy = mode == Mode::Greedy;
   validate(batch);
   const size_t V = size_t(cfg_.vocab_size);
   const size_t total_rows = size_t(batch.num_logit_rows());
@@ -311,13 +320,14 @@ void CudaModel::run_batch(const ForwardBatch& batch, bool greedy, std::vector<fl
       const int n = std::min(max_logit_rows_, real_rows - r0);
       if (r0 > 0) {
         const char* xr = x_.as<char>() + size_t(r0) * cfg_.hidden_size * esize_;
-        gemm_->matmul(dtype_, DType::F32, xr, lm_head_ptr_, logits_.get(), n, cfg_.vocab_size, cfg_.hidden_size,
-                      stream_);
+        linear(xr, lm_head_ptr_, logits_.get(), n, cfg_.vocab_size, cfg_.hidden_size, DType::F32);
         if (greedy)
           kernels::argmax_logprob(logits_.as<float>(), n, cfg_.vocab_size, sample_tokens_.as<int32_t>(),
                                   sample_logprobs_.as<float>(), stream_);
       }
-      if (greedy) {
+      if (mode == Mode::Sample) {
+        sampler_.launch(logits_.as<float>(), int(out_row), n, stream_);  // stream order protects logits_
+      } else if (greedy) {
         IGNIS_CUDA_CHECK(cudaMemcpyAsync(h_sample_tokens_.as<int32_t>(), sample_tokens_.get(), n * 4,
                                          cudaMemcpyDeviceToHost, stream_));
         IGNIS_CUDA_CHECK(cudaMemcpyAsync(h_sample_logprobs_.as<float>(), sample_logprobs_.get(), n * 4,
@@ -366,11 +376,34 @@ void CudaModel::run_batch(const ForwardBatch& batch, bool greedy, std::vector<fl
 }
 
 void CudaModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
-  run_batch(batch, false, &logits, nullptr, nullptr);
+  run_batch(batch, Mode::Logits, &logits, nullptr, nullptr);
 }
 
 void CudaModel::forward_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens, std::vector<float>* logprobs) {
-  run_batch(batch, true, nullptr, &tokens, logprobs);
+  run_batch(batch, Mode::Greedy, nullptr, &tokens, logprobs);
+}
+
+void CudaModel::forward_sample(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
+                               std::vector<RowSample>& out) {
+  IGNIS_CHECK(rows.size() == size_t(batch.num_logit_rows()), "cuda: {} sampling rows for {} logit rows", rows.size(),
+              batch.num_logit_rows());
+  if (!DeviceSampler::fits_device(rows)) {  // more top logprobs than the kernel keeps: host sampler
+    Model::forward_sample(batch, rows, out);
+    return;
+  }
+  if (DeviceSampler::plain_greedy(rows)) {  // argmax (inside the decode graph) is enough
+    forward_greedy(batch, greedy_tokens_, &greedy_logprobs_);
+    out.resize(rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      out[i] = RowSample{};
+      out[i].result.token = greedy_tokens_[i];
+      if (rows[i].params && rows[i].params->logprobs >= 0) out[i].result.logprob = greedy_logprobs_[i];
+    }
+    return;
+  }
+  sampler_.stage(rows, cfg_.vocab_size, stream_);
+  run_batch(batch, Mode::Sample, nullptr, nullptr, nullptr);
+  sampler_.collect(rows, stream_, out);
 }
 
 }  // namespace ignis::cuda

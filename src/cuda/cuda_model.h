@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cuda/device_buffer.h"
+#include "cuda/device_sampler.h"
 #include "cuda/gemm.h"
 #include "cuda/step_profiler.h"
 #include "kernels/attention.h"
@@ -45,12 +46,13 @@ class CudaModel : public Model {
   int kv_num_blocks() const override { return num_blocks_; }
   void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
 
-  // Greedy sampling on the GPU: for each logit row (same rows as forward), the argmax token
-  // and its log-probability; no logits are copied to the host.
-  bool supports_device_greedy() const override { return true; }
-  void forward_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens, std::vector<float>& logprobs) override {
-    forward_greedy(batch, tokens, &logprobs);
-  }
+  // Samples on the GPU (kernels::sample_rows; plain greedy steps take the argmax kernel inside
+  // the decode graph); only tokens and logprobs are copied to the host.
+  bool samples_on_device() const override { return true; }
+  void forward_sample(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
+                      std::vector<RowSample>& out) override;
+  // Greedy only: for each logit row (same rows as forward), the argmax token and its
+  // log-probability (benchmarks and tests).
   void forward_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens, std::vector<float>* logprobs);
 
   DType dtype() const { return dtype_; }
@@ -82,12 +84,16 @@ class CudaModel : public Model {
   void allocate_activations();
   // Cuts a batch into passes, runs each, and calls sink(pass_rows) after each pass with the
   // logits (fp32, device) or sampled tokens ready.
-  void run_batch(const ForwardBatch& batch, bool greedy, std::vector<float>* logits, std::vector<int32_t>* tokens,
+  enum class Mode { Logits, Greedy, Sample };  // what each pass's logit rows become
+  void run_batch(const ForwardBatch& batch, Mode mode, std::vector<float>* logits, std::vector<int32_t>* tokens,
                  std::vector<float>* logprobs);
   Pass stage_pass(const ForwardBatch& batch, const std::vector<Piece>& pieces);
   void enqueue_pass(const Pass& p, bool argmax);
   void run_pass(const Pass& p, bool greedy);
   void validate(const ForwardBatch& batch) const;
+  // y (m, n) = x (m, k) . w (n, k)^T in the compute dtype (y in `out`): the GEMV kernel for
+  // m <= kernels::kGemvMaxM, cuBLASLt otherwise.
+  void linear(const void* x, const void* w, void* y, int m, int n, int k, DType out);
 
   ModelConfig cfg_;
   CudaModelOptions opt_;
@@ -97,6 +103,7 @@ class CudaModel : public Model {
   size_t weight_bytes_ = 0;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<Gemm> gemm_;
+  bool use_gemv_ = true;  // IGNIS_GEMV=0 turns the small-batch GEMV off (A/B measurements)
 
   // weights
   DeviceBuffer embed_, final_norm_, lm_head_, inv_freq_;
@@ -117,6 +124,9 @@ class CudaModel : public Model {
   DeviceBuffer residual_, x_, qkv_, attn_, o_, gate_up_, act_, logits_, attn_ws_, sample_tokens_, sample_logprobs_;
   size_t attn_ws_floats_ = 0;
   PinnedBuffer h_sample_tokens_, h_sample_logprobs_;
+  DeviceSampler sampler_;
+  std::vector<int32_t> greedy_tokens_;
+  std::vector<float> greedy_logprobs_;
 
   // decode graphs per bucket
   std::map<int, cudaGraphExec_t> graphs_;

@@ -106,6 +106,7 @@ CudaModel::CudaModel(const ModelConfig& cfg, const WeightStore& weights, CudaMod
     profiler_ = std::make_unique<StepProfiler>();
     opt_.cuda_graphs = false;  // events are recorded between eager launches only
   }
+  if (const char* e = std::getenv("IGNIS_GEMV"); e && std::string(e) == "0") use_gemv_ = false;
   IGNIS_CHECK(device_count() > 0, "cuda backend: no CUDA device found (cudaGetDeviceCount)");
   dtype_ = opt.dtype ? *opt.dtype : (cfg.dtype == DType::F16 || cfg.dtype == DType::BF16 ? cfg.dtype : DType::BF16);
   IGNIS_CHECK(dtype_ == DType::F32 || dtype_ == DType::F16 || dtype_ == DType::BF16,

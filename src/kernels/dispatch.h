@@ -19,3 +19,13 @@
       ::ignis::throw_kernel_error(std::string("kernels: unsupported activation dtype ") + \
                            std::string(::ignis::dtype_name(dtype)) + " (F32, F16, BF16 only)"); \
   }
+
+// Half-precision types only (kernels with 16-byte packed loads of 8 values).
+#define IGNIS_DISPATCH_HALF(dtype, T, ...)                                         \
+  switch (dtype) {                                                                 \
+    case ::ignis::DType::F16: { using T = __half; __VA_ARGS__; } break;            \
+    case ::ignis::DType::BF16: { using T = __nv_bfloat16; __VA_ARGS__; } break;    \
+    default:                                                                       \
+      ::ignis::throw_kernel_error(std::string("kernels: unsupported dtype ") +     \
+                           std::string(::ignis::dtype_name(dtype)) + " (F16, BF16 only)"); \
+  }

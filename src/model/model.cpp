@@ -4,8 +4,31 @@
 
 namespace ignis {
 
-void Model::forward_greedy(const ForwardBatch&, std::vector<int32_t>&, std::vector<float>&) {
-  IGNIS_FAIL("{}: backend has no device greedy sampling", backend_name());
+void Model::sample_on_host(float* logits, int vocab, const std::vector<RowSampling>& rows, std::vector<RowSample>& out) {
+  static const SamplingParams kDiscard{.temperature = 0.0f};
+  out.resize(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const RowSampling& r = rows[i];
+    RowSample& o = out[i];
+    o.error.clear();
+    try {
+      o.result = sample_token_u(logits + i * size_t(vocab), vocab, r.params ? *r.params : kDiscard, r.u, r.prompt_ids,
+                                r.n_prompt, r.output_ids, r.n_output);
+    } catch (const std::exception& e) {
+      o.result = SampleResult{};
+      o.error = e.what();
+    }
+  }
+}
+
+void Model::forward_sample(const ForwardBatch& batch, const std::vector<RowSampling>& rows, std::vector<RowSample>& out) {
+  IGNIS_CHECK(rows.size() == size_t(batch.num_logit_rows()), "{}: {} sampling rows for {} logit rows", backend_name(),
+              rows.size(), batch.num_logit_rows());
+  std::vector<float>& logits = host_logits_;
+  forward(batch, logits);
+  IGNIS_CHECK(logits.size() >= rows.size() * size_t(config().vocab_size), "{}: forward returned {} logits for {} rows",
+              backend_name(), logits.size(), rows.size());
+  sample_on_host(logits.data(), config().vocab_size, rows, out);
 }
 
 }  // namespace ignis

@@ -1,12 +1,28 @@
 // ignis model: the interface every backend's model implements (CPU reference, CUDA).
 #pragma once
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "model/batch.h"
 #include "model/config.h"
+#include "sampling/sampler.h"
 
 namespace ignis {
+
+// How to sample one logit row (see forward_sample). The pointers must stay valid for the call.
+struct RowSampling {
+  const SamplingParams* params = nullptr;  // null: a row whose result is discarded (greedy, no logprobs)
+  double u = 0;                            // uniform draw in [0, 1) for non-greedy params (RequestRng::uniform)
+  const int32_t* prompt_ids = nullptr;     // penalties: prompt and generated ids so far
+  size_t n_prompt = 0;
+  const int32_t* output_ids = nullptr;
+  size_t n_output = 0;
+};
+struct RowSample {
+  SampleResult result;
+  std::string error;  // non-empty: this row could not be sampled (bad logits, every token masked)
+};
 
 class Model {
  public:
@@ -21,11 +37,21 @@ class Model {
   // (batch.num_logit_rows(), vocab_size) fp32 row-major, in sequence order.
   virtual void forward(const ForwardBatch& batch, std::vector<float>& logits) = 0;
 
-  // Optional fast path for greedy decoding: runs forward() and takes the argmax of every logit
-  // row on the device (ties -> lowest id), with its raw log-softmax log-probability, so no
-  // logits cross to the host. Backends without it return false from supports_device_greedy().
-  virtual bool supports_device_greedy() const { return false; }
-  virtual void forward_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens, std::vector<float>& logprobs);
+  // Runs one step and samples every logit row: out[i] is row i sampled with rows[i], exactly as
+  // sample_token_u would (rows.size() == batch.num_logit_rows()). The default runs forward() and
+  // the host reference sampler; a device backend samples where the logits are, so none cross to
+  // the host. Throws only for a failed forward; a row that cannot be sampled gets its error.
+  virtual void forward_sample(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
+                              std::vector<RowSample>& out);
+  // Whether forward_sample runs on a device (reported by `ignis info` / benchmarks).
+  virtual bool samples_on_device() const { return false; }
+
+ protected:
+  // Host sampling of (rows.size(), vocab) logits in place, for forward_sample implementations.
+  static void sample_on_host(float* logits, int vocab, const std::vector<RowSampling>& rows, std::vector<RowSample>& out);
+
+ private:
+  std::vector<float> host_logits_;  // default forward_sample's logits, reused across steps
 };
 
 }  // namespace ignis

@@ -63,16 +63,13 @@ struct Engine::Impl {
   // Engine thread only.
   std::unordered_map<uint64_t, std::unique_ptr<Active>> active;
   ForwardBatch batch;
-  std::vector<float> logits;
   std::thread thread;
 
   void loop();
   void step();
-  void on_logits(Active& a, SchedRequest* r, float* row);
   void on_token(Active& a, SchedRequest* r, SampleResult res);
-  static bool device_greedy_ok(const SamplingParams& sp);
-  std::vector<int32_t> greedy_tokens;  // (plan rows) device-greedy step output
-  std::vector<float> greedy_logprobs;
+  std::vector<RowSampling> sample_rows;  // (plan rows) this step's sampling inputs
+  std::vector<RowSample> samples;        // (plan rows) and outputs
   // flush_text: emit text still held by the detokenizer / stop matcher (normal ends).
   void finish(Active& a, FinishReason why, StreamChunk c, const std::string& error = "", bool flush_text = false);
   void publish_stats();
@@ -257,22 +254,27 @@ void Engine::Impl::step() {
   }
 
   build_forward_batch(plan, *kv, batch);
-  // Greedy rows without penalties or top-n logprobs are sampled on the device when the backend
-  // can (no logits cross to the host); any other sampling takes the host reference sampler.
-  bool device_greedy = model->supports_device_greedy();
-  for (size_t i = 0; i < plan.seqs.size() && device_greedy; ++i)
-    if (plan.seqs[i].last_chunk()) device_greedy = device_greedy_ok(active.at(plan.seqs[i].req->id)->req.sampling);
+  // One sampling row per sequence; a mid-prompt chunk's row is discarded (params null). The
+  // uniform draw is taken here, on the engine thread, in step order, so a seed gives the same
+  // tokens whichever backend samples.
+  sample_rows.resize(plan.seqs.size());
+  for (size_t i = 0; i < plan.seqs.size(); ++i) {
+    RowSampling& r = sample_rows[i];
+    r = RowSampling{};
+    if (!plan.seqs[i].last_chunk()) continue;
+    Active& a = *active.at(plan.seqs[i].req->id);
+    const SamplingParams& sp = a.req.sampling;
+    r.params = &sp;
+    r.u = sp.greedy() ? 0.0 : a.rng.uniform();
+    r.prompt_ids = a.req.prompt_ids.data();
+    r.n_prompt = a.req.prompt_ids.size();
+    r.output_ids = a.output.data();
+    r.n_output = a.output.size();
+  }
   try {
-    if (device_greedy) {
-      model->forward_greedy(batch, greedy_tokens, greedy_logprobs);
-      IGNIS_CHECK(greedy_tokens.size() >= plan.seqs.size(), "engine: model returned {} tokens for {} rows",
-                  greedy_tokens.size(), plan.seqs.size());
-    } else {
-      model->forward(batch, logits);
-      IGNIS_CHECK(logits.size() >= size_t(batch.num_logit_rows()) * size_t(vocab),
-                  "engine: model returned {} logits for {} rows of vocab {}", logits.size(), batch.num_logit_rows(),
-                  vocab);
-    }
+    model->forward_sample(batch, sample_rows, samples);
+    IGNIS_CHECK(samples.size() >= plan.seqs.size(), "engine: model returned {} samples for {} rows", samples.size(),
+                plan.seqs.size());
   } catch (const std::exception& e) {
     // The model failed this batch: fail the requests in it, keep serving the others.
     IGNIS_LOG(Error, "engine: forward failed for {} sequences: {}", plan.seqs.size(), e.what());
@@ -290,33 +292,11 @@ void Engine::Impl::step() {
     const ScheduledSeq& s = plan.seqs[i];
     if (!s.last_chunk()) continue;  // mid-prompt chunk: its logit row is not needed
     Active& a = *active.at(s.req->id);
-    if (device_greedy) {
-      SampleResult res;
-      res.token = greedy_tokens[i];
-      res.logprob = greedy_logprobs.size() > i ? greedy_logprobs[i] : 0.0f;
-      on_token(a, s.req, std::move(res));
-    } else {
-      on_logits(a, s.req, logits.data() + i * size_t(vocab));
-    }
+    if (!samples[i].error.empty())
+      finish(a, FinishReason::Error, {}, "sampling failed: " + samples[i].error);
+    else
+      on_token(a, s.req, std::move(samples[i].result));
   }
-}
-
-bool Engine::Impl::device_greedy_ok(const SamplingParams& sp) {
-  return sp.greedy() && sp.repetition_penalty == 1.0f && sp.presence_penalty == 0.0f &&
-         sp.frequency_penalty == 0.0f && sp.bad_token_ids.empty() && sp.logprobs <= 0;
-}
-
-void Engine::Impl::on_logits(Active& a, SchedRequest* r, float* row) {
-  const SamplingParams& sp = a.req.sampling;
-  SampleResult res;
-  try {
-    res = sample_token(row, vocab, sp, a.rng, a.req.prompt_ids.data(), a.req.prompt_ids.size(), a.output.data(),
-                       a.output.size());
-  } catch (const std::exception& e) {
-    finish(a, FinishReason::Error, {}, std::string("sampling failed: ") + e.what());
-    return;
-  }
-  on_token(a, r, std::move(res));
 }
 
 void Engine::Impl::on_token(Active& a, SchedRequest* r, SampleResult res) {

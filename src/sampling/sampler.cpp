@@ -158,6 +158,14 @@ std::vector<TokenProb> sampling_distribution(const float* logits, int vocab, con
 SampleResult sample_token(float* logits, int vocab, const SamplingParams& p, RequestRng& rng,
                           const int32_t* prompt_ids, size_t n_prompt, const int32_t* output_ids, size_t n_output) {
   validate_sampling_params(p, vocab);
+  const double u = p.greedy() ? 0.0 : rng.uniform();
+  return sample_token_u(logits, vocab, p, u, prompt_ids, n_prompt, output_ids, n_output);
+}
+
+SampleResult sample_token_u(float* logits, int vocab, const SamplingParams& p, double u, const int32_t* prompt_ids,
+                            size_t n_prompt, const int32_t* output_ids, size_t n_output) {
+  validate_sampling_params(p, vocab);
+  IGNIS_CHECK(u >= 0.0 && u < 1.0, "sampling: uniform draw {} outside [0, 1)", u);
   check_logits(logits, vocab);
 
   // Raw log-softmax pieces, taken before the logits are modified.
@@ -190,7 +198,7 @@ SampleResult sample_token(float* logits, int vocab, const SamplingParams& p, Req
     // Inverse CDF over the kept tokens in id order; zero-weight tokens are never chosen.
     std::vector<double>& w = scratch().w;
     const double total = kept_weights(logits, vocab, p, w);
-    const double u = rng.uniform() * total;
+    const double target = u * total;
     double cum = 0;
     r.token = -1;
     int32_t last = -1;
@@ -198,7 +206,7 @@ SampleResult sample_token(float* logits, int vocab, const SamplingParams& p, Req
       if (w[i] <= 0) continue;
       last = i;
       cum += w[i];
-      if (u < cum) {
+      if (target < cum) {
         r.token = i;
         break;
       }

@@ -47,6 +47,12 @@ void validate_sampling_params(const SamplingParams& p, int vocab);
 SampleResult sample_token(float* logits, int vocab, const SamplingParams& p, RequestRng& rng,
                           const int32_t* prompt_ids, size_t n_prompt, const int32_t* output_ids, size_t n_output);
 
+// The same with the uniform draw given: sample_token takes u = rng.uniform() for non-greedy params
+// (greedy params draw nothing) and calls this. Backends that sample on a device draw u on the host
+// the same way, so a seed gives the same stream of draws on every backend.
+SampleResult sample_token_u(float* logits, int vocab, const SamplingParams& p, double u, const int32_t* prompt_ids,
+                            size_t n_prompt, const int32_t* output_ids, size_t n_output);
+
 // --- building blocks (used by sample_token, exposed for tests and other backends' references) ---
 
 // Applies bad_token_ids (-inf), then repetition penalty (HF: over unique prompt+output ids,

@@ -9,6 +9,7 @@
 #include "kernels/argmax.h"
 #include "kernels/attention.h"
 #include "kernels/embedding.h"
+#include "kernels/gemv.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope_kv.h"
 #include "kernels/swiglu.h"
@@ -86,8 +87,10 @@ TEST(GpuKernels, AddRmsNorm) {
 TEST(GpuKernels, SiluMul) {
   IGNIS_SKIP_WITHOUT_GPU();
   std::mt19937_64 rng(3);
-  for (DType t : kTypes) {
-    const int n = 11, I = 1000;
+  struct Shape { int n, I; };  // I % 8 == 0: 16-byte vector path; 1003: scalar path
+  for (DType t : kTypes)
+    for (Shape sh : {Shape{11, 1000}, Shape{5, 1003}, Shape{300, 14336 / 8}}) {
+    const int n = sh.n, I = sh.I;
     HostTensor gu = test::random_tensor(rng, t, size_t(n) * 2 * I, -4, 4);
     auto dgu = test::to_device(gu);
     cuda::DeviceBuffer out(size_t(n) * I * dtype_size(t), "out");
@@ -99,7 +102,8 @@ TEST(GpuKernels, SiluMul) {
         const float g = gu.f[size_t(i) * 2 * I + j], u = gu.f[size_t(i) * 2 * I + I + j];
         want[size_t(i) * I + j] = g / (1.0f + std::exp(-g)) * u;
       }
-    test::rel_error(test::from_device(out, t, want.size()), want, std::string("silu_mul ") + test::dname(t),
+    test::rel_error(test::from_device(out, t, want.size()), want,
+                    "silu_mul " + std::to_string(n) + "x" + std::to_string(I) + " " + test::dname(t),
                     test::tolerance(t));
   }
 }
@@ -202,6 +206,43 @@ TEST(GpuKernels, Gemm) {
                             test::dname(t) + "->" + test::dname(out_t),
                         tol);
       }
+}
+
+// The small-batch GEMV against a double-precision host product: every m it takes, k with and
+// without a tail after the unrolled loop, n not a multiple of the rows per block, both output types.
+TEST(GpuKernels, Gemv) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(6);
+  struct Shape { int m, n, k; };
+  for (DType t : {DType::BF16, DType::F16})
+    for (Shape s : {Shape{1, 4096, 512}, Shape{1, 37, 8}, Shape{2, 1001, 1032}, Shape{3, 515, 4096 + 256 + 8},
+                    Shape{4, 333, 14336}, Shape{1, 128256 / 16, 4096}})
+      for (DType out_t : {t, DType::F32}) {
+        HostTensor x = test::random_tensor(rng, t, size_t(s.m) * s.k), w = test::random_tensor(rng, t, size_t(s.n) * s.k);
+        auto dx = test::to_device(x), dw = test::to_device(w);
+        cuda::DeviceBuffer y(size_t(s.m) * s.n * dtype_size(out_t), "y");
+        test::poison(y);
+        ASSERT_TRUE(kernels::gemv_supported(t, out_t, dx.get(), dw.get(), s.m, s.k));
+        kernels::gemv(t, out_t, dx.get(), dw.get(), y.get(), s.m, s.n, s.k, nullptr);
+        std::vector<float> want(size_t(s.m) * s.n);
+        for (int i = 0; i < s.m; ++i)
+          for (int j = 0; j < s.n; ++j) {
+            double acc = 0;
+            for (int kk = 0; kk < s.k; ++kk) acc += double(x.f[size_t(i) * s.k + kk]) * w.f[size_t(j) * s.k + kk];
+            want[size_t(i) * s.n + j] = float(acc);
+          }
+        const double tol = out_t == DType::F32 ? 1e-5 : test::tolerance(t);
+        test::rel_error(test::from_device(y, out_t, want.size()), want,
+                        "gemv " + std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k) + " " +
+                            test::dname(t) + "->" + test::dname(out_t),
+                        tol);
+      }
+  // What it refuses (the caller falls back to cuBLASLt).
+  cuda::DeviceBuffer a(4096 * 2, "a");
+  EXPECT_FALSE(kernels::gemv_supported(DType::BF16, DType::BF16, a.get(), a.get(), 5, 64));
+  EXPECT_FALSE(kernels::gemv_supported(DType::BF16, DType::BF16, a.get(), a.get(), 1, 60));
+  EXPECT_FALSE(kernels::gemv_supported(DType::F32, DType::F32, a.get(), a.get(), 1, 64));
+  EXPECT_FALSE(kernels::gemv_supported(DType::BF16, DType::BF16, a.as<char>() + 2, a.get(), 1, 64));
 }
 
 TEST(GpuKernels, ArgmaxLogprob) {

@@ -152,6 +152,74 @@ TEST(GpuModel, MatchesCpuModelDummyWeights) {
   }
 }
 
+// GPU sampling through CudaModel::forward_sample against the CPU model's host sampler on the same
+// rows (same u draws, penalties over the same ids), teacher-forced with the CPU's tokens so a
+// single boundary case cannot cascade: tokens equal except at most one boundary draw, logprobs and
+// top-3 alternatives within tolerance. Covers the decode graphs (sampling runs after the replay).
+TEST(GpuModel, SamplingMatchesCpuSampler) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  ModelConfig cfg = small_config(64, 4, 2, false);
+  WeightStore ws = make_dummy_weights(cfg, 11);
+  CpuModel cpu(cfg, ws);
+  cuda::CudaModel gpu(cfg, ws, opts(DType::F32));
+  cpu.init_kv_cache(128, 16);
+  gpu.init_kv_cache(128, 16);
+  std::vector<SamplingParams> sp(4);
+  sp[0].temperature = 0.8f, sp[0].top_p = 0.9f, sp[0].repetition_penalty = 1.2f, sp[0].logprobs = 3;
+  sp[1].temperature = 1.0f, sp[1].top_k = 20, sp[1].min_p = 0.05f, sp[1].frequency_penalty = 0.5f,
+  sp[1].presence_penalty = 0.3f, sp[1].logprobs = 0;
+  sp[2].temperature = 0.0f, sp[2].repetition_penalty = 1.3f, sp[2].bad_token_ids = {3, 5, 7}, sp[2].logprobs = 2;
+  sp[3].temperature = 1.5f;
+  std::mt19937_64 rng(3);
+  std::vector<std::vector<int32_t>> prompt(sp.size()), output(sp.size());
+  std::vector<RequestRng> draws;
+  ForwardBatch b;
+  for (size_t s = 0; s < sp.size(); ++s) {
+    draws.emplace_back(100 + s);
+    for (int i = 0; i < 5 + 7 * int(s); ++i) prompt[s].push_back(int32_t(rng() % cfg.vocab_size));
+    b.seqs.push_back(seq_at(int(s), 0, int(prompt[s].size()), 32, false));
+    b.tokens.insert(b.tokens.end(), prompt[s].begin(), prompt[s].end());
+  }
+  int mismatches = 0, compared = 0;
+  for (int step = 0; step < 40; ++step) {
+    std::vector<RowSampling> rows(sp.size());
+    for (size_t s = 0; s < sp.size(); ++s) {
+      rows[s].params = &sp[s];
+      rows[s].u = sp[s].greedy() ? 0.0 : draws[s].uniform();
+      rows[s].prompt_ids = prompt[s].data();
+      rows[s].n_prompt = prompt[s].size();
+      rows[s].output_ids = output[s].data();
+      rows[s].n_output = output[s].size();
+    }
+    std::vector<RowSample> want, got;
+    cpu.Model::forward_sample(b, rows, want);
+    gpu.forward_sample(b, rows, got);
+    ASSERT_EQ(got.size(), want.size());
+    ForwardBatch next;
+    for (size_t s = 0; s < sp.size(); ++s) {
+      ASSERT_TRUE(want[s].error.empty() && got[s].error.empty()) << want[s].error << got[s].error;
+      ++compared;
+      if (got[s].result.token != want[s].result.token) ++mismatches;
+      if (sp[s].logprobs >= 0 && got[s].result.token == want[s].result.token) {
+        EXPECT_NEAR(got[s].result.logprob, want[s].result.logprob, 1e-3) << "step " << step << " row " << s;
+      }
+      ASSERT_EQ(got[s].result.top.size(), want[s].result.top.size());
+      for (size_t j = 0; j < got[s].result.top.size(); ++j) {
+        EXPECT_EQ(got[s].result.top[j].first, want[s].result.top[j].first) << "step " << step << " row " << s;
+        EXPECT_NEAR(got[s].result.top[j].second, want[s].result.top[j].second, 1e-3);
+      }
+      for (int32_t bad : sp[s].bad_token_ids) EXPECT_NE(got[s].result.token, bad);
+      const int32_t tok = want[s].result.token;  // teacher forcing: both continue with the CPU's token
+      output[s].push_back(tok);
+      next.seqs.push_back(seq_at(int(s), b.seqs[s].num_cached + b.seqs[s].num_tokens, 1, 32, false));
+      next.tokens.push_back(tok);
+    }
+    b = std::move(next);
+  }
+  EXPECT_LE(mismatches, 1) << "of " << compared << " sampled tokens";
+  EXPECT_GE(gpu.num_graphs(), 1);
+}
+
 TEST(GpuModel, GraphsMatchEager) {
   IGNIS_SKIP_WITHOUT_GPU();
   ModelConfig cfg = small_config(64, 8, 2, false);

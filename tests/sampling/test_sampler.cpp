@@ -164,6 +164,43 @@ TEST(Sampler, SameSeedSameTokensDifferentSeedDifferent) {
   EXPECT_GT(std::set<int32_t>(a.begin(), a.end()).size(), 5u);  // really sampling, not greedy
 }
 
+// sample_token draws u = rng.uniform() only for non-greedy params and then is sample_token_u, which
+// device backends call with a u drawn the same way: the two must agree token for token; the
+// inverse CDF maps u to the first kept id whose cumulative probability exceeds u.
+TEST(Sampler, SampleTokenIsSampleTokenUWithTheRngDraw) {
+  std::vector<float> logits = log_of({0.1, 0.2, 0.3, 0.4});
+  SamplingParams p;
+  p.temperature = 1.0f;
+  RequestRng a(9), b(9);
+  for (int i = 0; i < 200; ++i) {
+    std::vector<float> l1 = logits, l2 = logits;
+    const SampleResult r1 = sample_token(l1.data(), 4, p, a, nullptr, 0, nullptr, 0);
+    const SampleResult r2 = sample_token_u(l2.data(), 4, p, b.uniform(), nullptr, 0, nullptr, 0);
+    ASSERT_EQ(r1.token, r2.token) << i;
+  }
+  auto at = [&](double u) {
+    std::vector<float> l = logits;
+    return sample_token_u(l.data(), 4, p, u, nullptr, 0, nullptr, 0).token;
+  };
+  EXPECT_EQ(at(0.0), 0);
+  EXPECT_EQ(at(0.09), 0);
+  EXPECT_EQ(at(0.11), 1);
+  EXPECT_EQ(at(0.29), 1);
+  EXPECT_EQ(at(0.31), 2);
+  EXPECT_EQ(at(0.61), 3);
+  EXPECT_EQ(at(0.999999), 3);
+  std::vector<float> l = logits;
+  EXPECT_THROW(sample_token_u(l.data(), 4, p, 1.0, nullptr, 0, nullptr, 0), Error);
+  EXPECT_THROW(sample_token_u(l.data(), 4, p, -0.1, nullptr, 0, nullptr, 0), Error);
+  // greedy draws nothing: the stream is unchanged
+  SamplingParams g;
+  g.temperature = 0.0f;
+  RequestRng c(4), d(4);
+  l = logits;
+  sample_token(l.data(), 4, g, c, nullptr, 0, nullptr, 0);
+  EXPECT_EQ(c.next_u64(), d.next_u64());
+}
+
 TEST(Sampler, BadInputGivesErrors) {
   RequestRng rng(1);
   SamplingParams p;

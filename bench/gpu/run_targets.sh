@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Issue 9's workloads with `ignis bench` on the GPU machine (Llama-3.1-8B shape, bf16, dummy weights),
+# each step bounded by `timeout`; ends with a table (step, output tok/s, TTFT/TPOT p50, decode GB/s
+# as % of the copy bandwidth measured in the same run). Usage, repository root on the GPU machine:
+#   bench/gpu/run_targets.sh BIN_DIR OUT_DIR [STEP...]
+# Steps (default: b1 b1-cublas t128 t2048 ttft t128-temp): b1 batch-1 decode (8 x 128/256),
+# b1-cublas the same with IGNIS_GEMV=0, t128 / t2048 / t500 offline throughput of N requests of
+# 128/128, 2048/128, 500/2000 (N = $N, default 1000), ttft one 2048-token prompt at a time,
+# t128-temp 128/128 with temperature 0.8 + top-p 0.95 (GPU sampling).
+set -uo pipefail
+BIN=${1:?bin dir}
+OUT=${2:?output dir}
+shift 2
+STEPS=("$@")
+[ ${#STEPS[@]} -eq 0 ] && STEPS=(b1 b1-cublas t128 t2048 ttft t128-temp)
+N=${N:-1000}
+IGNIS="$BIN/ignis"
+M="$OUT/model"
+mkdir -p "$M"
+cp bench/configs/llama-3.1-8b/config.json "$M/config.json"
+COMMON=(--model "$M" --load-format dummy --no-progress)
+
+run() {  # name, timeout, env..., -- args...
+  local name=$1 limit=$2; shift 2
+  local envs=()
+  while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  shift
+  echo "== $name: ignis $*"
+  env "${envs[@]}" timeout "$limit" "$IGNIS" "$@" "${COMMON[@]}" --json "$OUT/$name.json" > "$OUT/$name.txt" 2>&1
+  echo "   rc=$? $(grep -m1 'output tokens/s\|output throughput' "$OUT/$name.txt" || true)"
+}
+
+for s in "${STEPS[@]}"; do
+  case $s in
+    b1) run b1 300 IGNIS_GEMV=1 -- bench latency --num-requests 8 --input-mean 128 --output-mean 256 ;;
+    b1-cublas) run b1-cublas 300 IGNIS_GEMV=0 -- bench latency --num-requests 8 --input-mean 128 --output-mean 256 ;;
+    t128) run t128 400 X=1 -- bench throughput --num-requests "$N" --input-mean 128 --output-mean 128 \
+            --max-batch-size 256 --max-num-tokens 8192 ;;
+    t128-512) run t128-512 400 X=1 -- bench throughput --num-requests "$N" --input-mean 128 --output-mean 128 \
+            --max-batch-size 512 --max-num-tokens 8192 ;;
+    t128-temp) run t128-temp 400 X=1 -- bench throughput --num-requests "$N" --input-mean 128 --output-mean 128 \
+            --max-batch-size 256 --max-num-tokens 8192 --temperature 0.8 ;;
+    t2048) run t2048 500 X=1 -- bench throughput --num-requests "$N" --input-mean 2048 --output-mean 128 \
+            --max-batch-size 256 --max-num-tokens 8192 ;;
+    t500) run t500 590 X=1 -- bench throughput --num-requests "$N" --input-mean 500 --output-mean 2000 \
+            --max-batch-size 256 --max-num-tokens 8192 ;;
+    ttft) run ttft 300 X=1 -- bench latency --num-requests 6 --input-mean 2048 --output-mean 2 --max-num-tokens 8192 ;;
+    *) echo "unknown step $s" ;;
+  esac
+done
+
+python3 - "$OUT" "${STEPS[@]}" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+print(f"\n{'step':<11} {'req':>5} {'fail':>4} {'out tok/s':>10} {'TTFT p50 ms':>12} {'TPOT p50 ms':>12} {'decode GB/s':>12} {'% copy bw':>9}  copy GB/s")
+for s in sys.argv[2:]:
+    p = os.path.join(out, s + ".json")
+    if not os.path.exists(p):
+        print(f"{s:<11} (no result)"); continue
+    j = json.load(open(p))
+    bw = j.get("decode_bandwidth_gbps"); fr = j.get("decode_bandwidth_fraction")
+    cbw = f"{bw / fr:.0f}" if bw and fr else "-"
+    print(f"{s:<11} {j['completed']:>5} {j['failed']:>4} {j['output_tokens_per_s']:>10.1f} {j['ttft_s']['p50']*1e3:>12.2f} "
+          f"{j['tpot_s']['p50']*1e3:>12.3f} {bw or 0:>12.1f} {(fr or 0)*100:>9.1f}  {cbw}")
+PY

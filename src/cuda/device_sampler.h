@@ -1,0 +1,44 @@
+// ignis cuda: host side of GPU sampling. Turns the engine's RowSampling rows into the kernel's
+// SampleRow parameters and penalty / bad-id lists (uploaded once per step), launches
+// kernels::sample_rows over each chunk of logit rows as the lm_head produces it, and copies the
+// tokens, logprobs and statuses back.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <vector>
+
+#include "cuda/device_buffer.h"
+#include "kernels/sampling.h"
+#include "model/model.h"
+
+namespace ignis::cuda {
+
+class DeviceSampler {
+ public:
+  // Whether every row is plain greedy (no penalties, no bad ids, no top-n): argmax suffices.
+  static bool plain_greedy(const std::vector<RowSampling>& rows);
+  // Rows whose top-n logprobs exceed kernels::kMaxTopLogprobs cannot be sampled on the device.
+  static bool fits_device(const std::vector<RowSampling>& rows);
+
+  // Builds and uploads (async on `stream`) the parameters of all rows of one step.
+  void stage(const std::vector<RowSampling>& rows, int vocab, cudaStream_t stream);
+  // Samples rows [row_begin, row_begin + n) of the staged step from logits (n, vocab) fp32.
+  void launch(float* logits, int row_begin, int n, cudaStream_t stream);
+  // Copies every row's result back (synchronizes the stream) and fills out.
+  void collect(const std::vector<RowSampling>& rows, cudaStream_t stream, std::vector<RowSample>& out);
+
+ private:
+  void reserve(size_t rows, size_t pen, size_t bad);
+
+  int vocab_ = 0;
+  size_t cap_rows_ = 0, cap_pen_ = 0, cap_bad_ = 0;
+  // host staging (pinned) and device copies
+  PinnedBuffer h_rows_, h_pen_ids_, h_pen_counts_, h_bad_;
+  DeviceBuffer d_rows_, d_pen_ids_, d_pen_counts_, d_pen_orig_, d_bad_;
+  // outputs: token, logprob, status (rows each), top ids / logprobs (rows x kMaxTopLogprobs)
+  DeviceBuffer d_token_, d_logprob_, d_status_, d_top_ids_, d_top_lp_;
+  PinnedBuffer h_token_, h_logprob_, h_status_, h_top_ids_, h_top_lp_;
+  std::vector<std::pair<int32_t, int32_t>> scratch_;  // (id, is_output) while building a row's list
+};
+
+}  // namespace ignis::cuda

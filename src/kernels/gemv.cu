@@ -1,0 +1,127 @@
+#include <cstdint>
+
+#include "kernels/common.cuh"
+#include "kernels/cuda_check.h"
+#include "kernels/dispatch.h"
+#include "kernels/gemv.h"
+
+namespace ignis::kernels {
+
+namespace {
+
+constexpr int kWarps = 8;   // rows (warps) per block
+constexpr int kUnroll = 4;  // 16-byte weight loads in flight per lane
+
+// 8 values of T packed in 16 bytes, as fp32
+template <class T> __device__ __forceinline__ void unpack8(const uint4& v, float* f);
+template <> __device__ __forceinline__ void unpack8<__nv_bfloat16>(const uint4& v, float* f) {
+  const auto* h = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 p = __bfloat1622float2(h[i]);
+    f[2 * i] = p.x;
+    f[2 * i + 1] = p.y;
+  }
+}
+template <> __device__ __forceinline__ void unpack8<__half>(const uint4& v, float* f) {
+  const auto* h = reinterpret_cast<const __half2*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 p = __half22float2(h[i]);
+    f[2 * i] = p.x;
+    f[2 * i + 1] = p.y;
+  }
+}
+
+__device__ __forceinline__ uint4 load_stream(const uint4* p) {  // weights: read once, do not keep in L1
+  uint4 r;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(p));
+  return r;
+}
+
+// grid (ceil(n / kWarps)), block (32 * kWarps). Warp w of block b computes row b * kWarps + w of y
+// for all M inputs: lanes stride over k in 16-byte vectors (8 values).
+template <class T, class TO, int M>
+__global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const T* __restrict__ x, const T* __restrict__ w,
+                                                           TO* __restrict__ y, int n, int k) {
+  const int lane = threadIdx.x & 31;
+  const int row = blockIdx.x * kWarps + (threadIdx.x >> 5);
+  if (row >= n) return;
+  const int kv = k / 8;  // 16-byte vectors per row
+  const uint4* wr = reinterpret_cast<const uint4*>(w + size_t(row) * k);
+  const uint4* xr = reinterpret_cast<const uint4*>(x);
+  float acc[M];
+#pragma unroll
+  for (int m = 0; m < M; ++m) acc[m] = 0.0f;
+  int v = lane;
+  for (; v + 32 * (kUnroll - 1) < kv; v += 32 * kUnroll) {
+    uint4 wv[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) wv[u] = load_stream(wr + v + 32 * u);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      float wf[8];
+      unpack8<T>(wv[u], wf);
+#pragma unroll
+      for (int m = 0; m < M; ++m) {
+        float xf[8];
+        unpack8<T>(__ldg(xr + size_t(m) * kv + v + 32 * u), xf);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[m] = fmaf(wf[i], xf[i], acc[m]);
+      }
+    }
+  }
+  for (; v < kv; v += 32) {
+    float wf[8];
+    unpack8<T>(load_stream(wr + v), wf);
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      float xf[8];
+      unpack8<T>(__ldg(xr + size_t(m) * kv + v), xf);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[m] = fmaf(wf[i], xf[i], acc[m]);
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    const float s = warp_sum(acc[m]);
+    if (lane == 0) y[size_t(m) * n + row] = from_f<TO>(s);
+  }
+}
+
+template <class T, class TO>
+void launch(const void* x, const void* w, void* y, int m, int n, int k, cudaStream_t s) {
+  const dim3 grid((n + kWarps - 1) / kWarps), block(32 * kWarps);
+  const T* xp = static_cast<const T*>(x);
+  const T* wp = static_cast<const T*>(w);
+  TO* yp = static_cast<TO*>(y);
+  switch (m) {
+    case 1: gemv_kernel<T, TO, 1><<<grid, block, 0, s>>>(xp, wp, yp, n, k); break;
+    case 2: gemv_kernel<T, TO, 2><<<grid, block, 0, s>>>(xp, wp, yp, n, k); break;
+    case 3: gemv_kernel<T, TO, 3><<<grid, block, 0, s>>>(xp, wp, yp, n, k); break;
+    default: gemv_kernel<T, TO, 4><<<grid, block, 0, s>>>(xp, wp, yp, n, k); break;
+  }
+}
+
+}  // namespace
+
+bool gemv_supported(DType in, DType out, const void* x, const void* w, int m, int k) {
+  return m >= 1 && m <= kGemvMaxM && (in == DType::BF16 || in == DType::F16) && (out == in || out == DType::F32) &&
+         k % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0;
+}
+
+void gemv(DType in, DType out, const void* x, const void* w, void* y, int m, int n, int k, cudaStream_t stream) {
+  IGNIS_KCHECK(gemv_supported(in, out, x, w, m, k), "gemv: unsupported case (m 1-4, f16/bf16, k % 8 == 0, aligned)");
+  if (n <= 0) return;
+  IGNIS_DISPATCH_HALF(in, T, {
+    if (out == DType::F32)
+      launch<T, float>(x, w, y, m, n, k, stream);
+    else
+      launch<T, T>(x, w, y, m, n, k, stream);
+  });
+  IGNIS_CUDA_LAUNCH_CHECK("gemv_kernel");
+}
+
+}  // namespace ignis::kernels

@@ -1,0 +1,20 @@
+// ignis kernels: GEMV for small batches (decode at batch 1-4): y (m, n) = x (m, k) . w (n, k)^T,
+// row-major, fp32 accumulation. Bandwidth-bound: every weight byte is read once, with 16-byte
+// loads and several loads in flight per lane; one warp per output row.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include "core/dtype.h"
+
+namespace ignis::kernels {
+
+constexpr int kGemvMaxM = 4;
+
+// Whether gemv() handles this case: m in [1, kGemvMaxM], `in` F16/BF16, `out` = in or F32,
+// k a multiple of 8, x / w 16-byte aligned.
+bool gemv_supported(DType in, DType out, const void* x, const void* w, int m, int k);
+
+// x (m, k), w (n, k) of dtype `in`; y (m, n) of dtype `out`.
+void gemv(DType in, DType out, const void* x, const void* w, void* y, int m, int n, int k, cudaStream_t stream);
+
+}  // namespace ignis::kernels
