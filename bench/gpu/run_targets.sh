@@ -4,7 +4,7 @@
 # as % of the copy bandwidth measured in the same run). Usage, repository root on the GPU machine:
 #   bench/gpu/run_targets.sh BIN_DIR OUT_DIR [STEP...]
 # Steps (default: b1 b1-cublas t128 t2048 ttft t128-temp): b1 batch-1 decode (8 x 128/256),
-# b1-cublas the same with IGNIS_GEMV=0, t128 / t2048 / t500 offline throughput of N requests of
+# b1-cublas the same with IGNIS_GEMV=0, b1-nopdl with IGNIS_PDL=0, t128 / t2048 / t500 offline throughput of N requests of
 # 128/128, 2048/128, 500/2000 (N = $N, default 1000), ttft one 2048-token prompt at a time,
 # t128-temp 128/128 with temperature 0.8 + top-p 0.95 (GPU sampling).
 set -uo pipefail
@@ -34,6 +34,7 @@ for s in "${STEPS[@]}"; do
   case $s in
     b1) run b1 300 IGNIS_GEMV=1 -- bench latency --num-requests 8 --input-mean 128 --output-mean 256 ;;
     b1-cublas) run b1-cublas 300 IGNIS_GEMV=0 -- bench latency --num-requests 8 --input-mean 128 --output-mean 256 ;;
+    b1-nopdl) run b1-nopdl 300 IGNIS_PDL=0 -- bench latency --num-requests 8 --input-mean 128 --output-mean 256 ;;
     t128) run t128 400 X=1 -- bench throughput --num-requests "$N" --input-mean 128 --output-mean 128 \
             --max-batch-size 256 --max-num-tokens 8192 ;;
     t128-512) run t128-512 400 X=1 -- bench throughput --num-requests "$N" --input-mean 128 --output-mean 128 \

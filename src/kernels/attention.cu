@@ -8,6 +8,7 @@
 #include "kernels/common.cuh"
 #include "kernels/cuda_check.h"
 #include "kernels/dispatch.h"
+#include "kernels/pdl.cuh"
 
 namespace ignis::kernels {
 namespace {
@@ -154,6 +155,7 @@ paged_attention_kernel(PagedAttentionArgs a) {
 // One block per (token, head): merges the S partial results.
 template <class T>
 __global__ void attention_combine_kernel(PagedAttentionArgs a) {
+  pdl_launch_dependents();  // a PDL-launched GEMV may start streaming its weights
   const int t = blockIdx.x, h = blockIdx.y, S = a.num_splits, D = a.head_dim;
   const float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + (size_t(t) * a.num_heads + h) * S * 2;
   float M = -INFINITY;

@@ -4,6 +4,10 @@
 #include "kernels/cuda_check.h"
 #include "kernels/dispatch.h"
 #include "kernels/gemv.h"
+#include "kernels/pdl.cuh"
+
+#include <cstdlib>
+#include <cstring>
 
 namespace ignis::kernels {
 
@@ -48,18 +52,28 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const T* __restrict__
                                                            TO* __restrict__ y, int n, int k) {
   const int lane = threadIdx.x & 31;
   const int row = blockIdx.x * kWarps + (threadIdx.x >> 5);
-  if (row >= n) return;
+  if (row >= n) {
+    pdl_wait();  // exit only after the previous kernel, like every other warp
+    return;
+  }
   const int kv = k / 8;  // 16-byte vectors per row
   const uint4* wr = reinterpret_cast<const uint4*>(w + size_t(row) * k);
   const uint4* xr = reinterpret_cast<const uint4*>(x);
   float acc[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.0f;
+  // The weights do not depend on the previous kernel: the first loads are issued before waiting
+  // for it (PDL), so the weight stream starts while it finishes.
+  uint4 wv[kUnroll];
+  if (lane + 32 * (kUnroll - 1) < kv)
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) wv[u] = load_stream(wr + lane + 32 * u);
+  pdl_wait();  // x is the previous kernel's output
   int v = lane;
   for (; v + 32 * (kUnroll - 1) < kv; v += 32 * kUnroll) {
-    uint4 wv[kUnroll];
+    if (v != lane)
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) wv[u] = load_stream(wr + v + 32 * u);
+      for (int u = 0; u < kUnroll; ++u) wv[u] = load_stream(wr + v + 32 * u);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       float wf[8];
@@ -91,17 +105,39 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const T* __restrict__
   }
 }
 
+// IGNIS_PDL=0 launches without programmatic dependent launch (A/B measurements).
+bool pdl_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("IGNIS_PDL");
+    return !(e && std::strcmp(e, "0") == 0);
+  }();
+  return on;
+}
+
+template <class T, class TO, int M>
+void launch_m(const T* x, const T* w, TO* y, int n, int k, cudaStream_t s) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3((n + kWarps - 1) / kWarps);
+  cfg.blockDim = dim3(32 * kWarps);
+  cfg.stream = s;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_enabled() ? 1 : 0;
+  IGNIS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemv_kernel<T, TO, M>, x, w, y, n, k));
+}
+
 template <class T, class TO>
 void launch(const void* x, const void* w, void* y, int m, int n, int k, cudaStream_t s) {
-  const dim3 grid((n + kWarps - 1) / kWarps), block(32 * kWarps);
   const T* xp = static_cast<const T*>(x);
   const T* wp = static_cast<const T*>(w);
   TO* yp = static_cast<TO*>(y);
   switch (m) {
-    case 1: gemv_kernel<T, TO, 1><<<grid, block, 0, s>>>(xp, wp, yp, n, k); break;
-    case 2: gemv_kernel<T, TO, 2><<<grid, block, 0, s>>>(xp, wp, yp, n, k); break;
-    case 3: gemv_kernel<T, TO, 3><<<grid, block, 0, s>>>(xp, wp, yp, n, k); break;
-    default: gemv_kernel<T, TO, 4><<<grid, block, 0, s>>>(xp, wp, yp, n, k); break;
+    case 1: launch_m<T, TO, 1>(xp, wp, yp, n, k, s); break;
+    case 2: launch_m<T, TO, 2>(xp, wp, yp, n, k, s); break;
+    case 3: launch_m<T, TO, 3>(xp, wp, yp, n, k, s); break;
+    default: launch_m<T, TO, 4>(xp, wp, yp, n, k, s); break;
   }
 }
 

@@ -1,6 +1,7 @@
 #include "kernels/common.cuh"
 #include "kernels/cuda_check.h"
 #include "kernels/dispatch.h"
+#include "kernels/pdl.cuh"
 #include "kernels/rmsnorm.h"
 
 namespace ignis::kernels {
@@ -9,6 +10,7 @@ template <class T>
 __global__ void add_rmsnorm_kernel(float* __restrict__ residual, const T* __restrict__ add, const T* __restrict__ bias,
                                    const T* __restrict__ weight, T* __restrict__ out,
                                    const int32_t* __restrict__ rows, int hidden, float eps) {
+  pdl_launch_dependents();  // a PDL-launched GEMV may start streaming its weights
   const int i = blockIdx.x;
   const int r = rows ? rows[i] : i;
   float* x = residual + size_t(r) * hidden;

@@ -1,0 +1,24 @@
+// ignis kernels: programmatic dependent launch (PDL, sm_90+). A kernel launched with the
+// programmatic-serialization attribute may start while the previous kernel in the stream still
+// runs, once every block of that kernel has called pdl_launch_dependents() (or exited); it must
+// call pdl_wait() before touching anything the previous kernel writes or reads (pdl_wait returns
+// when the previous grid has completed and its writes are visible). Before sm_90 both are no-ops.
+#pragma once
+
+namespace ignis::kernels {
+
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
+// Lets the next kernel (if launched with PDL) be scheduled now; it still waits for this grid's
+// completion in pdl_wait(), so calling this early is always safe.
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+}  // namespace ignis::kernels
