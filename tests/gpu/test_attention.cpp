@@ -234,6 +234,83 @@ TEST(GpuAttention, LargeScoresAndEmptySplits) {
   }
 }
 
+// Decode tiles (<= 16 rows: the warps of the mma kernel split the keys). The mma launcher runs its
+// decode kernel when the tiles average <= 16 rows (num_tokens * G <= 16 * num_tiles), else the main
+// kernel, which takes the split-keys path per tile of <= 16 rows (head_dim 128); each case below
+// notes which one it exercises.
+std::vector<SeqSpec> decodes(std::initializer_list<int> contexts, int tokens = 1) {
+  std::vector<SeqSpec> v;
+  for (int ctx : contexts) v.push_back({std::max(0, ctx - tokens), tokens});  // keys = ctx
+  return v;
+}
+
+TEST(GpuAttention, DecodeTilesSplitKeys) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(18);
+  std::vector<AttnCase> cases;
+  for (DType t : {DType::BF16, DType::F16})
+    for (int hd : {64, 128})
+      for (int gqa : {1, 4, 8, 16})
+        for (int splits : {1, 0}) {  // 0: the heuristic (many splits for this small batch)
+          const int kvh = gqa == 16 ? 1 : 2, bs = gqa % 8 == 0 ? 32 : 16;
+          // one token per tile: decode kernel
+          cases.push_back({t, hd, kvh * gqa, kvh, bs, 0, decodes({1, 15, 16, 17, 63, 64, 65, 1000}), splits});
+        }
+  // long contexts, split or not
+  cases.push_back({DType::BF16, 128, 32, 8, 16, 0, decodes({8192, 4097, 2}), 1});
+  cases.push_back({DType::BF16, 128, 32, 8, 16, 0, decodes({8192, 4097, 2})});
+  cases.push_back({DType::F16, 64, 16, 1, 32, 0, decodes({8192, 333}), 5});
+  // a few tokens per tile (rows <= 16), e.g. speculative decoding: decode kernel
+  for (int hd : {64, 128}) {
+    cases.push_back({DType::BF16, hd, 8, 2, 16, 0, {{50, 2}, {61, 3}, {200, 4}, {0, 4}, {997, 2}, {15, 1}}});
+    cases.push_back({DType::F16, hd, 8, 2, 32, 0, {{50, 2}, {61, 3}, {200, 4}, {0, 4}, {997, 2}}, 1});
+    cases.push_back({DType::BF16, hd, 4, 4, 16, 0, {{0, 16}, {30, 9}, {100, 1}}, 3});  // G = 1: up to 16 tokens
+  }
+  // sliding window, with and without released blocks, split or not: decode kernel
+  for (int hd : {64, 128})
+    for (int splits : {1, 3}) {
+      cases.push_back({DType::BF16, hd, 32, 8, 16, 50, decodes({300, 97, 64, 1000, 17, 51}), splits, 0, true});
+      cases.push_back({DType::F16, hd, 16, 2, 32, 33, decodes({500, 130, 33, 34, 1}), splits});
+      cases.push_back({DType::BF16, hd, 16, 4, 16, 40, decodes({300, 97, 1000}, 3), splits, 0, true});
+    }
+  // mixed launches. Main kernel (tiles average > 16 rows) with decode tiles beside a 64-token prefill:
+  for (int hd : {64, 128})
+    for (int splits : {1, 4}) {
+      cases.push_back({DType::BF16, hd, 32, 8, 16, 0, {{100, 1}, {0, 64}, {31, 1}, {500, 2}, {1000, 1}}, splits});
+      cases.push_back({DType::F16, hd, 16, 2, 32, 20, {{100, 1}, {0, 64}, {65, 1}}, splits, 0, true});
+    }
+  // Decode kernel (tiles average <= 16 rows) with tiles of more rows, run in 16-row passes:
+  // G = 4: a 16-token tile (64 rows) + a 4-token tile; G = 8: a 3-token tile (24 rows = 16 + 8).
+  for (int hd : {64, 128})
+    for (int splits : {1, 0}) {
+      std::vector<SeqSpec> a = decodes({5, 17, 64, 65, 200, 300, 301, 999, 1000, 1001, 2, 1});
+      a.push_back({0, 20});
+      cases.push_back({DType::BF16, hd, 16, 4, 16, 0, a, splits});
+      std::vector<SeqSpec> b = decodes({5, 17, 64, 65, 200, 300, 301, 999, 1000, 1001});
+      b.push_back({10, 3});
+      cases.push_back({DType::F16, hd, 16, 2, 32, 0, b, splits});
+      cases.push_back({DType::BF16, hd, 16, 2, 16, 30, b, splits, 0, true});
+    }
+  for (auto impl : kImpls) {
+    ImplScope scope(impl);
+    for (auto& c : cases) run_case(c, rng);
+  }
+}
+
+// Large scores (the running max matters) and splits whose keys are all masked, on decode tiles.
+TEST(GpuAttention, DecodeTilesLargeScoresAndEmptySplits) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(19);
+  for (auto impl : kImpls) {
+    ImplScope scope(impl);
+    for (int hd : {64, 128}) {
+      run_case({DType::BF16, hd, 32, 8, 16, 0, decodes({1, 2, 17, 70, 900}), 20, 0, false, 40.0f}, rng);
+      run_case({DType::F16, hd, 16, 1, 32, 0, decodes({3, 65, 1000}), 1, 0, false, 40.0f}, rng);
+      run_case({DType::BF16, hd, 16, 4, 16, 25, decodes({40, 100, 1000}, 2), 32, 0, true, 40.0f}, rng);
+    }
+  }
+}
+
 TEST(GpuAttention, SelectorAndTiling) {
   // host-only: no device needed
   ImplScope scope(kernels::AttentionImpl::Mma);
