@@ -65,7 +65,7 @@ run_step gpu_kernels 300 "$BIN/test_gpu_kernels"
 run_step gpu_model 300 "$BIN/test_gpu_model"
 if [ -z "${SKIP_SANITIZER:-}" ] && command -v compute-sanitizer >/dev/null; then
   run_step memcheck 400 compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_gpu_kernels" \
-    --gtest_filter='GpuKernels.*:GpuAttention.PrefillDecodeMixedShapes:GpuAttention.SlidingWindow:GpuAttention.TinyHeadDims'
+    --gtest_filter='GpuKernels.*:GpuAttention.PrefillDecodeMixedShapes:GpuAttention.SlidingWindow:GpuAttention.TinyHeadDims:GpuAttention.DecodeTilesLargeScoresAndEmptySplits'
 fi
 if [ -z "${SKIP_COMPARE:-}" ]; then
   run_step compare_8b 400 env PYTHONUNBUFFERED=1 python3 tools/golden/compare_8b.py --bin "$BIN/ignis_gpu_logits" \
