@@ -74,6 +74,41 @@ __device__ __forceinline__ float fast_exp2(float x) {
   return y;
 }
 
+// Online softmax over one chunk for this thread's rows g and g + 8: s holds NS n-tiles of scores
+// (log2 domain, masked keys -inf); updates the running max m and sum l, rescales the accumulators
+// o, and turns s into p = 2^(s - m). A row with nothing visible yet keeps p = alpha = 0.
+template <int NS, int NO>
+__device__ __forceinline__ void online_softmax(float (&s)[NS][4], float (&m)[2], float (&l)[2], float (&o)[NO][4]) {
+  float mx[2] = {m[0], m[1]};
+#pragma unroll
+  for (int j = 0; j < NS; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
+  float base[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+    base[i] = mx[i] == -INFINITY ? 0.0f : mx[i];
+    const float alpha = fast_exp2(m[i] - base[i]);
+    m[i] = mx[i];
+    l[i] *= alpha;
+#pragma unroll
+    for (int t = 0; t < NO; ++t) {
+      o[t][2 * i] *= alpha;
+      o[t][2 * i + 1] *= alpha;
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < NS; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float p = fast_exp2(s[j][e] - base[e >> 1]);
+      s[j][e] = p;
+      l[e >> 1] += p;
+    }
+}
+
 // d += a * b (m16n8k16, fp32 accumulators).
 template <class T> __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
 template <>
@@ -253,34 +288,7 @@ __device__ __forceinline__ void decode_pass(const PagedAttentionArgs& a, const A
         const bool ok = ((vb >> k) & 1u) && p <= hi[e >> 1] && p >= lo[e >> 1];
         s[j][e] = ok ? s[j][e] * scale_log2 : -INFINITY;
       }
-    float mx[2] = {m[0], m[1]};
-#pragma unroll
-    for (int j = 0; j < 2; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
-    float base[2];
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
-      base[i] = mx[i] == -INFINITY ? 0.0f : mx[i];  // nothing visible yet: p = alpha = 0
-      const float alpha = fast_exp2(m[i] - base[i]);
-      m[i] = mx[i];
-      l[i] *= alpha;
-#pragma unroll
-      for (int t = 0; t < NT_O; ++t) {
-        o[t][2 * i] *= alpha;
-        o[t][2 * i + 1] *= alpha;
-      }
-    }
-#pragma unroll
-    for (int j = 0; j < 2; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float p = fast_exp2(s[j][e] - base[e >> 1]);
-        s[j][e] = p;
-        l[e >> 1] += p;
-      }
+    online_softmax(s, m, l, o);
 
     cp_async_wait_group<2>();  // V(c) landed (K(c+1), V(c+1) may be in flight)
     __syncwarp();
@@ -532,34 +540,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_mma_kernel(PagedAtte
               s[j][e] = ok ? s[j][e] * scale_log2 : -INFINITY;
             }
         }
-        float mx[2] = {m[0], m[1]};
-#pragma unroll
-        for (int j = 0; j < NT_S; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
-        float base[2];
-#pragma unroll
-        for (int i = 0; i < 2; ++i) {
-          mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
-          mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
-          base[i] = mx[i] == -INFINITY ? 0.0f : mx[i];  // nothing visible yet: p = alpha = 0
-          const float alpha = fast_exp2(m[i] - base[i]);
-          m[i] = mx[i];
-          l[i] *= alpha;
-#pragma unroll
-          for (int t = 0; t < NT_O; ++t) {
-            o[t][2 * i] *= alpha;
-            o[t][2 * i + 1] *= alpha;
-          }
-        }
-#pragma unroll
-        for (int j = 0; j < NT_S; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const float p = fast_exp2(s[j][e] - base[e >> 1]);
-            s[j][e] = p;
-            l[e >> 1] += p;
-          }
+        online_softmax(s, m, l, o);
       }
       cp_async_wait_all_but_one();  // V(c) landed
       __syncthreads();

@@ -180,6 +180,18 @@ TEST(GpuKernels, RopeAndKvWrite) {
     }
 }
 
+// y (m, n) = x (m, k) . w (n, k)^T in double over the exact values of the inputs.
+std::vector<float> host_linear(const HostTensor& x, const HostTensor& w, int m, int n, int k) {
+  std::vector<float> y(size_t(m) * n);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int kk = 0; kk < k; ++kk) acc += double(x.f[size_t(i) * k + kk]) * w.f[size_t(j) * k + kk];
+      y[size_t(i) * n + j] = float(acc);
+    }
+  return y;
+}
+
 TEST(GpuKernels, Gemm) {
   IGNIS_SKIP_WITHOUT_GPU();
   std::mt19937_64 rng(5);
@@ -193,13 +205,7 @@ TEST(GpuKernels, Gemm) {
         cuda::DeviceBuffer y(size_t(s.m) * s.n * dtype_size(out_t), "y");
         test::poison(y);
         gemm.matmul(t, out_t, dx.get(), dw.get(), y.get(), s.m, s.n, s.k, nullptr);
-        std::vector<float> want(size_t(s.m) * s.n);
-        for (int i = 0; i < s.m; ++i)
-          for (int j = 0; j < s.n; ++j) {
-            double acc = 0;
-            for (int kk = 0; kk < s.k; ++kk) acc += double(x.f[size_t(i) * s.k + kk]) * w.f[size_t(j) * s.k + kk];
-            want[size_t(i) * s.n + j] = float(acc);
-          }
+        const std::vector<float> want = host_linear(x, w, s.m, s.n, s.k);
         const double tol = out_t == DType::F32 ? (t == DType::F32 ? 1e-5 : 1e-4) : test::tolerance(t);
         test::rel_error(test::from_device(y, out_t, want.size()), want,
                         "gemm " + std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k) + " " +
@@ -224,13 +230,7 @@ TEST(GpuKernels, Gemv) {
         test::poison(y);
         ASSERT_TRUE(kernels::gemv_supported(t, out_t, dx.get(), dw.get(), s.m, s.k));
         kernels::gemv(t, out_t, dx.get(), dw.get(), y.get(), s.m, s.n, s.k, nullptr);
-        std::vector<float> want(size_t(s.m) * s.n);
-        for (int i = 0; i < s.m; ++i)
-          for (int j = 0; j < s.n; ++j) {
-            double acc = 0;
-            for (int kk = 0; kk < s.k; ++kk) acc += double(x.f[size_t(i) * s.k + kk]) * w.f[size_t(j) * s.k + kk];
-            want[size_t(i) * s.n + j] = float(acc);
-          }
+        const std::vector<float> want = host_linear(x, w, s.m, s.n, s.k);
         const double tol = out_t == DType::F32 ? 1e-5 : test::tolerance(t);
         test::rel_error(test::from_device(y, out_t, want.size()), want,
                         "gemv " + std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k) + " " +
