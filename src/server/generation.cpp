@@ -109,6 +109,14 @@ bool drive(ServerContext& ctx, std::vector<Choice>& choices, HttpResponder& res,
   return !cancelled;
 }
 
+bool drive_to_end(ServerContext& ctx, std::vector<Choice>& choices, HttpResponder& res, const std::string& closed_body) {
+  if (drive(ctx, choices, res, [](size_t, const StreamChunk&) { return true; })) return true;
+  if (ctx.force_stop) throw_api(503, "server shutting down; request cancelled");
+  res.force_close();
+  res.send(499, "application/json", closed_body);
+  return false;
+}
+
 std::string token_text(const Tokenizer& tok, int32_t id) {
   // Decoding a token alone drops SentencePiece's leading space ("▁bus" -> "bus"), so
   // decode it after an anchor token and strip the anchor's text: "a bus" - "a" = " bus".

@@ -53,6 +53,11 @@ std::vector<Choice> submit_all(ServerContext& ctx, std::vector<GenerateRequest> 
 bool drive(ServerContext& ctx, std::vector<Choice>& choices, HttpResponder& res,
            const std::function<bool(size_t, const StreamChunk&)>& on_chunk);
 
+// Non-streaming form of drive(): true when every choice finished. Otherwise it has answered the
+// client itself (throws a 503 api error when the server is shutting down; else closes with 499
+// and `closed_body`, the API's own error body for "client closed request") and returns false.
+bool drive_to_end(ServerContext& ctx, std::vector<Choice>& choices, HttpResponder& res, const std::string& closed_body);
+
 // Text of one token for logprob output (may be a partial UTF-8 sequence).
 std::string token_text(const Tokenizer& tok, int32_t id);
 

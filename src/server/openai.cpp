@@ -285,13 +285,9 @@ void run_openai(ServerContext& ctx, HttpResponder& res, const CommonOptions& o, 
     return;
   }
 
-  bool finished = drive(ctx, choices, res, [](size_t, const StreamChunk&) { return true; });
-  if (!finished) {
-    if (ctx.force_stop) throw_api(503, "server shutting down; request cancelled");
-    res.force_close();
-    res.send(499, "application/json", openai_error_body({499, "client closed request", "invalid_request_error", "", ""}));
+  if (!drive_to_end(ctx, choices, res,
+                    openai_error_body({499, "client closed request", "invalid_request_error", "", ""})))
     return;
-  }
   json out = base();
   out["object"] = chat ? "chat.completion" : "text_completion";
   json arr = json::array();

@@ -91,13 +91,7 @@ void handle_triton_generate(ServerContext& ctx, const json& body, HttpResponder&
     res.end_stream();
     return;
   }
-  bool finished = drive(ctx, choices, res, [](size_t, const StreamChunk&) { return true; });
-  if (!finished) {
-    if (ctx.force_stop) throw_api(503, "server shutting down; request cancelled");
-    res.force_close();
-    res.send(499, "application/json", triton_error_body("client closed request"));
-    return;
-  }
+  if (!drive_to_end(ctx, choices, res, triton_error_body("client closed request"))) return;
   if (choices[0].finish == FinishReason::Error) throw_api(500, "generation failed: " + choices[0].error);
   res.send(200, "application/json", dump(message(exclude_input ? choices[0].text : *text + choices[0].text)));
 }
