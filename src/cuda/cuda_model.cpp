@@ -387,7 +387,7 @@ void CudaModel::forward_sample(const ForwardBatch& batch, const std::vector<RowS
                                std::vector<RowSample>& out) {
   IGNIS_CHECK(rows.size() == size_t(batch.num_logit_rows()), "cuda: {} sampling rows for {} logit rows", rows.size(),
               batch.num_logit_rows());
-  if (!DeviceSampler::fits_device(rows)) {  // more top logprobs than the kernel keeps: host sampler
+  if (!DeviceSampler::fits_device(rows, cfg_.vocab_size)) {  // beyond the kernel's limits: host sampler
     Model::forward_sample(batch, rows, out);
     return;
   }

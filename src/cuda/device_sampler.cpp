@@ -24,7 +24,8 @@ bool DeviceSampler::plain_greedy(const std::vector<RowSampling>& rows) {
   return true;
 }
 
-bool DeviceSampler::fits_device(const std::vector<RowSampling>& rows) {
+bool DeviceSampler::fits_device(const std::vector<RowSampling>& rows, int vocab) {
+  if (vocab > kernels::kMaxSampleVocab) return false;
   for (const RowSampling& r : rows)
     if (params_of(r).logprobs > kernels::kMaxTopLogprobs) return false;
   return true;

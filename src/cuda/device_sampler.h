@@ -17,8 +17,9 @@ class DeviceSampler {
  public:
   // Whether every row is plain greedy (no penalties, no bad ids, no top-n): argmax suffices.
   static bool plain_greedy(const std::vector<RowSampling>& rows);
-  // Rows whose top-n logprobs exceed kernels::kMaxTopLogprobs cannot be sampled on the device.
-  static bool fits_device(const std::vector<RowSampling>& rows);
+  // Rows whose top-n logprobs exceed kernels::kMaxTopLogprobs, or a vocabulary above
+  // kernels::kMaxSampleVocab, cannot be sampled on the device (the caller samples on the host).
+  static bool fits_device(const std::vector<RowSampling>& rows, int vocab);
 
   // Builds and uploads (async on `stream`) the parameters of all rows of one step.
   void stage(const std::vector<RowSampling>& rows, int vocab, cudaStream_t stream);

@@ -424,7 +424,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 void sample_rows(const SampleRow* rows, int num_rows, float* logits, int vocab, const SampleLists& lists,
                  const SampleOut& out, cudaStream_t stream) {
   if (num_rows <= 0 || vocab <= 0) return;
-  IGNIS_KCHECK(vocab <= (1 << 18), "sample_rows: vocab " + std::to_string(vocab) + " above 2^18 (fixed-point sums)");
+  IGNIS_KCHECK(vocab <= kMaxSampleVocab, "sample_rows: vocab " + std::to_string(vocab) + " above 2^18 (fixed-point sums)");
   sample_rows_kernel<<<num_rows, kThreads, 0, stream>>>(rows, logits, vocab, lists, out);
   IGNIS_CUDA_LAUNCH_CHECK("sample_rows_kernel");
 }

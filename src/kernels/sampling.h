@@ -16,6 +16,7 @@
 namespace ignis::kernels {
 
 constexpr int kMaxTopLogprobs = 20;
+constexpr int kMaxSampleVocab = 1 << 18;  // fixed-point weight sums fit 63 bits up to this vocabulary
 
 // One logit row's parameters (host-built, uploaded each step). Plain data, 8-byte aligned.
 struct SampleRow {

@@ -4,12 +4,14 @@
 
 #include "core/error.h"
 #include "cuda/cuda_model.h"
+#include "cuda/device_sampler.h"
 #include "cuda/gemm.h"
 #include "gpu_test_util.h"
 #include "kernels/argmax.h"
 #include "kernels/attention.h"
 #include "kernels/embedding.h"
 #include "kernels/gemv.h"
+#include "kernels/sampling.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope_kv.h"
 #include "kernels/swiglu.h"
@@ -271,6 +273,29 @@ TEST(GpuKernels, ArgmaxLogprob) {
     EXPECT_NEAR(got_lp[r], -std::log(se), 1e-4) << "row " << r;
   }
   EXPECT_EQ(got_tok[1], 77);
+}
+
+// Which steps CudaModel samples on the device (pure host logic: no GPU needed).
+TEST(CudaModelStatic, DeviceSamplerChoosesPath) {
+  SamplingParams greedy, temp, many_top, pen;
+  greedy.temperature = 0.0f;
+  temp.temperature = 0.7f;
+  many_top.temperature = 0.0f;
+  many_top.logprobs = kernels::kMaxTopLogprobs + 1;
+  pen.temperature = 0.0f;
+  pen.repetition_penalty = 1.1f;
+  auto rows = [](std::initializer_list<const SamplingParams*> ps) {
+    std::vector<RowSampling> r;
+    for (const SamplingParams* p : ps) r.push_back(RowSampling{p});
+    return r;
+  };
+  EXPECT_TRUE(cuda::DeviceSampler::plain_greedy(rows({&greedy, nullptr})));
+  EXPECT_FALSE(cuda::DeviceSampler::plain_greedy(rows({&greedy, &temp})));
+  EXPECT_FALSE(cuda::DeviceSampler::plain_greedy(rows({&pen})));
+  EXPECT_TRUE(cuda::DeviceSampler::fits_device(rows({&greedy, &temp, &pen}), 128256));
+  EXPECT_FALSE(cuda::DeviceSampler::fits_device(rows({&greedy, &many_top}), 128256));
+  EXPECT_TRUE(cuda::DeviceSampler::fits_device(rows({&temp}), kernels::kMaxSampleVocab));
+  EXPECT_FALSE(cuda::DeviceSampler::fits_device(rows({&temp}), kernels::kMaxSampleVocab + 1));
 }
 
 TEST(CudaModelStatic, KvBlocksFromMemory) {
