@@ -1,6 +1,8 @@
 // ignis template: lexer (see lexer.h for the whitespace rules it reproduces).
 #include "template/lexer.h"
 
+#include "core/utf8.h"
+
 #include <cctype>
 #include <cstring>
 
@@ -30,24 +32,6 @@ void rstrip(std::string& s) {
   while (!s.empty() && is_space(s.back())) s.pop_back();
 }
 
-// Append the UTF-8 encoding of a code point.
-void put_utf8(std::string& out, unsigned cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xc0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xe0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else {
-    out.push_back(static_cast<char>(0xf0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  }
-}
 
 class Lexer {
  public:
@@ -295,7 +279,7 @@ class Lexer {
             cp = cp * 16 + (std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
           }
           p += len;
-          put_utf8(out, cp);
+          append_utf8(out, cp);
           break;
         }
         default:  // unknown escapes keep their backslash, as Python's unicode-escape does

@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/utf8.h"
+
 namespace ignis::tok {
 
 // Length of the UTF-8 sequence starting with lead byte `b` (1 for invalid leads,
@@ -16,8 +18,7 @@ inline int utf8_len(uint8_t b) {
   return 1;
 }
 
-// Appends code point `cp` as UTF-8.
-void append_utf8(std::string& out, uint32_t cp);
+using ignis::append_utf8;  // core/utf8.h
 
 // Decodes one code point at s[i] (i advanced past it); invalid bytes give U+FFFD
 // and advance by one byte.
