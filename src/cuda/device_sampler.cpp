@@ -31,6 +31,28 @@ bool DeviceSampler::fits_device(const std::vector<RowSampling>& rows, int vocab)
   return true;
 }
 
+void DeviceSampler::penalty_list(const RowSampling& r, int vocab, std::vector<std::pair<int32_t, int32_t>>& out) {
+  const SamplingParams& p = params_of(r);
+  out.clear();
+  if (!penalized(p)) return;
+  IGNIS_CHECK(r.n_output == 0 || r.output_ids, "sampling row: output ids missing");
+  IGNIS_CHECK(r.n_prompt == 0 || r.prompt_ids, "sampling row: prompt ids missing");
+  // (id, 1 if from the output) sorted, then runs of one id folded into (id, output count)
+  if (p.repetition_penalty != 1.0f)
+    for (size_t j = 0; j < r.n_prompt; ++j) out.emplace_back(r.prompt_ids[j], 0);
+  for (size_t j = 0; j < r.n_output; ++j) out.emplace_back(r.output_ids[j], 1);
+  std::sort(out.begin(), out.end());
+  size_t w = 0;
+  for (size_t j = 0; j < out.size();) {
+    const int32_t id = out[j].first;
+    IGNIS_CHECK(id >= 0 && id < vocab, "sampling row: token id {} outside the vocabulary [0, {})", id, vocab);
+    int32_t count = 0;
+    for (; j < out.size() && out[j].first == id; ++j) count += out[j].second;
+    out[w++] = {id, count};
+  }
+  out.resize(w);
+}
+
 void DeviceSampler::reserve(size_t rows, size_t pen, size_t bad) {
   if (rows > cap_rows_) {
     cap_rows_ = std::max(rows, cap_rows_ * 2);
@@ -101,19 +123,8 @@ void DeviceSampler::stage(const std::vector<RowSampling>& rows, int vocab, cudaS
     k.bad_count = nb - k.bad_begin;
     k.pen_begin = np;
     if (penalized(p)) {
-      // unique ids of (prompt if repetition applies) + output, with their output counts
-      IGNIS_CHECK(r.n_output == 0 || r.output_ids, "sampling row {}: output ids missing", i);
-      IGNIS_CHECK(r.n_prompt == 0 || r.prompt_ids, "sampling row {}: prompt ids missing", i);
-      scratch_.clear();
-      if (p.repetition_penalty != 1.0f)
-        for (size_t j = 0; j < r.n_prompt; ++j) scratch_.emplace_back(r.prompt_ids[j], 0);
-      for (size_t j = 0; j < r.n_output; ++j) scratch_.emplace_back(r.output_ids[j], 1);
-      std::sort(scratch_.begin(), scratch_.end());
-      for (size_t j = 0; j < scratch_.size();) {
-        const int32_t id = scratch_[j].first;
-        IGNIS_CHECK(id >= 0 && id < vocab, "sampling row {}: token id {} outside the vocabulary [0, {})", i, id, vocab);
-        int32_t count = 0;
-        for (; j < scratch_.size() && scratch_[j].first == id; ++j) count += scratch_[j].second;
+      penalty_list(r, vocab, scratch_);
+      for (const auto& [id, count] : scratch_) {
         pid[np] = id;
         pcnt[np] = count;
         ++np;

@@ -5,6 +5,8 @@
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "cuda/device_buffer.h"
@@ -20,6 +22,11 @@ class DeviceSampler {
   // Rows whose top-n logprobs exceed kernels::kMaxTopLogprobs, or a vocabulary above
   // kernels::kMaxSampleVocab, cannot be sampled on the device (the caller samples on the host).
   static bool fits_device(const std::vector<RowSampling>& rows, int vocab);
+
+  // The kernel's penalty list of one row: the unique ids (ascending) of its output and, when a
+  // repetition penalty applies, of its prompt, each with its count in the output; empty when the
+  // row has no penalty. Throws on an id outside [0, vocab).
+  static void penalty_list(const RowSampling& r, int vocab, std::vector<std::pair<int32_t, int32_t>>& out);
 
   // Builds and uploads (async on `stream`) the parameters of all rows of one step.
   void stage(const std::vector<RowSampling>& rows, int vocab, cudaStream_t stream);
@@ -39,7 +46,7 @@ class DeviceSampler {
   // outputs: token, logprob, status (rows each), top ids / logprobs (rows x kMaxTopLogprobs)
   DeviceBuffer d_token_, d_logprob_, d_status_, d_top_ids_, d_top_lp_;
   PinnedBuffer h_token_, h_logprob_, h_status_, h_top_ids_, h_top_lp_;
-  std::vector<std::pair<int32_t, int32_t>> scratch_;  // (id, is_output) while building a row's list
+  std::vector<std::pair<int32_t, int32_t>> scratch_;  // one row's penalty list (id, output count)
 };
 
 }  // namespace ignis::cuda

@@ -298,6 +298,31 @@ TEST(CudaModelStatic, DeviceSamplerChoosesPath) {
   EXPECT_FALSE(cuda::DeviceSampler::fits_device(rows({&temp}), kernels::kMaxSampleVocab + 1));
 }
 
+// The penalty list the sampling kernel gets (pure host logic): repetition covers the prompt and the
+// output, frequency / presence only the output; counts are output occurrences.
+TEST(CudaModelStatic, PenaltyList) {
+  const std::vector<int32_t> prompt = {5, 3, 5, 9}, output = {3, 7, 3, 3};
+  RowSampling r;
+  SamplingParams p;
+  p.temperature = 0.0f;
+  r.params = &p;
+  r.prompt_ids = prompt.data();
+  r.n_prompt = prompt.size();
+  r.output_ids = output.data();
+  r.n_output = output.size();
+  using L = std::vector<std::pair<int32_t, int32_t>>;
+  L got;
+  cuda::DeviceSampler::penalty_list(r, 10, got);
+  EXPECT_TRUE(got.empty()) << "no penalty, no list";
+  p.frequency_penalty = 0.5f;
+  cuda::DeviceSampler::penalty_list(r, 10, got);
+  EXPECT_EQ(got, (L{{3, 3}, {7, 1}}));
+  p.repetition_penalty = 1.2f;
+  cuda::DeviceSampler::penalty_list(r, 10, got);
+  EXPECT_EQ(got, (L{{3, 3}, {5, 0}, {7, 1}, {9, 0}}));
+  EXPECT_THROW(cuda::DeviceSampler::penalty_list(r, 8, got), Error);  // id 9 outside a vocab of 8
+}
+
 TEST(CudaModelStatic, KvBlocksFromMemory) {
   // no GPU needed: pure arithmetic
   EXPECT_EQ(cuda::CudaModel::kv_blocks_from_memory(size_t(10) << 30, 0.9, 4 << 20), int((10ll << 30) * 0.9 / (4 << 20)));
