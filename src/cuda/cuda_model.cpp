@@ -397,7 +397,7 @@ void CudaModel::forward_sample(const ForwardBatch& batch, const std::vector<RowS
     for (size_t i = 0; i < rows.size(); ++i) {
       out[i] = RowSample{};
       out[i].result.token = greedy_tokens_[i];
-      if (rows[i].params && rows[i].params->logprobs >= 0) out[i].result.logprob = greedy_logprobs_[i];
+      if (rows[i].sampling().logprobs >= 0) out[i].result.logprob = greedy_logprobs_[i];
     }
     return;
   }

@@ -48,7 +48,6 @@ class CudaModel : public Model {
 
   // Samples on the GPU (kernels::sample_rows; plain greedy steps take the argmax kernel inside
   // the decode graph); only tokens and logprobs are copied to the host.
-  bool samples_on_device() const override { return true; }
   void forward_sample(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
                       std::vector<RowSample>& out) override;
   // Greedy only: for each logit row (same rows as forward), the argmax token and its

@@ -9,8 +9,6 @@
 namespace ignis::cuda {
 
 namespace {
-const SamplingParams kDiscard{.temperature = 0.0f};
-const SamplingParams& params_of(const RowSampling& r) { return r.params ? *r.params : kDiscard; }
 bool penalized(const SamplingParams& p) {
   return p.repetition_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
 }
@@ -18,7 +16,7 @@ bool penalized(const SamplingParams& p) {
 
 bool DeviceSampler::plain_greedy(const std::vector<RowSampling>& rows) {
   for (const RowSampling& r : rows) {
-    const SamplingParams& p = params_of(r);
+    const SamplingParams& p = r.sampling();
     if (!p.greedy() || penalized(p) || !p.bad_token_ids.empty() || p.logprobs > 0) return false;
   }
   return true;
@@ -27,12 +25,12 @@ bool DeviceSampler::plain_greedy(const std::vector<RowSampling>& rows) {
 bool DeviceSampler::fits_device(const std::vector<RowSampling>& rows, int vocab) {
   if (vocab > kernels::kMaxSampleVocab) return false;
   for (const RowSampling& r : rows)
-    if (params_of(r).logprobs > kernels::kMaxTopLogprobs) return false;
+    if (r.sampling().logprobs > kernels::kMaxTopLogprobs) return false;
   return true;
 }
 
 void DeviceSampler::penalty_list(const RowSampling& r, int vocab, std::vector<std::pair<int32_t, int32_t>>& out) {
-  const SamplingParams& p = params_of(r);
+  const SamplingParams& p = r.sampling();
   out.clear();
   if (!penalized(p)) return;
   IGNIS_CHECK(r.n_output == 0 || r.output_ids, "sampling row: output ids missing");
@@ -90,7 +88,7 @@ void DeviceSampler::stage(const std::vector<RowSampling>& rows, int vocab, cudaS
   // Upper bounds of the list lengths, so the pinned buffers are sized once for the step.
   size_t pen = 0, bad = 0;
   for (const RowSampling& r : rows) {
-    const SamplingParams& p = params_of(r);
+    const SamplingParams& p = r.sampling();
     validate_sampling_params(p, vocab);
     if (penalized(p)) pen += r.n_output + (p.repetition_penalty != 1.0f ? r.n_prompt : 0);
     bad += p.bad_token_ids.size();
@@ -106,7 +104,7 @@ void DeviceSampler::stage(const std::vector<RowSampling>& rows, int vocab, cudaS
   int32_t np = 0, nb = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
     const RowSampling& r = rows[i];
-    const SamplingParams& p = params_of(r);
+    const SamplingParams& p = r.sampling();
     kernels::SampleRow& k = hr[i];
     k = kernels::SampleRow{};
     k.u = r.u;
@@ -163,7 +161,7 @@ void DeviceSampler::collect(const std::vector<RowSampling>& rows, cudaStream_t s
   out.resize(n);
   if (n == 0) return;
   int max_top = 0;
-  for (const RowSampling& r : rows) max_top = std::max(max_top, params_of(r).logprobs);
+  for (const RowSampling& r : rows) max_top = std::max(max_top, r.sampling().logprobs);
   IGNIS_CUDA_CHECK(cudaMemcpyAsync(h_token_.as<void>(), d_token_.get(), n * 4, cudaMemcpyDeviceToHost, stream));
   IGNIS_CUDA_CHECK(cudaMemcpyAsync(h_logprob_.as<void>(), d_logprob_.get(), n * 4, cudaMemcpyDeviceToHost, stream));
   IGNIS_CUDA_CHECK(cudaMemcpyAsync(h_status_.as<void>(), d_status_.get(), n * 4, cudaMemcpyDeviceToHost, stream));
@@ -177,7 +175,7 @@ void DeviceSampler::collect(const std::vector<RowSampling>& rows, cudaStream_t s
   const auto* lp = h_logprob_.as<float>();
   const auto* st = h_status_.as<int32_t>();
   for (size_t i = 0; i < n; ++i) {
-    const SamplingParams& p = params_of(rows[i]);
+    const SamplingParams& p = rows[i].sampling();
     RowSample& o = out[i];
     o.error.clear();
     o.result = SampleResult{};

@@ -4,15 +4,19 @@
 
 namespace ignis {
 
-void Model::sample_on_host(float* logits, int vocab, const std::vector<RowSampling>& rows, std::vector<RowSample>& out) {
+const SamplingParams& RowSampling::sampling() const {
   static const SamplingParams kDiscard{.temperature = 0.0f};
+  return params ? *params : kDiscard;
+}
+
+void Model::sample_on_host(float* logits, int vocab, const std::vector<RowSampling>& rows, std::vector<RowSample>& out) {
   out.resize(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     const RowSampling& r = rows[i];
     RowSample& o = out[i];
     o.error.clear();
     try {
-      o.result = sample_token_u(logits + i * size_t(vocab), vocab, r.params ? *r.params : kDiscard, r.u, r.prompt_ids,
+      o.result = sample_token_u(logits + i * size_t(vocab), vocab, r.sampling(), r.u, r.prompt_ids,
                                 r.n_prompt, r.output_ids, r.n_output);
     } catch (const std::exception& e) {
       o.result = SampleResult{};

@@ -18,6 +18,8 @@ struct RowSampling {
   size_t n_prompt = 0;
   const int32_t* output_ids = nullptr;
   size_t n_output = 0;
+  // *params, or greedy without logprobs for a discarded row.
+  const SamplingParams& sampling() const;
 };
 struct RowSample {
   SampleResult result;
@@ -43,8 +45,6 @@ class Model {
   // the host. Throws only for a failed forward; a row that cannot be sampled gets its error.
   virtual void forward_sample(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
                               std::vector<RowSample>& out);
-  // Whether forward_sample runs on a device (reported by `ignis info` / benchmarks).
-  virtual bool samples_on_device() const { return false; }
 
  protected:
   // Host sampling of (rows.size(), vocab) logits in place, for forward_sample implementations.

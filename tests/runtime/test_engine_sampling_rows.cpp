@@ -35,7 +35,6 @@ class RecordingModel : public Model {
     host_calls++;
     m_->forward(b, logits);
   }
-  bool samples_on_device() const override { return true; }
   void forward_sample(const ForwardBatch& b, const std::vector<RowSampling>& rows, std::vector<RowSample>& out) override {
     device_calls++;
     std::vector<float> logits;
