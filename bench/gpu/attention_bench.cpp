@@ -1,8 +1,8 @@
 // ignis_attention_bench: the paged attention kernel alone on the Llama-3.1-8B shape (bf16,
-// 32 heads / 8 KV heads, head_dim 128, block size 32, random cache), for both implementations:
-// one 2048-token prefill from scratch and a batch-256 decode step at a given context. Prints
-// "key value" lines: ms per call and TFLOP/s (FLOPs = 4 * sum over query rows of keys attended
-// * head_dim), and the largest difference between the two implementations' outputs.
+// 32 heads / 8 KV heads, head_dim 128, block size 32, random cache), for the three implementations
+// (simple, mma, wgmma): one 2048-token prefill from scratch and a batch-256 decode step at a given
+// context. Prints "key value" lines: ms per call and TFLOP/s (FLOPs = 4 * sum over query rows of keys
+// attended * head_dim), and the largest difference of the mma and wgmma outputs from the simple one.
 //   ignis_attention_bench [--prefill-tokens N] [--decode-batch N] [--decode-ctx N] [--iters N]
 #include <cuda_runtime_api.h>
 
@@ -130,22 +130,33 @@ Result run(kernels::AttentionImpl impl, const std::vector<Seq>& seqs, int iters,
   IGNIS_CUDA_CHECK(cudaMemcpy(raw.data(), out.get(), raw.size() * 2, cudaMemcpyDeviceToHost));
   r.out.resize(raw.size());
   for (size_t i = 0; i < raw.size(); ++i) r.out[i] = bf16_to_f32(raw[i]);
-  std::printf("#   %s: %zu tiles of <= %d tokens, %d splits\n", kernels::attention_impl() == kernels::AttentionImpl::Mma ? "mma" : "simple",
+  const kernels::AttentionImpl im = kernels::attention_impl();
+  std::printf("#   %s: %zu tiles of <= %d tokens, %d splits\n",
+              im == kernels::AttentionImpl::Wgmma ? "wgmma" : im == kernels::AttentionImpl::Mma ? "mma" : "simple",
               tiles.size(), tq, splits);
   return r;
 }
 
+double max_abs_diff(const std::vector<float>& x, const std::vector<float>& y) {
+  double m = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double d = std::fabs(double(x[i]) - y[i]);
+    m = std::isfinite(d) ? std::max(m, d) : INFINITY;
+  }
+  return m;
+}
+
+// The three implementations (wgmma = mma on a GPU other than compute capability 9.0).
 void compare(const char* name, const std::vector<Seq>& seqs, int iters, int num_sms) {
   Result s = run(kernels::AttentionImpl::Simple, seqs, iters, num_sms);
   Result m = run(kernels::AttentionImpl::Mma, seqs, iters, num_sms);
-  double max_diff = 0;
-  for (size_t i = 0; i < s.out.size(); ++i) {
-    const double d = std::fabs(double(s.out[i]) - m.out[i]);
-    max_diff = std::isfinite(d) ? std::max(max_diff, d) : INFINITY;
-  }
+  Result w = run(kernels::AttentionImpl::Wgmma, seqs, iters, num_sms);
   std::printf("%s_simple_ms %.4f\n%s_simple_tflops %.2f\n", name, s.ms, name, s.tflops);
   std::printf("%s_mma_ms %.4f\n%s_mma_tflops %.2f\n", name, m.ms, name, m.tflops);
-  std::printf("%s_speedup %.2f\n%s_max_abs_diff %.5f\n", name, s.ms / m.ms, name, max_diff);
+  std::printf("%s_wgmma_ms %.4f\n%s_wgmma_tflops %.2f\n", name, w.ms, name, w.tflops);
+  std::printf("%s_speedup_mma %.2f\n%s_speedup_wgmma %.2f\n", name, s.ms / m.ms, name, s.ms / w.ms);
+  std::printf("%s_max_abs_diff_mma %.5f\n%s_max_abs_diff_wgmma %.5f\n", name, max_abs_diff(s.out, m.out), name,
+              max_abs_diff(s.out, w.out));
   std::fflush(stdout);
 }
 

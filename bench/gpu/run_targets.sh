@@ -6,7 +6,8 @@
 # Steps (default: b1 b1-cublas t128 t2048 ttft t128-temp): b1 batch-1 decode (8 x 128/256),
 # b1-cublas the same with IGNIS_GEMV=0, b1-nopdl with IGNIS_PDL=0, t128 / t2048 / t500 offline throughput of N requests of
 # 128/128, 2048/128, 500/2000 (N = $N, default 1000), ttft one 2048-token prompt at a time,
-# t128-temp 128/128 with temperature 0.8 + top-p 0.95 (GPU sampling).
+# t128-temp 128/128 with temperature 0.8 + top-p 0.95 (GPU sampling); t2048-mma / ttft-mma: t2048 / ttft with
+# IGNIS_ATTENTION=mma (the mma.sync prefill kernel instead of wgmma, for A/B runs).
 set -uo pipefail
 BIN=${1:?bin dir}
 OUT=${2:?output dir}
@@ -45,7 +46,11 @@ for s in "${STEPS[@]}"; do
             --max-batch-size 256 --max-num-tokens 8192 ;;
     t500) run t500 590 X=1 -- bench throughput --num-requests "$N" --input-mean 500 --output-mean 2000 \
             --max-batch-size 256 --max-num-tokens 8192 ;;
+    t2048-mma) run t2048-mma 500 IGNIS_ATTENTION=mma -- bench throughput --num-requests "$N" --input-mean 2048 \
+            --output-mean 128 --max-batch-size 256 --max-num-tokens 8192 ;;
     ttft) run ttft 300 X=1 -- bench latency --num-requests 6 --input-mean 2048 --output-mean 2 --max-num-tokens 8192 ;;
+    ttft-mma) run ttft-mma 300 IGNIS_ATTENTION=mma -- bench latency --num-requests 6 --input-mean 2048 --output-mean 2 \
+            --max-num-tokens 8192 ;;
     *) echo "unknown step $s" ;;
   esac
 done

@@ -5,6 +5,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/attention_mma.h"
+#include "kernels/attention_wgmma.h"
 #include "kernels/common.cuh"
 #include "kernels/cuda_check.h"
 #include "kernels/dispatch.h"
@@ -215,10 +216,12 @@ void launch_combine(const PagedAttentionArgs& a, cudaStream_t stream) {
 
 std::atomic<int>& impl_slot() {
   static std::atomic<int> v{[] {
-    // Tensor-core kernel by default (validated on an H100 2026-11-22: tests/gpu, memcheck);
-    // IGNIS_ATTENTION=simple selects the fp32 CUDA-core kernel.
+    // Tensor-core kernels by default (wgmma on Hopper); IGNIS_ATTENTION=simple selects the fp32
+    // CUDA-core kernel, IGNIS_ATTENTION=mma the mma.sync kernels everywhere.
     const char* e = std::getenv("IGNIS_ATTENTION");
-    return int(e && std::strcmp(e, "simple") == 0 ? AttentionImpl::Simple : AttentionImpl::Mma);
+    if (e && std::strcmp(e, "simple") == 0) return int(AttentionImpl::Simple);
+    if (e && std::strcmp(e, "mma") == 0) return int(AttentionImpl::Mma);
+    return int(AttentionImpl::Wgmma);
   }()};
   return v;
 }
@@ -233,8 +236,14 @@ bool attention_mma_supported(int gqa, int head_dim, DType dtype) {
 
 int attention_tile_tokens(int gqa) { return std::max(1, kMaxRows / std::max(1, gqa)); }
 
+bool attention_wgmma_active(int gqa, int head_dim, DType dtype) {
+  return attention_impl() == AttentionImpl::Wgmma && attention_wgmma_shape_supported(gqa, head_dim, dtype) &&
+         wgmma_device();
+}
+
 int attention_tile_tokens(int gqa, int head_dim, DType dtype) {
-  if (attention_impl() == AttentionImpl::Mma && attention_mma_shape_supported(gqa, head_dim, dtype))
+  if (attention_wgmma_active(gqa, head_dim, dtype)) return attention_wgmma_tile_tokens(gqa);
+  if (attention_impl() != AttentionImpl::Simple && attention_mma_shape_supported(gqa, head_dim, dtype))
     return attention_mma_tile_tokens(gqa);
   return attention_tile_tokens(gqa);
 }
@@ -262,7 +271,9 @@ void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream) {
                "attention: head_dim " + std::to_string(a.head_dim) + " not in 1..256");
   IGNIS_KCHECK(a.num_splits >= 1 && (a.num_splits == 1 || a.workspace), "attention: splits need a workspace");
   // Both kernels loop over a tile's rows in passes, so any tiling is correct for either.
-  const bool mma = attention_impl() == AttentionImpl::Mma && paged_attention_mma(a, stream);
+  const int G = a.num_heads / a.num_kv_heads;
+  const bool mma = attention_impl() != AttentionImpl::Simple &&
+                   paged_attention_mma(a, attention_wgmma_active(G, a.head_dim, a.dtype), stream);
   IGNIS_DISPATCH_FLOAT(a.dtype, T, {
     if (!mma) {
       if (a.head_dim <= 32) launch_simple<T, 1>(a, stream);

@@ -50,15 +50,25 @@ struct PagedAttentionArgs {
   int out_stride = 0;
 };
 
-// Which kernel paged_attention() runs. The default comes from the environment variable
-// IGNIS_ATTENTION ("simple" = Simple, anything else = Mma, the default), read once; set_attention_impl()
-// overrides it for the process (tests, benchmarks). Mma silently means Simple for shapes it
-// does not support (attention_mma_supported).
-enum class AttentionImpl { Simple, Mma };
+// Which kernels paged_attention() runs. The default comes from the environment variable
+// IGNIS_ATTENTION ("simple" = Simple, "mma" = Mma, anything else = Wgmma, the default), read once;
+// set_attention_impl() overrides it for the process (tests, benchmarks).
+//   Simple: SIMT fp32 for everything.
+//   Mma:    tensor cores with mma.sync (attention_mma.cu; any sm_80+ GPU): a decode kernel for
+//           launches of decode tiles, a FlashAttention-2-style kernel otherwise.
+//   Wgmma:  Mma, except that on a compute-capability 9.0 device launches with prefill tiles run
+//           them on the wgmma kernel (attention_wgmma.cu, head_dim 128) and their decode tiles on
+//           the decode kernel. Means Mma on other devices and shapes.
+// Mma and Wgmma silently mean Simple for shapes the tensor-core kernels do not support
+// (attention_mma_supported).
+enum class AttentionImpl { Simple, Mma, Wgmma };
 void set_attention_impl(AttentionImpl impl);
 AttentionImpl attention_impl();
 // Whether the tensor-core kernel handles this shape (dtype BF16/F16, head_dim 64 or 128, gqa <= 64).
 bool attention_mma_supported(int gqa, int head_dim, DType dtype);
+// Whether paged_attention() runs prefill tiles of this shape on the wgmma kernel now (impl Wgmma,
+// head_dim 128, BF16/F16, a compute-capability 9.0 device).
+bool attention_wgmma_active(int gqa, int head_dim, DType dtype);
 
 // Tokens per tile for a GQA ratio (num_heads / num_kv_heads <= 32) with the simple kernel.
 int attention_tile_tokens(int gqa);

@@ -28,7 +28,9 @@
 #include <string>
 
 #include "kernels/attention_mma.h"
+#include "kernels/attention_wgmma.h"
 #include "kernels/common.cuh"
+#include "kernels/mma_util.cuh"
 #include "kernels/cuda_check.h"
 
 namespace ignis::kernels {
@@ -39,13 +41,6 @@ constexpr int kThreads = kWarps * 32;
 constexpr int kRows = kMmaAttentionRows;  // query rows per pass = 16 per warp
 constexpr int kChunk = 64;                // keys per shared-memory chunk
 static_assert(kRows == kWarps * 16, "one m16 tile of rows per warp");
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
 // Four 8x8 b16 matrices; lane i gives the address of row i % 8 of matrix i / 8; register j of
 // lane l receives row l / 4, columns 2 (l % 4) .. +1 of matrix j (transposed with .trans).
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
@@ -61,18 +56,8 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t add
                : "memory");
 }
 
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(smem)), "l"(gmem) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 // Waits until at most one of this thread's committed groups is still in flight.
 __device__ __forceinline__ void cp_async_wait_all_but_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
-
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
 
 // Online softmax over one chunk for this thread's rows g and g + 8: s holds NS n-tiles of scores
 // (log2 domain, masked keys -inf); updates the running max m and sum l, rescales the accumulators
@@ -124,30 +109,6 @@ __device__ __forceinline__ void mma16816<__half>(float (&d)[4], const uint32_t (
       "{%0, %1, %2, %3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// Two floats -> one register of two 16-bit values, `lo` in the low half (the lower column).
-template <class T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
-template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
-  union {
-    __nv_bfloat162 v;
-    uint32_t u;
-  } x;
-  x.v = __floats2bfloat162_rn(lo, hi);
-  return x.u;
-}
-template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
-  union {
-    __half2 v;
-    uint32_t u;
-  } x;
-  x.v = __floats2half2_rn(lo, hi);
-  return x.u;
-}
-
-// Waits until at most N of this thread's committed groups are still in flight.
-template <int N> __device__ __forceinline__ void cp_async_wait_group() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
 // Q, K and V tiles with a 16-byte pad per row.
@@ -604,16 +565,18 @@ __global__ void __launch_bounds__(kThreads) paged_attention_mma_kernel(PagedAtte
 
 // Decode kernel: every tile in passes of 16 rows, all through decode_pass (right for any tiling,
 // made for tiles of <= 16 rows). Fewer registers than the main kernel: 4 blocks per SM.
+// skip_large: leave tiles of more than 16 rows alone (the wgmma kernel takes them).
 template <class T, int D>
-__global__ void __launch_bounds__(kThreads, 4) paged_attention_decode_kernel(PagedAttentionArgs a) {
+__global__ void __launch_bounds__(kThreads, 4) paged_attention_decode_kernel(PagedAttentionArgs a, int skip_large) {
   extern __shared__ __align__(16) unsigned char smem_raw[];  // decode_smem_bytes<D>()
   const AttentionTile tile = a.tiles[blockIdx.x];
   if (tile.num_tokens <= 0) return;
+  if (skip_large && tile.num_tokens * (a.num_heads / a.num_kv_heads) > 16) return;
   decode_tile<T, D>(a, tile, smem_raw);
 }
 
 template <class T, int D>
-void launch(const PagedAttentionArgs& a, cudaStream_t stream) {
+void launch(const PagedAttentionArgs& a, bool wgmma_prefill, cudaStream_t stream) {
   // the main kernel may take decode_pass too
   constexpr size_t dsmem = decode_smem_bytes<D>(), smem = mma_smem_bytes(D) > dsmem ? mma_smem_bytes(D) : dsmem;
   static_assert(smem <= 227 * 1024, "shared memory");
@@ -633,7 +596,13 @@ void launch(const PagedAttentionArgs& a, cudaStream_t stream) {
   // the decode kernel. Otherwise the main kernel, which still takes decode_pass for tiles of <= 16 rows.
   const int G = a.num_heads / a.num_kv_heads;
   if (int64_t(a.num_tokens) * G <= int64_t(16) * a.num_tiles) {
-    paged_attention_decode_kernel<T, D><<<grid, kThreads, dsmem, stream>>>(a);
+    paged_attention_decode_kernel<T, D><<<grid, kThreads, dsmem, stream>>>(a, 0);
+    IGNIS_CUDA_LAUNCH_CHECK("paged_attention_decode_kernel");
+  } else if (D == 128 && wgmma_prefill) {
+    // Hopper: the wgmma kernel for the prefill tiles, then the decode kernel for the decode tiles
+    // (each kernel's blocks for the other's tiles return at once).
+    launch_paged_attention_wgmma(a, stream);
+    paged_attention_decode_kernel<T, D><<<grid, kThreads, dsmem, stream>>>(a, 1);
     IGNIS_CUDA_LAUNCH_CHECK("paged_attention_decode_kernel");
   } else {
     paged_attention_mma_kernel<T, D><<<grid, kThreads, smem, stream>>>(a);
@@ -650,18 +619,18 @@ bool attention_mma_shape_supported(int gqa, int head_dim, DType dtype) {
          gqa <= 32;
 }
 
-bool paged_attention_mma(const PagedAttentionArgs& a, cudaStream_t stream) {
+bool paged_attention_mma(const PagedAttentionArgs& a, bool wgmma_prefill, cudaStream_t stream) {
   if (a.num_kv_heads <= 0 || a.num_heads % a.num_kv_heads != 0) return false;
   if (!attention_mma_shape_supported(a.num_heads / a.num_kv_heads, a.head_dim, a.dtype)) return false;
   if (!aligned(a.q, 16) || a.q_stride % 8 != 0 || !aligned(a.k_cache, 16) || !aligned(a.v_cache, 16) ||
       !aligned(a.out, 4) || a.out_stride % 2 != 0 || (a.num_splits > 1 && !aligned(a.workspace, 8)))
     return false;
   if (a.dtype == DType::BF16) {
-    if (a.head_dim == 64) launch<__nv_bfloat16, 64>(a, stream);
-    else launch<__nv_bfloat16, 128>(a, stream);
+    if (a.head_dim == 64) launch<__nv_bfloat16, 64>(a, false, stream);
+    else launch<__nv_bfloat16, 128>(a, wgmma_prefill, stream);
   } else {
-    if (a.head_dim == 64) launch<__half, 64>(a, stream);
-    else launch<__half, 128>(a, stream);
+    if (a.head_dim == 64) launch<__half, 64>(a, false, stream);
+    else launch<__half, 128>(a, wgmma_prefill, stream);
   }
   return true;
 }

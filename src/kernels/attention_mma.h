@@ -19,7 +19,9 @@ bool attention_mma_shape_supported(int gqa, int head_dim, DType dtype);
 
 // Launches the main kernel (not the split combine). Returns false, launching nothing, when the
 // shape is unsupported or a pointer/stride is not aligned for 16-byte loads (q, k/v caches) and
-// 4-byte stores (out); the caller then runs the simple kernel.
-bool paged_attention_mma(const PagedAttentionArgs& a, cudaStream_t stream);
+// 4-byte stores (out); the caller then runs the simple kernel. wgmma_prefill (head_dim 128 only;
+// the caller has checked the device, attention_wgmma.h): launches that are not all decode tiles
+// run the wgmma kernel for their prefill tiles and the decode kernel for the rest.
+bool paged_attention_mma(const PagedAttentionArgs& a, bool wgmma_prefill, cudaStream_t stream);
 
 }  // namespace ignis::kernels

@@ -33,8 +33,12 @@ struct ImplScope {
   ~ImplScope() { kernels::set_attention_impl(saved); }
 };
 
-const char* impl_name(kernels::AttentionImpl i) { return i == kernels::AttentionImpl::Mma ? "mma" : "simple"; }
-constexpr kernels::AttentionImpl kImpls[] = {kernels::AttentionImpl::Simple, kernels::AttentionImpl::Mma};
+const char* impl_name(kernels::AttentionImpl i) {
+  return i == kernels::AttentionImpl::Wgmma ? "wgmma" : i == kernels::AttentionImpl::Mma ? "mma" : "simple";
+}
+// (Wgmma is Mma on a device other than compute capability 9.0.)
+constexpr kernels::AttentionImpl kImpls[] = {kernels::AttentionImpl::Simple, kernels::AttentionImpl::Mma,
+                                             kernels::AttentionImpl::Wgmma};
 
 std::string describe(const AttnCase& c) {
   std::string s = std::string(impl_name(kernels::attention_impl())) + " " + test::dname(c.dtype) + " hd" +
@@ -206,6 +210,30 @@ TEST(GpuAttention, AnyTiling) {
   }
 }
 
+// Long prefills and chunked prefills (many 64-key chunks per tile: the wgmma kernel's 4-stage ring
+// wraps several times), mixed with decode tiles in the same launch (the wgmma kernel takes the
+// prefill tiles, the decode kernel the rest), GQA ratios that leave a 128-row pass partly empty
+// (7: 126 rows; 32: 4 tokens), splits over long prefill tiles, a sliding window.
+TEST(GpuAttention, LongPrefills) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(20);
+  std::vector<AttnCase> cases;
+  for (DType t : {DType::BF16, DType::F16}) {
+    cases.push_back({t, 128, 32, 8, 32, 0, {{0, 1024}}});
+    cases.push_back({t, 128, 32, 8, 16, 0, {{300, 700}, {2000, 1}, {0, 1}, {64, 1}}});
+    cases.push_back({t, 128, 28, 4, 16, 0, {{0, 500}, {777, 91}, {129, 1}}});
+    cases.push_back({t, 128, 32, 1, 32, 0, {{0, 200}, {1000, 37}}});
+    cases.push_back({t, 128, 8, 8, 16, 0, {{0, 600}}, 3});
+    cases.push_back({t, 128, 32, 8, 16, 256, {{0, 900}, {1500, 200}, {3000, 1}}});
+    cases.push_back({t, 128, 32, 8, 16, 0, {{0, 1100}, {5, 300}}, 0, 0, false, 30.0f});
+  }
+  for (auto impl : kImpls) {
+    if (impl == kernels::AttentionImpl::Simple) continue;  // (slow; covered by the shorter cases)
+    ImplScope scope(impl);
+    for (auto& c : cases) run_case(c, rng);
+  }
+}
+
 // Released (-1) blocks before the window, as a sliding-window model's block manager leaves them.
 TEST(GpuAttention, ReleasedBlocks) {
   IGNIS_SKIP_WITHOUT_GPU();
@@ -321,8 +349,19 @@ TEST(GpuAttention, SelectorAndTiling) {
   EXPECT_EQ(kernels::attention_tile_tokens(4, 128, DType::BF16), 16);
   EXPECT_EQ(kernels::attention_tile_tokens(8, 64, DType::F16), 8);
   EXPECT_EQ(kernels::attention_tile_tokens(4, 128, DType::F32), kernels::attention_tile_tokens(4));
+  // Wgmma: 128-row tiles where the wgmma kernel runs (head_dim 128 on a compute-capability 9.0
+  // device), the mma tiles elsewhere
+  kernels::set_attention_impl(kernels::AttentionImpl::Wgmma);
+  EXPECT_EQ(kernels::attention_tile_tokens(4, 128, DType::BF16),
+            kernels::attention_wgmma_active(4, 128, DType::BF16) ? 32 : 16);
+  EXPECT_EQ(kernels::attention_tile_tokens(7, 128, DType::F16),
+            kernels::attention_wgmma_active(7, 128, DType::F16) ? 18 : 9);
+  EXPECT_EQ(kernels::attention_tile_tokens(8, 64, DType::F16), 8);
+  EXPECT_FALSE(kernels::attention_wgmma_active(4, 64, DType::BF16));
+  EXPECT_FALSE(kernels::attention_wgmma_active(4, 128, DType::F32));
   kernels::set_attention_impl(kernels::AttentionImpl::Simple);
   EXPECT_EQ(kernels::attention_impl(), kernels::AttentionImpl::Simple);
+  EXPECT_FALSE(kernels::attention_wgmma_active(4, 128, DType::BF16));
   EXPECT_EQ(kernels::attention_tile_tokens(4, 128, DType::BF16), kernels::attention_tile_tokens(4));
   EXPECT_EQ(kernels::attention_tile_tokens(4), 8);
 }

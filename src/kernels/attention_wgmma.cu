@@ -1,0 +1,368 @@
+// Paged attention for prefill tiles on Hopper tensor cores (wgmma, sm_90a), head_dim 128, bf16/fp16.
+//
+// Block = (tile, kv head, split), 2 warpgroups (256 threads). The tile's query rows
+// r = token * G + head-in-group are processed in passes of 128 rows; warpgroup w owns rows
+// 64w .. 64w+63 of a pass (its warp v rows 64w + 16v .. +15, as wgmma lays out its 64 x N tiles).
+// Per pass: Q (128 x 128) -> shared memory once; then the split's key range in chunks of 64 keys,
+// K and V copied from the paged cache with 16-byte cp.async (every thread its share; missing keys
+// zero-filled) into a ring of 4 stages, two chunks ahead of the math. Per chunk j, each warpgroup:
+//   S(j) = Q K(j)^T       8 x wgmma m64n64k16, Q and K from shared memory (K-major)
+//   O += P(j-1) V(j-1)    4 x wgmma m64n128k16, P from registers, V from shared memory (transposed)
+// both issued back to back; the online softmax of S(j) (fp32, log2 domain) runs while the P V
+// product is still in flight, and O is rescaled once it lands. So the tensor cores work on
+// chunk j-1 while the warps do chunk j's exponentials.
+// Shared memory (from a 1024-byte aligned base; every operand tile is a stack of 128-byte-swizzled
+// 8-row atoms, see wgmma.cuh):
+//   Q  [warpgroup 2][dim half 2][row 64][128 B]                          32 KB
+//   KV [stage 4] { K [dim half 2][key 64][128 B], V [dim half 2][key 64][128 B] }   4 x 32 KB
+//   slots [4][64] int32 (cache row of each key of a chunk, -1 = masked), vbits [4][2] (slot >= 0)
+// Ring discipline, iteration j (one __syncthreads at its top, after chunk j landed):
+//   stage j%4: K(j) read by S(j); stage (j-1)%4: V(j-1) read by P V; stage (j+2)%4 = (j-2)%4: chunk
+//   j+2 copied in (its last reader, P V(j-2), was waited for before the barrier); slots (j+3)%4 are
+//   staged for chunk j+3 (their last reader, the mask of chunk j-1, ran before the barrier).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <climits>
+#include <cstdint>
+
+#include "kernels/attention_wgmma.h"
+#include "kernels/common.cuh"
+#include "kernels/cuda_check.h"
+#include "kernels/mma_util.cuh"
+#include "kernels/wgmma.cuh"
+
+namespace ignis::kernels {
+namespace {
+
+constexpr int kD = 128;
+constexpr int kThreads = 256;
+constexpr int kRows = kWgmmaAttentionRows;  // 2 warpgroups x 64
+constexpr int kChunk = 64;
+constexpr int kStages = 4;
+constexpr uint32_t kHalfBytes = 64 * 128;               // 64 rows x 64 dims x 2 bytes
+constexpr uint32_t kQBytes = 2 * 2 * kHalfBytes;        // 32 KB
+constexpr uint32_t kTileBytes = 2 * kHalfBytes;         // one K or V chunk: 16 KB
+constexpr uint32_t kStageBytes = 2 * kTileBytes;        // K + V
+constexpr size_t kSmemBytes = 1024 + kQBytes + kStages * kStageBytes + kStages * kChunk * 4 + kStages * 2 * 4;
+static_assert(kSmemBytes <= 227 * 1024, "shared memory");
+
+// Byte offset of 16-byte vector v (0..15 over the 128 dims) of row r in a [half 2][row 64][128 B] tile.
+__device__ __forceinline__ uint32_t swz(int r, int v) {
+  return uint32_t(v >> 3) * kHalfBytes + uint32_t(r) * 128u + uint32_t(((v & 7) ^ (r & 7)) << 4);
+}
+
+template <class T>
+__global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(PagedAttentionArgs a) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int VEC = kD / 8;     // 16-byte vectors per row
+  constexpr int NT_S = kChunk / 8;
+  constexpr int NT_O = kD / 8;
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* base = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u);
+  unsigned char* Qs = base;
+  unsigned char* KV = base + kQBytes;
+  int32_t* slots = reinterpret_cast<int32_t*>(KV + kStages * kStageBytes);  // [4][64]
+  uint32_t* vbits = reinterpret_cast<uint32_t*>(slots + kStages * kChunk);   // [4][2]
+
+  // The last tiles of a sequence see the most keys: start them first.
+  const AttentionTile tile = a.tiles[a.num_tiles - 1 - blockIdx.x];
+  if (tile.num_tokens <= 0) return;
+  const int G = a.num_heads / a.num_kv_heads;
+  const int rows_total = tile.num_tokens * G;
+  if (rows_total <= 16) return;  // a decode tile: the decode kernel's
+  const int kvh = blockIdx.y, split = blockIdx.z, S = gridDim.z;
+  const int tid = threadIdx.x, wg = tid >> 7, warp = tid >> 5, lane = tid & 31;
+  const int g = lane >> 2, qd = lane & 3;
+
+  const int pos_first = a.positions[tile.token_begin];
+  const KeyRange keys = split_key_range(pos_first, tile.num_tokens, a.sliding_window, split, S, kChunk);
+  const int kb = keys.begin, ke = keys.end;
+  const int n = ke > kb ? (ke - kb + kChunk - 1) / kChunk : 0;
+
+  const T* q = static_cast<const T*>(a.q);
+  const T* kc = static_cast<const T*>(a.k_cache);
+  const T* vc = static_cast<const T*>(a.v_cache);
+  const int32_t* bt = a.block_tables + size_t(tile.seq) * a.bt_stride;
+  const size_t tok_stride = size_t(a.num_kv_heads) * kD;
+  const size_t head_off = size_t(kvh) * kD;
+  const float scale_log2 = a.scale * kLog2e;
+
+  // Cache slot of key (tid % 64) of chunk c (-1 = masked / absent), then the chunk's slots and
+  // validity bits -> ring entry c % 4 (written by threads 0..63; every thread computes, as a branch
+  // on the thread index here would serialize the wgmma). Split so that the block-table load is in
+  // flight while other work runs.
+  auto fetch_slot = [&](int c) -> int {
+    const int p = kb + c * kChunk + (tid & (kChunk - 1));
+    int slot = -1;
+    if (p < ke) {
+      const int blk = bt[p / a.block_size];
+      if (blk >= 0) slot = blk * a.block_size + p % a.block_size;
+    }
+    return slot;
+  };
+  auto publish_slot = [&](int c, int slot) {
+    const uint32_t bits = __ballot_sync(0xffffffffu, slot >= 0);
+    if (tid < kChunk) {
+      slots[(c & 3) * kChunk + tid] = slot;
+      if (lane == 0) vbits[(c & 3) * 2 + warp] = bits;
+    }
+  };
+  auto stage_slots = [&](int c) { publish_slot(c, fetch_slot(c)); };
+  // Every thread: its 8 of chunk c's 2 x 1024 16-byte vectors (K then V) -> stage c % 4; one group.
+  auto issue_chunk = [&](int c) {
+    if (c < n) {
+      unsigned char* st = KV + (c & 3) * kStageBytes;
+      const int32_t* sl = slots + (c & 3) * kChunk;
+#pragma unroll
+      for (int it = 0; it < kChunk * VEC / kThreads; ++it) {
+        const int i = tid + it * kThreads;
+        const int key = i / VEC, v = i % VEC;
+        const int slot = sl[key];
+        const uint32_t off = swz(key, v);
+        if (slot >= 0) {
+          const size_t src = size_t(slot) * tok_stride + head_off + v * 8;
+          cp_async16(st + off, kc + src);
+          cp_async16(st + kTileBytes + off, vc + src);
+        } else {
+          *reinterpret_cast<uint4*>(st + off) = make_uint4(0u, 0u, 0u, 0u);
+          *reinterpret_cast<uint4*>(st + kTileBytes + off) = make_uint4(0u, 0u, 0u, 0u);
+        }
+      }
+    }
+    cp_async_commit();  // (possibly empty: keeps the group count uniform)
+  };
+
+  const uint32_t q_base = smem_addr(Qs) + wg * 2 * kHalfBytes;
+  const uint32_t kv_base = smem_addr(KV);
+  const int wrow = (warp & 3) * 16 + g;  // this thread's first row within its warpgroup's 64
+
+  for (int r0 = 0; r0 < rows_total; r0 += kRows) {
+    const int rows = min(kRows, rows_total - r0);
+    __syncthreads();  // the previous pass is done with every shared buffer
+    // Q rows r0 .. r0 + rows -> Qs (zeros beyond `rows`)
+#pragma unroll
+    for (int it = 0; it < kRows * VEC / kThreads; ++it) {
+      const int i = tid + it * kThreads;
+      const int r = i / VEC, v = i % VEC;
+      uint4 val = make_uint4(0u, 0u, 0u, 0u);
+      if (r < rows) {
+        const int rr = r0 + r;
+        const int t = tile.token_begin + rr / G, h = kvh * G + rr % G;
+        val = *reinterpret_cast<const uint4*>(q + size_t(t) * a.q_stride + size_t(h) * kD + v * 8);
+      }
+      *reinterpret_cast<uint4*>(Qs + (r >> 6) * 2 * kHalfBytes + swz(r & 63, v)) = val;
+    }
+    if (n > 0) stage_slots(0);
+    if (n > 1) stage_slots(1);
+    wgmma::fence_proxy_async();
+    __syncthreads();  // Qs, slots of chunks 0 and 1
+    issue_chunk(0);
+    issue_chunk(1);
+    if (n > 2) stage_slots(2);  // read after the first barrier of the loop
+
+    // (A warpgroup without real rows in this pass still computes, on zero rows: a branch on the
+    // thread index around wgmma makes ptxas serialize every wgmma of the kernel.)
+    // rows wrow and wrow + 8 of this warpgroup: visible keys p with lo <= p <= hi (padding rows: none)
+    int hi[2], lo[2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int r = wg * 64 + wrow + 8 * i;
+      hi[i] = r < rows ? pos_first + (r0 + r) / G : -1;
+      lo[i] = a.sliding_window > 0 ? hi[i] - a.sliding_window + 1 : INT_MIN;
+    }
+    float o[NT_O][4], s[NT_S][4];
+    uint32_t pa[kChunk / 16][4] = {};  // P(j-1) as A fragments, one per 16 keys
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int t = 0; t < NT_O; ++t)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[t][e] = 0.0f;
+#pragma unroll
+    for (int t = 0; t < NT_S; ++t)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[t][e] = 0.0f;
+
+    // Chunks whose keys are all present and visible to every row of the pass skip the mask
+    // (block-uniform: the first row of the pass sees the fewest keys; the last the window's start).
+    const int pass_hi = pos_first + r0 / G;
+    const int pass_lo = a.sliding_window > 0 ? pos_first + (r0 + rows - 1) / G - a.sliding_window + 1 : INT_MIN;
+    for (int j = 0; j < n; ++j) {
+      const int next_slot = j + 3 < n ? fetch_slot(j + 3) : -1;
+      cp_async_wait_group<1>();  // this thread's part of chunk j landed (j+1 may be in flight)
+      wgmma::fence_proxy_async();
+      __syncthreads();
+      const uint32_t kst = kv_base + (j & 3) * kStageBytes;
+      const uint64_t dq = wgmma::desc_sw128(q_base, 16, 1024);
+      const uint64_t dk = wgmma::desc_sw128(kst, 16, 1024);
+      wgmma::fence();
+      wgmma::mma_m64n64k16_ss_first<T>(s, dq, dk);
+#pragma unroll
+      for (int kk = 1; kk < kD / 16; ++kk) {
+        const uint32_t off = ((kk >> 2) * kHalfBytes + (kk & 3) * 32) >> 4;
+        wgmma::mma_m64n64k16_ss<T>(s, dq + off, dk + off, 1);
+      }
+      wgmma::commit();
+      if (j > 0) {
+        const uint64_t dv = wgmma::desc_sw128(kv_base + ((j - 1) & 3) * kStageBytes + kTileBytes, kHalfBytes, 1024);
+#pragma unroll
+        for (int kk = 0; kk < kChunk / 16; ++kk) wgmma::mma_m64n128k16_rs<T>(o, pa[kk], dv + ((kk * 2048) >> 4), 1);
+        wgmma::commit();
+      }
+      if (j > 0) wgmma::wait<1>();  // S(j) done; P V(j-1) may still run
+      else wgmma::wait<0>();
+      wgmma::pin(s);
+      // copies for later chunks while P V(j-1) runs (issued between the wgmma and their wait, they
+      // would serialize the wgmma: ptxas C7514)
+      issue_chunk(j + 2);
+      if (j + 3 < n) publish_slot(j + 3, next_slot);
+
+      const int k0 = kb + j * kChunk;
+      const uint64_t vb = uint64_t(vbits[(j & 3) * 2]) | (uint64_t(vbits[(j & 3) * 2 + 1]) << 32);
+      const bool all_visible = vb == ~uint64_t(0) && k0 + kChunk - 1 <= pass_hi && pass_lo <= k0;
+      if (!all_visible) {
+#pragma unroll
+        for (int t = 0; t < NT_S; ++t)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int kk = t * 8 + 2 * qd + (e & 1);
+            const int p = k0 + kk;
+            const bool ok = ((vb >> kk) & 1u) && p <= hi[e >> 1] && p >= lo[e >> 1];
+            s[t][e] = ok ? s[t][e] : -INFINITY;
+          }
+      }
+      // online softmax (log2 domain, m in scaled units): new max, alpha, p = 2^(s scale - m), row sums
+      float alpha[2];
+      {
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int t = 0; t < NT_S; ++t)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) mx[e >> 1] = fmaxf(mx[e >> 1], s[t][e]);
+        float bias[2];
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+          mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+          mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+          mx[i] = fmaxf(m[i], mx[i] * scale_log2);  // (scale > 0: the max commutes with it)
+          bias[i] = mx[i] == -INFINITY ? 0.0f : mx[i];
+          alpha[i] = fast_exp2(m[i] - bias[i]);
+          m[i] = mx[i];
+          l[i] *= alpha[i];
+        }
+#pragma unroll
+        for (int t = 0; t < NT_S; ++t)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const float p = fast_exp2(fmaf(s[t][e], scale_log2, -bias[e >> 1]));
+            s[t][e] = p;
+            l[e >> 1] += p;
+          }
+      }
+      // once P V(j-1) has landed: rescale O, P(j) -> A fragments
+      wgmma::wait<0>();
+      wgmma::pin(o);
+      wgmma::pin(pa);
+#pragma unroll
+      for (int t = 0; t < NT_O; ++t) {
+        o[t][0] *= alpha[0];
+        o[t][1] *= alpha[0];
+        o[t][2] *= alpha[1];
+        o[t][3] *= alpha[1];
+      }
+#pragma unroll
+      for (int kk = 0; kk < kChunk / 16; ++kk) {
+        pa[kk][0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
+        pa[kk][1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
+        pa[kk][2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+        pa[kk][3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      }
+    }
+    cp_async_wait_group<0>();  // (only empty groups remain; none may outlive the pass)
+    if (n > 0) {
+      const uint64_t dv = wgmma::desc_sw128(kv_base + ((n - 1) & 3) * kStageBytes + kTileBytes, kHalfBytes, 1024);
+      wgmma::fence();
+#pragma unroll
+      for (int kk = 0; kk < kChunk / 16; ++kk) wgmma::mma_m64n128k16_rs<T>(o, pa[kk], dv + ((kk * 2048) >> 4), 1);
+      wgmma::commit();
+      wgmma::wait<0>();
+      wgmma::pin(o);
+      wgmma::pin(pa);
+    }
+
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+      l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    }
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int r = wg * 64 + wrow + 8 * i;
+      if (r >= rows) continue;
+      const int rr = r0 + r;
+      const int t = tile.token_begin + rr / G, h = kvh * G + rr % G;
+      if (S == 1) {
+        T* out = static_cast<T*>(a.out) + size_t(t) * a.out_stride + size_t(h) * kD;
+        const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+#pragma unroll
+        for (int nn = 0; nn < NT_O; ++nn)
+          *reinterpret_cast<uint32_t*>(out + nn * 8 + 2 * qd) = pack2<T>(o[nn][2 * i] * inv, o[nn][2 * i + 1] * inv);
+      } else {
+        // workspace: acc (num_tokens, num_heads, S, D) then (m, l) (num_tokens, num_heads, S, 2)
+        const size_t part = (size_t(t) * a.num_heads + h) * S + split;
+        float* pw = a.workspace + part * kD;
+#pragma unroll
+        for (int nn = 0; nn < NT_O; ++nn)
+          *reinterpret_cast<float2*>(pw + nn * 8 + 2 * qd) = make_float2(o[nn][2 * i], o[nn][2 * i + 1]);
+        if (qd == 0) {
+          float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * kD + part * 2;
+          ml[0] = m[i] * kLn2;  // log2 domain -> natural log (the combine kernel uses exp)
+          ml[1] = l[i];
+        }
+      }
+    }
+  }
+#else
+  __trap();  // built without sm_90a code; the host only launches this on a compute-capability 9.0 device
+#endif
+}
+
+template <class T>
+void launch(const PagedAttentionArgs& a, cudaStream_t stream) {
+  static bool configured = false;  // per instantiation; done before any graph capture (warm-up step)
+  if (!configured) {
+    IGNIS_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_wgmma_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          int(kSmemBytes)));
+    configured = true;
+  }
+  dim3 grid(a.num_tiles, a.num_kv_heads, a.num_splits);
+  paged_attention_wgmma_kernel<T><<<grid, kThreads, kSmemBytes, stream>>>(a);
+  IGNIS_CUDA_LAUNCH_CHECK("paged_attention_wgmma_kernel");
+}
+
+}  // namespace
+
+bool attention_wgmma_shape_supported(int gqa, int head_dim, DType dtype) {
+  return (dtype == DType::BF16 || dtype == DType::F16) && head_dim == kD && gqa >= 1 && gqa <= 32;
+}
+
+bool wgmma_device() {
+  static const bool yes = [] {
+    int dev = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
+      cudaGetLastError();  // clear the error of a machine without a device
+      return false;
+    }
+    return major == 9 && minor == 0;
+  }();
+  return yes;
+}
+
+void launch_paged_attention_wgmma(const PagedAttentionArgs& a, cudaStream_t stream) {
+  if (a.dtype == DType::BF16) launch<__nv_bfloat16>(a, stream);
+  else launch<__half>(a, stream);
+}
+
+}  // namespace ignis::kernels
