@@ -36,7 +36,8 @@ namespace ignis::kernels {
 namespace {
 
 constexpr int kD = 128;
-constexpr int kThreads = 256;
+constexpr int kConsumers = 256;            // 2 warpgroups
+constexpr int kThreads = kConsumers + 128;  // + 1 producer warpgroup (one warp of it copies)
 constexpr int kRows = kWgmmaAttentionRows;  // 2 warpgroups x 64
 constexpr int kChunk = 64;
 constexpr int kStages = 4;
@@ -44,7 +45,7 @@ constexpr uint32_t kHalfBytes = 64 * 128;               // 64 rows x 64 dims x 2
 constexpr uint32_t kQBytes = 2 * 2 * kHalfBytes;        // 32 KB
 constexpr uint32_t kTileBytes = 2 * kHalfBytes;         // one K or V chunk: 16 KB
 constexpr uint32_t kStageBytes = 2 * kTileBytes;        // K + V
-constexpr size_t kSmemBytes = 1024 + kQBytes + kStages * kStageBytes + kStages * kChunk * 4 + kStages * 2 * 4;
+constexpr size_t kSmemBytes = 1024 + kQBytes + kStages * kStageBytes + kStages * 4 * 2 + 2 * kStages * 8;
 static_assert(kSmemBytes <= 227 * 1024, "shared memory");
 
 // Byte offset of 16-byte vector v (0..15 over the 128 dims) of row r in a [half 2][row 64][128 B] tile.
@@ -62,8 +63,8 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
   unsigned char* base = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u);
   unsigned char* Qs = base;
   unsigned char* KV = base + kQBytes;
-  int32_t* slots = reinterpret_cast<int32_t*>(KV + kStages * kStageBytes);  // [4][64]
-  uint32_t* vbits = reinterpret_cast<uint32_t*>(slots + kStages * kChunk);   // [4][2]
+  uint16_t* vbits = reinterpret_cast<uint16_t*>(KV + kStages * kStageBytes);  // [4][4]: bit k of [st][w]: key 16w + k present
+  uint64_t* bars = reinterpret_cast<uint64_t*>(vbits + kStages * 4);         // full[4], empty[4]
 
   // The last tiles of a sequence see the most keys: start them first.
   const AttentionTile tile = a.tiles[a.num_tiles - 1 - blockIdx.x];
@@ -73,94 +74,92 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
   if (rows_total <= 16) return;  // a decode tile: the decode kernel's
   const int kvh = blockIdx.y, split = blockIdx.z, S = gridDim.z;
   const int tid = threadIdx.x, wg = tid >> 7, warp = tid >> 5, lane = tid & 31;
-  const int g = lane >> 2, qd = lane & 3;
 
   const int pos_first = a.positions[tile.token_begin];
   const KeyRange keys = split_key_range(pos_first, tile.num_tokens, a.sliding_window, split, S, kChunk);
   const int kb = keys.begin, ke = keys.end;
   const int n = ke > kb ? (ke - kb + kChunk - 1) / kChunk : 0;
+  const int passes = (rows_total + kRows - 1) / kRows;
 
-  const T* q = static_cast<const T*>(a.q);
-  const T* kc = static_cast<const T*>(a.k_cache);
-  const T* vc = static_cast<const T*>(a.v_cache);
-  const int32_t* bt = a.block_tables + size_t(tile.seq) * a.bt_stride;
-  const size_t tok_stride = size_t(a.num_kv_heads) * kD;
-  const size_t head_off = size_t(kvh) * kD;
-  const float scale_log2 = a.scale * kLog2e;
+  const uint32_t full0 = smem_addr(bars), empty0 = smem_addr(bars + kStages);
+  if (tid == 0) {
+    for (int i = 0; i < kStages; ++i) {
+      wgmma::mbar_init(full0 + 8 * i, 128 + 4);            // producer threads' cp.async + each warp's vbits
+      wgmma::mbar_init(empty0 + 8 * i, kConsumers);        // every consumer thread, after its last read
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
 
-  // Cache slot of key (tid % 64) of chunk c (-1 = masked / absent), then the chunk's slots and
-  // validity bits -> ring entry c % 4 (written by threads 0..63; every thread computes, as a branch
-  // on the thread index here would serialize the wgmma). Split so that the block-table load is in
-  // flight while other work runs.
-  auto fetch_slot = [&](int c) -> int {
-    const int p = kb + c * kChunk + (tid & (kChunk - 1));
-    int slot = -1;
-    if (p < ke) {
-      const int blk = bt[p / a.block_size];
-      if (blk >= 0) slot = blk * a.block_size + p % a.block_size;
-    }
-    return slot;
-  };
-  auto publish_slot = [&](int c, int slot) {
-    const uint32_t bits = __ballot_sync(0xffffffffu, slot >= 0);
-    if (tid < kChunk) {
-      slots[(c & 3) * kChunk + tid] = slot;
-      if (lane == 0) vbits[(c & 3) * 2 + warp] = bits;
-    }
-  };
-  auto stage_slots = [&](int c) { publish_slot(c, fetch_slot(c)); };
-  // Every thread: its 8 of chunk c's 2 x 1024 16-byte vectors (K then V) -> stage c % 4; one group.
-  auto issue_chunk = [&](int c) {
-    if (c < n) {
-      unsigned char* st = KV + (c & 3) * kStageBytes;
-      const int32_t* sl = slots + (c & 3) * kChunk;
+  if (wg == kConsumers / 128) {
+    // Registers: the producer warpgroup gives most of its share to the consumers (the kernel starts
+    // at 65536 / 384 = 168 per thread; 2 x 128 x 232 + 128 x 40 <= 65536).
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+    // ---- producer warpgroup: warp pw copies keys 16 pw .. 16 pw + 15 of every chunk; every pass
+    // re-reads the split's chunks into the ring (the chunk counter gc runs across passes, so the
+    // barriers' phases do too).
+    const T* kc = static_cast<const T*>(a.k_cache);
+    const T* vc = static_cast<const T*>(a.v_cache);
+    const int32_t* bt = a.block_tables + size_t(tile.seq) * a.bt_stride;
+    const size_t tok_stride = size_t(a.num_kv_heads) * kD;
+    const size_t head_off = size_t(kvh) * kD;
+    const int pw = warp & 3, v = lane & 15;  // this lane: vector v of keys 16 pw + lane/16, +2, +4, ...
+    for (int gc = 0; gc < passes * n; ++gc) {
+      const int c = gc % n, st = gc & (kStages - 1);
+      if (gc >= kStages) wgmma::mbar_wait(empty0 + 8 * st, ((gc / kStages) - 1) & 1);
+      const int p = kb + c * kChunk + pw * 16 + (lane & 15);
+      int slot = -1;
+      if (p < ke) {
+        const int blk = bt[p / a.block_size];
+        if (blk >= 0) slot = blk * a.block_size + p % a.block_size;
+      }
+      const uint32_t bits = __ballot_sync(0xffffffffu, slot >= 0) & 0xffffu;
+      unsigned char* dst = KV + st * kStageBytes;
 #pragma unroll
-      for (int it = 0; it < kChunk * VEC / kThreads; ++it) {
-        const int i = tid + it * kThreads;
-        const int key = i / VEC, v = i % VEC;
-        const int slot = sl[key];
-        const uint32_t off = swz(key, v);
-        if (slot >= 0) {
-          const size_t src = size_t(slot) * tok_stride + head_off + v * 8;
-          cp_async16(st + off, kc + src);
-          cp_async16(st + kTileBytes + off, vc + src);
-        } else {
-          *reinterpret_cast<uint4*>(st + off) = make_uint4(0u, 0u, 0u, 0u);
-          *reinterpret_cast<uint4*>(st + kTileBytes + off) = make_uint4(0u, 0u, 0u, 0u);
-        }
+      for (int i = 0; i < 8; ++i) {
+        const int k16 = 2 * i + (lane >> 4);
+        const int sl = __shfl_sync(0xffffffffu, slot, k16);
+        const size_t src = size_t(sl < 0 ? 0 : sl) * tok_stride + head_off + v * 8;
+        const uint32_t off = swz(pw * 16 + k16, v);
+        cp_async16_zfill(dst + off, kc + src, sl >= 0);
+        cp_async16_zfill(dst + kTileBytes + off, vc + src, sl >= 0);
+      }
+      wgmma::mbar_arrive_cp_async(full0 + 8 * st);
+      if (lane == 0) {
+        vbits[st * 4 + pw] = uint16_t(bits);
+        wgmma::mbar_arrive(full0 + 8 * st);
       }
     }
-    cp_async_commit();  // (possibly empty: keeps the group count uniform)
-  };
-
+    cp_async_wait_group<0>();  // (no copy outlives its thread)
+  } else {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+  // ---- consumers: 2 warpgroups
+  const int g = lane >> 2, qd = lane & 3;
+  const T* q = static_cast<const T*>(a.q);
+  const float scale_log2 = a.scale * kLog2e;
   const uint32_t q_base = smem_addr(Qs) + wg * 2 * kHalfBytes;
   const uint32_t kv_base = smem_addr(KV);
   const int wrow = (warp & 3) * 16 + g;  // this thread's first row within its warpgroup's 64
 
-  for (int r0 = 0; r0 < rows_total; r0 += kRows) {
+  for (int pass = 0; pass < passes; ++pass) {
+    const int r0 = pass * kRows;
     const int rows = min(kRows, rows_total - r0);
-    __syncthreads();  // the previous pass is done with every shared buffer
+    if (pass > 0) wgmma::named_sync(1, kConsumers);  // both warpgroups are done with Qs
     // Q rows r0 .. r0 + rows -> Qs (zeros beyond `rows`)
 #pragma unroll
-    for (int it = 0; it < kRows * VEC / kThreads; ++it) {
-      const int i = tid + it * kThreads;
-      const int r = i / VEC, v = i % VEC;
+    for (int it = 0; it < kRows * VEC / kConsumers; ++it) {
+      const int i = tid + it * kConsumers;
+      const int r = i / VEC, vv = i % VEC;
       uint4 val = make_uint4(0u, 0u, 0u, 0u);
       if (r < rows) {
         const int rr = r0 + r;
         const int t = tile.token_begin + rr / G, h = kvh * G + rr % G;
-        val = *reinterpret_cast<const uint4*>(q + size_t(t) * a.q_stride + size_t(h) * kD + v * 8);
+        val = *reinterpret_cast<const uint4*>(q + size_t(t) * a.q_stride + size_t(h) * kD + vv * 8);
       }
-      *reinterpret_cast<uint4*>(Qs + (r >> 6) * 2 * kHalfBytes + swz(r & 63, v)) = val;
+      *reinterpret_cast<uint4*>(Qs + (r >> 6) * 2 * kHalfBytes + swz(r & 63, vv)) = val;
     }
-    if (n > 0) stage_slots(0);
-    if (n > 1) stage_slots(1);
     wgmma::fence_proxy_async();
-    __syncthreads();  // Qs, slots of chunks 0 and 1
-    issue_chunk(0);
-    issue_chunk(1);
-    if (n > 2) stage_slots(2);  // read after the first barrier of the loop
-
+    wgmma::named_sync(1, kConsumers);  // Qs written
     // (A warpgroup without real rows in this pass still computes, on zero rows: a branch on the
     // thread index around wgmma makes ptxas serialize every wgmma of the kernel.)
     // rows wrow and wrow + 8 of this warpgroup: visible keys p with lo <= p <= hi (padding rows: none)
@@ -178,23 +177,16 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
     for (int t = 0; t < NT_O; ++t)
 #pragma unroll
       for (int e = 0; e < 4; ++e) o[t][e] = 0.0f;
-#pragma unroll
-    for (int t = 0; t < NT_S; ++t)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[t][e] = 0.0f;
-
     // Chunks whose keys are all present and visible to every row of the pass skip the mask
     // (block-uniform: the first row of the pass sees the fewest keys; the last the window's start).
     const int pass_hi = pos_first + r0 / G;
     const int pass_lo = a.sliding_window > 0 ? pos_first + (r0 + rows - 1) / G - a.sliding_window + 1 : INT_MIN;
     for (int j = 0; j < n; ++j) {
-      const int next_slot = j + 3 < n ? fetch_slot(j + 3) : -1;
-      cp_async_wait_group<1>();  // this thread's part of chunk j landed (j+1 may be in flight)
+      const int gc = pass * n + j, st = gc & (kStages - 1);
+      wgmma::mbar_wait(full0 + 8 * st, (gc / kStages) & 1);  // chunk j landed
       wgmma::fence_proxy_async();
-      __syncthreads();
-      const uint32_t kst = kv_base + (j & 3) * kStageBytes;
       const uint64_t dq = wgmma::desc_sw128(q_base, 16, 1024);
-      const uint64_t dk = wgmma::desc_sw128(kst, 16, 1024);
+      const uint64_t dk = wgmma::desc_sw128(kv_base + st * kStageBytes, 16, 1024);
       wgmma::fence();
       wgmma::mma_m64n64k16_ss_first<T>(s, dq, dk);
 #pragma unroll
@@ -203,22 +195,20 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
         wgmma::mma_m64n64k16_ss<T>(s, dq + off, dk + off, 1);
       }
       wgmma::commit();
+      const int pst = (gc - 1) & (kStages - 1);  // chunk j-1's stage
       if (j > 0) {
-        const uint64_t dv = wgmma::desc_sw128(kv_base + ((j - 1) & 3) * kStageBytes + kTileBytes, kHalfBytes, 1024);
+        const uint64_t dv = wgmma::desc_sw128(kv_base + pst * kStageBytes + kTileBytes, kHalfBytes, 1024);
 #pragma unroll
         for (int kk = 0; kk < kChunk / 16; ++kk) wgmma::mma_m64n128k16_rs<T>(o, pa[kk], dv + ((kk * 2048) >> 4), 1);
         wgmma::commit();
+        wgmma::wait<1>();  // S(j) done; P V(j-1) may still run
+      } else {
+        wgmma::wait<0>();
       }
-      if (j > 0) wgmma::wait<1>();  // S(j) done; P V(j-1) may still run
-      else wgmma::wait<0>();
       wgmma::pin(s);
-      // copies for later chunks while P V(j-1) runs (issued between the wgmma and their wait, they
-      // would serialize the wgmma: ptxas C7514)
-      issue_chunk(j + 2);
-      if (j + 3 < n) publish_slot(j + 3, next_slot);
 
       const int k0 = kb + j * kChunk;
-      const uint64_t vb = uint64_t(vbits[(j & 3) * 2]) | (uint64_t(vbits[(j & 3) * 2 + 1]) << 32);
+      const uint64_t vb = *reinterpret_cast<const uint64_t*>(vbits + st * 4);
       const bool all_visible = vb == ~uint64_t(0) && k0 + kChunk - 1 <= pass_hi && pass_lo <= k0;
       if (!all_visible) {
 #pragma unroll
@@ -259,10 +249,11 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
             l[e >> 1] += p;
           }
       }
-      // once P V(j-1) has landed: rescale O, P(j) -> A fragments
+      // once P V(j-1) has landed: chunk j-1's stage goes back to the producer; rescale O, P(j) -> A
       wgmma::wait<0>();
       wgmma::pin(o);
       wgmma::pin(pa);
+      if (j > 0) wgmma::mbar_arrive(empty0 + 8 * pst);
 #pragma unroll
       for (int t = 0; t < NT_O; ++t) {
         o[t][0] *= alpha[0];
@@ -278,9 +269,9 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
         pa[kk][3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
       }
     }
-    cp_async_wait_group<0>();  // (only empty groups remain; none may outlive the pass)
     if (n > 0) {
-      const uint64_t dv = wgmma::desc_sw128(kv_base + ((n - 1) & 3) * kStageBytes + kTileBytes, kHalfBytes, 1024);
+      const int lst = (pass * n + n - 1) & (kStages - 1);
+      const uint64_t dv = wgmma::desc_sw128(kv_base + lst * kStageBytes + kTileBytes, kHalfBytes, 1024);
       wgmma::fence();
 #pragma unroll
       for (int kk = 0; kk < kChunk / 16; ++kk) wgmma::mma_m64n128k16_rs<T>(o, pa[kk], dv + ((kk * 2048) >> 4), 1);
@@ -288,6 +279,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
       wgmma::wait<0>();
       wgmma::pin(o);
       wgmma::pin(pa);
+      wgmma::mbar_arrive(empty0 + 8 * lst);
     }
 
 #pragma unroll
@@ -322,6 +314,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
       }
     }
   }
+  }  // consumers
 #else
   __trap();  // built without sm_90a code; the host only launches this on a compute-capability 9.0 device
 #endif

@@ -37,6 +37,34 @@ template <int N> __device__ __forceinline__ void wait() {
 // Makes this thread's ordinary shared-memory writes (stores, cp.async) visible to the async proxy
 // (wgmma operand reads); put it before the barrier that publishes them.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// mbarrier (shared memory, 8 bytes, 8-byte aligned) for producer/consumer hand-offs.
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+// One arrival (release semantics: this thread's earlier shared-memory writes are visible to a waiter).
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared::cta.b64 st, [%0];\n}\n" ::"r"(bar) : "memory");
+}
+// One arrival once every cp.async this thread issued so far has landed (counted in the init count).
+__device__ __forceinline__ void mbar_arrive_cp_async(uint32_t bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
+// Blocks until the phase with this parity (0, 1, 0, ...: phase k has parity k & 1) has completed.
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+// Barrier `id` (1..15) among `count` threads (a multiple of 32), leaving the others free.
+__device__ __forceinline__ void named_sync(int id, int count) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+}
+
 // Keeps the compiler from moving accumulator registers across an in-flight wgmma.
 template <int N> __device__ __forceinline__ void pin(float (&r)[N][4]) {
 #pragma unroll
