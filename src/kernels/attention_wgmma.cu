@@ -39,18 +39,20 @@ constexpr int kD = 128;
 constexpr int kConsumers = 256;            // 2 warpgroups
 constexpr int kThreads = kConsumers + 128;  // + 1 producer warpgroup (one warp of it copies)
 constexpr int kRows = kWgmmaAttentionRows;  // 2 warpgroups x 64
-constexpr int kChunk = 64;
-constexpr int kStages = 4;
-constexpr uint32_t kHalfBytes = 64 * 128;               // 64 rows x 64 dims x 2 bytes
-constexpr uint32_t kQBytes = 2 * 2 * kHalfBytes;        // 32 KB
-constexpr uint32_t kTileBytes = 2 * kHalfBytes;         // one K or V chunk: 16 KB
+constexpr int kChunk = 128;  // keys per chunk
+constexpr int kStages = 3;
+constexpr uint32_t kQHalf = 64 * 128;                   // 64 rows x 64 dims x 2 bytes
+constexpr uint32_t kKVHalf = kChunk * 128;              // kChunk rows x 64 dims x 2 bytes
+constexpr uint32_t kQBytes = 2 * 2 * kQHalf;            // 32 KB
+constexpr uint32_t kTileBytes = 2 * kKVHalf;            // one K or V chunk: 32 KB
 constexpr uint32_t kStageBytes = 2 * kTileBytes;        // K + V
-constexpr size_t kSmemBytes = 1024 + kQBytes + kStages * kStageBytes + kStages * 4 * 2 + 2 * kStages * 8;
+constexpr size_t kSmemBytes = 1024 + kQBytes + kStages * kStageBytes + kStages * 4 * 4 + 2 * kStages * 8;
 static_assert(kSmemBytes <= 227 * 1024, "shared memory");
 
-// Byte offset of 16-byte vector v (0..15 over the 128 dims) of row r in a [half 2][row 64][128 B] tile.
-__device__ __forceinline__ uint32_t swz(int r, int v) {
-  return uint32_t(v >> 3) * kHalfBytes + uint32_t(r) * 128u + uint32_t(((v & 7) ^ (r & 7)) << 4);
+// Byte offset of 16-byte vector v (0..15 over the 128 dims) of row r in a [half 2][row][128 B] tile
+// whose halves are `half` bytes apart.
+__device__ __forceinline__ uint32_t swz(int r, int v, uint32_t half) {
+  return uint32_t(v >> 3) * half + uint32_t(r) * 128u + uint32_t(((v & 7) ^ (r & 7)) << 4);
 }
 
 template <class T>
@@ -63,8 +65,8 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
   unsigned char* base = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u);
   unsigned char* Qs = base;
   unsigned char* KV = base + kQBytes;
-  uint16_t* vbits = reinterpret_cast<uint16_t*>(KV + kStages * kStageBytes);  // [4][4]: bit k of [st][w]: key 16w + k present
-  uint64_t* bars = reinterpret_cast<uint64_t*>(vbits + kStages * 4);         // full[4], empty[4]
+  uint32_t* vbits = reinterpret_cast<uint32_t*>(KV + kStages * kStageBytes);  // [stage][4]: bit k of [st][w]: key 32w + k present
+  uint64_t* bars = reinterpret_cast<uint64_t*>(vbits + kStages * 4);         // full[stage], empty[stage]
 
   // The last tiles of a sequence see the most keys: start them first.
   const AttentionTile tile = a.tiles[a.num_tiles - 1 - blockIdx.x];
@@ -93,8 +95,8 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
 
   if (wg == kConsumers / 128) {
     // Registers: the producer warpgroup gives most of its share to the consumers (the kernel starts
-    // at 65536 / 384 = 168 per thread; 2 x 128 x 232 + 128 x 40 <= 65536).
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+    // at 65536 / 384 = 168 per thread; 2 x 128 x 224 + 128 x 56 <= 65536).
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n" ::: "memory");
     // ---- producer warpgroup: warp pw copies keys 16 pw .. 16 pw + 15 of every chunk; every pass
     // re-reads the split's chunks into the ring (the chunk counter gc runs across passes, so the
     // barriers' phases do too).
@@ -103,41 +105,41 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
     const int32_t* bt = a.block_tables + size_t(tile.seq) * a.bt_stride;
     const size_t tok_stride = size_t(a.num_kv_heads) * kD;
     const size_t head_off = size_t(kvh) * kD;
-    const int pw = warp & 3, v = lane & 15;  // this lane: vector v of keys 16 pw + lane/16, +2, +4, ...
+    const int pw = warp & 3, v = lane & 15;  // this lane: vector v of keys 32 pw + lane/16, +2, +4, ...
     for (int gc = 0; gc < passes * n; ++gc) {
-      const int c = gc % n, st = gc & (kStages - 1);
+      const int c = gc % n, st = gc % kStages;
       if (gc >= kStages) wgmma::mbar_wait(empty0 + 8 * st, ((gc / kStages) - 1) & 1);
-      const int p = kb + c * kChunk + pw * 16 + (lane & 15);
+      const int p = kb + c * kChunk + pw * 32 + lane;
       int slot = -1;
       if (p < ke) {
         const int blk = bt[p / a.block_size];
         if (blk >= 0) slot = blk * a.block_size + p % a.block_size;
       }
-      const uint32_t bits = __ballot_sync(0xffffffffu, slot >= 0) & 0xffffu;
+      const uint32_t bits = __ballot_sync(0xffffffffu, slot >= 0);
       unsigned char* dst = KV + st * kStageBytes;
 #pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const int k16 = 2 * i + (lane >> 4);
-        const int sl = __shfl_sync(0xffffffffu, slot, k16);
+      for (int i = 0; i < 16; ++i) {
+        const int k32 = 2 * i + (lane >> 4);
+        const int sl = __shfl_sync(0xffffffffu, slot, k32);
         const size_t src = size_t(sl < 0 ? 0 : sl) * tok_stride + head_off + v * 8;
-        const uint32_t off = swz(pw * 16 + k16, v);
+        const uint32_t off = swz(pw * 32 + k32, v, kKVHalf);
         cp_async16_zfill(dst + off, kc + src, sl >= 0);
         cp_async16_zfill(dst + kTileBytes + off, vc + src, sl >= 0);
       }
       wgmma::mbar_arrive_cp_async(full0 + 8 * st);
       if (lane == 0) {
-        vbits[st * 4 + pw] = uint16_t(bits);
+        vbits[st * 4 + pw] = bits;
         wgmma::mbar_arrive(full0 + 8 * st);
       }
     }
     cp_async_wait_group<0>();  // (no copy outlives its thread)
   } else {
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n" ::: "memory");
   // ---- consumers: 2 warpgroups
   const int g = lane >> 2, qd = lane & 3;
   const T* q = static_cast<const T*>(a.q);
   const float scale_log2 = a.scale * kLog2e;
-  const uint32_t q_base = smem_addr(Qs) + wg * 2 * kHalfBytes;
+  const uint32_t q_base = smem_addr(Qs) + wg * 2 * kQHalf;
   const uint32_t kv_base = smem_addr(KV);
   const int wrow = (warp & 3) * 16 + g;  // this thread's first row within its warpgroup's 64
 
@@ -156,7 +158,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
         const int t = tile.token_begin + rr / G, h = kvh * G + rr % G;
         val = *reinterpret_cast<const uint4*>(q + size_t(t) * a.q_stride + size_t(h) * kD + vv * 8);
       }
-      *reinterpret_cast<uint4*>(Qs + (r >> 6) * 2 * kHalfBytes + swz(r & 63, vv)) = val;
+      *reinterpret_cast<uint4*>(Qs + (r >> 6) * 2 * kQHalf + swz(r & 63, vv, kQHalf)) = val;
     }
     wgmma::fence_proxy_async();
     wgmma::named_sync(1, kConsumers);  // Qs written
@@ -182,22 +184,21 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
     const int pass_hi = pos_first + r0 / G;
     const int pass_lo = a.sliding_window > 0 ? pos_first + (r0 + rows - 1) / G - a.sliding_window + 1 : INT_MIN;
     for (int j = 0; j < n; ++j) {
-      const int gc = pass * n + j, st = gc & (kStages - 1);
+      const int gc = pass * n + j, st = gc % kStages;
       wgmma::mbar_wait(full0 + 8 * st, (gc / kStages) & 1);  // chunk j landed
       wgmma::fence_proxy_async();
       const uint64_t dq = wgmma::desc_sw128(q_base, 16, 1024);
       const uint64_t dk = wgmma::desc_sw128(kv_base + st * kStageBytes, 16, 1024);
       wgmma::fence();
-      wgmma::mma_m64n64k16_ss_first<T>(s, dq, dk);
+      wgmma::mma_m64n128k16_ss_first<T>(s, dq, dk);
 #pragma unroll
-      for (int kk = 1; kk < kD / 16; ++kk) {
-        const uint32_t off = ((kk >> 2) * kHalfBytes + (kk & 3) * 32) >> 4;
-        wgmma::mma_m64n64k16_ss<T>(s, dq + off, dk + off, 1);
-      }
+      for (int kk = 1; kk < kD / 16; ++kk)
+        wgmma::mma_m64n128k16_ss<T>(s, dq + (((kk >> 2) * kQHalf + (kk & 3) * 32) >> 4),
+                                    dk + (((kk >> 2) * kKVHalf + (kk & 3) * 32) >> 4), 1);
       wgmma::commit();
-      const int pst = (gc - 1) & (kStages - 1);  // chunk j-1's stage
+      const int pst = (gc + kStages - 1) % kStages;  // chunk j-1's stage
       if (j > 0) {
-        const uint64_t dv = wgmma::desc_sw128(kv_base + pst * kStageBytes + kTileBytes, kHalfBytes, 1024);
+        const uint64_t dv = wgmma::desc_sw128(kv_base + pst * kStageBytes + kTileBytes, kKVHalf, 1024);
 #pragma unroll
         for (int kk = 0; kk < kChunk / 16; ++kk) wgmma::mma_m64n128k16_rs<T>(o, pa[kk], dv + ((kk * 2048) >> 4), 1);
         wgmma::commit();
@@ -208,8 +209,9 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
       wgmma::pin(s);
 
       const int k0 = kb + j * kChunk;
-      const uint64_t vb = *reinterpret_cast<const uint64_t*>(vbits + st * 4);
-      const bool all_visible = vb == ~uint64_t(0) && k0 + kChunk - 1 <= pass_hi && pass_lo <= k0;
+      const uint64_t vb[2] = {*reinterpret_cast<const uint64_t*>(vbits + st * 4),
+                              *reinterpret_cast<const uint64_t*>(vbits + st * 4 + 2)};
+      const bool all_visible = (vb[0] & vb[1]) == ~uint64_t(0) && k0 + kChunk - 1 <= pass_hi && pass_lo <= k0;
       if (!all_visible) {
 #pragma unroll
         for (int t = 0; t < NT_S; ++t)
@@ -217,7 +219,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
           for (int e = 0; e < 4; ++e) {
             const int kk = t * 8 + 2 * qd + (e & 1);
             const int p = k0 + kk;
-            const bool ok = ((vb >> kk) & 1u) && p <= hi[e >> 1] && p >= lo[e >> 1];
+            const bool ok = ((vb[kk >> 6] >> (kk & 63)) & 1u) && p <= hi[e >> 1] && p >= lo[e >> 1];
             s[t][e] = ok ? s[t][e] : -INFINITY;
           }
       }
@@ -270,8 +272,8 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
       }
     }
     if (n > 0) {
-      const int lst = (pass * n + n - 1) & (kStages - 1);
-      const uint64_t dv = wgmma::desc_sw128(kv_base + lst * kStageBytes + kTileBytes, kHalfBytes, 1024);
+      const int lst = (pass * n + n - 1) % kStages;
+      const uint64_t dv = wgmma::desc_sw128(kv_base + lst * kStageBytes + kTileBytes, kKVHalf, 1024);
       wgmma::fence();
 #pragma unroll
       for (int kk = 0; kk < kChunk / 16; ++kk) wgmma::mma_m64n128k16_rs<T>(o, pa[kk], dv + ((kk * 2048) >> 4), 1);

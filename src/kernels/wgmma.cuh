@@ -80,30 +80,42 @@ template <int N> __device__ __forceinline__ void pin(uint32_t (&r)[N][4]) {
     for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(r[i][e])::"memory");
 }
 
-#define IGNIS_WGMMA_SS_M64N64K16(TY) \
+#define IGNIS_WGMMA_SS_M64N128K16(TY) \
   asm volatile( \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n" \
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " {" \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n" \
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {" \
       "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31" \
-      "}, %32, %33, p, 1, 1, 0, 0;\n}\n" \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63" \
+      "}, %64, %65, p, 1, 1, 0, 0;\n}\n" \
       : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), \
         "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), \
         "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), \
-        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]) \
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), \
+        "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), \
+        "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), \
+        "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), \
+        "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3]) \
       : "l"(desc_a), "l"(desc_b), "r"(scale_d))
 
-#define IGNIS_WGMMA_SS0_M64N64K16(TY) \
+#define IGNIS_WGMMA_SS0_M64N128K16(TY) \
   asm volatile( \
       "{\n.reg .pred p;\nsetp.ne.b32 p, 0, 0;\n" \
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " {" \
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {" \
       "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31" \
-      "}, %32, %33, p, 1, 1, 0, 0;\n}\n" \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63" \
+      "}, %64, %65, p, 1, 1, 0, 0;\n}\n" \
       : "=f"(d[0][0]), "=f"(d[0][1]), "=f"(d[0][2]), "=f"(d[0][3]), "=f"(d[1][0]), "=f"(d[1][1]), "=f"(d[1][2]), "=f"(d[1][3]), \
         "=f"(d[2][0]), "=f"(d[2][1]), "=f"(d[2][2]), "=f"(d[2][3]), "=f"(d[3][0]), "=f"(d[3][1]), "=f"(d[3][2]), "=f"(d[3][3]), \
         "=f"(d[4][0]), "=f"(d[4][1]), "=f"(d[4][2]), "=f"(d[4][3]), "=f"(d[5][0]), "=f"(d[5][1]), "=f"(d[5][2]), "=f"(d[5][3]), \
-        "=f"(d[6][0]), "=f"(d[6][1]), "=f"(d[6][2]), "=f"(d[6][3]), "=f"(d[7][0]), "=f"(d[7][1]), "=f"(d[7][2]), "=f"(d[7][3]) \
+        "=f"(d[6][0]), "=f"(d[6][1]), "=f"(d[6][2]), "=f"(d[6][3]), "=f"(d[7][0]), "=f"(d[7][1]), "=f"(d[7][2]), "=f"(d[7][3]), \
+        "=f"(d[8][0]), "=f"(d[8][1]), "=f"(d[8][2]), "=f"(d[8][3]), "=f"(d[9][0]), "=f"(d[9][1]), "=f"(d[9][2]), "=f"(d[9][3]), \
+        "=f"(d[10][0]), "=f"(d[10][1]), "=f"(d[10][2]), "=f"(d[10][3]), "=f"(d[11][0]), "=f"(d[11][1]), "=f"(d[11][2]), "=f"(d[11][3]), \
+        "=f"(d[12][0]), "=f"(d[12][1]), "=f"(d[12][2]), "=f"(d[12][3]), "=f"(d[13][0]), "=f"(d[13][1]), "=f"(d[13][2]), "=f"(d[13][3]), \
+        "=f"(d[14][0]), "=f"(d[14][1]), "=f"(d[14][2]), "=f"(d[14][3]), "=f"(d[15][0]), "=f"(d[15][1]), "=f"(d[15][2]), "=f"(d[15][3]) \
       : "l"(desc_a), "l"(desc_b))
 
 #define IGNIS_WGMMA_RS_M64N128K16(TY) \
@@ -126,26 +138,26 @@ template <int N> __device__ __forceinline__ void pin(uint32_t (&r)[N][4]) {
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d))
 
 
-// d (64 x 64, f32) (+)= A (64 x 16, shared, K-major) * B (16 x 64, shared; K-major for B means
-// the 64 rows of N each hold 16 k values). scale_d = 0: d = A B (d's old values ignored).
+// d (64 x 128, f32) (+)= A (64 x 16, shared, K-major) * B (16 x 128, shared; K-major for B means
+// the 128 rows of N each hold 16 k values). scale_d = 0: d = A B (d's old values ignored).
 template <class T>
-__device__ __forceinline__ void mma_m64n64k16_ss(float (&d)[8][4], uint64_t desc_a, uint64_t desc_b, int scale_d) {
+__device__ __forceinline__ void mma_m64n128k16_ss(float (&d)[16][4], uint64_t desc_a, uint64_t desc_b, int scale_d) {
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    IGNIS_WGMMA_SS_M64N64K16("bf16");
+    IGNIS_WGMMA_SS_M64N128K16("bf16");
   } else {
     static_assert(std::is_same_v<T, __half>, "bf16 or f16");
-    IGNIS_WGMMA_SS_M64N64K16("f16");
+    IGNIS_WGMMA_SS_M64N128K16("f16");
   }
 }
 
-// d (64 x 64, f32) = A B as above, d write-only (no dependence on its old values).
+// d (64 x 128, f32) = A B as above, d write-only (no dependence on its old values).
 template <class T>
-__device__ __forceinline__ void mma_m64n64k16_ss_first(float (&d)[8][4], uint64_t desc_a, uint64_t desc_b) {
+__device__ __forceinline__ void mma_m64n128k16_ss_first(float (&d)[16][4], uint64_t desc_a, uint64_t desc_b) {
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    IGNIS_WGMMA_SS0_M64N64K16("bf16");
+    IGNIS_WGMMA_SS0_M64N128K16("bf16");
   } else {
     static_assert(std::is_same_v<T, __half>, "bf16 or f16");
-    IGNIS_WGMMA_SS0_M64N64K16("f16");
+    IGNIS_WGMMA_SS0_M64N128K16("f16");
   }
 }
 
@@ -161,8 +173,8 @@ __device__ __forceinline__ void mma_m64n128k16_rs(float (&d)[16][4], const uint3
   }
 }
 
-#undef IGNIS_WGMMA_SS_M64N64K16
-#undef IGNIS_WGMMA_SS0_M64N64K16
+#undef IGNIS_WGMMA_SS_M64N128K16
+#undef IGNIS_WGMMA_SS0_M64N128K16
 #undef IGNIS_WGMMA_RS_M64N128K16
 
 }  // namespace ignis::kernels::wgmma
