@@ -23,6 +23,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 
@@ -55,6 +56,34 @@ __device__ __forceinline__ uint32_t swz(int r, int v, uint32_t half) {
   return uint32_t(v >> 3) * half + uint32_t(r) * 128u + uint32_t(((v & 7) ^ (r & 7)) << 4);
 }
 
+// Work item i of a launch = (tile, kv head, split); items run longest first (the last tiles of a
+// sequence see the most keys). Invalid: padding tiles and decode tiles (<= 16 rows: the decode
+// kernel's).
+struct Item {
+  bool valid;
+  AttentionTile tile;
+  int kvh, split, rows_total, passes, pos_first, kb, ke, n;
+};
+__device__ __forceinline__ Item item_of(const PagedAttentionArgs& a, int i) {
+  Item it{};
+  const int per_tile = a.num_kv_heads * a.num_splits;
+  it.tile = a.tiles[a.num_tiles - 1 - i / per_tile];
+  it.kvh = (i % per_tile) % a.num_kv_heads;
+  it.split = (i % per_tile) / a.num_kv_heads;
+  it.rows_total = it.tile.num_tokens * (a.num_heads / a.num_kv_heads);
+  it.valid = it.tile.num_tokens > 0 && it.rows_total > 16;
+  if (!it.valid) return it;
+  it.passes = (it.rows_total + kRows - 1) / kRows;
+  it.pos_first = a.positions[it.tile.token_begin];
+  const KeyRange keys =
+      split_key_range(it.pos_first, it.tile.num_tokens, a.sliding_window, it.split, a.num_splits, kChunk);
+  it.kb = keys.begin;
+  it.ke = keys.end;
+  it.n = keys.end > keys.begin ? (keys.end - keys.begin + kChunk - 1) / kChunk : 0;
+  return it;
+}
+
+// Persistent: block b runs items b, b + gridDim.x, ... (gridDim.x <= the number of SMs).
 template <class T>
 __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(PagedAttentionArgs a) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -68,27 +97,20 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
   uint32_t* vbits = reinterpret_cast<uint32_t*>(KV + kStages * kStageBytes);  // [stage][4]: bit k of [st][w]: key 32w + k present
   uint64_t* bars = reinterpret_cast<uint64_t*>(vbits + kStages * 4);         // full[stage], empty[stage]
 
-  // The last tiles of a sequence see the most keys: start them first.
-  const AttentionTile tile = a.tiles[a.num_tiles - 1 - blockIdx.x];
-  if (tile.num_tokens <= 0) return;
-  const int G = a.num_heads / a.num_kv_heads;
-  const int rows_total = tile.num_tokens * G;
-  if (rows_total <= 16) return;  // a decode tile: the decode kernel's
-  const int kvh = blockIdx.y, split = blockIdx.z, S = gridDim.z;
+  const int G = a.num_heads / a.num_kv_heads, S = a.num_splits;
+  const int num_items = a.num_tiles * a.num_kv_heads * S;
   const int tid = threadIdx.x, wg = tid >> 7, warp = tid >> 5, lane = tid & 31;
 
-  const int pos_first = a.positions[tile.token_begin];
-  const KeyRange keys = split_key_range(pos_first, tile.num_tokens, a.sliding_window, split, S, kChunk);
-  const int kb = keys.begin, ke = keys.end;
-  const int n = ke > kb ? (ke - kb + kChunk - 1) / kChunk : 0;
-  const int passes = (rows_total + kRows - 1) / kRows;
-
+  // full[stage], empty[stage]: K/V chunks; qfull, qempty: the Q tile of a pass
   const uint32_t full0 = smem_addr(bars), empty0 = smem_addr(bars + kStages);
+  const uint32_t qfull = smem_addr(bars + 2 * kStages), qempty = smem_addr(bars + 2 * kStages + 1);
   if (tid == 0) {
     for (int i = 0; i < kStages; ++i) {
       wgmma::mbar_init(full0 + 8 * i, 128 + 4);            // producer threads' cp.async + each warp's vbits
       wgmma::mbar_init(empty0 + 8 * i, kConsumers);        // every consumer thread, after its last read
     }
+    wgmma::mbar_init(qfull, 128);
+    wgmma::mbar_init(qempty, kConsumers);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
@@ -97,39 +119,59 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
     // Registers: the producer warpgroup gives most of its share to the consumers (the kernel starts
     // at 65536 / 384 = 168 per thread; 2 x 128 x 224 + 128 x 56 <= 65536).
     asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n" ::: "memory");
-    // ---- producer warpgroup: warp pw copies keys 16 pw .. 16 pw + 15 of every chunk; every pass
-    // re-reads the split's chunks into the ring (the chunk counter gc runs across passes, so the
-    // barriers' phases do too).
+    // ---- producer warpgroup: per pass of every item, the Q tile (once the consumers are done with
+    // the previous one), then the split's chunks into the ring, warp pw copying keys 32 pw .. +31.
+    // The chunk counter gc and the Q counter qc run across passes and items, so do the phases.
+    const T* q = static_cast<const T*>(a.q);
     const T* kc = static_cast<const T*>(a.k_cache);
     const T* vc = static_cast<const T*>(a.v_cache);
-    const int32_t* bt = a.block_tables + size_t(tile.seq) * a.bt_stride;
     const size_t tok_stride = size_t(a.num_kv_heads) * kD;
-    const size_t head_off = size_t(kvh) * kD;
-    const int pw = warp & 3, v = lane & 15;  // this lane: vector v of keys 32 pw + lane/16, +2, +4, ...
-    for (int gc = 0; gc < passes * n; ++gc) {
-      const int c = gc % n, st = gc % kStages;
-      if (gc >= kStages) wgmma::mbar_wait(empty0 + 8 * st, ((gc / kStages) - 1) & 1);
-      const int p = kb + c * kChunk + pw * 32 + lane;
-      int slot = -1;
-      if (p < ke) {
-        const int blk = bt[p / a.block_size];
-        if (blk >= 0) slot = blk * a.block_size + p % a.block_size;
-      }
-      const uint32_t bits = __ballot_sync(0xffffffffu, slot >= 0);
-      unsigned char* dst = KV + st * kStageBytes;
-#pragma unroll
-      for (int i = 0; i < 16; ++i) {
-        const int k32 = 2 * i + (lane >> 4);
-        const int sl = __shfl_sync(0xffffffffu, slot, k32);
-        const size_t src = size_t(sl < 0 ? 0 : sl) * tok_stride + head_off + v * 8;
-        const uint32_t off = swz(pw * 32 + k32, v, kKVHalf);
-        cp_async16_zfill(dst + off, kc + src, sl >= 0);
-        cp_async16_zfill(dst + kTileBytes + off, vc + src, sl >= 0);
-      }
-      wgmma::mbar_arrive_cp_async(full0 + 8 * st);
-      if (lane == 0) {
-        vbits[st * 4 + pw] = bits;
-        wgmma::mbar_arrive(full0 + 8 * st);
+    const int ptid = tid - kConsumers, pw = warp & 3, v = lane & 15;
+    int gc = 0, qc = 0;
+    for (int item = blockIdx.x; item < num_items; item += gridDim.x) {
+      const Item it = item_of(a, item);
+      if (!it.valid || it.n == 0) continue;
+      const int32_t* bt = a.block_tables + size_t(it.tile.seq) * a.bt_stride;
+      const size_t head_off = size_t(it.kvh) * kD;
+      for (int pass = 0; pass < it.passes; ++pass, ++qc) {
+        const int r0 = pass * kRows, rows = min(kRows, it.rows_total - r0);
+        if (qc > 0) wgmma::mbar_wait(qempty, (qc - 1) & 1);
+#pragma unroll 1
+        for (int k = 0; k < kRows * VEC / 128; ++k) {  // Q rows r0 .. r0 + rows (zeros beyond)
+          const int i = ptid + k * 128;
+          const int r = i / VEC, vv = i % VEC;
+          const int rr = r0 + min(r, rows - 1);
+          const int t = it.tile.token_begin + rr / G, h = it.kvh * G + rr % G;
+          cp_async16_zfill(Qs + (r >> 6) * 2 * kQHalf + swz(r & 63, vv, kQHalf),
+                           q + size_t(t) * a.q_stride + size_t(h) * kD + vv * 8, r < rows);
+        }
+        wgmma::mbar_arrive_cp_async(qfull);
+        for (int c = 0; c < it.n; ++c, ++gc) {
+          const int st = gc % kStages;
+          if (gc >= kStages) wgmma::mbar_wait(empty0 + 8 * st, ((gc / kStages) - 1) & 1);
+          const int p = it.kb + c * kChunk + pw * 32 + lane;
+          int slot = -1;
+          if (p < it.ke) {
+            const int blk = bt[p / a.block_size];
+            if (blk >= 0) slot = blk * a.block_size + p % a.block_size;
+          }
+          const uint32_t bits = __ballot_sync(0xffffffffu, slot >= 0);
+          unsigned char* dst = KV + st * kStageBytes;
+#pragma unroll 4
+          for (int i = 0; i < 16; ++i) {
+            const int k32 = 2 * i + (lane >> 4);
+            const int sl = __shfl_sync(0xffffffffu, slot, k32);
+            const size_t src = size_t(sl < 0 ? 0 : sl) * tok_stride + head_off + v * 8;
+            const uint32_t off = swz(pw * 32 + k32, v, kKVHalf);
+            cp_async16_zfill(dst + off, kc + src, sl >= 0);
+            cp_async16_zfill(dst + kTileBytes + off, vc + src, sl >= 0);
+          }
+          wgmma::mbar_arrive_cp_async(full0 + 8 * st);
+          if (lane == 0) {
+            vbits[st * 4 + pw] = bits;
+            wgmma::mbar_arrive(full0 + 8 * st);
+          }
+        }
       }
     }
     cp_async_wait_group<0>();  // (no copy outlives its thread)
@@ -137,31 +179,25 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
   asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n" ::: "memory");
   // ---- consumers: 2 warpgroups
   const int g = lane >> 2, qd = lane & 3;
-  const T* q = static_cast<const T*>(a.q);
   const float scale_log2 = a.scale * kLog2e;
   const uint32_t q_base = smem_addr(Qs) + wg * 2 * kQHalf;
   const uint32_t kv_base = smem_addr(KV);
   const int wrow = (warp & 3) * 16 + g;  // this thread's first row within its warpgroup's 64
 
-  for (int pass = 0; pass < passes; ++pass) {
+  int gc = 0, qc = 0;
+  for (int item = blockIdx.x; item < num_items; item += gridDim.x) {
+  const Item it = item_of(a, item);
+  if (!it.valid) continue;
+  const AttentionTile tile = it.tile;
+  const int kvh = it.kvh, split = it.split, rows_total = it.rows_total, pos_first = it.pos_first;
+  const int kb = it.kb, n = it.n;
+  for (int pass = 0; pass < it.passes; ++pass) {
     const int r0 = pass * kRows;
     const int rows = min(kRows, rows_total - r0);
-    if (pass > 0) wgmma::named_sync(1, kConsumers);  // both warpgroups are done with Qs
-    // Q rows r0 .. r0 + rows -> Qs (zeros beyond `rows`)
-#pragma unroll
-    for (int it = 0; it < kRows * VEC / kConsumers; ++it) {
-      const int i = tid + it * kConsumers;
-      const int r = i / VEC, vv = i % VEC;
-      uint4 val = make_uint4(0u, 0u, 0u, 0u);
-      if (r < rows) {
-        const int rr = r0 + r;
-        const int t = tile.token_begin + rr / G, h = kvh * G + rr % G;
-        val = *reinterpret_cast<const uint4*>(q + size_t(t) * a.q_stride + size_t(h) * kD + vv * 8);
-      }
-      *reinterpret_cast<uint4*>(Qs + (r >> 6) * 2 * kQHalf + swz(r & 63, vv, kQHalf)) = val;
+    if (n > 0) {
+      wgmma::mbar_wait(qfull, qc & 1);  // this pass's Q tile landed
+      ++qc;
     }
-    wgmma::fence_proxy_async();
-    wgmma::named_sync(1, kConsumers);  // Qs written
     // (A warpgroup without real rows in this pass still computes, on zero rows: a branch on the
     // thread index around wgmma makes ptxas serialize every wgmma of the kernel.)
     // rows wrow and wrow + 8 of this warpgroup: visible keys p with lo <= p <= hi (padding rows: none)
@@ -184,8 +220,8 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
     const int pass_hi = pos_first + r0 / G;
     const int pass_lo = a.sliding_window > 0 ? pos_first + (r0 + rows - 1) / G - a.sliding_window + 1 : INT_MIN;
     for (int j = 0; j < n; ++j) {
-      const int gc = pass * n + j, st = gc % kStages;
-      wgmma::mbar_wait(full0 + 8 * st, (gc / kStages) & 1);  // chunk j landed
+      const int st = (gc + j) % kStages;
+      wgmma::mbar_wait(full0 + 8 * st, ((gc + j) / kStages) & 1);  // chunk j landed
       wgmma::fence_proxy_async();
       const uint64_t dq = wgmma::desc_sw128(q_base, 16, 1024);
       const uint64_t dk = wgmma::desc_sw128(kv_base + st * kStageBytes, 16, 1024);
@@ -196,7 +232,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
         wgmma::mma_m64n128k16_ss<T>(s, dq + (((kk >> 2) * kQHalf + (kk & 3) * 32) >> 4),
                                     dk + (((kk >> 2) * kKVHalf + (kk & 3) * 32) >> 4), 1);
       wgmma::commit();
-      const int pst = (gc + kStages - 1) % kStages;  // chunk j-1's stage
+      const int pst = (gc + j + kStages - 1) % kStages;  // chunk j-1's stage
       if (j > 0) {
         const uint64_t dv = wgmma::desc_sw128(kv_base + pst * kStageBytes + kTileBytes, kKVHalf, 1024);
 #pragma unroll
@@ -256,6 +292,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
       wgmma::pin(o);
       wgmma::pin(pa);
       if (j > 0) wgmma::mbar_arrive(empty0 + 8 * pst);
+      if (j == n - 1) wgmma::mbar_arrive(qempty);  // every S of the pass is done: Q may be replaced
 #pragma unroll
       for (int t = 0; t < NT_O; ++t) {
         o[t][0] *= alpha[0];
@@ -272,7 +309,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
       }
     }
     if (n > 0) {
-      const int lst = (pass * n + n - 1) % kStages;
+      const int lst = (gc + n - 1) % kStages;
       const uint64_t dv = wgmma::desc_sw128(kv_base + lst * kStageBytes + kTileBytes, kKVHalf, 1024);
       wgmma::fence();
 #pragma unroll
@@ -283,6 +320,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
       wgmma::pin(pa);
       wgmma::mbar_arrive(empty0 + 8 * lst);
     }
+    gc += n;
 
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
@@ -315,7 +353,8 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
         }
       }
     }
-  }
+  }  // pass
+  }  // item
   }  // consumers
 #else
   __trap();  // built without sm_90a code; the host only launches this on a compute-capability 9.0 device
@@ -330,8 +369,14 @@ void launch(const PagedAttentionArgs& a, cudaStream_t stream) {
                                           int(kSmemBytes)));
     configured = true;
   }
-  dim3 grid(a.num_tiles, a.num_kv_heads, a.num_splits);
-  paged_attention_wgmma_kernel<T><<<grid, kThreads, kSmemBytes, stream>>>(a);
+  static const int sms = [] {
+    int dev = 0, n = 0;
+    IGNIS_CUDA_CHECK(cudaGetDevice(&dev));
+    IGNIS_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+    return n;
+  }();
+  const int items = a.num_tiles * a.num_kv_heads * a.num_splits;  // one block per SM, persistent
+  paged_attention_wgmma_kernel<T><<<std::min(items, sms), kThreads, kSmemBytes, stream>>>(a);
   IGNIS_CUDA_LAUNCH_CHECK("paged_attention_wgmma_kernel");
 }
 
