@@ -83,7 +83,17 @@ __device__ __forceinline__ Item item_of(const PagedAttentionArgs& a, int i) {
   return it;
 }
 
-// Persistent: block b runs items b, b + gridDim.x, ... (gridDim.x <= the number of SMs).
+// Persistent blocks (gridDim.x <= the number of SMs): in round r, block b runs item r * B + b for
+// even r and r * B + B - 1 - b for odd r (B = gridDim.x). With items longest first, this "snake"
+// order evens out the blocks' total work (a plain round robin gives block 0 the longest item of
+// every round: 2048-token prefill, ~15% longer makespan). -1: none for this block this round.
+__device__ __forceinline__ int block_item(int round, int num_items) {
+  const int b = (round & 1) ? int(gridDim.x) - 1 - int(blockIdx.x) : int(blockIdx.x);
+  const int item = round * int(gridDim.x) + b;
+  return item < num_items ? item : -1;
+}
+
+// Persistent: see block_item.
 template <class T>
 __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(PagedAttentionArgs a) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -128,7 +138,9 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
     const size_t tok_stride = size_t(a.num_kv_heads) * kD;
     const int ptid = tid - kConsumers, pw = warp & 3, v = lane & 15;
     int gc = 0, qc = 0;
-    for (int item = blockIdx.x; item < num_items; item += gridDim.x) {
+    for (int round = 0; round * int(gridDim.x) < num_items; ++round) {
+      const int item = block_item(round, num_items);
+      if (item < 0) continue;
       const Item it = item_of(a, item);
       if (!it.valid || it.n == 0) continue;
       const int32_t* bt = a.block_tables + size_t(it.tile.seq) * a.bt_stride;
@@ -185,7 +197,9 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
   const int wrow = (warp & 3) * 16 + g;  // this thread's first row within its warpgroup's 64
 
   int gc = 0, qc = 0;
-  for (int item = blockIdx.x; item < num_items; item += gridDim.x) {
+  for (int round = 0; round * int(gridDim.x) < num_items; ++round) {
+  const int item = block_item(round, num_items);
+  if (item < 0) continue;
   const Item it = item_of(a, item);
   if (!it.valid) continue;
   const AttentionTile tile = it.tile;
