@@ -2,7 +2,9 @@
 // 32 heads / 8 KV heads, head_dim 128, block size 32, random cache), for the three implementations
 // (simple, mma, wgmma): one 2048-token prefill from scratch and a batch-256 decode step at a given
 // context. Prints "key value" lines: ms per call and TFLOP/s (FLOPs = 4 * sum over query rows of keys
-// attended * head_dim), and the largest difference of the mma and wgmma outputs from the simple one.
+// attended * head_dim), and the largest difference of the mma and wgmma outputs from the simple one;
+// first the dense bf16 GEMM rate measured in the same run (cuBLASLt 8192^3), and each prefill rate as a
+// percentage of it.
 //   ignis_attention_bench [--prefill-tokens N] [--decode-batch N] [--decode-ctx N] [--iters N]
 #include <cuda_runtime_api.h>
 
@@ -17,6 +19,7 @@
 
 #include "core/dtype.h"
 #include "cuda/device_buffer.h"
+#include "cuda/gemm.h"
 #include "kernels/attention.h"
 #include "kernels/cuda_check.h"
 
@@ -147,6 +150,31 @@ double max_abs_diff(const std::vector<float>& x, const std::vector<float>& y) {
 }
 
 // The three implementations (wgmma = mma on a GPU other than compute capability 9.0).
+// Dense bf16 GEMM rate of this device now (cuBLASLt, 8192^3, fp32 accumulation): the tensor-core
+// ceiling the attention figures are compared with, measured in the same run.
+double gemm_tflops(int iters) {
+  constexpr int n = 8192;
+  cuda::DeviceBuffer x(size_t(n) * n * 2, "gemm x"), w(size_t(n) * n * 2, "gemm w"), y(size_t(n) * n * 2, "gemm y");
+  fill_bf16(x, 1.0f, 4);
+  fill_bf16(w, 1.0f, 5);
+  cuda::Gemm gemm;
+  for (int i = 0; i < 3; ++i) gemm.matmul(DType::BF16, DType::BF16, x.get(), w.get(), y.get(), n, n, n, nullptr);
+  cudaEvent_t e0, e1;
+  IGNIS_CUDA_CHECK(cudaEventCreate(&e0));
+  IGNIS_CUDA_CHECK(cudaEventCreate(&e1));
+  IGNIS_CUDA_CHECK(cudaEventRecord(e0, nullptr));
+  for (int i = 0; i < iters; ++i) gemm.matmul(DType::BF16, DType::BF16, x.get(), w.get(), y.get(), n, n, n, nullptr);
+  IGNIS_CUDA_CHECK(cudaEventRecord(e1, nullptr));
+  IGNIS_CUDA_CHECK(cudaEventSynchronize(e1));
+  float ms = 0;
+  IGNIS_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+  IGNIS_CUDA_CHECK(cudaEventDestroy(e0));
+  IGNIS_CUDA_CHECK(cudaEventDestroy(e1));
+  return 2.0 * n * n * double(n) / (ms / iters * 1e-3) / 1e12;
+}
+
+double compare_gemm_tflops = 0;  // set by main before the comparisons
+
 void compare(const char* name, const std::vector<Seq>& seqs, int iters, int num_sms) {
   Result s = run(kernels::AttentionImpl::Simple, seqs, iters, num_sms);
   Result m = run(kernels::AttentionImpl::Mma, seqs, iters, num_sms);
@@ -157,6 +185,9 @@ void compare(const char* name, const std::vector<Seq>& seqs, int iters, int num_
   std::printf("%s_speedup_mma %.2f\n%s_speedup_wgmma %.2f\n", name, s.ms / m.ms, name, s.ms / w.ms);
   std::printf("%s_max_abs_diff_mma %.5f\n%s_max_abs_diff_wgmma %.5f\n", name, max_abs_diff(s.out, m.out), name,
               max_abs_diff(s.out, w.out));
+  if (compare_gemm_tflops > 0)
+    std::printf("%s_wgmma_pct_of_gemm %.1f\n%s_mma_pct_of_gemm %.1f\n", name, 100.0 * w.tflops / compare_gemm_tflops,
+                name, 100.0 * m.tflops / compare_gemm_tflops);
   std::fflush(stdout);
 }
 
@@ -178,6 +209,8 @@ int main(int argc, char** argv) {
     int sms = 0;
     IGNIS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     std::printf("# prefill %d tokens; decode batch %d at context %d (the new token included)\n", prefill, batch, ctx);
+    compare_gemm_tflops = gemm_tflops(iters);
+    std::printf("gemm_bf16_tflops %.1f\n", compare_gemm_tflops);
     compare("prefill", {{0, prefill}}, iters, sms);
     compare("decode", std::vector<Seq>(size_t(batch), Seq{ctx - 1, 1}), iters, sms);
   } catch (const std::exception& e) {
