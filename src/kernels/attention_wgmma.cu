@@ -1,25 +1,29 @@
 // Paged attention for prefill tiles on Hopper tensor cores (wgmma, sm_90a), head_dim 128, bf16/fp16.
 //
-// Block = (tile, kv head, split), 2 warpgroups (256 threads). The tile's query rows
-// r = token * G + head-in-group are processed in passes of 128 rows; warpgroup w owns rows
-// 64w .. 64w+63 of a pass (its warp v rows 64w + 16v .. +15, as wgmma lays out its 64 x N tiles).
-// Per pass: Q (128 x 128) -> shared memory once; then the split's key range in chunks of 64 keys,
-// K and V copied from the paged cache with 16-byte cp.async (every thread its share; missing keys
-// zero-filled) into a ring of 4 stages, two chunks ahead of the math. Per chunk j, each warpgroup:
-//   S(j) = Q K(j)^T       8 x wgmma m64n64k16, Q and K from shared memory (K-major)
-//   O += P(j-1) V(j-1)    4 x wgmma m64n128k16, P from registers, V from shared memory (transposed)
-// both issued back to back; the online softmax of S(j) (fp32, log2 domain) runs while the P V
-// product is still in flight, and O is rescaled once it lands. So the tensor cores work on
-// chunk j-1 while the warps do chunk j's exponentials.
+// Work item = (tile, kv head, split), as in the other kernels; a tile's query rows
+// r = token * G + head-in-group are processed in passes of 128 rows. Persistent blocks, one per SM
+// (block_item: items longest first, dealt in "snake" order), of 3 warpgroups:
+//   producer (warpgroup 2, setmaxnreg 56): per pass, the 128 x 128 Q tile, then the split's keys in
+//     chunks of 128: K and V rows copied from the paged cache with 16-byte cp.async (missing keys
+//     zero-filled; warp w copies keys 32w .. 32w+31 and publishes their presence bits) into a ring of
+//     3 stages. Hand-offs by mbarrier: full[stage] (the copies landed), empty[stage] (both consumer
+//     warpgroups are done with it), qfull / qempty for the Q tile. The next pass's (or item's) Q and
+//     K/V load while the consumers finish the current one.
+//   consumers (warpgroups 0, 1, setmaxnreg 224): warpgroup w owns rows 64w .. 64w+63 of the pass (its
+//     warp v rows 64w + 16v .. +15, as wgmma lays out its 64 x N tiles). Per chunk j:
+//       S(j) = Q K(j)^T       8 x wgmma m64n128k16, Q and K from shared memory (K-major)
+//       O += P(j-1) V(j-1)    8 x wgmma m64n128k16, P from registers, V from shared memory (transposed)
+//     both issued back to back; the online softmax of S(j) (fp32, log2 domain; the mask only on chunks
+//     that need it) runs while P V(j-1) is still in flight, and O is rescaled once it lands.
+// The two consumer warpgroups run unsynchronized (no block barrier in the loop), so one's softmax
+// overlaps the other's products. (Forcing them to take turns, FlashAttention-3's "ping-pong", measured
+// 4% slower here.) ptxas must report no "wgmma serialized" (C7514/C7520) warning for this file: no
+// branch on the thread index and no other work between a wgmma and its wait.
 // Shared memory (from a 1024-byte aligned base; every operand tile is a stack of 128-byte-swizzled
 // 8-row atoms, see wgmma.cuh):
-//   Q  [warpgroup 2][dim half 2][row 64][128 B]                          32 KB
-//   KV [stage 4] { K [dim half 2][key 64][128 B], V [dim half 2][key 64][128 B] }   4 x 32 KB
-//   slots [4][64] int32 (cache row of each key of a chunk, -1 = masked), vbits [4][2] (slot >= 0)
-// Ring discipline, iteration j (one __syncthreads at its top, after chunk j landed):
-//   stage j%4: K(j) read by S(j); stage (j-1)%4: V(j-1) read by P V; stage (j+2)%4 = (j-2)%4: chunk
-//   j+2 copied in (its last reader, P V(j-2), was waited for before the barrier); slots (j+3)%4 are
-//   staged for chunk j+3 (their last reader, the mask of chunk j-1, ran before the barrier).
+//   Q  [warpgroup 2][dim half 2][row 64][128 B]                                          32 KB
+//   KV [stage 3] { K [dim half 2][key 128][128 B], V [dim half 2][key 128][128 B] }       3 x 64 KB
+//   vbits [stage][4] (bit k of word w: key 32w + k present), mbarriers full[3], empty[3], qfull, qempty
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -47,7 +51,7 @@ constexpr uint32_t kKVHalf = kChunk * 128;              // kChunk rows x 64 dims
 constexpr uint32_t kQBytes = 2 * 2 * kQHalf;            // 32 KB
 constexpr uint32_t kTileBytes = 2 * kKVHalf;            // one K or V chunk: 32 KB
 constexpr uint32_t kStageBytes = 2 * kTileBytes;        // K + V
-constexpr size_t kSmemBytes = 1024 + kQBytes + kStages * kStageBytes + kStages * 4 * 4 + 2 * kStages * 8;
+constexpr size_t kSmemBytes = 1024 + kQBytes + kStages * kStageBytes + kStages * 4 * 4 + (2 * kStages + 2) * 8;
 static_assert(kSmemBytes <= 227 * 1024, "shared memory");
 
 // Byte offset of 16-byte vector v (0..15 over the 128 dims) of row r in a [half 2][row][128 B] tile
