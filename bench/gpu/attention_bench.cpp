@@ -46,6 +46,23 @@ void fill_bf16(cuda::DeviceBuffer& b, float r, uint64_t seed) {
   }
 }
 
+// Mean milliseconds of one call of f over `iters` calls on the default stream (CUDA events).
+template <class F>
+double time_ms(int iters, F&& f) {
+  cudaEvent_t e0, e1;
+  IGNIS_CUDA_CHECK(cudaEventCreate(&e0));
+  IGNIS_CUDA_CHECK(cudaEventCreate(&e1));
+  IGNIS_CUDA_CHECK(cudaEventRecord(e0, nullptr));
+  for (int i = 0; i < iters; ++i) f();
+  IGNIS_CUDA_CHECK(cudaEventRecord(e1, nullptr));
+  IGNIS_CUDA_CHECK(cudaEventSynchronize(e1));
+  float ms = 0;
+  IGNIS_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+  IGNIS_CUDA_CHECK(cudaEventDestroy(e0));
+  IGNIS_CUDA_CHECK(cudaEventDestroy(e1));
+  return double(ms) / iters;
+}
+
 struct Result {
   double ms = 0, tflops = 0;
   std::vector<float> out;
@@ -115,19 +132,8 @@ Result run(kernels::AttentionImpl impl, const std::vector<Seq>& seqs, int iters,
   a.out_stride = kHeads * kHeadDim;
   for (int i = 0; i < 3; ++i) kernels::paged_attention(a, nullptr);
   IGNIS_CUDA_CHECK(cudaDeviceSynchronize());
-  cudaEvent_t e0, e1;
-  IGNIS_CUDA_CHECK(cudaEventCreate(&e0));
-  IGNIS_CUDA_CHECK(cudaEventCreate(&e1));
-  IGNIS_CUDA_CHECK(cudaEventRecord(e0, nullptr));
-  for (int i = 0; i < iters; ++i) kernels::paged_attention(a, nullptr);
-  IGNIS_CUDA_CHECK(cudaEventRecord(e1, nullptr));
-  IGNIS_CUDA_CHECK(cudaEventSynchronize(e1));
-  float ms = 0;
-  IGNIS_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-  IGNIS_CUDA_CHECK(cudaEventDestroy(e0));
-  IGNIS_CUDA_CHECK(cudaEventDestroy(e1));
   Result r;
-  r.ms = ms / iters;
+  r.ms = time_ms(iters, [&] { kernels::paged_attention(a, nullptr); });
   r.tflops = flops / (r.ms * 1e-3) / 1e12;
   std::vector<uint16_t> raw(size_t(T) * kHeads * kHeadDim);
   IGNIS_CUDA_CHECK(cudaMemcpy(raw.data(), out.get(), raw.size() * 2, cudaMemcpyDeviceToHost));
@@ -159,18 +165,10 @@ double gemm_tflops(int iters) {
   fill_bf16(w, 1.0f, 5);
   cuda::Gemm gemm;
   for (int i = 0; i < 3; ++i) gemm.matmul(DType::BF16, DType::BF16, x.get(), w.get(), y.get(), n, n, n, nullptr);
-  cudaEvent_t e0, e1;
-  IGNIS_CUDA_CHECK(cudaEventCreate(&e0));
-  IGNIS_CUDA_CHECK(cudaEventCreate(&e1));
-  IGNIS_CUDA_CHECK(cudaEventRecord(e0, nullptr));
-  for (int i = 0; i < iters; ++i) gemm.matmul(DType::BF16, DType::BF16, x.get(), w.get(), y.get(), n, n, n, nullptr);
-  IGNIS_CUDA_CHECK(cudaEventRecord(e1, nullptr));
-  IGNIS_CUDA_CHECK(cudaEventSynchronize(e1));
-  float ms = 0;
-  IGNIS_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-  IGNIS_CUDA_CHECK(cudaEventDestroy(e0));
-  IGNIS_CUDA_CHECK(cudaEventDestroy(e1));
-  return 2.0 * n * n * double(n) / (ms / iters * 1e-3) / 1e12;
+  const double ms = time_ms(iters, [&] {
+    gemm.matmul(DType::BF16, DType::BF16, x.get(), w.get(), y.get(), n, n, n, nullptr);
+  });
+  return 2.0 * n * n * double(n) / (ms * 1e-3) / 1e12;
 }
 
 double compare_gemm_tflops = 0;  // set by main before the comparisons
