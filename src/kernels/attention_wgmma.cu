@@ -28,6 +28,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstdint>
 
@@ -42,7 +43,7 @@ namespace {
 
 constexpr int kD = 128;
 constexpr int kConsumers = 256;            // 2 warpgroups
-constexpr int kThreads = kConsumers + 128;  // + 1 producer warpgroup (one warp of it copies)
+constexpr int kThreads = kConsumers + 128;  // + 1 producer warpgroup
 constexpr int kRows = kWgmmaAttentionRows;  // 2 warpgroups x 64
 constexpr int kChunk = 128;  // keys per chunk
 constexpr int kStages = 3;
@@ -109,7 +110,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
   unsigned char* Qs = base;
   unsigned char* KV = base + kQBytes;
   uint32_t* vbits = reinterpret_cast<uint32_t*>(KV + kStages * kStageBytes);  // [stage][4]: bit k of [st][w]: key 32w + k present
-  uint64_t* bars = reinterpret_cast<uint64_t*>(vbits + kStages * 4);         // full[stage], empty[stage]
+  uint64_t* bars = reinterpret_cast<uint64_t*>(vbits + kStages * 4);         // full[3], empty[3], qfull, qempty
 
   const int G = a.num_heads / a.num_kv_heads, S = a.num_splits;
   const int num_items = a.num_tiles * a.num_kv_heads * S;
@@ -190,7 +191,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
         }
       }
     }
-    cp_async_wait_group<0>();  // (no copy outlives its thread)
+    asm volatile("cp.async.wait_all;\n" ::: "memory");  // no copy outlives its thread
   } else {
   asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n" ::: "memory");
   // ---- consumers: 2 warpgroups
@@ -379,6 +380,11 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
 #endif
 }
 
+std::atomic<int>& wgmma_max_blocks_slot() {
+  static std::atomic<int> v{0};
+  return v;
+}
+
 template <class T>
 void launch(const PagedAttentionArgs& a, cudaStream_t stream) {
   static bool configured = false;  // per instantiation; done before any graph capture (warm-up step)
@@ -394,7 +400,9 @@ void launch(const PagedAttentionArgs& a, cudaStream_t stream) {
     return n;
   }();
   const int items = a.num_tiles * a.num_kv_heads * a.num_splits;  // one block per SM, persistent
-  paged_attention_wgmma_kernel<T><<<std::min(items, sms), kThreads, kSmemBytes, stream>>>(a);
+  const int cap = wgmma_max_blocks_slot().load();
+  const int blocks = std::min(items, cap > 0 ? std::min(cap, sms) : sms);
+  paged_attention_wgmma_kernel<T><<<blocks, kThreads, kSmemBytes, stream>>>(a);
   IGNIS_CUDA_LAUNCH_CHECK("paged_attention_wgmma_kernel");
 }
 
@@ -405,6 +413,9 @@ bool attention_wgmma_shape_supported(int gqa, int head_dim, DType dtype) {
 }
 
 bool wgmma_device() {
+#ifndef IGNIS_HAVE_SM90A
+  return false;  // built without sm_90a code: the kernel would only trap
+#endif
   static const bool yes = [] {
     int dev = 0, major = 0, minor = 0;
     if (cudaGetDevice(&dev) != cudaSuccess ||
@@ -417,6 +428,8 @@ bool wgmma_device() {
   }();
   return yes;
 }
+
+void set_attention_wgmma_max_blocks(int n) { wgmma_max_blocks_slot().store(n < 0 ? 0 : n); }
 
 void launch_paged_attention_wgmma(const PagedAttentionArgs& a, cudaStream_t stream) {
   if (a.dtype == DType::BF16) launch<__nv_bfloat16>(a, stream);

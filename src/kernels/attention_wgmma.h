@@ -18,6 +18,10 @@ bool attention_wgmma_shape_supported(int gqa, int head_dim, DType dtype);
 // without a device.
 bool wgmma_device();
 
+// Tests: at most n persistent blocks (0 = one per SM, the default), so that every block runs many
+// items and passes.
+void set_attention_wgmma_max_blocks(int n);
+
 // Launches the kernel over every tile of more than 16 query rows; smaller (decode) tiles are
 // skipped, for the decode kernel (attention_mma.cu) to take. The caller has checked the shape
 // (attention_wgmma_shape_supported), the device and the 16-byte alignment of q and the caches.

@@ -12,7 +12,8 @@
 //     the k-step of 16 elements advances the start address by 32 bytes inside the row.
 //   MN-major (B transposed: rows = K, 64 elements of N per 128-byte row): LBO = byte distance to the
 //     next 64 columns of N, SBO = 1024 (next 8 rows of K); a k-step of 16 rows advances 2048 bytes.
-// Every call here must be made by all 128 threads of the warpgroup (warpgroup-uniform control flow).
+// The wgmma calls (fence, commit, wait, mma) must be made by all 128 threads of the warpgroup
+// (warpgroup-uniform control flow); the mbarrier and barrier helpers are per thread.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -59,10 +60,6 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
         : "r"(bar), "r"(parity)
         : "memory");
   } while (!done);
-}
-// Barrier `id` (1..15) among `count` threads (a multiple of 32), leaving the others free.
-__device__ __forceinline__ void named_sync(int id, int count) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
 }
 
 // Keeps the compiler from moving accumulator registers across an in-flight wgmma.

@@ -5,7 +5,11 @@
 namespace ignis {
 
 const SamplingParams& RowSampling::sampling() const {
-  static const SamplingParams kDiscard{.temperature = 0.0f};
+  static const SamplingParams kDiscard = [] {
+    SamplingParams p;
+    p.temperature = 0.0f;  // greedy: the row is discarded anyway
+    return p;
+  }();
   return params ? *params : kDiscard;
 }
 

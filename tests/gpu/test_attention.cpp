@@ -7,6 +7,7 @@
 
 #include "gpu_test_util.h"
 #include "kernels/attention.h"
+#include "kernels/attention_wgmma.h"
 #include "model/cpu/paged_attention.h"
 
 namespace ignis {
@@ -210,7 +211,7 @@ TEST(GpuAttention, AnyTiling) {
   }
 }
 
-// Long prefills and chunked prefills (many 64-key chunks per tile: the wgmma kernel's 4-stage ring
+// Long prefills and chunked prefills (many 128-key chunks per tile: the wgmma kernel's 3-stage ring
 // wraps several times), mixed with decode tiles in the same launch (the wgmma kernel takes the
 // prefill tiles, the decode kernel the rest), GQA ratios that leave a 128-row pass partly empty
 // (7: 126 rows; 32: 4 tokens), splits over long prefill tiles, a sliding window.
@@ -232,6 +233,25 @@ TEST(GpuAttention, LongPrefills) {
     ImplScope scope(impl);
     for (auto& c : cases) run_case(c, rng);
   }
+}
+
+// The wgmma kernel's persistent blocks with a grid of 2: every block runs many items (tiles x kv heads
+// x splits), multi-pass tiles, items without keys (empty splits), skipped decode tiles, so the ring
+// and Q barriers' phases wrap across items and passes. Hopper only.
+TEST(GpuAttention, WgmmaFewPersistentBlocks) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  if (!kernels::attention_wgmma_active(4, 128, DType::BF16)) GTEST_SKIP() << "no compute-capability 9.0 device";
+  ImplScope scope(kernels::AttentionImpl::Wgmma);
+  struct Cap {
+    Cap() { kernels::set_attention_wgmma_max_blocks(2); }
+    ~Cap() { kernels::set_attention_wgmma_max_blocks(0); }
+  } cap;
+  std::mt19937_64 rng(21);
+  run_case({DType::BF16, 128, 16, 2, 16, 0, {{0, 130}, {70, 33}, {5, 1}}, 0, 100}, rng);  // 800-row tiles: 7 passes
+  run_case({DType::F16, 128, 32, 8, 16, 0, {{0, 300}, {400, 1}, {90, 70}}}, rng);
+  run_case({DType::BF16, 128, 32, 8, 16, 0, {{0, 70}, {1, 2}}, 20, 0, false, 40.0f}, rng);  // empty splits
+  run_case({DType::BF16, 128, 28, 4, 32, 64, {{0, 257}, {500, 40}, {33, 1}}, 3}, rng);      // window + splits
+  run_case({DType::BF16, 128, 8, 8, 16, 0, {{0, 600}}, 0, 100, false, 30.0f}, rng);
 }
 
 // Released (-1) blocks before the window, as a sliding-window model's block manager leaves them.
