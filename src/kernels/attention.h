@@ -10,8 +10,10 @@
 // Implementations (see AttentionImpl): "simple" = SIMT fp32 (online softmax, 32-key chunks
 // staged in shared memory, 32 query rows per pass); "mma" = tensor cores (attention_mma.cu:
 // mma.sync m16n8k16, 64 query rows and 64-key chunks, bf16/fp16 with head_dim 64 or 128 only,
-// anything else falls back to simple). Both accept tiles of any size (a block loops over its
-// rows in groups); attention_tile_tokens() picks the size that suits the implementation in use.
+// anything else falls back to simple); "wgmma" = on Hopper, prefill tiles on attention_wgmma.cu
+// (wgmma, 128 query rows, 128-key chunks, head_dim 128), decode tiles and everything else as mma.
+// All accept tiles of any size (a block loops over its rows in passes); attention_tile_tokens()
+// picks the size that suits the implementation in use.
 #pragma once
 #include <cuda_runtime_api.h>
 
