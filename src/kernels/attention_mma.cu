@@ -527,39 +527,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_mma_kernel(PagedAtte
       __syncthreads();  // everyone is done with Vs and this chunk's slots
     }
 
-    if (active) {
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
-        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
-      }
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const int r = warp * 16 + g + 8 * i;
-        if (r >= rows) continue;
-        const int rr = r0 + r;
-        const int t = tile.token_begin + rr / G, h = kvh * G + rr % G;
-        if (S == 1) {
-          T* out = static_cast<T*>(a.out) + size_t(t) * a.out_stride + size_t(h) * D;
-          const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
-#pragma unroll
-          for (int n = 0; n < NT_O; ++n)
-            *reinterpret_cast<uint32_t*>(out + n * 8 + 2 * qd) = pack2<T>(o[n][2 * i] * inv, o[n][2 * i + 1] * inv);
-        } else {
-          // workspace: acc (num_tokens, num_heads, S, D) then (m, l) (num_tokens, num_heads, S, 2)
-          const size_t part = (size_t(t) * a.num_heads + h) * S + split;
-          float* pa = a.workspace + part * D;
-#pragma unroll
-          for (int n = 0; n < NT_O; ++n)
-            *reinterpret_cast<float2*>(pa + n * 8 + 2 * qd) = make_float2(o[n][2 * i], o[n][2 * i + 1]);
-          if (qd == 0) {
-            float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + part * 2;
-            ml[0] = m[i] * kLn2;  // log2 domain -> natural log (the combine kernel uses exp)
-            ml[1] = l[i];
-          }
-        }
-      }
-    }
+    if (active) store_fragment_rows<T>(a, tile, G, kvh, split, S, r0, warp * 16 + g, rows, qd, o, m, l);
   }
 }
 

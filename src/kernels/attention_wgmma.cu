@@ -340,38 +340,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
       wgmma::mbar_arrive(empty0 + 8 * lst);
     }
     gc += n;
-
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
-      l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
-    }
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const int r = wg * 64 + wrow + 8 * i;
-      if (r >= rows) continue;
-      const int rr = r0 + r;
-      const int t = tile.token_begin + rr / G, h = kvh * G + rr % G;
-      if (S == 1) {
-        T* out = static_cast<T*>(a.out) + size_t(t) * a.out_stride + size_t(h) * kD;
-        const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
-#pragma unroll
-        for (int nn = 0; nn < NT_O; ++nn)
-          *reinterpret_cast<uint32_t*>(out + nn * 8 + 2 * qd) = pack2<T>(o[nn][2 * i] * inv, o[nn][2 * i + 1] * inv);
-      } else {
-        // workspace: acc (num_tokens, num_heads, S, D) then (m, l) (num_tokens, num_heads, S, 2)
-        const size_t part = (size_t(t) * a.num_heads + h) * S + split;
-        float* pw = a.workspace + part * kD;
-#pragma unroll
-        for (int nn = 0; nn < NT_O; ++nn)
-          *reinterpret_cast<float2*>(pw + nn * 8 + 2 * qd) = make_float2(o[nn][2 * i], o[nn][2 * i + 1]);
-        if (qd == 0) {
-          float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * kD + part * 2;
-          ml[0] = m[i] * kLn2;  // log2 domain -> natural log (the combine kernel uses exp)
-          ml[1] = l[i];
-        }
-      }
-    }
+    store_fragment_rows<T>(a, tile, G, kvh, split, S, r0, wg * 64 + wrow, rows, qd, o, m, l);
   }  // pass
   }  // item
   }  // consumers

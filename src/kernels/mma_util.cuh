@@ -1,10 +1,13 @@
 // ignis kernels: device helpers shared by the tensor-core attention kernels (attention_mma.cu,
-// attention_wgmma.cu): shared-memory addresses, cp.async, exp2, packing two floats to 16-bit pairs.
+// attention_wgmma.cu): shared-memory addresses, cp.async, exp2, packing two floats to 16-bit pairs,
+// the epilogue that writes a fragment's rows.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
+
+#include "kernels/attention.h"
 
 namespace ignis::kernels {
 
@@ -52,6 +55,51 @@ template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi
   } x;
   x.v = __floats2half2_rn(lo, hi);
   return x.u;
+}
+
+// Epilogue of the tensor-core attention kernels for one thread: its two query rows first_row and
+// first_row + 8 of a pass starting at tile row r0 (the g and g + 8 rows of an m16 accumulator
+// fragment; o[n][0..1] row 0, o[n][2..3] row 1, columns 8n + 2 qd, +1). Sums each row's l over
+// the quad, then writes every real row (< rows): normalized into `out` (one split) or, with
+// splits, the unnormalized partial and (m in the natural-log domain, l) into the workspace laid
+// out as the combine kernel reads it: acc (num_tokens, num_heads, S, D) then (m, l)
+// (num_tokens, num_heads, S, 2). m is in the log2 domain (scores * scale * log2 e); G = num_heads /
+// num_kv_heads and S = num_splits, as the caller has them.
+template <class T, int NT>
+__device__ __forceinline__ void store_fragment_rows(const PagedAttentionArgs& a, const AttentionTile& tile, int G,
+                                                    int kvh, int split, int S, int r0, int first_row, int rows, int qd,
+                                                    const float (&o)[NT][4], const float (&m)[2], float (&l)[2]) {
+  constexpr int D = NT * 8;
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+  }
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int r = first_row + 8 * i;
+    if (r >= rows) continue;
+    const int rr = r0 + r;
+    const int t = tile.token_begin + rr / G, h = kvh * G + rr % G;
+    if (S == 1) {
+      T* out = static_cast<T*>(a.out) + size_t(t) * a.out_stride + size_t(h) * D;
+      const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+#pragma unroll
+      for (int n = 0; n < NT; ++n)
+        *reinterpret_cast<uint32_t*>(out + n * 8 + 2 * qd) = pack2<T>(o[n][2 * i] * inv, o[n][2 * i + 1] * inv);
+    } else {
+      const size_t part = (size_t(t) * a.num_heads + h) * S + split;
+      float* pw = a.workspace + part * D;
+#pragma unroll
+      for (int n = 0; n < NT; ++n)
+        *reinterpret_cast<float2*>(pw + n * 8 + 2 * qd) = make_float2(o[n][2 * i], o[n][2 * i + 1]);
+      if (qd == 0) {
+        float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + part * 2;
+        ml[0] = m[i] * kLn2;  // log2 domain -> natural log (the combine kernel uses exp)
+        ml[1] = l[i];
+      }
+    }
+  }
 }
 
 }  // namespace ignis::kernels
