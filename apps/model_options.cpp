@@ -18,6 +18,8 @@ void ModelFlags::add(CLI::App& app) {
   app.add_option("--max-model-len", max_model_len, "context length (default: the model's)")->check(CLI::Range(0, 1 << 24));
   app.add_option("--kv-block-size", kv_block_size, "tokens per KV block")->check(CLI::Range(1, 1024));
   app.add_flag("--no-cuda-graphs", no_cuda_graphs, "GPU: do not replay CUDA graphs for decode steps");
+  app.add_flag("--no-gemm-tune", no_gemm_tune,
+               "GPU: keep cuBLASLt's heuristic GEMM choice (no timing of candidates at load, ~1-3 s)");
 }
 
 ModelLoadOptions ModelFlags::load_options() const {
@@ -30,6 +32,7 @@ ModelLoadOptions ModelFlags::load_options() const {
   o.max_batch_size = std::max(max_batch_size, 1);
   o.max_model_len = max_model_len;
   o.cuda_graphs = !no_cuda_graphs;
+  o.gemm_tune = !no_gemm_tune;
   return o;
 }
 

@@ -22,6 +22,7 @@ struct ModelFlags {
   int max_model_len = 0;
   int kv_block_size = 32;
   bool no_cuda_graphs = false;
+  bool no_gemm_tune = false;
 
   void add(CLI::App& app);
   ModelLoadOptions load_options() const;

@@ -10,12 +10,12 @@ TREE=build-gpu-tree
 OUTD=build-gpu
 JOBS=${JOBS:-2}
 cmake -S . -B "$TREE" -G Ninja -DIGNIS_CUDA=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
-TARGETS=(ignis test_gpu_kernels test_gpu_model ignis_gpu_bench ignis_gpu_logits ignis_attention_bench)
+TARGETS=(ignis test_gpu_kernels test_gpu_model ignis_gpu_bench ignis_gpu_logits ignis_attention_bench ignis_gemm_bench)
 cmake --build "$TREE" --target "${TARGETS[@]}" -j "$JOBS"
 rm -rf "$OUTD"
 mkdir -p "$OUTD/bin" "$OUTD/lib"
 for b in test_gpu_kernels test_gpu_model; do cp "$TREE/tests/gpu/$b" "$OUTD/bin/"; done
-for b in ignis ignis_gpu_bench ignis_gpu_logits ignis_attention_bench; do [ -f "$TREE/bin/$b" ] && cp "$TREE/bin/$b" "$OUTD/bin/"; done
+for b in ignis ignis_gpu_bench ignis_gpu_logits ignis_attention_bench ignis_gemm_bench; do [ -f "$TREE/bin/$b" ] && cp "$TREE/bin/$b" "$OUTD/bin/"; done
 strip --strip-debug "$OUTD"/bin/* 2>/dev/null || true
 # Shared libraries outside glibc/libstdc++/CUDA: copy them next to the binaries.
 for b in "$OUTD"/bin/*; do

@@ -22,6 +22,7 @@
 #include "cuda/gemm.h"
 #include "kernels/attention.h"
 #include "kernels/cuda_check.h"
+#include "bench_util.h"
 
 using namespace ignis;
 
@@ -32,36 +33,6 @@ constexpr int kHeads = 32, kKvHeads = 8, kHeadDim = 128, kBlock = 32;
 struct Seq {
   int num_cached, num_tokens;
 };
-
-// Fills a device buffer of bf16 with values uniform in [-r, r] (a random 4M-element pattern, repeated).
-void fill_bf16(cuda::DeviceBuffer& b, float r, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> d(-r, r);
-  std::vector<uint16_t> pat(size_t(1) << 22);
-  for (auto& x : pat) x = f32_to_bf16(d(rng));
-  const size_t n = b.bytes() / 2;
-  for (size_t off = 0; off < n; off += pat.size()) {
-    const size_t k = std::min(pat.size(), n - off);
-    IGNIS_CUDA_CHECK(cudaMemcpy(b.as<uint16_t>() + off, pat.data(), k * 2, cudaMemcpyHostToDevice));
-  }
-}
-
-// Mean milliseconds of one call of f over `iters` calls on the default stream (CUDA events).
-template <class F>
-double time_ms(int iters, F&& f) {
-  cudaEvent_t e0, e1;
-  IGNIS_CUDA_CHECK(cudaEventCreate(&e0));
-  IGNIS_CUDA_CHECK(cudaEventCreate(&e1));
-  IGNIS_CUDA_CHECK(cudaEventRecord(e0, nullptr));
-  for (int i = 0; i < iters; ++i) f();
-  IGNIS_CUDA_CHECK(cudaEventRecord(e1, nullptr));
-  IGNIS_CUDA_CHECK(cudaEventSynchronize(e1));
-  float ms = 0;
-  IGNIS_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-  IGNIS_CUDA_CHECK(cudaEventDestroy(e0));
-  IGNIS_CUDA_CHECK(cudaEventDestroy(e1));
-  return double(ms) / iters;
-}
 
 struct Result {
   double ms = 0, tflops = 0;
@@ -98,9 +69,9 @@ Result run(kernels::AttentionImpl impl, const std::vector<Seq>& seqs, int iters,
   const size_t cache_bytes = size_t(blocks) * kBlock * kKvHeads * kHeadDim * 2;
   cuda::DeviceBuffer kc(cache_bytes, "bench k cache"), vc(cache_bytes, "bench v cache");
   cuda::DeviceBuffer q(size_t(T) * kHeads * kHeadDim * 2, "bench q"), out(size_t(T) * kHeads * kHeadDim * 2, "bench out");
-  fill_bf16(kc, 1.0f, 1);
-  fill_bf16(vc, 1.0f, 2);
-  fill_bf16(q, 2.0f, 3);
+  bench::fill_bf16(kc, 1.0f, 1);
+  bench::fill_bf16(vc, 1.0f, 2);
+  bench::fill_bf16(q, 2.0f, 3);
   cuda::DeviceBuffer dbt(bt.size() * 4, "bench bt"), dpos(pos.size() * 4, "bench pos"),
       dtiles(tiles.size() * sizeof(kernels::AttentionTile), "bench tiles");
   IGNIS_CUDA_CHECK(cudaMemcpy(dbt.get(), bt.data(), bt.size() * 4, cudaMemcpyHostToDevice));
@@ -133,7 +104,7 @@ Result run(kernels::AttentionImpl impl, const std::vector<Seq>& seqs, int iters,
   for (int i = 0; i < 3; ++i) kernels::paged_attention(a, nullptr);
   IGNIS_CUDA_CHECK(cudaDeviceSynchronize());
   Result r;
-  r.ms = time_ms(iters, [&] { kernels::paged_attention(a, nullptr); });
+  r.ms = bench::time_ms(iters, [&] { kernels::paged_attention(a, nullptr); });
   r.tflops = flops / (r.ms * 1e-3) / 1e12;
   std::vector<uint16_t> raw(size_t(T) * kHeads * kHeadDim);
   IGNIS_CUDA_CHECK(cudaMemcpy(raw.data(), out.get(), raw.size() * 2, cudaMemcpyDeviceToHost));
@@ -153,22 +124,6 @@ double max_abs_diff(const std::vector<float>& x, const std::vector<float>& y) {
     m = std::isfinite(d) ? std::max(m, d) : INFINITY;
   }
   return m;
-}
-
-// The three implementations (wgmma = mma on a GPU other than compute capability 9.0).
-// Dense bf16 GEMM rate of this device now (cuBLASLt, 8192^3, fp32 accumulation): the tensor-core
-// ceiling the attention figures are compared with, measured in the same run.
-double gemm_tflops(int iters) {
-  constexpr int n = 8192;
-  cuda::DeviceBuffer x(size_t(n) * n * 2, "gemm x"), w(size_t(n) * n * 2, "gemm w"), y(size_t(n) * n * 2, "gemm y");
-  fill_bf16(x, 1.0f, 4);
-  fill_bf16(w, 1.0f, 5);
-  cuda::Gemm gemm;
-  for (int i = 0; i < 3; ++i) gemm.matmul(DType::BF16, DType::BF16, x.get(), w.get(), y.get(), n, n, n, nullptr);
-  const double ms = time_ms(iters, [&] {
-    gemm.matmul(DType::BF16, DType::BF16, x.get(), w.get(), y.get(), n, n, n, nullptr);
-  });
-  return 2.0 * n * n * double(n) / (ms * 1e-3) / 1e12;
 }
 
 double compare_gemm_tflops = 0;  // set by main before the comparisons
@@ -207,7 +162,7 @@ int main(int argc, char** argv) {
     int sms = 0;
     IGNIS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     std::printf("# prefill %d tokens; decode batch %d at context %d (the new token included)\n", prefill, batch, ctx);
-    compare_gemm_tflops = gemm_tflops(iters);
+    compare_gemm_tflops = bench::gemm_tflops(iters);
     std::printf("gemm_bf16_tflops %.1f\n", compare_gemm_tflops);
     compare("prefill", {{0, prefill}}, iters, sms);
     compare("decode", std::vector<Seq>(size_t(batch), Seq{ctx - 1, 1}), iters, sms);

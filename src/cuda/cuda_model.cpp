@@ -166,6 +166,7 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
 // lm_head over the first min(R, max_logit_rows) rows and, if asked, their argmax.
 void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
   const int T = p.num_tokens, H = cfg_.hidden_size, I = cfg_.intermediate_size;
+  const int TG = gemm_rows(T);  // rows of the layer GEMMs (padded after tune_gemms; extra rows unused)
   const int Q = cfg_.q_size(), KV = cfg_.kv_size(), QKV = Q + 2 * KV;
   const float eps = cfg_.rms_norm_eps;
   cudaStream_t s = stream_;
@@ -184,7 +185,7 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     else  // residual += previous MLP output, fused with this layer's input norm
       kernels::add_rmsnorm(dtype_, res, o_.get(), nullptr, w.attn_norm.get(), x_.get(), nullptr, T, H, eps, s);
     mark("add_rmsnorm");
-    linear(x_.get(), w.wqkv.get(), qkv_.get(), T, QKV, H, dtype_);
+    linear(x_.get(), w.wqkv.get(), qkv_.get(), TG, QKV, H, dtype_);
     mark("gemm_qkv");
     char* kc = kv_.as<char>() + size_t(2 * l) * kv_layer_bytes_;
     char* vc = kc + kv_layer_bytes_;
@@ -227,16 +228,16 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     aa.out_stride = Q;
     kernels::paged_attention(aa, s);
     mark("attention");
-    linear(attn_.get(), w.wo.get(), o_.get(), T, H, Q, dtype_);
+    linear(attn_.get(), w.wo.get(), o_.get(), TG, H, Q, dtype_);
     mark("gemm_o");
     kernels::add_rmsnorm(dtype_, res, o_.get(), w.bo ? w.bo.get() : nullptr, w.mlp_norm.get(), x_.get(), nullptr, T,
                          H, eps, s);
     mark("add_rmsnorm");
-    linear(x_.get(), w.w_gate_up.get(), gate_up_.get(), T, 2 * I, H, dtype_);
+    linear(x_.get(), w.w_gate_up.get(), gate_up_.get(), TG, 2 * I, H, dtype_);
     mark("gemm_gate_up");
     kernels::silu_mul(dtype_, gate_up_.get(), act_.get(), T, I, s);
     mark("silu_mul");
-    linear(act_.get(), w.w_down.get(), o_.get(), T, H, I, dtype_);
+    linear(act_.get(), w.w_down.get(), o_.get(), TG, H, I, dtype_);
     mark("gemm_down");
   }
   // last MLP output added only for the logit rows, then the final norm (gathered rows -> x_)

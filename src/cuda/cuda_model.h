@@ -30,6 +30,7 @@ struct CudaModelOptions {
   int max_model_len = 0;       // 0 = config max_position_embeddings
   int max_logit_rows = 256;    // lm_head rows per GEMM (bounds the fp32 logits buffer)
   bool progress = true;        // weight-upload progress bar on stderr
+  bool gemm_tune = false;      // time cuBLASLt's candidates for the prefill GEMMs at load (tune_gemms)
 };
 
 class CudaModel : public Model {
@@ -59,6 +60,10 @@ class CudaModel : public Model {
   // Bytes of one KV block (K and V, all layers).
   int64_t kv_bytes_per_block(int block_size) const;
   // floor(free_bytes * fraction / bytes_per_block), >= 0.
+  // Rows the layer GEMMs of a pass of `num_tokens` run on once tuned: above `pad`, rounded up to a
+  // multiple of `pad` (a tuned count) unless that exceeds `max_tokens` (the activation buffers).
+  static int padded_gemm_rows(int num_tokens, int pad, int max_tokens);
+  static constexpr int kGemmPad = 256;
   static int kv_blocks_from_memory(size_t free_bytes, double fraction, int64_t bytes_per_block);
   // Blocks that fit in `fraction` of the device memory free now.
   int kv_blocks_for_fraction(double fraction, int block_size) const;
@@ -81,6 +86,8 @@ class CudaModel : public Model {
 
   void upload_weights(const WeightStore& ws);
   void allocate_activations();
+  void tune_gemms();
+  int gemm_rows(int num_tokens) const;  // token count the layer GEMMs of a pass run on (tune_gemms)
   // Cuts a batch into passes, runs each, and calls sink(pass_rows) after each pass with the
   // logits (fp32, device) or sampled tokens ready.
   enum class Mode { Logits, Greedy, Sample };  // what each pass's logit rows become
@@ -103,6 +110,7 @@ class CudaModel : public Model {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<Gemm> gemm_;
   bool use_gemv_ = true;  // IGNIS_GEMV=0 turns the small-batch GEMV off (A/B measurements)
+  bool gemm_pad_ = false;  // tune_gemms ran: layer GEMMs of large passes on padded token counts
 
   // weights
   DeviceBuffer embed_, final_norm_, lm_head_, inv_freq_;

@@ -18,6 +18,7 @@ constexpr int kWarps = 8;         // threads per block = 256
 constexpr int kRowsPerWarp = 4;   // query rows per pass of a block = 32
 constexpr int kMaxRows = kWarps * kRowsPerWarp;
 constexpr int kChunk = 32;        // keys per shared-memory chunk = one key per lane
+constexpr int kMaxSplits = 32;    // key splits of a tile (attention_num_splits; one lane each in the combine)
 
 // DC = head_dim chunks of 32 (lane owns dims lane + 32*c); head_dim <= 32*DC.
 template <class T, int DC>
@@ -159,20 +160,26 @@ __global__ void attention_combine_kernel(PagedAttentionArgs a) {
   pdl_launch_dependents();  // a PDL-launched GEMV may start streaming its weights
   const int t = blockIdx.x, h = blockIdx.y, S = a.num_splits, D = a.head_dim;
   const float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + (size_t(t) * a.num_heads + h) * S * 2;
-  float M = -INFINITY;
-  for (int s = 0; s < S; ++s)
-    if (ml[2 * s + 1] > 0.0f) M = fmaxf(M, ml[2 * s]);
-  float L = 0.0f;
-  for (int s = 0; s < S; ++s)
-    if (ml[2 * s + 1] > 0.0f) L += ml[2 * s + 1] * __expf(ml[2 * s] - M);
-  const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+  // Warp 0 turns the splits' (max, sum) into weights exp(m_s - M) / L (0 for empty splits), lane s
+  // for split s (S <= kMaxSplits = 32), so the loop below does one load and FMA per split.
+  __shared__ float wgt[kMaxSplits];
+  if (threadIdx.x < 32) {
+    const int s = threadIdx.x;
+    const float m = s < S ? ml[2 * s] : -INFINITY, l = s < S ? ml[2 * s + 1] : 0.0f;
+    const float M = warp_max(l > 0.0f ? m : -INFINITY);
+    const float e = l > 0.0f ? __expf(m - M) : 0.0f;
+    const float L = warp_sum(l * e);
+    if (s < S) wgt[s] = L > 0.0f ? e / L : 0.0f;
+  }
+  __syncthreads();
   const float* pa = a.workspace + (size_t(t) * a.num_heads + h) * S * D;
   T* o = static_cast<T*>(a.out) + size_t(t) * a.out_stride + size_t(h) * D;
   for (int d = threadIdx.x; d < D; d += blockDim.x) {
     float v = 0.0f;
+#pragma unroll 8
     for (int s = 0; s < S; ++s)
-      if (ml[2 * s + 1] > 0.0f) v += pa[size_t(s) * D + d] * __expf(ml[2 * s] - M);
-    o[d] = from_f<T>(v * inv);
+      if (wgt[s] != 0.0f) v += pa[size_t(s) * D + d] * wgt[s];  // same for every thread: no divergence
+    o[d] = from_f<T>(v);
   }
 }
 
@@ -209,7 +216,8 @@ void launch_combine(const PagedAttentionArgs& a, cudaStream_t stream) {
     float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * a.num_splits * a.head_dim;
     mark_padding_kernel<<<1, 128, 0, stream>>>(a.tiles, a.num_tiles, a.num_tokens, a.num_heads, a.num_splits, ml);
     IGNIS_CUDA_LAUNCH_CHECK("mark_padding_kernel");
-    attention_combine_kernel<T><<<dim3(a.num_tokens, a.num_heads), std::min(a.head_dim, 256), 0, stream>>>(a);
+    const int threads = std::clamp((a.head_dim + 31) / 32 * 32, 32, 256);  // warp 0 whole for the weights
+    attention_combine_kernel<T><<<dim3(a.num_tokens, a.num_heads), threads, 0, stream>>>(a);
     IGNIS_CUDA_LAUNCH_CHECK("attention_combine_kernel");
   }
 }
@@ -257,7 +265,7 @@ int attention_num_splits(int num_tiles, int num_kv_heads, int max_keys, int num_
   const int items = std::max(1, num_tiles * num_kv_heads);
   int s = (2 * num_sms + items - 1) / items;
   s = std::min(s, (max_keys + 63) / 64);
-  return std::clamp(s, 1, 32);
+  return std::clamp(s, 1, kMaxSplits);
 }
 
 void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream) {
@@ -270,6 +278,8 @@ void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream) {
   IGNIS_KCHECK(a.head_dim > 0 && a.head_dim <= 256,
                "attention: head_dim " + std::to_string(a.head_dim) + " not in 1..256");
   IGNIS_KCHECK(a.num_splits >= 1 && (a.num_splits == 1 || a.workspace), "attention: splits need a workspace");
+  IGNIS_KCHECK(a.num_splits <= kMaxSplits, "attention: num_splits " + std::to_string(a.num_splits) + " above " +
+                                               std::to_string(kMaxSplits));
   // Both kernels loop over a tile's rows in passes, so any tiling is correct for either.
   const int G = a.num_heads / a.num_kv_heads;
   const bool mma = attention_impl() != AttentionImpl::Simple &&

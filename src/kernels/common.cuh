@@ -19,6 +19,34 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float
 // Rounds through T and back (mimics a tensor stored in T between two ops).
 template <class T> __device__ __forceinline__ float round_to(float x) { return to_f(from_f<T>(x)); }
 
+// 8 values of a 16-bit T packed in 16 bytes <-> fp32 (vectorized loads and stores).
+template <class T> __device__ __forceinline__ void unpack8(const uint4& v, float* f);
+template <> __device__ __forceinline__ void unpack8<__nv_bfloat16>(const uint4& v, float* f) {
+  const auto* h = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 p = __bfloat1622float2(h[i]);
+    f[2 * i] = p.x;
+    f[2 * i + 1] = p.y;
+  }
+}
+template <> __device__ __forceinline__ void unpack8<__half>(const uint4& v, float* f) {
+  const auto* h = reinterpret_cast<const __half2*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 p = __half22float2(h[i]);
+    f[2 * i] = p.x;
+    f[2 * i + 1] = p.y;
+  }
+}
+template <class T> __device__ __forceinline__ uint4 pack8(const float* f) {
+  uint4 v;
+  T* h = reinterpret_cast<T*>(&v);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) h[i] = from_f<T>(f[i]);
+  return v;
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

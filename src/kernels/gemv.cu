@@ -16,27 +16,6 @@ namespace {
 constexpr int kWarps = 8;   // rows (warps) per block
 constexpr int kUnroll = 4;  // 16-byte weight loads in flight per lane
 
-// 8 values of T packed in 16 bytes, as fp32
-template <class T> __device__ __forceinline__ void unpack8(const uint4& v, float* f);
-template <> __device__ __forceinline__ void unpack8<__nv_bfloat16>(const uint4& v, float* f) {
-  const auto* h = reinterpret_cast<const __nv_bfloat162*>(&v);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 p = __bfloat1622float2(h[i]);
-    f[2 * i] = p.x;
-    f[2 * i + 1] = p.y;
-  }
-}
-template <> __device__ __forceinline__ void unpack8<__half>(const uint4& v, float* f) {
-  const auto* h = reinterpret_cast<const __half2*>(&v);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 p = __half22float2(h[i]);
-    f[2 * i] = p.x;
-    f[2 * i + 1] = p.y;
-  }
-}
-
 __device__ __forceinline__ uint4 load_stream(const uint4* p) {  // weights: read once, do not keep in L1
   uint4 r;
   asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"

@@ -3,6 +3,8 @@
 #include "kernels/dispatch.h"
 #include "kernels/rope_kv.h"
 
+#include <cstdint>
+
 namespace ignis::kernels {
 
 // One block per token. Work items: rotation pairs of the q and k heads, then v elements.
@@ -49,9 +51,91 @@ __global__ void rope_kv_kernel(T* __restrict__ qkv, const T* __restrict__ bias, 
   }
 }
 
+// The same for 16-bit T with head_dim % 16 == 0 and 16-byte aligned rows: the token's cos/sin pairs
+// are computed once into shared memory (not once per head), and every item moves 8 values with
+// 16-byte loads and stores: a rotation item is 8 columns of a q/k head's first half with the 8
+// matching columns of its second half, a v item 8 columns of v. Same fp32 arithmetic as above.
+template <class T>
+__global__ void rope_kv_vec_kernel(T* __restrict__ qkv, const T* __restrict__ bias,
+                                   const int32_t* __restrict__ positions, const int32_t* __restrict__ slots,
+                                   const float* __restrict__ inv_freq, T* __restrict__ k_cache,
+                                   T* __restrict__ v_cache, int num_heads, int num_kv_heads, int head_dim) {
+  extern __shared__ float2 cs[];  // [head_dim / 2] (cos, sin) of this token's angles
+  const int t = blockIdx.x;
+  const int half = head_dim / 2, hv = half / 8;
+  const int q_size = num_heads * head_dim, kv_size = num_kv_heads * head_dim;
+  T* row = qkv + size_t(t) * (q_size + 2 * kv_size);
+  const float pos = float(positions[t]);
+  const int slot = slots[t];
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    float sn, c;
+    sincosf(pos * inv_freq[i], &sn, &c);
+    cs[i] = make_float2(c, sn);
+  }
+  __syncthreads();
+  const size_t cache_off = size_t(slot < 0 ? 0 : slot) * kv_size;
+  const int rot_items = (num_heads + num_kv_heads) * hv;
+  const int items = rot_items + (slot >= 0 ? kv_size / 8 : 0);
+  for (int idx = threadIdx.x; idx < items; idx += blockDim.x) {
+    if (idx < rot_items) {
+      const int h = idx / hv, i0 = (idx % hv) * 8;
+      const int c1 = h * head_dim + i0, c2 = c1 + half;
+      if (h >= num_heads && slot < 0) continue;  // a k head of a token that writes no cache
+      float x1[8], x2[8];
+      unpack8<T>(*reinterpret_cast<const uint4*>(row + c1), x1);
+      unpack8<T>(*reinterpret_cast<const uint4*>(row + c2), x2);
+      if (bias) {
+        float b1[8], b2[8];
+        unpack8<T>(*reinterpret_cast<const uint4*>(bias + c1), b1);
+        unpack8<T>(*reinterpret_cast<const uint4*>(bias + c2), b2);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          x1[e] = round_to<T>(x1[e] + b1[e]);
+          x2[e] = round_to<T>(x2[e] + b2[e]);
+        }
+      }
+      float o1[8], o2[8];
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        const float2 r = cs[i0 + e];
+        o1[e] = x1[e] * r.x - x2[e] * r.y;
+        o2[e] = x2[e] * r.x + x1[e] * r.y;
+      }
+      T* d1 = h < num_heads ? row + c1 : k_cache + cache_off + (c1 - q_size);
+      *reinterpret_cast<uint4*>(d1) = pack8<T>(o1);
+      *reinterpret_cast<uint4*>(d1 + half) = pack8<T>(o2);
+    } else {
+      const int j = (idx - rot_items) * 8;  // column within v
+      const int c = q_size + kv_size + j;
+      float v[8];
+      unpack8<T>(*reinterpret_cast<const uint4*>(row + c), v);
+      if (bias) {
+        float b[8];
+        unpack8<T>(*reinterpret_cast<const uint4*>(bias + c), b);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) v[e] += b[e];
+      }
+      *reinterpret_cast<uint4*>(v_cache + cache_off + j) = pack8<T>(v);
+    }
+  }
+}
+
+static bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 void rope_qkv_write_kv(const RopeKvArgs& a, cudaStream_t stream) {
   if (a.n <= 0) return;
   IGNIS_KCHECK(a.head_dim % 2 == 0, "rope: head_dim " + std::to_string(a.head_dim) + " must be even");
+  const bool vec = (a.dtype == DType::BF16 || a.dtype == DType::F16) && a.head_dim % 16 == 0 &&
+                   aligned16(a.qkv) && aligned16(a.k_cache) && aligned16(a.v_cache) && (!a.bias || aligned16(a.bias));
+  if (vec) {
+    IGNIS_DISPATCH_HALF(a.dtype, T, {
+      rope_kv_vec_kernel<T><<<a.n, 128, size_t(a.head_dim / 2) * sizeof(float2), stream>>>(
+          static_cast<T*>(a.qkv), static_cast<const T*>(a.bias), a.positions, a.slot_mapping, a.inv_freq,
+          static_cast<T*>(a.k_cache), static_cast<T*>(a.v_cache), a.num_heads, a.num_kv_heads, a.head_dim);
+    });
+    IGNIS_CUDA_LAUNCH_CHECK("rope_kv_vec_kernel");
+    return;
+  }
   IGNIS_DISPATCH_FLOAT(a.dtype, T, {
     rope_kv_kernel<T><<<a.n, 256, 0, stream>>>(static_cast<T*>(a.qkv), static_cast<const T*>(a.bias), a.positions,
                                                a.slot_mapping, a.inv_freq, static_cast<T*>(a.k_cache),

@@ -38,6 +38,7 @@ LoadedModel load_model(const std::filesystem::path& dir, const ModelLoadOptions&
     IGNIS_CHECK(cuda_device_available(), "--device cuda: no usable CUDA device");
     cuda::CudaModelOptions co;
     co.cuda_graphs = opt.cuda_graphs;
+    co.gemm_tune = opt.gemm_tune;
     co.max_num_tokens = opt.max_num_tokens;
     co.max_batch_size = opt.max_batch_size;
     co.max_model_len = opt.max_model_len;

@@ -20,6 +20,7 @@ struct ModelLoadOptions {
   int max_batch_size = 256;             // CUDA: largest graph bucket
   int max_model_len = 0;
   bool cuda_graphs = true;
+  bool gemm_tune = true;                // CUDA: time cuBLASLt's candidates for the prefill GEMMs at load
   bool progress = true;
 };
 

@@ -182,7 +182,7 @@ TEST(BenchModes, CommandThroughputLatencyAndServe) {
                              (tmp / "m.jsonl").string(), &rc);
   ASSERT_EQ(rc, 0) << out;
   for (const auto& w : read_workload(tmp / "m.jsonl")) EXPECT_FALSE(w.prompt.empty());
-  for (const std::string extra : {"--request-rate 100 --dataset " + (tmp / "w.jsonl").string(),
+  for (const std::string& extra : {"--request-rate 100 --dataset " + (tmp / "w.jsonl").string(),
                                   "--concurrency 2 --send-text --dataset " + (tmp / "m.jsonl").string()}) {
     out = run_capture(kIgnis + " bench serve --url " + url + " " + extra + " --no-progress --json " +
                           (tmp / "s.json").string(), &rc);

@@ -10,6 +10,7 @@
 #include "kernels/argmax.h"
 #include "kernels/attention.h"
 #include "kernels/embedding.h"
+#include "kernels/fill.h"
 #include "kernels/gemv.h"
 #include "kernels/sampling.h"
 #include "kernels/rmsnorm.h"
@@ -47,8 +48,9 @@ TEST(GpuKernels, Embedding) {
 TEST(GpuKernels, AddRmsNorm) {
   IGNIS_SKIP_WITHOUT_GPU();
   std::mt19937_64 rng(2);
+  // f16/bf16: 64-8192 one 8-value vector per thread, 12288 two; 100 (not a multiple of 8) and f32 the strided kernel
   for (DType t : kTypes)
-    for (int H : {64, 4096, 5120}) {
+    for (int H : {64, 100, 4096, 5120, 12288}) {
       const int n = 13;
       const float eps = 1e-5f;
       std::vector<float> res = test::random_vec(rng, size_t(n) * H, -2, 2);
@@ -121,7 +123,9 @@ TEST(GpuKernels, RopeAndKvWrite) {
   linear.type = RopeScaling::Type::Linear;
   linear.factor = 4;
   struct Case { int hd, nh, nkv; RopeScaling sc; bool bias; };
-  const Case cases[] = {{128, 32, 8, llama3, false}, {64, 8, 8, linear, true}, {16, 4, 1, RopeScaling{}, true}};
+  // head_dim % 16 == 0 takes the vectorized kernel for f16/bf16; 40 (and f32) the per-element one
+  const Case cases[] = {{128, 32, 8, llama3, false}, {64, 8, 8, linear, true}, {16, 4, 1, RopeScaling{}, true},
+                        {40, 4, 2, linear, true}};
   for (DType t : kTypes)
     for (const Case& c : cases) {
       const int n = 9, bs = 16, nblocks = 8, Q = c.nh * c.hd, KV = c.nkv * c.hd, W = Q + 2 * KV;
@@ -250,29 +254,64 @@ TEST(GpuKernels, Gemv) {
 TEST(GpuKernels, ArgmaxLogprob) {
   IGNIS_SKIP_WITHOUT_GPU();
   std::mt19937_64 rng(6);
-  const int rows = 5, V = 128256;
-  std::vector<float> logits = test::random_vec(rng, size_t(rows) * V, -10, 10);
-  logits[size_t(1) * V + 77] = 50.0f;  // ties: the smallest index wins
-  logits[size_t(1) * V + 99] = 50.0f;
-  logits[size_t(2) * V + 5] = NAN;     // NaN never chosen
-  auto dl = test::to_device(logits);
-  cuda::DeviceBuffer tok(rows * 4, "tok"), lp(rows * 4, "lp");
-  kernels::argmax_logprob(dl.as<float>(), rows, V, tok.as<int32_t>(), lp.as<float>(), nullptr);
-  std::vector<int32_t> got_tok(rows);
-  std::vector<float> got_lp = test::from_device(lp, DType::F32, rows);
-  IGNIS_CUDA_CHECK(cudaMemcpy(got_tok.data(), tok.get(), rows * 4, cudaMemcpyDeviceToHost));
-  for (int r = 0; r < rows; ++r) {
-    const float* x = &logits[size_t(r) * V];
-    int best = -1;
-    for (int j = 0; j < V; ++j)
-      if (!std::isnan(x[j]) && (best < 0 || x[j] > x[best])) best = j;
-    double se = 0;
-    for (int j = 0; j < V; ++j)
-      if (!std::isnan(x[j])) se += std::exp(double(x[j]) - x[best]);
-    EXPECT_EQ(got_tok[r], best) << "row " << r;
-    EXPECT_NEAR(got_lp[r], -std::log(se), 1e-4) << "row " << r;
+  const int rows = 6;
+  for (int V : {128256, 1001}) {  // 16-byte loads / a row length that is not a multiple of 4
+    std::vector<float> logits = test::random_vec(rng, size_t(rows) * V, -10, 10);
+    logits[size_t(1) * V + 77] = 50.0f;  // ties: the smallest index wins
+    logits[size_t(1) * V + 99] = 50.0f;
+    logits[size_t(2) * V + 5] = NAN;     // NaN never chosen
+    logits[size_t(3) * V + 600] = -INFINITY;
+    for (int j = 0; j < V; ++j) logits[size_t(4) * V + j] = -INFINITY;  // nothing possible: token 0, -inf
+    auto dl = test::to_device(logits);
+    cuda::DeviceBuffer tok(rows * 4, "tok"), lp(rows * 4, "lp");
+    kernels::argmax_logprob(dl.as<float>(), rows, V, tok.as<int32_t>(), lp.as<float>(), nullptr);
+    std::vector<int32_t> got_tok(rows);
+    std::vector<float> got_lp = test::from_device(lp, DType::F32, rows);
+    IGNIS_CUDA_CHECK(cudaMemcpy(got_tok.data(), tok.get(), rows * 4, cudaMemcpyDeviceToHost));
+    for (int r = 0; r < rows; ++r) {
+      const float* x = &logits[size_t(r) * V];
+      if (r == 4) {
+        EXPECT_EQ(got_tok[r], 0);
+        EXPECT_TRUE(std::isinf(got_lp[r]) && got_lp[r] < 0) << got_lp[r];
+        continue;
+      }
+      int best = -1;
+      for (int j = 0; j < V; ++j)
+        if (!std::isnan(x[j]) && (best < 0 || x[j] > x[best])) best = j;
+      double se = 0;
+      for (int j = 0; j < V; ++j)
+        if (!std::isnan(x[j])) se += std::exp(double(x[j]) - x[best]);
+      EXPECT_EQ(got_tok[r], best) << "row " << r << " V " << V;
+      EXPECT_NEAR(got_lp[r], -std::log(se), 1e-4) << "row " << r << " V " << V;
+    }
+    EXPECT_EQ(got_tok[1], 77);
   }
-  EXPECT_EQ(got_tok[1], 77);
+}
+
+// Random fill used for the GEMM tuning inputs: in range, deterministic per seed, not degenerate.
+TEST(GpuKernels, FillUniform) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  const size_t n = 100003;  // not a multiple of the block size
+  for (DType t : kTypes) {
+    cuda::DeviceBuffer a(n * dtype_size(t), "a"), b(n * dtype_size(t), "b"), c(n * dtype_size(t), "c");
+    kernels::fill_uniform(t, a.get(), n, 0.5f, 7, nullptr);
+    kernels::fill_uniform(t, b.get(), n, 0.5f, 7, nullptr);
+    kernels::fill_uniform(t, c.get(), n, 0.5f, 8, nullptr);
+    const std::vector<float> va = test::from_device(a, t, n), vb = test::from_device(b, t, n),
+                             vc = test::from_device(c, t, n);
+    double sum = 0, sq = 0;
+    size_t same_as_other_seed = 0;
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_TRUE(va[i] >= -0.5f && va[i] <= 0.5f) << i << " " << va[i];
+      ASSERT_EQ(va[i], vb[i]) << i;
+      same_as_other_seed += va[i] == vc[i];
+      sum += va[i];
+      sq += double(va[i]) * va[i];
+    }
+    EXPECT_NEAR(sum / n, 0.0, 0.01) << test::dname(t);
+    EXPECT_NEAR(sq / n, 0.25 / 3.0, 0.005) << test::dname(t);  // variance of U(-0.5, 0.5)
+    EXPECT_LT(same_as_other_seed, n / 50) << test::dname(t);
+  }
 }
 
 // Which steps CudaModel samples on the device (pure host logic: no GPU needed).
@@ -329,6 +368,18 @@ TEST(CudaModelStatic, KvBlocksFromMemory) {
   EXPECT_EQ(cuda::CudaModel::kv_blocks_from_memory(100, 0.5, 1000), 0);
   EXPECT_THROW(cuda::CudaModel::kv_blocks_from_memory(100, 0.0, 10), Error);
   EXPECT_THROW(cuda::CudaModel::kv_blocks_from_memory(100, 1.5, 10), Error);
+}
+
+TEST(CudaModelStatic, GemmRowPadding) {
+  // no GPU needed: passes above 256 tokens run their GEMMs on a tuned multiple of 256 rows
+  using cuda::CudaModel;
+  EXPECT_EQ(CudaModel::padded_gemm_rows(1, 256, 8192), 1);      // decode batches: exact (graph buckets)
+  EXPECT_EQ(CudaModel::padded_gemm_rows(256, 256, 8192), 256);
+  EXPECT_EQ(CudaModel::padded_gemm_rows(257, 256, 8192), 512);
+  EXPECT_EQ(CudaModel::padded_gemm_rows(7585, 256, 8192), 7680);
+  EXPECT_EQ(CudaModel::padded_gemm_rows(7680, 256, 8192), 7680);
+  EXPECT_EQ(CudaModel::padded_gemm_rows(8100, 256, 8192), 8192);
+  EXPECT_EQ(CudaModel::padded_gemm_rows(8100, 256, 8150), 8100);  // beyond the buffers: unpadded
 }
 
 }  // namespace
