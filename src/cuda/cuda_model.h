@@ -30,7 +30,9 @@ struct CudaModelOptions {
   int max_model_len = 0;       // 0 = config max_position_embeddings
   int max_logit_rows = 256;    // lm_head rows per GEMM (bounds the fp32 logits buffer)
   bool progress = true;        // weight-upload progress bar on stderr
-  bool gemm_tune = false;      // time cuBLASLt's candidates for the prefill GEMMs at load (tune_gemms)
+  // Time cuBLASLt's candidates at load for the decode buckets and the padded prefill token counts
+  // (tune_gemms). Off here (tests build many small models); the CLI's ModelLoadOptions turns it on.
+  bool gemm_tune = false;
 };
 
 class CudaModel : public Model {
@@ -59,11 +61,11 @@ class CudaModel : public Model {
   size_t weight_bytes() const { return weight_bytes_; }
   // Bytes of one KV block (K and V, all layers).
   int64_t kv_bytes_per_block(int block_size) const;
-  // floor(free_bytes * fraction / bytes_per_block), >= 0.
   // Rows the layer GEMMs of a pass of `num_tokens` run on once tuned: above `pad`, rounded up to a
   // multiple of `pad` (a tuned count) unless that exceeds `max_tokens` (the activation buffers).
   static int padded_gemm_rows(int num_tokens, int pad, int max_tokens);
   static constexpr int kGemmPad = 256;
+  // floor(free_bytes * fraction / bytes_per_block), >= 0.
   static int kv_blocks_from_memory(size_t free_bytes, double fraction, int64_t bytes_per_block);
   // Blocks that fit in `fraction` of the device memory free now.
   int kv_blocks_for_fraction(double fraction, int block_size) const;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <set>
 #include <vector>
 
 #include "core/error.h"
@@ -184,17 +185,21 @@ void CudaModel::tune_gemms() {
                 c.k, e.what());
     }
   };
-  std::vector<int> buckets;
-  for (int b = 1; b < max_seqs_; b *= 2) buckets.push_back(b);
-  buckets.push_back(max_seqs_);
-  for (int b : buckets) {
-    if (b > max_tokens_) break;
-    for (const Case& c : layer) tune(c, b);
-    if (b <= max_logit_rows_) tune(lm_head, b);
-  }
-  for (int m = 2 * kGemmPad; m <= max_tokens_; m += kGemmPad)
-    for (const Case& c : layer) tune(c, m);
+  // The row counts the layer GEMMs run on: decode buckets (padded like any pass above kGemmPad
+  // tokens) and every padded prefill count; the lm_head at the buckets (its rows are never padded).
   gemm_pad_ = max_tokens_ >= 2 * kGemmPad;
+  std::set<int> layer_rows, head_rows;
+  for (int b = 1;; b = std::min(2 * b, max_seqs_)) {
+    if (b > max_tokens_) break;
+    layer_rows.insert(gemm_rows(b));
+    if (b <= max_logit_rows_) head_rows.insert(b);
+    if (b == max_seqs_) break;
+  }
+  if (gemm_pad_)
+    for (int m = 2 * kGemmPad; m <= max_tokens_; m += kGemmPad) layer_rows.insert(m);
+  for (int m : layer_rows)
+    for (const Case& c : layer) tune(c, m);
+  for (int m : head_rows) tune(lm_head, m);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   IGNIS_LOG(Info, "cuda: GEMMs tuned for decode batches up to {} and passes of {}..{} tokens in {:.1f} s: {:.1f}% "
             "less time than the heuristic's choices", max_seqs_, 2 * kGemmPad, max_tokens_ / kGemmPad * kGemmPad, secs,

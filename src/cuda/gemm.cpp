@@ -107,16 +107,21 @@ void Gemm::matmul(DType in, DType out, const void* x, const void* w, void* y, in
 
 float Gemm::time_algo(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w, void* y,
                       int iters, cudaStream_t stream) {
-  cudaEvent_t e0 = nullptr, e1 = nullptr;
-  IGNIS_CHECK(cudaEventCreate(&e0) == cudaSuccess && cudaEventCreate(&e1) == cudaSuccess, "gemm: cudaEventCreate");
-  cudaEventRecord(e0, stream);
+  struct Events {  // destroyed on every path, the throwing ones included
+    cudaEvent_t e[2] = {nullptr, nullptr};
+    ~Events() {
+      for (cudaEvent_t v : e)
+        if (v) cudaEventDestroy(v);
+    }
+  } ev;
+  IGNIS_CHECK(cudaEventCreate(&ev.e[0]) == cudaSuccess && cudaEventCreate(&ev.e[1]) == cudaSuccess,
+              "gemm: cudaEventCreate failed");
+  cudaEventRecord(ev.e[0], stream);
   for (int i = 0; i < std::max(1, iters); ++i) run(p, algo, x, w, y, stream);
-  cudaEventRecord(e1, stream);
+  cudaEventRecord(ev.e[1], stream);
   float ms = 0;
-  const bool ok = cudaEventSynchronize(e1) == cudaSuccess && cudaEventElapsedTime(&ms, e0, e1) == cudaSuccess;
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
-  IGNIS_CHECK(ok, "gemm: timing failed");
+  IGNIS_CHECK(cudaEventSynchronize(ev.e[1]) == cudaSuccess && cudaEventElapsedTime(&ms, ev.e[0], ev.e[1]) == cudaSuccess,
+              "gemm: timing failed");
   return ms / float(std::max(1, iters));
 }
 

@@ -52,15 +52,15 @@ __device__ __forceinline__ void warp_merge(Acc& a) {
 }
 
 // One block per row, one pass: every thread keeps a running max / first index / rescaled exp sum
-// over its values (16-byte loads when the row is 16-byte aligned), then warps and the block merge
+// over its values (16-byte loads when every row is 16-byte aligned), then warps and the block merge
 // them. (The former two-pass kernel of 512 threads with scalar loads took ~110 us for a
 // 128k-entry row at batch 1.)
 __global__ void __launch_bounds__(kThreads) argmax_logprob_kernel(const float* __restrict__ logits, int vocab,
                                                                   int32_t* __restrict__ out_token,
-                                                                  float* __restrict__ out_logprob) {
+                                                                  float* __restrict__ out_logprob, bool vec4) {
   const float* x = logits + size_t(blockIdx.x) * vocab;
   Acc a;
-  if (vocab % 4 == 0) {
+  if (vec4) {  // every row 16-byte aligned (host: aligned base, vocab % 4 == 0)
     const float4* x4 = reinterpret_cast<const float4*>(x);
     const int n4 = vocab / 4;
 #pragma unroll 4
@@ -94,7 +94,8 @@ __global__ void __launch_bounds__(kThreads) argmax_logprob_kernel(const float* _
 void argmax_logprob(const float* logits, int rows, int vocab, int32_t* out_token, float* out_logprob,
                     cudaStream_t stream) {
   if (rows <= 0) return;
-  argmax_logprob_kernel<<<rows, kThreads, 0, stream>>>(logits, vocab, out_token, out_logprob);
+  const bool vec4 = vocab % 4 == 0 && reinterpret_cast<uintptr_t>(logits) % 16 == 0;
+  argmax_logprob_kernel<<<rows, kThreads, 0, stream>>>(logits, vocab, out_token, out_logprob, vec4);
   IGNIS_CUDA_LAUNCH_CHECK("argmax_logprob_kernel");
 }
 

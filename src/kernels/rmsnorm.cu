@@ -101,7 +101,8 @@ void add_rmsnorm(DType dtype, float* residual, const void* add, const void* add_
                  const int32_t* rows, int n, int hidden, float eps, cudaStream_t stream) {
   if (n <= 0) return;
   const int nv = hidden / 8;
-  if ((dtype == DType::BF16 || dtype == DType::F16) && hidden % 8 == 0 && nv <= 2 * 1024 && aligned16(residual) &&
+  if ((dtype == DType::BF16 || dtype == DType::F16) && hidden > 0 && hidden % 8 == 0 && nv <= 2 * 1024 &&
+      aligned16(residual) &&
       aligned16(add) && aligned16(add_bias) && aligned16(weight) && aligned16(out)) {
     const bool one = nv <= 1024;  // one vector of 8 per thread, else two
     const int threads = ((one ? nv : (nv + 1) / 2) + 31) / 32 * 32;

@@ -155,8 +155,11 @@ class FakeServer {
     for (int m = max_in_flight; now > m && !max_in_flight.compare_exchange_weak(m, now);) {
     }
     auto j = nlohmann::json::parse(req.substr(body_at), nullptr, false);
+    // The count drops before the response's last bytes go out: once the client has them it may
+    // open its next request at once, which must not overlap this one in the count.
     if (j.is_discarded() || !j.value("stream", false) || !j["prompt"].is_array()) {
       bad_requests++;
+      --in_flight_;
       send_all(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 18\r\n\r\n{\"error\": \"nope\"}\n");
     } else {
       const int n = j["max_tokens"];
@@ -167,10 +170,10 @@ class FakeServer {
       }
       chunk(c, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":" + std::to_string(j["prompt"].size()) +
                    ",\"completion_tokens\":" + std::to_string(n) + "}}\n\n");
+      --in_flight_;  // the client may take [DONE] as the end
       chunk(c, "data: [DONE]\n\n");
       chunk(c, "");
     }
-    --in_flight_;
     ::close(c);
   }
   int fd_ = -1, port_ = 0;

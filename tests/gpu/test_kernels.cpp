@@ -56,23 +56,25 @@ TEST(GpuKernels, AddRmsNorm) {
       std::vector<float> res = test::random_vec(rng, size_t(n) * H, -2, 2);
       HostTensor add = test::random_tensor(rng, t, size_t(n) * H), w = test::random_tensor(rng, t, H, 0.5f, 1.5f);
       HostTensor bias = test::random_tensor(rng, t, H, -0.1f, 0.1f);
-      for (int mode = 0; mode < 3; ++mode) {  // 0: add, 1: add + bias, 2: no add, gathered rows
+      // 0: add, 1: add + bias, 2: no add, gathered rows, 3: add, gathered rows (the final norm)
+      for (int mode = 0; mode < 4; ++mode) {
+        const bool gathered = mode >= 2, with_add = mode != 2;
         auto dres = test::to_device(res), dadd = test::to_device(add), dw = test::to_device(w),
              db = test::to_device(bias);
         std::vector<int32_t> rows = {5, 0, 12, 7};
         auto drows = test::to_device(rows);
-        const int nout = mode == 2 ? int(rows.size()) : n;
+        const int nout = gathered ? int(rows.size()) : n;
         cuda::DeviceBuffer out(size_t(nout) * H * dtype_size(t), "out");
         test::poison(out);
-        kernels::add_rmsnorm(t, dres.as<float>(), mode == 2 ? nullptr : dadd.get(), mode == 1 ? db.get() : nullptr,
-                             dw.get(), out.get(), mode == 2 ? drows.as<int32_t>() : nullptr, nout, H, eps, nullptr);
+        kernels::add_rmsnorm(t, dres.as<float>(), with_add ? dadd.get() : nullptr, mode == 1 ? db.get() : nullptr,
+                             dw.get(), out.get(), gathered ? drows.as<int32_t>() : nullptr, nout, H, eps, nullptr);
         std::vector<float> want(size_t(nout) * H), want_res = res;
         for (int i = 0; i < nout; ++i) {
-          const int r = mode == 2 ? rows[i] : i;
+          const int r = gathered ? rows[i] : i;
           double ss = 0;
           for (int j = 0; j < H; ++j) {
             float v = res[size_t(r) * H + j];
-            if (mode != 2) v += add.f[size_t(r) * H + j] + (mode == 1 ? bias.f[j] : 0.0f);
+            if (with_add) v += add.f[size_t(r) * H + j] + (mode == 1 ? bias.f[j] : 0.0f);
             want_res[size_t(r) * H + j] = v;
             ss += double(v) * v;
           }
@@ -218,6 +220,25 @@ TEST(GpuKernels, Gemm) {
                             test::dname(t) + "->" + test::dname(out_t),
                         tol);
       }
+  // Tuning: candidates come back fastest first, the kept algorithm is no slower than the
+  // heuristic's choice, and matmul with it still computes the product.
+  cuda::Gemm tuned;
+  for (DType t : {DType::BF16, DType::F16}) {
+    const Shape s{300, 512, 256};
+    HostTensor x = test::random_tensor(rng, t, size_t(s.m) * s.k), w = test::random_tensor(rng, t, size_t(s.n) * s.k);
+    auto dx = test::to_device(x), dw = test::to_device(w);
+    cuda::DeviceBuffer y(size_t(s.m) * s.n * dtype_size(t), "y");
+    auto times = tuned.time_algos(t, t, dx.get(), dw.get(), y.get(), s.m, s.n, s.k, 8, 1, nullptr);
+    ASSERT_FALSE(times.empty());
+    for (size_t i = 1; i < times.size(); ++i) EXPECT_LE(times[i - 1].ms, times[i].ms);
+    auto [heur, kept] = tuned.tune(t, t, dx.get(), dw.get(), y.get(), s.m, s.n, s.k, 8, 2, nullptr);
+    EXPECT_GT(heur, 0.0f);
+    EXPECT_LE(kept, heur);
+    test::poison(y);
+    tuned.matmul(t, t, dx.get(), dw.get(), y.get(), s.m, s.n, s.k, nullptr);
+    test::rel_error(test::from_device(y, t, size_t(s.m) * s.n), host_linear(x, w, s.m, s.n, s.k),
+                    std::string("tuned gemm ") + test::dname(t), test::tolerance(t));
+  }
 }
 
 // The small-batch GEMV against a double-precision host product: every m it takes, k with and
@@ -255,16 +276,19 @@ TEST(GpuKernels, ArgmaxLogprob) {
   IGNIS_SKIP_WITHOUT_GPU();
   std::mt19937_64 rng(6);
   const int rows = 6;
-  for (int V : {128256, 1001}) {  // 16-byte loads / a row length that is not a multiple of 4
+  // 16-byte loads / a row length that is not a multiple of 4 / rows not 16-byte aligned (offset base)
+  for (auto [V, off] : {std::pair{128256, 0}, std::pair{1001, 0}, std::pair{128256, 1}}) {
     std::vector<float> logits = test::random_vec(rng, size_t(rows) * V, -10, 10);
     logits[size_t(1) * V + 77] = 50.0f;  // ties: the smallest index wins
     logits[size_t(1) * V + 99] = 50.0f;
     logits[size_t(2) * V + 5] = NAN;     // NaN never chosen
     logits[size_t(3) * V + 600] = -INFINITY;
     for (int j = 0; j < V; ++j) logits[size_t(4) * V + j] = -INFINITY;  // nothing possible: token 0, -inf
-    auto dl = test::to_device(logits);
+    std::vector<float> padded(size_t(off), 0.0f);
+    padded.insert(padded.end(), logits.begin(), logits.end());
+    auto dl = test::to_device(padded);
     cuda::DeviceBuffer tok(rows * 4, "tok"), lp(rows * 4, "lp");
-    kernels::argmax_logprob(dl.as<float>(), rows, V, tok.as<int32_t>(), lp.as<float>(), nullptr);
+    kernels::argmax_logprob(dl.as<float>() + off, rows, V, tok.as<int32_t>(), lp.as<float>(), nullptr);
     std::vector<int32_t> got_tok(rows);
     std::vector<float> got_lp = test::from_device(lp, DType::F32, rows);
     IGNIS_CUDA_CHECK(cudaMemcpy(got_tok.data(), tok.get(), rows * 4, cudaMemcpyDeviceToHost));

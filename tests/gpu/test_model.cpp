@@ -152,6 +152,47 @@ TEST(GpuModel, MatchesCpuModelDummyWeights) {
   }
 }
 
+// With GEMM tuning (CudaModelOptions::gemm_tune) the layer GEMMs of a pass above 256 tokens run on a
+// padded row count (here 300 + 5 x 9 = 345 -> 512) with algorithms picked by timing, and the decode
+// steps of 6 sequences replay the graph of bucket 8 with its tuned cuBLASLt GEMMs (more than the
+// GEMV's 4 rows): the logits must still match the CPU reference.
+TEST(GpuModel, TunedGemmsMatchCpuModel) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  ModelConfig cfg = small_config(64, 4, 1, false);
+  WeightStore ws = make_dummy_weights(cfg, 11);
+  CpuModel cpu(cfg, ws);
+  cuda::CudaModelOptions o = opts(DType::BF16);
+  o.max_num_tokens = 1024;
+  o.gemm_tune = true;
+  cuda::CudaModel gpu(cfg, ws, o);
+  cpu.init_kv_cache(256, 16);
+  gpu.init_kv_cache(256, 16);
+  constexpr int kSeqs = 6;
+  std::mt19937_64 rng(5);
+  ForwardBatch b;
+  std::vector<int> len(kSeqs);
+  for (int s = 0; s < kSeqs; ++s) {
+    len[s] = s == 0 ? 300 : 9;
+    b.seqs.push_back(seq_at(s, 0, len[s], 32, s == 0));
+    for (int i = 0; i < len[s]; ++i) b.tokens.push_back(int32_t(rng() % cfg.vocab_size));
+  }
+  std::vector<float> want, got;
+  cpu.forward(b, want);
+  gpu.forward(b, got);
+  test::rel_error(got, want, "tuned prefill logits (padded GEMM rows)", 5e-2);
+  for (int step = 0; step < 3; ++step) {
+    ForwardBatch d;
+    for (int s = 0; s < kSeqs; ++s) {
+      d.seqs.push_back(seq_at(s, len[s] + step, 1, 32, false));
+      d.tokens.push_back(int32_t(rng() % cfg.vocab_size));
+    }
+    cpu.forward(d, want);
+    gpu.forward(d, got);
+    test::rel_error(got, want, "tuned decode logits step " + std::to_string(step), 5e-2);
+  }
+  EXPECT_GE(gpu.num_graphs(), 1) << "the decode steps should replay a graph";
+}
+
 // GPU sampling through CudaModel::forward_sample against the CPU model's host sampler on the same
 // rows (same u draws, penalties over the same ids), teacher-forced with the CPU's tokens so a
 // single boundary case cannot cascade: tokens equal except at most one boundary draw, logprobs and
