@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "cuda/device_buffer.h"
@@ -69,6 +70,8 @@ class CudaModel : public Model {
   static int kv_blocks_from_memory(size_t free_bytes, double fraction, int64_t bytes_per_block);
   // Blocks that fit in `fraction` of the device memory free now.
   int kv_blocks_for_fraction(double fraction, int block_size) const;
+  // GEMM shapes the load took from the tuning cache, and timed itself (tune_gemms; for tests).
+  std::pair<int, int> gemm_tuning_counts() const { return {gemm_cached_, gemm_timed_}; }
   // Decode graphs captured so far (for tests/benchmarks).
   int num_graphs() const { return int(graphs_.size()); }
 
@@ -113,6 +116,7 @@ class CudaModel : public Model {
   std::unique_ptr<Gemm> gemm_;
   bool use_gemv_ = true;  // IGNIS_GEMV=0 turns the small-batch GEMV off (A/B measurements)
   bool gemm_pad_ = false;  // tune_gemms ran: layer GEMMs of large passes on padded token counts
+  int gemm_cached_ = 0, gemm_timed_ = 0;
 
   // weights
   DeviceBuffer embed_, final_norm_, lm_head_, inv_freq_;

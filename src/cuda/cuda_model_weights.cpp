@@ -3,17 +3,13 @@
 #include <cstdlib>
 #include <cuda_runtime_api.h>
 
-#include <chrono>
 #include <cstdio>
-#include <set>
 #include <vector>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "cuda/cuda_model.h"
 #include "kernels/cuda_check.h"
-#include "kernels/fill.h"
-#include "kernels/gemv.h"
 #include "model/cpu/rope.h"
 
 namespace ignis::cuda {
@@ -142,77 +138,6 @@ CudaModel::CudaModel(const ModelConfig& cfg, const WeightStore& weights, CudaMod
   IGNIS_LOG(Info, "cuda: {} weights {:.2f} GB, {:.2f} GB free of {:.2f} GB after activations", dtype_name(dtype_),
             weight_bytes_ / 1e9, free_b / 1e9, total_b / 1e9);
 }
-
-// GEMM tuning (CudaModelOptions::gemm_tune; IGNIS_GEMM_TUNE=0/1 overrides it). cuBLASLt's heuristic
-// often picks an algorithm 5-20% slower than its fastest candidate, for the prefill shapes and for
-// the decode batches alike, and the fastest one changes with the token count
-// (bench/gpu/gemm_bench.cpp, docs/PERF.md). So each token count a pass can run its GEMMs on is
-// timed here once, on random inputs, with layer 0's weights (Gemm::tune): the decode graph buckets
-// (powers of two up to max_batch_size, with the lm_head) and, since passes of more than kGemmPad
-// tokens run the four layer GEMMs on the token count rounded up to a multiple of kGemmPad (the
-// extra rows compute on stale activations and are never read), every multiple of kGemmPad up to
-// max_num_tokens.
-void CudaModel::tune_gemms() {
-  bool on = opt_.gemm_tune;
-  if (const char* e = std::getenv("IGNIS_GEMM_TUNE"); e && *e) on = std::string(e) != "0";
-  if (!on || dtype_ == DType::F32) return;
-  const auto t0 = std::chrono::steady_clock::now();
-  const int H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_size(), QKV = Q + 2 * cfg_.kv_size();
-  kernels::fill_uniform(dtype_, x_.get(), size_t(max_tokens_) * H, 1.0f, 1, stream_);
-  kernels::fill_uniform(dtype_, attn_.get(), size_t(max_tokens_) * Q, 1.0f, 2, stream_);
-  kernels::fill_uniform(dtype_, act_.get(), size_t(max_tokens_) * I, 1.0f, 3, stream_);
-  const LayerWeights& w = layers_[0];
-  struct Case {
-    const void *x, *w;
-    void* y;
-    int n, k;
-    DType out;
-  };
-  const Case layer[] = {{x_.get(), w.wqkv.get(), qkv_.get(), QKV, H, dtype_},
-                        {attn_.get(), w.wo.get(), o_.get(), H, Q, dtype_},
-                        {x_.get(), w.w_gate_up.get(), gate_up_.get(), 2 * I, H, dtype_},
-                        {act_.get(), w.w_down.get(), o_.get(), H, I, dtype_}};
-  const Case lm_head = {x_.get(), lm_head_ptr_, logits_.get(), cfg_.vocab_size, H, DType::F32};
-  double heur = 0, tuned = 0;
-  auto tune = [&](const Case& c, int m) {
-    if (use_gemv_ && kernels::gemv_supported(dtype_, c.out, c.x, c.w, m, c.k)) return;  // GEMV, not cuBLASLt
-    try {
-      auto [h, t] = gemm_->tune(dtype_, c.out, c.x, c.w, c.y, m, c.n, c.k, kGemmTuneAlgos, kGemmTuneIters, stream_);
-      heur += h;
-      tuned += t;
-    } catch (const std::exception& e) {  // tuning is an optimization: the heuristic's choice stays
-      IGNIS_LOG(Warn, "cuda: GEMM tuning of {} x {} x {} failed ({}); keeping cuBLASLt's heuristic choice", m, c.n,
-                c.k, e.what());
-    }
-  };
-  // The row counts the layer GEMMs run on: decode buckets (padded like any pass above kGemmPad
-  // tokens) and every padded prefill count; the lm_head at the buckets (its rows are never padded).
-  gemm_pad_ = max_tokens_ >= 2 * kGemmPad;
-  std::set<int> layer_rows, head_rows;
-  for (int b = 1;; b = std::min(2 * b, max_seqs_)) {
-    if (b > max_tokens_) break;
-    layer_rows.insert(gemm_rows(b));
-    if (b <= max_logit_rows_) head_rows.insert(b);
-    if (b == max_seqs_) break;
-  }
-  if (gemm_pad_)
-    for (int m = 2 * kGemmPad; m <= max_tokens_; m += kGemmPad) layer_rows.insert(m);
-  for (int m : layer_rows)
-    for (const Case& c : layer) tune(c, m);
-  for (int m : head_rows) tune(lm_head, m);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  IGNIS_LOG(Info, "cuda: GEMMs tuned for decode batches up to {} and passes of {}..{} tokens in {:.1f} s: {:.1f}% "
-            "less time than the heuristic's choices", max_seqs_, 2 * kGemmPad, max_tokens_ / kGemmPad * kGemmPad, secs,
-            heur > 0 ? 100.0 * (1.0 - tuned / heur) : 0.0);
-}
-
-int CudaModel::padded_gemm_rows(int num_tokens, int pad, int max_tokens) {
-  if (num_tokens <= pad) return num_tokens;
-  const int r = (num_tokens + pad - 1) / pad * pad;
-  return r <= max_tokens ? r : num_tokens;
-}
-
-int CudaModel::gemm_rows(int T) const { return gemm_pad_ ? padded_gemm_rows(T, kGemmPad, max_tokens_) : T; }
 
 void CudaModel::upload_weights(const WeightStore& ws) {
   const int64_t H = cfg_.hidden_size, V = cfg_.vocab_size, I = cfg_.intermediate_size;

@@ -144,6 +144,22 @@ std::vector<Gemm::AlgoTime> Gemm::time_algos(DType in, DType out, const void* x,
   return out_times;
 }
 
+cublasLtMatmulAlgo_t Gemm::algo(DType in, DType out, int m, int n, int k) { return plan(in, out, m, n, k).algo; }
+
+bool Gemm::use_algo(DType in, DType out, int m, int n, int k, const cublasLtMatmulAlgo_t& algo) {
+  Plan& p = plan(in, out, m, n, k);
+  cublasLtMatmulHeuristicResult_t chk{};
+  if (cublasLtMatmulAlgoCheck(handle_, p.op, p.a, p.b, p.c, p.c, &algo, &chk) != CUBLAS_STATUS_SUCCESS ||
+      chk.workspaceSize > workspace_.bytes())
+    return false;
+  p.algo = algo;
+  return true;
+}
+
+std::string Gemm::library_key() const {
+  return "cublasLt" + std::to_string(cublasLtGetVersion()) + "-ws" + std::to_string(workspace_.bytes() >> 20) + "MB";
+}
+
 std::pair<float, float> Gemm::tune(DType in, DType out, const void* x, const void* w, void* y, int m, int n, int k,
                                    int max_algos, int iters, cudaStream_t stream) {
   Plan& p = plan(in, out, m, n, k);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -46,6 +47,14 @@ class Gemm {
   // Returns the heuristic's and the kept algorithm's times (ms).
   std::pair<float, float> tune(DType in, DType out, const void* x, const void* w, void* y, int m, int n, int k,
                                int max_algos, int iters, cudaStream_t stream);
+
+  // The algorithm matmul() uses for this shape (its plan made if needed), and a given one to use
+  // from now on if cuBLASLt accepts it for the shape and the workspace (false, unchanged, if not).
+  // For the tuning cache (gemm_cache.h).
+  cublasLtMatmulAlgo_t algo(DType in, DType out, int m, int n, int k);
+  bool use_algo(DType in, DType out, int m, int n, int k, const cublasLtMatmulAlgo_t& algo);
+  // What a tuned choice depends on besides the shape: cuBLASLt's version and the workspace size.
+  std::string library_key() const;
 
  private:
   struct Plan {

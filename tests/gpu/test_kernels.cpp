@@ -1,11 +1,15 @@
 // Every CUDA kernel against a host fp32 reference on fresh random inputs, bf16 / fp16 / f32.
 #include <algorithm>
 #include <numeric>
+#include <filesystem>
+#include <cstdlib>
+#include <optional>
 
 #include "core/error.h"
 #include "cuda/cuda_model.h"
 #include "cuda/device_sampler.h"
 #include "cuda/gemm.h"
+#include "cuda/gemm_cache.h"
 #include "gpu_test_util.h"
 #include "kernels/argmax.h"
 #include "kernels/attention.h"
@@ -392,6 +396,43 @@ TEST(CudaModelStatic, KvBlocksFromMemory) {
   EXPECT_EQ(cuda::CudaModel::kv_blocks_from_memory(100, 0.5, 1000), 0);
   EXPECT_THROW(cuda::CudaModel::kv_blocks_from_memory(100, 0.0, 10), Error);
   EXPECT_THROW(cuda::CudaModel::kv_blocks_from_memory(100, 1.5, 10), Error);
+}
+
+// The tuning cache's text format and location (pure host: no GPU needed).
+TEST(GemmCache, FormatParseAndLocation) {
+  using cuda::GemmCacheEntry;
+  const std::string key = "NVIDIA H100 80GB HBM3-cc90-cublasLt130100-ws32MB";
+  std::vector<GemmCacheEntry> e(2);
+  e[0] = {int(DType::BF16), int(DType::BF16), 512, 6144, 4096, {1, 2, 3, 0xffffffffffffffffull, 0, 0, 7, 8}};
+  e[1] = {int(DType::BF16), int(DType::F32), 8, 128256, 4096, {0x1234abcd, 0, 0, 0, 0, 0, 0, 42}};
+  const std::string text = cuda::format_gemm_cache(key, e);
+  EXPECT_EQ(cuda::parse_gemm_cache(text, key), e);
+  EXPECT_TRUE(cuda::parse_gemm_cache(text, key + "x").empty()) << "another GPU or library: nothing";
+  EXPECT_TRUE(cuda::parse_gemm_cache("", key).empty());
+  // malformed lines are skipped, the good ones kept
+  const std::string bad = text + "1 2 3\n" + "1 1 8 64 64 zz 0 0 0 0 0 0 0\n" + "1 1 8 64 64 1 2 3 4 5 6 7 8 9\n" +
+                          "1 1 0 64 64 1 2 3 4 5 6 7 8\n";
+  EXPECT_EQ(cuda::parse_gemm_cache(bad, key), e);
+  EXPECT_EQ(cuda::gemm_cache_file_name(key), "NVIDIA_H100_80GB_HBM3-cc90-cublasLt130100-ws32MB");
+  EXPECT_EQ(cuda::gemm_cache_file_name("a/b:c"), "a_b_c");
+  // location: IGNIS_CACHE_DIR, else XDG_CACHE_HOME/ignis, else HOME/.cache/ignis
+  auto saved = [](const char* n) { const char* v = std::getenv(n); return v ? std::optional<std::string>(v) : std::nullopt; };
+  const auto ic = saved("IGNIS_CACHE_DIR"), xdg = saved("XDG_CACHE_HOME"), home = saved("HOME");
+  ::setenv("IGNIS_CACHE_DIR", "/tmp/ic", 1);
+  ::setenv("XDG_CACHE_HOME", "/tmp/xdg", 1);
+  EXPECT_EQ(cuda::cache_dir(), std::filesystem::path("/tmp/ic"));
+  ::unsetenv("IGNIS_CACHE_DIR");
+  EXPECT_EQ(cuda::cache_dir(), std::filesystem::path("/tmp/xdg/ignis"));
+  ::unsetenv("XDG_CACHE_HOME");
+  ::setenv("HOME", "/tmp/home", 1);
+  EXPECT_EQ(cuda::cache_dir(), std::filesystem::path("/tmp/home/.cache/ignis"));
+  auto restore = [](const char* n, const std::optional<std::string>& v) {
+    if (v) ::setenv(n, v->c_str(), 1);
+    else ::unsetenv(n);
+  };
+  restore("IGNIS_CACHE_DIR", ic);
+  restore("XDG_CACHE_HOME", xdg);
+  restore("HOME", home);
 }
 
 TEST(CudaModelStatic, GemmRowPadding) {

@@ -3,6 +3,7 @@
 // decode CUDA graphs, mixed prefill + decode batches, bad input.
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -156,6 +157,7 @@ TEST(GpuModel, MatchesCpuModelDummyWeights) {
 // padded row count (here 300 + 5 x 9 = 345 -> 512) with algorithms picked by timing, and the decode
 // steps of 6 sequences replay the graph of bucket 8 with its tuned cuBLASLt GEMMs (more than the
 // GEMV's 4 rows): the logits must still match the CPU reference.
+// The second load finds every tuned shape in the cache file (IGNIS_CACHE_DIR) and times nothing.
 TEST(GpuModel, TunedGemmsMatchCpuModel) {
   IGNIS_SKIP_WITHOUT_GPU();
   ModelConfig cfg = small_config(64, 4, 1, false);
@@ -164,7 +166,20 @@ TEST(GpuModel, TunedGemmsMatchCpuModel) {
   cuda::CudaModelOptions o = opts(DType::BF16);
   o.max_num_tokens = 1024;
   o.gemm_tune = true;
+  const fs::path dir = fs::temp_directory_path() / ("ignis-gemm-cache-test-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  ::setenv("IGNIS_CACHE_DIR", dir.c_str(), 1);
+  int timed = 0;
+  {
+    cuda::CudaModel first(cfg, ws, o);
+    timed = first.gemm_tuning_counts().second;
+    EXPECT_GT(timed, 0);
+    EXPECT_EQ(first.gemm_tuning_counts().first, 0);
+  }
   cuda::CudaModel gpu(cfg, ws, o);
+  EXPECT_EQ(gpu.gemm_tuning_counts(), std::make_pair(timed, 0)) << "second load: all from the cache";
+  ::unsetenv("IGNIS_CACHE_DIR");
+  fs::remove_all(dir);
   cpu.init_kv_cache(256, 16);
   gpu.init_kv_cache(256, 16);
   constexpr int kSeqs = 6;

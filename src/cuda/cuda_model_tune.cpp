@@ -1,0 +1,184 @@
+// CudaModel: the GEMM tuning at load (tune_gemms) with its cache file, and the padded GEMM row
+// counts of large passes.
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <tuple>
+#include <vector>
+
+#include <unistd.h>
+
+#include "core/log.h"
+#include "cuda/cuda_model.h"
+#include "cuda/gemm_cache.h"
+#include "kernels/cuda_check.h"
+#include "kernels/fill.h"
+#include "kernels/gemv.h"
+
+namespace ignis::cuda {
+
+namespace {
+
+// The tuning cache of one load: the file's entries for this GPU and cuBLASLt (read at start), the
+// shapes timed now (written back with them at the end). Any file error only costs the cache.
+class GemmTuneCache {
+ public:
+  explicit GemmTuneCache(Gemm& gemm) : gemm_(gemm) {
+    const char* e = std::getenv("IGNIS_GEMM_CACHE");
+    if (e && std::string(e) == "0") return;
+    const std::filesystem::path dir = cache_dir();
+    if (dir.empty()) return;
+    int dev = 0;
+    cudaDeviceProp prop{};
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&prop, dev) != cudaSuccess) return;
+    key_ = std::string(prop.name) + "-cc" + std::to_string(prop.major) + std::to_string(prop.minor) + "-" +
+           gemm.library_key();
+    path_ = dir / ("gemm-" + gemm_cache_file_name(key_) + ".txt");
+    std::ifstream f(path_);
+    if (!f) return;
+    std::ostringstream text;
+    text << f.rdbuf();
+    for (const GemmCacheEntry& c : parse_gemm_cache(text.str(), key_)) entries_[{c.in, c.out, c.m, c.n, c.k}] = c.algo;
+  }
+
+  // Uses the cached algorithm of this shape, if any and cuBLASLt accepts it.
+  bool apply(DType in, DType out, int m, int n, int k) {
+    auto it = entries_.find({int(in), int(out), m, n, k});
+    if (it == entries_.end()) return false;
+    cublasLtMatmulAlgo_t a;
+    static_assert(sizeof(a) == sizeof(it->second));
+    std::memcpy(&a, it->second.data(), sizeof(a));
+    return gemm_.use_algo(in, out, m, n, k, a);
+  }
+
+  // Records the algorithm now chosen for this shape (after tuning).
+  void add(DType in, DType out, int m, int n, int k) {
+    if (path_.empty()) return;
+    const cublasLtMatmulAlgo_t a = gemm_.algo(in, out, m, n, k);
+    std::memcpy(entries_[{int(in), int(out), m, n, k}].data(), &a, sizeof(a));
+    dirty_ = true;
+  }
+
+  // Writes every entry back (a temporary file renamed over the old one).
+  void save() {
+    if (!dirty_ || path_.empty()) return;
+    std::vector<GemmCacheEntry> all;
+    for (const auto& [s, algo] : entries_) {
+      auto [in, out, m, n, k] = s;
+      all.push_back({in, out, m, n, k, algo});
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(path_.parent_path(), ec);
+    const std::filesystem::path tmp = path_.string() + ".tmp" + std::to_string(::getpid());  // per writer
+    {
+      std::ofstream f(tmp, std::ios::trunc);
+      f << format_gemm_cache(key_, all);
+      if (!f.flush()) {
+        IGNIS_LOG(Warn, "cuda: cannot write the GEMM tuning cache {}", tmp.string());
+        return;
+      }
+    }
+    std::filesystem::rename(tmp, path_, ec);
+    if (ec) IGNIS_LOG(Warn, "cuda: cannot write the GEMM tuning cache {}: {}", path_.string(), ec.message());
+  }
+
+ private:
+  Gemm& gemm_;
+  std::string key_;
+  std::filesystem::path path_;
+  std::map<std::tuple<int, int, int, int, int>, std::array<uint64_t, 8>> entries_;
+  bool dirty_ = false;
+};
+
+}  // namespace
+
+// GEMM tuning (CudaModelOptions::gemm_tune; IGNIS_GEMM_TUNE=0/1 overrides it). cuBLASLt's heuristic
+// often picks an algorithm 5-20% slower than its fastest candidate, for the prefill shapes and for
+// the decode batches alike, and the fastest one changes with the token count
+// (bench/gpu/gemm_bench.cpp, docs/PERF.md). So each token count a pass can run its GEMMs on is
+// timed here once, on random inputs, with layer 0's weights (Gemm::tune): the decode graph buckets
+// (powers of two up to max_batch_size, with the lm_head) and, since passes of more than kGemmPad
+// tokens run the four layer GEMMs on the token count rounded up to a multiple of kGemmPad (the
+// extra rows compute on stale activations and are never read), every multiple of kGemmPad up to
+// max_num_tokens. The choices are kept in a file (gemm_cache.h; IGNIS_GEMM_CACHE=0 neither reads
+// nor writes it): a later load on the same GPU kind and cuBLASLt version times only what is missing.
+void CudaModel::tune_gemms() {
+  bool on = opt_.gemm_tune;
+  if (const char* e = std::getenv("IGNIS_GEMM_TUNE"); e && *e) on = std::string(e) != "0";
+  if (!on || dtype_ == DType::F32) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  GemmTuneCache cache(*gemm_);
+  const int H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_size(), QKV = Q + 2 * cfg_.kv_size();
+  kernels::fill_uniform(dtype_, x_.get(), size_t(max_tokens_) * H, 1.0f, 1, stream_);
+  kernels::fill_uniform(dtype_, attn_.get(), size_t(max_tokens_) * Q, 1.0f, 2, stream_);
+  kernels::fill_uniform(dtype_, act_.get(), size_t(max_tokens_) * I, 1.0f, 3, stream_);
+  const LayerWeights& w = layers_[0];
+  struct Case {
+    const void *x, *w;
+    void* y;
+    int n, k;
+    DType out;
+  };
+  const Case layer[] = {{x_.get(), w.wqkv.get(), qkv_.get(), QKV, H, dtype_},
+                        {attn_.get(), w.wo.get(), o_.get(), H, Q, dtype_},
+                        {x_.get(), w.w_gate_up.get(), gate_up_.get(), 2 * I, H, dtype_},
+                        {act_.get(), w.w_down.get(), o_.get(), H, I, dtype_}};
+  const Case lm_head = {x_.get(), lm_head_ptr_, logits_.get(), cfg_.vocab_size, H, DType::F32};
+  double heur = 0, tuned = 0;
+  int timed = 0, cached = 0;
+  auto tune = [&](const Case& c, int m) {
+    if (use_gemv_ && kernels::gemv_supported(dtype_, c.out, c.x, c.w, m, c.k)) return;  // GEMV, not cuBLASLt
+    if (cache.apply(dtype_, c.out, m, c.n, c.k)) {
+      ++cached;
+      return;
+    }
+    try {
+      auto [h, t] = gemm_->tune(dtype_, c.out, c.x, c.w, c.y, m, c.n, c.k, kGemmTuneAlgos, kGemmTuneIters, stream_);
+      heur += h;
+      tuned += t;
+      ++timed;
+      cache.add(dtype_, c.out, m, c.n, c.k);
+    } catch (const std::exception& e) {  // tuning is an optimization: the heuristic's choice stays
+      IGNIS_LOG(Warn, "cuda: GEMM tuning of {} x {} x {} failed ({}); keeping cuBLASLt's heuristic choice", m, c.n,
+                c.k, e.what());
+    }
+  };
+  // The row counts the layer GEMMs run on: decode buckets (padded like any pass above kGemmPad
+  // tokens) and every padded prefill count; the lm_head at the buckets (its rows are never padded).
+  gemm_pad_ = max_tokens_ >= 2 * kGemmPad;
+  std::set<int> layer_rows, head_rows;
+  for (int b = 1;; b = std::min(2 * b, max_seqs_)) {
+    if (b > max_tokens_) break;
+    layer_rows.insert(gemm_rows(b));
+    if (b <= max_logit_rows_) head_rows.insert(b);
+    if (b == max_seqs_) break;
+  }
+  if (gemm_pad_)
+    for (int m = 2 * kGemmPad; m <= max_tokens_; m += kGemmPad) layer_rows.insert(m);
+  for (int m : layer_rows)
+    for (const Case& c : layer) tune(c, m);
+  for (int m : head_rows) tune(lm_head, m);
+  cache.save();
+  gemm_cached_ = cached;
+  gemm_timed_ = timed;
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  IGNIS_LOG(Info, "cuda: GEMMs for decode batches up to {} and passes of {}..{} tokens: {} from the tuning cache, {} "
+            "timed in {:.1f} s ({:.1f}% less time than the heuristic's choices)", max_seqs_, 2 * kGemmPad,
+            max_tokens_ / kGemmPad * kGemmPad, cached, timed, secs, heur > 0 ? 100.0 * (1.0 - tuned / heur) : 0.0);
+}
+
+int CudaModel::padded_gemm_rows(int num_tokens, int pad, int max_tokens) {
+  if (num_tokens <= pad) return num_tokens;
+  const int r = (num_tokens + pad - 1) / pad * pad;
+  return r <= max_tokens ? r : num_tokens;
+}
+
+int CudaModel::gemm_rows(int T) const { return gemm_pad_ ? padded_gemm_rows(T, kGemmPad, max_tokens_) : T; }
+
+}  // namespace ignis::cuda
