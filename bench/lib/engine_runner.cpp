@@ -132,6 +132,8 @@ std::vector<RequestRecord> run_engine(Engine& engine, const Tokenizer* tok, cons
     obs->prefix_queries = after.prefix_cache_queries - before.prefix_cache_queries;
     obs->prefix_hits = after.prefix_cache_hits - before.prefix_cache_hits;
     obs->steps = after.steps - before.steps;
+    obs->preemptions = after.preemptions - before.preemptions;
+    obs->computed_prefill_tokens = after.computed_prefill_tokens - before.computed_prefill_tokens;
     double used = 0;
     for (double u : obs->kv_utilization_samples) used += u;
     if (!obs->kv_utilization_samples.empty())

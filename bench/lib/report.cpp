@@ -79,6 +79,9 @@ Report compute_report(const std::string& mode, const std::vector<RequestRecord>&
   }
   if (obs.prefix_queries > 0) r.prefix_hit_rate = static_cast<double>(obs.prefix_hits) / obs.prefix_queries;
   else if (obs.prefix_queries == 0) r.prefix_hit_rate = 0.0;
+  if (obs.steps >= 0) r.engine_steps = obs.steps;
+  if (obs.preemptions >= 0) r.preemptions = obs.preemptions;
+  if (obs.computed_prefill_tokens >= 0) r.computed_prefill_tokens = obs.computed_prefill_tokens;
   if (obs.steps > 0 && obs.weight_bytes > 0 && r.duration_s > 0) {
     // Every step reads all weights once plus the resident KV (approximation: mean KV tokens per step).
     const double bytes = static_cast<double>(obs.steps) * (obs.weight_bytes + obs.mean_kv_tokens * obs.kv_bytes_per_token);
@@ -129,6 +132,10 @@ std::string format_table(const Report& r) {
   s += stat_row("TTFT", r.ttft) + stat_row("TPOT", r.tpot) + stat_row("ITL", r.itl) + stat_row("E2E", r.e2e);
   s += fmt::format("  KV-cache utilization  mean {}, max {}\n", opt_pct(r.kv_util_mean), opt_pct(r.kv_util_max));
   s += fmt::format("  prefix-cache hit rate {}\n", opt_pct(r.prefix_hit_rate));
+  if (r.engine_steps && r.preemptions && r.computed_prefill_tokens)
+    s += fmt::format("  engine steps          {} ({} preemptions; {} prefill tokens computed, {:.3f} x the input)\n",
+                     *r.engine_steps, *r.preemptions, *r.computed_prefill_tokens,
+                     r.input_tokens > 0 ? double(*r.computed_prefill_tokens) / double(r.input_tokens) : 0.0);
   if (r.decode_bandwidth_gbps && r.decode_bandwidth_fraction)
     s += fmt::format("  decode bandwidth      {:.1f} GB/s ({:.1f} % of measured copy bandwidth)\n",
                      *r.decode_bandwidth_gbps, *r.decode_bandwidth_fraction * 100);
@@ -161,6 +168,9 @@ std::string to_json(const Report& r) {
       {"prefix_cache_hit_rate", opt_json(r.prefix_hit_rate)},
       {"decode_bandwidth_gbps", opt_json(r.decode_bandwidth_gbps)},
       {"decode_bandwidth_fraction", opt_json(r.decode_bandwidth_fraction)},
+      {"engine_steps", opt_json(r.engine_steps)},
+      {"preemptions", opt_json(r.preemptions)},
+      {"computed_prefill_tokens", opt_json(r.computed_prefill_tokens)},
       {"bucket_s", r.bucket_s},
       {"output_tokens_per_s_series", r.output_tokens_per_s_series},
       {"errors", r.errors},

@@ -31,6 +31,9 @@ struct EngineObservations {
   std::vector<double> kv_utilization_samples;  // kv_blocks_used / kv_blocks_total, sampled during the run
   int64_t prefix_queries = -1, prefix_hits = -1;  // tokens; -1 = unknown
   int64_t steps = -1;
+  // Preempted sequences (their KV freed, recomputed later) and prefill tokens the model computed
+  // (prompts not served from the prefix cache, recomputations included); -1 = unknown.
+  int64_t preemptions = -1, computed_prefill_tokens = -1;
   // Decode bandwidth inputs (GPU): bytes read per step and the device copy ceiling.
   double weight_bytes = 0, kv_bytes_per_token = 0, mean_kv_tokens = 0;
   std::optional<double> copy_bandwidth_gbps;  // measured device-to-device copy (GB/s); none on CPU
@@ -54,6 +57,7 @@ struct Report {
   Stat ttft, tpot, itl, e2e;  // seconds
   std::optional<double> kv_util_mean, kv_util_max, prefix_hit_rate;
   std::optional<double> decode_bandwidth_gbps, decode_bandwidth_fraction;
+  std::optional<int64_t> engine_steps, preemptions, computed_prefill_tokens;  // in-process modes
   std::string hardware;
   // Output tokens per time bucket (for the plot): bucket_s wide, starting at the first arrival.
   double bucket_s = 0;

@@ -93,6 +93,8 @@ TEST(BenchModes, EngineRunnerThroughputAndLatency) {
     }
     EXPECT_GT(obs.steps, 0);
     EXPECT_GE(obs.prefix_queries, 0);
+    EXPECT_GE(obs.preemptions, 0);
+    EXPECT_GT(obs.computed_prefill_tokens, 0);
     const Report r = compute_report(conc ? "latency" : "throughput", recs, obs);
     EXPECT_EQ(r.completed, 8);
     EXPECT_EQ(r.output_tokens, out);

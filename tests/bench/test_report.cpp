@@ -86,6 +86,8 @@ TEST(Report, EngineObservationsAndBandwidth) {
   o.prefix_queries = 120;
   o.prefix_hits = 30;
   o.steps = 100;
+  o.preemptions = 3;
+  o.computed_prefill_tokens = 90;
   o.weight_bytes = 1e9;
   o.kv_bytes_per_token = 1e5;
   o.mean_kv_tokens = 1e4;  // 1e9 KV bytes per step
@@ -100,6 +102,16 @@ TEST(Report, EngineObservationsAndBandwidth) {
   EXPECT_NEAR(*r.decode_bandwidth_gbps, 50.0, 1e-9);  // 100 steps * 2e9 B / 4 s
   EXPECT_NEAR(*r.decode_bandwidth_fraction, 0.5, 1e-12);
   EXPECT_EQ(r.hardware, "Test GPU");
+  ASSERT_TRUE(r.engine_steps && r.preemptions && r.computed_prefill_tokens);
+  EXPECT_EQ(*r.engine_steps, 100);
+  EXPECT_EQ(*r.preemptions, 3);
+  EXPECT_EQ(*r.computed_prefill_tokens, 90);
+  EXPECT_NE(format_table(r).find("engine steps          100 (3 preemptions; 90 prefill tokens computed"),
+            std::string::npos)
+      << format_table(r);
+  const auto j = nlohmann::json::parse(to_json(r));
+  EXPECT_EQ(j["preemptions"], 3);
+  EXPECT_EQ(j["computed_prefill_tokens"], 90);
   // Without a copy-bandwidth measurement (CPU) there is no fraction and the table says n/a.
   o.copy_bandwidth_gbps.reset();
   const Report cpu = compute_report("throughput", trace(), o);
@@ -108,6 +120,8 @@ TEST(Report, EngineObservationsAndBandwidth) {
   // Serve mode knows nothing about the engine.
   const Report serve = compute_report("serve", trace());
   EXPECT_FALSE(serve.kv_util_mean || serve.prefix_hit_rate || serve.decode_bandwidth_gbps);
+  EXPECT_FALSE(serve.engine_steps || serve.preemptions || serve.computed_prefill_tokens);
+  EXPECT_TRUE(nlohmann::json::parse(to_json(serve))["preemptions"].is_null());
 }
 
 TEST(Report, ThroughputSeriesCountsEveryToken) {
