@@ -17,6 +17,10 @@ void ModelFlags::add(CLI::App& app) {
   app.add_option("--max-num-tokens", max_num_tokens, "tokens per step (chunked prefill)")->check(CLI::Range(1, 1 << 20));
   app.add_option("--max-model-len", max_model_len, "context length (default: the model's)")->check(CLI::Range(0, 1 << 24));
   app.add_option("--kv-block-size", kv_block_size, "tokens per KV block")->check(CLI::Range(1, 1024));
+  app.add_option("--kv-reserve-tokens", kv_reserve_tokens,
+                 "admit a request only while the KV pool keeps room for every running request's next N tokens "
+                 "(0: admit whenever its first chunk fits; running requests then preempt the newest)")
+      ->check(CLI::Range(0, 1 << 24));
   app.add_flag("--no-cuda-graphs", no_cuda_graphs, "GPU: do not replay CUDA graphs for decode steps");
   app.add_flag("--no-gemm-tune", no_gemm_tune,
                "GPU: keep cuBLASLt's heuristic GEMM choice (no timing of candidates at load, ~1-3 s)");
@@ -43,6 +47,7 @@ EngineConfig ModelFlags::engine_config(int kv_num_blocks) const {
   c.kv_block_size = kv_block_size;
   c.kv_num_blocks = kv_num_blocks;
   c.max_model_len = max_model_len;
+  c.kv_reserve_tokens = kv_reserve_tokens;
   return c;
 }
 

@@ -21,6 +21,7 @@ struct ModelFlags {
   int max_num_tokens = 2048;
   int max_model_len = 0;
   int kv_block_size = 32;
+  int kv_reserve_tokens = 512;
   bool no_cuda_graphs = false;
   bool no_gemm_tune = false;
 

@@ -6,6 +6,13 @@
 // appending sampled tokens and finishing requests. Target: <= 50 us per step.
 //
 //   bench_sched [--seqs 256] [--prompt 512] [--steps 2000] [--block 32]
+//
+// --offline N runs instead the scheduler alone through an offline workload like `ignis bench
+// throughput` (N requests of --in prompt and --out generated tokens, all queued at once; a pool of
+// --blocks KV blocks, --max-batch sequences, --max-tokens tokens per step, --reserve the scheduler's
+// kv_reserve_tokens, default 512 as the CLI) and prints the step count, the preemptions and the
+// prefill tokens computed (recomputation after preemption included):
+//   bench_sched --offline 1000 --in 2048 --out 128 --blocks 14389 --max-batch 256 --max-tokens 8192
 #include <chrono>
 #include <ctime>
 #include <cstdio>
@@ -26,6 +33,7 @@ namespace {
 
 struct Args {
   int seqs = 256, prompt = 512, steps = 2000, block = 32;
+  int offline = 0, in = 2048, out = 128, blocks = 14389, max_batch = 256, max_tokens = 8192, reserve = 512;
 };
 
 Args parse(int argc, char** argv) {
@@ -37,6 +45,13 @@ Args parse(int argc, char** argv) {
     else if (k == "--prompt") a.prompt = v;
     else if (k == "--steps") a.steps = v;
     else if (k == "--block") a.block = v;
+    else if (k == "--offline") a.offline = v;
+    else if (k == "--in") a.in = v;
+    else if (k == "--out") a.out = v;
+    else if (k == "--blocks") a.blocks = v;
+    else if (k == "--max-batch") a.max_batch = v;
+    else if (k == "--max-tokens") a.max_tokens = v;
+    else if (k == "--reserve") a.reserve = v;
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       std::exit(2);
@@ -71,11 +86,14 @@ double run(const Args& a, bool arrivals, int* out_batch_seqs, int* out_batch_tok
                      .max_model_len = a.prompt + max_tokens + 1};
   Scheduler sched(sc, kv);
   uint64_t next_id = 1;
-  for (int i = 0; i < a.seqs; ++i) sched.add(next_id++, prompt_tokens(a.prompt, next_id), max_tokens);
+  for (int i = 0; i < a.seqs; ++i, ++next_id) sched.add(next_id, prompt_tokens(a.prompt, next_id + 1), max_tokens);
   ForwardBatch batch;
   std::vector<uint64_t> done;
   auto one_step = [&](bool add_arrival) {
-    if (add_arrival) sched.add(next_id++, prompt_tokens(a.prompt, next_id), 4);  // short: leaves soon
+    if (add_arrival) {  // short: leaves soon
+      sched.add(next_id, prompt_tokens(a.prompt, next_id + 1), 4);
+      ++next_id;
+    }
     StepPlan plan = sched.step();
     build_forward_batch(plan, kv, batch);
     sched.on_step_done(plan);
@@ -112,10 +130,64 @@ double run(const Args& a, bool arrivals, int* out_batch_seqs, int* out_batch_tok
   return us;
 }
 
+// The offline workload through the scheduler alone (see the header).
+void offline(const Args& a) {
+  KvCacheConfig kc;
+  kc.block_size = a.block;
+  kc.num_blocks = a.blocks;
+  kc.kv_bytes_per_token = 128 * 1024;
+  KvCacheManager kv(kc);
+  SchedulerConfig sc{.max_batch_size = a.max_batch, .max_num_tokens = a.max_tokens, .max_model_len = a.in + a.out + 1};
+  sc.kv_reserve_tokens = a.reserve;
+  Scheduler sched(sc, kv);
+  for (int i = 0; i < a.offline; ++i) sched.add(uint64_t(i + 1), prompt_tokens(a.in, uint64_t(i + 1)), a.out);
+  ForwardBatch batch;
+  std::vector<uint64_t> done;
+  int64_t steps = 0, prefill_tokens = 0, decode_tokens = 0, mixed_steps = 0, finished = 0, running_sum = 0;
+  while (finished < a.offline) {
+    StepPlan plan = sched.step();
+    if (plan.seqs.empty()) {
+      std::fprintf(stderr, "offline: no progress at step %lld\n", (long long)steps);
+      std::exit(1);
+    }
+    build_forward_batch(plan, kv, batch);
+    sched.on_step_done(plan);
+    bool any_prefill = false;
+    for (const auto& q : plan.seqs) {
+      const bool prefill = q.num_cached + q.num_tokens <= a.in;  // prompt tokens (first computation or again)
+      (prefill ? prefill_tokens : decode_tokens) += q.num_tokens;
+      any_prefill = any_prefill || prefill;
+    }
+    mixed_steps += any_prefill;
+    running_sum += int64_t(plan.seqs.size());
+    done.clear();
+    for (const auto& q : plan.seqs) {
+      if (!q.last_chunk()) continue;
+      sched.append_token(q.req, int32_t((q.req->tokens.size() * 31) % 32000));
+      if (int(q.req->tokens.size()) >= q.req->max_total) done.push_back(q.req->id);
+    }
+    for (uint64_t id : done) sched.finish(id);
+    finished += int64_t(done.size());
+    ++steps;
+  }
+  const double ideal = double(a.offline) * (a.in + a.out - 1);  // the last token is never fed back
+  std::printf("offline %d x %d/%d, %d blocks of %d, batch %d, %d tokens/step, reserve %d: %lld steps (%lld with "
+              "prompt tokens), mean %.1f sequences/step, %lld preemptions, %lld tokens computed = %.3f x the "
+              "minimum (prompt tokens %lld)\n",
+              a.offline, a.in, a.out, a.blocks, a.block, a.max_batch, a.max_tokens, a.reserve, (long long)steps,
+              (long long)mixed_steps, double(running_sum) / double(steps), (long long)sched.num_preemptions(),
+              (long long)(prefill_tokens + decode_tokens), double(prefill_tokens + decode_tokens) / ideal,
+              (long long)prefill_tokens);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Args a = parse(argc, argv);
+  if (a.offline > 0) {
+    offline(a);
+    return 0;
+  }
   int bs = 0, bt = 0;
   double cpu = 0;
   double decode_us = run(a, false, &bs, &bt, &cpu);

@@ -107,6 +107,7 @@ Engine::Engine(std::unique_ptr<Model> model, EngineConfig cfg, std::shared_ptr<c
   SchedulerConfig sc;
   sc.max_batch_size = cfg.max_batch_size;
   sc.max_num_tokens = cfg.max_num_tokens;
+  sc.kv_reserve_tokens = std::max(0, cfg.kv_reserve_tokens);
   sc.max_model_len = cfg.max_model_len > 0 ? cfg.max_model_len
                                             : (mc.max_position_embeddings > 0 ? mc.max_position_embeddings : 1 << 20);
   m.cfg.max_model_len = sc.max_model_len;

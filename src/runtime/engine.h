@@ -31,6 +31,7 @@ struct EngineConfig {
   int max_queue = 1024;           // bounded queue of waiting requests
   int max_model_len = 0;          // 0 = model's max_position_embeddings
   bool enable_prefix_caching = true;
+  int kv_reserve_tokens = 0;      // SchedulerConfig::kv_reserve_tokens (the CLI's --kv-reserve-tokens: 512)
   std::optional<uint64_t> seed;   // engine RNG that seeds requests without a seed (unset = random)
 };
 

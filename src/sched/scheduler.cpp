@@ -136,6 +136,11 @@ StepPlan Scheduler::fit_capacity(const BatchPlan& plan) {
   }
   // Waiting ones in queue order; stop at the first that does not fit.
   const int B = kv_.block_size();
+  const int R = cfg_.kv_reserve_tokens;
+  auto reserve_target = [R](const SchedRequest* q) { return std::min(q->max_total, int(q->tokens.size()) + R); };
+  int reserved = 0;  // blocks the running requests' next R tokens will take
+  if (R > 0 && !plan.admit.empty())
+    for (const SchedRequest* q : running_) reserved += kv_.blocks_needed(q->id, reserve_target(q));
   for (const auto& e : plan.admit) {
     if (int(running_.size()) >= cfg_.max_batch_size) break;
     SchedRequest* r = e.req;
@@ -143,6 +148,11 @@ StepPlan Scheduler::fit_capacity(const BatchPlan& plan) {
     const int n = std::min(e.num_tokens, int(r->tokens.size()) - m.num_tokens);
     const int need = (m.num_tokens + n + B - 1) / B - m.num_blocks + m.num_evictable;
     if (need > kv_.num_allocatable()) break;
+    if (R > 0) {  // blocks it takes later to reach its own reserve target
+      const int later = std::max(0, (reserve_target(r) + B - 1) / B - (m.num_tokens + n + B - 1) / B);
+      if (need + later + reserved > kv_.num_allocatable()) break;
+      reserved += later;
+    }
     const int cached = kv_.allocate(r->id, r->tokens, r->extra_key);
     IGNIS_CHECK(cached == m.num_tokens && kv_.append_slots(r->id, cached + n),
                 "scheduler: internal error admitting request {}", r->id);

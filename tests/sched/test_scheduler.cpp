@@ -142,31 +142,99 @@ TEST(Scheduler, PreemptsMostRecentlyAdmittedAndResumesIt) {
 }
 
 TEST(Scheduler, RandomWorkloadKeepsBudgetsAndNeverDeadlocks) {
-  const SchedulerConfig sc{.max_batch_size = 6, .max_num_tokens = 24, .max_model_len = 4096};
-  Harness h(20, 4, sc);
-  std::mt19937_64 rng(5);
-  uint64_t next = 1;
-  int finished = 0, added = 0;
-  for (int step = 0; step < 5000 && (added < 200 || h.s.num_running() + h.s.num_waiting() > 0); ++step) {
-    if (added < 200 && rng() % 3 == 0) {
-      int prompt = 1 + int(rng() % 40), max_tokens = 1 + int(rng() % 30);
-      if (prompt + max_tokens - 1 <= 80) {
-        h.s.add(next++, toks(prompt, int(rng() % 3)), max_tokens, int(rng() % 2));
-        ++added;
+  for (int reserve : {0, 8}) {  // without and with the admission reserve
+    SCOPED_TRACE("kv_reserve_tokens " + std::to_string(reserve));
+    const SchedulerConfig sc{.max_batch_size = 6, .max_num_tokens = 24, .max_model_len = 4096,
+                             .kv_reserve_tokens = reserve};
+    Harness h(20, 4, sc);
+    std::mt19937_64 rng(5);
+    uint64_t next = 1;
+    int finished = 0, added = 0;
+    for (int step = 0; step < 5000 && (added < 200 || h.s.num_running() + h.s.num_waiting() > 0); ++step) {
+      if (added < 200 && rng() % 3 == 0) {
+        int prompt = 1 + int(rng() % 40), max_tokens = 1 + int(rng() % 30);
+        if (prompt + max_tokens - 1 <= 80) {
+          h.s.add(next++, toks(prompt, int(rng() % 3)), max_tokens, int(rng() % 2));
+          ++added;
+        }
       }
+      int before = h.s.num_running() + h.s.num_waiting();
+      auto p = h.step();
+      ASSERT_LE(p.num_tokens, sc.max_num_tokens);
+      ASSERT_LE(int(p.seqs.size()), sc.max_batch_size);
+      ASSERT_LE(h.s.num_running(), sc.max_batch_size);
+      if (before > 0) {
+        ASSERT_FALSE(p.empty()) << "no progress at step " << step;
+      }
+      finished += before - (h.s.num_running() + h.s.num_waiting());
     }
-    int before = h.s.num_running() + h.s.num_waiting();
-    auto p = h.step();
-    ASSERT_LE(p.num_tokens, sc.max_num_tokens);
-    ASSERT_LE(int(p.seqs.size()), sc.max_batch_size);
-    ASSERT_LE(h.s.num_running(), sc.max_batch_size);
-    if (before > 0) ASSERT_FALSE(p.empty()) << "no progress at step " << step;
-    finished += before - (h.s.num_running() + h.s.num_waiting());
+    EXPECT_EQ(added, 200);
+    EXPECT_EQ(h.s.num_running() + h.s.num_waiting(), 0);
+    EXPECT_EQ(h.kv.stats().blocks_used, 0);
+    if (reserve == 0) {
+      EXPECT_GT(h.s.num_preemptions(), 0);
+    }
   }
-  EXPECT_EQ(added, 200);
+}
+
+// kv_reserve_tokens: a waiting request is admitted only while the pool keeps room for every running
+// request's next R tokens and its own, so running requests do not outgrow the pool.
+TEST(Scheduler, ReserveHoldsAdmissionUntilThereIsRoom) {
+  // 10 blocks of 4 tokens; each request: an 8-token prompt (2 blocks) + 20 new tokens (7 blocks in all)
+  SchedulerConfig sc{.max_batch_size = 8, .max_num_tokens = 64, .max_model_len = 64, .kv_reserve_tokens = 16};
+  Harness h(10, 4, sc, false);
+  h.s.add(1, toks(8, 1), 20);  // takes 2 blocks, keeps 4 more (tokens 8..24)
+  h.s.add(2, toks(8, 2), 20);  // would take 2 and keep 4: 2 + 4 + 4 > the 8 left
+  auto p = h.step();
+  ASSERT_EQ(p.seqs.size(), 1u);
+  EXPECT_EQ(p.seqs[0].id, 1u);
+  EXPECT_EQ(h.s.num_waiting(), 1);
+  bool second_started = false;
+  for (int i = 0; i < 200 && h.s.num_running() + h.s.num_waiting() > 0; ++i) {
+    p = h.step();
+    for (const auto& q : p.seqs) second_started = second_started || q.id == 2;
+  }
+  EXPECT_TRUE(second_started);
   EXPECT_EQ(h.s.num_running() + h.s.num_waiting(), 0);
-  EXPECT_EQ(h.kv.stats().blocks_used, 0);
-  EXPECT_GT(h.s.num_preemptions(), 0);
+  EXPECT_EQ(h.s.num_preemptions(), 0);
+  // Without the reserve both start at once (and the first one to outgrow the pool preempts the other).
+  sc.kv_reserve_tokens = 0;
+  Harness h0(10, 4, sc, false);
+  h0.s.add(1, toks(8, 1), 20);
+  h0.s.add(2, toks(8, 2), 20);
+  EXPECT_EQ(h0.step().seqs.size(), 2u);
+}
+
+// An offline workload like `ignis bench throughput` (all requests queued at once) on a pool that
+// holds a third of them at full length: without a reserve, running requests outgrow the pool and
+// preempt the newest, whose tokens are computed again; with it, nothing is preempted, every token
+// is computed once, and the step count stays about the same (bench_sched --offline: the same on
+// the 8B-shape workloads).
+TEST(Scheduler, ReserveAvoidsRecomputationOffline) {
+  struct Result {
+    int64_t preemptions = 0, tokens = 0;
+    int steps = 0;
+  };
+  auto run = [](int reserve) {
+    SchedulerConfig sc{.max_batch_size = 32, .max_num_tokens = 512, .max_model_len = 512,
+                       .kv_reserve_tokens = reserve};
+    Harness h(200, 16, sc, false);  // 3200 token slots; a request at full length takes 10 blocks
+    for (int i = 0; i < 60; ++i) h.s.add(uint64_t(i + 1), toks(128, i + 1), 32);
+    Result r;
+    while (h.s.num_running() + h.s.num_waiting() > 0 && r.steps < 100000) {
+      r.tokens += h.step().num_tokens;
+      ++r.steps;
+    }
+    r.preemptions = h.s.num_preemptions();
+    return r;
+  };
+  const int64_t minimum = 60 * (128 + 31);  // the last token is never fed back
+  const Result none = run(0), reserved = run(64);
+  EXPECT_GT(none.preemptions, 0);
+  EXPECT_GT(none.tokens, minimum);
+  EXPECT_EQ(reserved.preemptions, 0);
+  EXPECT_EQ(reserved.tokens, minimum);
+  EXPECT_LE(reserved.steps, none.steps * 11 / 10) << none.steps;
 }
 
 TEST(Scheduler, FinishInAnyStateReleasesBlocks) {
