@@ -66,6 +66,20 @@ std::vector<int32_t> prompt_tokens(int n, uint64_t salt) {
   return t;
 }
 
+// The engine's work after model->forward(): KV commit, a token for every sequence whose last chunk
+// ran, finishing those at prompt + max_tokens. Returns how many finished.
+int end_step(Scheduler& sched, const StepPlan& plan, std::vector<uint64_t>& done) {
+  sched.on_step_done(plan);
+  done.clear();
+  for (const auto& q : plan.seqs) {
+    if (!q.last_chunk()) continue;
+    sched.append_token(q.req, int32_t((q.req->tokens.size() * 31) % 32000));
+    if (int(q.req->tokens.size()) >= q.req->max_total) done.push_back(q.req->id);
+  }
+  for (uint64_t id : done) sched.finish(id);
+  return int(done.size());
+}
+
 // Runs `steps` engine-like steps; returns microseconds per step (after a warm-up).
 double thread_cpu_us() {
   timespec ts;
@@ -96,14 +110,7 @@ double run(const Args& a, bool arrivals, int* out_batch_seqs, int* out_batch_tok
     }
     StepPlan plan = sched.step();
     build_forward_batch(plan, kv, batch);
-    sched.on_step_done(plan);
-    done.clear();
-    for (const auto& s : plan.seqs) {
-      if (!s.last_chunk()) continue;
-      sched.append_token(s.req, int32_t((s.req->tokens.size() * 31) % 32000));
-      if (int(s.req->tokens.size()) >= s.req->max_total) done.push_back(s.req->id);
-    }
-    for (uint64_t id : done) sched.finish(id);
+    end_step(sched, plan, done);
     return plan;
   };
   // Warm-up: prefill everything until all sequences decode.
@@ -151,7 +158,6 @@ void offline(const Args& a) {
       std::exit(1);
     }
     build_forward_batch(plan, kv, batch);
-    sched.on_step_done(plan);
     bool any_prefill = false;
     for (const auto& q : plan.seqs) {
       const bool prefill = q.num_cached + q.num_tokens <= a.in;  // prompt tokens (first computation or again)
@@ -160,14 +166,7 @@ void offline(const Args& a) {
     }
     mixed_steps += any_prefill;
     running_sum += int64_t(plan.seqs.size());
-    done.clear();
-    for (const auto& q : plan.seqs) {
-      if (!q.last_chunk()) continue;
-      sched.append_token(q.req, int32_t((q.req->tokens.size() * 31) % 32000));
-      if (int(q.req->tokens.size()) >= q.req->max_total) done.push_back(q.req->id);
-    }
-    for (uint64_t id : done) sched.finish(id);
-    finished += int64_t(done.size());
+    finished += end_step(sched, plan, done);
     ++steps;
   }
   const double ideal = double(a.offline) * (a.in + a.out - 1);  // the last token is never fed back
