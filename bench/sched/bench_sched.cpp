@@ -13,6 +13,7 @@
 // kv_reserve_tokens, default 512 as the CLI) and prints the step count, the preemptions and the
 // prefill tokens computed (recomputation after preemption included):
 //   bench_sched --offline 1000 --in 2048 --out 128 --blocks 14389 --max-batch 256 --max-tokens 8192
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <cstdio>
@@ -159,10 +160,11 @@ void offline(const Args& a) {
     }
     build_forward_batch(plan, kv, batch);
     bool any_prefill = false;
-    for (const auto& q : plan.seqs) {
-      const bool prefill = q.num_cached + q.num_tokens <= a.in;  // prompt tokens (first computation or again)
-      (prefill ? prefill_tokens : decode_tokens) += q.num_tokens;
-      any_prefill = any_prefill || prefill;
+    for (const auto& q : plan.seqs) {  // prompt positions (computed first or again), then the rest
+      const int prompt = std::clamp(a.in - q.num_cached, 0, q.num_tokens);
+      prefill_tokens += prompt;
+      decode_tokens += q.num_tokens - prompt;
+      any_prefill = any_prefill || prompt > 0;
     }
     mixed_steps += any_prefill;
     running_sum += int64_t(plan.seqs.size());

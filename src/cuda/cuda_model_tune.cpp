@@ -38,7 +38,7 @@ class GemmTuneCache {
     cudaDeviceProp prop{};
     if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&prop, dev) != cudaSuccess) return;
     key_ = std::string(prop.name) + "-cc" + std::to_string(prop.major) + std::to_string(prop.minor) + "-" +
-           gemm.library_key();
+           std::to_string(prop.multiProcessorCount) + "sm-" + gemm.library_key();  // (a MIG slice has fewer SMs)
     path_ = dir / ("gemm-" + gemm_cache_file_name(key_) + ".txt");
     std::ifstream f(path_);
     if (!f) return;
@@ -75,17 +75,20 @@ class GemmTuneCache {
     }
     std::error_code ec;
     std::filesystem::create_directories(path_.parent_path(), ec);
-    const std::filesystem::path tmp = path_.string() + ".tmp" + std::to_string(::getpid());  // per writer
-    {
-      std::ofstream f(tmp, std::ios::trunc);
-      f << format_gemm_cache(key_, all);
-      if (!f.flush()) {
-        IGNIS_LOG(Warn, "cuda: cannot write the GEMM tuning cache {}", tmp.string());
-        return;
-      }
+    std::string tmp = path_.string() + ".XXXXXX";  // a temporary file of this writer alone
+    const int fd = ::mkstemp(tmp.data());
+    if (fd < 0) {
+      IGNIS_LOG(Warn, "cuda: cannot write the GEMM tuning cache in {}", path_.parent_path().string());
+      return;
     }
-    std::filesystem::rename(tmp, path_, ec);
-    if (ec) IGNIS_LOG(Warn, "cuda: cannot write the GEMM tuning cache {}: {}", path_.string(), ec.message());
+    const std::string text = format_gemm_cache(key_, all);
+    const bool written = ::write(fd, text.data(), text.size()) == ssize_t(text.size());
+    ::close(fd);
+    if (written) std::filesystem::rename(tmp, path_, ec);
+    if (!written || ec) {
+      IGNIS_LOG(Warn, "cuda: cannot write the GEMM tuning cache {}", path_.string());
+      std::filesystem::remove(tmp, ec);
+    }
   }
 
  private:

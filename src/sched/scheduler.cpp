@@ -136,8 +136,13 @@ StepPlan Scheduler::fit_capacity(const BatchPlan& plan) {
   }
   // Waiting ones in queue order; stop at the first that does not fit.
   const int B = kv_.block_size();
-  const int R = cfg_.kv_reserve_tokens;
-  auto reserve_target = [R](const SchedRequest* q) { return std::min(q->max_total, int(q->tokens.size()) + R); };
+  // (Not with a sliding window: blocks leave the window as a sequence grows, so its need does not
+  // grow with its length.)
+  const int R = kv_.config().sliding_window > 0 ? 0 : cfg_.kv_reserve_tokens;
+  // KV is written for every token but the last generated one (as check_fits counts).
+  auto reserve_target = [R](const SchedRequest* q) {
+    return std::min(q->max_total - 1, int(q->tokens.size()) + R);
+  };
   int reserved = 0;  // blocks the running requests' next R tokens will take
   if (R > 0 && !plan.admit.empty())
     for (const SchedRequest* q : running_) reserved += kv_.blocks_needed(q->id, reserve_target(q));
@@ -150,7 +155,8 @@ StepPlan Scheduler::fit_capacity(const BatchPlan& plan) {
     if (need > kv_.num_allocatable()) break;
     if (R > 0) {  // blocks it takes later to reach its own reserve target
       const int later = std::max(0, (reserve_target(r) + B - 1) / B - (m.num_tokens + n + B - 1) / B);
-      if (need + later + reserved > kv_.num_allocatable()) break;
+      // With nothing running it is admitted as without a reserve: whatever passed check_fits runs.
+      if (!running_.empty() && need + later + reserved > kv_.num_allocatable()) break;
       reserved += later;
     }
     const int cached = kv_.allocate(r->id, r->tokens, r->extra_key);

@@ -26,8 +26,9 @@ struct SchedulerConfig {
   int max_num_tokens = 2048;  // tokens per step
   int max_model_len = 4096;   // prompt + max_tokens limit
   // Admission keeps free KV blocks for every running request's next kv_reserve_tokens tokens (its
-  // remaining prompt included, never beyond prompt + max_tokens), the new one's too. 0: a request
-  // is admitted whenever its first chunk fits, and running requests that outgrow the pool preempt
+  // remaining prompt included, never beyond prompt + max_tokens), the new one's too; a request is
+  // still admitted when nothing runs, and pools with a sliding window ignore it. 0: a request is
+  // admitted whenever its first chunk fits, and running requests that outgrow the pool preempt
   // the newest (recomputed later). See docs/ARCHITECTURE.md.
   int kv_reserve_tokens = 0;
 };

@@ -3,6 +3,8 @@
 // decode CUDA graphs, mixed prefill + decode batches, bad input.
 #include <filesystem>
 #include <fstream>
+#include <cstdlib>
+#include <optional>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -166,9 +168,30 @@ TEST(GpuModel, TunedGemmsMatchCpuModel) {
   cuda::CudaModelOptions o = opts(DType::BF16);
   o.max_num_tokens = 1024;
   o.gemm_tune = true;
-  const fs::path dir = fs::temp_directory_path() / ("ignis-gemm-cache-test-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  ::setenv("IGNIS_CACHE_DIR", dir.c_str(), 1);
+  // A fresh cache folder, and none of the A/B switches of the environment (restored at the end).
+  struct EnvGuard {
+    std::string name;
+    std::optional<std::string> saved;
+    EnvGuard(const char* n, const char* value) : name(n) {
+      if (const char* v = std::getenv(n)) saved = v;
+      if (value) ::setenv(n, value, 1);
+      else ::unsetenv(n);
+    }
+    ~EnvGuard() {
+      if (saved) ::setenv(name.c_str(), saved->c_str(), 1);
+      else ::unsetenv(name.c_str());
+    }
+  };
+  struct DirGuard {
+    fs::path dir;
+    ~DirGuard() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } dir_guard{fs::temp_directory_path() / ("ignis-gemm-cache-test-" + std::to_string(::getpid()))};
+  fs::remove_all(dir_guard.dir);
+  EnvGuard cache_dir("IGNIS_CACHE_DIR", dir_guard.dir.c_str()), cache_on("IGNIS_GEMM_CACHE", nullptr),
+      tune_on("IGNIS_GEMM_TUNE", nullptr);
   int timed = 0;
   {
     cuda::CudaModel first(cfg, ws, o);
@@ -178,8 +201,6 @@ TEST(GpuModel, TunedGemmsMatchCpuModel) {
   }
   cuda::CudaModel gpu(cfg, ws, o);
   EXPECT_EQ(gpu.gemm_tuning_counts(), std::make_pair(timed, 0)) << "second load: all from the cache";
-  ::unsetenv("IGNIS_CACHE_DIR");
-  fs::remove_all(dir);
   cpu.init_kv_cache(256, 16);
   gpu.init_kv_cache(256, 16);
   constexpr int kSeqs = 6;

@@ -75,6 +75,42 @@ TEST(Scheduler, RejectsWhatCanNeverFit) {
   }
 }
 
+// With the admission reserve, a request that fills the pool exactly, or a sliding-window request
+// longer than the pool, still runs (alone): the reserve never holds back what check_fits accepts.
+TEST(Scheduler, ReserveNeverBlocksWhatFits) {
+  for (int reserve : {3, 64}) {
+    SCOPED_TRACE("kv_reserve_tokens " + std::to_string(reserve));
+    Harness h(4, 8, {.max_batch_size = 4, .max_num_tokens = 16, .max_model_len = 100, .kv_reserve_tokens = reserve});
+    h.s.add(1, toks(30), 3);  // 32 KV slots = the whole pool
+    int steps = 0;
+    while (h.s.num_running() + h.s.num_waiting() > 0 && steps < 50) {
+      EXPECT_FALSE(h.step().empty()) << "step " << steps;
+      ++steps;
+    }
+    EXPECT_EQ(h.s.num_running() + h.s.num_waiting(), 0);
+  }
+  KvCacheConfig kc = Harness::make_kv(6, 8, false);
+  kc.sliding_window = 16;
+  KvCacheManager kv(kc);
+  Scheduler s({.max_batch_size = 4, .max_num_tokens = 8, .max_model_len = 1000, .kv_reserve_tokens = 512}, kv);
+  s.add(1, toks(200), 5);  // 25 blocks of prompt in a pool of 6: fits through the window
+  s.add(2, toks(10), 5);
+  int done = 0;
+  for (int i = 0; i < 200 && done < 2; ++i) {
+    StepPlan p = s.step();
+    ASSERT_FALSE(p.seqs.empty()) << "step " << i;
+    s.on_step_done(p);
+    std::vector<uint64_t> fin;
+    for (auto& q : p.seqs) {
+      if (!q.last_chunk()) continue;
+      s.append_token(q.req, 7);
+      if (int(q.req->tokens.size()) >= q.req->max_total) fin.push_back(q.req->id);
+    }
+    for (auto id : fin) s.finish(id), ++done;
+  }
+  EXPECT_EQ(done, 2);
+}
+
 TEST(Scheduler, ChunkedPrefillRespectsTokenBudgetAndDecodesFirst) {
   Harness h(64, 8, {.max_batch_size = 4, .max_num_tokens = 10, .max_model_len = 1000});
   h.s.add(1, toks(3), 5);
