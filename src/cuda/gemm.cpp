@@ -93,9 +93,14 @@ Gemm::Plan& Gemm::plan(DType in, DType out, int m, int n, int k) {
 
 void Gemm::run(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w, void* y,
                cudaStream_t stream) {
+  IGNIS_CUBLAS_CHECK(launch(p, algo, x, w, y, stream));
+}
+
+cublasStatus_t Gemm::launch(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w, void* y,
+                            cudaStream_t stream) {
   const float alpha = 1.0f, beta = 0.0f;
-  IGNIS_CUBLAS_CHECK(cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &algo,
-                                    workspace_.get(), workspace_.bytes(), stream));
+  return cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &algo, workspace_.get(),
+                        workspace_.bytes(), stream);
 }
 
 void Gemm::matmul(DType in, DType out, const void* x, const void* w, void* y, int m, int n, int k,
@@ -130,13 +135,10 @@ std::vector<Gemm::AlgoTime> Gemm::time_algos(DType in, DType out, const void* x,
   const Plan& p = plan(in, out, m, n, k);
   cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
   std::vector<AlgoTime> out_times;
-  const float alpha = 1.0f, beta = 0.0f;
   for (const auto& c : heuristic(handle_, p.op, p.a, p.b, p.c, workspace_.bytes(), max_algos, &st)) {
     if (c.state != CUBLAS_STATUS_SUCCESS) continue;
     // warm-up (lazy kernel loading); a candidate cuBLASLt then refuses to run is skipped
-    if (cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &c.algo, workspace_.get(),
-                       workspace_.bytes(), stream) != CUBLAS_STATUS_SUCCESS)
-      continue;
+    if (launch(p, c.algo, x, w, y, stream) != CUBLAS_STATUS_SUCCESS) continue;
     out_times.push_back({c.algo, time_algo(p, c.algo, x, w, y, iters, stream)});
   }
   std::stable_sort(out_times.begin(), out_times.end(),

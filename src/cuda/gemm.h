@@ -65,7 +65,9 @@ class Gemm {
   Plan& plan(DType in, DType out, int m, int n, int k);
   void destroy(Plan& p);
   void run(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w, void* y,
-           cudaStream_t stream);
+           cudaStream_t stream);  // launch(), throwing on failure
+  cublasStatus_t launch(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w, void* y,
+                        cudaStream_t stream);
   float time_algo(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w, void* y, int iters,
                   cudaStream_t stream);  // mean ms of `iters` runs
 

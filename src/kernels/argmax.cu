@@ -94,7 +94,7 @@ __global__ void __launch_bounds__(kThreads) argmax_logprob_kernel(const float* _
 void argmax_logprob(const float* logits, int rows, int vocab, int32_t* out_token, float* out_logprob,
                     cudaStream_t stream) {
   if (rows <= 0) return;
-  const bool vec4 = vocab % 4 == 0 && reinterpret_cast<uintptr_t>(logits) % 16 == 0;
+  const bool vec4 = vocab % 4 == 0 && aligned16(logits);
   argmax_logprob_kernel<<<rows, kThreads, 0, stream>>>(logits, vocab, out_token, out_logprob, vec4);
   IGNIS_CUDA_LAUNCH_CHECK("argmax_logprob_kernel");
 }

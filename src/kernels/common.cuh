@@ -4,6 +4,7 @@
 #include <cuda_fp16.h>
 
 #include <cfloat>
+#include <cstdint>
 
 namespace ignis::kernels {
 
@@ -18,6 +19,9 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float
 
 // Rounds through T and back (mimics a tensor stored in T between two ops).
 template <class T> __device__ __forceinline__ float round_to(float x) { return to_f(from_f<T>(x)); }
+
+// Whether p suits 16-byte vector loads / stores (the host checks it before a vectorized kernel).
+__host__ __device__ inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // 8 values of a 16-bit T packed in 16 bytes <-> fp32 (vectorized loads and stores).
 template <class T> __device__ __forceinline__ void unpack8(const uint4& v, float* f);

@@ -124,7 +124,7 @@ void launch(const void* x, const void* w, void* y, int m, int n, int k, cudaStre
 
 bool gemv_supported(DType in, DType out, const void* x, const void* w, int m, int k) {
   return m >= 1 && m <= kGemvMaxM && (in == DType::BF16 || in == DType::F16) && (out == in || out == DType::F32) &&
-         k % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0;
+         k % 8 == 0 && aligned16(x) && aligned16(w);
 }
 
 void gemv(DType in, DType out, const void* x, const void* w, void* y, int m, int n, int k, cudaStream_t stream) {

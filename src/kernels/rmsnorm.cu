@@ -93,10 +93,6 @@ __global__ void add_rmsnorm_vec_kernel(float* __restrict__ residual, const T* __
   }
 }
 
-namespace {
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-}  // namespace
-
 void add_rmsnorm(DType dtype, float* residual, const void* add, const void* add_bias, const void* weight, void* out,
                  const int32_t* rows, int n, int hidden, float eps, cudaStream_t stream) {
   if (n <= 0) return;

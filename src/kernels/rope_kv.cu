@@ -120,8 +120,6 @@ __global__ void rope_kv_vec_kernel(T* __restrict__ qkv, const T* __restrict__ bi
   }
 }
 
-static bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 void rope_qkv_write_kv(const RopeKvArgs& a, cudaStream_t stream) {
   if (a.n <= 0) return;
   IGNIS_KCHECK(a.head_dim % 2 == 0, "rope: head_dim " + std::to_string(a.head_dim) + " must be even");

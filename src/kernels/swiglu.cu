@@ -51,8 +51,7 @@ void silu_mul(DType dtype, const void* gate_up, void* out, int n, int inter, cud
   if (n <= 0 || inter <= 0) return;
   IGNIS_DISPATCH_FLOAT(dtype, T, {
     constexpr int kVec = 16 / int(sizeof(T));  // 8 halves or 4 floats per 16 bytes
-    const bool vec = inter % kVec == 0 && reinterpret_cast<uintptr_t>(gate_up) % 16 == 0 &&
-                     reinterpret_cast<uintptr_t>(out) % 16 == 0;
+    const bool vec = inter % kVec == 0 && aligned16(gate_up) && aligned16(out);
     if (vec)
       launch<T, kVec>(gate_up, out, n, inter, stream);
     else
