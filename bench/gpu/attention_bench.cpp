@@ -5,7 +5,9 @@
 // attended * head_dim), and the largest difference of the mma and wgmma outputs from the simple one;
 // first the dense bf16 GEMM rate measured in the same run (cuBLASLt 8192^3), and each prefill rate as a
 // percentage of it.
-//   ignis_attention_bench [--prefill-tokens N] [--decode-batch N] [--decode-ctx N] [--iters N]
+//   ignis_attention_bench [--prefill-tokens N] [--decode-batch N] [--decode-ctx N] [--iters N] [--uncounted 1]
+// (--uncounted 1: the launches do not say how many decode tiles they hold, so a wgmma prefill launch is
+// followed by the decode kernel even without decode tiles, as before that count existed)
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -38,6 +40,8 @@ struct Result {
   double ms = 0, tflops = 0;
   std::vector<float> out;
 };
+
+bool count_small_tiles = true;  // --uncounted: PagedAttentionArgs::num_small_tiles left at -1 (A/B)
 
 Result run(kernels::AttentionImpl impl, const std::vector<Seq>& seqs, int iters, int num_sms) {
   kernels::set_attention_impl(impl);
@@ -98,6 +102,9 @@ Result run(kernels::AttentionImpl impl, const std::vector<Seq>& seqs, int iters,
   a.block_size = kBlock;
   a.scale = 1.0f / std::sqrt(float(kHeadDim));
   a.num_splits = splits;
+  if (count_small_tiles) a.num_small_tiles = int(std::count_if(tiles.begin(), tiles.end(), [&](const kernels::AttentionTile& t) {
+    return t.num_tokens > 0 && t.num_tokens * G <= 16;
+  }));
   a.workspace = ws.as<float>();
   a.out = out.get();
   a.out_stride = kHeads * kHeadDim;
@@ -153,6 +160,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--decode-batch")) batch = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--decode-ctx")) ctx = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--iters")) iters = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--uncounted")) count_small_tiles = std::atoi(argv[i + 1]) == 0;
   }
   try {
     if (cuda::device_count() == 0) {

@@ -7,7 +7,8 @@
 # b1-cublas the same with IGNIS_GEMV=0, b1-nopdl with IGNIS_PDL=0, t128 / t2048 / t500 offline throughput of N requests of
 # 128/128, 2048/128, 500/2000 (N = $N, default 1000), ttft one 2048-token prompt at a time,
 # t128-temp 128/128 with temperature 0.8 + top-p 0.95 (GPU sampling); t2048-mma / ttft-mma: t2048 / ttft with
-# IGNIS_ATTENTION=mma (the mma.sync prefill kernel instead of wgmma, for A/B runs).
+# IGNIS_ATTENTION=mma (the mma.sync prefill kernel instead of wgmma, for A/B runs); t2048-nores: t2048 without
+# the scheduler's admission reserve (--kv-reserve-tokens 0).
 set -uo pipefail
 BIN=${1:?bin dir}
 OUT=${2:?output dir}
@@ -44,6 +45,8 @@ for s in "${STEPS[@]}"; do
             --max-batch-size 256 --max-num-tokens 8192 --temperature 0.8 ;;
     t2048) run t2048 500 X=1 -- bench throughput --num-requests "$N" --input-mean 2048 --output-mean 128 \
             --max-batch-size 256 --max-num-tokens 8192 ;;
+    t2048-nores) run t2048-nores 500 X=1 -- bench throughput --num-requests "$N" --input-mean 2048 --output-mean 128 \
+            --max-batch-size 256 --max-num-tokens 8192 --kv-reserve-tokens 0 ;;
     t500) run t500 590 X=1 -- bench throughput --num-requests "$N" --input-mean 500 --output-mean 2000 \
             --max-batch-size 256 --max-num-tokens 8192 ;;
     t2048-mma) run t2048-mma 500 IGNIS_ATTENTION=mma -- bench throughput --num-requests "$N" --input-mean 2048 \

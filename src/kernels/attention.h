@@ -47,6 +47,11 @@ struct PagedAttentionArgs {
   int sliding_window = 0;       // 0 = full; else key k visible to query q iff q - k < window
   float scale = 0.0f;           // usually 1/sqrt(head_dim)
   int num_splits = 1;
+  // Tiles with 1..16 query rows (num_tokens * gqa <= 16: decode tiles), if the caller counted them;
+  // -1 = not counted. 0 lets a launch of prefill tiles on the wgmma kernel skip the decode kernel that
+  // would otherwise follow it for such tiles (an empty launch of one block per tile). A count of 0
+  // with such tiles present leaves their output unwritten.
+  int num_small_tiles = -1;
   float* workspace = nullptr;   // attention_workspace_floats(num_tokens, num_heads, head_dim, num_splits) floats
   void* out = nullptr;          // token t, head h at out + t*out_stride + h*head_dim
   int out_stride = 0;

@@ -570,8 +570,10 @@ void launch(const PagedAttentionArgs& a, bool wgmma_prefill, cudaStream_t stream
     // Hopper: the wgmma kernel for the prefill tiles, then the decode kernel for the decode tiles
     // (each kernel's blocks for the other's tiles return at once).
     launch_paged_attention_wgmma(a, stream);
-    paged_attention_decode_kernel<T, D><<<grid, kThreads, dsmem, stream>>>(a, 1);
-    IGNIS_CUDA_LAUNCH_CHECK("paged_attention_decode_kernel");
+    if (a.num_small_tiles != 0) {
+      paged_attention_decode_kernel<T, D><<<grid, kThreads, dsmem, stream>>>(a, 1);
+      IGNIS_CUDA_LAUNCH_CHECK("paged_attention_decode_kernel");
+    }
   } else {
     paged_attention_mma_kernel<T, D><<<grid, kThreads, smem, stream>>>(a);
     IGNIS_CUDA_LAUNCH_CHECK("paged_attention_mma_kernel");

@@ -25,6 +25,7 @@ struct AttnCase {
   int tile_tokens = 0;   // 0: attention_tile_tokens(gqa, head_dim, dtype) of the current impl
   bool release = false;  // -1 for the blocks wholly before the first token's window (needs window > 0)
   float q_range = 2.0f;  // q uniform in [-q_range, q_range] (large: sharp softmax)
+  bool count_small = true;  // PagedAttentionArgs::num_small_tiles counted (else -1: not counted)
 };
 
 // Selects an attention implementation for a scope and restores the previous one.
@@ -126,6 +127,12 @@ void run_case(const AttnCase& c, std::mt19937_64& rng) {
   a.sliding_window = c.window;
   a.scale = params.scale;
   a.num_splits = splits;
+  if (c.count_small) {  // as the engine counts them (0 for a launch of prefill tiles only)
+    const int G = c.num_heads / KVH;
+    a.num_small_tiles = int(std::count_if(tiles.begin(), tiles.end(), [&](const kernels::AttentionTile& t) {
+      return t.num_tokens > 0 && t.num_tokens * G <= 16;
+    }));
+  }
   a.workspace = ws.as<float>();
   a.out = out.get();
   a.out_stride = c.num_heads * D;
@@ -227,6 +234,9 @@ TEST(GpuAttention, LongPrefills) {
     cases.push_back({t, 128, 8, 8, 16, 0, {{0, 600}}, 3});
     cases.push_back({t, 128, 32, 8, 16, 256, {{0, 900}, {1500, 200}, {3000, 1}}});
     cases.push_back({t, 128, 32, 8, 16, 0, {{0, 1100}, {5, 300}}, 0, 0, false, 30.0f});
+    // num_small_tiles not counted (-1): the decode kernel always follows the prefill one
+    cases.push_back({t, 128, 32, 8, 16, 0, {{300, 700}, {2000, 1}, {0, 1}}, 0, 0, false, 2.0f, false});
+    cases.push_back({t, 128, 32, 8, 32, 0, {{0, 512}}, 0, 0, false, 2.0f, false});
   }
   for (auto impl : kImpls) {
     if (impl == kernels::AttentionImpl::Simple) continue;  // (slow; covered by the shorter cases)
