@@ -154,7 +154,7 @@ paged_attention_kernel(PagedAttentionArgs a) {
   }
 }
 
-// One block per (token, head): merges the S partial results.
+// One block per (token, head): merges the S partial results (launch_combine: launches of few rows).
 template <class T>
 __global__ void attention_combine_kernel(PagedAttentionArgs a) {
   pdl_launch_dependents();  // a PDL-launched GEMV may start streaming its weights
@@ -180,6 +180,62 @@ __global__ void attention_combine_kernel(PagedAttentionArgs a) {
     for (int s = 0; s < S; ++s)
       if (wgt[s] != 0.0f) v += pa[size_t(s) * D + d] * wgt[s];  // same for every thread: no divergence
     o[d] = from_f<T>(v);
+  }
+}
+
+// The same merge with one warp per (token, head) row, kCombineRows rows per block; VEC4: lane owns
+// 4 consecutive dims per 128 (16-byte loads; needs head_dim % 4 == 0 and a 16-byte aligned workspace).
+// The splits' loads of a dim group are issued back to back, so a row costs about two memory round
+// trips (the (max, sum) pairs, then the partials) whatever S is.
+constexpr int kCombineRows = 8;
+constexpr int64_t kCombineRowsMin = 1024;  // rows (token x head) from which launch_combine takes this kernel
+template <class T, bool VEC4>
+__global__ void __launch_bounds__(kCombineRows * 32) attention_combine_rows_kernel(PagedAttentionArgs a) {
+  pdl_launch_dependents();  // a PDL-launched GEMV may start streaming its weights
+  const int S = a.num_splits, D = a.head_dim, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const size_t row = size_t(blockIdx.x) * kCombineRows + warp;  // token * num_heads + head
+  if (row >= size_t(a.num_tokens) * a.num_heads) return;        // (whole warps)
+  const float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + row * S * 2;
+  __shared__ float wgt[kCombineRows][kMaxSplits];  // lane s: split s's weight (0: empty split)
+  {
+    const float m = lane < S ? ml[2 * lane] : -INFINITY, l = lane < S ? ml[2 * lane + 1] : 0.0f;
+    const float M = warp_max(l > 0.0f ? m : -INFINITY);
+    const float e = l > 0.0f ? __expf(m - M) : 0.0f;
+    const float L = warp_sum(l * e);
+    wgt[warp][lane] = L > 0.0f ? e / L : 0.0f;
+  }
+  __syncwarp();
+  const float* __restrict__ pa = a.workspace + row * S * D;
+  const int t = int(row / a.num_heads), h = int(row % a.num_heads);
+  T* __restrict__ o = static_cast<T*>(a.out) + size_t(t) * a.out_stride + size_t(h) * D;
+  if constexpr (VEC4) {
+    for (int d = 4 * lane; d < D; d += 128) {
+      float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 8
+      for (int s = 0; s < S; ++s) {
+        const float w = wgt[warp][s];  // an empty split's partials were never written: not read
+        const float4 p = w != 0.0f ? __ldg(reinterpret_cast<const float4*>(pa + size_t(s) * D + d))
+                                   : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        v.x = fmaf(p.x, w, v.x);
+        v.y = fmaf(p.y, w, v.y);
+        v.z = fmaf(p.z, w, v.z);
+        v.w = fmaf(p.w, w, v.w);
+      }
+      o[d] = from_f<T>(v.x);
+      o[d + 1] = from_f<T>(v.y);
+      o[d + 2] = from_f<T>(v.z);
+      o[d + 3] = from_f<T>(v.w);
+    }
+  } else {
+    for (int d = lane; d < D; d += 32) {
+      float v = 0.0f;
+#pragma unroll 8
+      for (int s = 0; s < S; ++s) {
+        const float w = wgt[warp][s];
+        v = fmaf(w != 0.0f ? __ldg(pa + size_t(s) * D + d) : 0.0f, w, v);
+      }
+      o[d] = from_f<T>(v);
+    }
   }
 }
 
@@ -216,9 +272,22 @@ void launch_combine(const PagedAttentionArgs& a, cudaStream_t stream) {
     float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * a.num_splits * a.head_dim;
     mark_padding_kernel<<<1, 128, 0, stream>>>(a.tiles, a.num_tiles, a.num_tokens, a.num_heads, a.num_splits, ml);
     IGNIS_CUDA_LAUNCH_CHECK("mark_padding_kernel");
-    const int threads = std::clamp((a.head_dim + 31) / 32 * 32, 32, 256);  // warp 0 whole for the weights
-    attention_combine_kernel<T><<<dim3(a.num_tokens, a.num_heads), threads, 0, stream>>>(a);
-    IGNIS_CUDA_LAUNCH_CHECK("attention_combine_kernel");
+    // Few rows (decode steps): a block per row, a thread per dim, the most parallel for the few
+    // rows and many splits of small-batch decode (batch 1 at 2,048 keys: 7.3 vs 13.9 us, H100).
+    // Many rows (a prefill with splits): a warp per row (1,024 tokens x 32 heads: 43.4 vs 16.4 us).
+    const int64_t rows = int64_t(a.num_tokens) * a.num_heads;
+    if (rows < kCombineRowsMin) {
+      const int threads = std::clamp((a.head_dim + 31) / 32 * 32, 32, 256);  // warp 0 whole for the weights
+      attention_combine_kernel<T><<<dim3(a.num_tokens, a.num_heads), threads, 0, stream>>>(a);
+      IGNIS_CUDA_LAUNCH_CHECK("attention_combine_kernel");
+      return;
+    }
+    const unsigned blocks = unsigned((rows + kCombineRows - 1) / kCombineRows);
+    if (a.head_dim % 4 == 0 && aligned16(a.workspace))
+      attention_combine_rows_kernel<T, true><<<blocks, kCombineRows * 32, 0, stream>>>(a);
+    else
+      attention_combine_rows_kernel<T, false><<<blocks, kCombineRows * 32, 0, stream>>>(a);
+    IGNIS_CUDA_LAUNCH_CHECK("attention_combine_rows_kernel");
   }
 }
 

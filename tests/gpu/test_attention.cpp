@@ -199,6 +199,12 @@ TEST(GpuAttention, TinyHeadDims) {
     for (int hd : {16, 32, 80, 256})
       for (DType t : {DType::F32, DType::BF16})  // mma: unsupported head dims fall back to simple
         run_case({t, hd, 4, 2, 8, 0, {{0, 20}, {19, 1}, {7, 4}}}, rng);
+    // head_dim not a multiple of 4 (3 splits forced): the combine's scalar paths, with few rows (a block
+    // per row) and with >= 1024 rows (a warp per row)
+    for (DType t : {DType::F32, DType::BF16}) {
+      run_case({t, 6, 4, 2, 8, 0, {{0, 20}, {40, 1}}, 3}, rng);
+      run_case({t, 6, 4, 2, 8, 0, {{0, 300}, {40, 1}}, 3}, rng);
+    }
   }
 }
 
