@@ -36,6 +36,7 @@
 #include "kernels/common.cuh"
 #include "kernels/cuda_check.h"
 #include "kernels/mma_util.cuh"
+#include "kernels/pdl.cuh"
 #include "kernels/wgmma.cuh"
 
 namespace ignis::kernels {
@@ -129,6 +130,10 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
+  // Launched with PDL: the block got here (resident, barriers set up) while the previous kernel
+  // finished; nothing global is read before it has completed.
+  pdl_launch_dependents();
+  pdl_wait();
 
   if (wg == kConsumers / 128) {
     // Registers: the producer warpgroup gives most of its share to the consumers (the kernel starts
@@ -267,7 +272,20 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
       const uint64_t vb[2] = {*reinterpret_cast<const uint64_t*>(vbits + st * 4),
                               *reinterpret_cast<const uint64_t*>(vbits + st * 4 + 2)};
       const bool all_visible = (vb[0] & vb[1]) == ~uint64_t(0) && k0 + kChunk - 1 <= pass_hi && pass_lo <= k0;
-      if (!all_visible) {
+      // The causal diagonal without a window: the chunk's nk keys inside the split all present (the
+      // others absent), so key kk is visible to a row iff kk < nk and k0 + kk <= hi: one compare per
+      // score (kk < nk matters for a split that ends before a row's position).
+      const int nk = min(kChunk, it.ke - k0);
+      const uint64_t want0 = nk >= 64 ? ~uint64_t(0) : (uint64_t(1) << nk) - 1;
+      const uint64_t want1 = nk >= 128 ? ~uint64_t(0) : nk <= 64 ? 0 : (uint64_t(1) << (nk - 64)) - 1;
+      const bool causal_only = a.sliding_window <= 0 && vb[0] == want0 && vb[1] == want1;
+      if (!all_visible && causal_only) {
+        const int lim[2] = {min(hi[0] - k0, nk - 1) - 2 * qd, min(hi[1] - k0, nk - 1) - 2 * qd};  // (hi = -1: none)
+#pragma unroll
+        for (int t = 0; t < NT_S; ++t)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s[t][e] = t * 8 + (e & 1) <= lim[e >> 1] ? s[t][e] : -INFINITY;
+      } else if (!all_visible) {
 #pragma unroll
         for (int t = 0; t < NT_S; ++t)
 #pragma unroll
@@ -371,8 +389,17 @@ void launch(const PagedAttentionArgs& a, cudaStream_t stream) {
   const int items = a.num_tiles * a.num_kv_heads * a.num_splits;  // one block per SM, persistent
   const int cap = wgmma_max_blocks_slot().load();
   const int blocks = std::min(items, cap > 0 ? std::min(cap, sms) : sms);
-  paged_attention_wgmma_kernel<T><<<blocks, kThreads, kSmemBytes, stream>>>(a);
-  IGNIS_CUDA_LAUNCH_CHECK("paged_attention_wgmma_kernel");
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(blocks);
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = kSmemBytes;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_enabled() ? 1 : 0;
+  IGNIS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, paged_attention_wgmma_kernel<T>, a));
 }
 
 }  // namespace

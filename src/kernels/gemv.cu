@@ -84,15 +84,6 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const T* __restrict__
   }
 }
 
-// IGNIS_PDL=0 launches without programmatic dependent launch (A/B measurements).
-bool pdl_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("IGNIS_PDL");
-    return !(e && std::strcmp(e, "0") == 0);
-  }();
-  return on;
-}
-
 template <class T, class TO, int M>
 void launch_m(const T* x, const T* w, TO* y, int n, int k, cudaStream_t s) {
   cudaLaunchConfig_t cfg = {};

@@ -4,8 +4,19 @@
 // call pdl_wait() before touching anything the previous kernel writes or reads (pdl_wait returns
 // when the previous grid has completed and its writes are visible). Before sm_90 both are no-ops.
 #pragma once
+#include <cstdlib>
+#include <cstring>
 
 namespace ignis::kernels {
+
+// IGNIS_PDL=0 launches without programmatic dependent launch (A/B measurements).
+inline bool pdl_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("IGNIS_PDL");
+    return !(e && std::strcmp(e, "0") == 0);
+  }();
+  return on;
+}
 
 __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
