@@ -14,7 +14,10 @@
 //       S(j) = Q K(j)^T       8 x wgmma m64n128k16, Q and K from shared memory (K-major)
 //       O += P(j-1) V(j-1)    8 x wgmma m64n128k16, P from registers, V from shared memory (transposed)
 //     both issued back to back; the online softmax of S(j) (fp32, log2 domain; the mask only on chunks
-//     that need it) runs while P V(j-1) is still in flight, and O is rescaled once it lands.
+//     that need it, one compare per score on a causal diagonal without a window) runs while P V(j-1)
+//     is still in flight, and O is rescaled once it lands.
+// Launched with programmatic dependent launch: a block sets up its barriers, then waits in
+// griddepcontrol.wait for the previous kernel before reading anything global.
 // The two consumer warpgroups run unsynchronized (no block barrier in the loop), so one's softmax
 // overlaps the other's products. (Forcing them to take turns, FlashAttention-3's "ping-pong", measured
 // 4% slower here.) ptxas must report no "wgmma serialized" (C7514/C7520) warning for this file: no
