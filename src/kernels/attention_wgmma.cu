@@ -392,17 +392,7 @@ void launch(const PagedAttentionArgs& a, cudaStream_t stream) {
   const int items = a.num_tiles * a.num_kv_heads * a.num_splits;  // one block per SM, persistent
   const int cap = wgmma_max_blocks_slot().load();
   const int blocks = std::min(items, cap > 0 ? std::min(cap, sms) : sms);
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(blocks);
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = kSmemBytes;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl_enabled() ? 1 : 0;
-  IGNIS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, paged_attention_wgmma_kernel<T>, a));
+  launch_pdl(paged_attention_wgmma_kernel<T>, dim3(blocks), dim3(kThreads), kSmemBytes, stream, a);
 }
 
 }  // namespace

@@ -6,9 +6,6 @@
 #include "kernels/gemv.h"
 #include "kernels/pdl.cuh"
 
-#include <cstdlib>
-#include <cstring>
-
 namespace ignis::kernels {
 
 namespace {
@@ -86,16 +83,7 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const T* __restrict__
 
 template <class T, class TO, int M>
 void launch_m(const T* x, const T* w, TO* y, int n, int k, cudaStream_t s) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3((n + kWarps - 1) / kWarps);
-  cfg.blockDim = dim3(32 * kWarps);
-  cfg.stream = s;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl_enabled() ? 1 : 0;
-  IGNIS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemv_kernel<T, TO, M>, x, w, y, n, k));
+  launch_pdl(gemv_kernel<T, TO, M>, dim3((n + kWarps - 1) / kWarps), dim3(32 * kWarps), 0, s, x, w, y, n, k);
 }
 
 template <class T, class TO>

@@ -4,8 +4,13 @@
 // call pdl_wait() before touching anything the previous kernel writes or reads (pdl_wait returns
 // when the previous grid has completed and its writes are visible). Before sm_90 both are no-ops.
 #pragma once
+#include <cuda_runtime.h>
+
 #include <cstdlib>
 #include <cstring>
+#include <utility>
+
+#include "kernels/cuda_check.h"
 
 namespace ignis::kernels {
 
@@ -16,6 +21,23 @@ inline bool pdl_enabled() {
     return !(e && std::strcmp(e, "0") == 0);
   }();
   return on;
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...), with the programmatic-serialization attribute
+// unless IGNIS_PDL=0.
+template <class... Params, class... Args>
+void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Args&&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_enabled() ? 1 : 0;
+  IGNIS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
 }
 
 __device__ __forceinline__ void pdl_wait() {
