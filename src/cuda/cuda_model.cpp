@@ -107,6 +107,7 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
   for (auto& pc : pieces) W = std::max(W, (pc.num_cached + pc.num_tokens + block_size_ - 1) / block_size_);
   auto* bt = h_block_tables_.as<int32_t>();
   int T = 0, R = 0, nt = 0, max_keys = 1;
+  p.num_small_tiles = 0;
   for (size_t i = 0; i < pieces.size(); ++i) {
     const Piece& pc = pieces[i];
     const BatchSeq& s = batch.seqs[pc.seq];

@@ -85,7 +85,7 @@ class CudaModel : public Model {
   };
   struct Pass {
     int num_tokens = 0, num_tiles = 0, num_logit_rows = 0, num_splits = 1;
-    int num_small_tiles = 0;  // tiles of 1..16 query rows (PagedAttentionArgs::num_small_tiles)
+    int num_small_tiles = -1;  // tiles of 1..16 query rows (PagedAttentionArgs::num_small_tiles; -1 = not counted)
     bool graph = false;
     int bucket = 0;
   };
