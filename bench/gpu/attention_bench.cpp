@@ -102,9 +102,9 @@ Result run(kernels::AttentionImpl impl, const std::vector<Seq>& seqs, int iters,
   a.block_size = kBlock;
   a.scale = 1.0f / std::sqrt(float(kHeadDim));
   a.num_splits = splits;
-  if (count_small_tiles) a.num_small_tiles = int(std::count_if(tiles.begin(), tiles.end(), [&](const kernels::AttentionTile& t) {
-    return t.num_tokens > 0 && t.num_tokens * G <= 16;
-  }));
+  if (count_small_tiles)
+    a.num_small_tiles = int(std::count_if(tiles.begin(), tiles.end(),
+                                          [&](const kernels::AttentionTile& t) { return kernels::attention_decode_tile(t, G); }));
   a.workspace = ws.as<float>();
   a.out = out.get();
   a.out_stride = kHeads * kHeadDim;

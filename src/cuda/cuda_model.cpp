@@ -119,7 +119,7 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
       tl.seq = int(i);
       tl.token_begin = T + t0;
       tl.num_tokens = std::min(tq, pc.num_tokens - t0);
-      if (tl.num_tokens * G <= 16) ++p.num_small_tiles;
+      if (kernels::attention_decode_tile(tl, G)) ++p.num_small_tiles;
       const int last = pc.num_cached + t0 + tl.num_tokens - 1;
       const int first_key = cfg_.sliding_window > 0 ? std::max(0, pc.num_cached + t0 - cfg_.sliding_window + 1) : 0;
       max_keys = std::max(max_keys, last + 1 - first_key);

@@ -154,6 +154,16 @@ paged_attention_kernel(PagedAttentionArgs a) {
   }
 }
 
+// Called by a whole warp for one (token, head) row whose S splits' (max, sum) pairs start at ml: lane
+// s returns split s's weight exp(m_s - M) / L (0 for an empty split and for lanes s >= S; S <= 32).
+__device__ __forceinline__ float split_weight(const float* ml, int S, int lane) {
+  const float m = lane < S ? ml[2 * lane] : -INFINITY, l = lane < S ? ml[2 * lane + 1] : 0.0f;
+  const float M = warp_max(l > 0.0f ? m : -INFINITY);
+  const float e = l > 0.0f ? __expf(m - M) : 0.0f;
+  const float L = warp_sum(l * e);
+  return L > 0.0f ? e / L : 0.0f;
+}
+
 // One block per (token, head): merges the S partial results (launch_combine: launches of few rows).
 template <class T>
 __global__ void attention_combine_kernel(PagedAttentionArgs a) {
@@ -164,12 +174,8 @@ __global__ void attention_combine_kernel(PagedAttentionArgs a) {
   // for split s (S <= kMaxSplits = 32), so the loop below does one load and FMA per split.
   __shared__ float wgt[kMaxSplits];
   if (threadIdx.x < 32) {
-    const int s = threadIdx.x;
-    const float m = s < S ? ml[2 * s] : -INFINITY, l = s < S ? ml[2 * s + 1] : 0.0f;
-    const float M = warp_max(l > 0.0f ? m : -INFINITY);
-    const float e = l > 0.0f ? __expf(m - M) : 0.0f;
-    const float L = warp_sum(l * e);
-    if (s < S) wgt[s] = L > 0.0f ? e / L : 0.0f;
+    const float w = split_weight(ml, S, threadIdx.x);
+    if (threadIdx.x < S) wgt[threadIdx.x] = w;
   }
   __syncthreads();
   const float* pa = a.workspace + (size_t(t) * a.num_heads + h) * S * D;
@@ -197,13 +203,7 @@ __global__ void __launch_bounds__(kCombineRows * 32) attention_combine_rows_kern
   if (row >= size_t(a.num_tokens) * a.num_heads) return;        // (whole warps)
   const float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + row * S * 2;
   __shared__ float wgt[kCombineRows][kMaxSplits];  // lane s: split s's weight (0: empty split)
-  {
-    const float m = lane < S ? ml[2 * lane] : -INFINITY, l = lane < S ? ml[2 * lane + 1] : 0.0f;
-    const float M = warp_max(l > 0.0f ? m : -INFINITY);
-    const float e = l > 0.0f ? __expf(m - M) : 0.0f;
-    const float L = warp_sum(l * e);
-    wgt[warp][lane] = L > 0.0f ? e / L : 0.0f;
-  }
+  wgt[warp][lane] = split_weight(ml, S, lane);
   __syncwarp();
   const float* __restrict__ pa = a.workspace + row * S * D;
   const int t = int(row / a.num_heads), h = int(row % a.num_heads);

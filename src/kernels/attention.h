@@ -31,6 +31,13 @@ struct AttentionTile {
   int32_t pad = 0;
 };
 
+// A decode tile: 1..kDecodeTileRows query rows (num_tokens * gqa), the rows one pass of the split-keys
+// decode path holds. The kernels route such tiles there; PagedAttentionArgs::num_small_tiles counts them.
+constexpr int kDecodeTileRows = 16;
+inline bool attention_decode_tile(const AttentionTile& t, int gqa) {
+  return t.num_tokens > 0 && t.num_tokens * gqa <= kDecodeTileRows;
+}
+
 struct PagedAttentionArgs {
   DType dtype = DType::BF16;
   const void* q = nullptr;      // token t, head h at q + t*q_stride + h*head_dim (rotated, unscaled)
@@ -47,7 +54,7 @@ struct PagedAttentionArgs {
   int sliding_window = 0;       // 0 = full; else key k visible to query q iff q - k < window
   float scale = 0.0f;           // usually 1/sqrt(head_dim)
   int num_splits = 1;
-  // Tiles with 1..16 query rows (num_tokens * gqa <= 16: decode tiles), if the caller counted them;
+  // Decode tiles (attention_decode_tile: 1..16 query rows), if the caller counted them;
   // -1 = not counted. 0 lets a launch of prefill tiles on the wgmma kernel skip the decode kernel that
   // would otherwise follow it for such tiles (an empty launch of one block per tile). A count of 0
   // with such tiles present leaves their output unwritten.

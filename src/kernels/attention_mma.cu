@@ -364,7 +364,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_mma_kernel(PagedAtte
 
   // Decode tile: the warps split the keys instead of the rows. Not for D = 64: that kernel sits at
   // 128 registers (4 blocks per SM) and would spill; launches of decode tiles take the decode kernel.
-  if (D == 128 && rows_total <= 16) {
+  if (D == 128 && rows_total <= kDecodeTileRows) {
     decode_tile<T, D>(a, tile, smem_raw);
     return;
   }
@@ -539,7 +539,7 @@ __global__ void __launch_bounds__(kThreads, 4) paged_attention_decode_kernel(Pag
   extern __shared__ __align__(16) unsigned char smem_raw[];  // decode_smem_bytes<D>()
   const AttentionTile tile = a.tiles[blockIdx.x];
   if (tile.num_tokens <= 0) return;
-  if (skip_large && tile.num_tokens * (a.num_heads / a.num_kv_heads) > 16) return;
+  if (skip_large && tile.num_tokens * (a.num_heads / a.num_kv_heads) > kDecodeTileRows) return;
   decode_tile<T, D>(a, tile, smem_raw);
 }
 
@@ -563,7 +563,7 @@ void launch(const PagedAttentionArgs& a, bool wgmma_prefill, cudaStream_t stream
   // Tiles averaging <= 16 rows (decode steps, including CUDA-graph padding tiles of one token):
   // the decode kernel. Otherwise the main kernel, which still takes decode_pass for tiles of <= 16 rows.
   const int G = a.num_heads / a.num_kv_heads;
-  if (int64_t(a.num_tokens) * G <= int64_t(16) * a.num_tiles) {
+  if (int64_t(a.num_tokens) * G <= int64_t(kDecodeTileRows) * a.num_tiles) {
     paged_attention_decode_kernel<T, D><<<grid, kThreads, dsmem, stream>>>(a, 0);
     IGNIS_CUDA_LAUNCH_CHECK("paged_attention_decode_kernel");
   } else if (D == 128 && wgmma_prefill) {

@@ -80,7 +80,7 @@ __device__ __forceinline__ Item item_of(const PagedAttentionArgs& a, int i) {
   it.kvh = (i % per_tile) % a.num_kv_heads;
   it.split = (i % per_tile) / a.num_kv_heads;
   it.rows_total = it.tile.num_tokens * (a.num_heads / a.num_kv_heads);
-  it.valid = it.tile.num_tokens > 0 && it.rows_total > 16;
+  it.valid = it.tile.num_tokens > 0 && it.rows_total > kDecodeTileRows;
   if (!it.valid) return it;
   it.passes = (it.rows_total + kRows - 1) / kRows;
   it.pos_first = a.positions[it.tile.token_begin];

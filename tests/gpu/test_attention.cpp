@@ -129,9 +129,8 @@ void run_case(const AttnCase& c, std::mt19937_64& rng) {
   a.num_splits = splits;
   if (c.count_small) {  // as the engine counts them (0 for a launch of prefill tiles only)
     const int G = c.num_heads / KVH;
-    a.num_small_tiles = int(std::count_if(tiles.begin(), tiles.end(), [&](const kernels::AttentionTile& t) {
-      return t.num_tokens > 0 && t.num_tokens * G <= 16;
-    }));
+    a.num_small_tiles = int(std::count_if(tiles.begin(), tiles.end(),
+                                          [&](const kernels::AttentionTile& t) { return kernels::attention_decode_tile(t, G); }));
   }
   a.workspace = ws.as<float>();
   a.out = out.get();
