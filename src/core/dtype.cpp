@@ -2,6 +2,9 @@
 
 #include "core/error.h"
 
+#include <cmath>
+#include <limits>
+
 namespace ignis {
 
 size_t dtype_size(DType t) {
@@ -98,6 +101,47 @@ uint16_t f32_to_f16(float f) {
   return uint16_t(half);
 }
 
+float e4m3_to_f32(uint8_t b) {
+  const uint32_t sign = uint32_t(b & 0x80) << 24;
+  const uint32_t exp = (b >> 3) & 0xf, man = b & 0x7;
+  if (exp == 0xf && man == 0x7) return std::numeric_limits<float>::quiet_NaN();
+  float v;
+  if (exp == 0) v = std::ldexp(float(man), -9);              // subnormal: man/8 * 2^-6
+  else v = std::ldexp(float(8 + man), int(exp) - 7 - 3);   // (1 + man/8) * 2^(exp-7)
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  u |= sign;
+  std::memcpy(&v, &u, 4);
+  return v;
+}
+
+uint8_t f32_to_e4m3(float f) {
+  if (std::isnan(f)) return 0x7f;
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0x00;
+  double a = std::fabs(double(f));
+  if (a >= double(kE4M3Max)) return uint8_t(sign | 0x7e);
+  // Representable values are k * 2^(e-3) for the binade [2^e, 2^(e+1)), e >= -6 (subnormals share
+  // e = -6's spacing 2^-9). Scale to units of the spacing, round half to even, rebuild.
+  int e = a > 0 ? std::ilogb(a) : -6;
+  if (e < -6) e = -6;
+  const double unit = std::ldexp(1.0, e - 3);
+  double q = std::nearbyint(a / unit);  // default rounding mode: to nearest even
+  // q in [0, 16]; 16 means rounding carried into the next binade
+  uint32_t code;
+  if (q == 0) return sign;
+  if (e == -6 && q < 8) {
+    code = uint32_t(q);  // subnormal
+  } else {
+    if (q >= 16) {
+      q /= 2;
+      ++e;
+    }
+    code = (uint32_t(e + 7) << 3) | (uint32_t(q) - 8);
+  }
+  if (code > 0x7e) code = 0x7e;  // saturate (448)
+  return uint8_t(sign | code);
+}
+
 void to_f32(DType t, const void* src, float* dst, size_t n) {
   switch (t) {
     case DType::F32: std::memcpy(dst, src, n * 4); return;
@@ -109,6 +153,13 @@ void to_f32(DType t, const void* src, float* dst, size_t n) {
     case DType::BF16: {
       auto* s = static_cast<const uint16_t*>(src);
       for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(s[i]);
+      return;
+    }
+    case DType::F8_E4M3: {
+      float lut[256];
+      for (int i = 0; i < 256; i++) lut[i] = e4m3_to_f32(uint8_t(i));
+      auto* s = static_cast<const uint8_t*>(src);
+      for (size_t i = 0; i < n; i++) dst[i] = lut[s[i]];
       return;
     }
     default: IGNIS_FAIL("to_f32: unsupported dtype {}", dtype_name(t));

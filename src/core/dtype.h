@@ -35,7 +35,16 @@ inline uint16_t f32_to_bf16(float f) {  // round to nearest even; NaN stays NaN
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 
-// Converts n elements of type `t` at `src` to fp32 (F32/F16/BF16 only).
+// FP8 E4M3 ("e4m3fn": no infinities, 0x7f / 0xff are NaN, largest finite 448).
+constexpr float kE4M3Max = 448.0f;
+float e4m3_to_f32(uint8_t b);  // exact
+// Round to nearest even, saturating: finite values beyond +-448 become +-448 (as CUDA's
+// __nv_cvt_float_to_fp8(x, __NV_SATFINITE, __NV_E4M3) and torch's clamp(-448, 448).to(float8_e4m3fn));
+// NaN -> 0x7f. Exact for every value e4m3 represents, subnormals included.
+uint8_t f32_to_e4m3(float f);
+inline float round_e4m3(float f) { return e4m3_to_f32(f32_to_e4m3(f)); }
+
+// Converts n elements of type `t` at `src` to fp32 (F32/F16/BF16/F8_E4M3 only).
 void to_f32(DType t, const void* src, float* dst, size_t n);
 
 }  // namespace ignis
