@@ -6,7 +6,7 @@
 # and run scripts/gpu-check.sh there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TREE=build-gpu-tree
+TREE=${TREE:-build-gpu-tree}  # TREE=build packs from the main build folder
 OUTD=build-gpu
 JOBS=${JOBS:-2}
 cmake -S . -B "$TREE" -G Ninja -DIGNIS_CUDA=ON -DCMAKE_BUILD_TYPE=Release >/dev/null

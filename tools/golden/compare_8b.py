@@ -32,6 +32,10 @@ def main():
     ap.add_argument("--seq-len", type=int, default=64)
     ap.add_argument("--bound", type=float, default=0.05)
     ap.add_argument("--ratio", type=float, default=3.0)
+    ap.add_argument("--variant", action="append", default=[],
+                    help="NAME:VAR=VAL,VAR=VAL: also run ignis with these environment variables (ablations); "
+                         "the model and references are built once")
+    ap.add_argument("--dtype", default="bf16", help="ignis compute dtype (bf16, f16, f32)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     model_dir = os.path.join(args.out, "model")
@@ -67,14 +71,23 @@ def main():
     del model
     torch.cuda.empty_cache()
 
-    out_f32 = os.path.join(args.out, "ignis_logits.f32")
-    cmd = [args.bin, model_dir, ",".join(map(str, tokens)), out_f32, "bf16"]
-    print("running:", " ".join(cmd[:2]), "<tokens>", out_f32, flush=True)
-    subprocess.run(cmd, check=True)
-    ig = np.fromfile(out_f32, dtype="<f4").reshape(args.seq_len, cfg.vocab_size)
-
     def rel(a, b):
         return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+    def run_ignis(name, env_extra):
+        out_f32 = os.path.join(args.out, f"ignis_logits_{name}.f32")
+        cmd = [args.bin, model_dir, ",".join(map(str, tokens)), out_f32, args.dtype]
+        print("running:", name, env_extra, " ".join(cmd[:2]), "<tokens>", out_f32, flush=True)
+        subprocess.run(cmd, check=True, env={**os.environ, **env_extra})
+        return np.fromfile(out_f32, dtype="<f4").reshape(args.seq_len, cfg.vocab_size)
+
+    for v in args.variant:
+        name, _, spec = v.partition(":")
+        env_extra = dict(kv.split("=", 1) for kv in spec.split(",") if kv)
+        iv = run_ignis(name, env_extra)
+        print(f"variant {name:12s} rel_err vs hf_fp32 {rel(iv, ref32):.5f}  top1 {float(np.mean(iv.argmax(-1) == ref32.argmax(-1))):.3f}",
+              flush=True)
+    ig = run_ignis("default", {})
 
     e_ig, e_hf, e_ig16 = rel(ig, ref32), rel(ref16, ref32), rel(ig, ref16)
     top_ig = float(np.mean(ig.argmax(-1) == ref32.argmax(-1)))
