@@ -36,6 +36,8 @@ def main():
                     help="NAME:VAR=VAL,VAR=VAL: also run ignis with these environment variables (ablations); "
                          "the model and references are built once")
     ap.add_argument("--dtype", default="bf16", help="ignis compute dtype (bf16, f16, f32)")
+    ap.add_argument("--legacy-reference", action="store_true",
+                    help="references from the in-memory model (bf16, then .float()) as before 2026-12-02")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     model_dir = os.path.join(args.out, "model")
@@ -64,11 +66,34 @@ def main():
     rng = np.random.default_rng(2)
     tokens = [int(t) for t in rng.integers(0, cfg.vocab_size, size=args.seq_len)]
     ids = torch.tensor([tokens], device="cuda")
+    # References from the SAVED folder, as a user loads it: from_pretrained in bf16 and in fp32.
+    # (Casting the in-memory bf16 model with .float() would also cast its RoPE inv_freq buffer, which
+    # .to(bfloat16) rounded to bf16: an "fp32" reference with bf16 rotary frequencies. --legacy-reference
+    # reproduces that reference, as the 2026-12-01 figures used.)
+    def inv_freq_of(m):
+        return m.model.rotary_emb.inv_freq
+
     with torch.no_grad():
-        ref16 = model(ids).logits[0].float().cpu().numpy()
-        model = model.float()
-        ref32 = model(ids).logits[0].float().cpu().numpy()
-    del model
+        if args.legacy_reference:
+            print("rotary inv_freq dtype of the in-memory model:", inv_freq_of(model).dtype)
+            ref16 = model(ids).logits[0].float().cpu().numpy()
+            model = model.float()
+            ref32 = model(ids).logits[0].float().cpu().numpy()
+            del model
+        else:
+            del model
+            torch.cuda.empty_cache()
+            for dt in (torch.bfloat16, torch.float32):
+                m = LlamaForCausalLM.from_pretrained(model_dir, dtype=dt, device_map="cuda")
+                m.eval()
+                print(f"reference {dt}: rotary inv_freq dtype {inv_freq_of(m).dtype}", flush=True)
+                out = m(ids).logits[0].float().cpu().numpy()
+                if dt == torch.bfloat16:
+                    ref16 = out
+                else:
+                    ref32 = out
+                del m
+                torch.cuda.empty_cache()
     torch.cuda.empty_cache()
 
     def rel(a, b):
