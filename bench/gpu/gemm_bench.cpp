@@ -111,7 +111,8 @@ void bench_gemv(double copy_gbs, int iters) {
     const int groups = (s.k + 127) / 128;
     cuda::DeviceBuffer sxc = device_floats(m, 0.5f, 1.5f, 13), swc = device_floats(s.n, 0.5f, 1.5f, 14);
     cuda::DeviceBuffer sxb = device_floats(size_t(groups) * m, 0.5f, 1.5f, 15),
-                       swb = device_floats(size_t((s.n + 127) / 128) * kernels::fp8_block_scale_ld(s.k), 0.5f, 1.5f, 16);
+                       swb = device_floats(size_t((s.n + 127) / 128) * kernels::fp8_block_scale_ld(s.k), 0.5f, 1.5f,
+                                           16);
     for (auto sc : {kernels::Fp8Scaling::Channel, kernels::Fp8Scaling::Block}) {
       const bool block = sc == kernels::Fp8Scaling::Block;
       const double ms = time_on(st, iters, [&](int i) {
@@ -157,7 +158,8 @@ void bench_fp8_gemm(const std::vector<int>& ms_list, double fp8_peak, double bf1
     const int groups = (s.k + 127) / 128;
     cuda::DeviceBuffer sxc = device_floats(max_m, 0.5f, 1.5f, 25), swc = device_floats(s.n, 0.5f, 1.5f, 26);
     cuda::DeviceBuffer sxb = device_floats(size_t(groups) * max_m, 0.5f, 1.5f, 27),
-                       swb = device_floats(size_t((s.n + 127) / 128) * kernels::fp8_block_scale_ld(s.k), 0.5f, 1.5f, 28);
+                       swb = device_floats(size_t((s.n + 127) / 128) * kernels::fp8_block_scale_ld(s.k), 0.5f, 1.5f,
+                                           28);
     for (int m : ms_list) {
       const bool rotate = m <= 256;  // bandwidth-bound: weights from DRAM, not L2
       auto w8_at = [&](int i) { return w8.as<uint8_t>() + size_t(rotate ? i % copies : 0) * wbytes; };

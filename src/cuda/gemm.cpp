@@ -106,7 +106,8 @@ Gemm::Plan& Gemm::plan(const GemmType& type, int m, int n, int k) {
     // (columns of op(B)) or per (token, 128 k). The pointers are set per call in launch(); until then
     // a placeholder (never read) stands in, for the heuristic and the algorithm checks.
     const bool block = type.scaling == kernels::Fp8Scaling::Block;
-    const int32_t amode = block ? CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F : CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+    const int32_t amode =
+        block ? CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F : CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
     const int32_t bmode = block ? CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F : CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
     IGNIS_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &amode, sizeof(amode)));
     IGNIS_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &bmode, sizeof(bmode)));
@@ -126,9 +127,9 @@ Gemm::Plan& Gemm::plan(const GemmType& type, int m, int n, int k) {
   auto res = heuristic(handle_, p.op, p.a, p.b, p.c, workspace_.bytes(), 1, &st);
   if (res.empty()) {
     destroy(p);
+    const char* scales = !fp8 ? "" : (type.scaling == kernels::Fp8Scaling::Block ? ", block scales" : ", channel scales");
     IGNIS_FAIL("gemm: cuBLASLt has no algorithm for {} x {} x {} ({} -> {}{}): {}", m, n, k, dtype_name(in),
-               dtype_name(out), fp8 ? (type.scaling == kernels::Fp8Scaling::Block ? ", block scales" : ", channel scales") : "",
-               cublasLtGetStatusString(st));
+               dtype_name(out), scales, cublasLtGetStatusString(st));
   }
   p.algo = res[0].algo;
   if (p.rows != m) {

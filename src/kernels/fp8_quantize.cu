@@ -22,7 +22,8 @@ namespace {
 
 // grid (m), block (32 * ceil(nv / V / 32)): row blockIdx.x in registers, V vectors of 8 per thread.
 template <class T, int V>
-__global__ void __launch_bounds__(1024) quantize_rows_vec_kernel(const T* __restrict__ x, int64_t ld, int m, int k, Fp8Out q) {
+__global__ void __launch_bounds__(1024)
+    quantize_rows_vec_kernel(const T* __restrict__ x, int64_t ld, int m, int k, Fp8Out q) {
   pdl_launch_dependents();  // a PDL-launched GEMV may start streaming its weights
   const int row = blockIdx.x, nv = k / 8;
   const uint4* xr = reinterpret_cast<const uint4*>(x + row * ld);

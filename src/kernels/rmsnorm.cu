@@ -51,9 +51,10 @@ __global__ void add_rmsnorm_kernel(float* __restrict__ residual, const T* __rest
 // addend, and of the weight, which is fetched before the block reduction), so a row costs one
 // round trip to memory instead of a strided loop and a re-read. Same fp32 arithmetic as above.
 template <class T, int V>
-__global__ void __launch_bounds__(1024) add_rmsnorm_vec_kernel(float* __restrict__ residual, const T* __restrict__ add,
-                                       const T* __restrict__ bias, const T* __restrict__ weight, T* __restrict__ out,
-                                       const int32_t* __restrict__ rows, int hidden, float eps, Fp8Out q) {
+__global__ void __launch_bounds__(1024)
+    add_rmsnorm_vec_kernel(float* __restrict__ residual, const T* __restrict__ add, const T* __restrict__ bias,
+                           const T* __restrict__ weight, T* __restrict__ out, const int32_t* __restrict__ rows,
+                           int hidden, float eps, Fp8Out q) {
   pdl_launch_dependents();  // a PDL-launched GEMV may start streaming its weights
   const int i = blockIdx.x;
   const int r = rows ? rows[i] : i;

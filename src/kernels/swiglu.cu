@@ -44,8 +44,8 @@ __global__ void silu_mul_kernel(const T* __restrict__ gate_up, T* __restrict__ o
 // FP8 output: grid (n), block (32 * ceil(inter / 8 / V / 32)); row blockIdx.x in registers, V
 // vectors of 8 per thread. out (n, inter) may be null.
 template <class T, int V>
-__global__ void __launch_bounds__(1024) silu_mul_fp8_vec_kernel(const T* __restrict__ gate_up, T* __restrict__ out, int n, int inter,
-                                        Fp8Out q) {
+__global__ void __launch_bounds__(1024)
+    silu_mul_fp8_vec_kernel(const T* __restrict__ gate_up, T* __restrict__ out, int n, int inter, Fp8Out q) {
   pdl_launch_dependents();  // a PDL-launched GEMV may start streaming its weights
   const int row = blockIdx.x, nv = inter / 8;
   const uint4* g = reinterpret_cast<const uint4*>(gate_up + size_t(row) * 2 * inter);

@@ -147,7 +147,7 @@ TEST(GpuFp8, QuantizeRows) {
   // k % 8 == 0: registers (1, 2 and 4 vectors per thread; 1000 and 20000: a partial last group);
   // k = 77 / ld = 101: the strided kernel.
   const Shape shapes[] = {{1, 4096, 4096}, {3, 1000, 1000}, {4, 14336, 14336}, {2, 20000, 20008},
-                          {300, 4096, 4096}, {5, 77, 80}, {2, 96, 101}};
+                          {300, 4096, 4096}, {2048, 512, 512}, {5, 77, 80}, {2, 96, 101}};
   for (DType t : {DType::BF16, DType::F16, DType::F32})
     for (const Shape& s : shapes)
       for (const Mode& mode : kModes) {
@@ -171,8 +171,9 @@ TEST(GpuFp8, AddRmsNormFp8) {
   const float eps = 1e-5f;
   for (DType t : {DType::BF16, DType::F16, DType::F32})
     for (int H : {64, 100, 4096, 5000, 12288})  // 100 (and f32): the strided kernel; 12288: 2 vectors per thread
-      for (int n : {1, 13})
+      for (int n : {1, 13, 300})
         for (const Mode& mode : kModes) {
+          if (n == 300 && H != 4096) continue;  // many rows: one hidden size is enough
           const bool gathered = n == 13 && H == 4096;  // the final norm: rows gathered
           const std::vector<int32_t> rows = {5, 0, 12, 7};
           const int nout = gathered ? int(rows.size()) : n;
@@ -203,6 +204,12 @@ TEST(GpuFp8, AddRmsNormFp8) {
           }
           test::rel_error(got, want, what + " dtype output", test::tolerance(t));
           expect_fp8(both, both.reference(got), what + " (with the dtype output)");
+          std::vector<float> want_res = res;  // the residual stream gets the addend of the rows it normalizes
+          for (int i = 0; i < nout; ++i) {
+            const int r = gathered ? rows[i] : i;
+            for (int j = 0; j < H; ++j) want_res[size_t(r) * H + j] += add.f[size_t(r) * H + j];
+          }
+          test::rel_error(test::from_device(dres, DType::F32, res.size()), want_res, what + " residual", 1e-7);
           // the FP8 output alone (fresh residual: the add updates it in place)
           auto dres2 = test::to_device(res);
           DevFp8 alone(nout, H, mode);
@@ -509,7 +516,8 @@ TEST(Fp8Static, GemmCacheCodes) {
     EXPECT_EQ(d.cache_code(), int(t)) << "dense codes unchanged: old cache files stay valid";
     EXPECT_EQ(GemmType::from_cache_code(d.cache_code(), int(DType::F32)), d);
   }
-  const GemmType ch{DType::F8_E4M3, DType::BF16, Fp8Scaling::Channel}, bl{DType::F8_E4M3, DType::BF16, Fp8Scaling::Block};
+  const GemmType ch{DType::F8_E4M3, DType::BF16, Fp8Scaling::Channel};
+  const GemmType bl{DType::F8_E4M3, DType::BF16, Fp8Scaling::Block};
   EXPECT_NE(ch.cache_code(), bl.cache_code());
   EXPECT_NE(ch.cache_code(), int(DType::F8_E4M3));
   EXPECT_EQ(GemmType::from_cache_code(ch.cache_code(), int(DType::BF16)), ch);
