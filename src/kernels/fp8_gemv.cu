@@ -30,9 +30,12 @@
 // ~2.6-3 MB in flight over the GPU (20-23 KB per SM); each warp has 4 KB in flight and an SM holds
 // 2-3 blocks (16-24 warps), 64-96 KB. Grid ceil(n / 16) blocks: 6144x4096 -> 384, 4096x4096 -> 256
 // (1.9 per SM, all resident at once), 28672x4096 -> 1792, 4096x14336 -> 256 (28 groups per warp).
-// Time = bytes / BW + ~0.4 us (ramp, split-k reduction, tail; the launch itself overlaps the kernel
-// before through PDL): 4096x4096 (16.8 MB) ~4.4 us = ~91% of copy bandwidth, 6144x4096 ~93%,
-// 4096x14336 and 28672x4096 ~96-97%; >= 85% on each of the four Llama-3.1-8B shapes at batch 1.
+// Time = bytes / BW + fixed costs: the first bytes' DRAM latency (~0.6-0.8 us, hidden behind the
+// kernel before when that one triggers PDL early, as add_rmsnorm / silu_mul / quantize_rows_fp8 do;
+// exposed when GEMVs run back to back), the split-k reduction (~0.2 us) and the last wave's tail
+// (28672x4096: 6.8 waves of 2 blocks per SM). Predicted at batch 1, in a decode step / back to back:
+// 4096x4096 (16.8 MB, 4.0 us of streaming) ~91% / ~85%, 6144x4096 ~93% / ~89%, 4096x14336 and
+// 28672x4096 ~95% / ~93% of the copy bandwidth.
 // ptxas (sm_90a, CUDA 13.0, __launch_bounds__(256, 2)): 96 registers with channel scales, 112 with
 // block scales, 4 KB shared memory, no spills: 2 blocks (16 warps, 64 KB of loads in flight) per SM.
 // The CUDA-core fallback: 40 registers, no spills.

@@ -7,12 +7,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "cuda/gemm.h"
+#include "cuda/launch_env.h"
 #include "gpu_test_util.h"
 #include "kernels/fp8.h"
 #include "kernels/fp8_gemv.h"
@@ -548,6 +550,19 @@ TEST(Fp8Static, BadArguments) {
   EXPECT_THROW(kernels::gemv_fp8(DType::BF16, x, scales, x, scales, codes, 9, 64, 64, Fp8Scaling::Channel, nullptr,
                                  true),
                Error);
+}
+
+// The CLI's PDL default (kernels/ read no environment): on unless IGNIS_PDL=0.
+TEST(LaunchEnv, PdlDefault) {
+  const char* e = std::getenv("IGNIS_PDL");
+  const std::string saved = e ? e : "";
+  ::setenv("IGNIS_PDL", "0", 1);
+  EXPECT_FALSE(cuda::pdl_default_from_env());
+  ::setenv("IGNIS_PDL", "1", 1);
+  EXPECT_TRUE(cuda::pdl_default_from_env());
+  ::unsetenv("IGNIS_PDL");
+  EXPECT_TRUE(cuda::pdl_default_from_env());
+  if (e) ::setenv("IGNIS_PDL", saved.c_str(), 1);
 }
 
 }  // namespace
