@@ -82,20 +82,20 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const T* __restrict__
 }
 
 template <class T, class TO, int M>
-void launch_m(const T* x, const T* w, TO* y, int n, int k, cudaStream_t s) {
-  launch_pdl(gemv_kernel<T, TO, M>, dim3((n + kWarps - 1) / kWarps), dim3(32 * kWarps), 0, s, x, w, y, n, k);
+void launch_m(const T* x, const T* w, TO* y, int n, int k, cudaStream_t s, bool pdl) {
+  launch_pdl(pdl, gemv_kernel<T, TO, M>, dim3((n + kWarps - 1) / kWarps), dim3(32 * kWarps), 0, s, x, w, y, n, k);
 }
 
 template <class T, class TO>
-void launch(const void* x, const void* w, void* y, int m, int n, int k, cudaStream_t s) {
+void launch(const void* x, const void* w, void* y, int m, int n, int k, cudaStream_t s, bool pdl) {
   const T* xp = static_cast<const T*>(x);
   const T* wp = static_cast<const T*>(w);
   TO* yp = static_cast<TO*>(y);
   switch (m) {
-    case 1: launch_m<T, TO, 1>(xp, wp, yp, n, k, s); break;
-    case 2: launch_m<T, TO, 2>(xp, wp, yp, n, k, s); break;
-    case 3: launch_m<T, TO, 3>(xp, wp, yp, n, k, s); break;
-    default: launch_m<T, TO, 4>(xp, wp, yp, n, k, s); break;
+    case 1: launch_m<T, TO, 1>(xp, wp, yp, n, k, s, pdl); break;
+    case 2: launch_m<T, TO, 2>(xp, wp, yp, n, k, s, pdl); break;
+    case 3: launch_m<T, TO, 3>(xp, wp, yp, n, k, s, pdl); break;
+    default: launch_m<T, TO, 4>(xp, wp, yp, n, k, s, pdl); break;
   }
 }
 
@@ -106,14 +106,15 @@ bool gemv_supported(DType in, DType out, const void* x, const void* w, int m, in
          k % 8 == 0 && aligned16(x) && aligned16(w);
 }
 
-void gemv(DType in, DType out, const void* x, const void* w, void* y, int m, int n, int k, cudaStream_t stream) {
+void gemv(DType in, DType out, const void* x, const void* w, void* y, int m, int n, int k, cudaStream_t stream,
+          bool pdl) {
   IGNIS_KCHECK(gemv_supported(in, out, x, w, m, k), "gemv: unsupported case (m 1-4, f16/bf16, k % 8 == 0, aligned)");
   if (n <= 0) return;
   IGNIS_DISPATCH_HALF(in, T, {
     if (out == DType::F32)
-      launch<T, float>(x, w, y, m, n, k, stream);
+      launch<T, float>(x, w, y, m, n, k, stream, pdl);
     else
-      launch<T, T>(x, w, y, m, n, k, stream);
+      launch<T, T>(x, w, y, m, n, k, stream, pdl);
   });
   IGNIS_CUDA_LAUNCH_CHECK("gemv_kernel");
 }

@@ -14,7 +14,10 @@ constexpr int kGemvMaxM = 4;
 // k a multiple of 8, x / w 16-byte aligned.
 bool gemv_supported(DType in, DType out, const void* x, const void* w, int m, int k);
 
-// x (m, k), w (n, k) of dtype `in`; y (m, n) of dtype `out`.
-void gemv(DType in, DType out, const void* x, const void* w, void* y, int m, int n, int k, cudaStream_t stream);
+// x (m, k), w (n, k) of dtype `in`; y (m, n) of dtype `out`. pdl: launched with programmatic
+// dependent launch (its first weight loads overlap the kernel before it; x is read after
+// griddepcontrol.wait).
+void gemv(DType in, DType out, const void* x, const void* w, void* y, int m, int n, int k, cudaStream_t stream,
+          bool pdl = true);
 
 }  // namespace ignis::kernels

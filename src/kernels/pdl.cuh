@@ -6,27 +6,17 @@
 #pragma once
 #include <cuda_runtime.h>
 
-#include <cstdlib>
-#include <cstring>
 #include <utility>
 
 #include "kernels/cuda_check.h"
 
 namespace ignis::kernels {
 
-// IGNIS_PDL=0 launches without programmatic dependent launch (A/B measurements).
-inline bool pdl_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("IGNIS_PDL");
-    return !(e && std::strcmp(e, "0") == 0);
-  }();
-  return on;
-}
-
-// kernel<<<grid, block, smem, stream>>>(args...), with the programmatic-serialization attribute
-// unless IGNIS_PDL=0.
+// kernel<<<grid, block, smem, stream>>>(args...), with the programmatic-serialization attribute when
+// `pdl` (the caller's option: kernels/ read no environment; cuda/launch_env.h has the CLI default).
 template <class... Params, class... Args>
-void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Args&&... args) {
+void launch_pdl(bool pdl, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                Args&&... args) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = grid;
   cfg.blockDim = block;
@@ -36,8 +26,14 @@ void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, c
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
-  cfg.numAttrs = pdl_enabled() ? 1 : 0;
+  cfg.numAttrs = pdl ? 1 : 0;
   IGNIS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+}
+
+// The same with PDL on, for launchers that do not take the option yet (attention_wgmma.cu).
+template <class... Params, class... Args>
+void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Args&&... args) {
+  launch_pdl(true, kernel, grid, block, smem, stream, std::forward<Args>(args)...);
 }
 
 __device__ __forceinline__ void pdl_wait() {
