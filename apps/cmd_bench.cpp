@@ -19,6 +19,7 @@
 #include "bench/lib/runners.h"
 #include "bench/lib/workload.h"
 #include "command.h"
+#include "model/linear_weights.h"
 #include "core/error.h"
 #include "model_options.h"
 #include "runtime/engine.h"
@@ -168,6 +169,7 @@ int run_in_process(int argc, char** argv, bool latency) {
     if (!dataset.empty()) items = read_workload(dataset);  // before the (slow) model load: fail fast
     LoadedModel lm = load_model(mf.model_dir, mf.load_options(), mf.kv_block_size);
     const ModelConfig cfg = lm.model->config();
+    const DType kv_dtype = lm.model->kv_dtype();
     if (dataset.empty()) {
       SyntheticOptions o = sf.options(cfg.vocab_size);
       if (tok) o.exclude_ids = special_ids(*tok);
@@ -192,8 +194,8 @@ int run_in_process(int argc, char** argv, bool latency) {
     const auto recs = run_engine(engine, tok.get(), items, ro, &obs);
     obs.hardware = hw.name;
     obs.copy_bandwidth_gbps = hw.copy_bandwidth_gbps;
-    obs.weight_bytes = static_cast<double>(cfg.num_params()) * static_cast<double>(dtype_size(cfg.dtype));
-    obs.kv_bytes_per_token = static_cast<double>(cfg.kv_bytes_per_token(cfg.dtype));
+    obs.weight_bytes = static_cast<double>(model_weight_bytes(cfg));  // FP8 projections count 1 byte per weight
+    obs.kv_bytes_per_token = static_cast<double>(cfg.kv_bytes_per_token(kv_dtype));
     const Report r = compute_report(latency ? "latency" : "throughput", recs, obs);
     of.emit(r);
     return r.failed == 0 ? 0 : 1;

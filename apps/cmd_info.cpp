@@ -79,6 +79,10 @@ int run_info(int argc, char** argv) {
   fmt::print("attention bias:   {}\n", c.attention_bias ? (c.o_proj_bias ? "q, k, v, o" : "q, k, v") : "none");
   fmt::print("tied embeddings:  {}\n", c.tie_word_embeddings ? "yes" : "no");
   fmt::print("dtype:            {}\n", ignis::dtype_name(c.dtype));
+  if (c.quant.quantized())
+    fmt::print("quantization:     {} ({}): {}{}, ignored: [{}]\n", ignis::quant_method_name(c.quant.method), c.quant.source,
+               c.quant.linear.describe(), c.quant.kv_cache_fp8 ? ", FP8 KV cache scales" : "",
+               fmt::join(c.quant.ignore, ", "));
   std::vector<int> eos = g.eos_token_ids.empty() ? c.eos_token_ids : g.eos_token_ids;
   fmt::print("bos / eos ids:    {} / [{}]\n", c.bos_token_id ? std::to_string(*c.bos_token_id) : "none",
              fmt::join(eos, ", "));
@@ -86,7 +90,7 @@ int run_info(int argc, char** argv) {
   fmt::print("parameters:       {} ({})\n", params, human_count(double(params)));
   fmt::print("weights memory:   {} in {}\n", human_bytes(double(params) * double(ignis::dtype_size(c.dtype))),
              ignis::dtype_name(c.dtype));
-  for (ignis::DType kv : {ignis::DType::BF16, ignis::DType::F32}) {
+  for (ignis::DType kv : {ignis::DType::F8_E4M3, ignis::DType::BF16, ignis::DType::F32}) {
     int64_t b = c.kv_bytes_per_token(kv);
     fmt::print("KV cache/token:   {} bytes ({}) in {}; {} for {} tokens\n", b, human_bytes(double(b)),
                ignis::dtype_name(kv), human_bytes(double(b) * c.max_position_embeddings), c.max_position_embeddings);

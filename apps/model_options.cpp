@@ -21,6 +21,14 @@ void ModelFlags::add(CLI::App& app) {
                  "admit a request only while the KV pool keeps room for every running request's next N tokens "
                  "(0: admit whenever its first chunk fits; running requests then preempt the newest)")
       ->check(CLI::Range(0, 1 << 24));
+  app.add_option("--quantization", quantization,
+                 "fp8: quantize the dense projections at load (e4m3, per-channel weight scales, dynamic per-token "
+                 "input scales; lm_head kept) | none. FP8 checkpoints load as published without it")
+      ->check(CLI::IsMember({"none", "fp8"}));
+  app.add_option("--kv-cache-dtype", kv_cache_dtype,
+                 "auto (fp8 when the checkpoint carries KV scales) | bf16 (the compute dtype) | fp8 (e4m3 with "
+                 "per-layer scales: the checkpoint's, else 1.0)")
+      ->check(CLI::IsMember({"auto", "bf16", "fp8"}));
   app.add_flag("--no-cuda-graphs", no_cuda_graphs, "GPU: do not replay CUDA graphs for decode steps");
   app.add_flag("--no-gemm-tune", no_gemm_tune,
                "GPU: keep cuBLASLt's heuristic GEMM choice (no timing of candidates at load, ~1-3 s)");
@@ -37,6 +45,8 @@ ModelLoadOptions ModelFlags::load_options() const {
   o.max_model_len = max_model_len;
   o.cuda_graphs = !no_cuda_graphs;
   o.gemm_tune = !no_gemm_tune;
+  o.quantization = quantization == "none" ? "" : quantization;
+  o.kv_cache_dtype = kv_cache_dtype;
   return o;
 }
 

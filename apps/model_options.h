@@ -24,6 +24,8 @@ struct ModelFlags {
   int kv_reserve_tokens = 512;
   bool no_cuda_graphs = false;
   bool no_gemm_tune = false;
+  std::string quantization = "none";
+  std::string kv_cache_dtype = "auto";
 
   void add(CLI::App& app);
   ModelLoadOptions load_options() const;

@@ -34,6 +34,10 @@ struct CudaModelOptions {
   // Time cuBLASLt's candidates at load for the decode buckets and the padded prefill token counts
   // (tune_gemms). Off here (tests build many small models); the CLI's ModelLoadOptions turns it on.
   bool gemm_tune = false;
+  // FP8 (issue 16), resolved by runtime/model_loader from --quantization / --kv-cache-dtype:
+  std::optional<QuantConfig> quantization;  // OnLoad: quantize dense projections at load (set cfg.quant to it)
+  std::optional<DType> kv_dtype;            // F8_E4M3: FP8 KV pool; nullopt: the compute dtype
+  std::vector<std::pair<float, float>> kv_scales;  // per layer; empty: the checkpoint's, else 1.0 (kv_scales_or_default)
 };
 
 class CudaModel : public Model {

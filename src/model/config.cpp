@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "model/json_util.h"
+#include "quant/config.h"
 
 namespace ignis {
 
@@ -231,6 +232,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
 
   if (auto b = jsonf::opt_int(j, "bos_token_id", file, 0, lim::kMaxVocab)) c.bos_token_id = int(*b);
   c.eos_token_ids = parse_token_ids(j, "eos_token_id", file, lim::kMaxVocab);
+  if (const Json* qc = jsonf::find(j, "quantization_config")) c.quant = parse_quantization_config(*qc, file);
 
   // Byte budget sanity: all sizes fit comfortably in int64 with the limits above.
   int64_t qs = int64_t(c.num_heads) * c.head_dim;
@@ -259,7 +261,10 @@ ModelConfig load_model_config(const fs::path& dir) {
   std::error_code ec;
   IGNIS_CHECK(fs::is_directory(dir, ec), "{}: model folder does not exist or is not a directory", dir.string());
   IGNIS_CHECK(fs::exists(p, ec), "{}: not found (a Hugging Face model folder needs config.json)", p.string());
-  return parse_model_config(jsonf::read_text_file(p.string()), p.string());
+  ModelConfig c = parse_model_config(jsonf::read_text_file(p.string()), p.string());
+  const fs::path hq = dir / "hf_quant_config.json";
+  if (!c.quant.quantized() && fs::exists(hq, ec)) c.quant = parse_hf_quant_config(jsonf::parse_file(hq.string()), hq.string());
+  return c;
 }
 
 GenerationConfig load_generation_config(const fs::path& dir) {

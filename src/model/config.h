@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "quant/scheme.h"
 
 namespace ignis {
 
@@ -45,6 +46,9 @@ struct ModelConfig {
   DType dtype = DType::BF16;    // torch_dtype / dtype
   std::optional<int> bos_token_id;
   std::vector<int> eos_token_ids;
+  // How the projections are stored: config.json quantization_config, else hf_quant_config.json
+  // (ModelOpt), else none; --quantization fp8 sets Method::OnLoad (runtime/model_loader).
+  QuantConfig quant;
 
   int q_size() const { return num_heads * head_dim; }
   int kv_size() const { return num_kv_heads * head_dim; }
@@ -62,8 +66,8 @@ struct GenerationConfig {
   std::optional<bool> do_sample;
 };
 
-// Parses <dir>/config.json; throws Error naming the file and the field on
-// missing or absurd values.
+// Parses <dir>/config.json (and <dir>/hf_quant_config.json when config.json has no
+// quantization_config); throws Error naming the file and the field on missing or absurd values.
 ModelConfig load_model_config(const std::filesystem::path& dir);
 ModelConfig parse_model_config(const std::string& json_text, const std::string& file_name_for_errors);
 GenerationConfig parse_generation_config(const std::string& json_text, const std::string& file_name_for_errors);

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "model/cpu/embedding.h"
 #include "model/cpu/matmul.h"
+#include "quant/quantize.h"
 #include "model/cpu/rmsnorm.h"
 #include "model/cpu/rope.h"
 #include "model/cpu/swiglu.h"
@@ -49,7 +50,7 @@ std::vector<float> get_f32(const WeightStore& ws, const std::string& name, std::
 
 }  // namespace
 
-CpuModel::CpuModel(const ModelConfig& cfg, const WeightStore& ws) : cfg_(cfg) {
+CpuModel::CpuModel(const ModelConfig& cfg, const WeightStore& ws, CpuModelOptions opt) : cfg_(cfg) {
   IGNIS_CHECK(cfg.vocab_size > 0 && cfg.hidden_size > 0 && cfg.intermediate_size > 0 && cfg.num_layers > 0 &&
                   cfg.num_heads > 0 && cfg.num_kv_heads > 0 && cfg.head_dim > 0,
               "cpu model: config has non-positive sizes (vocab {}, hidden {}, intermediate {}, layers {}, heads {}, "
@@ -58,33 +59,44 @@ CpuModel::CpuModel(const ModelConfig& cfg, const WeightStore& ws) : cfg_(cfg) {
               cfg.num_kv_heads, cfg.head_dim);
   IGNIS_CHECK(cfg.num_heads % cfg.num_kv_heads == 0, "cpu model: num_heads {} is not a multiple of num_kv_heads {}",
               cfg.num_heads, cfg.num_kv_heads);
+  IGNIS_CHECK(opt.kv_dtype == DType::F32 || opt.kv_dtype == DType::F8_E4M3,
+              "cpu model: KV cache dtype {} is not supported (F32 or F8_E4M3)", dtype_name(opt.kv_dtype));
   const int64_t H = cfg.hidden_size, V = cfg.vocab_size, I = cfg.intermediate_size;
   const int64_t Q = cfg.q_size(), KV = cfg.kv_size();
   const bool qkv_bias = cfg.attention_bias || cfg.arch == Arch::Qwen2;
 
   embed_ = get_f32(ws, "model.embed_tokens.weight", {V, H});
   final_norm_ = get_f32(ws, "model.norm.weight", {H});
-  if (!cfg.tie_word_embeddings) lm_head_ = get_f32(ws, "lm_head.weight", {V, H});
+  if (cfg.tie_word_embeddings) lm_head_ = cpu::Linear("lm_head (tied to model.embed_tokens)", embed_, V, H, {});
+  else lm_head_ = cpu::Linear(load_linear(ws, cfg, {"lm_head"}, H), {});
   inv_freq_ = cpu::rope_inv_freq(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling);
 
   layers_.resize(cfg.num_layers);
   for (int l = 0; l < cfg.num_layers; ++l) {
     Layer& L = layers_[l];
+    const LayerLinears mods = layer_linears(l);
     L.attn_norm = get_f32(ws, lname(l, "input_layernorm.weight"), {H});
     L.mlp_norm = get_f32(ws, lname(l, "post_attention_layernorm.weight"), {H});
-    append_f32(L.wqkv, ws, lname(l, "self_attn.q_proj.weight"), {Q, H});
-    append_f32(L.wqkv, ws, lname(l, "self_attn.k_proj.weight"), {KV, H});
-    append_f32(L.wqkv, ws, lname(l, "self_attn.v_proj.weight"), {KV, H});
+    std::vector<float> bqkv, bo;
     if (qkv_bias) {
-      append_f32(L.bqkv, ws, lname(l, "self_attn.q_proj.bias"), {Q});
-      append_f32(L.bqkv, ws, lname(l, "self_attn.k_proj.bias"), {KV});
-      append_f32(L.bqkv, ws, lname(l, "self_attn.v_proj.bias"), {KV});
+      append_f32(bqkv, ws, lname(l, "self_attn.q_proj.bias"), {Q});
+      append_f32(bqkv, ws, lname(l, "self_attn.k_proj.bias"), {KV});
+      append_f32(bqkv, ws, lname(l, "self_attn.v_proj.bias"), {KV});
     }
-    L.wo = get_f32(ws, lname(l, "self_attn.o_proj.weight"), {H, Q});
-    if (cfg.o_proj_bias) L.bo = get_f32(ws, lname(l, "self_attn.o_proj.bias"), {H});
-    append_f32(L.w_gate_up, ws, lname(l, "mlp.gate_proj.weight"), {I, H});
-    append_f32(L.w_gate_up, ws, lname(l, "mlp.up_proj.weight"), {I, H});
-    L.w_down = get_f32(ws, lname(l, "mlp.down_proj.weight"), {H, I});
+    if (cfg.o_proj_bias) bo = get_f32(ws, lname(l, "self_attn.o_proj.bias"), {H});
+    L.qkv = cpu::Linear(load_linear(ws, cfg, mods.qkv, H), std::move(bqkv));
+    L.o = cpu::Linear(load_linear(ws, cfg, mods.o, Q), std::move(bo));
+    L.gate_up = cpu::Linear(load_linear(ws, cfg, mods.gate_up, H), {});
+    L.down = cpu::Linear(load_linear(ws, cfg, mods.down, I), {});
+  }
+  kv_dtype_ = opt.kv_dtype;
+  if (kv_dtype_ == DType::F8_E4M3) {
+    kv_scales_ = kv_scales_or_default(ws, cfg, opt.kv_scales, "cpu model");
+    for (size_t l = 0; l < kv_scales_.size(); ++l)
+      IGNIS_CHECK(std::isfinite(kv_scales_[l].first) && kv_scales_[l].first > 0 && std::isfinite(kv_scales_[l].second) &&
+                      kv_scales_[l].second > 0,
+                  "cpu model: layer {} KV scales ({}, {}) must be finite and positive", l, kv_scales_[l].first,
+                  kv_scales_[l].second);
   }
 }
 
@@ -165,7 +177,8 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
   for (int l = 0; l < cfg_.num_layers; ++l) {
     Layer& L = layers_[l];
     // Attention block.
-    cpu::linear(qkv.data(), x.data(), L.wqkv.data(), L.bqkv.empty() ? nullptr : L.bqkv.data(), n, QKV, H);
+    if (observer_) observer_->input_amax(l, LinearSlot::Qkv, abs_max(x.data(), int64_t(n) * H));
+    L.qkv.forward(qkv.data(), x.data(), n);
     for (int t = 0; t < n; ++t) {
       const float* r = qkv.data() + size_t(t) * QKV;
       std::memcpy(q.data() + size_t(t) * Q, r, sizeof(float) * Q);
@@ -174,18 +187,27 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
     }
     cpu::rope_apply(q.data(), pos.data(), n, cfg_.num_heads, cfg_.head_dim, inv_freq_.data());
     cpu::rope_apply(k.data(), pos.data(), n, cfg_.num_kv_heads, cfg_.head_dim, inv_freq_.data());
+    if (observer_) observer_->kv_amax(l, abs_max(k.data(), int64_t(n) * KV), abs_max(v.data(), int64_t(n) * KV));
+    if (kv_dtype_ == DType::F8_E4M3) {  // what an FP8 cache holds: K after RoPE and V, rounded with the layer's scales
+      const auto [ks, vs] = kv_scales_[size_t(l)];
+      for (float& e : k) e = fake_quant_kv(e, ks);
+      for (float& e : v) e = fake_quant_kv(e, vs);
+    }
     for (const auto& s : aseqs)
       cpu::paged_kv_write(L.k_cache.data(), L.v_cache.data(), cache_shape_, k.data() + size_t(s.token_offset) * KV,
                           v.data() + size_t(s.token_offset) * KV, s.block_table, s.block_table_len, s.num_cached,
                           s.num_tokens);
     cpu::paged_attention(attn.data(), q.data(), L.k_cache.data(), L.v_cache.data(), cache_shape_, aseqs.data(),
                          int(aseqs.size()), ap);
-    cpu::linear(o.data(), attn.data(), L.wo.data(), L.bo.empty() ? nullptr : L.bo.data(), n, H, Q);
+    if (observer_) observer_->input_amax(l, LinearSlot::O, abs_max(attn.data(), int64_t(n) * Q));
+    L.o.forward(o.data(), attn.data(), n);
     cpu::add_rmsnorm(x.data(), h.data(), o.data(), L.mlp_norm.data(), n, H, eps);
     // MLP block; its residual add is fused with the next norm (next layer's, or the final one).
-    cpu::linear(gu.data(), x.data(), L.w_gate_up.data(), nullptr, n, 2 * I, H);
+    if (observer_) observer_->input_amax(l, LinearSlot::GateUp, abs_max(x.data(), int64_t(n) * H));
+    L.gate_up.forward(gu.data(), x.data(), n);
     cpu::swiglu(act.data(), gu.data(), n, I);
-    cpu::linear(o.data(), act.data(), L.w_down.data(), nullptr, n, H, I);
+    if (observer_) observer_->input_amax(l, LinearSlot::Down, abs_max(act.data(), int64_t(n) * I));
+    L.down.forward(o.data(), act.data(), n);
     const float* next_norm = l + 1 < cfg_.num_layers ? layers_[l + 1].attn_norm.data() : final_norm_.data();
     cpu::add_rmsnorm(x.data(), h.data(), o.data(), next_norm, n, H, eps);
   }
@@ -200,8 +222,8 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
       std::memcpy(sel.data() + size_t(r) * H, x.data() + size_t(s.token_offset + t) * H, sizeof(float) * H);
   }
   logits.resize(size_t(rows) * V);
-  const float* head = lm_head_.empty() ? embed_.data() : lm_head_.data();
-  cpu::linear(logits.data(), sel.data(), head, nullptr, rows, V, H);
+  if (observer_) observer_->input_amax(-1, LinearSlot::LmHead, abs_max(sel.data(), int64_t(rows) * H));
+  lm_head_.forward(logits.data(), sel.data(), rows);
 }
 
 }  // namespace ignis

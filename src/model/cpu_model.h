@@ -1,29 +1,50 @@
 // ignis model: the CPU reference backend. fp32 compute over fp32 copies of the weights
-// (converted from bf16/fp16/fp32 at load), a paged fp32 KV cache, and a forward pass
-// that follows transformers' LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM.
+// (converted from bf16/fp16/fp32 at load, FP8 dequantized), a paged fp32 KV cache, and a forward pass
+// that follows transformers' LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM. Every
+// projection is a cpu::Linear (model/cpu/linear.h): FP8 schemes are exact fake-quantization in fp32,
+// the reference of every FP8 test. With an FP8 KV cache, K (after RoPE) and V are fake-quantized
+// with the layer's scales when written (fake_quant_kv).
 #pragma once
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <vector>
 
+#include "model/cpu/linear.h"
 #include "model/cpu/paged_attention.h"
 #include "model/model.h"
 #include "model/weights.h"
 
 namespace ignis {
 
+struct CpuModelOptions {
+  DType kv_dtype = DType::F32;  // F32, or F8_E4M3 (values fake-quantized, still stored as fp32)
+  // Per-layer (k_scale, v_scale) of an FP8 KV cache; empty: the checkpoint's (load_kv_scales), else
+  // 1.0 with a warning.
+  std::vector<std::pair<float, float>> kv_scales;
+};
+
 class CpuModel : public Model {
  public:
   // Copies (and converts to fp32) every weight the config needs; throws Error naming the
   // tensor if one is missing, has the wrong shape or a non-float dtype.
-  CpuModel(const ModelConfig& cfg, const WeightStore& weights);
+  CpuModel(const ModelConfig& cfg, const WeightStore& weights, CpuModelOptions opt = {});
   // config.json + weights of a model folder (or dummy weights from `seed`).
   static std::unique_ptr<CpuModel> load(const std::filesystem::path& dir, LoadFormat fmt = LoadFormat::Auto,
                                         uint64_t seed = 0);
 
   const ModelConfig& config() const override { return cfg_; }
   const char* backend_name() const override { return "cpu"; }
+  DType kv_dtype() const override { return kv_dtype_; }
+  bool set_calibration_observer(CalibrationObserver* obs) override {
+    observer_ = obs;
+    return true;
+  }
+  // Per-layer (k_scale, v_scale) of the FP8 KV cache (empty without one).
+  const std::vector<std::pair<float, float>>& kv_scales() const { return kv_scales_; }
+  // The projections as built (tests).
+  const cpu::Linear& qkv_linear(int layer) const { return layers_.at(layer).qkv; }
+  const cpu::Linear& lm_head_linear() const { return lm_head_; }
   void init_kv_cache(int num_blocks, int block_size) override;
   int kv_block_size() const override { return cache_shape_.block_size; }
   int kv_num_blocks() const override { return cache_shape_.num_blocks; }
@@ -36,13 +57,11 @@ class CpuModel : public Model {
  private:
   struct Layer {
     std::vector<float> attn_norm;  // (hidden)
-    std::vector<float> wqkv;       // (q_size + 2 * kv_size, hidden): q_proj, k_proj, v_proj stacked
-    std::vector<float> bqkv;       // (q_size + 2 * kv_size) or empty
-    std::vector<float> wo;         // (hidden, q_size)
-    std::vector<float> bo;         // (hidden) or empty
+    cpu::Linear qkv;               // (q_size + 2 * kv_size, hidden): q_proj, k_proj, v_proj stacked (+ bias)
+    cpu::Linear o;                 // (hidden, q_size) (+ bias)
     std::vector<float> mlp_norm;   // (hidden)
-    std::vector<float> w_gate_up;  // (2 * intermediate, hidden): gate_proj, up_proj stacked
-    std::vector<float> w_down;     // (hidden, intermediate)
+    cpu::Linear gate_up;           // (2 * intermediate, hidden): gate_proj, up_proj stacked
+    cpu::Linear down;              // (hidden, intermediate)
     std::vector<float> k_cache, v_cache;  // (num_blocks, block_size, num_kv_heads, head_dim)
   };
 
@@ -51,10 +70,13 @@ class CpuModel : public Model {
   ModelConfig cfg_;
   std::vector<float> embed_;       // (vocab, hidden)
   std::vector<float> final_norm_;  // (hidden)
-  std::vector<float> lm_head_;     // (vocab, hidden); empty when tied to embed_
+  cpu::Linear lm_head_;            // (vocab, hidden); a copy of embed_ when tied
   std::vector<float> inv_freq_;    // (head_dim / 2)
   std::vector<Layer> layers_;
   cpu::PagedCacheShape cache_shape_;
+  DType kv_dtype_ = DType::F32;
+  std::vector<std::pair<float, float>> kv_scales_;  // (num_layers) with an FP8 KV cache
+  CalibrationObserver* observer_ = nullptr;
 };
 
 }  // namespace ignis

@@ -4,7 +4,8 @@
 // name, block index). Values: N(0, 0.02) for matrices and biases, 1 + N(0, 0.02)
 // for RMSNorm weights, so a forward pass stays numerically sane. For speed (an 8B
 // model is 8e9 values) each value is drawn from a table of 65536 normal quantiles,
-// already converted to the target dtype, indexed by 16 random bits.
+// already converted to the target dtype, indexed by 16 random bits. FP8 checkpoint configs get
+// e4m3 codes and constant scales (see weights.h).
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "model/linear_weights.h"
 #include "model/weights.h"
 
 namespace ignis {
@@ -88,7 +90,14 @@ struct Job {
   int64_t numel;
   uint64_t tensor_seed;
   const std::vector<uint32_t>* table;
+  DType dtype;
 };
+
+// FP8 checkpoints: codes of N(0, kFp8CodeStd) (amax about 4.5 sigma = 448 after clipping), one
+// weight scale everywhere so the dequantized weights are N(0, kStd) like the dense ones.
+constexpr float kFp8CodeStd = 112.0f;
+constexpr float kFp8WeightScale = kStd / kFp8CodeStd;
+constexpr float kDummyActScale = 8.0f / 448.0f;  // static input and KV scales (|x| up to 8)
 
 template <typename T>
 void fill_range(T* dst, int64_t lo, int64_t hi, uint64_t s, const uint32_t* table) {
@@ -104,11 +113,12 @@ void fill_range(T* dst, int64_t lo, int64_t hi, uint64_t s, const uint32_t* tabl
 }
 
 // Fills elements [b*kBlock, min(numel, (b+1)*kBlock)) of job j.
-void fill_block(const Job& j, DType t, int64_t b) {
+void fill_block(const Job& j, int64_t b) {
   uint64_t s = j.tensor_seed ^ (uint64_t(b) * 0xd1b54a32d192ed03ull);
   splitmix64(s);
   const int64_t lo = b * kBlock, hi = std::min(j.numel, lo + kBlock);
-  if (t == DType::F32) fill_range(reinterpret_cast<uint32_t*>(j.dst), lo, hi, s, j.table->data());
+  if (j.dtype == DType::F32) fill_range(reinterpret_cast<uint32_t*>(j.dst), lo, hi, s, j.table->data());
+  else if (j.dtype == DType::F8_E4M3) fill_range(j.dst, lo, hi, s, j.table->data());
   else fill_range(reinterpret_cast<uint16_t*>(j.dst), lo, hi, s, j.table->data());
 }
 
@@ -120,22 +130,35 @@ WeightStore make_dummy_weights(const ModelConfig& cfg, uint64_t seed) {
   WeightStore ws;
   ws.set_origin("<dummy>");
   const std::vector<uint32_t> zero_mean = make_table(cfg.dtype, 0.0f), one_mean = make_table(cfg.dtype, 1.0f);
+  std::vector<uint32_t> fp8_codes(kTable);
+  for (int i = 0; i < kTable; i++) fp8_codes[size_t(i)] = f32_to_e4m3(kFp8CodeStd * float(normal_quantile((i + 0.5) / kTable)));
   std::vector<Job> jobs;
   std::vector<std::pair<size_t, int64_t>> blocks;  // (job, block)
-  for (auto& [name, shape] : expected_tensors(cfg)) {
+  for (const CheckpointTensor& e : checkpoint_tensors(cfg)) {
+    const std::string& name = e.names[0];
+    const std::vector<int64_t>& shape = e.shapes[0];
+    const DType dtype = e.kind == CheckpointTensor::Kind::Fp8 ? DType::F8_E4M3
+                        : e.kind == CheckpointTensor::Kind::Scale ? DType::F32 : cfg.dtype;
     int64_t numel = 1;
     for (int64_t d : shape) numel *= d;
-    size_t nbytes = size_t(numel) * dtype_size(cfg.dtype);
+    size_t nbytes = size_t(numel) * dtype_size(dtype);
     std::shared_ptr<uint8_t> buf = alloc_pages(nbytes, name);
-    bool is_norm = name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0 && shape.size() == 1;
-    uint64_t ts = seed ^ name_hash(name);
-    splitmix64(ts);
-    jobs.push_back(Job{buf.get(), numel, ts, is_norm ? &one_mean : &zero_mean});
-    for (int64_t b = 0; b * kBlock < numel; b++) blocks.push_back({jobs.size() - 1, b});
+    if (e.kind == CheckpointTensor::Kind::Scale) {
+      const bool weight_scale = name.find(".weight_scale") != std::string::npos;
+      const float v = weight_scale ? kFp8WeightScale : kDummyActScale;
+      for (int64_t i = 0; i < numel; i++) std::memcpy(buf.get() + 4 * i, &v, 4);
+    } else {
+      bool is_norm = name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0 && shape.size() == 1;
+      uint64_t ts = seed ^ name_hash(name);
+      splitmix64(ts);
+      const std::vector<uint32_t>* table = dtype == DType::F8_E4M3 ? &fp8_codes : is_norm ? &one_mean : &zero_mean;
+      jobs.push_back(Job{buf.get(), numel, ts, table, dtype});
+      for (int64_t b = 0; b * kBlock < numel; b++) blocks.push_back({jobs.size() - 1, b});
+    }
     TensorRef t;
     t.name = name;
     t.file = "<dummy>";
-    t.dtype = cfg.dtype;
+    t.dtype = dtype;
     t.shape = shape;
     t.data = buf.get();
     t.nbytes = nbytes;
@@ -146,7 +169,7 @@ WeightStore make_dummy_weights(const ModelConfig& cfg, uint64_t seed) {
   n_threads = unsigned(std::min<size_t>(n_threads, blocks.size()));
   std::atomic<size_t> next{0};
   auto worker = [&] {
-    for (size_t k; (k = next.fetch_add(1)) < blocks.size();) fill_block(jobs[blocks[k].first], cfg.dtype, blocks[k].second);
+    for (size_t k; (k = next.fetch_add(1)) < blocks.size();) fill_block(jobs[blocks[k].first], blocks[k].second);
   };
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < n_threads; i++) threads.emplace_back(worker);

@@ -26,11 +26,29 @@ struct RowSample {
   std::string error;  // non-empty: this row could not be sampled (bad logits, every token masked)
 };
 
+// Calibration (ignis quantize): what a backend reports while an observer is set, after each
+// forward pass: the largest |x| of every projection's input over the pass's rows and of each
+// layer's K (after RoPE, before any FP8 rounding) and V. amax only, so a device backend can reduce
+// on the GPU and hand over a few floats per pass.
+enum class LinearSlot : uint8_t { Qkv, O, GateUp, Down, LmHead };
+class CalibrationObserver {
+ public:
+  virtual ~CalibrationObserver() = default;
+  virtual void input_amax(int layer, LinearSlot slot, float amax) = 0;  // layer -1 for LmHead
+  virtual void kv_amax(int layer, float k_amax, float v_amax) = 0;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
   virtual const ModelConfig& config() const = 0;
   virtual const char* backend_name() const = 0;
+  // Element type of the KV pool (the engine's KV byte accounting); default: the config's dtype.
+  // The CPU backend returns F32 or F8_E4M3 (fake-quantized FP8 values in fp32 storage).
+  virtual DType kv_dtype() const { return config().dtype; }
+  // Sets (nullptr: clears) the observer later forward passes report to; false when the backend
+  // cannot observe (then nothing is reported).
+  virtual bool set_calibration_observer(CalibrationObserver* obs) { return false; }
   // Allocates the KV pool: num_blocks blocks of block_size tokens over all layers.
   virtual void init_kv_cache(int num_blocks, int block_size) = 0;
   virtual int kv_block_size() const = 0;

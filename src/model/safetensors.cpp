@@ -178,3 +178,48 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorsWri
 }
 
 }  // namespace ignis
+
+namespace ignis {
+
+size_t SafetensorsStreamTensor::nbytes() const {
+  uint64_t numel = 1;
+  for (int64_t d : shape) numel *= uint64_t(d);
+  return size_t(numel) * dtype_size(dtype);
+}
+
+void write_safetensors_stream(const std::string& path, const std::vector<SafetensorsStreamTensor>& tensors,
+                              const std::map<std::string, std::string>& metadata,
+                              const std::function<void(size_t)>& written) {
+  Json h = Json::object();
+  if (!metadata.empty()) h["__metadata__"] = metadata;
+  uint64_t off = 0;
+  for (const auto& t : tensors) {
+    IGNIS_CHECK(!h.contains(t.name), "write_safetensors {}: tensor '{}' appears twice", path, t.name);
+    h[t.name] = {{"dtype", std::string(dtype_name(t.dtype))}, {"shape", t.shape}, {"data_offsets", {off, off + t.nbytes()}}};
+    off += t.nbytes();
+  }
+  std::string text = h.dump();
+  while (text.size() % 8) text += ' ';
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
+  IGNIS_CHECK(f, "{}: cannot create", path);
+  uint8_t len[8];
+  uint64_t n = text.size();
+  for (int i = 0; i < 8; i++) len[i] = uint8_t(n >> (8 * i));
+  IGNIS_CHECK(std::fwrite(len, 1, 8, f.get()) == 8 && std::fwrite(text.data(), 1, n, f.get()) == n, "{}: write failed",
+              path);
+  for (const auto& t : tensors) {
+    size_t got = 0;
+    t.produce([&](const void* data, size_t bytes) {
+      IGNIS_CHECK(got + bytes <= t.nbytes(), "write_safetensors {}: tensor '{}' produced more than its {} bytes", path,
+                  t.name, t.nbytes());
+      IGNIS_CHECK(bytes == 0 || std::fwrite(data, 1, bytes, f.get()) == bytes, "{}: write failed", path);
+      got += bytes;
+    });
+    IGNIS_CHECK(got == t.nbytes(), "write_safetensors {}: tensor '{}' produced {} bytes, its shape needs {}", path,
+                t.name, got, t.nbytes());
+    if (written) written(got);
+  }
+  IGNIS_CHECK(std::fflush(f.get()) == 0, "{}: write failed", path);
+}
+
+}  // namespace ignis

@@ -5,6 +5,7 @@
 // (no gaps, no overlap). Every error names the file and, where there is one, the tensor.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -62,5 +63,20 @@ struct SafetensorsWriteTensor {
 };
 void write_safetensors(const std::string& path, const std::vector<SafetensorsWriteTensor>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
+
+// Streaming variant for large files: each tensor's bytes come from `produce`, called once, in
+// order, after the header is written; it hands its bytes to the sink (in one or more pieces, nbytes
+// in all). Only one tensor's data is ever needed in memory.
+struct SafetensorsStreamTensor {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::function<void(const std::function<void(const void* data, size_t n)>& sink)> produce;
+  size_t nbytes() const;
+};
+// `written(bytes)` (optional) is called after each tensor with its size (progress bars).
+void write_safetensors_stream(const std::string& path, const std::vector<SafetensorsStreamTensor>& tensors,
+                              const std::map<std::string, std::string>& metadata = {},
+                              const std::function<void(size_t)>& written = {});
 
 }  // namespace ignis

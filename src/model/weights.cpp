@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "model/json_util.h"
+#include "model/linear_weights.h"
 #include "model/safetensors.h"
 
 namespace ignis {
@@ -121,15 +122,42 @@ WeightStore load_sharded(const fs::path& dir, const fs::path& index_path) {
 }  // namespace
 
 void validate_weights(const WeightStore& ws, const ModelConfig& cfg) {
-  for (auto& [name, shape] : expected_tensors(cfg)) {
-    IGNIS_CHECK(ws.has(name), "{}: missing tensor '{}' (expected shape {} from config.json)", ws.origin(), name,
-                shape_str(shape));
-    const TensorRef& t = ws.get(name);
-    IGNIS_CHECK(t.shape == shape, "{}: tensor '{}': shape {} does not match config.json (expected {})", t.file, name,
-                shape_str(t.shape), shape_str(shape));
-    IGNIS_CHECK(t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16,
-                "{}: tensor '{}': dtype {} is not supported (expected F32, F16 or BF16)", t.file, name,
-                dtype_name(t.dtype));
+  using K = CheckpointTensor::Kind;
+  for (const CheckpointTensor& e : checkpoint_tensors(cfg)) {
+    const std::string* name = nullptr;
+    for (auto& n : e.names)
+      if (!name && ws.has(n)) name = &n;
+    if (!name) {
+      std::string also = e.names.size() > 1 ? fmt::format(" (or '{}')", fmt::join(e.names.begin() + 1, e.names.end(), "', '")) : "";
+      if (e.kind == K::Float)
+        IGNIS_FAIL("{}: missing tensor '{}' (expected shape {} from config.json)", ws.origin(), e.names[0],
+                   shape_str(e.shapes[0]));
+      IGNIS_FAIL("{}: missing tensor '{}'{} ({} of {} declares it)", ws.origin(), e.names[0], also,
+                 quant_method_name(cfg.quant.method), cfg.quant.source);
+    }
+    const TensorRef& t = ws.get(*name);
+    bool shape_ok = false;
+    for (auto& s : e.shapes) shape_ok = shape_ok || t.shape == s;
+    if (!shape_ok) {
+      std::vector<std::string> want;
+      for (auto& s : e.shapes) want.push_back(shape_str(s));
+      IGNIS_FAIL("{}: tensor '{}': shape {} does not match config.json (expected {})", t.file, *name,
+                 shape_str(t.shape), fmt::join(want, " or "));
+    }
+    const bool is_float = t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16;
+    if (e.kind == K::Fp8) {
+      IGNIS_CHECK(t.dtype == DType::F8_E4M3, "{}: tensor '{}': dtype {}, but {} ({}) stores it as F8_E4M3", t.file,
+                  *name, dtype_name(t.dtype), cfg.quant.source, quant_method_name(cfg.quant.method));
+    } else if (e.kind == K::Scale) {
+      IGNIS_CHECK(is_float, "{}: tensor '{}': scale dtype {} is not supported (F32, BF16 or F16)", t.file, *name,
+                  dtype_name(t.dtype));
+    } else {
+      IGNIS_CHECK(is_float, "{}: tensor '{}': dtype {} is not supported (expected F32, F16 or BF16{})", t.file, *name,
+                  dtype_name(t.dtype),
+                  t.dtype == DType::F8_E4M3 ? (cfg.quant.quantized() ? "; the quantization config keeps this tensor dense"
+                                                                     : "; FP8 weights need a quantization_config in config.json")
+                                            : "");
+    }
   }
 }
 

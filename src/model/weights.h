@@ -69,12 +69,16 @@ std::string layer_tensor_name(int layer, const char* suffix);  // "model.layers.
 std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const ModelConfig& cfg);
 
 // Checks that `ws` has every expected tensor with the expected shape and a float
-// dtype (F32/F16/BF16); throws Error naming file + tensor + expected vs got.
+// dtype (F32/F16/BF16), or, where cfg.quant stores a projection as FP8, an F8_E4M3 weight and its
+// scale tensors (checkpoint_tensors in model/linear_weights.h); throws Error naming file + tensor +
+// expected vs got. Scale values are checked where they are read (load_linear, load_kv_scales).
 void validate_weights(const WeightStore& ws, const ModelConfig& cfg);
 
 // Seeded random weights at the config's shapes and dtype, no file needed
 // (deterministic from `seed`, independent of the thread count): N(0, 0.02) for
-// matrices and biases, 1 + N(0, 0.02) for RMSNorm weights. Multi-threaded.
+// matrices and biases, 1 + N(0, 0.02) for RMSNorm weights. Multi-threaded. A config whose
+// checkpoint stores projections as FP8 (cfg.quant, not OnLoad) gets e4m3 codes of the same
+// distribution with one scale everywhere (0.02 / 112), static input and KV scales of 8 / 448.
 WeightStore make_dummy_weights(const ModelConfig& cfg, uint64_t seed);
 
 }  // namespace ignis

@@ -90,8 +90,8 @@ Engine::Engine(std::unique_ptr<Model> model, EngineConfig cfg, std::shared_ptr<c
 
   KvCacheConfig kc;
   kc.block_size = cfg.kv_block_size;
-  kc.kv_dtype = mc.dtype;
-  kc.kv_bytes_per_token = mc.kv_bytes_per_token(mc.dtype);
+  kc.kv_dtype = m.model->kv_dtype();  // FP8 KV: 1 byte per element
+  kc.kv_bytes_per_token = mc.kv_bytes_per_token(kc.kv_dtype);
   kc.sliding_window = mc.sliding_window;
   // Prefix blocks of a sliding-window model are released as the window moves, so a
   // later request could not reuse a whole prefix chain; keep it simple: off.

@@ -5,6 +5,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "model/cpu_model.h"
+#include "model/linear_weights.h"
+#include "quant/config.h"
 #ifdef IGNIS_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
@@ -43,6 +45,17 @@ LoadedModel load_model(const std::filesystem::path& dir, const ModelLoadOptions&
     co.max_batch_size = opt.max_batch_size;
     co.max_model_len = opt.max_model_len;
     co.progress = opt.progress;
+    {  // FP8: what the CUDA backend is asked for (resolved here, consumed by CudaModel).
+      ModelConfig cfg = load_model_config(dir);
+      co.quantization = parse_quantization_method(opt.quantization);
+      if (co.quantization) apply_quantization_flag(cfg, opt.quantization);  // same checks as the CPU path
+      if (resolve_kv_cache_dtype(opt.kv_cache_dtype, cfg, DType::BF16) == DType::F8_E4M3) co.kv_dtype = DType::F8_E4M3;
+      // co.kv_scales stays empty: CudaModel takes the checkpoint's (kv_scales_or_default).
+      // LEAD: remove this check once CudaModel consumes quantization / kv_dtype / kv_scales and FP8 checkpoints.
+      IGNIS_CHECK(!co.quantization && !co.kv_dtype && !cfg.quant.quantized(),
+                  "{}: FP8 ({}) is not wired into the CUDA backend yet; use --device cpu", dir.string(),
+                  cfg.quant.quantized() ? cfg.quant.linear.describe() : "FP8 KV cache");
+    }
     auto m = cuda::CudaModel::load(dir, opt.load_format, opt.seed, co);
     out.kv_num_blocks = m->kv_blocks_for_fraction(opt.kv_cache_fraction, kv_block_size);
     IGNIS_CHECK(out.kv_num_blocks > 0, "{}: no GPU memory left for the KV cache (kv-cache-fraction {})",
@@ -53,7 +66,18 @@ LoadedModel load_model(const std::filesystem::path& dir, const ModelLoadOptions&
     IGNIS_FAIL("--device cuda: this build of ignis has no CUDA backend (configure with -DIGNIS_CUDA=ON)");
 #endif
   }
-  auto m = CpuModel::load(dir, opt.load_format, opt.seed);
+  ModelConfig cfg = load_model_config(dir);
+  apply_quantization_flag(cfg, opt.quantization);
+  WeightStore ws = WeightStore::load(dir, cfg, opt.load_format, opt.seed);
+  CpuModelOptions co;
+  co.kv_dtype = resolve_kv_cache_dtype(opt.kv_cache_dtype, cfg, DType::F32) == DType::F8_E4M3 ? DType::F8_E4M3
+                                                                                               : DType::F32;
+  if (cfg.quant.quantized() || co.kv_dtype == DType::F8_E4M3)
+    IGNIS_LOG(Info, "{}: {} projections{}, KV cache {}", dir.string(),
+              cfg.quant.quantized() ? quant_method_name(cfg.quant.method) : "dense",
+              cfg.quant.quantized() ? ": " + cfg.quant.linear.describe() : "", dtype_name(co.kv_dtype));
+  auto m = std::make_unique<CpuModel>(cfg, ws, co);
+  // The CPU backend stores K/V as fp32 whatever kv_dtype() says (FP8 values are fake-quantized).
   int64_t per_block = m->config().kv_bytes_per_token(DType::F32) * kv_block_size;
   out.kv_num_blocks = int(std::max<int64_t>(16, opt.cpu_kv_memory_bytes / std::max<int64_t>(1, per_block)));
   out.model = std::move(m);

@@ -22,6 +22,8 @@ struct ModelLoadOptions {
   bool cuda_graphs = true;
   bool gemm_tune = true;                // CUDA: time cuBLASLt's candidates for the prefill GEMMs at load
   bool progress = true;
+  std::string quantization;             // "" | "fp8": quantize the dense projections at load (--quantization)
+  std::string kv_cache_dtype = "auto";  // "auto" (fp8 when the checkpoint has KV scales) | "bf16" | "fp8"
 };
 
 struct LoadedModel {

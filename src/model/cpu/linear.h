@@ -1,0 +1,44 @@
+// ignis model/cpu: one projection of the CPU reference. The weight is kept dequantized in fp32
+// (exactly code * scale for FP8); forward fake-quantizes a copy of the input as the LinearSpec says
+// (the same arithmetic as the GPU's FP8 producers, quant/quantize.h) and runs cpu::linear. Every
+// projection of CpuModel goes through here, so each precision scheme has one CPU definition.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/linear_weights.h"
+#include "quant/scheme.h"
+
+namespace ignis::cpu {
+
+class Linear {
+ public:
+  Linear() = default;
+  // From a HostLinear (dense parts converted to fp32, FP8 dequantized); bias (n) or empty.
+  Linear(const HostLinear& h, std::vector<float> bias);
+  // A dense fp32 projection (w (n, k) row-major), e.g. tied embeddings as lm_head.
+  Linear(std::string name, std::vector<float> w, int64_t n, int64_t k, std::vector<float> bias);
+
+  // y (m, n) = fake_quant(x) (m, k) . w (n, k)^T + bias. Uses a scratch buffer of the object: one
+  // call at a time (as the model's forward).
+  void forward(float* y, const float* x, int m) const;
+
+  const std::string& name() const { return name_; }
+  const LinearSpec& spec() const { return spec_; }
+  int64_t n() const { return n_; }
+  int64_t k() const { return k_; }
+  float input_scale() const { return input_scale_; }
+  const std::vector<float>& weight() const { return w_; }  // (n, k) fp32
+
+ private:
+  std::string name_;
+  LinearSpec spec_;
+  int64_t n_ = 0, k_ = 0;
+  std::vector<float> w_;     // (n, k)
+  std::vector<float> bias_;  // (n) or empty
+  float input_scale_ = 0;    // ActScale::StaticTensor
+  mutable std::vector<float> xq_;  // (m, k) fake-quantized input
+};
+
+}  // namespace ignis::cpu

@@ -1,0 +1,65 @@
+// ignis quant: the per-weight precision seam. A LinearSpec says how one projection's weight is
+// stored (dense, or FP8 e4m3 with per-tensor / per-channel / per-block scales) and how its input is
+// quantized (not at all, one static scale, dynamic per token or per token-group). A QuantConfig is
+// what a checkpoint (or --quantization) says about every projection of a model; both backends ask
+// it, through model/linear_weights.h, how to build each projection.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace ignis {
+
+enum class WeightScale : uint8_t { None, Tensor, Channel, Block };
+enum class ActScale : uint8_t { None, StaticTensor, DynamicToken, DynamicGroup };
+
+struct LinearSpec {              // how one projection's weight is stored and how its input is quantized
+  DType weight = DType::BF16;    // BF16/F16/F32: dense (the backend uses its compute dtype); F8_E4M3: FP8
+  WeightScale wscale = WeightScale::None;
+  int block_n = 128, block_k = 128;  // WeightScale::Block
+  ActScale act = ActScale::None;
+  int act_group = 128;               // ActScale::DynamicGroup: elements of k per scale
+  bool fp8() const { return weight == DType::F8_E4M3; }
+  std::string describe() const;      // e.g. "fp8-e4m3 (weight per channel, input dynamic per token)"
+  bool operator==(const LinearSpec&) const = default;
+};
+
+// Smallest dynamic scale (an all-zero row quantizes to zeros instead of dividing by zero).
+constexpr float kMinDynamicScale = 1.0f / (448.0f * 512.0f);
+inline float dynamic_scale(float amax) { return std::max(amax / 448.0f, kMinDynamicScale); }
+
+struct QuantConfig {                     // from config.json quantization_config / hf_quant_config.json / --quantization
+  enum class Method { None, CompressedTensors, ModelOpt, Fp8, OnLoad };
+  Method method = Method::None;
+  LinearSpec linear;                     // every projection not ignored
+  std::vector<std::string> ignore;       // module names, "re:<regex>" (compressed-tensors) or globs with * (modelopt)
+  bool kv_cache_fp8 = false;             // checkpoint carries FP8 KV scales (k_scale / v_scale)
+  std::string source;                    // file the config came from, for messages
+  // Added to the lead's API: compressed-tensors `targets` (module names / "re:" regexes; empty or
+  // "Linear" = every projection), so a checkpoint quantizing only some projections loads too.
+  std::vector<std::string> targets;
+
+  bool ignored(const std::string& module) const;   // module: "lm_head", "model.layers.3.mlp.down_proj"
+  LinearSpec spec_for(const std::string& module, DType dense) const;  // dense spec if None or ignored
+  // Suffix of the weight-scale tensor of an FP8 module: "weight_scale", or "weight_scale_inv"
+  // (quant_method "fp8" with weight_block_size).
+  std::string weight_scale_name() const;
+  bool quantized() const { return method != Method::None; }
+};
+
+const char* quant_method_name(QuantConfig::Method m);  // "compressed-tensors", "modelopt", "fp8", "fp8 (on load)"
+
+// One entry of an ignore / targets list against a module name:
+//   "re:<regex>"  Python re.match semantics (anchored at the start, PCRE2);
+//   with * or ?   a glob over the whole name (ModelOpt exclude_modules);
+//   otherwise     the module itself, a parent ("model.layers.0" matches its projections) or a leaf
+//                 name ("lm_head", "down_proj" match "...mlp.down_proj").
+// Throws Error for an invalid regex.
+bool module_pattern_matches(const std::string& pattern, const std::string& module);
+// Throws Error("<what>: ...") when `pattern` is a "re:" entry that does not compile.
+void check_module_pattern(const std::string& pattern, const std::string& what);
+
+}  // namespace ignis
