@@ -1,5 +1,7 @@
 #include "model_options.h"
 
+#include <cstdlib>
+
 #include "model/config.h"
 
 namespace ignis::cli {
@@ -47,7 +49,22 @@ ModelLoadOptions ModelFlags::load_options() const {
   o.gemm_tune = !no_gemm_tune;
   o.quantization = quantization == "none" ? "" : quantization;
   o.kv_cache_dtype = kv_cache_dtype;
+  apply_launch_env(o);
   return o;
+}
+
+// A/B switches of the GPU backend, read here (the CLI) and passed down as load options.
+void apply_launch_env(ModelLoadOptions& o) {
+  auto env = [](const char* name) -> std::string {
+    const char* e = std::getenv(name);
+    return e ? e : "";
+  };
+  if (env("IGNIS_GEMV") == "0") o.gemv = false;
+  if (env("IGNIS_PDL") == "0") o.pdl = false;
+  if (const std::string p = env("IGNIS_PROFILE"); !p.empty() && p != "0") o.profile = true;
+  if (env("IGNIS_GEMM_CACHE") == "0") o.gemm_cache = false;
+  if (const std::string t = env("IGNIS_GEMM_TUNE"); !t.empty()) o.gemm_tune = t != "0";
+  if (const std::string a = env("IGNIS_ATTENTION"); a == "simple" || a == "mma" || a == "wgmma") o.attention = a;
 }
 
 EngineConfig ModelFlags::engine_config(int kv_num_blocks) const {

@@ -32,6 +32,10 @@ struct ModelFlags {
   EngineConfig engine_config(int kv_num_blocks) const;
 };
 
+// The environment's defaults for the GPU backend's A/B switches (IGNIS_GEMV=0, IGNIS_PDL=0,
+// IGNIS_PROFILE=1, IGNIS_GEMM_CACHE=0, IGNIS_GEMM_TUNE=0|1, IGNIS_ATTENTION=simple|mma|wgmma).
+void apply_launch_env(ModelLoadOptions& o);
+
 struct SamplingFlags {
   int max_tokens = 128;
   float temperature = -1, top_p = -1, min_p = -1;

@@ -10,6 +10,8 @@
 #include "kernels/argmax.h"
 #include "kernels/cuda_check.h"
 #include "kernels/embedding.h"
+#include "kernels/fp8_gemv.h"
+#include "kernels/fp8_quantize.h"
 #include "kernels/gemv.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope_kv.h"
@@ -18,7 +20,7 @@
 namespace ignis::cuda {
 
 int64_t CudaModel::kv_bytes_per_block(int block_size) const {
-  return 2ll * cfg_.num_layers * block_size * cfg_.num_kv_heads * cfg_.head_dim * int64_t(esize_);
+  return 2ll * cfg_.num_layers * block_size * cfg_.num_kv_heads * cfg_.head_dim * int64_t(kv_esize_);
 }
 
 int CudaModel::kv_blocks_from_memory(size_t free_bytes, double fraction, int64_t bytes_per_block) {
@@ -42,7 +44,7 @@ void CudaModel::init_kv_cache(int num_blocks, int block_size) {
   graphs_.clear();
   warmed_.clear();
   kv_ = DeviceBuffer();
-  kv_layer_bytes_ = size_t(num_blocks) * block_size * cfg_.num_kv_heads * cfg_.head_dim * esize_;
+  kv_layer_bytes_ = size_t(num_blocks) * block_size * cfg_.num_kv_heads * cfg_.head_dim * kv_esize_;
   kv_ = DeviceBuffer(kv_layer_bytes_ * 2 * cfg_.num_layers,
                      fmt::format("KV cache ({} blocks of {} tokens, {:.2f} GB)", num_blocks, block_size,
                                  double(kv_layer_bytes_) * 2 * cfg_.num_layers / 1e9));
@@ -168,7 +170,6 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
 // lm_head over the first min(R, max_logit_rows) rows and, if asked, their argmax.
 void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
   const int T = p.num_tokens, H = cfg_.hidden_size, I = cfg_.intermediate_size;
-  const int TG = gemm_rows(T);  // rows of the layer GEMMs (padded after tune_gemms; extra rows unused)
   const int Q = cfg_.q_size(), KV = cfg_.kv_size(), QKV = Q + 2 * KV;
   const float eps = cfg_.rms_norm_eps;
   cudaStream_t s = stream_;
@@ -182,17 +183,22 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
   mark("embedding");
   for (int l = 0; l < cfg_.num_layers; ++l) {
     const LayerWeights& w = layers_[l];
-    if (l == 0)
-      kernels::add_rmsnorm(dtype_, res, nullptr, nullptr, w.attn_norm.get(), x_.get(), nullptr, T, H, eps, s);
-    else  // residual += previous MLP output, fused with this layer's input norm
-      kernels::add_rmsnorm(dtype_, res, o_.get(), nullptr, w.attn_norm.get(), x_.get(), nullptr, T, H, eps, s);
+    // residual += previous MLP output (none for layer 0), fused with this layer's input norm, which
+    // writes what the q/k/v projection reads (dtype activations or FP8 codes + scales)
+    kernels::add_rmsnorm(dtype_, res, l == 0 ? nullptr : o_.get(), nullptr, w.attn_norm.get(),
+                         w.qkv.fp8() ? nullptr : x_.get(), nullptr, T, H, eps, s, fp8_out_for(w.qkv, T));
     mark("add_rmsnorm");
-    linear(x_.get(), w.wqkv.get(), qkv_.get(), TG, QKV, H, dtype_);
+    linear(linear_in(w.qkv, x_.get()), w.qkv, qkv_.get(), T, dtype_);
     mark("gemm_qkv");
     char* kc = kv_.as<char>() + size_t(2 * l) * kv_layer_bytes_;
     char* vc = kc + kv_layer_bytes_;
+    const float k_scale = kv_scales_.empty() ? 1.0f : kv_scales_[size_t(l)].first;
+    const float v_scale = kv_scales_.empty() ? 1.0f : kv_scales_[size_t(l)].second;
     kernels::RopeKvArgs ra;
     ra.dtype = dtype_;
+    ra.kv_dtype = kv_dtype_;
+    ra.k_scale = k_scale;
+    ra.v_scale = v_scale;
     ra.qkv = qkv_.get();
     ra.bias = w.bqkv ? w.bqkv.get() : nullptr;
     ra.positions = d_positions_.as<int32_t>();
@@ -208,6 +214,10 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     mark("rope_kv_write");
     kernels::PagedAttentionArgs aa;
     aa.dtype = dtype_;
+    aa.kv_dtype = kv_dtype_;
+    aa.k_scale = k_scale;
+    aa.v_scale = v_scale;
+    aa.impl = attention_impl_;
     aa.q = qkv_.get();
     aa.q_stride = QKV;
     aa.k_cache = kc;
@@ -231,16 +241,20 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     aa.out_stride = Q;
     kernels::paged_attention(aa, s);
     mark("attention");
-    linear(attn_.get(), w.wo.get(), o_.get(), TG, H, Q, dtype_);
+    if (w.o.fp8()) {
+      kernels::quantize_rows_fp8(dtype_, attn_.get(), Q, T, Q, fp8_out_for(w.o, T), s);
+      mark("quantize_fp8");
+    }
+    linear(linear_in(w.o, attn_.get()), w.o, o_.get(), T, dtype_);
     mark("gemm_o");
-    kernels::add_rmsnorm(dtype_, res, o_.get(), w.bo ? w.bo.get() : nullptr, w.mlp_norm.get(), x_.get(), nullptr, T,
-                         H, eps, s);
+    kernels::add_rmsnorm(dtype_, res, o_.get(), w.bo ? w.bo.get() : nullptr, w.mlp_norm.get(),
+                         w.gate_up.fp8() ? nullptr : x_.get(), nullptr, T, H, eps, s, fp8_out_for(w.gate_up, T));
     mark("add_rmsnorm");
-    linear(x_.get(), w.w_gate_up.get(), gate_up_.get(), TG, 2 * I, H, dtype_);
+    linear(linear_in(w.gate_up, x_.get()), w.gate_up, gate_up_.get(), T, dtype_);
     mark("gemm_gate_up");
-    kernels::silu_mul(dtype_, gate_up_.get(), act_.get(), T, I, s);
+    kernels::silu_mul(dtype_, gate_up_.get(), w.down.fp8() ? nullptr : act_.get(), T, I, s, fp8_out_for(w.down, T));
     mark("silu_mul");
-    linear(act_.get(), w.w_down.get(), o_.get(), TG, H, I, dtype_);
+    linear(linear_in(w.down, act_.get()), w.down, o_.get(), T, dtype_);
     mark("gemm_down");
   }
   // last MLP output added only for the logit rows, then the final norm (gathered rows -> x_)
@@ -248,7 +262,7 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
                        p.num_logit_rows, H, eps, s);
   mark("add_rmsnorm");
   const int rows = std::min(p.num_logit_rows, max_logit_rows_);
-  linear(x_.get(), lm_head_ptr_, logits_.get(), rows, cfg_.vocab_size, H, DType::F32);
+  linear(x_.get(), lm_head_.ptr, logits_.get(), rows, cfg_.vocab_size, H, DType::F32);
   mark("gemm_lm_head");
   if (argmax) {
     kernels::argmax_logprob(logits_.as<float>(), rows, cfg_.vocab_size, sample_tokens_.as<int32_t>(),
@@ -260,9 +274,53 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
 
 void CudaModel::linear(const void* x, const void* w, void* y, int m, int n, int k, DType out) {
   if (use_gemv_ && kernels::gemv_supported(dtype_, out, x, w, m, k))
-    kernels::gemv(dtype_, out, x, w, y, m, n, k, stream_);
+    kernels::gemv(dtype_, out, x, w, y, m, n, k, stream_, opt_.pdl);
   else
     gemm_->matmul(dtype_, out, x, w, y, m, n, k, stream_);
+}
+
+// Rows a projection of a pass of T tokens runs on: the tuned (padded) count for cuBLASLt, and for
+// FP8 a multiple of 16 (cuBLASLt's FP8 kernels; the rows past T read stale or zero codes and their
+// outputs are never read); T itself where the GEMV takes it.
+int CudaModel::fp8_rows(int T) const {
+  if (use_gemv_ && T <= kernels::kFp8GemvMaxM) return T;
+  return std::min(alloc_tokens_, (gemm_rows(T) + 15) / 16 * 16);
+}
+
+kernels::Fp8Out CudaModel::fp8_out_for(const Linear& w, int T) const {
+  kernels::Fp8Out q;
+  if (!w.fp8()) return q;
+  q.data = act8_.as<uint8_t>();
+  q.scale = act_scale_.as<float>();
+  q.static_scale = w.in_scale ? w.in_scale.as<float>() : nullptr;
+  if (w.scaling == kernels::Fp8Scaling::Block) {
+    q.group = kernels::kFp8Group;
+    q.scale_ld = fp8_rows(T);  // group-major scales, one column per row of the product
+  }
+  return q;
+}
+
+CudaModel::LinearIn CudaModel::linear_in(const Linear& w, const void* x) const {
+  LinearIn in;
+  if (w.fp8()) {
+    in.x8 = act8_.as<uint8_t>();
+    in.sx = act_scale_.as<float>();
+  } else {
+    in.x = x;
+  }
+  return in;
+}
+
+void CudaModel::linear(const LinearIn& in, const Linear& w, void* y, int T, DType out) {
+  if (!w.fp8()) {
+    linear(in.x, w.ptr, y, gemm_rows(T), w.n, w.k, out);
+    return;
+  }
+  const int m = fp8_rows(T);
+  if (use_gemv_ && m <= kernels::kFp8GemvMaxM && kernels::gemv_fp8_supported(out, m))
+    kernels::gemv_fp8(out, in.x8, in.sx, w.ptr, w.scale.as<float>(), y, m, w.n, w.k, w.scaling, stream_, opt_.pdl);
+  else
+    gemm_->matmul_fp8(in.x8, in.sx, w.ptr, w.scale.as<float>(), y, out, m, w.n, w.k, w.scaling, stream_);
 }
 
 void CudaModel::run_pass(const Pass& p, bool greedy) {
@@ -324,7 +382,7 @@ void CudaModel::run_batch(const ForwardBatch& batch, Mode mode, std::vector<floa
       const int n = std::min(max_logit_rows_, real_rows - r0);
       if (r0 > 0) {
         const char* xr = x_.as<char>() + size_t(r0) * cfg_.hidden_size * esize_;
-        linear(xr, lm_head_ptr_, logits_.get(), n, cfg_.vocab_size, cfg_.hidden_size, DType::F32);
+        linear(xr, lm_head_.ptr, logits_.get(), n, cfg_.vocab_size, cfg_.hidden_size, DType::F32);
         if (greedy)
           kernels::argmax_logprob(logits_.as<float>(), n, cfg_.vocab_size, sample_tokens_.as<int32_t>(),
                                   sample_logprobs_.as<float>(), stream_);

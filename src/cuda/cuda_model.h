@@ -18,6 +18,8 @@
 #include "cuda/gemm.h"
 #include "cuda/step_profiler.h"
 #include "kernels/attention.h"
+#include "kernels/fp8.h"
+#include "model/linear_weights.h"
 #include "model/model.h"
 #include "model/weights.h"
 
@@ -34,10 +36,19 @@ struct CudaModelOptions {
   // Time cuBLASLt's candidates at load for the decode buckets and the padded prefill token counts
   // (tune_gemms). Off here (tests build many small models); the CLI's ModelLoadOptions turns it on.
   bool gemm_tune = false;
-  // FP8 (issue 16), resolved by runtime/model_loader from --quantization / --kv-cache-dtype:
-  std::optional<QuantConfig> quantization;  // OnLoad: quantize dense projections at load (set cfg.quant to it)
-  std::optional<DType> kv_dtype;            // F8_E4M3: FP8 KV pool; nullopt: the compute dtype
-  std::vector<std::pair<float, float>> kv_scales;  // per layer; empty: the checkpoint's, else 1.0 (kv_scales_or_default)
+  bool gemm_cache = true;   // keep tune_gemms' choices in the tuning cache file (gemm_cache.h)
+  // Precision (issue 16). quantization: --quantization ("" keeps the checkpoint's; "fp8" quantizes
+  // dense projections at load); kv_cache_dtype: --kv-cache-dtype (auto | bf16 | fp8); kv_scales: per-
+  // layer (k_scale, v_scale) of an FP8 KV cache from calibration (empty: the checkpoint's, else 1.0).
+  std::string quantization;
+  std::string kv_cache_dtype = "auto";
+  std::vector<std::pair<float, float>> kv_scales;
+  // Launch choices (the CLI takes their defaults from IGNIS_GEMV / IGNIS_PDL / IGNIS_PROFILE /
+  // IGNIS_ATTENTION; kernels and models read no environment, so two models in one process may differ).
+  bool gemv = true;     // GEMV kernels for 1..4 (bf16) / 1..8 (FP8) rows instead of cuBLASLt
+  bool pdl = true;      // programmatic dependent launch of the GEMVs
+  bool profile = false; // per-op event timing of every pass (graphs off), printed at destruction
+  kernels::AttentionImpl attention = kernels::AttentionImpl::Wgmma;
 };
 
 class CudaModel : public Model {
@@ -63,6 +74,7 @@ class CudaModel : public Model {
   void forward_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens, std::vector<float>* logprobs);
 
   DType dtype() const { return dtype_; }
+  DType kv_dtype() const override { return kv_dtype_; }
   size_t weight_bytes() const { return weight_bytes_; }
   // Bytes of one KV block (K and V, all layers).
   int64_t kv_bytes_per_block(int block_size) const;
@@ -80,8 +92,29 @@ class CudaModel : public Model {
   int num_graphs() const { return int(graphs_.size()); }
 
  private:
+  // One projection on the device (model/linear_weights.h's HostLinear uploaded): dense weights in
+  // the compute dtype, or FP8 codes with per-channel (a per-tensor scale expanded to n) or 128x128
+  // block scales (kernels/fp8.h layouts) and the input's quantization.
+  struct Linear {
+    LinearSpec spec;        // as the checkpoint / --quantization says
+    int n = 0, k = 0;
+    DeviceBuffer w;         // dense: (n, k) of dtype_; FP8: (n, k) e4m3 codes
+    DeviceBuffer scale;     // FP8 Channel: (n) fp32; Block: (ceil(n/128), fp8_block_scale_ld(k)) fp32
+    DeviceBuffer in_scale;  // FP8 static input scale: (1) fp32
+    const void* ptr = nullptr;  // w, or the embedding (tied lm_head)
+    kernels::Fp8Scaling scaling = kernels::Fp8Scaling::Channel;
+    bool fp8() const { return spec.fp8(); }
+  };
   struct LayerWeights {
-    DeviceBuffer attn_norm, wqkv, bqkv, wo, bo, mlp_norm, w_gate_up, w_down;
+    DeviceBuffer attn_norm, bqkv, bo, mlp_norm;
+    Linear qkv, o, gate_up, down;
+  };
+  // The input of a linear layer: dtype activations, and FP8 codes + scales when it is FP8 (written by
+  // the producer before it: add_rmsnorm, silu_mul or quantize_rows_fp8).
+  struct LinearIn {
+    const void* x = nullptr;      // (m, k) of dtype_ (dense layers)
+    const uint8_t* x8 = nullptr;  // (m, k) e4m3 (FP8 layers)
+    const float* sx = nullptr;    // per kernels/fp8.h: (m) or (ceil(k/128), m)
   };
   struct Piece {  // a run of new tokens of one batch sequence inside one pass
     int seq = 0, token_begin = 0, num_cached = 0, num_tokens = 0;
@@ -95,6 +128,10 @@ class CudaModel : public Model {
   };
 
   void upload_weights(const WeightStore& ws);
+  // Where the producer of `w`'s input writes FP8 codes for a pass of T tokens (empty for dense w).
+  kernels::Fp8Out fp8_out_for(const Linear& w, int T) const;
+  LinearIn linear_in(const Linear& w, const void* x) const;  // x (dense) or this pass's FP8 codes
+  int fp8_rows(int T) const;  // rows the FP8 products of a pass of T tokens run on
   void allocate_activations();
   void tune_gemms();
   int gemm_rows(int num_tokens) const;  // token count the layer GEMMs of a pass run on (tune_gemms)
@@ -110,12 +147,20 @@ class CudaModel : public Model {
   // y (m, n) = x (m, k) . w (n, k)^T in the compute dtype (y in `out`): the GEMV kernel for
   // m <= kernels::kGemvMaxM, cuBLASLt otherwise.
   void linear(const void* x, const void* w, void* y, int m, int n, int k, DType out);
+  // The one dispatch of a projection on its LinearSpec: dense as above; FP8 (W8A8) on the FP8 GEMV
+  // for m <= kernels::kFp8GemvMaxM, cuBLASLt's FP8 GEMM otherwise.
+  void linear(const LinearIn& in, const Linear& w, void* y, int m, DType out);
 
   ModelConfig cfg_;
   CudaModelOptions opt_;
   DType dtype_ = DType::BF16;
   size_t esize_ = 2;
-  int max_model_len_ = 0, max_tokens_ = 0, max_seqs_ = 0, max_logit_rows_ = 0, num_sms_ = 0;
+  DType kv_dtype_ = DType::BF16;   // dtype_, or F8_E4M3
+  size_t kv_esize_ = 2;
+  std::vector<std::pair<float, float>> kv_scales_;  // (num_layers) (k_scale, v_scale) with an FP8 KV cache
+  bool any_fp8_ = false;
+  kernels::AttentionImpl attention_impl_ = kernels::AttentionImpl::Wgmma;           // some projection is FP8 (activation code buffers allocated)
+  int max_model_len_ = 0, max_tokens_ = 0, alloc_tokens_ = 0, max_seqs_ = 0, max_logit_rows_ = 0, num_sms_ = 0;
   size_t weight_bytes_ = 0;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<Gemm> gemm_;
@@ -124,9 +169,9 @@ class CudaModel : public Model {
   int gemm_cached_ = 0, gemm_timed_ = 0;
 
   // weights
-  DeviceBuffer embed_, final_norm_, lm_head_, inv_freq_;
+  DeviceBuffer embed_, final_norm_, inv_freq_;
+  Linear lm_head_;
   std::vector<LayerWeights> layers_;
-  const void* lm_head_ptr_ = nullptr;
 
   // KV pool: layer l's K at kv_ + (2l) * layer_bytes, V at (2l + 1) * layer_bytes
   DeviceBuffer kv_;
@@ -140,6 +185,7 @@ class CudaModel : public Model {
 
   // activations
   DeviceBuffer residual_, x_, qkv_, attn_, o_, gate_up_, act_, logits_, attn_ws_, sample_tokens_, sample_logprobs_;
+  DeviceBuffer act8_, act_scale_;  // FP8 input codes (max_tokens, max k) and their scales, reused by each FP8 layer
   size_t attn_ws_floats_ = 0;
   PinnedBuffer h_sample_tokens_, h_sample_logprobs_;
   DeviceSampler sampler_;

@@ -19,6 +19,8 @@
 #include "cuda/gemm_cache.h"
 #include "kernels/cuda_check.h"
 #include "kernels/fill.h"
+#include "kernels/fp8_gemv.h"
+#include "kernels/fp8_quantize.h"
 #include "kernels/gemv.h"
 
 namespace ignis::cuda {
@@ -29,9 +31,8 @@ namespace {
 // shapes timed now (written back with them at the end). Any file error only costs the cache.
 class GemmTuneCache {
  public:
-  explicit GemmTuneCache(Gemm& gemm) : gemm_(gemm) {
-    const char* e = std::getenv("IGNIS_GEMM_CACHE");
-    if (e && std::string(e) == "0") return;
+  GemmTuneCache(Gemm& gemm, bool enabled) : gemm_(gemm) {
+    if (!enabled) return;
     const std::filesystem::path dir = cache_dir();
     if (dir.empty()) return;
     int dev = 0;
@@ -48,20 +49,20 @@ class GemmTuneCache {
   }
 
   // Uses the cached algorithm of this shape, if any and cuBLASLt accepts it.
-  bool apply(DType in, DType out, int m, int n, int k) {
-    auto it = entries_.find({int(in), int(out), m, n, k});
+  bool apply(const GemmType& t, int m, int n, int k) {
+    auto it = entries_.find({t.cache_code(), int(t.out), m, n, k});
     if (it == entries_.end()) return false;
     cublasLtMatmulAlgo_t a;
     static_assert(sizeof(a) == sizeof(it->second));
     std::memcpy(&a, it->second.data(), sizeof(a));
-    return gemm_.use_algo(in, out, m, n, k, a);
+    return gemm_.use_algo(t, m, n, k, a);
   }
 
   // Records the algorithm now chosen for this shape (after tuning).
-  void add(DType in, DType out, int m, int n, int k) {
+  void add(const GemmType& t, int m, int n, int k) {
     if (path_.empty()) return;
-    const cublasLtMatmulAlgo_t a = gemm_.algo(in, out, m, n, k);
-    std::memcpy(entries_[{int(in), int(out), m, n, k}].data(), &a, sizeof(a));
+    const cublasLtMatmulAlgo_t a = gemm_.algo(t, m, n, k);
+    std::memcpy(entries_[{t.cache_code(), int(t.out), m, n, k}].data(), &a, sizeof(a));
     dirty_ = true;
   }
 
@@ -101,7 +102,7 @@ class GemmTuneCache {
 
 }  // namespace
 
-// GEMM tuning (CudaModelOptions::gemm_tune; IGNIS_GEMM_TUNE=0/1 overrides it). cuBLASLt's heuristic
+// GEMM tuning (CudaModelOptions::gemm_tune; the CLI takes IGNIS_GEMM_TUNE=0/1 over its flag). cuBLASLt's heuristic
 // often picks an algorithm 5-20% slower than its fastest candidate, for the prefill shapes and for
 // the decode batches alike, and the fastest one changes with the token count
 // (bench/gpu/gemm_bench.cpp, docs/PERF.md). So each token count a pass can run its GEMMs on is
@@ -109,63 +110,91 @@ class GemmTuneCache {
 // (powers of two up to max_batch_size, with the lm_head) and, since passes of more than kGemmPad
 // tokens run the four layer GEMMs on the token count rounded up to a multiple of kGemmPad (the
 // extra rows compute on stale activations and are never read), every multiple of kGemmPad up to
-// max_num_tokens. The choices are kept in a file (gemm_cache.h; IGNIS_GEMM_CACHE=0 neither reads
+// max_num_tokens. The choices are kept in a file (gemm_cache.h; gemm_cache off (IGNIS_GEMM_CACHE=0) neither reads
 // nor writes it): a later load on the same GPU kind and cuBLASLt version times only what is missing.
 void CudaModel::tune_gemms() {
-  bool on = opt_.gemm_tune;
-  if (const char* e = std::getenv("IGNIS_GEMM_TUNE"); e && *e) on = std::string(e) != "0";
-  if (!on || dtype_ == DType::F32) return;
+  if (!opt_.gemm_tune || dtype_ == DType::F32) return;
   const auto t0 = std::chrono::steady_clock::now();
-  GemmTuneCache cache(*gemm_);
-  const int H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_size(), QKV = Q + 2 * cfg_.kv_size();
-  kernels::fill_uniform(dtype_, x_.get(), size_t(max_tokens_) * H, 1.0f, 1, stream_);
-  kernels::fill_uniform(dtype_, attn_.get(), size_t(max_tokens_) * Q, 1.0f, 2, stream_);
-  kernels::fill_uniform(dtype_, act_.get(), size_t(max_tokens_) * I, 1.0f, 3, stream_);
+  GemmTuneCache cache(*gemm_, opt_.gemm_cache);
+  const int H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_size();
+  const size_t T = size_t(alloc_tokens_);
+  kernels::fill_uniform(dtype_, x_.get(), T * H, 1.0f, 1, stream_);
+  kernels::fill_uniform(dtype_, attn_.get(), T * Q, 1.0f, 2, stream_);
+  kernels::fill_uniform(dtype_, act_.get(), T * I, 1.0f, 3, stream_);
   const LayerWeights& w = layers_[0];
   struct Case {
-    const void *x, *w;
+    const Linear* w;
+    const void* x;  // dense input (dtype_); FP8 inputs are codes of it (quantized below per row count)
     void* y;
-    int n, k;
     DType out;
   };
-  const Case layer[] = {{x_.get(), w.wqkv.get(), qkv_.get(), QKV, H, dtype_},
-                        {attn_.get(), w.wo.get(), o_.get(), H, Q, dtype_},
-                        {x_.get(), w.w_gate_up.get(), gate_up_.get(), 2 * I, H, dtype_},
-                        {act_.get(), w.w_down.get(), o_.get(), H, I, dtype_}};
-  const Case lm_head = {x_.get(), lm_head_ptr_, logits_.get(), cfg_.vocab_size, H, DType::F32};
+  const Case layer[] = {{&w.qkv, x_.get(), qkv_.get(), dtype_},
+                        {&w.o, attn_.get(), o_.get(), dtype_},
+                        {&w.gate_up, x_.get(), gate_up_.get(), dtype_},
+                        {&w.down, act_.get(), o_.get(), dtype_}};
+  const Case lm_head = {&lm_head_, x_.get(), logits_.get(), DType::F32};
   double heur = 0, tuned = 0;
   int timed = 0, cached = 0;
   auto tune = [&](const Case& c, int m) {
-    if (use_gemv_ && kernels::gemv_supported(dtype_, c.out, c.x, c.w, m, c.k)) return;  // GEMV, not cuBLASLt
-    if (cache.apply(dtype_, c.out, m, c.n, c.k)) {
+    const Linear& L = *c.w;
+    GemmType type;
+    GemmOperands ops;
+    ops.w = L.ptr;
+    ops.y = c.y;
+    type.out = c.out;
+    if (L.fp8()) {
+      if (use_gemv_ && m <= kernels::kFp8GemvMaxM) return;  // the FP8 GEMV, not cuBLASLt
+      type.in = DType::F8_E4M3;
+      type.scaling = L.scaling;
+      kernels::Fp8Out q;  // random codes and their scales for this row count (dynamic scales)
+      q.data = act8_.as<uint8_t>();
+      q.scale = act_scale_.as<float>();
+      if (L.scaling == kernels::Fp8Scaling::Block) {
+        q.group = kernels::kFp8Group;
+        q.scale_ld = m;
+      }
+      kernels::quantize_rows_fp8(dtype_, c.x, L.k, m, L.k, q, stream_);
+      ops.x = act8_.get();
+      ops.sx = act_scale_.as<float>();
+      ops.sw = L.scale.as<float>();
+    } else {
+      if (use_gemv_ && kernels::gemv_supported(dtype_, c.out, c.x, L.ptr, m, L.k)) return;  // GEMV, not cuBLASLt
+      type.in = dtype_;
+      ops.x = c.x;
+    }
+    if (cache.apply(type, m, L.n, L.k)) {
       ++cached;
       return;
     }
     try {
-      auto [h, t] = gemm_->tune(dtype_, c.out, c.x, c.w, c.y, m, c.n, c.k, kGemmTuneAlgos, kGemmTuneIters, stream_);
+      auto [h, t] = gemm_->tune(type, ops, m, L.n, L.k, kGemmTuneAlgos, kGemmTuneIters, stream_);
       heur += h;
       tuned += t;
       ++timed;
-      cache.add(dtype_, c.out, m, c.n, c.k);
+      cache.add(type, m, L.n, L.k);
     } catch (const std::exception& e) {  // tuning is an optimization: the heuristic's choice stays
-      IGNIS_LOG(Warn, "cuda: GEMM tuning of {} x {} x {} failed ({}); keeping cuBLASLt's heuristic choice", m, c.n,
-                c.k, e.what());
+      IGNIS_LOG(Warn, "cuda: GEMM tuning of {} x {} x {} ({}) failed ({}); keeping cuBLASLt's heuristic choice", m,
+                L.n, L.k, L.fp8() ? "fp8" : "dense", e.what());
     }
   };
   // The row counts the layer GEMMs run on: decode buckets (padded like any pass above kGemmPad
   // tokens) and every padded prefill count; the lm_head at the buckets (its rows are never padded).
   gemm_pad_ = max_tokens_ >= 2 * kGemmPad;
-  std::set<int> layer_rows, head_rows;
+  std::set<int> layer_rows, fp8_layer_rows, head_rows;
   for (int b = 1;; b = std::min(2 * b, max_seqs_)) {
     if (b > max_tokens_) break;
     layer_rows.insert(gemm_rows(b));
+    fp8_layer_rows.insert(fp8_rows(b));
     if (b <= max_logit_rows_) head_rows.insert(b);
     if (b == max_seqs_) break;
   }
   if (gemm_pad_)
-    for (int m = 2 * kGemmPad; m <= max_tokens_; m += kGemmPad) layer_rows.insert(m);
-  for (int m : layer_rows)
-    for (const Case& c : layer) tune(c, m);
+    for (int m = 2 * kGemmPad; m <= max_tokens_; m += kGemmPad) {
+      layer_rows.insert(m);
+      fp8_layer_rows.insert(fp8_rows(m));
+    }
+  for (const Case& c : layer)
+    for (int m : c.w->fp8() ? fp8_layer_rows : layer_rows) tune(c, m);
   for (int m : head_rows) tune(lm_head, m);
   cache.save();
   gemm_cached_ = cached;

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <cuda_runtime_api.h>
 
+#include <cmath>
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -79,6 +81,15 @@ class Uploader {
     return buf;
   }
 
+  // Copies `n` bytes (FP8 codes) into a new device buffer as they are.
+  DeviceBuffer upload_bytes(const void* src, size_t n, const std::string& what) {
+    DeviceBuffer buf(n, what);
+    IGNIS_CUDA_CHECK(cudaMemcpy(buf.get(), src, n, cudaMemcpyHostToDevice));
+    done_ += n;
+    report();
+    return buf;
+  }
+
  private:
   void report() {
     if (!progress_ || total_ == 0) return;
@@ -102,11 +113,12 @@ class Uploader {
 
 CudaModel::CudaModel(const ModelConfig& cfg, const WeightStore& weights, CudaModelOptions opt)
     : cfg_(cfg), opt_(opt) {
-  if (const char* e = std::getenv("IGNIS_PROFILE"); e && *e && std::string(e) != "0") {
+  if (opt_.profile) {
     profiler_ = std::make_unique<StepProfiler>();
     opt_.cuda_graphs = false;  // events are recorded between eager launches only
   }
-  if (const char* e = std::getenv("IGNIS_GEMV"); e && std::string(e) == "0") use_gemv_ = false;
+  use_gemv_ = opt_.gemv;
+  attention_impl_ = opt_.attention;
   IGNIS_CHECK(device_count() > 0, "cuda backend: no CUDA device found (cudaGetDeviceCount)");
   dtype_ = opt.dtype ? *opt.dtype : (cfg.dtype == DType::F16 || cfg.dtype == DType::BF16 ? cfg.dtype : DType::BF16);
   IGNIS_CHECK(dtype_ == DType::F32 || dtype_ == DType::F16 || dtype_ == DType::BF16,
@@ -123,12 +135,26 @@ CudaModel::CudaModel(const ModelConfig& cfg, const WeightStore& weights, CudaMod
   IGNIS_CHECK(max_model_len_ > 0, "cuda backend: max_model_len unknown (config has no max_position_embeddings)");
   max_seqs_ = std::max(1, opt.max_batch_size);
   max_tokens_ = std::max(opt.max_num_tokens, max_seqs_);
+  alloc_tokens_ = (max_tokens_ + 15) / 16 * 16;  // activation rows: FP8 products run on multiples of 16 (fp8_rows)
+  kv_dtype_ = resolve_kv_cache_dtype(opt_.kv_cache_dtype, cfg_, dtype_);
+  IGNIS_CHECK(kv_dtype_ == dtype_ || kv_dtype_ == DType::F8_E4M3, "cuda backend: KV cache dtype {} with compute dtype {}",
+              dtype_name(kv_dtype_), dtype_name(dtype_));
+  kv_esize_ = dtype_size(kv_dtype_);
   max_logit_rows_ = std::max(opt.max_logit_rows, max_seqs_);
 
   int dev = 0;
   IGNIS_CUDA_CHECK(cudaGetDevice(&dev));
   IGNIS_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, dev));
   IGNIS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  if (cfg_.quant.quantized() || kv_dtype_ == DType::F8_E4M3) {
+    int major = 0, minor = 0;
+    IGNIS_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    IGNIS_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+    IGNIS_CHECK(major * 10 + minor >= 89,
+                "cuda backend: FP8 ({}) needs FP8 tensor cores (compute capability 8.9 or newer); this GPU is {}.{}",
+                cfg_.quant.quantized() ? cfg_.quant.linear.describe() : "KV cache", major, minor);
+    IGNIS_CHECK(dtype_ != DType::F32, "cuda backend: FP8 with an fp32 compute dtype is not supported (bf16 or fp16)");
+  }
   gemm_ = std::make_unique<Gemm>();
 
   upload_weights(weights);
@@ -146,48 +172,126 @@ void CudaModel::upload_weights(const WeightStore& ws) {
   const bool o_bias = cfg_.o_proj_bias;
   auto L = [](int l, const char* s) { return layer_tensor_name(l, s); };
 
-  int64_t per_layer = 2 * H + (Q + 2 * KV) * H + H * Q + 2 * I * H + H * I + (qkv_bias ? Q + 2 * KV : 0) +
-                      (o_bias ? H : 0);
-  int64_t total = V * H + H + (cfg_.tie_word_embeddings ? 0 : V * H) + per_layer * cfg_.num_layers;
-  weight_bytes_ = size_t(total) * esize_;
+  {  // bytes on the device: FP8 projections 1 byte per weight, everything else in the compute dtype
+    ModelConfig c = cfg_;
+    c.dtype = dtype_;
+    weight_bytes_ = size_t(model_weight_bytes(c));
+  }
   Uploader up(ws, dtype_, weight_bytes_, opt_.progress);
+  // An FP8 projection: codes as they are, per-tensor scales expanded to n (the kernels read
+  // per-channel or 128x128-block scales only), the static input scale on the device.
+  auto upload_linear = [&](const HostLinear& hl) {
+    Linear w;
+    w.spec = hl.spec;
+    w.n = int(hl.n);
+    w.k = int(hl.k);
+    if (!hl.spec.fp8()) {
+      std::vector<std::pair<std::string, std::vector<int64_t>>> parts;
+      for (const TensorRef* t : hl.dense) parts.push_back({t->name, t->shape});
+      w.w = up.upload(parts, hl.name);
+      w.ptr = w.w.get();
+      return w;
+    }
+    const QuantizedLinear& q = hl.q;
+    IGNIS_CHECK(q.n == hl.n && q.k == hl.k && q.data.size() == size_t(q.n * q.k), "{}: FP8 codes of {} x {} expected",
+                hl.name, hl.n, hl.k);
+    w.w = up.upload_bytes(q.data.data(), q.data.size(), hl.name);
+    w.ptr = w.w.get();
+    std::vector<float> sc;
+    switch (q.spec.wscale) {
+      case WeightScale::Tensor:
+        IGNIS_CHECK(q.scale.size() == 1, "{}: one weight scale expected, got {}", hl.name, q.scale.size());
+        sc.assign(size_t(q.n), q.scale[0]);
+        w.scaling = kernels::Fp8Scaling::Channel;
+        break;
+      case WeightScale::Channel:
+        IGNIS_CHECK(q.scale.size() == size_t(q.n), "{}: {} channel scales for {} rows", hl.name, q.scale.size(), q.n);
+        sc = q.scale;
+        w.scaling = kernels::Fp8Scaling::Channel;
+        break;
+      case WeightScale::Block: {
+        IGNIS_CHECK(q.spec.block_n == kernels::kFp8Group && q.spec.block_k == kernels::kFp8Group,
+                    "{}: FP8 weight blocks of {} x {}: the CUDA backend takes 128 x 128 blocks only", hl.name,
+                    q.spec.block_n, q.spec.block_k);
+        const int64_t nb = (q.n + 127) / 128, kb = (q.k + 127) / 128, ld = kernels::fp8_block_scale_ld(int(q.k));
+        IGNIS_CHECK(q.scale.size() == size_t(nb * kb), "{}: {} block scales, expected {} x {}", hl.name,
+                    q.scale.size(), nb, kb);
+        sc.assign(size_t(nb * ld), 1.0f);  // padding columns: unused
+        for (int64_t i = 0; i < nb; ++i)
+          for (int64_t j = 0; j < kb; ++j) sc[size_t(i * ld + j)] = q.scale[size_t(i * kb + j)];
+        w.scaling = kernels::Fp8Scaling::Block;
+        break;
+      }
+      default: IGNIS_FAIL("{}: FP8 weights without scales", hl.name);
+    }
+    const bool block = w.scaling == kernels::Fp8Scaling::Block;
+    IGNIS_CHECK(block == (q.spec.act == ActScale::DynamicGroup),
+                "{}: {}: the CUDA backend pairs 128x128 weight blocks with dynamic per-128-group inputs only",
+                hl.name, q.spec.describe());
+    IGNIS_CHECK(q.spec.act != ActScale::None, "{}: FP8 weight-only layers are not supported (inputs must be quantized)",
+                hl.name);
+    if (q.spec.act == ActScale::DynamicGroup)
+      IGNIS_CHECK(q.spec.act_group == kernels::kFp8Group, "{}: input groups of {}: the CUDA backend takes 128",
+                  hl.name, q.spec.act_group);
+    w.scale = DeviceBuffer(sc.size() * 4, hl.name + " scales");
+    IGNIS_CUDA_CHECK(cudaMemcpy(w.scale.get(), sc.data(), sc.size() * 4, cudaMemcpyHostToDevice));
+    if (q.spec.act == ActScale::StaticTensor) {
+      IGNIS_CHECK(std::isfinite(q.input_scale) && q.input_scale > 0, "{}: input scale {} must be finite and positive",
+                  hl.name, q.input_scale);
+      w.in_scale = DeviceBuffer(4, hl.name + " input scale");
+      IGNIS_CUDA_CHECK(cudaMemcpy(w.in_scale.get(), &q.input_scale, 4, cudaMemcpyHostToDevice));
+    }
+    any_fp8_ = true;
+    return w;
+  };
 
   embed_ = up.upload({{"model.embed_tokens.weight", {V, H}}}, "model.embed_tokens.weight");
   layers_.resize(cfg_.num_layers);
   for (int l = 0; l < cfg_.num_layers; ++l) {
     LayerWeights& w = layers_[l];
+    const LayerLinears mods = layer_linears(l);
     w.attn_norm = up.upload({{L(l, "input_layernorm.weight"), {H}}}, L(l, "input_layernorm.weight"));
-    w.wqkv = up.upload({{L(l, "self_attn.q_proj.weight"), {Q, H}},
-                        {L(l, "self_attn.k_proj.weight"), {KV, H}},
-                        {L(l, "self_attn.v_proj.weight"), {KV, H}}},
-                       L(l, "self_attn.qkv (fused)"));
+    w.qkv = upload_linear(load_linear(ws, cfg_, mods.qkv, H));
     if (qkv_bias)
       w.bqkv = up.upload({{L(l, "self_attn.q_proj.bias"), {Q}},
                           {L(l, "self_attn.k_proj.bias"), {KV}},
                           {L(l, "self_attn.v_proj.bias"), {KV}}},
                          L(l, "self_attn.qkv bias (fused)"));
-    w.wo = up.upload({{L(l, "self_attn.o_proj.weight"), {H, Q}}}, L(l, "self_attn.o_proj.weight"));
+    w.o = upload_linear(load_linear(ws, cfg_, mods.o, Q));
     if (o_bias) w.bo = up.upload({{L(l, "self_attn.o_proj.bias"), {H}}}, L(l, "self_attn.o_proj.bias"));
     w.mlp_norm = up.upload({{L(l, "post_attention_layernorm.weight"), {H}}}, L(l, "post_attention_layernorm.weight"));
-    w.w_gate_up = up.upload({{L(l, "mlp.gate_proj.weight"), {I, H}}, {L(l, "mlp.up_proj.weight"), {I, H}}},
-                            L(l, "mlp.gate_up (fused)"));
-    w.w_down = up.upload({{L(l, "mlp.down_proj.weight"), {H, I}}}, L(l, "mlp.down_proj.weight"));
+    w.gate_up = upload_linear(load_linear(ws, cfg_, mods.gate_up, H));
+    w.down = upload_linear(load_linear(ws, cfg_, mods.down, I));
   }
   final_norm_ = up.upload({{"model.norm.weight", {H}}}, "model.norm.weight");
   if (cfg_.tie_word_embeddings) {
-    lm_head_ptr_ = embed_.get();
+    lm_head_.n = int(V);
+    lm_head_.k = int(H);
+    lm_head_.spec.weight = dtype_;
+    lm_head_.ptr = embed_.get();
   } else {
-    lm_head_ = up.upload({{"lm_head.weight", {V, H}}}, "lm_head.weight");
-    lm_head_ptr_ = lm_head_.get();
+    lm_head_ = upload_linear(load_linear(ws, cfg_, {"lm_head"}, H));
   }
+  IGNIS_CHECK(!lm_head_.fp8(), "lm_head: an FP8 lm_head is not supported by the CUDA backend (keep it in the "
+              "checkpoint's ignore list)");
   std::vector<float> inv = cpu::rope_inv_freq(cfg_.head_dim, cfg_.rope_theta, cfg_.rope_scaling);
   IGNIS_CHECK(int(inv.size()) == cfg_.head_dim / 2, "rope: {} frequencies for head_dim {}", inv.size(), cfg_.head_dim);
   inv_freq_ = DeviceBuffer(inv.size() * 4, "rope inv_freq");
   IGNIS_CUDA_CHECK(cudaMemcpy(inv_freq_.get(), inv.data(), inv.size() * 4, cudaMemcpyHostToDevice));
+  if (kv_dtype_ == DType::F8_E4M3) {
+    kv_scales_ = kv_scales_or_default(ws, cfg_, opt_.kv_scales, "cuda");
+    IGNIS_CHECK(int(kv_scales_.size()) == cfg_.num_layers, "cuda: {} KV scale pairs for {} layers", kv_scales_.size(),
+                cfg_.num_layers);
+    for (size_t l = 0; l < kv_scales_.size(); ++l)
+      IGNIS_CHECK(std::isfinite(kv_scales_[l].first) && kv_scales_[l].first > 0 && std::isfinite(kv_scales_[l].second) &&
+                      kv_scales_[l].second > 0,
+                  "cuda: layer {} KV scales ({}, {}) must be finite and positive", l, kv_scales_[l].first,
+                  kv_scales_[l].second);
+  }
 }
 
 void CudaModel::allocate_activations() {
-  const size_t T = max_tokens_, H = cfg_.hidden_size, Q = cfg_.q_size(), KV = cfg_.kv_size();
+  const size_t T = alloc_tokens_, H = cfg_.hidden_size, Q = cfg_.q_size(), KV = cfg_.kv_size();
   const size_t I = cfg_.intermediate_size, es = esize_;
   residual_ = DeviceBuffer(T * H * 4, "residual stream (max_num_tokens, hidden) fp32");
   x_ = DeviceBuffer(T * H * es, "normed activations (max_num_tokens, hidden)");
@@ -197,6 +301,14 @@ void CudaModel::allocate_activations() {
   gate_up_ = DeviceBuffer(T * 2 * I * es, "gate_up activations (max_num_tokens, 2 * intermediate)");
   act_ = DeviceBuffer(T * I * es, "SwiGLU output (max_num_tokens, intermediate)");
   logits_ = DeviceBuffer(size_t(max_logit_rows_) * cfg_.vocab_size * 4, "logits (max_logit_rows, vocab) fp32");
+  if (any_fp8_) {  // the input codes of the FP8 layer running now, and their scales (per row or per 128 columns)
+    const size_t K = std::max({H, Q, I});
+    act8_ = DeviceBuffer(T * K, "FP8 layer input codes (max_num_tokens, max k)");
+    act_scale_ = DeviceBuffer(T * ((K + 127) / 128) * 4, "FP8 layer input scales");
+    // padding rows of the products (fp8_rows) read these before any producer wrote them: finite zeros
+    IGNIS_CUDA_CHECK(cudaMemset(act8_.get(), 0, act8_.bytes()));
+    IGNIS_CUDA_CHECK(cudaMemset(act_scale_.get(), 0, act_scale_.bytes()));
+  }
   sample_tokens_ = DeviceBuffer(T * 4, "sampled tokens");
   sample_logprobs_ = DeviceBuffer(T * 4, "sampled logprobs");
   h_sample_tokens_ = PinnedBuffer(T * 4);
@@ -224,6 +336,7 @@ void CudaModel::allocate_activations() {
 std::unique_ptr<CudaModel> CudaModel::load(const std::filesystem::path& dir, LoadFormat fmt, uint64_t seed,
                                            CudaModelOptions opt) {
   ModelConfig cfg = load_model_config(dir);
+  apply_quantization_flag(cfg, opt.quantization);  // --quantization fp8: load_linear quantizes the dense weights
   WeightStore ws = WeightStore::load(dir, cfg, fmt, seed);
   return std::make_unique<CudaModel>(cfg, ws, opt);
 }

@@ -45,17 +45,17 @@ LoadedModel load_model(const std::filesystem::path& dir, const ModelLoadOptions&
     co.max_batch_size = opt.max_batch_size;
     co.max_model_len = opt.max_model_len;
     co.progress = opt.progress;
-    {  // FP8: what the CUDA backend is asked for (resolved here, consumed by CudaModel).
-      ModelConfig cfg = load_model_config(dir);
-      co.quantization = parse_quantization_method(opt.quantization);
-      if (co.quantization) apply_quantization_flag(cfg, opt.quantization);  // same checks as the CPU path
-      if (resolve_kv_cache_dtype(opt.kv_cache_dtype, cfg, DType::BF16) == DType::F8_E4M3) co.kv_dtype = DType::F8_E4M3;
-      // co.kv_scales stays empty: CudaModel takes the checkpoint's (kv_scales_or_default).
-      // LEAD: remove this check once CudaModel consumes quantization / kv_dtype / kv_scales and FP8 checkpoints.
-      IGNIS_CHECK(!co.quantization && !co.kv_dtype && !cfg.quant.quantized(),
-                  "{}: FP8 ({}) is not wired into the CUDA backend yet; use --device cpu", dir.string(),
-                  cfg.quant.quantized() ? cfg.quant.linear.describe() : "FP8 KV cache");
-    }
+    co.gemv = opt.gemv;
+    co.pdl = opt.pdl;
+    co.profile = opt.profile;
+    co.gemm_cache = opt.gemm_cache;
+    IGNIS_CHECK(opt.attention == "wgmma" || opt.attention == "mma" || opt.attention == "simple",
+                "attention kernels '{}': expected wgmma, mma or simple", opt.attention);
+    co.attention = opt.attention == "simple" ? kernels::AttentionImpl::Simple
+                   : opt.attention == "mma"  ? kernels::AttentionImpl::Mma
+                                             : kernels::AttentionImpl::Wgmma;
+    co.quantization = opt.quantization;
+    co.kv_cache_dtype = opt.kv_cache_dtype;
     auto m = cuda::CudaModel::load(dir, opt.load_format, opt.seed, co);
     out.kv_num_blocks = m->kv_blocks_for_fraction(opt.kv_cache_fraction, kv_block_size);
     IGNIS_CHECK(out.kv_num_blocks > 0, "{}: no GPU memory left for the KV cache (kv-cache-fraction {})",

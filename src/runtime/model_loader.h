@@ -22,6 +22,13 @@ struct ModelLoadOptions {
   bool cuda_graphs = true;
   bool gemm_tune = true;                // CUDA: time cuBLASLt's candidates for the prefill GEMMs at load
   bool progress = true;
+  // CUDA launch choices (the CLI takes their defaults from IGNIS_GEMV, IGNIS_PDL, IGNIS_PROFILE,
+  // IGNIS_ATTENTION, IGNIS_GEMM_CACHE; nothing below the CLI reads the environment).
+  bool gemv = true;                     // GEMV kernels for small batches (else cuBLASLt)
+  bool pdl = true;                      // programmatic dependent launch
+  bool profile = false;                 // per-op event timing, graphs off
+  bool gemm_cache = true;               // keep the GEMM tuning choices in the cache file
+  std::string attention = "wgmma";      // attention kernels: wgmma (Hopper prefill) | mma | simple
   std::string quantization;             // "" | "fp8": quantize the dense projections at load (--quantization)
   std::string kv_cache_dtype = "auto";  // "auto" (fp8 when the checkpoint has KV scales) | "bf16" | "fp8"
 };
