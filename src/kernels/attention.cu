@@ -137,7 +137,7 @@ paged_attention_kernel(PagedAttentionArgs a) {
       const int t = tile.token_begin + (r0 + r) / G, h = kvh * G + (r0 + r) % G;
       if (S == 1) {
         T* o = static_cast<T*>(a.out) + size_t(t) * a.out_stride + size_t(h) * D;
-        const float inv = l[j] > 0.0f ? a.v_scale / l[j] : 0.0f;
+        const float inv = (l[j] > 0.0f ? 1.0f / l[j] : 0.0f) * a.v_scale;
 #pragma unroll
         for (int c = 0; c < DC; ++c) {
           const int d = lane + 32 * c;

@@ -222,7 +222,7 @@ __device__ __forceinline__ void decode_pass(const PagedAttentionArgs& a, const A
     const int t = tile.token_begin + rr / G, h = kvh * G + rr % G;
     if (S == 1) {
       T* out = static_cast<T*>(a.out) + size_t(t) * a.out_stride + size_t(h) * D;
-      const float inv = L > 0.0f ? a.v_scale / L : 0.0f;
+      const float inv = (L > 0.0f ? 1.0f / L : 0.0f) * a.v_scale;
       *reinterpret_cast<uint32_t*>(out + d) = pack2<T>(x * inv, y * inv);
     } else {
       // workspace layout as in the main kernel
@@ -476,7 +476,7 @@ __device__ __forceinline__ void decode_pass_fp8(const PagedAttentionArgs& a, con
     const int t = tile.token_begin + rr / G, h = kvh * G + rr % G;
     if (S == 1) {
       T* out = static_cast<T*>(a.out) + size_t(t) * a.out_stride + size_t(h) * D;
-      const float inv = L > 0.0f ? a.v_scale / L : 0.0f;
+      const float inv = (L > 0.0f ? 1.0f / L : 0.0f) * a.v_scale;
       *reinterpret_cast<uint32_t*>(out + d) = pack2<T>(x * inv, y * inv);
     } else {
       const size_t part = (size_t(t) * a.num_heads + h) * S + split;

@@ -61,7 +61,6 @@ __global__ void __launch_bounds__(kThreads) paged_attention_mma_kernel(PagedAtte
   constexpr int VEC = D / 8;         // 16-byte vectors per row of Q
   constexpr int KVEC = 16 / int(sizeof(KV));  // cache elements per 16-byte vector
   constexpr int VECK = D / KVEC;              // 16-byte vectors per cached row
-  constexpr int CP = kFp8 ? D : SD * 2;       // bytes between the rows a chunk's copy lands in
   constexpr int KSTEPS = D / 16;     // k-steps of S = Q K^T
   constexpr int NT_S = kChunk / 8;   // n-tiles (8 keys) of S
   constexpr int NT_O = D / 8;        // n-tiles (8 dims) of O
@@ -72,8 +71,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_mma_kernel(PagedAtte
   // FP8: the chunk's codes land in Kst / Vst (kChunk, D) and are converted into Ks / Vs
   unsigned char* Kst = reinterpret_cast<unsigned char*>(Vs + kChunk * SD);
   unsigned char* Vst = Kst + kChunk * D;
-  unsigned char* Kdst = kFp8 ? Kst : reinterpret_cast<unsigned char*>(Ks);  // where copies of K land
-  unsigned char* Vdst = kFp8 ? Vst : reinterpret_cast<unsigned char*>(Vs);
+  void* Kdst = kFp8 ? static_cast<void*>(Kst) : static_cast<void*>(Ks);  // where copies of K land
+  void* Vdst = kFp8 ? static_cast<void*>(Vst) : static_cast<void*>(Vs);
   __shared__ int32_t slots[2][kChunk];         // cache row (block * block_size + offset) per key, -1 = masked
   __shared__ uint32_t valid_bits[2][2];        // bit k: slots[..][k] >= 0
 
@@ -118,15 +117,18 @@ __global__ void __launch_bounds__(kThreads) paged_attention_mma_kernel(PagedAtte
       if (lane == 0) valid_bits[c & 1][warp] = bits;
     }
   };
-  // Every thread: its share of chunk c's rows of `src` into `dst` (rows CP bytes apart; one commit group).
-  auto issue_chunk = [&](unsigned char* dst, const KV* src, int c) {
+  // Every thread: its share of chunk c's rows of `src` into `dst` (one commit group): the T tile (rows SD
+  // apart), or for an FP8 cache the staging tile of codes (rows D bytes apart).
+  auto issue_chunk = [&](void* dst, const KV* src, int c) {
     const int32_t* sl = slots[c & 1];
     static_assert(kChunk * VECK % kThreads == 0, "whole copy rounds");
 #pragma unroll
     for (int it = 0; it < kChunk * VECK / kThreads; ++it) {
       const int i = tid + it * kThreads;
       const int key = i / VECK, v = i % VECK;
-      unsigned char* d = dst + key * CP + v * 16;
+      void* d;
+      if constexpr (kFp8) d = static_cast<unsigned char*>(dst) + key * D + v * 16;
+      else d = static_cast<T*>(dst) + key * SD + v * 8;
       const int slot = sl[key];
       if (slot >= 0) cp_async16(d, src + size_t(slot) * tok_stride + head_off + v * KVEC);
       else *reinterpret_cast<uint4*>(d) = make_uint4(0u, 0u, 0u, 0u);  // (FP8: code 0 = 0.0, never NaN)

@@ -154,7 +154,7 @@ __device__ __forceinline__ void store_fragment_rows(const PagedAttentionArgs& a,
     const int t = tile.token_begin + rr / G, h = kvh * G + rr % G;
     if (S == 1) {
       T* out = static_cast<T*>(a.out) + size_t(t) * a.out_stride + size_t(h) * D;
-      const float inv = l[i] > 0.0f ? a.v_scale / l[i] : 0.0f;
+      const float inv = (l[i] > 0.0f ? 1.0f / l[i] : 0.0f) * a.v_scale;
 #pragma unroll
       for (int n = 0; n < NT; ++n)
         *reinterpret_cast<uint32_t*>(out + n * 8 + 2 * qd) = pack2<T>(o[n][2 * i] * inv, o[n][2 * i + 1] * inv);
