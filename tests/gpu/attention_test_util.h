@@ -56,13 +56,28 @@ constexpr kernels::AttentionImpl kImpls[] = {kernels::AttentionImpl::Simple, ker
                                              kernels::AttentionImpl::Wgmma};
 
 std::string describe(const AttnCase& c) {
-  std::string s = std::string(impl_name(current_impl())) + " " + test::dname(c.dtype) + (c.fp8 ? " kv-e4m3" : "") + " hd" +
-                  std::to_string(c.head_dim) + " h" +
-                  std::to_string(c.num_heads) + "/" + std::to_string(c.num_kv_heads) + " bs" +
-                  std::to_string(c.block_size) + " win" + std::to_string(c.window) + " splits" +
-                  std::to_string(c.force_splits) + " tile" + std::to_string(c.tile_tokens) +
-                  (c.release ? " released" : "") + " q" + std::to_string(int(c.q_range)) + " seqs";
-  for (auto& q : c.seqs) s += " " + std::to_string(q.num_cached) + "+" + std::to_string(q.num_tokens);
+  std::string s = impl_name(current_impl());
+  auto add = [&](const char* key, int value) {
+    s += key;
+    s += std::to_string(value);
+  };
+  s += " ";
+  s += test::dname(c.dtype);
+  if (c.fp8) s += " kv-e4m3";
+  add(" hd", c.head_dim);
+  add(" h", c.num_heads);
+  add("/", c.num_kv_heads);
+  add(" bs", c.block_size);
+  add(" win", c.window);
+  add(" splits", c.force_splits);
+  add(" tile", c.tile_tokens);
+  if (c.release) s += " released";
+  add(" q", int(c.q_range));
+  s += " seqs";
+  for (auto& q : c.seqs) {
+    add(" ", q.num_cached);
+    add("+", q.num_tokens);
+  }
   return s;
 }
 
