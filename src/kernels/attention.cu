@@ -1,7 +1,9 @@
 #include <algorithm>
-#include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <type_traits>
 
 #include "kernels/attention.h"
 #include "kernels/attention_mma.h"
@@ -9,6 +11,7 @@
 #include "kernels/common.cuh"
 #include "kernels/cuda_check.h"
 #include "kernels/dispatch.h"
+#include "kernels/kv_fp8.cuh"
 #include "kernels/pdl.cuh"
 
 namespace ignis::kernels {
@@ -20,8 +23,13 @@ constexpr int kMaxRows = kWarps * kRowsPerWarp;
 constexpr int kChunk = 32;        // keys per shared-memory chunk = one key per lane
 constexpr int kMaxSplits = 32;    // key splits of a tile (attention_num_splits; one lane each in the combine)
 
-// DC = head_dim chunks of 32 (lane owns dims lane + 32*c); head_dim <= 32*DC.
-template <class T, int DC>
+// A cache element as fp32: the value (KV = T) or the unscaled code value (KV = kv_fp8; k_scale is in
+// a.scale, v_scale applied to the output).
+template <class T> __device__ __forceinline__ float kv_to_f(T x) { return to_f(x); }
+template <> __device__ __forceinline__ float kv_to_f<kv_fp8>(kv_fp8 x) { return e4m3_to_float(x.__x); }
+
+// DC = head_dim chunks of 32 (lane owns dims lane + 32*c); head_dim <= 32*DC. KV = T or kv_fp8.
+template <class T, class KV, int DC>
 __global__ void __launch_bounds__(kWarps * 32)
 paged_attention_kernel(PagedAttentionArgs a) {
   const AttentionTile tile = a.tiles[blockIdx.x];
@@ -42,8 +50,8 @@ paged_attention_kernel(PagedAttentionArgs a) {
   const int kb = keys.begin, ke = keys.end;
 
   const T* q = static_cast<const T*>(a.q);
-  const T* kc = static_cast<const T*>(a.k_cache);
-  const T* vc = static_cast<const T*>(a.v_cache);
+  const KV* kc = static_cast<const KV*>(a.k_cache);
+  const KV* vc = static_cast<const KV*>(a.v_cache);
   const int32_t* bt = a.block_tables + size_t(tile.seq) * a.bt_stride;
   const size_t tok_stride = size_t(a.num_kv_heads) * D;
   for (int r0 = 0; r0 < rows_total; r0 += kMaxRows) {
@@ -79,8 +87,8 @@ paged_attention_kernel(PagedAttentionArgs a) {
           const int blk = bt[p / a.block_size];
           if (blk >= 0) {
             const size_t off = (size_t(blk) * a.block_size + p % a.block_size) * tok_stride + size_t(kvh) * D + d;
-            kv = to_f(kc[off]);
-            vv = to_f(vc[off]);
+            kv = kv_to_f(kc[off]);
+            vv = kv_to_f(vc[off]);
           }
         }
         Ks[kk * (D + 1) + d] = kv;
@@ -129,7 +137,7 @@ paged_attention_kernel(PagedAttentionArgs a) {
       const int t = tile.token_begin + (r0 + r) / G, h = kvh * G + (r0 + r) % G;
       if (S == 1) {
         T* o = static_cast<T*>(a.out) + size_t(t) * a.out_stride + size_t(h) * D;
-        const float inv = l[j] > 0.0f ? 1.0f / l[j] : 0.0f;
+        const float inv = (l[j] > 0.0f ? 1.0f / l[j] : 0.0f) * a.v_scale;
 #pragma unroll
         for (int c = 0; c < DC; ++c) {
           const int d = lane + 32 * c;
@@ -164,7 +172,8 @@ __device__ __forceinline__ float split_weight(const float* ml, int S, int lane) 
   return L > 0.0f ? e / L : 0.0f;
 }
 
-// One block per (token, head): merges the S partial results (launch_combine: launches of few rows).
+// One block per (token, head): merges the S partial results (launch_combine: launches of few rows)
+// and applies v_scale (1 unless the cache is FP8).
 template <class T>
 __global__ void attention_combine_kernel(PagedAttentionArgs a) {
   pdl_launch_dependents();  // a PDL-launched GEMV may start streaming its weights
@@ -185,7 +194,7 @@ __global__ void attention_combine_kernel(PagedAttentionArgs a) {
 #pragma unroll 8
     for (int s = 0; s < S; ++s)
       if (wgt[s] != 0.0f) v += pa[size_t(s) * D + d] * wgt[s];  // same for every thread: no divergence
-    o[d] = from_f<T>(v);
+    o[d] = from_f<T>(v * a.v_scale);
   }
 }
 
@@ -221,10 +230,10 @@ __global__ void __launch_bounds__(kCombineRows * 32) attention_combine_rows_kern
         v.z = fmaf(p.z, w, v.z);
         v.w = fmaf(p.w, w, v.w);
       }
-      o[d] = from_f<T>(v.x);
-      o[d + 1] = from_f<T>(v.y);
-      o[d + 2] = from_f<T>(v.z);
-      o[d + 3] = from_f<T>(v.w);
+      o[d] = from_f<T>(v.x * a.v_scale);
+      o[d + 1] = from_f<T>(v.y * a.v_scale);
+      o[d + 2] = from_f<T>(v.z * a.v_scale);
+      o[d + 3] = from_f<T>(v.w * a.v_scale);
     }
   } else {
     for (int d = lane; d < D; d += 32) {
@@ -234,7 +243,7 @@ __global__ void __launch_bounds__(kCombineRows * 32) attention_combine_rows_kern
         const float w = wgt[warp][s];
         v = fmaf(w != 0.0f ? __ldg(pa + size_t(s) * D + d) : 0.0f, w, v);
       }
-      o[d] = from_f<T>(v);
+      o[d] = from_f<T>(v * a.v_scale);
     }
   }
 }
@@ -251,18 +260,18 @@ __global__ void mark_padding_kernel(const AttentionTile* tiles, int num_tiles, i
   }
 }
 
-template <class T, int DC>
+template <class T, class KV, int DC>
 void launch_simple(const PagedAttentionArgs& a, cudaStream_t stream) {
   const size_t smem = sizeof(float) * (size_t(kMaxRows) * a.head_dim + size_t(kChunk) * (a.head_dim + 1) +
                                        size_t(kChunk) * a.head_dim);
   static bool configured = false;  // per instantiation; done before any graph capture (warm-up step)
   if (!configured) {
-    IGNIS_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_kernel<T, DC>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    IGNIS_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_kernel<T, KV, DC>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           int(sizeof(float) * (kMaxRows * 32 * DC + kChunk * (32 * DC + 1) + kChunk * 32 * DC))));
     configured = true;
   }
   dim3 grid(a.num_tiles, a.num_kv_heads, a.num_splits);
-  paged_attention_kernel<T, DC><<<grid, kWarps * 32, smem, stream>>>(a);
+  paged_attention_kernel<T, KV, DC><<<grid, kWarps * 32, smem, stream>>>(a);
   IGNIS_CUDA_LAUNCH_CHECK("paged_attention_kernel");
 }
 
@@ -291,36 +300,42 @@ void launch_combine(const PagedAttentionArgs& a, cudaStream_t stream) {
   }
 }
 
-std::atomic<int>& impl_slot() {
-  static std::atomic<int> v{[] {
-    // Tensor-core kernels by default (wgmma on Hopper); IGNIS_ATTENTION=simple selects the fp32
-    // CUDA-core kernel, IGNIS_ATTENTION=mma the mma.sync kernels everywhere.
-    const char* e = std::getenv("IGNIS_ATTENTION");
-    if (e && std::strcmp(e, "simple") == 0) return int(AttentionImpl::Simple);
-    if (e && std::strcmp(e, "mma") == 0) return int(AttentionImpl::Mma);
-    return int(AttentionImpl::Wgmma);
-  }()};
-  return v;
+template <class T, class KV>
+void launch_simple_dc(const PagedAttentionArgs& a, cudaStream_t stream) {
+  if (a.head_dim <= 32) launch_simple<T, KV, 1>(a, stream);
+  else if (a.head_dim <= 64) launch_simple<T, KV, 2>(a, stream);
+  else if (a.head_dim <= 128) launch_simple<T, KV, 4>(a, stream);
+  else launch_simple<T, KV, 8>(a, stream);
 }
 
 }  // namespace
 
-void set_attention_impl(AttentionImpl impl) { impl_slot().store(int(impl)); }
-AttentionImpl attention_impl() { return AttentionImpl(impl_slot().load()); }
-bool attention_mma_supported(int gqa, int head_dim, DType dtype) {
+AttentionImpl attention_impl_from_env() {
+  const char* e = std::getenv("IGNIS_ATTENTION");
+  if (e && std::strcmp(e, "simple") == 0) return AttentionImpl::Simple;
+  if (e && std::strcmp(e, "mma") == 0) return AttentionImpl::Mma;
+  return AttentionImpl::Wgmma;
+}
+
+const char* attention_impl_name(AttentionImpl impl) {
+  return impl == AttentionImpl::Simple ? "simple" : impl == AttentionImpl::Mma ? "mma" : "wgmma";
+}
+
+bool attention_mma_supported(int gqa, int head_dim, DType dtype, DType kv_dtype) {
+  (void)kv_dtype;  // both cache types
   return attention_mma_shape_supported(gqa, head_dim, dtype);
 }
 
 int attention_tile_tokens(int gqa) { return std::max(1, kMaxRows / std::max(1, gqa)); }
 
-bool attention_wgmma_active(int gqa, int head_dim, DType dtype) {
-  return attention_impl() == AttentionImpl::Wgmma && attention_wgmma_shape_supported(gqa, head_dim, dtype) &&
-         wgmma_device();
+bool attention_wgmma_active(AttentionImpl impl, int gqa, int head_dim, DType dtype, DType kv_dtype) {
+  (void)kv_dtype;  // both cache types
+  return impl == AttentionImpl::Wgmma && attention_wgmma_shape_supported(gqa, head_dim, dtype) && wgmma_device();
 }
 
-int attention_tile_tokens(int gqa, int head_dim, DType dtype) {
-  if (attention_wgmma_active(gqa, head_dim, dtype)) return attention_wgmma_tile_tokens(gqa);
-  if (attention_impl() != AttentionImpl::Simple && attention_mma_shape_supported(gqa, head_dim, dtype))
+int attention_tile_tokens(AttentionImpl impl, int gqa, int head_dim, DType dtype, DType kv_dtype) {
+  if (attention_wgmma_active(impl, gqa, head_dim, dtype, kv_dtype)) return attention_wgmma_tile_tokens(gqa);
+  if (impl != AttentionImpl::Simple && attention_mma_supported(gqa, head_dim, dtype, kv_dtype))
     return attention_mma_tile_tokens(gqa);
   return attention_tile_tokens(gqa);
 }
@@ -337,8 +352,9 @@ int attention_num_splits(int num_tiles, int num_kv_heads, int max_keys, int num_
   return std::clamp(s, 1, kMaxSplits);
 }
 
-void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream) {
-  if (a.num_tiles <= 0) return;
+void paged_attention(const PagedAttentionArgs& args, cudaStream_t stream) {
+  if (args.num_tiles <= 0) return;
+  const PagedAttentionArgs& a = args;
   IGNIS_KCHECK(a.num_kv_heads > 0 && a.num_heads % a.num_kv_heads == 0,
                "attention: num_heads " + std::to_string(a.num_heads) + " not a multiple of num_kv_heads " +
                    std::to_string(a.num_kv_heads));
@@ -349,18 +365,39 @@ void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream) {
   IGNIS_KCHECK(a.num_splits >= 1 && (a.num_splits == 1 || a.workspace), "attention: splits need a workspace");
   IGNIS_KCHECK(a.num_splits <= kMaxSplits, "attention: num_splits " + std::to_string(a.num_splits) + " above " +
                                                std::to_string(kMaxSplits));
+  const bool fp8 = attention_kv_fp8(a.kv_dtype);
+  // The kernels see the effective arguments: k_scale folded into the softmax scale, v_scale applied to
+  // the output (both 1 for a cache of the compute dtype, which leaves that path's arithmetic unchanged).
+  PagedAttentionArgs e = a;
+  if (fp8) {
+    IGNIS_KCHECK(a.dtype == DType::BF16 || a.dtype == DType::F16,
+                 std::string("attention: an FP8 KV cache needs BF16 or F16 activations, not ") +
+                     std::string(dtype_name(a.dtype)));
+    IGNIS_KCHECK(std::isfinite(a.k_scale) && a.k_scale > 0.0f && std::isfinite(a.v_scale) && a.v_scale > 0.0f,
+                 "attention: FP8 KV scales must be finite and > 0 (k_scale " + std::to_string(a.k_scale) +
+                     ", v_scale " + std::to_string(a.v_scale) + ")");
+    e.kv_dtype = DType::F8_E4M3;
+    e.scale = a.scale * a.k_scale;
+    e.k_scale = 1.0f;
+  } else {
+    e.kv_dtype = a.dtype;
+    e.k_scale = 1.0f;
+    e.v_scale = 1.0f;
+  }
   // Both kernels loop over a tile's rows in passes, so any tiling is correct for either.
   const int G = a.num_heads / a.num_kv_heads;
-  const bool mma = attention_impl() != AttentionImpl::Simple &&
-                   paged_attention_mma(a, attention_wgmma_active(G, a.head_dim, a.dtype), stream);
+  const bool mma = a.impl != AttentionImpl::Simple &&
+                   paged_attention_mma(e, attention_wgmma_active(a.impl, G, a.head_dim, a.dtype, a.kv_dtype), stream);
   IGNIS_DISPATCH_FLOAT(a.dtype, T, {
     if (!mma) {
-      if (a.head_dim <= 32) launch_simple<T, 1>(a, stream);
-      else if (a.head_dim <= 64) launch_simple<T, 2>(a, stream);
-      else if (a.head_dim <= 128) launch_simple<T, 4>(a, stream);
-      else launch_simple<T, 8>(a, stream);
+      if constexpr (std::is_same_v<T, float>) {
+        launch_simple_dc<T, T>(e, stream);
+      } else {
+        if (fp8) launch_simple_dc<T, kv_fp8>(e, stream);
+        else launch_simple_dc<T, T>(e, stream);
+      }
     }
-    launch_combine<T>(a, stream);
+    launch_combine<T>(e, stream);
   });
 }
 

@@ -1,19 +1,27 @@
 // ignis kernels: attention over the paged KV cache for a mixed batch of prefill chunks
 // and decode tokens (causal, GQA, sliding window), with flash-decoding splits.
 //
-// Work unit = (tile, kv head, split). A tile is up to attention_tile_tokens(gqa) consecutive
+// Work unit = (tile, kv head, split). A tile is up to attention_tile_tokens(...) consecutive
 // new tokens of one sequence; its block handles all tile_tokens x gqa query rows of one
 // kv head, so each K/V chunk is read once per GQA group and shared by the tile's tokens.
 // The key range of a tile is cut into num_splits equal parts (computed on the device from the
 // positions, so a captured CUDA graph stays valid as contexts grow); with num_splits > 1 the
 // parts are merged by a combine kernel (log-sum-exp).
-// Implementations (see AttentionImpl): "simple" = SIMT fp32 (online softmax, 32-key chunks
-// staged in shared memory, 32 query rows per pass); "mma" = tensor cores (attention_mma.cu:
-// mma.sync m16n8k16, 64 query rows and 64-key chunks, bf16/fp16 with head_dim 64 or 128 only,
-// anything else falls back to simple); "wgmma" = on Hopper, prefill tiles on attention_wgmma.cu
-// (wgmma, 128 query rows, 128-key chunks, head_dim 128), decode tiles and everything else as mma.
+// Implementations (see AttentionImpl, chosen per call by PagedAttentionArgs::impl): "simple" = SIMT
+// fp32 (online softmax, 32-key chunks staged in shared memory, 32 query rows per pass); "mma" = tensor
+// cores (attention_mma.cu: mma.sync m16n8k16, 64 query rows and 64-key chunks, bf16/fp16 with head_dim
+// 64 or 128 only, anything else falls back to simple); "wgmma" = on Hopper, prefill tiles on
+// attention_wgmma.cu (wgmma, 128 query rows, 128-key chunks, head_dim 128), decode tiles and
+// everything else as mma.
 // All accept tiles of any size (a block loops over its rows in passes); attention_tile_tokens()
 // picks the size that suits the implementation in use.
+//
+// FP8 KV cache (kv_dtype F8_E4M3, bf16/fp16 activations): the cache holds e4m3 codes, k = code *
+// k_scale, v = code * v_scale. Every kernel reads the codes directly (no dequantization pass): they
+// are converted to the compute dtype unscaled (exact: every e4m3 value is a bf16 and an fp16 value),
+// k_scale is folded into the softmax scale and v_scale multiplies the normalized output (after the
+// split combine). How each kernel loads them: see attention.cu (simple), attention_mma_decode.cuh,
+// attention_mma_impl.cuh and attention_wgmma_impl.cuh.
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -38,12 +46,29 @@ inline bool attention_decode_tile(const AttentionTile& t, int gqa) {
   return t.num_tokens > 0 && t.num_tokens * gqa <= kDecodeTileRows;
 }
 
+// Which kernels paged_attention() runs (PagedAttentionArgs::impl; the caller chooses it, e.g. from a
+// load option; attention_impl_from_env() gives the CLI's default).
+//   Simple: SIMT fp32 for everything.
+//   Mma:    tensor cores with mma.sync (attention_mma.cu; any sm_80+ GPU): a decode kernel for
+//           launches of decode tiles, a FlashAttention-2-style kernel otherwise.
+//   Wgmma:  Mma, except that on a compute-capability 9.0 device launches with prefill tiles run
+//           them on the wgmma kernel (attention_wgmma.cu, head_dim 128) and their decode tiles on
+//           the decode kernel. Means Mma on other devices and shapes.
+// Mma and Wgmma silently mean Simple for shapes the tensor-core kernels do not support
+// (attention_mma_supported).
+enum class AttentionImpl { Simple, Mma, Wgmma };
+
 struct PagedAttentionArgs {
-  DType dtype = DType::BF16;
+  DType dtype = DType::BF16;    // q and out: BF16, F16 or F32
+  // The cache's element type: F8_E4M3 = e4m3 codes (one byte each, scaled by k_scale / v_scale;
+  // needs dtype BF16 or F16); any other value = dtype (the cache holds the compute dtype).
+  DType kv_dtype = DType::BF16;
+  float k_scale = 1.0f, v_scale = 1.0f;  // F8_E4M3 only (finite, > 0); ignored otherwise
+  AttentionImpl impl = AttentionImpl::Wgmma;
   const void* q = nullptr;      // token t, head h at q + t*q_stride + h*head_dim (rotated, unscaled)
   int q_stride = 0;             // elements
-  const void* k_cache = nullptr;  // this layer: (num_blocks, block_size, num_kv_heads, head_dim)
-  const void* v_cache = nullptr;
+  const void* k_cache = nullptr;  // this layer: (num_blocks, block_size, num_kv_heads, head_dim) of kv_dtype
+  const void* v_cache = nullptr;  // same
   const int32_t* block_tables = nullptr;  // (num_seqs, bt_stride); -1 = released block
   int bt_stride = 0;
   const int32_t* positions = nullptr;     // (num_tokens); consecutive within a tile
@@ -64,31 +89,28 @@ struct PagedAttentionArgs {
   int out_stride = 0;
 };
 
-// Which kernels paged_attention() runs. The default comes from the environment variable
-// IGNIS_ATTENTION ("simple" = Simple, "mma" = Mma, anything else = Wgmma, the default), read once;
-// set_attention_impl() overrides it for the process (tests, benchmarks).
-//   Simple: SIMT fp32 for everything.
-//   Mma:    tensor cores with mma.sync (attention_mma.cu; any sm_80+ GPU): a decode kernel for
-//           launches of decode tiles, a FlashAttention-2-style kernel otherwise.
-//   Wgmma:  Mma, except that on a compute-capability 9.0 device launches with prefill tiles run
-//           them on the wgmma kernel (attention_wgmma.cu, head_dim 128) and their decode tiles on
-//           the decode kernel. Means Mma on other devices and shapes.
-// Mma and Wgmma silently mean Simple for shapes the tensor-core kernels do not support
-// (attention_mma_supported).
-enum class AttentionImpl { Simple, Mma, Wgmma };
-void set_attention_impl(AttentionImpl impl);
-AttentionImpl attention_impl();
-// Whether the tensor-core kernel handles this shape (dtype BF16/F16, head_dim 64 or 128, gqa <= 64).
-bool attention_mma_supported(int gqa, int head_dim, DType dtype);
-// Whether paged_attention() runs prefill tiles of this shape on the wgmma kernel now (impl Wgmma,
-// head_dim 128, BF16/F16, a compute-capability 9.0 device).
-bool attention_wgmma_active(int gqa, int head_dim, DType dtype);
+// IGNIS_ATTENTION ("simple" = Simple, "mma" = Mma, anything else or unset = Wgmma): the default a
+// command-line front end may pass on (the kernels never read the environment).
+AttentionImpl attention_impl_from_env();
+const char* attention_impl_name(AttentionImpl impl);  // "simple", "mma", "wgmma"
+// Whether the cache holds FP8 codes (kv_dtype F8_E4M3) rather than the compute dtype.
+inline bool attention_kv_fp8(DType kv_dtype) { return kv_dtype == DType::F8_E4M3; }
+// Whether the tensor-core kernels handle this shape (dtype BF16/F16, head_dim 64 or 128, gqa <= 32;
+// either cache type).
+bool attention_mma_supported(int gqa, int head_dim, DType dtype, DType kv_dtype);
+// Whether paged_attention() runs prefill tiles of this shape on the wgmma kernel (impl Wgmma,
+// head_dim 128, BF16/F16, either cache type, a compute-capability 9.0 device).
+bool attention_wgmma_active(AttentionImpl impl, int gqa, int head_dim, DType dtype, DType kv_dtype);
 
 // Tokens per tile for a GQA ratio (num_heads / num_kv_heads <= 32) with the simple kernel.
 int attention_tile_tokens(int gqa);
-// Tokens per tile for the kernel paged_attention() will run for this shape under the current
-// attention_impl() (the host cuts sequences into tiles with this).
-int attention_tile_tokens(int gqa, int head_dim, DType dtype);
+// Tokens per tile for the kernel paged_attention() runs for this shape with this impl (the host cuts
+// sequences into tiles with this).
+int attention_tile_tokens(AttentionImpl impl, int gqa, int head_dim, DType dtype, DType kv_dtype);
+// Transitional (CudaModel's call until it passes its impl and KV dtype): impl Wgmma, cache of dtype.
+inline int attention_tile_tokens(int gqa, int head_dim, DType dtype) {
+  return attention_tile_tokens(AttentionImpl::Wgmma, gqa, head_dim, dtype, dtype);
+}
 size_t attention_workspace_floats(int num_tokens, int num_heads, int head_dim, int num_splits);
 // Splits for a step: enough (tile x kv head x split) blocks to fill `num_sms` twice, each split
 // at least 64 keys of the longest key range `max_keys`, at most 32.

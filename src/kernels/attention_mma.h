@@ -1,6 +1,6 @@
 // ignis kernels (internal to attention.cu / attention_mma.cu): the tensor-core paged attention.
 // Same arguments and semantics as the simple kernel of attention.cu (see attention.h); writes
-// either the final output (num_splits == 1) or the split partials in the workspace layout
+// either the final output (num_splits == 1, times a.v_scale) or the split partials in the workspace layout
 // that attention.cu's combine kernel reads: acc (num_tokens, num_heads, S, D) floats, then
 // (m, l) (num_tokens, num_heads, S, 2) with m in the natural-log domain (scores * scale).
 #pragma once
@@ -22,6 +22,10 @@ bool attention_mma_shape_supported(int gqa, int head_dim, DType dtype);
 // 4-byte stores (out); the caller then runs the simple kernel. wgmma_prefill (head_dim 128 only;
 // the caller has checked the device, attention_wgmma.h): launches that are not all decode tiles
 // run the wgmma kernel for their prefill tiles and the decode kernel for the rest.
+// `a` holds the effective arguments (paged_attention: kv_dtype F8_E4M3 or dtype, k_scale folded into
+// scale, v_scale 1 unless FP8).
 bool paged_attention_mma(const PagedAttentionArgs& a, bool wgmma_prefill, cudaStream_t stream);
+// The same launch for an FP8 cache (attention_mma_fp8.cu), shape and alignment checked.
+void launch_paged_attention_mma_fp8(const PagedAttentionArgs& a, bool wgmma_prefill, cudaStream_t stream);
 
 }  // namespace ignis::kernels

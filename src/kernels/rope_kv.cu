@@ -1,18 +1,47 @@
 #include "kernels/common.cuh"
 #include "kernels/cuda_check.h"
 #include "kernels/dispatch.h"
+#include "kernels/kv_fp8.cuh"
 #include "kernels/rope_kv.h"
 
+#include <cmath>
 #include <cstdint>
+#include <string>
+#include <type_traits>
 
 namespace ignis::kernels {
+namespace {
+
+// One value into a cache of KV (T, or e4m3 codes: inv = 1 / scale).
+template <class KV, class T> __device__ __forceinline__ KV kv_value(float x, float inv) {
+  if constexpr (kIsFp8<KV>) {
+    KV c;
+    c.__x = to_e4m3(x, inv);
+    return c;
+  } else {
+    return from_f<T>(x);
+  }
+}
+
+// 8 values into a cache of KV at dst (16-byte aligned for T, 8-byte aligned for codes).
+template <class KV, class T> __device__ __forceinline__ void store_kv8(KV* dst, const float* f, float inv) {
+  if constexpr (kIsFp8<KV>) {
+    uint2 v;
+    v.x = uint32_t(to_e4m3x2(make_float2(f[0], f[1]), inv)) | (uint32_t(to_e4m3x2(make_float2(f[2], f[3]), inv)) << 16);
+    v.y = uint32_t(to_e4m3x2(make_float2(f[4], f[5]), inv)) | (uint32_t(to_e4m3x2(make_float2(f[6], f[7]), inv)) << 16);
+    *reinterpret_cast<uint2*>(dst) = v;
+  } else {
+    *reinterpret_cast<uint4*>(dst) = pack8<T>(f);
+  }
+}
 
 // One block per token. Work items: rotation pairs of the q and k heads, then v elements.
-template <class T>
+// KV = T, or kv_fp8 (codes of x * k_inv, x * v_inv).
+template <class T, class KV>
 __global__ void rope_kv_kernel(T* __restrict__ qkv, const T* __restrict__ bias, const int32_t* __restrict__ positions,
                                const int32_t* __restrict__ slots, const float* __restrict__ inv_freq,
-                               T* __restrict__ k_cache, T* __restrict__ v_cache, int num_heads, int num_kv_heads,
-                               int head_dim) {
+                               KV* __restrict__ k_cache, KV* __restrict__ v_cache, int num_heads, int num_kv_heads,
+                               int head_dim, float k_inv, float v_inv) {
   const int t = blockIdx.x;
   const int half = head_dim / 2;
   const int q_size = num_heads * head_dim, kv_size = num_kv_heads * head_dim;
@@ -38,15 +67,15 @@ __global__ void rope_kv_kernel(T* __restrict__ qkv, const T* __restrict__ bias, 
         row[c2] = from_f<T>(o2);
       } else if (slot >= 0) {
         const int kc = (h - num_heads) * head_dim + i;
-        k_cache[cache_off + kc] = from_f<T>(o1);
-        k_cache[cache_off + kc + half] = from_f<T>(o2);
+        k_cache[cache_off + kc] = kv_value<KV, T>(o1, k_inv);
+        k_cache[cache_off + kc + half] = kv_value<KV, T>(o2, k_inv);
       }
     } else if (slot >= 0) {
       const int j = idx - rot_items;  // column within v
       const int c = q_size + kv_size + j;
       float v = to_f(row[c]);
       if (bias) v += to_f(bias[c]);
-      v_cache[cache_off + j] = from_f<T>(v);
+      v_cache[cache_off + j] = kv_value<KV, T>(v, v_inv);
     }
   }
 }
@@ -54,12 +83,14 @@ __global__ void rope_kv_kernel(T* __restrict__ qkv, const T* __restrict__ bias, 
 // The same for 16-bit T with head_dim % 16 == 0 and 16-byte aligned rows: the token's cos/sin pairs
 // are computed once into shared memory (not once per head), and every item moves 8 values with
 // 16-byte loads and stores: a rotation item is 8 columns of a q/k head's first half with the 8
-// matching columns of its second half, a v item 8 columns of v. Same fp32 arithmetic as above.
-template <class T>
+// matching columns of its second half, a v item 8 columns of v. Same fp32 arithmetic as above; an
+// FP8 cache (KV = kv_fp8) gets 8 codes (8 bytes) per store.
+template <class T, class KV>
 __global__ void rope_kv_vec_kernel(T* __restrict__ qkv, const T* __restrict__ bias,
                                    const int32_t* __restrict__ positions, const int32_t* __restrict__ slots,
-                                   const float* __restrict__ inv_freq, T* __restrict__ k_cache,
-                                   T* __restrict__ v_cache, int num_heads, int num_kv_heads, int head_dim) {
+                                   const float* __restrict__ inv_freq, KV* __restrict__ k_cache,
+                                   KV* __restrict__ v_cache, int num_heads, int num_kv_heads, int head_dim, float k_inv,
+                                   float v_inv) {
   extern __shared__ float2 cs[];  // [head_dim / 2] (cos, sin) of this token's angles
   const int t = blockIdx.x;
   const int half = head_dim / 2, hv = half / 8;
@@ -101,9 +132,14 @@ __global__ void rope_kv_vec_kernel(T* __restrict__ qkv, const T* __restrict__ bi
         o1[e] = x1[e] * r.x - x2[e] * r.y;
         o2[e] = x2[e] * r.x + x1[e] * r.y;
       }
-      T* d1 = h < num_heads ? row + c1 : k_cache + cache_off + (c1 - q_size);
-      *reinterpret_cast<uint4*>(d1) = pack8<T>(o1);
-      *reinterpret_cast<uint4*>(d1 + half) = pack8<T>(o2);
+      if (h < num_heads) {
+        *reinterpret_cast<uint4*>(row + c1) = pack8<T>(o1);
+        *reinterpret_cast<uint4*>(row + c2) = pack8<T>(o2);
+      } else {
+        KV* d1 = k_cache + cache_off + (c1 - q_size);
+        store_kv8<KV, T>(d1, o1, k_inv);
+        store_kv8<KV, T>(d1 + half, o2, k_inv);
+      }
     } else {
       const int j = (idx - rot_items) * 8;  // column within v
       const int c = q_size + kv_size + j;
@@ -115,31 +151,55 @@ __global__ void rope_kv_vec_kernel(T* __restrict__ qkv, const T* __restrict__ bi
 #pragma unroll
         for (int e = 0; e < 8; ++e) v[e] += b[e];
       }
-      *reinterpret_cast<uint4*>(v_cache + cache_off + j) = pack8<T>(v);
+      store_kv8<KV, T>(v_cache + cache_off + j, v, v_inv);
     }
   }
 }
 
+template <class T, class KV>
+void launch(const RopeKvArgs& a, bool vec, cudaStream_t stream) {
+  // host 1.0f / scale: the same IEEE quotient as the device's __frcp_rn
+  const float k_inv = kIsFp8<KV> ? 1.0f / a.k_scale : 1.0f, v_inv = kIsFp8<KV> ? 1.0f / a.v_scale : 1.0f;
+  if constexpr (!std::is_same_v<T, float>) {
+    if (vec) {
+      rope_kv_vec_kernel<T, KV><<<a.n, 128, size_t(a.head_dim / 2) * sizeof(float2), stream>>>(
+          static_cast<T*>(a.qkv), static_cast<const T*>(a.bias), a.positions, a.slot_mapping, a.inv_freq,
+          static_cast<KV*>(a.k_cache), static_cast<KV*>(a.v_cache), a.num_heads, a.num_kv_heads, a.head_dim, k_inv,
+          v_inv);
+      IGNIS_CUDA_LAUNCH_CHECK("rope_kv_vec_kernel");
+      return;
+    }
+  }
+  rope_kv_kernel<T, KV><<<a.n, 256, 0, stream>>>(static_cast<T*>(a.qkv), static_cast<const T*>(a.bias), a.positions,
+                                                 a.slot_mapping, a.inv_freq, static_cast<KV*>(a.k_cache),
+                                                 static_cast<KV*>(a.v_cache), a.num_heads, a.num_kv_heads, a.head_dim,
+                                                 k_inv, v_inv);
+  IGNIS_CUDA_LAUNCH_CHECK("rope_kv_kernel");
+}
+
+}  // namespace
+
 void rope_qkv_write_kv(const RopeKvArgs& a, cudaStream_t stream) {
   if (a.n <= 0) return;
   IGNIS_KCHECK(a.head_dim % 2 == 0, "rope: head_dim " + std::to_string(a.head_dim) + " must be even");
+  const bool fp8 = a.kv_dtype == DType::F8_E4M3;
+  if (fp8) {
+    IGNIS_KCHECK(a.dtype == DType::BF16 || a.dtype == DType::F16,
+                 std::string("rope: an FP8 KV cache needs BF16 or F16 activations, not ") + std::string(dtype_name(a.dtype)));
+    IGNIS_KCHECK(std::isfinite(a.k_scale) && a.k_scale > 0.0f && std::isfinite(a.v_scale) && a.v_scale > 0.0f,
+                 "rope: FP8 KV scales must be finite and > 0 (k_scale " + std::to_string(a.k_scale) + ", v_scale " +
+                     std::to_string(a.v_scale) + ")");
+  }
+  // (codes: 8-byte stores at multiples of 8 elements, so the 16-byte alignment of the cache suffices)
   const bool vec = (a.dtype == DType::BF16 || a.dtype == DType::F16) && a.head_dim % 16 == 0 &&
                    aligned16(a.qkv) && aligned16(a.k_cache) && aligned16(a.v_cache) && (!a.bias || aligned16(a.bias));
-  if (vec) {
-    IGNIS_DISPATCH_HALF(a.dtype, T, {
-      rope_kv_vec_kernel<T><<<a.n, 128, size_t(a.head_dim / 2) * sizeof(float2), stream>>>(
-          static_cast<T*>(a.qkv), static_cast<const T*>(a.bias), a.positions, a.slot_mapping, a.inv_freq,
-          static_cast<T*>(a.k_cache), static_cast<T*>(a.v_cache), a.num_heads, a.num_kv_heads, a.head_dim);
-    });
-    IGNIS_CUDA_LAUNCH_CHECK("rope_kv_vec_kernel");
-    return;
-  }
   IGNIS_DISPATCH_FLOAT(a.dtype, T, {
-    rope_kv_kernel<T><<<a.n, 256, 0, stream>>>(static_cast<T*>(a.qkv), static_cast<const T*>(a.bias), a.positions,
-                                               a.slot_mapping, a.inv_freq, static_cast<T*>(a.k_cache),
-                                               static_cast<T*>(a.v_cache), a.num_heads, a.num_kv_heads, a.head_dim);
+    if (fp8) {
+      if constexpr (!std::is_same_v<T, float>) launch<T, kv_fp8>(a, vec, stream);
+    } else {
+      launch<T, T>(a, vec, stream);
+    }
   });
-  IGNIS_CUDA_LAUNCH_CHECK("rope_kv_kernel");
 }
 
 }  // namespace ignis::kernels

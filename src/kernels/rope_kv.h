@@ -1,4 +1,5 @@
-// ignis kernels: q/k/v bias + rotary embedding on q and k, K/V written into the paged cache.
+// ignis kernels: q/k/v bias + rotary embedding on q and k, K/V written into the paged cache
+// (in the compute dtype, or as FP8 e4m3 codes with per-layer scales).
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -16,9 +17,14 @@ struct RopeKvArgs {
   const int32_t* positions = nullptr;     // (n) absolute position of each token
   const int32_t* slot_mapping = nullptr;  // (n) block_id * block_size + offset; < 0 = do not write K/V
   const float* inv_freq = nullptr;        // (head_dim / 2) host-precomputed (rope_scaling applied)
-  void* k_cache = nullptr;        // this layer: (num_blocks, block_size, num_kv_heads, head_dim)
+  void* k_cache = nullptr;        // this layer: (num_blocks, block_size, num_kv_heads, head_dim) of kv_dtype
   void* v_cache = nullptr;        // same shape
   int n = 0, num_heads = 0, num_kv_heads = 0, head_dim = 0;
+  // The cache's element type: F8_E4M3 = e4m3 codes, code = e4m3(x * (1 / scale)) of the fp32 value the
+  // compute-dtype path would round to dtype (K after bias and RoPE, V after bias), round to nearest
+  // even, saturating (needs dtype BF16 or F16); any other value = dtype.
+  DType kv_dtype = DType::BF16;
+  float k_scale = 1.0f, v_scale = 1.0f;  // F8_E4M3 only (finite, > 0)
 };
 
 // Hugging Face rotate_half convention: pairs (i, i + head_dim/2), angle = pos * inv_freq[i].

@@ -2,144 +2,10 @@
 // against the CPU reference cpu::paged_attention on fresh random caches and queries, for both
 // implementations (simple SIMT and tensor-core mma; mma falls back to simple for F32 and odd
 // head dims) and for tilings other than the implementation's own.
-#include <algorithm>
-#include <numeric>
-
-#include "gpu_test_util.h"
-#include "kernels/attention.h"
-#include "kernels/attention_wgmma.h"
-#include "model/cpu/paged_attention.h"
+#include "attention_test_util.h"
 
 namespace ignis {
 namespace {
-
-struct SeqSpec {
-  int num_cached, num_tokens;
-};
-
-struct AttnCase {
-  DType dtype;
-  int head_dim, num_heads, num_kv_heads, block_size, window;
-  std::vector<SeqSpec> seqs;
-  int force_splits = 0;  // 0: the heuristic
-  int tile_tokens = 0;   // 0: attention_tile_tokens(gqa, head_dim, dtype) of the current impl
-  bool release = false;  // -1 for the blocks wholly before the first token's window (needs window > 0)
-  float q_range = 2.0f;  // q uniform in [-q_range, q_range] (large: sharp softmax)
-  bool count_small = true;  // PagedAttentionArgs::num_small_tiles counted (else -1: not counted)
-};
-
-// Selects an attention implementation for a scope and restores the previous one.
-struct ImplScope {
-  kernels::AttentionImpl saved = kernels::attention_impl();
-  explicit ImplScope(kernels::AttentionImpl i) { kernels::set_attention_impl(i); }
-  ~ImplScope() { kernels::set_attention_impl(saved); }
-};
-
-const char* impl_name(kernels::AttentionImpl i) {
-  return i == kernels::AttentionImpl::Wgmma ? "wgmma" : i == kernels::AttentionImpl::Mma ? "mma" : "simple";
-}
-// (Wgmma is Mma on a device other than compute capability 9.0.)
-constexpr kernels::AttentionImpl kImpls[] = {kernels::AttentionImpl::Simple, kernels::AttentionImpl::Mma,
-                                             kernels::AttentionImpl::Wgmma};
-
-std::string describe(const AttnCase& c) {
-  std::string s = std::string(impl_name(kernels::attention_impl())) + " " + test::dname(c.dtype) + " hd" +
-                  std::to_string(c.head_dim) + " h" +
-                  std::to_string(c.num_heads) + "/" + std::to_string(c.num_kv_heads) + " bs" +
-                  std::to_string(c.block_size) + " win" + std::to_string(c.window) + " splits" +
-                  std::to_string(c.force_splits) + " tile" + std::to_string(c.tile_tokens) +
-                  (c.release ? " released" : "") + " q" + std::to_string(int(c.q_range)) + " seqs";
-  for (auto& q : c.seqs) s += " " + std::to_string(q.num_cached) + "+" + std::to_string(q.num_tokens);
-  return s;
-}
-
-void run_case(const AttnCase& c, std::mt19937_64& rng) {
-  const int D = c.head_dim, KVH = c.num_kv_heads, bs = c.block_size;
-  int total_blocks = 0, T = 0;
-  for (auto& s : c.seqs) {
-    total_blocks += (s.num_cached + s.num_tokens + bs - 1) / bs;
-    T += s.num_tokens;
-  }
-  const int num_blocks = total_blocks + 3;
-  std::vector<int32_t> perm(num_blocks);
-  std::iota(perm.begin(), perm.end(), 0);
-  std::shuffle(perm.begin(), perm.end(), rng);
-  const size_t cache_n = size_t(num_blocks) * bs * KVH * D;
-  test::HostTensor kc = test::random_tensor(rng, c.dtype, cache_n, -1, 1);
-  test::HostTensor vc = test::random_tensor(rng, c.dtype, cache_n, -1, 1);
-  test::HostTensor q = test::random_tensor(rng, c.dtype, size_t(T) * c.num_heads * D, -c.q_range, c.q_range);
-
-  // block tables (row per seq), positions, tiles
-  int W = 1;
-  for (auto& s : c.seqs) W = std::max(W, (s.num_cached + s.num_tokens + bs - 1) / bs);
-  std::vector<int32_t> bt(c.seqs.size() * W, -1), positions(T);
-  std::vector<kernels::AttentionTile> tiles;
-  std::vector<cpu::AttnSeq> ref_seqs;
-  const int tq = c.tile_tokens > 0 ? c.tile_tokens : kernels::attention_tile_tokens(c.num_heads / KVH, D, c.dtype);
-  int next = 0, tok = 0, max_keys = 1;
-  for (size_t i = 0; i < c.seqs.size(); ++i) {
-    const SeqSpec& s = c.seqs[i];
-    const int nblk = (s.num_cached + s.num_tokens + bs - 1) / bs;
-    const int first_key = c.window > 0 ? std::max(0, s.num_cached - c.window + 1) : 0;
-    for (int b = 0; b < nblk; ++b) {
-      bt[i * W + b] = perm[next++];
-      if (c.release && (b + 1) * bs <= first_key) bt[i * W + b] = -1;  // as the block manager frees them
-    }
-    for (int t = 0; t < s.num_tokens; ++t) positions[tok + t] = s.num_cached + t;
-    for (int t0 = 0; t0 < s.num_tokens; t0 += tq) {
-      tiles.push_back({int32_t(i), tok + t0, std::min(tq, s.num_tokens - t0), 0});
-      max_keys = std::max(max_keys, s.num_cached + std::min(s.num_tokens, t0 + tq));
-    }
-    ref_seqs.push_back({tok, s.num_tokens, s.num_cached, &bt[i * W], W});
-    tok += s.num_tokens;
-  }
-  // reference
-  cpu::PagedCacheShape shape{num_blocks, bs, KVH, D};
-  cpu::AttnParams params{c.num_heads, c.window, 1.0f / std::sqrt(float(D))};
-  std::vector<float> want(size_t(T) * c.num_heads * D);
-  cpu::paged_attention(want.data(), q.f.data(), kc.f.data(), vc.f.data(), shape, ref_seqs.data(), int(ref_seqs.size()),
-                       params);
-  // GPU
-  auto dq = test::to_device(q), dk = test::to_device(kc), dv = test::to_device(vc), dbt = test::to_device(bt),
-       dpos = test::to_device(positions), dtiles = test::to_device(tiles);
-  cuda::DeviceBuffer out(want.size() * dtype_size(c.dtype), "attention out");
-  test::poison(out);
-  const int splits = c.force_splits > 0 ? c.force_splits
-                                        : kernels::attention_num_splits(int(tiles.size()), KVH, max_keys, 132);
-  const size_t wsf = kernels::attention_workspace_floats(T, c.num_heads, D, splits);
-  cuda::DeviceBuffer ws(std::max<size_t>(wsf, 1) * 4, "workspace");
-  kernels::PagedAttentionArgs a;
-  a.dtype = c.dtype;
-  a.q = dq.get();
-  a.q_stride = c.num_heads * D;
-  a.k_cache = dk.get();
-  a.v_cache = dv.get();
-  a.block_tables = dbt.as<int32_t>();
-  a.bt_stride = W;
-  a.positions = dpos.as<int32_t>();
-  a.tiles = dtiles.as<kernels::AttentionTile>();
-  a.num_tiles = int(tiles.size());
-  a.num_tokens = T;
-  a.num_heads = c.num_heads;
-  a.num_kv_heads = KVH;
-  a.head_dim = D;
-  a.block_size = bs;
-  a.sliding_window = c.window;
-  a.scale = params.scale;
-  a.num_splits = splits;
-  if (c.count_small) {  // as the engine counts them (0 for a launch of prefill tiles only)
-    const int G = c.num_heads / KVH;
-    a.num_small_tiles = int(std::count_if(tiles.begin(), tiles.end(),
-                                          [&](const kernels::AttentionTile& t) { return kernels::attention_decode_tile(t, G); }));
-  }
-  a.workspace = ws.as<float>();
-  a.out = out.get();
-  a.out_stride = c.num_heads * D;
-  kernels::paged_attention(a, nullptr);
-  IGNIS_CUDA_CHECK(cudaDeviceSynchronize());
-  test::rel_error(test::from_device(out, c.dtype, want.size()), want, "attention " + describe(c),
-                  test::tolerance(c.dtype));
-}
 
 TEST(GpuAttention, PrefillDecodeMixedShapes) {
   IGNIS_SKIP_WITHOUT_GPU();
@@ -255,7 +121,8 @@ TEST(GpuAttention, LongPrefills) {
 // and Q barriers' phases wrap across items and passes. Hopper only.
 TEST(GpuAttention, WgmmaFewPersistentBlocks) {
   IGNIS_SKIP_WITHOUT_GPU();
-  if (!kernels::attention_wgmma_active(4, 128, DType::BF16)) GTEST_SKIP() << "no compute-capability 9.0 device";
+  if (!kernels::attention_wgmma_active(kernels::AttentionImpl::Wgmma, 4, 128, DType::BF16, DType::BF16))
+    GTEST_SKIP() << "no compute-capability 9.0 device";
   ImplScope scope(kernels::AttentionImpl::Wgmma);
   struct Cap {
     Cap() { kernels::set_attention_wgmma_max_blocks(2); }
@@ -301,11 +168,6 @@ TEST(GpuAttention, LargeScoresAndEmptySplits) {
 // decode kernel when the tiles average <= 16 rows (num_tokens * G <= 16 * num_tiles), else the main
 // kernel, which takes the split-keys path per tile of <= 16 rows (head_dim 128); each case below
 // notes which one it exercises.
-std::vector<SeqSpec> decodes(std::initializer_list<int> contexts, int tokens = 1) {
-  std::vector<SeqSpec> v;
-  for (int ctx : contexts) v.push_back({std::max(0, ctx - tokens), tokens});  // keys = ctx
-  return v;
-}
 
 TEST(GpuAttention, DecodeTilesSplitKeys) {
   IGNIS_SKIP_WITHOUT_GPU();
@@ -376,29 +238,52 @@ TEST(GpuAttention, DecodeTilesLargeScoresAndEmptySplits) {
 
 TEST(GpuAttention, SelectorAndTiling) {
   // host-only: no device needed
-  ImplScope scope(kernels::AttentionImpl::Mma);
-  EXPECT_TRUE(kernels::attention_mma_supported(4, 128, DType::BF16));
-  EXPECT_TRUE(kernels::attention_mma_supported(1, 64, DType::F16));
-  EXPECT_FALSE(kernels::attention_mma_supported(4, 128, DType::F32));
-  EXPECT_FALSE(kernels::attention_mma_supported(4, 80, DType::BF16));
-  EXPECT_EQ(kernels::attention_tile_tokens(4, 128, DType::BF16), 16);
-  EXPECT_EQ(kernels::attention_tile_tokens(8, 64, DType::F16), 8);
-  EXPECT_EQ(kernels::attention_tile_tokens(4, 128, DType::F32), kernels::attention_tile_tokens(4));
-  // Wgmma: 128-row tiles where the wgmma kernel runs (head_dim 128 on a compute-capability 9.0
-  // device), the mma tiles elsewhere
-  kernels::set_attention_impl(kernels::AttentionImpl::Wgmma);
-  EXPECT_EQ(kernels::attention_tile_tokens(4, 128, DType::BF16),
-            kernels::attention_wgmma_active(4, 128, DType::BF16) ? 32 : 16);
-  EXPECT_EQ(kernels::attention_tile_tokens(7, 128, DType::F16),
-            kernels::attention_wgmma_active(7, 128, DType::F16) ? 18 : 9);
-  EXPECT_EQ(kernels::attention_tile_tokens(8, 64, DType::F16), 8);
-  EXPECT_FALSE(kernels::attention_wgmma_active(4, 64, DType::BF16));
-  EXPECT_FALSE(kernels::attention_wgmma_active(4, 128, DType::F32));
-  kernels::set_attention_impl(kernels::AttentionImpl::Simple);
-  EXPECT_EQ(kernels::attention_impl(), kernels::AttentionImpl::Simple);
-  EXPECT_FALSE(kernels::attention_wgmma_active(4, 128, DType::BF16));
-  EXPECT_EQ(kernels::attention_tile_tokens(4, 128, DType::BF16), kernels::attention_tile_tokens(4));
+  using kernels::AttentionImpl;
+  constexpr AttentionImpl kS = AttentionImpl::Simple, kM = AttentionImpl::Mma, kW = AttentionImpl::Wgmma;
+  for (DType kv : {DType::BF16, DType::F8_E4M3}) {  // (the cache type changes no choice: every kernel reads both)
+    const DType kb = kv == DType::BF16 ? DType::BF16 : kv, kf = kv == DType::BF16 ? DType::F16 : kv;
+    EXPECT_TRUE(kernels::attention_mma_supported(4, 128, DType::BF16, kb));
+    EXPECT_TRUE(kernels::attention_mma_supported(1, 64, DType::F16, kf));
+    EXPECT_FALSE(kernels::attention_mma_supported(4, 128, DType::F32, DType::F32));
+    EXPECT_FALSE(kernels::attention_mma_supported(4, 80, DType::BF16, kb));
+    EXPECT_EQ(kernels::attention_tile_tokens(kM, 4, 128, DType::BF16, kb), 16);
+    EXPECT_EQ(kernels::attention_tile_tokens(kM, 8, 64, DType::F16, kf), 8);
+    EXPECT_EQ(kernels::attention_tile_tokens(kM, 4, 128, DType::F32, DType::F32), kernels::attention_tile_tokens(4));
+    // Wgmma: 128-row tiles where the wgmma kernel runs (head_dim 128 on a compute-capability 9.0
+    // device), the mma tiles elsewhere
+    EXPECT_EQ(kernels::attention_tile_tokens(kW, 4, 128, DType::BF16, kb),
+              kernels::attention_wgmma_active(kW, 4, 128, DType::BF16, kb) ? 32 : 16);
+    EXPECT_EQ(kernels::attention_tile_tokens(kW, 7, 128, DType::F16, kf),
+              kernels::attention_wgmma_active(kW, 7, 128, DType::F16, kf) ? 18 : 9);
+    EXPECT_EQ(kernels::attention_tile_tokens(kW, 8, 64, DType::F16, kf), 8);
+    EXPECT_FALSE(kernels::attention_wgmma_active(kW, 4, 64, DType::BF16, kb));
+    EXPECT_FALSE(kernels::attention_wgmma_active(kW, 4, 128, DType::F32, DType::F32));
+    EXPECT_FALSE(kernels::attention_wgmma_active(kM, 4, 128, DType::BF16, kb));
+    EXPECT_FALSE(kernels::attention_wgmma_active(kS, 4, 128, DType::BF16, kb));
+    EXPECT_EQ(kernels::attention_tile_tokens(kS, 4, 128, DType::BF16, kb), kernels::attention_tile_tokens(4));
+  }
   EXPECT_EQ(kernels::attention_tile_tokens(4), 8);
+  // the transitional three-argument form: Wgmma, a cache of the compute dtype
+  EXPECT_EQ(kernels::attention_tile_tokens(4, 128, DType::BF16),
+            kernels::attention_tile_tokens(kW, 4, 128, DType::BF16, DType::BF16));
+  EXPECT_STREQ(kernels::attention_impl_name(kS), "simple");
+  EXPECT_STREQ(kernels::attention_impl_name(kM), "mma");
+  EXPECT_STREQ(kernels::attention_impl_name(kW), "wgmma");
+}
+
+// IGNIS_ATTENTION as the CLI reads it (attention_impl_from_env); the kernels never read it.
+TEST(GpuAttention, ImplFromEnv) {
+  const char* old = std::getenv("IGNIS_ATTENTION");
+  const std::string saved = old ? old : "";
+  ::setenv("IGNIS_ATTENTION", "simple", 1);
+  EXPECT_EQ(kernels::attention_impl_from_env(), kernels::AttentionImpl::Simple);
+  ::setenv("IGNIS_ATTENTION", "mma", 1);
+  EXPECT_EQ(kernels::attention_impl_from_env(), kernels::AttentionImpl::Mma);
+  ::setenv("IGNIS_ATTENTION", "wgmma", 1);
+  EXPECT_EQ(kernels::attention_impl_from_env(), kernels::AttentionImpl::Wgmma);
+  ::unsetenv("IGNIS_ATTENTION");
+  EXPECT_EQ(kernels::attention_impl_from_env(), kernels::AttentionImpl::Wgmma);
+  if (old) ::setenv("IGNIS_ATTENTION", saved.c_str(), 1);
 }
 
 }  // namespace
