@@ -55,6 +55,8 @@ int main(int argc, char** argv) {
     auto t0 = Clk::now();
     WeightStore ws = make_dummy_weights(cfg, 0);
     cuda::CudaModelOptions o;
+    o.attention = kernels::attention_impl_from_env();  // IGNIS_ATTENTION for A/B runs (compare_8b.py --variant)
+    o.gemv = !(std::getenv("IGNIS_GEMV") && std::string(std::getenv("IGNIS_GEMV")) == "0");
     o.max_model_len = 4096;
     o.max_batch_size = batch;
     o.max_num_tokens = 8192;

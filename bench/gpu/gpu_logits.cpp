@@ -2,6 +2,7 @@
 //   ignis_gpu_logits <model_dir> <token_ids_csv> <out.f32> [bf16|f16|f32]
 // Output: raw little-endian float32, (num_tokens, vocab) row-major. Used by tools/golden/compare_8b.py.
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -20,6 +21,8 @@ int main(int argc, char** argv) {
     std::stringstream ss(argv[2]);
     for (std::string t; std::getline(ss, t, ',');) toks.push_back(std::stoi(t));
     cuda::CudaModelOptions o;
+    o.attention = kernels::attention_impl_from_env();  // IGNIS_ATTENTION for A/B runs (compare_8b.py --variant)
+    o.gemv = !(std::getenv("IGNIS_GEMV") && std::string(std::getenv("IGNIS_GEMV")) == "0");
     if (argc > 4) o.dtype = std::string(argv[4]) == "f32" ? DType::F32 : std::string(argv[4]) == "f16" ? DType::F16 : DType::BF16;
     o.max_model_len = 4096;
     o.max_batch_size = 8;

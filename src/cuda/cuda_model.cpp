@@ -88,7 +88,7 @@ void CudaModel::validate(const ForwardBatch& b) const {
 
 CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vector<Piece>& pieces) {
   const int G = cfg_.num_heads / cfg_.num_kv_heads;
-  const int tq = kernels::attention_tile_tokens(G, cfg_.head_dim, dtype_);
+  const int tq = kernels::attention_tile_tokens(attention_impl_, G, cfg_.head_dim, dtype_, kv_dtype_);
   Pass p;
   bool decode = opt_.cuda_graphs && !graphs_broken_;
   for (auto& pc : pieces) decode = decode && pc.num_tokens == 1;

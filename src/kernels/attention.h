@@ -107,10 +107,7 @@ int attention_tile_tokens(int gqa);
 // Tokens per tile for the kernel paged_attention() runs for this shape with this impl (the host cuts
 // sequences into tiles with this).
 int attention_tile_tokens(AttentionImpl impl, int gqa, int head_dim, DType dtype, DType kv_dtype);
-// Transitional (CudaModel's call until it passes its impl and KV dtype): impl Wgmma, cache of dtype.
-inline int attention_tile_tokens(int gqa, int head_dim, DType dtype) {
-  return attention_tile_tokens(AttentionImpl::Wgmma, gqa, head_dim, dtype, dtype);
-}
+
 size_t attention_workspace_floats(int num_tokens, int num_heads, int head_dim, int num_splits);
 // Splits for a step: enough (tile x kv head x split) blocks to fill `num_sms` twice, each split
 // at least 64 keys of the longest key range `max_keys`, at most 32.

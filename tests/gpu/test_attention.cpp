@@ -263,9 +263,6 @@ TEST(GpuAttention, SelectorAndTiling) {
     EXPECT_EQ(kernels::attention_tile_tokens(kS, 4, 128, DType::BF16, kb), kernels::attention_tile_tokens(4));
   }
   EXPECT_EQ(kernels::attention_tile_tokens(4), 8);
-  // the transitional three-argument form: Wgmma, a cache of the compute dtype
-  EXPECT_EQ(kernels::attention_tile_tokens(4, 128, DType::BF16),
-            kernels::attention_tile_tokens(kW, 4, 128, DType::BF16, DType::BF16));
   EXPECT_STREQ(kernels::attention_impl_name(kS), "simple");
   EXPECT_STREQ(kernels::attention_impl_name(kM), "mma");
   EXPECT_STREQ(kernels::attention_impl_name(kW), "wgmma");
