@@ -176,7 +176,7 @@ void Engine::Impl::loop() {
     }
     for (auto& a : fresh) {
       uint64_t id = a->handle->id();
-      sched->add(id, a->req.prompt_ids, a->req.sampling.max_tokens, a->req.priority);
+      sched->add(id, a->req.prompt_ids, a->req.sampling.max_tokens, a->req.priority, a->req.cache_salt);
       active.emplace(id, std::move(a));
     }
     try {

@@ -50,6 +50,7 @@ struct GenerateRequest {
   int priority = 0;  // higher runs first; FCFS within a priority
   bool detokenize = true;
   bool speculative = true;  // false: never speculate for this request (the API's "speculative": false)
+  uint64_t cache_salt = 0;  // prefix-cache namespace: requests share cached KV blocks only with equal salts
 };
 
 struct TokenLogprob {

@@ -36,13 +36,13 @@ int DraftProposer::draft_computed(uint64_t id) const {
   return it == seqs_.end() ? -1 : it->second.computed;
 }
 
-int DraftProposer::valid_prefix(std::span<const int32_t> table, const KvCacheManager& kv) const {
-  int n = 0;
-  for (int32_t b : table) {
+int DraftProposer::valid_prefix(std::span<const int32_t> table, int from_block, const KvCacheManager& kv) const {
+  size_t n = size_t(std::max(from_block, 0));
+  for (; n < table.size(); ++n) {
+    const int32_t b = table[n];
     if (b < 0 || valid_gen_[size_t(b)] == 0 || valid_gen_[size_t(b)] != kv.block_generation(b)) break;
-    ++n;
   }
-  return n * block_size_;
+  return int(n) * block_size_;
 }
 
 void DraftProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager& kv, std::vector<Proposal>& out) {
@@ -66,13 +66,11 @@ void DraftProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager&
     const int L = int(s.tokens.size());
     if (s.k <= 0 || L < 1 || s.num_computed != L - 1) continue;
     if (max_pos > 0 && L + s.k - 1 > max_pos) continue;  // beyond the draft's context
-    auto [it, fresh] = seqs_.try_emplace(s.id);
-    SeqState& st = it->second;
-    if (fresh) {
-      st.computed = std::min(valid_prefix(s.block_table, kv), s.num_computed);
-      st.marked = st.computed / B;
-    }
+    SeqState& st = seqs_[s.id];  // a new one starts at 0
+    // Positions it computed, then further blocks valid for their content (another sequence's
+    // draft computed them: the prefix cache shares them), never beyond the target's.
     st.computed = std::min(st.computed, s.num_computed);
+    st.computed = std::max(st.computed, std::min(valid_prefix(s.block_table, st.computed / B, kv), s.num_computed));
     const int start = st.computed;
     const int first_block = start / B, last_block = (L + s.k - 2) / B;  // blocks this call writes
     IGNIS_CHECK(last_block < int(s.block_table.size()),

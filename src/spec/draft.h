@@ -48,8 +48,9 @@ class DraftProposer : public Proposer {
     int computed = 0;  // draft KV valid for positions [0, computed)
     int marked = 0;    // leading blocks recorded as valid
   };
-  // Leading blocks of `table` whose draft KV is valid for their current content, in tokens.
-  int valid_prefix(std::span<const int32_t> table, const KvCacheManager& kv) const;
+  // From block from_block on, the blocks of `table` whose draft KV is valid for their current
+  // content: the end of that run, in tokens.
+  int valid_prefix(std::span<const int32_t> table, int from_block, const KvCacheManager& kv) const;
   void run_round(std::span<const SpecSeq> seqs, const std::vector<int>& active, int round,
                  std::vector<Proposal>& out);
 
