@@ -261,7 +261,7 @@ void Engine::Impl::step() {
     else if (!samples[size_t(row)].error.empty())
       finish(a, FinishReason::Error, {}, "sampling failed: " + samples[size_t(row)].error);
     else
-      on_tokens(a, s.req, &samples[size_t(row)].result, 1, 0);
+      on_tokens(a, s.req, &samples[size_t(row)], 1, 0);
   }
 }
 
@@ -294,13 +294,14 @@ void Engine::Impl::build_rows(const StepPlan& plan) {
   }
 }
 
-void Engine::Impl::on_tokens(Active& a, SchedRequest* r, SampleResult* res, int n, int n_in_sched) {
+void Engine::Impl::on_tokens(Active& a, SchedRequest* r, RowSample* rows, int n, int n_in_sched) {
   const SamplingParams& sp = a.req.sampling;
   const auto now_tp = Clock::now();
   const bool had_first = !a.output.empty();
   StreamChunk c;
   for (int t = 0; t < n; ++t) {
-    const int32_t tok = res[t].token;
+    SampleResult& res = rows[t].result;
+    const int32_t tok = res.token;
     if (t >= n_in_sched) sched->append_token(r, tok);
     a.output.push_back(tok);
     a.advance(1);
@@ -308,7 +309,7 @@ void Engine::Impl::on_tokens(Active& a, SchedRequest* r, SampleResult* res, int 
     a.timings.token_times.push_back(now_tp);
     a.usage.completion_tokens = int(a.output.size());
     c.tokens.push_back(tok);
-    if (sp.logprobs >= 0) c.logprobs.push_back({tok, res[t].logprob, std::move(res[t].top)});
+    if (sp.logprobs >= 0) c.logprobs.push_back({tok, res.logprob, std::move(res.top)});
     {
       std::lock_guard lk(stats_mu);
       stats.generated_tokens++;

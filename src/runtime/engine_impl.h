@@ -98,7 +98,8 @@ struct Engine::Impl {
   // Emits n sampled tokens of a sequence whose last chunk ran, one by one (stop conditions after
   // each; a stop ends the request there and drops the rest) in one chunk. The first n_in_sched are
   // already in the scheduler's tokens (accepted proposals); the others are appended.
-  void on_tokens(Active& a, SchedRequest* r, SampleResult* res, int n, int n_in_sched);
+  // rows: the n consecutive logit rows whose results are the tokens.
+  void on_tokens(Active& a, SchedRequest* r, RowSample* rows, int n, int n_in_sched);
   // flush_text: emit text still held by the detokenizer / stop matcher (normal ends).
   void finish(Active& a, FinishReason why, StreamChunk c, const std::string& error = "", bool flush_text = false);
   void publish_stats();

@@ -163,7 +163,7 @@ void Engine::Impl::verify_seq(const ScheduledSeq& s, Active& a, int row) {
     stats.spec_proposed_tokens += k;
     stats.spec_accepted_tokens += j;
   }
-  on_tokens(a, r, &samples[size_t(row)].result, j + 1, j);
+  on_tokens(a, r, &samples[size_t(row)], j + 1, j);
 }
 
 }  // namespace ignis
