@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "bench/lib/dataset.h"
 #include "bench/lib/hardware.h"
@@ -147,6 +148,8 @@ int run_in_process(int argc, char** argv, bool latency) {
                latency ? "ignis bench latency" : "ignis bench throughput"};
   ModelFlags mf;
   mf.add(app);
+  SpecFlags spf;
+  spf.add(app);
   SynthFlags sf;
   sf.add(app);
   OutputFlags of;
@@ -154,7 +157,10 @@ int run_in_process(int argc, char** argv, bool latency) {
   std::string dataset;
   int concurrency = latency ? 1 : 0;
   float temperature = 0;
-  bool honor_eos = false;
+  bool honor_eos = false, compare_no_spec = false;
+  app.add_flag("--compare-no-spec", compare_no_spec,
+               "first run the workload without speculation on the same engine (its own prefix-cache namespace), "
+               "then with it: the speedup and, when greedy, how many outputs are identical");
   app.add_option("--dataset", dataset, "JSONL workload (default: synthetic from --num-requests/--input-mean/...)");
   if (latency) app.add_option("--concurrency", concurrency, "requests in flight")->check(CLI::Range(1, 100000));
   app.add_option("--temperature", temperature, "sampling temperature (default 0 = greedy)")->check(CLI::Range(0.0, 100.0));
@@ -167,9 +173,9 @@ int run_in_process(int argc, char** argv, bool latency) {
       tok = Tokenizer::load(mf.model_dir);
     std::vector<WorkItem> items;
     if (!dataset.empty()) items = read_workload(dataset);  // before the (slow) model load: fail fast
-    LoadedModel lm = load_model(mf.model_dir, mf.load_options(), mf.kv_block_size);
-    const ModelConfig cfg = lm.model->config();
-    const DType kv_dtype = lm.model->kv_dtype();
+    EngineParts ep = load_engine_parts(mf, spf);
+    const ModelConfig cfg = ep.model->config();
+    const DType kv_dtype = ep.model->kv_dtype();
     if (dataset.empty()) {
       SyntheticOptions o = sf.options(cfg.vocab_size);
       if (tok) o.exclude_ids = special_ids(*tok);
@@ -179,9 +185,10 @@ int run_in_process(int argc, char** argv, bool latency) {
       for (int32_t t : w.prompt_ids)
         IGNIS_CHECK(t < cfg.vocab_size, "{}: prompt token id {} is outside the model's vocabulary ({})",
                     dataset.empty() ? "synthetic workload" : dataset, t, cfg.vocab_size);
-    EngineConfig ec = mf.engine_config(lm.kv_num_blocks);
+    EngineConfig ec = ep.config;
     ec.max_queue = std::max<int>(ec.max_queue, static_cast<int>(items.size()));
-    Engine engine(std::move(lm.model), ec, tok);
+    IGNIS_CHECK(!compare_no_spec || ep.proposer, "--compare-no-spec needs --speculative ngram|draft");
+    Engine engine(std::move(ep.model), ec, tok, std::move(ep.proposer));
     std::fprintf(stderr, "%s: %zu requests on %s (%s)\n", latency ? "latency" : "throughput", items.size(),
                  engine.model().backend_name(), hw.name.c_str());
 
@@ -190,15 +197,31 @@ int run_in_process(int argc, char** argv, bool latency) {
     ro.ignore_eos = !honor_eos;
     ro.temperature = temperature;
     ro.progress = !of.no_progress;
-    EngineObservations obs;
-    const auto recs = run_engine(engine, tok.get(), items, ro, &obs);
-    obs.hardware = hw.name;
-    obs.copy_bandwidth_gbps = hw.copy_bandwidth_gbps;
-    obs.weight_bytes = static_cast<double>(model_weight_bytes(cfg));  // FP8 projections count 1 byte per weight
-    obs.kv_bytes_per_token = static_cast<double>(cfg.kv_bytes_per_token(kv_dtype));
-    const Report r = compute_report(latency ? "latency" : "throughput", recs, obs);
+    const char* mode = latency ? "latency" : "throughput";
+    auto run = [&](bool speculative, uint64_t salt, std::vector<RequestRecord>& recs) {
+      EngineRunOptions r = ro;
+      r.speculative = speculative;
+      r.cache_salt = salt;
+      EngineObservations obs;
+      recs = run_engine(engine, tok.get(), items, r, &obs);
+      obs.hardware = hw.name;
+      obs.copy_bandwidth_gbps = hw.copy_bandwidth_gbps;
+      obs.weight_bytes = static_cast<double>(model_weight_bytes(cfg));  // FP8 projections count 1 byte per weight
+      obs.kv_bytes_per_token = static_cast<double>(cfg.kv_bytes_per_token(kv_dtype));
+      return compute_report(mode, recs, obs);
+    };
+    std::vector<RequestRecord> base_recs, recs;
+    std::optional<Report> base;
+    if (compare_no_spec) {
+      std::fprintf(stderr, "%s: baseline run without speculation\n", mode);
+      base = run(false, 1, base_recs);
+      std::fputs(format_table(*base).c_str(), stdout);
+      std::fprintf(stderr, "%s: run with speculation (%s)\n", mode, spec_method_name(ec.spec.method));
+    }
+    Report r = run(true, compare_no_spec ? 2 : 0, recs);
+    if (base) add_baseline(r, *base, recs, base_recs, temperature == 0);
     of.emit(r);
-    return r.failed == 0 ? 0 : 1;
+    return r.failed == 0 && (!base || base->failed == 0) ? 0 : 1;
   });
 }
 #endif

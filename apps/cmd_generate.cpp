@@ -50,11 +50,13 @@ int run_generate(int argc, char** argv) {
   CLI::App app{"Generate text from one or several prompts (run together as one in-flight batch)", "ignis generate"};
   ModelFlags mf;
   SamplingFlags sf;
+  SpecFlags spf;
   std::vector<std::string> prompts, prompt_ids;
   std::string prompt_file;
   bool chat = false, quiet = false;
   mf.add(app);
   sf.add(app);
+  spf.add(app);
   app.add_option("--prompt", prompts, "prompt text (repeatable)");
   app.add_option("--prompt-file", prompt_file, "file with one prompt per line")->check(CLI::ExistingFile);
   app.add_option("--prompt-ids", prompt_ids, "prompt as comma-separated token ids (repeatable)");
@@ -97,9 +99,9 @@ int run_generate(int argc, char** argv) {
   for (auto& s : prompt_ids) inputs.push_back(parse_ids(s));
 
   SamplingParams sp = sf.params(mf.model_dir);
-  LoadedModel lm = load_model(mf.model_dir, mf.load_options(), mf.kv_block_size);
-  std::string backend = lm.model->backend_name();
-  Engine engine(std::move(lm.model), mf.engine_config(lm.kv_num_blocks), tok);
+  EngineParts ep = load_engine_parts(mf, spf);
+  std::string backend = ep.model->backend_name();
+  Engine engine(std::move(ep.model), ep.config, tok, std::move(ep.proposer));
 
   auto t0 = Clock::now();
   std::vector<std::shared_ptr<RequestHandle>> handles;
@@ -171,6 +173,14 @@ int run_generate(int argc, char** argv) {
                  "%.1f tokens/s (decode %.1f tokens/s), %.2f s\n",
                  backend.c_str(), handles.size(), (long long)ptoks, (long long)gtoks, ttft, gtoks / secs,
                  decode_secs > 0 ? (gtoks - double(handles.size())) / decode_secs : 0.0, secs);
+    const EngineStats es = engine.stats();
+    if (es.spec_proposed_tokens > 0)
+      std::fprintf(stderr, "[%s] speculative: %lld of %lld proposed tokens accepted (%.1f%%), %.2f tokens per "
+                   "verified sequence-step, %lld of %lld steps verified proposals\n",
+                   backend.c_str(), (long long)es.spec_accepted_tokens, (long long)es.spec_proposed_tokens,
+                   100.0 * double(es.spec_accepted_tokens) / double(es.spec_proposed_tokens),
+                   es.spec_sequences ? 1.0 + double(es.spec_accepted_tokens) / double(es.spec_sequences) : 0.0,
+                   (long long)es.spec_steps, (long long)es.steps);
   }
   return failures ? 1 : 0;
 }

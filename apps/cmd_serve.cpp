@@ -43,6 +43,8 @@ std::vector<std::string> split_keys(const char* env) {
 int run_serve(int argc, char** argv) {
   CLI::App app{"OpenAI- and Triton-compatible HTTP server", "ignis serve"};
   ModelFlags mf;
+  SpecFlags spf;
+  bool spec_default = true;
   std::string host = "127.0.0.1", served_name;
   int port = 8000, max_queue = 1024, max_connections = 1024;
   size_t max_body_bytes = 8u << 20;
@@ -50,6 +52,9 @@ int run_serve(int argc, char** argv) {
   std::vector<std::string> api_keys;
   bool no_access_log = false;
   mf.add(app);
+  spf.add(app);
+  app.add_option("--speculative-default", spec_default,
+                 "whether requests without a \"speculative\" field speculate (true | false)");
   app.add_option("--host", host, "address to listen on");
   app.add_option("--port", port, "port to listen on (0 = any free port, printed at start)")->check(CLI::Range(0, 65535));
   app.add_option("--api-key", api_keys, "required Bearer token (repeatable; also IGNIS_API_KEY=k1,k2)");
@@ -87,13 +92,13 @@ int run_serve(int argc, char** argv) {
     std::fprintf(stderr, "warning: %s: no chat_template; /v1/chat/completions disabled\n", mf.model_dir.c_str());
   }
 
-  LoadedModel lm = load_model(dir, mf.load_options(), mf.kv_block_size);
-  std::string backend_name = lm.model->backend_name();
-  int max_pos = lm.model->config().max_position_embeddings;
-  int vocab = lm.model->config().vocab_size;
-  EngineConfig ec = mf.engine_config(lm.kv_num_blocks);
+  EngineParts ep = load_engine_parts(mf, spf);
+  std::string backend_name = ep.model->backend_name();
+  int max_pos = ep.model->config().max_position_embeddings;
+  int vocab = ep.model->config().vocab_size;
+  EngineConfig ec = ep.config;
   ec.max_queue = max_queue;
-  Engine engine(std::move(lm.model), ec, tok);
+  Engine engine(std::move(ep.model), ec, tok, std::move(ep.proposer));
   server::EngineBackend backend(engine);
 
   server::ServedModel model;
@@ -114,6 +119,7 @@ int run_serve(int argc, char** argv) {
   so.http.max_connections = max_connections;
   so.api_keys = api_keys;
   so.access_log = !no_access_log;
+  so.speculative_default = spec_default;
   server::Server srv(backend, tok, model, so, render_chat);
   srv.listen();
 
@@ -128,6 +134,10 @@ int run_serve(int argc, char** argv) {
   std::fprintf(stderr, "ignis serve: model '%s' (%s, context %d) listening on http://%s:%d%s\n", model.name.c_str(),
                backend_name.c_str(), model.max_model_len, host.c_str(), srv.port(),
                api_keys.empty() ? "" : " (API key required)");
+  if (ec.spec.method != SpecMethod::None)
+    std::fprintf(stderr, "ignis serve: speculative decoding: %s, up to %d tokens, %s policy, requests %s by default\n",
+                 spec_method_name(ec.spec.method), ec.spec.num_speculative_tokens,
+                 ec.spec.policy.adaptive ? "adaptive" : "fixed", spec_default ? "speculate" : "do not speculate");
   std::fflush(stderr);
   srv.serve();
   std::fprintf(stderr, "ignis serve: stopping; waiting up to %.0f s for in-flight requests\n", shutdown_timeout);

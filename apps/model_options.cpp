@@ -2,7 +2,9 @@
 
 #include <cstdlib>
 
+#include "core/error.h"
 #include "model/config.h"
+#include "runtime/draft_loader.h"
 
 namespace ignis::cli {
 
@@ -76,6 +78,57 @@ EngineConfig ModelFlags::engine_config(int kv_num_blocks) const {
   c.max_model_len = max_model_len;
   c.kv_reserve_tokens = kv_reserve_tokens;
   return c;
+}
+
+void SpecFlags::add(CLI::App& app) {
+  app.add_option("--speculative", method, "speculative decoding: ngram (prompt lookup) | draft | none")
+      ->check(CLI::IsMember({"ngram", "draft", "none"}));
+  app.add_option("--speculative-model", draft_dir,
+                 "draft model folder for draft-target speculation (implies --speculative draft; same tokenizer)")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--num-speculative-tokens", num_tokens, "most proposed tokens per sequence per step (the policy picks <= K)")
+      ->check(CLI::Range(1, 64));
+  app.add_option("--ngram-min", ngram_min, "shortest n-gram the prompt lookup matches")->check(CLI::Range(1, 64));
+  app.add_option("--ngram-max", ngram_max, "longest n-gram the prompt lookup matches (tried first)")->check(CLI::Range(1, 64));
+  app.add_option("--speculative-policy", policy,
+                 "adaptive (k per step from batch size, acceptance and measured step times; off when slower) | fixed "
+                 "(always K)")
+      ->check(CLI::IsMember({"adaptive", "fixed"}));
+}
+
+SpecConfig SpecFlags::config() const {
+  SpecConfig c;
+  c.method = parse_spec_method(method);
+  if (!draft_dir.empty()) {
+    IGNIS_CHECK(c.method != SpecMethod::Ngram, "--speculative ngram and --speculative-model exclude each other");
+    c.method = SpecMethod::Draft;
+  }
+  IGNIS_CHECK(c.method != SpecMethod::Draft || !draft_dir.empty(), "--speculative draft needs --speculative-model DIR");
+  IGNIS_CHECK(ngram_min <= ngram_max, "--ngram-min ({}) must be <= --ngram-max ({})", ngram_min, ngram_max);
+  c.num_speculative_tokens = num_tokens;
+  c.ngram_min = ngram_min;
+  c.ngram_max = ngram_max;
+  c.policy.adaptive = policy != "fixed";
+  return c;
+}
+
+EngineParts load_engine_parts(const ModelFlags& mf, const SpecFlags& sf) {
+  const SpecConfig sc = sf.config();  // flag errors before the (slow) loads
+  EngineParts p;
+  const ModelLoadOptions lo = mf.load_options();
+  LoadedModel lm = load_model(mf.model_dir, lo, mf.kv_block_size);
+  int blocks = lm.kv_num_blocks;
+  std::unique_ptr<Model> draft;
+  if (sc.method == SpecMethod::Draft) {
+    LoadedDraft ld = load_draft_model(sf.draft_dir, mf.model_dir, *lm.model, lm.kv_num_blocks, lo, mf.kv_block_size);
+    draft = std::move(ld.model);
+    blocks = ld.kv_num_blocks;
+  }
+  p.model = std::move(lm.model);
+  p.config = mf.engine_config(blocks);
+  p.config.spec = sc;
+  p.proposer = make_proposer(sc, std::move(draft));
+  return p;
 }
 
 void SamplingFlags::add(CLI::App& app) {

@@ -5,9 +5,12 @@
 
 #include <string>
 
+#include <memory>
+
 #include "runtime/engine.h"
 #include "runtime/model_loader.h"
 #include "sampling/params.h"
+#include "spec/proposer.h"
 
 namespace ignis::cli {
 
@@ -35,6 +38,28 @@ struct ModelFlags {
 // The environment's defaults for the GPU backend's A/B switches (IGNIS_GEMV=0, IGNIS_PDL=0,
 // IGNIS_PROFILE=1, IGNIS_GEMM_CACHE=0, IGNIS_GEMM_TUNE=0|1, IGNIS_ATTENTION=simple|mma|wgmma).
 void apply_launch_env(ModelLoadOptions& o);
+
+// Speculative decoding: --speculative ngram|draft|none, --speculative-model DIR (implies draft),
+// --num-speculative-tokens K, --ngram-min / --ngram-max, --speculative-policy adaptive|fixed.
+struct SpecFlags {
+  std::string method = "none";
+  std::string draft_dir;
+  int num_tokens = 4;
+  int ngram_min = 2, ngram_max = 4;
+  std::string policy = "adaptive";
+
+  void add(CLI::App& app);
+  SpecConfig config() const;  // the method resolved (draft when --speculative-model is given)
+};
+
+// What an Engine is built from: the target, its engine config (the KV pool shared with the draft)
+// and the proposer (null without speculation). Loads the draft next to the target when asked.
+struct EngineParts {
+  std::unique_ptr<Model> model;
+  EngineConfig config;
+  std::unique_ptr<Proposer> proposer;
+};
+EngineParts load_engine_parts(const ModelFlags& mf, const SpecFlags& sf);
 
 struct SamplingFlags {
   int max_tokens = 128;

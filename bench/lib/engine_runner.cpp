@@ -28,6 +28,8 @@ GenerateRequest make_request(const WorkItem& w, const Tokenizer* tok, const Engi
   r.sampling.ignore_eos = o.ignore_eos;
   r.sampling.temperature = o.temperature;
   r.detokenize = false;  // benchmarks measure the engine, not the detokenizer
+  r.speculative = o.speculative;
+  r.cache_salt = o.cache_salt;
   return r;
 }
 
@@ -38,6 +40,7 @@ RequestRecord collect(RequestHandle& h, int prompt_tokens, Clock::time_point t0)
   int produced = 0;
   while (h.next(&c)) {
     produced += static_cast<int>(c.tokens.size());
+    rec.output_ids.insert(rec.output_ids.end(), c.tokens.begin(), c.tokens.end());
     if (c.finish != FinishReason::None) {
       if (c.finish == FinishReason::Error || c.finish == FinishReason::Cancelled) {
         rec.ok = false;
@@ -134,6 +137,12 @@ std::vector<RequestRecord> run_engine(Engine& engine, const Tokenizer* tok, cons
     obs->steps = after.steps - before.steps;
     obs->preemptions = after.preemptions - before.preemptions;
     obs->computed_prefill_tokens = after.computed_prefill_tokens - before.computed_prefill_tokens;
+    obs->spec_steps = after.spec_steps - before.spec_steps;
+    obs->spec_sequences = after.spec_sequences - before.spec_sequences;
+    obs->spec_proposed = after.spec_proposed_tokens - before.spec_proposed_tokens;
+    obs->spec_accepted = after.spec_accepted_tokens - before.spec_accepted_tokens;
+    if (o.speculative && engine.config().spec.method != SpecMethod::None)
+      obs->spec_method = spec_method_name(engine.config().spec.method);
     double used = 0;
     for (double u : obs->kv_utilization_samples) used += u;
     if (!obs->kv_utilization_samples.empty())

@@ -90,6 +90,15 @@ Report compute_report(const std::string& mode, const std::vector<RequestRecord>&
       r.decode_bandwidth_fraction = *r.decode_bandwidth_gbps / *obs.copy_bandwidth_gbps;
   }
 
+  r.spec_method = obs.spec_method;
+  if (obs.spec_proposed >= 0 && !obs.spec_method.empty()) {
+    r.spec_steps = obs.spec_steps;
+    r.spec_proposed_tokens = obs.spec_proposed;
+    r.spec_accepted_tokens = obs.spec_accepted;
+    r.spec_acceptance_rate = obs.spec_proposed > 0 ? double(obs.spec_accepted) / double(obs.spec_proposed) : 0.0;
+    r.spec_mean_accepted = obs.spec_sequences > 0 ? double(obs.spec_accepted) / double(obs.spec_sequences) : 0.0;
+  }
+
   // Output-token throughput over time, ~40 buckets.
   if (r.duration_s > 0) {
     r.bucket_s = r.duration_s / 40.0;
@@ -101,6 +110,21 @@ Report compute_report(const std::string& mode, const std::vector<RequestRecord>&
       }
   }
   return r;
+}
+
+void add_baseline(Report& r, const Report& baseline, const std::vector<RequestRecord>& recs,
+                  const std::vector<RequestRecord>& baseline_recs, bool greedy) {
+  r.baseline_output_tokens_per_s = baseline.output_tokens_per_s;
+  if (baseline.output_tokens_per_s > 0) r.speedup = r.output_tokens_per_s / baseline.output_tokens_per_s;
+  if (!greedy) return;
+  int same = 0, compared = 0;
+  for (size_t i = 0; i < recs.size() && i < baseline_recs.size(); ++i) {
+    if (!recs[i].ok || !baseline_recs[i].ok) continue;
+    ++compared;
+    same += recs[i].output_ids == baseline_recs[i].output_ids;
+  }
+  r.greedy_identical = same;
+  r.greedy_compared = compared;
 }
 
 namespace {
@@ -136,6 +160,17 @@ std::string format_table(const Report& r) {
     s += fmt::format("  engine steps          {} ({} preemptions; {} prefill tokens computed, {:.3f} x the input)\n",
                      *r.engine_steps, *r.preemptions, *r.computed_prefill_tokens,
                      r.input_tokens > 0 ? double(*r.computed_prefill_tokens) / double(r.input_tokens) : 0.0);
+  if (!r.spec_method.empty() && r.spec_acceptance_rate && r.spec_mean_accepted && r.spec_steps)
+    s += fmt::format("  speculative ({})     acceptance {:.1f} % ({} of {} proposed), {:.2f} accepted per verified "
+                     "sequence-step, {} steps verified\n",
+                     r.spec_method, *r.spec_acceptance_rate * 100, r.spec_accepted_tokens.value_or(0),
+                     r.spec_proposed_tokens.value_or(0), *r.spec_mean_accepted, *r.spec_steps);
+  if (r.speedup && r.baseline_output_tokens_per_s)
+    s += fmt::format("  vs no speculation     {:.3f} x output tokens/s ({:.1f} without)\n", *r.speedup,
+                     *r.baseline_output_tokens_per_s);
+  if (r.greedy_identical && r.greedy_compared)
+    s += fmt::format("  greedy output         {} of {} requests identical to no speculation\n", *r.greedy_identical,
+                     *r.greedy_compared);
   if (r.decode_bandwidth_gbps && r.decode_bandwidth_fraction)
     s += fmt::format("  decode bandwidth      {:.1f} GB/s ({:.1f} % of measured copy bandwidth)\n",
                      *r.decode_bandwidth_gbps, *r.decode_bandwidth_fraction * 100);
@@ -171,6 +206,16 @@ std::string to_json(const Report& r) {
       {"engine_steps", opt_json(r.engine_steps)},
       {"preemptions", opt_json(r.preemptions)},
       {"computed_prefill_tokens", opt_json(r.computed_prefill_tokens)},
+      {"speculative_method", r.spec_method.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.spec_method)},
+      {"spec_acceptance_rate", opt_json(r.spec_acceptance_rate)},
+      {"spec_mean_accepted_per_step", opt_json(r.spec_mean_accepted)},
+      {"spec_steps", opt_json(r.spec_steps)},
+      {"spec_proposed_tokens", opt_json(r.spec_proposed_tokens)},
+      {"spec_accepted_tokens", opt_json(r.spec_accepted_tokens)},
+      {"baseline_output_tokens_per_s", opt_json(r.baseline_output_tokens_per_s)},
+      {"speedup_vs_no_spec", opt_json(r.speedup)},
+      {"greedy_identical", opt_json(r.greedy_identical)},
+      {"greedy_compared", opt_json(r.greedy_compared)},
       {"bucket_s", r.bucket_s},
       {"output_tokens_per_s_series", r.output_tokens_per_s_series},
       {"errors", r.errors},

@@ -24,6 +24,7 @@ struct RequestRecord {
   int prompt_tokens = 0, output_tokens = 0;
   bool ok = true;
   std::string error;
+  std::vector<int32_t> output_ids;  // in-process modes: the generated ids (greedy-identity checks)
 };
 
 // Engine-side observations (in-process modes; serve mode leaves them empty / n/a).
@@ -38,6 +39,9 @@ struct EngineObservations {
   double weight_bytes = 0, kv_bytes_per_token = 0, mean_kv_tokens = 0;
   std::optional<double> copy_bandwidth_gbps;  // measured device-to-device copy (GB/s); none on CPU
   std::string hardware;                        // "" = unknown
+  // Speculative decoding (EngineStats' spec counters over the run); -1 = unknown / off.
+  int64_t spec_steps = -1, spec_sequences = -1, spec_proposed = -1, spec_accepted = -1;
+  std::string spec_method;  // "" = no speculation
 };
 
 struct Stat {
@@ -58,6 +62,16 @@ struct Report {
   std::optional<double> kv_util_mean, kv_util_max, prefix_hit_rate;
   std::optional<double> decode_bandwidth_gbps, decode_bandwidth_fraction;
   std::optional<int64_t> engine_steps, preemptions, computed_prefill_tokens;  // in-process modes
+  // Speculative decoding: accepted / proposed tokens, mean accepted tokens per verified
+  // sequence-step (each yields that + 1 tokens), steps that verified proposals.
+  std::string spec_method;
+  std::optional<double> spec_acceptance_rate, spec_mean_accepted;
+  std::optional<int64_t> spec_steps, spec_proposed_tokens, spec_accepted_tokens;
+  // With a baseline run of the same workload without speculation (add_baseline): its output
+  // tokens/s, the speedup (this run's output tokens/s over it) and, when both runs are greedy,
+  // how many requests produced identical tokens.
+  std::optional<double> baseline_output_tokens_per_s, speedup;
+  std::optional<int> greedy_identical, greedy_compared;
   std::string hardware;
   // Output tokens per time bucket (for the plot): bucket_s wide, starting at the first arrival.
   double bucket_s = 0;
@@ -67,6 +81,11 @@ struct Report {
 
 Report compute_report(const std::string& mode, const std::vector<RequestRecord>& recs,
                       const EngineObservations& obs = {});
+
+// Compares this run with a baseline run of the same requests (same order) without speculation;
+// `greedy`: both runs were greedy, so their outputs must be identical (counted, request by request).
+void add_baseline(Report& r, const Report& baseline, const std::vector<RequestRecord>& recs,
+                  const std::vector<RequestRecord>& baseline_recs, bool greedy);
 
 std::string format_table(const Report& r);   // human table (milliseconds for latencies)
 std::string to_json(const Report& r);        // machine form (seconds, as in the struct)

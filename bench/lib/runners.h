@@ -54,6 +54,8 @@ struct EngineRunOptions {
   bool ignore_eos = true;
   float temperature = 0.0f;
   bool progress = true;
+  bool speculative = true;   // GenerateRequest::speculative (false: a baseline run on a speculating engine)
+  uint64_t cache_salt = 0;   // GenerateRequest::cache_salt: runs with different salts share no prefix-cache blocks
 };
 
 // Runs the workload on `engine`; prompts given only as text are tokenized with `tok` (required then).

@@ -33,6 +33,7 @@ int32_t BlockPool::allocate() {
     blk.hash = 0;
   }
   blocks_[size_t(b)].ref = 1;
+  ++blocks_[size_t(b)].generation;
   return b;
 }
 
@@ -75,6 +76,12 @@ void BlockPool::register_hash(int32_t b, uint64_t hash) {
 std::vector<int32_t> BlockPool::lru_order() const {
   std::vector<int32_t> out;
   for (int32_t b = lru_head_; b >= 0; b = blocks_[size_t(b)].next) out.push_back(b);
+  return out;
+}
+
+std::vector<std::pair<int32_t, uint64_t>> BlockPool::hashed_blocks() const {
+  std::vector<std::pair<int32_t, uint64_t>> out;
+  for (auto& [h, b] : by_hash_) out.emplace_back(b, h);
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace ignis {
@@ -31,6 +32,10 @@ class BlockPool {
   void incref(int32_t b);  // a cached block taken back leaves the LRU
   void decref(int32_t b);  // ref 0: hashed -> LRU tail (most recent), else free list
   int32_t ref(int32_t b) const { return blocks_[size_t(b)].ref; }
+  // Bumped each time allocate() hands block b out (fresh or evicted): equal generations mean the
+  // block still holds the same content. A second KV pool following these ids (a draft model's,
+  // see spec/draft.h) uses it to know whether its own copy of a block is still current.
+  uint32_t generation(int32_t b) const { return blocks_[size_t(b)].generation; }
 
   // Prefix registry. register_hash is a no-op when the hash is already registered
   // (another block holds the same content) or the block already has a hash.
@@ -40,6 +45,8 @@ class BlockPool {
 
   // LRU order of cached blocks, oldest (next evicted) first; for tests and stats.
   std::vector<int32_t> lru_order() const;
+  // Every registered (block, hash) pair; for tests.
+  std::vector<std::pair<int32_t, uint64_t>> hashed_blocks() const;
 
  private:
   struct Block {
@@ -47,6 +54,7 @@ class BlockPool {
     bool hashed = false;
     bool in_lru = false;
     uint64_t hash = 0;
+    uint32_t generation = 0;
     int32_t prev = -1, next = -1;  // LRU links
   };
   void lru_remove(int32_t b);

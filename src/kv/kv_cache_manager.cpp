@@ -147,6 +147,20 @@ void KvCacheManager::release_window(Seq& s, int num_computed) {
   s.num_released = std::max(s.num_released, std::min(releasable, int(s.table.size())));
 }
 
+void KvCacheManager::truncate(SeqId id, int num_tokens) {
+  Seq& s = get(id);
+  const int B = cfg_.block_size;
+  IGNIS_CHECK(num_tokens >= 0, "kv cache: truncate of sequence {} to {} tokens", id, num_tokens);
+  const int keep = (num_tokens + B - 1) / B;
+  IGNIS_CHECK(keep >= s.num_hashed, "kv cache: truncate of sequence {} to {} tokens would drop {} committed blocks", id,
+              num_tokens, s.num_hashed - keep);
+  while (int(s.table.size()) > keep) {
+    const int32_t b = s.table.back();
+    s.table.pop_back();
+    if (b >= 0) pool_.decref(b);
+  }
+}
+
 void KvCacheManager::free(SeqId id) {
   auto it = seqs_.find(id);
   IGNIS_CHECK(it != seqs_.end(), "kv cache: free of unknown sequence {}", id);

@@ -83,6 +83,14 @@ class KvCacheManager {
   // blocks for prefix reuse, then releases blocks wholly outside the sliding window.
   void commit(SeqId id, std::span<const int32_t> tokens, int num_computed);
 
+  // Rollback after a speculative step: the table keeps only the blocks covering positions
+  // [0, num_tokens); blocks wholly beyond are released (tail first). Only positions that were
+  // never committed may be dropped (num_tokens >= the committed, hashed prefix), so a released
+  // block is always private and unhashed and goes back Free. KV of dropped positions inside the
+  // last kept block is garbage until those positions are written again (every later step
+  // recomputes them before anything reads them).
+  void truncate(SeqId id, int num_tokens);
+
   // Releases every block of `id` (cached ones stay reusable) and forgets it. Blocks go
   // back last-first, so a sequence's tail is evicted before its (more shareable) head.
   void free(SeqId id);
@@ -90,6 +98,7 @@ class KvCacheManager {
   int blocks_freed_by(SeqId id) const;
 
   const std::vector<int32_t>& block_table(SeqId id) const;
+  uint32_t block_generation(int32_t block) const { return pool_.generation(block); }
   int num_slots(SeqId id) const;  // positions covered by the table
 
  private:

@@ -14,6 +14,12 @@ struct BatchSeq {
   // outside the window may be -1 (released).
   std::vector<int32_t> block_table;
   bool all_logits = false;  // logits for every new token (eval, verification); else only the last
+  // Speculative verification: of the num_tokens new tokens, the trailing num_draft are proposals
+  // (the first is the sequence's last accepted token, so num_tokens == 1 + num_draft and
+  // all_logits is set: row i judges proposal i, the last row is the bonus row). Positions stay
+  // num_cached + i as for any chunk; a backend may use it to run such sequences on its decode
+  // path (kernels, graphs per k) rather than its prefill path, and may ignore it otherwise.
+  int32_t num_draft = 0;
 };
 
 struct ForwardBatch {

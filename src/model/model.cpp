@@ -19,11 +19,19 @@ void Model::sample_on_host(float* logits, int vocab, const std::vector<RowSampli
     const RowSampling& r = rows[i];
     RowSample& o = out[i];
     o.error.clear();
+    o.accepted = false;
     try {
-      o.result = sample_token_u(logits + i * size_t(vocab), vocab, r.sampling(), r.u, r.prompt_ids,
-                                r.n_prompt, r.output_ids, r.n_output);
+      float* row = logits + i * size_t(vocab);
+      if (r.draft_token >= 0) {
+        DraftCheck d{r.draft_token, r.draft_prob, r.draft_dist, r.u_accept};
+        o.result = verify_draft_u(row, vocab, r.sampling(), r.u, d, r.prompt_ids, r.n_prompt, r.output_ids,
+                                  r.n_output, &o.accepted);
+      } else {
+        o.result = sample_token_u(row, vocab, r.sampling(), r.u, r.prompt_ids, r.n_prompt, r.output_ids, r.n_output);
+      }
     } catch (const std::exception& e) {
       o.result = SampleResult{};
+      o.accepted = false;
       o.error = e.what();
     }
   }
@@ -37,6 +45,10 @@ void Model::forward_sample(const ForwardBatch& batch, const std::vector<RowSampl
   IGNIS_CHECK(logits.size() >= rows.size() * size_t(config().vocab_size), "{}: forward returned {} logits for {} rows",
               backend_name(), logits.size(), rows.size());
   sample_on_host(logits.data(), config().vocab_size, rows, out);
+}
+
+void Model::forward_verify(const ForwardBatch& batch, const std::vector<RowSampling>& rows, std::vector<RowSample>& out) {
+  Model::forward_sample(batch, rows, out);
 }
 
 }  // namespace ignis

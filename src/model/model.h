@@ -18,11 +18,19 @@ struct RowSampling {
   size_t n_prompt = 0;
   const int32_t* output_ids = nullptr;
   size_t n_output = 0;
+  // Speculative verification (sampling/sampler.h verify_draft_u has the exact semantics): the
+  // proposal this row judges, -1 = none (a bonus row, or no speculation: sampled as above). The
+  // row's output ids (penalties) then include the proposals before it.
+  int32_t draft_token = -1;
+  float draft_prob = 1;               // q(draft_token) under the proposer's processed distribution; 1 = deterministic
+  const float* draft_dist = nullptr;  // (vocab) the proposer's processed distribution; null = one-hot at draft_token
+  double u_accept = 0;                // second uniform in [0, 1) (RequestRng), read only with draft_dist
   // *params, or greedy without logprobs for a discarded row.
   const SamplingParams& sampling() const;
 };
 struct RowSample {
   SampleResult result;
+  bool accepted = false;  // draft_token >= 0: result.token is the proposal (else the corrected token)
   std::string error;  // non-empty: this row could not be sampled (bad logits, every token masked)
 };
 
@@ -63,9 +71,17 @@ class Model {
   // the host. Throws only for a failed forward; a row that cannot be sampled gets its error.
   virtual void forward_sample(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
                               std::vector<RowSample>& out);
+  // forward_sample for a step whose rows judge proposals (RowSampling::draft_token >= 0, on the
+  // all_logits rows of BatchSeq::num_draft > 0 sequences): out[i].accepted and the token follow
+  // verify_draft_u. The default is Model::forward_sample (forward() + the host sampler, which
+  // judges proposals), correct on every backend; a backend whose own forward_sample implements
+  // the same contract on its device overrides this to call it.
+  virtual void forward_verify(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
+                              std::vector<RowSample>& out);
 
  protected:
-  // Host sampling of (rows.size(), vocab) logits in place, for forward_sample implementations.
+  // Host sampling of (rows.size(), vocab) logits in place, for forward_sample implementations;
+  // rows with a draft_token are judged by verify_draft_u.
   static void sample_on_host(float* logits, int vocab, const std::vector<RowSampling>& rows, std::vector<RowSample>& out);
 
  private:

@@ -7,7 +7,8 @@
 namespace ignis {
 
 // Fills `out` (reusing its storage): tokens of each scheduled chunk, sequence after
-// sequence, with the sequence's block table; one logit row per sequence.
+// sequence, with the sequence's block table; one logit row per sequence, except speculative
+// sequences (ScheduledSeq::num_draft > 0): their last token and proposals, all_logits.
 void build_forward_batch(const StepPlan& plan, const KvCacheManager& kv, ForwardBatch& out);
 
 }  // namespace ignis

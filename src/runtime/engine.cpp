@@ -3,79 +3,46 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
-#include <atomic>
-#include <random>
-#include <thread>
-#include <unordered_map>
 
 #include "core/log.h"
-#include "kv/kv_cache_manager.h"
-#include "model/model.h"
 #include "runtime/batch_builder.h"
-#include "runtime/stop_matcher.h"
-#include "sampling/sampler.h"
-#include "sched/scheduler.h"
-#include "tokenizer/tokenizer.h"
+#include "runtime/engine_impl.h"
 
 namespace ignis {
 
 namespace {
-
-// Engine-side state of one accepted request.
-struct Active {
-  std::shared_ptr<RequestHandle> handle;
-  GenerateRequest req;
-  RequestRng rng;
-  std::unique_ptr<StreamDecoder> decoder;  // when detokenizing
-  StopMatcher stop;
-  std::vector<int32_t> output;
-  RequestTimings timings;
-  RequestUsage usage;
-  bool admitted = false;
-
-  Active(std::shared_ptr<RequestHandle> h, GenerateRequest r, uint64_t seed)
-      : handle(std::move(h)), req(std::move(r)), rng(seed), stop(req.sampling.stop_strings) {}
-};
-
+// Seeds of a request's acceptance and draft uniform streams, derived from its sampling seed.
+constexpr uint64_t kAcceptStream = 0x6a09e667f3bcc909ull, kDraftStream = 0xbb67ae8584caa73bull;
 }  // namespace
 
-struct Engine::Impl {
-  std::unique_ptr<Model> model;
-  EngineConfig cfg;
-  std::shared_ptr<const Tokenizer> tok;
-  std::unique_ptr<KvCacheManager> kv;
-  std::unique_ptr<Scheduler> sched;
-  std::vector<int32_t> eos_ids;
-  int vocab = 0;
+Active::Active(std::shared_ptr<RequestHandle> h, GenerateRequest r, uint64_t seed)
+    : handle(std::move(h)),
+      req(std::move(r)),
+      rng(seed),
+      accept_rng(seed ^ kAcceptStream),
+      draft_rng(seed ^ kDraftStream),
+      stop(req.sampling.stop_strings) {}
 
-  // Shared with client threads (guarded by mu).
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::unique_ptr<Active>> incoming;
-  bool stopping = false, stopped = false;
-  std::mt19937_64 seed_rng;
-  std::atomic<uint64_t> next_id{1};
-  std::atomic<int> queued{0};  // accepted, not yet admitted once
+void Active::peek(const RequestRng& rng, int n, std::vector<double>& out) {
+  RequestRng copy = rng;
+  out.resize(size_t(std::max(n, 0)));
+  for (auto& u : out) u = copy.uniform();
+}
 
-  mutable std::mutex stats_mu;
-  EngineStats stats;
-
-  // Engine thread only.
-  std::unordered_map<uint64_t, std::unique_ptr<Active>> active;
-  ForwardBatch batch;
-  std::thread thread;
-
-  void loop();
-  void step();
-  void on_token(Active& a, SchedRequest* r, SampleResult res);
-  std::vector<RowSampling> sample_rows;  // (plan rows) this step's sampling inputs
-  std::vector<RowSample> samples;        // (plan rows) and outputs
-  // flush_text: emit text still held by the detokenizer / stop matcher (normal ends).
-  void finish(Active& a, FinishReason why, StreamChunk c, const std::string& error = "", bool flush_text = false);
-  void publish_stats();
-};
+void Active::advance(int produced) {
+  if (req.sampling.greedy()) return;
+  for (int i = 0; i < produced; ++i) {
+    rng.uniform();
+    accept_rng.uniform();
+    draft_rng.uniform();
+  }
+}
 
 Engine::Engine(std::unique_ptr<Model> model, EngineConfig cfg, std::shared_ptr<const Tokenizer> tok)
+    : Engine(std::move(model), std::move(cfg), std::move(tok), nullptr) {}
+
+Engine::Engine(std::unique_ptr<Model> model, EngineConfig cfg, std::shared_ptr<const Tokenizer> tok,
+               std::unique_ptr<Proposer> proposer)
     : impl_(std::make_unique<Impl>()) {
   IGNIS_CHECK(model != nullptr, "engine: no model");
   Impl& m = *impl_;
@@ -120,6 +87,7 @@ Engine::Engine(std::unique_ptr<Model> model, EngineConfig cfg, std::shared_ptr<c
   m.seed_rng.seed(cfg.seed ? *cfg.seed : std::random_device{}());
   m.stats.kv_blocks_total = kc.num_blocks;
   m.stats.kv_blocks_free = kc.num_blocks;
+  m.init_speculation(std::move(proposer), kc.num_blocks, kc.block_size);
   m.thread = std::thread([this] { impl_->loop(); });
 }
 
@@ -208,7 +176,7 @@ void Engine::Impl::loop() {
     }
     for (auto& a : fresh) {
       uint64_t id = a->handle->id();
-      sched->add(id, a->req.prompt_ids, a->req.sampling.max_tokens, a->req.priority);
+      sched->add(id, a->req.prompt_ids, a->req.sampling.max_tokens, a->req.priority, a->req.cache_salt);
       active.emplace(id, std::move(a));
     }
     try {
@@ -232,50 +200,42 @@ void Engine::Impl::step() {
   for (uint64_t id : cancelled) finish(*active.at(id), FinishReason::Cancelled, {});
   if (active.empty()) return;
 
+  if (proposer) choose_speculation();
   StepPlan plan = sched->step();
   {
     std::lock_guard lk(stats_mu);
     stats.preemptions += int64_t(plan.preempted.size());
   }
+  if (proposer)
+    for (uint64_t id : plan.preempted) proposer->on_preempted(id);
   if (plan.empty()) {  // nothing runnable (should not happen); avoid spinning hot
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
     return;
   }
-  const auto now = Clock::now();
+  const auto now_tp = Clock::now();
   int64_t prefill_tokens = 0;
   for (const auto& s : plan.seqs) {
     Active& a = *active.at(s.req->id);
     if (!a.admitted) {
       a.admitted = true;
       --queued;
-      a.timings.scheduled = now;
+      a.timings.scheduled = now_tp;
       a.usage.cached_prompt_tokens = std::max(0, s.req->num_cached_prompt);
     }
     if (s.prefill) prefill_tokens += s.num_tokens;
   }
+  const bool verify = proposer && propose(plan);
 
   build_forward_batch(plan, *kv, batch);
-  // One sampling row per sequence; a mid-prompt chunk's row is discarded (params null). The
-  // uniform draw is taken here, on the engine thread, in step order, so a seed gives the same
-  // tokens whichever backend samples.
-  sample_rows.resize(plan.seqs.size());
-  for (size_t i = 0; i < plan.seqs.size(); ++i) {
-    RowSampling& r = sample_rows[i];
-    r = RowSampling{};
-    if (!plan.seqs[i].last_chunk()) continue;
-    Active& a = *active.at(plan.seqs[i].req->id);
-    const SamplingParams& sp = a.req.sampling;
-    r.params = &sp;
-    r.u = sp.greedy() ? 0.0 : a.rng.uniform();
-    r.prompt_ids = a.req.prompt_ids.data();
-    r.n_prompt = a.req.prompt_ids.size();
-    r.output_ids = a.output.data();
-    r.n_output = a.output.size();
-  }
+  build_rows(plan);
+  const double t0 = proposer ? now() : 0.0;
   try {
-    model->forward_sample(batch, sample_rows, samples);
-    IGNIS_CHECK(samples.size() >= plan.seqs.size(), "engine: model returned {} samples for {} rows", samples.size(),
-                plan.seqs.size());
+    if (verify)
+      model->forward_verify(batch, sample_rows, samples);
+    else
+      model->forward_sample(batch, sample_rows, samples);
+    IGNIS_CHECK(samples.size() >= sample_rows.size(), "engine: model returned {} samples for {} rows", samples.size(),
+                sample_rows.size());
   } catch (const std::exception& e) {
     // The model failed this batch: fail the requests in it, keep serving the others.
     IGNIS_LOG(Error, "engine: forward failed for {} sequences: {}", plan.seqs.size(), e.what());
@@ -283,60 +243,99 @@ void Engine::Impl::step() {
       finish(*active.at(s.req->id), FinishReason::Error, {}, std::string("model forward failed: ") + e.what());
     return;
   }
+  if (policy) policy->observe_target(plan.num_tokens, now() - t0);
   sched->on_step_done(plan);
   {
     std::lock_guard lk(stats_mu);
     stats.steps++;
     stats.computed_prefill_tokens += prefill_tokens;
+    if (verify) stats.spec_steps++;
   }
   for (size_t i = 0; i < plan.seqs.size(); ++i) {
     const ScheduledSeq& s = plan.seqs[i];
     if (!s.last_chunk()) continue;  // mid-prompt chunk: its logit row is not needed
     Active& a = *active.at(s.req->id);
-    if (!samples[i].error.empty())
-      finish(a, FinishReason::Error, {}, "sampling failed: " + samples[i].error);
+    const int row = row_of[i];
+    if (s.num_draft > 0)
+      verify_seq(s, a, row);
+    else if (!samples[size_t(row)].error.empty())
+      finish(a, FinishReason::Error, {}, "sampling failed: " + samples[size_t(row)].error);
     else
-      on_token(a, s.req, std::move(samples[i].result));
+      on_tokens(a, s.req, &samples[size_t(row)], 1, 0);
   }
 }
 
-void Engine::Impl::on_token(Active& a, SchedRequest* r, SampleResult res) {
+// One sampling row per sequence (a speculative one: one per proposal plus the bonus row); a
+// mid-prompt chunk's row is discarded (params null). The uniform draws are taken here, on the
+// engine thread, in step order, so a seed gives the same tokens whichever backend samples.
+void Engine::Impl::build_rows(const StepPlan& plan) {
+  sample_rows.clear();
+  row_of.resize(plan.seqs.size());
+  for (size_t i = 0; i < plan.seqs.size(); ++i) {
+    const ScheduledSeq& s = plan.seqs[i];
+    row_of[i] = int(sample_rows.size());
+    Active& a = *active.at(s.req->id);
+    if (s.num_draft > 0) {
+      add_spec_rows(s, a, sample_rows);
+      continue;
+    }
+    RowSampling& r = sample_rows.emplace_back();
+    if (!s.last_chunk()) continue;
+    const SamplingParams& sp = a.req.sampling;
+    r.params = &sp;
+    if (!sp.greedy()) {
+      Active::peek(a.rng, 1, a.u_main);
+      r.u = a.u_main[0];
+    }
+    r.prompt_ids = a.req.prompt_ids.data();
+    r.n_prompt = a.req.prompt_ids.size();
+    r.output_ids = a.output.data();
+    r.n_output = a.output.size();
+  }
+}
+
+void Engine::Impl::on_tokens(Active& a, SchedRequest* r, RowSample* rows, int n, int n_in_sched) {
   const SamplingParams& sp = a.req.sampling;
-  const int32_t tok = res.token;
-  sched->append_token(r, tok);
-  a.output.push_back(tok);
-  const auto now = Clock::now();
-  if (a.output.size() == 1) a.timings.first_token = now;
-  a.timings.token_times.push_back(now);
-  a.usage.completion_tokens = int(a.output.size());
-
+  const auto now_tp = Clock::now();
+  const bool had_first = !a.output.empty();
   StreamChunk c;
-  c.tokens.push_back(tok);
-  if (sp.logprobs >= 0) c.logprobs.push_back({tok, res.logprob, std::move(res.top)});
-  {
-    std::lock_guard lk(stats_mu);
-    stats.generated_tokens++;
-  }
-
-  const bool eos = !sp.ignore_eos && std::find(eos_ids.begin(), eos_ids.end(), tok) != eos_ids.end();
-  const bool stop_id = std::find(sp.stop_token_ids.begin(), sp.stop_token_ids.end(), tok) != sp.stop_token_ids.end();
-  if (eos || stop_id) {  // the stop token's own text is not emitted
-    finish(a, FinishReason::Stop, std::move(c), "", /*flush_text=*/true);
-    return;
-  }
-  if (a.decoder) {
-    auto piece = a.stop.push(a.decoder->push(tok));
-    c.text = std::move(piece.text);
-    if (piece.stopped) {
-      finish(a, FinishReason::Stop, std::move(c));
+  for (int t = 0; t < n; ++t) {
+    SampleResult& res = rows[t].result;
+    const int32_t tok = res.token;
+    if (t >= n_in_sched) sched->append_token(r, tok);
+    a.output.push_back(tok);
+    a.advance(1);
+    if (a.output.size() == 1) a.timings.first_token = now_tp;
+    a.timings.token_times.push_back(now_tp);
+    a.usage.completion_tokens = int(a.output.size());
+    c.tokens.push_back(tok);
+    if (sp.logprobs >= 0) c.logprobs.push_back({tok, res.logprob, std::move(res.top)});
+    {
+      std::lock_guard lk(stats_mu);
+      stats.generated_tokens++;
+    }
+    const bool eos = !sp.ignore_eos && std::find(eos_ids.begin(), eos_ids.end(), tok) != eos_ids.end();
+    const bool stop_id =
+        std::find(sp.stop_token_ids.begin(), sp.stop_token_ids.end(), tok) != sp.stop_token_ids.end();
+    if (eos || stop_id) {  // the stop token's own text is not emitted
+      finish(a, FinishReason::Stop, std::move(c), "", /*flush_text=*/true);
+      return;
+    }
+    if (a.decoder) {
+      auto piece = a.stop.push(a.decoder->push(tok));
+      c.text += piece.text;
+      if (piece.stopped) {
+        finish(a, FinishReason::Stop, std::move(c));
+        return;
+      }
+    }
+    if (int(a.output.size()) >= sp.max_tokens ||
+        int(a.req.prompt_ids.size() + a.output.size()) >= sched->config().max_model_len) {
+      finish(a, FinishReason::Length, std::move(c), "", /*flush_text=*/true);
       return;
     }
   }
-  if (int(a.output.size()) >= sp.max_tokens || int(r->tokens.size()) >= sched->config().max_model_len) {
-    finish(a, FinishReason::Length, std::move(c), "", /*flush_text=*/true);
-    return;
-  }
-  if (a.output.size() == 1) a.handle->set_timings(a.timings);
+  if (!had_first) a.handle->set_timings(a.timings);
   a.handle->set_usage(a.usage);
   a.handle->push(std::move(c));
 }
@@ -365,6 +364,8 @@ void Engine::Impl::finish(Active& a, FinishReason why, StreamChunk c, const std:
     stats.prompt_tokens += a.usage.prompt_tokens;
   }
   sched->finish(id);
+  if (proposer) proposer->on_finished(id);
+  if (policy) policy->forget(id);
   active.erase(id);  // `a` is gone from here on
 }
 

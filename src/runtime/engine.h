@@ -14,10 +14,12 @@
 
 #include "core/error.h"
 #include "sampling/params.h"
+#include "spec/config.h"
 
 namespace ignis {
 
 class Model;
+class Proposer;
 class Tokenizer;
 
 using Clock = std::chrono::steady_clock;
@@ -33,6 +35,10 @@ struct EngineConfig {
   bool enable_prefix_caching = true;
   int kv_reserve_tokens = 0;      // SchedulerConfig::kv_reserve_tokens (the CLI's --kv-reserve-tokens: 512)
   std::optional<uint64_t> seed;   // engine RNG that seeds requests without a seed (unset = random)
+  // Speculative decoding (docs/ARCHITECTURE.md "Speculative decoding"): the method, K, the n-gram
+  // lengths and the policy. Draft needs the proposer (spec::make_proposer with the draft model)
+  // passed to the Engine.
+  SpecConfig spec;
 };
 
 enum class FinishReason { None, Stop, Length, Cancelled, Error };
@@ -43,6 +49,8 @@ struct GenerateRequest {
   SamplingParams sampling;
   int priority = 0;  // higher runs first; FCFS within a priority
   bool detokenize = true;
+  bool speculative = true;  // false: never speculate for this request (the API's "speculative": false)
+  uint64_t cache_salt = 0;  // prefix-cache namespace: requests share cached KV blocks only with equal salts
 };
 
 struct TokenLogprob {
@@ -111,12 +119,19 @@ struct EngineStats {
   int64_t prompt_tokens = 0, generated_tokens = 0, computed_prefill_tokens = 0;
   int64_t requests_finished = 0, requests_cancelled = 0, requests_error = 0;
   int64_t steps = 0, preemptions = 0;
+  // Speculative decoding: steps that verified proposals, sequence-steps that did (each yields
+  // accepted + 1 tokens), proposals verified and accepted.
+  int64_t spec_steps = 0, spec_sequences = 0, spec_proposed_tokens = 0, spec_accepted_tokens = 0;
 };
 
 class Engine {
  public:
-  // The tokenizer (optional) is used for detokenization and stop strings.
+  // The tokenizer (optional) is used for detokenization and stop strings. The proposer
+  // (optional) turns speculative decoding on whatever cfg.spec.method says (tests inject their
+  // own); without one, cfg.spec.method ngram builds an NgramProposer, draft is an error.
   Engine(std::unique_ptr<Model> model, EngineConfig cfg, std::shared_ptr<const Tokenizer> tok = nullptr);
+  Engine(std::unique_ptr<Model> model, EngineConfig cfg, std::shared_ptr<const Tokenizer> tok,
+         std::unique_ptr<Proposer> proposer);  // include spec/proposer.h to call it
   ~Engine();  // shutdown(): every accepted request ends (cancelled if not finished)
 
   // Throws Error with a clear message if the request can never fit (prompt +

@@ -162,8 +162,27 @@ SampleResult sample_token(float* logits, int vocab, const SamplingParams& p, Req
   return sample_token_u(logits, vocab, p, u, prompt_ids, n_prompt, output_ids, n_output);
 }
 
-SampleResult sample_token_u(float* logits, int vocab, const SamplingParams& p, double u, const int32_t* prompt_ids,
-                            size_t n_prompt, const int32_t* output_ids, size_t n_output) {
+namespace {
+
+// Inverse CDF over weights in ascending id order: the first token whose cumulative weight passes
+// `target`; zero-weight tokens are never chosen (the last positive one takes the rounding gap).
+int32_t inverse_cdf(const std::vector<double>& w, int vocab, double target) {
+  double cum = 0;
+  int32_t last = -1;
+  for (int i = 0; i < vocab; i++) {
+    if (w[i] <= 0) continue;
+    last = i;
+    cum += w[i];
+    if (target < cum) return i;
+  }
+  return last;
+}
+
+// sample_token_u's frame: checks, raw logprobs (before the logits change), penalties, then
+// choose(penalized logits) picks the token, whose raw logprob is filled in.
+template <class Choose>
+SampleResult sample_with(float* logits, int vocab, const SamplingParams& p, double u, const int32_t* prompt_ids,
+                         size_t n_prompt, const int32_t* output_ids, size_t n_output, Choose&& choose) {
   validate_sampling_params(p, vocab);
   IGNIS_CHECK(u >= 0.0 && u < 1.0, "sampling: uniform draw {} outside [0, 1)", u);
   check_logits(logits, vocab);
@@ -192,29 +211,81 @@ SampleResult sample_token_u(float* logits, int vocab, const SamplingParams& p, d
   }
 
   apply_penalties(logits, vocab, p, prompt_ids, n_prompt, output_ids, n_output);
-  if (p.greedy()) {
-    r.token = argmax(logits, vocab);
-  } else {
-    // Inverse CDF over the kept tokens in id order; zero-weight tokens are never chosen.
+  r.token = choose(logits);
+  if (want_lp) r.logprob = static_cast<float>((raw ? raw[r.token] : logits[r.token]) - lse);
+  return r;
+}
+
+// The token sample_token_u picks from penalized logits.
+int32_t plain_choice(const float* logits, int vocab, const SamplingParams& p, double u) {
+  if (p.greedy()) return argmax(logits, vocab);
+  std::vector<double>& w = scratch().w;
+  const double total = kept_weights(logits, vocab, p, w);
+  return inverse_cdf(w, vocab, u * total);
+}
+
+}  // namespace
+
+SampleResult sample_token_u(float* logits, int vocab, const SamplingParams& p, double u, const int32_t* prompt_ids,
+                            size_t n_prompt, const int32_t* output_ids, size_t n_output) {
+  return sample_with(logits, vocab, p, u, prompt_ids, n_prompt, output_ids, n_output,
+                     [&](const float* lg) { return plain_choice(lg, vocab, p, u); });
+}
+
+SampleResult verify_draft_u(float* logits, int vocab, const SamplingParams& p, double u, const DraftCheck& d,
+                            const int32_t* prompt_ids, size_t n_prompt, const int32_t* output_ids, size_t n_output,
+                            bool* accepted) {
+  IGNIS_CHECK(accepted != nullptr, "sampling: verify_draft_u needs an output flag");
+  *accepted = false;
+  if (d.token < 0) return sample_token_u(logits, vocab, p, u, prompt_ids, n_prompt, output_ids, n_output);
+  IGNIS_CHECK(d.token < vocab, "sampling: draft token {} outside the vocabulary [0, {})", d.token, vocab);
+  if (p.greedy() || d.dist == nullptr) {  // exact match: the same draw as without a proposal
+    SampleResult r = sample_token_u(logits, vocab, p, u, prompt_ids, n_prompt, output_ids, n_output);
+    *accepted = r.token == d.token;
+    return r;
+  }
+  IGNIS_CHECK(d.u_accept >= 0.0 && d.u_accept < 1.0, "sampling: uniform draw {} outside [0, 1)", d.u_accept);
+  const float* q = d.dist;
+  return sample_with(logits, vocab, p, u, prompt_ids, n_prompt, output_ids, n_output, [&](const float* lg) {
     std::vector<double>& w = scratch().w;
-    const double total = kept_weights(logits, vocab, p, w);
-    const double target = u * total;
+    const double total = kept_weights(lg, vocab, p, w);  // p(i) = w[i] / total
+    const double pd = w[d.token] / total;
+    if (d.u_accept * static_cast<double>(d.prob) < pd) {
+      *accepted = true;
+      return d.token;
+    }
+    // Residual max(0, p - q): its mass, then the inverse CDF over it in id order.
+    double mass = 0;
+    for (int i = 0; i < vocab; i++)
+      if (w[i] > 0) mass += std::max(0.0, w[i] / total - static_cast<double>(q[i]));
+    if (!(mass > 1e-12)) return inverse_cdf(w, vocab, u * total);  // p == q up to rounding
+    const double target = u * mass;
     double cum = 0;
-    r.token = -1;
     int32_t last = -1;
     for (int i = 0; i < vocab; i++) {
       if (w[i] <= 0) continue;
+      const double ri = w[i] / total - static_cast<double>(q[i]);
+      if (ri <= 0) continue;
       last = i;
-      cum += w[i];
-      if (target < cum) {
-        r.token = i;
-        break;
-      }
+      cum += ri;
+      if (target < cum) return int32_t(i);
     }
-    if (r.token < 0) r.token = last;  // u landed in the rounding gap above the last cumulative sum
+    return last;
+  });
+}
+
+void dense_distribution(const float* logits, int vocab, const SamplingParams& p, float* dist) {
+  IGNIS_CHECK(vocab > 0, "sampling: vocab size must be positive (got {})", vocab);
+  check_logits(logits, vocab);
+  if (p.greedy()) {
+    const int32_t a = argmax(logits, vocab);
+    std::fill(dist, dist + vocab, 0.0f);
+    dist[a] = 1.0f;
+    return;
   }
-  if (want_lp) r.logprob = static_cast<float>((raw ? raw[r.token] : logits[r.token]) - lse);
-  return r;
+  std::vector<double>& w = scratch().w;
+  const double total = kept_weights(logits, vocab, p, w);
+  for (int i = 0; i < vocab; i++) dist[i] = static_cast<float>(w[i] / total);
 }
 
 }  // namespace ignis

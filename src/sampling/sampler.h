@@ -53,6 +53,38 @@ SampleResult sample_token(float* logits, int vocab, const SamplingParams& p, Req
 SampleResult sample_token_u(float* logits, int vocab, const SamplingParams& p, double u, const int32_t* prompt_ids,
                             size_t n_prompt, const int32_t* output_ids, size_t n_output);
 
+// Speculative decoding: the proposal one logit row judges (the rejection sampler's inputs).
+struct DraftCheck {
+  int32_t token = -1;           // the proposal d; -1 = none (a bonus row: plain sampling)
+  float prob = 1;               // q(d) under the proposer's processed distribution (1: deterministic proposer)
+  const float* dist = nullptr;  // (vocab) the proposer's processed distribution q; null = deterministic proposer
+  double u_accept = 0;          // second uniform in [0, 1), read only with dist
+};
+
+// Judges proposal d.token against this row's target distribution p (penalties, temperature, top-k,
+// top-p, min-p exactly as sample_token_u) and returns the row's token; *accepted says whether it
+// is d. The output distribution is always p:
+//   no proposal             -> sample_token_u (a bonus row);
+//   greedy params           -> token = argmax, accepted iff d == argmax;
+//   sampled, dist == null   -> token = sample_token_u's token for this u, accepted iff it equals d: d is
+//                              taken with probability p(d), and otherwise the token is drawn from p
+//                              without d, renormalized, which is the rejection sampler with a one-hot q
+//                              (min(1, p(d)/1), residual max(0, p - onehot)); as it is the same draw as
+//                              without speculation, a seed also gives the same tokens as without;
+//   sampled, dist != null   -> accepted iff u_accept * q(d) < p(d) (probability min(1, p(d)/q(d))),
+//                              token d; else the inverse-CDF draw with u over max(0, p - q) normalized
+//                              (p itself when that is all zero by rounding).
+// Logprobs are those of the returned token, as sample_token_u's. Throws as sample_token_u, and for d
+// outside the vocabulary or u_accept outside [0, 1).
+SampleResult verify_draft_u(float* logits, int vocab, const SamplingParams& p, double u, const DraftCheck& d,
+                            const int32_t* prompt_ids, size_t n_prompt, const int32_t* output_ids, size_t n_output,
+                            bool* accepted);
+
+// The processed distribution sample_token_u draws from, dense: dist[i] = probability of token i
+// (0 for tokens cut by top-k/top-p/min-p or masked), from already-penalized logits. Greedy params
+// give a one-hot at the argmax. dist: (vocab). A proposer's q (spec/draft.h).
+void dense_distribution(const float* logits, int vocab, const SamplingParams& p, float* dist);
+
 // --- building blocks (used by sample_token, exposed for tests and other backends' references) ---
 
 // Applies bad_token_ids (-inf), then repetition penalty (HF: over unique prompt+output ids,

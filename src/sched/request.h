@@ -32,6 +32,14 @@ struct SchedRequest {
   uint64_t admit_order = 0;      // larger = admitted more recently
   int num_preemptions = 0;
   RequestState state = RequestState::Waiting;
+  // Speculative decoding (TensorRT-LLM's LlmRequest style: the step's proposals live on the
+  // request). spec_k: proposals wanted in the coming step, set by the engine's policy before
+  // step(); the batching pass counts them against max_num_tokens, the capacity pass appends KV
+  // slots for them (trimming them before preempting anyone). draft_tokens: the proposals the step
+  // runs (at positions tokens.size() .. tokens.size() + k - 1, after the last token), set by the
+  // engine's proposer after the capacity pass (set_drafts); cleared by commit_drafts.
+  int spec_k = 0;
+  std::vector<int32_t> draft_tokens;
 
   int num_generated() const { return int(tokens.size()) - num_prompt; }
   int remaining() const { return int(tokens.size()) - num_computed; }

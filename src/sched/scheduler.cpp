@@ -74,8 +74,19 @@ BatchPlan Scheduler::plan_batch() const {
   // Decode tokens first (latency of running requests), then prefill chunks.
   thread_local std::vector<int> n;
   n.assign(running_.size(), 0);
+  thread_local std::vector<int> d;  // proposal slots of speculative decodes
+  d.assign(running_.size(), 0);
   for (size_t i = 0; i < running_.size() && budget > 0; ++i)
     if (running_[i]->remaining() == 1) n[i] = 1, --budget;
+  // Then the proposals of speculative decodes (never beyond the request's last KV position).
+  for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
+    const SchedRequest* r = running_[i];
+    if (n[i] != 1 || r->spec_k <= 0 || r->state != RequestState::Decoding) continue;
+    d[i] = std::min({r->spec_k, budget, r->max_total - int(r->tokens.size()) - 1});
+    d[i] = std::max(d[i], 0);
+    n[i] += d[i];
+    budget -= d[i];
+  }
   for (size_t i = 0; i < running_.size() && budget > 0; ++i)
     if (int rem = running_[i]->remaining(); rem > 1) {
       n[i] = std::min(rem, budget);
@@ -83,7 +94,7 @@ BatchPlan Scheduler::plan_batch() const {
     }
   plan.running.reserve(running_.size());
   for (size_t i = 0; i < running_.size(); ++i)
-    if (n[i] > 0) plan.running.push_back({running_[i], n[i]});
+    if (n[i] > 0) plan.running.push_back({running_[i], n[i], d[i]});
 
   int slots = cfg_.max_batch_size - int(running_.size());
   for (auto& [key, r] : waiting_) {
@@ -103,6 +114,8 @@ void Scheduler::preempt(SchedRequest* r) {
   running_.erase(it);
   kv_.free(r->id);
   r->num_computed = 0;
+  r->spec_k = 0;
+  r->draft_tokens.clear();
   r->state = RequestState::Preempted;
   ++r->num_preemptions;
   ++preemptions_;
@@ -117,9 +130,12 @@ StepPlan Scheduler::fit_capacity(const BatchPlan& plan) {
   for (const auto& e : plan.running) {
     SchedRequest* r = e.req;
     if (r->state == RequestState::Preempted) continue;  // victim of an older one
-    const int total = r->num_computed + e.num_tokens;
+    const int total = r->num_computed + e.num_tokens - e.num_draft;
+    // Proposals are trimmed to the room left before anyone is preempted for them.
+    int draft = e.num_draft;
+    while (draft > 0 && !kv_.append_slots(r->id, total + draft)) --draft;
     bool ok = true;
-    while (!kv_.append_slots(r->id, total)) {
+    while (draft == 0 && !kv_.append_slots(r->id, total)) {
       SchedRequest* victim = running_.back();
       if (running_.size() == 1) {  // cannot happen for requests that passed check_fits
         IGNIS_FAIL("scheduler: request {} does not fit the KV pool even alone ({} blocks)", r->id, kv_.num_blocks());
@@ -132,7 +148,8 @@ StepPlan Scheduler::fit_capacity(const BatchPlan& plan) {
       }
     }
     if (!ok) continue;
-    out.seqs.push_back({r, r->num_computed, e.num_tokens, r->state == RequestState::Prefilling});
+    out.seqs.push_back({r, r->num_computed, total + draft - r->num_computed, r->state == RequestState::Prefilling,
+                        draft});
   }
   // Waiting ones in queue order; stop at the first that does not fit.
   const int B = kv_.block_size();
@@ -184,8 +201,38 @@ StepPlan Scheduler::fit_capacity(const BatchPlan& plan) {
 
 StepPlan Scheduler::step() { return fit_capacity(plan_batch()); }
 
+void Scheduler::set_drafts(StepPlan& plan) {
+  plan.num_tokens = 0;
+  for (auto& s : plan.seqs) {
+    SchedRequest* r = s.req;
+    const int made = int(r->draft_tokens.size());
+    IGNIS_CHECK(made <= s.num_draft, "scheduler: request {} got {} proposals for {} slots", r->id, made, s.num_draft);
+    if (made < s.num_draft) {
+      s.num_tokens -= s.num_draft - made;
+      s.num_draft = made;
+      kv_.truncate(r->id, s.num_cached + s.num_tokens);
+    }
+    plan.num_tokens += s.num_tokens;
+  }
+}
+
+void Scheduler::commit_drafts(const ScheduledSeq& s, int num_accepted) {
+  SchedRequest* r = s.req;
+  IGNIS_CHECK(s.num_draft > 0 && int(r->draft_tokens.size()) == s.num_draft && num_accepted >= 0 &&
+                  num_accepted <= s.num_draft && r->num_computed == s.num_cached &&
+                  s.num_cached + 1 == int(r->tokens.size()),
+              "scheduler: commit of {} accepted proposals of {} for request {} in the wrong state", num_accepted,
+              s.num_draft, r->id);
+  r->tokens.insert(r->tokens.end(), r->draft_tokens.begin(), r->draft_tokens.begin() + num_accepted);
+  r->draft_tokens.clear();
+  r->num_computed = int(r->tokens.size());  // the last token and the accepted proposals
+  kv_.truncate(r->id, r->num_computed);
+  kv_.commit(r->id, r->tokens, r->num_computed);
+}
+
 void Scheduler::on_step_done(const StepPlan& plan) {
   for (const auto& s : plan.seqs) {
+    if (s.num_draft > 0) continue;  // commit_drafts, once acceptance is known
     SchedRequest* r = s.req;
     r->num_computed = s.num_cached + s.num_tokens;
     kv_.commit(r->id, r->tokens, r->num_computed);

@@ -36,15 +36,17 @@ struct SchedulerConfig {
 struct ScheduledSeq {
   SchedRequest* req = nullptr;
   int num_cached = 0;  // tokens already in the KV cache (first new position)
-  int num_tokens = 0;  // new tokens this step
+  int num_tokens = 0;  // new tokens this step (for a speculative decode: 1 + num_draft)
   bool prefill = false;  // part of a (re)prefill rather than one decode token
-  bool last_chunk() const { return num_cached + num_tokens == int(req->tokens.size()); }
+  int num_draft = 0;   // of num_tokens, the trailing proposals (req->draft_tokens) the step verifies
+  bool last_chunk() const { return num_cached + num_tokens - num_draft == int(req->tokens.size()); }
 };
 
 struct BatchPlan {  // output of the batching pass
   struct Entry {
     SchedRequest* req;
-    int num_tokens;
+    int num_tokens;     // including num_draft
+    int num_draft = 0;  // proposal slots granted (<= req->spec_k)
   };
   std::vector<Entry> running;  // in admission order
   std::vector<Entry> admit;    // waiting ones, in queue order
@@ -75,8 +77,19 @@ class Scheduler {
   BatchPlan plan_batch() const;
   StepPlan fit_capacity(const BatchPlan& plan);
 
-  // After the model ran `plan`: advances num_computed and commits KV blocks.
+  // After the proposer filled req->draft_tokens (at most num_draft of them) for the speculative
+  // sequences of `plan`: their num_draft / num_tokens (and plan.num_tokens) shrink to the proposals
+  // made, and KV slots appended for proposals not made are released again.
+  void set_drafts(StepPlan& plan);
+  // After the model ran `plan`: advances num_computed and commits KV blocks. Speculative
+  // sequences (num_draft > 0) are left to commit_drafts.
   void on_step_done(const StepPlan& plan);
+  // A speculative sequence's verification ran and its first `num_accepted` proposals were
+  // accepted: they are appended to the tokens, num_computed = old length + num_accepted (the KV
+  // of rejected positions no longer counts), blocks wholly beyond are released (truncate) and only
+  // blocks of accepted, computed tokens are committed. The corrected / bonus token then comes
+  // through append_token as for a plain decode.
+  void commit_drafts(const ScheduledSeq& s, int num_accepted);
   // Appends a sampled token to a sequence whose last chunk just ran.
   void append_token(SchedRequest* r, int32_t token);
   // Removes a request in any state, releasing its blocks.

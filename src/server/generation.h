@@ -25,6 +25,9 @@ struct ServerContext {
   // Renders the model's chat template over {messages, add_generation_prompt,
   // bos_token, eos_token, tools}; empty when the model has none. Throws Error.
   const std::function<std::string(const json&)>& render_chat;
+  // GenerateRequest::speculative for requests without a "speculative" field (serve's
+  // --speculative-default).
+  bool speculative_default = true;
 };
 
 struct Choice {

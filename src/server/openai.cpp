@@ -25,6 +25,7 @@ struct CommonOptions {
   int n = 1;
   bool stream = false;
   bool include_usage = false;
+  bool speculative = true;  // "speculative": false opts out of speculative decoding
   SamplingParams sampling;
 };
 
@@ -41,6 +42,7 @@ CommonOptions read_common(ServerContext& ctx, const json& body) {
     if (!o.stream) throw_api(400, "'stream_options' is only allowed when 'stream' is true", "stream_options");
     o.include_usage = get_bool(*it, "include_usage").value_or(false);
   }
+  o.speculative = get_bool(body, "speculative").value_or(ctx.speculative_default);
   get_string(body, "user");  // accepted (type-checked), not used
   if (auto it = body.find("logit_bias"); it != body.end() && !it->is_null() && !it->is_object())
     throw_api(400, "'logit_bias' must be an object", "logit_bias");
@@ -223,6 +225,7 @@ void check_model(ServerContext& ctx, const json& body) {
 // Shared tail of both endpoints: submit, then stream or collect.
 void run_openai(ServerContext& ctx, HttpResponder& res, const CommonOptions& o, std::vector<GenerateRequest> reqs,
                 bool chat, const std::vector<std::string>& echo_texts, int logprobs_mode) {
+  for (GenerateRequest& r : reqs) r.speculative = o.speculative;
   std::vector<Choice> choices = submit_all(ctx, std::move(reqs));
   const std::string id = make_request_id(chat ? "chatcmpl" : "cmpl");
   const int64_t created = unix_now();

@@ -161,7 +161,7 @@ void Server::route(const HttpRequest& req, HttpResponder& res, bool* triton) {
   }
   if (!authorized(req)) throw_api(401, "invalid or missing API key (send 'Authorization: Bearer <key>')", "", "invalid_api_key");
 
-  ServerContext ctx{backend_, *tok_, model_, metrics_, force_stop_, render_chat_};
+  ServerContext ctx{backend_, *tok_, model_, metrics_, force_stop_, render_chat_, opts_.speculative_default};
   if (p == "/metrics") {
     need("GET");
     res.send(200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(backend_.stats()));

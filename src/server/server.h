@@ -19,6 +19,7 @@ struct ServerOptions {
   HttpServerOptions http;
   std::vector<std::string> api_keys;  // empty = no authentication
   bool access_log = true;
+  bool speculative_default = true;  // requests without "speculative" speculate (when the engine does)
 };
 
 class Server {

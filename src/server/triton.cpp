@@ -62,6 +62,7 @@ void handle_triton_generate(ServerContext& ctx, const json& body, HttpResponder&
   auto max_tokens = get_int(p, "max_tokens", 1, INT32_MAX);
 
   GenerateRequest r;
+  r.speculative = get_bool(p, "speculative").value_or(ctx.speculative_default);
   r.prompt_ids = ctx.tok.encode(*text, true);
   fit_max_tokens(ctx.model, static_cast<int>(r.prompt_ids.size()), max_tokens, 16, &sp);
   r.sampling = std::move(sp);

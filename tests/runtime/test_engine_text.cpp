@@ -3,36 +3,12 @@
 #include <gtest/gtest.h>
 
 #include "engine_test_util.h"
-#include "tokenizer/tokenizer.h"
+#include "piece_tokenizer.h"
 
 using namespace ignis;
 using namespace ignis::testing;
 
 namespace {
-
-class PieceTokenizer : public Tokenizer {
- public:
-  static std::string piece(int32_t id) {
-    std::string s(1, char('a' + id % 26));
-    if (id % 3 == 0) s += 'x';
-    return s;
-  }
-  std::vector<int32_t> encode(std::string_view, bool) const override { return {}; }
-  std::string decode(const std::vector<int32_t>& ids, bool) const override {
-    std::string s;
-    for (int32_t id : ids) s += piece(id);
-    return s;
-  }
-  int32_t vocab_size() const override { return 64; }
-  std::string id_to_piece(int32_t id) const override { return piece(id); }
-  std::optional<int32_t> piece_to_id(std::string_view) const override { return std::nullopt; }
-  bool is_special(int32_t) const override { return false; }
-  std::optional<int32_t> bos_id() const override { return std::nullopt; }
-  std::optional<int32_t> eos_id() const override { return std::nullopt; }
-  std::string bos_token() const override { return ""; }
-  std::string eos_token() const override { return ""; }
-  std::string chat_template(std::string_view) const override { return ""; }
-};
 
 EngineConfig cfg() {
   EngineConfig c;

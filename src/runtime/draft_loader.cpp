@@ -1,0 +1,76 @@
+#include "runtime/draft_loader.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "model/config.h"
+#include "tokenizer/tokenizer.h"
+#ifdef IGNIS_HAVE_CUDA
+#include "cuda/cuda_model.h"
+#endif
+
+namespace ignis {
+
+namespace fs = std::filesystem;
+
+void check_draft_tokenizer(const fs::path& target_dir, const ModelConfig& target, const fs::path& draft_dir,
+                           const ModelConfig& draft) {
+  const std::string t = target_dir.string(), d = draft_dir.string();
+  IGNIS_CHECK(target.vocab_size == draft.vocab_size,
+              "--speculative-model {}: vocab_size {} differs from the target {}'s {}; the draft must share the "
+              "target's tokenizer",
+              d, draft.vocab_size, t, target.vocab_size);
+  IGNIS_CHECK(target.bos_token_id == draft.bos_token_id && target.eos_token_ids == draft.eos_token_ids,
+              "--speculative-model {}: its bos/eos token ids differ from the target {}'s; the draft must share the "
+              "target's tokenizer",
+              d, t);
+  const bool th = fs::exists(target_dir / "tokenizer.json"), dh = fs::exists(draft_dir / "tokenizer.json");
+  if (!th || !dh) {
+    if (th != dh)
+      IGNIS_LOG(Warn, "--speculative-model {}: only one of the two folders has tokenizer.json; checked the config's "
+                "vocabulary size and special ids only", d);
+    return;
+  }
+  auto tt = Tokenizer::load(target_dir), dt = Tokenizer::load(draft_dir);
+  IGNIS_CHECK(tt->vocab_size() == dt->vocab_size() && tt->bos_id() == dt->bos_id() && tt->eos_id() == dt->eos_id(),
+              "--speculative-model {}: its tokenizer (vocabulary {}, special tokens) differs from the target {}'s "
+              "(vocabulary {})",
+              d, dt->vocab_size(), t, tt->vocab_size());
+  for (int32_t i = 0; i < tt->vocab_size(); ++i)
+    IGNIS_CHECK(tt->id_to_piece(i) == dt->id_to_piece(i) && tt->is_special(i) == dt->is_special(i),
+                "--speculative-model {}: token {} is '{}' there but '{}' in the target {}; the draft must share the "
+                "target's tokenizer",
+                d, i, dt->id_to_piece(i), tt->id_to_piece(i), t);
+}
+
+LoadedDraft load_draft_model(const fs::path& draft_dir, const fs::path& target_dir, const Model& target,
+                             int target_kv_blocks, const ModelLoadOptions& opt, int kv_block_size) {
+  ModelLoadOptions o = opt;
+  o.device = target.backend_name();  // "cpu" | "cuda": the target's device
+  IGNIS_CHECK(o.device == "cpu" || o.device == "cuda", "--speculative-model: unsupported target backend '{}'",
+              o.device);
+  LoadedModel lm = load_model(draft_dir, o, kv_block_size);
+  check_draft_tokenizer(target_dir, target.config(), draft_dir, lm.model->config());
+  LoadedDraft out;
+  out.model = std::move(lm.model);
+#ifdef IGNIS_HAVE_CUDA
+  if (o.device == "cuda") {
+    // The draft's weights took device memory after the target's suggestion was made: recount.
+    const auto* tc = dynamic_cast<const cuda::CudaModel*>(&target);
+    const auto* dc = dynamic_cast<const cuda::CudaModel*>(out.model.get());
+    IGNIS_CHECK(tc && dc, "--speculative-model: target and draft must both be CUDA models");
+    const int64_t tb = tc->kv_bytes_per_block(kv_block_size), db = dc->kv_bytes_per_block(kv_block_size);
+    const int64_t blocks = int64_t(tc->kv_blocks_for_fraction(opt.kv_cache_fraction, kv_block_size)) * tb / (tb + db);
+    out.kv_num_blocks = int(std::max<int64_t>(0, blocks));
+    IGNIS_CHECK(out.kv_num_blocks > 0, "{}: no GPU memory left for the KV cache of target and draft",
+                draft_dir.string());
+    return out;
+  }
+#endif
+  const int64_t tb = target.config().kv_bytes_per_token(DType::F32), db = out.model->config().kv_bytes_per_token(DType::F32);
+  out.kv_num_blocks = int(std::max<int64_t>(16, int64_t(target_kv_blocks) * tb / std::max<int64_t>(1, tb + db)));
+  return out;
+}
+
+}  // namespace ignis

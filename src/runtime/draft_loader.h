@@ -1,0 +1,35 @@
+// ignis runtime: loading the draft model of draft-target speculative decoding
+// (--speculative-model DIR): on the target's device, with the target's load options, after
+// checking that it shares the target's tokenizer. Target and draft KV pools have the same
+// number of blocks (the draft follows the target's block tables), so the pool size is shared.
+#pragma once
+#include <filesystem>
+#include <memory>
+
+#include "model/model.h"
+#include "runtime/model_loader.h"
+
+namespace ignis {
+
+struct LoadedDraft {
+  std::unique_ptr<Model> model;
+  // Blocks for EngineConfig::kv_num_blocks when every block id holds the target's and the
+  // draft's KV: the target's own suggestion shrunk to the same memory.
+  int kv_num_blocks = 0;
+};
+
+// Throws Error naming both folders when the draft cannot serve the target: a different vocabulary
+// size, different bos / eos ids, or (when both folders have tokenizer.json) any token id whose
+// text or special flag differs.
+void check_draft_tokenizer(const std::filesystem::path& target_dir, const ModelConfig& target,
+                           const std::filesystem::path& draft_dir, const ModelConfig& draft);
+
+// Loads the draft from `draft_dir` on the backend `target` runs on (opt as the target was loaded
+// with; the CUDA path reuses CudaModel::load with those options) and sizes the shared KV pool:
+// target_kv_blocks (the target's load_model suggestion) scaled by target / (target + draft) bytes
+// per block, on the GPU recomputed from the memory left once the draft's weights are loaded.
+LoadedDraft load_draft_model(const std::filesystem::path& draft_dir, const std::filesystem::path& target_dir,
+                             const Model& target, int target_kv_blocks, const ModelLoadOptions& opt,
+                             int kv_block_size);
+
+}  // namespace ignis

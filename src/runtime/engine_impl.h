@@ -1,0 +1,116 @@
+// ignis runtime: the engine's private state (engine.cpp: the loop and a plain step;
+// engine_spec.cpp: speculative decoding's parts of a step). Engine-thread only, except the
+// members marked as shared with client threads.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "kv/kv_cache_manager.h"
+#include "model/model.h"
+#include "runtime/engine.h"
+#include "runtime/stop_matcher.h"
+#include "sampling/sampler.h"
+#include "sched/scheduler.h"
+#include "spec/policy.h"
+#include "spec/proposer.h"
+#include "tokenizer/tokenizer.h"
+
+namespace ignis {
+
+// Engine-side state of one accepted request.
+struct Active {
+  std::shared_ptr<RequestHandle> handle;
+  GenerateRequest req;
+  // Uniform streams, one draw per generated token of a sampled request (greedy draws nothing):
+  // the token's own (the target's sampling, the same draws as without speculation), the
+  // rejection sampler's acceptance test, and the draft's proposal at that token index. A step
+  // peeks at the draws of the token indices it may produce and advances by the tokens it did.
+  RequestRng rng, accept_rng, draft_rng;
+  std::unique_ptr<StreamDecoder> decoder;  // when detokenizing
+  StopMatcher stop;
+  std::vector<int32_t> output;
+  RequestTimings timings;
+  RequestUsage usage;
+  bool admitted = false;
+  // This step's speculation: the proposer's q per proposal (empty: deterministic), the
+  // penalties' output ids (output + proposals) and the peeked uniforms.
+  std::vector<float> draft_probs;
+  std::vector<const float*> draft_dists;
+  std::vector<int32_t> spec_hist;
+  std::vector<double> u_main, u_accept, u_draft;
+
+  Active(std::shared_ptr<RequestHandle> h, GenerateRequest r, uint64_t seed);
+  // The next n draws of a stream, without consuming them.
+  static void peek(const RequestRng& rng, int n, std::vector<double>& out);
+  void advance(int produced);  // every stream past `produced` tokens (sampled requests)
+};
+
+struct Engine::Impl {
+  std::unique_ptr<Model> model;
+  EngineConfig cfg;
+  std::shared_ptr<const Tokenizer> tok;
+  std::unique_ptr<KvCacheManager> kv;
+  std::unique_ptr<Scheduler> sched;
+  std::vector<int32_t> eos_ids;
+  int vocab = 0;
+
+  // Shared with client threads (guarded by mu).
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::unique_ptr<Active>> incoming;
+  bool stopping = false, stopped = false;
+  std::mt19937_64 seed_rng;
+  std::atomic<uint64_t> next_id{1};
+  std::atomic<int> queued{0};  // accepted, not yet admitted once
+
+  mutable std::mutex stats_mu;
+  EngineStats stats;
+
+  // Engine thread only.
+  std::unordered_map<uint64_t, std::unique_ptr<Active>> active;
+  ForwardBatch batch;
+  std::thread thread;
+  std::vector<RowSampling> sample_rows;  // (logit rows) this step's sampling inputs
+  std::vector<RowSample> samples;        // (logit rows) and outputs
+  std::vector<int> row_of;               // (plan seqs) first logit row of each scheduled sequence
+
+  // Speculative decoding (null proposer = off).
+  std::unique_ptr<Proposer> proposer;
+  std::unique_ptr<SpecPolicy> policy;
+  std::function<double()> clock;
+  std::vector<SpecPolicy::Candidate> spec_cands;
+  std::vector<SchedRequest*> spec_cand_reqs;
+  std::vector<int> spec_ks;
+  std::vector<SpecSeq> spec_seqs;
+  std::vector<ScheduledSeq*> spec_plan_seqs;
+  std::vector<Proposal> proposals;
+
+  void loop();
+  void step();
+  void build_rows(const StepPlan& plan);
+  // Emits n sampled tokens of a sequence whose last chunk ran, one by one (stop conditions after
+  // each; a stop ends the request there and drops the rest) in one chunk. The first n_in_sched are
+  // already in the scheduler's tokens (accepted proposals); the others are appended.
+  // rows: the n consecutive logit rows whose results are the tokens.
+  void on_tokens(Active& a, SchedRequest* r, RowSample* rows, int n, int n_in_sched);
+  // flush_text: emit text still held by the detokenizer / stop matcher (normal ends).
+  void finish(Active& a, FinishReason why, StreamChunk c, const std::string& error = "", bool flush_text = false);
+  void publish_stats();
+
+  // engine_spec.cpp
+  void init_speculation(std::unique_ptr<Proposer> p, int num_blocks, int block_size);
+  void choose_speculation();       // before planning: SchedRequest::spec_k from the policy
+  bool propose(StepPlan& plan);    // after the capacity pass: proposals, set_drafts; true if any
+  void add_spec_rows(const ScheduledSeq& s, Active& a, std::vector<RowSampling>& rows);
+  void verify_seq(const ScheduledSeq& s, Active& a, int row);  // acceptance, rollback, tokens out
+  double now() const { return clock(); }
+};
+
+}  // namespace ignis

@@ -1,0 +1,35 @@
+// ignis spec: how speculative decoding is configured (EngineConfig::spec, the CLI's flags).
+#pragma once
+#include <functional>
+#include <string>
+
+namespace ignis {
+
+enum class SpecMethod { None, Ngram, Draft };
+const char* spec_method_name(SpecMethod m);   // "none" | "ngram" | "draft"
+SpecMethod parse_spec_method(const std::string& s);  // throws Error naming --speculative
+
+// The policy's knobs (spec/policy.h has what they mean).
+struct SpecPolicyConfig {
+  bool adaptive = true;         // false: every candidate gets K proposals (tests, A/B runs)
+  double accept_prior = 0.6;    // acceptance rate assumed before anything is measured
+  double prior_weight = 2.0;    // pseudo-observations behind that prior (per request: behind the global rate)
+  double request_decay = 0.9;   // per verification, weight kept by a request's earlier observations
+  double global_decay = 0.99;   // the same for the engine-wide rate
+  double time_decay = 0.98;     // per step, weight kept by earlier step-time observations
+  double min_gain = 0.03;       // speculate only when the predicted rate beats no speculation by this fraction
+  int probe_interval = 64;      // steps without proposals before one probe step (1 proposal) re-measures acceptance
+  double flat_tokens = 64;      // until measured: a step of n tokens costs (flat_tokens + n) / (flat_tokens + 1) of a 1-token step
+};
+
+struct SpecConfig {
+  SpecMethod method = SpecMethod::None;  // Draft needs a draft model (spec::make_proposer)
+  int num_speculative_tokens = 4;        // K: the most proposals per sequence per step (the policy picks <= K)
+  int ngram_min = 2, ngram_max = 4;      // n-gram lengths the prompt lookup tries, longest first
+  SpecPolicyConfig policy;
+  // Seconds on a monotonic clock, for the policy's step timings; null = std::chrono::steady_clock.
+  // Tests inject a fake one.
+  std::function<double()> clock;
+};
+
+}  // namespace ignis

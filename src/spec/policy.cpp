@@ -1,0 +1,170 @@
+#include "spec/policy.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace ignis {
+
+SpecPolicy::SpecPolicy(int max_k, SpecPolicyConfig cfg) : max_k_(max_k), cfg_(cfg) {
+  IGNIS_CHECK(max_k >= 0 && max_k <= 64, "--num-speculative-tokens must be in [0, 64] (got {})", max_k);
+  IGNIS_CHECK(cfg.accept_prior > 0 && cfg.accept_prior < 1 && cfg.prior_weight > 0 && cfg.flat_tokens > 0 &&
+                  cfg.request_decay > 0 && cfg.request_decay <= 1 && cfg.global_decay > 0 && cfg.global_decay <= 1 &&
+                  cfg.time_decay > 0 && cfg.time_decay <= 1 && cfg.probe_interval >= 1,
+              "speculative policy: a parameter is out of range");
+}
+
+double SpecPolicy::expected_tokens(double alpha, int k) {
+  if (k <= 0) return 1.0;
+  if (alpha >= 1.0 - 1e-12) return double(k) + 1.0;
+  return (1.0 - std::pow(alpha, k + 1)) / (1.0 - alpha);
+}
+
+double SpecPolicy::global_acceptance() const {
+  return (g_acc_ + cfg_.accept_prior * cfg_.prior_weight) / (g_acc_ + g_rej_ + cfg_.prior_weight);
+}
+
+double SpecPolicy::acceptance(uint64_t id) const {
+  const double g = global_acceptance();
+  auto it = req_.find(id);
+  if (it == req_.end()) return g;
+  return (it->second.acc + g * cfg_.prior_weight) / (it->second.acc + it->second.rej + cfg_.prior_weight);
+}
+
+void SpecPolicy::observe_acceptance(uint64_t id, int proposed, int accepted) {
+  if (proposed <= 0) return;
+  const double rej = accepted < proposed ? 1.0 : 0.0;
+  Rate& r = req_[id];
+  r.acc = r.acc * cfg_.request_decay + accepted;
+  r.rej = r.rej * cfg_.request_decay + rej;
+  g_acc_ = g_acc_ * cfg_.global_decay + accepted;
+  g_rej_ = g_rej_ * cfg_.global_decay + rej;
+}
+
+void SpecPolicy::forget(uint64_t id) { req_.erase(id); }
+
+void SpecPolicy::observe_target(int num_tokens, double seconds) {
+  if (!(seconds >= 0) || num_tokens <= 0) return;
+  const double d = cfg_.time_decay, n = num_tokens;
+  tw_ = tw_ * d + 1;
+  tn_ = tn_ * d + n;
+  tnn_ = tnn_ * d + n * n;
+  tt_ = tt_ * d + seconds;
+  tnt_ = tnt_ * d + n * seconds;
+}
+
+void SpecPolicy::observe_proposer(int rounds, int proposals, double seconds) {
+  if (!(seconds >= 0) || proposals <= 0) return;
+  const double d = cfg_.time_decay, r = rounds, m = proposals;
+  prr_ = prr_ * d + r * r;
+  prm_ = prm_ * d + r * m;
+  pmm_ = pmm_ * d + m * m;
+  prt_ = prt_ * d + r * seconds;
+  pmt_ = pmt_ * d + m * seconds;
+}
+
+void SpecPolicy::fit_target(double& a, double& b) const {
+  a = b = 0;
+  if (tw_ <= 0) return;
+  const double mn = tn_ / tw_, mt = tt_ / tw_;
+  const double var = tnn_ / tw_ - mn * mn;
+  if (var > 0.25) {  // token counts vary enough to see the slope
+    b = std::max(0.0, (tnt_ / tw_ - mn * mt) / var);
+    a = std::max(0.0, mt - b * mn);
+  } else {  // one token count so far: the prior shape, scaled to the measurement
+    const double c = mt / (cfg_.flat_tokens + mn);
+    a = c * cfg_.flat_tokens;
+    b = c;
+  }
+}
+
+void SpecPolicy::fit_proposer(double& c_round, double& c_token) const {
+  c_round = c_token = 0;
+  if (pmm_ <= 0) return;
+  const double det = prr_ * pmm_ - prm_ * prm_;
+  if (prr_ > 0 && det > 1e-9 * prr_ * pmm_) {
+    c_round = (prt_ * pmm_ - pmt_ * prm_) / det;
+    c_token = (pmt_ * prr_ - prt_ * prm_) / det;
+    if (c_round >= 0 && c_token >= 0) return;
+  }
+  // Rounds and proposals move together (or a coefficient came out negative): all per proposal.
+  c_round = 0;
+  c_token = std::max(0.0, (pmt_ + prt_) / (pmm_ + prm_));
+}
+
+double SpecPolicy::target_time(int num_tokens) const {
+  double a, b;
+  fit_target(a, b);
+  return a + b * num_tokens;
+}
+
+double SpecPolicy::proposer_time(int rounds, int proposals) const {
+  double cr, ct;
+  fit_proposer(cr, ct);
+  return cr * rounds + ct * proposals;
+}
+
+void SpecPolicy::choose(int base_tokens, const std::vector<Candidate>& cands, std::vector<int>& k) {
+  k.assign(cands.size(), 0);
+  last_rates_.clear();
+  last_k_ = 0;
+  if (cands.empty() || max_k_ == 0) return;
+  if (!cfg_.adaptive) {
+    for (size_t i = 0; i < cands.size(); ++i) k[i] = std::clamp(cands[i].cap, 0, max_k_);
+    last_k_ = max_k_;
+    return;
+  }
+  std::vector<double> alpha(cands.size());
+  for (size_t i = 0; i < cands.size(); ++i) alpha[i] = acceptance(cands[i].id);
+  double a, b, cr, ct;
+  fit_target(a, b);
+  fit_proposer(cr, ct);
+  if (tw_ <= 0) a = cfg_.flat_tokens, b = 1.0;  // nothing measured yet: the prior shape (units cancel: no proposer cost)
+  const int base = std::max<int>(base_tokens, int(cands.size()));
+  auto rate = [&](int kk) {
+    double toks = 0;
+    int extra = 0;
+    for (size_t i = 0; i < cands.size(); ++i) {
+      const int ki = std::clamp(cands[i].cap, 0, kk);
+      toks += expected_tokens(alpha[i], ki);
+      extra += ki;
+    }
+    const double t = a + b * (base + extra) + (extra > 0 ? cr * kk + ct * extra : 0.0);
+    return t > 0 ? toks / t : 0.0;
+  };
+  int best = 0;
+  for (int kk = 0; kk <= max_k_; ++kk) {
+    last_rates_.push_back(rate(kk));
+    if (last_rates_.back() > last_rates_[size_t(best)]) best = kk;
+  }
+  const bool on = best > 0 && last_rates_[size_t(best)] > last_rates_[0] * (1.0 + cfg_.min_gain);
+  if (on) {
+    off_steps_ = 0;
+    last_k_ = best;
+    const double price = last_rates_[size_t(best)] * (b + ct);  // tokens forgone per proposal
+    for (size_t i = 0; i < cands.size(); ++i) {
+      const int cap = std::clamp(cands[i].cap, 0, best);
+      double best_gain = 0;
+      for (int ki = 1; ki <= cap; ++ki) {
+        const double gain = expected_tokens(alpha[i], ki) - 1.0 - price * ki;
+        if (gain > best_gain) best_gain = gain, k[i] = ki;
+      }
+    }
+  } else if (++off_steps_ >= cfg_.probe_interval) {  // re-measure acceptance now and then
+    off_steps_ = 0;
+    for (size_t i = 0; i < cands.size(); ++i) k[i] = std::min(1, std::max(0, cands[i].cap));
+    last_k_ = 1;
+  }
+  for (size_t i = 0; i < cands.size(); ++i) {
+    Rate& r = req_[cands[i].id];
+    if (k[i] > 0) {
+      r.idle = 0;
+    } else if (on && cands[i].cap > 0 && ++r.idle >= cfg_.probe_interval) {
+      r.idle = 0;
+      k[i] = 1;
+    }
+  }
+}
+
+}  // namespace ignis

@@ -1,0 +1,81 @@
+// ignis spec: how many tokens to propose, per sequence per step.
+//
+// Model. A request's proposals are accepted one after another with probability alpha each (the
+// first rejection ends the run), so k proposals yield E(alpha, k) = (1 - alpha^(k+1)) / (1 - alpha)
+// tokens (k + 1 when alpha = 1) in one step. alpha is a per-request rate (decayed counts of
+// accepted proposals and of rejections, behind the engine-wide rate as a prior), the engine-wide one
+// behind accept_prior. A step of n target tokens costs T(n) = a + b n seconds (weighted least
+// squares over recent steps; until the token counts vary, b = a / flat_tokens), and the proposer
+// D = c_round * rounds + c_token * proposals (its forward rounds and proposals, also fitted).
+//
+// Decision, each step, for the candidates (decoding sequences that may speculate, each with a cap
+// from max_tokens): the common k in [0, K] that maximizes the expected decode rate
+//   R(k) = sum_i E(alpha_i, min(k, cap_i)) / (T(base + sum_i min(k, cap_i)) + D(k, sum_i min(k, cap_i)))
+// where base is the step's tokens without proposals; speculation is on when R(k) > (1 + min_gain) R(0),
+// else every k is 0 (so a step that would be slower runs as without speculation). Then each request
+// takes the k_i <= k that maximizes E(alpha_i, k_i) - 1 - R(k) (b + c_token) k_i: what its proposals
+// add minus the tokens the batch could have made in the time they cost. A request that got no
+// proposal for probe_interval steps gets one (and so does everyone, when speculation was off that
+// long), so acceptance is re-measured when the text changes character; the probes cost at most
+// 1 / probe_interval of the steps.
+// With adaptive = false every candidate gets min(K, cap_i) (tests, A/B runs). Pure host code with no
+// clock of its own: the engine feeds it measured times (tests feed synthetic ones).
+#pragma once
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "spec/config.h"
+
+namespace ignis {
+
+class SpecPolicy {
+ public:
+  SpecPolicy(int max_k, SpecPolicyConfig cfg = {});
+
+  struct Candidate {
+    uint64_t id = 0;
+    int cap = 0;  // the most proposals this request may take this step
+  };
+  // k[i] for cands[i]; base_tokens: the step's target tokens without proposals (>= cands.size()).
+  void choose(int base_tokens, const std::vector<Candidate>& cands, std::vector<int>& k);
+
+  void observe_acceptance(uint64_t id, int proposed, int accepted);
+  void observe_target(int num_tokens, double seconds);           // one target forward
+  void observe_proposer(int rounds, int proposals, double seconds);  // one propose call
+  void forget(uint64_t id);
+
+  // Introspection (tests, logs).
+  double acceptance(uint64_t id) const;  // the request's alpha (the global one for unknown ids)
+  double global_acceptance() const;
+  double target_time(int num_tokens) const;          // T(n); 0 before any observation
+  double proposer_time(int rounds, int proposals) const;
+  // R(k) of the last choose() for k = 0 .. K (empty when it had no candidates).
+  const std::vector<double>& last_rates() const { return last_rates_; }
+  int last_k() const { return last_k_; }  // the common k the last choose() settled on
+  int max_k() const { return max_k_; }
+
+  static double expected_tokens(double alpha, int k);
+
+ private:
+  struct Rate {
+    double acc = 0, rej = 0;  // decayed counts
+    int idle = 0;             // steps since its last proposal
+  };
+  void fit_target(double& a, double& b) const;
+  void fit_proposer(double& c_round, double& c_token) const;
+
+  int max_k_;
+  SpecPolicyConfig cfg_;
+  std::unordered_map<uint64_t, Rate> req_;
+  double g_acc_ = 0, g_rej_ = 0;
+  // Weighted sums for T(n) = a + b n: weight, n, n^2, t, n t.
+  double tw_ = 0, tn_ = 0, tnn_ = 0, tt_ = 0, tnt_ = 0;
+  // Weighted sums for D = c_r r + c_t m: r^2, r m, m^2, r t, m t.
+  double prr_ = 0, prm_ = 0, pmm_ = 0, prt_ = 0, pmt_ = 0;
+  int off_steps_ = 0;
+  int last_k_ = 0;
+  std::vector<double> last_rates_;
+};
+
+}  // namespace ignis

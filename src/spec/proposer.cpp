@@ -1,0 +1,37 @@
+#include "spec/proposer.h"
+
+#include "core/error.h"
+#include "model/model.h"
+#include "spec/draft.h"
+#include "spec/ngram.h"
+
+namespace ignis {
+
+const char* spec_method_name(SpecMethod m) {
+  switch (m) {
+    case SpecMethod::None: return "none";
+    case SpecMethod::Ngram: return "ngram";
+    case SpecMethod::Draft: return "draft";
+  }
+  return "?";
+}
+
+SpecMethod parse_spec_method(const std::string& s) {
+  if (s == "none" || s.empty()) return SpecMethod::None;
+  if (s == "ngram") return SpecMethod::Ngram;
+  if (s == "draft") return SpecMethod::Draft;
+  IGNIS_FAIL("--speculative must be ngram, draft or none (got '{}')", s);
+}
+
+std::unique_ptr<Proposer> make_proposer(const SpecConfig& cfg, std::unique_ptr<Model> draft) {
+  switch (cfg.method) {
+    case SpecMethod::None: return nullptr;
+    case SpecMethod::Ngram: return std::make_unique<NgramProposer>(cfg.ngram_min, cfg.ngram_max);
+    case SpecMethod::Draft:
+      IGNIS_CHECK(draft != nullptr, "--speculative draft needs a draft model (--speculative-model DIR)");
+      return std::make_unique<DraftProposer>(std::move(draft));
+  }
+  return nullptr;
+}
+
+}  // namespace ignis
