@@ -21,13 +21,13 @@ declare -a SUMMARY
 
 add() { SUMMARY+=("$(printf '%-34s %-6s %s' "$1" "$2" "$3")"); }
 
-if [ ! -x "$BIN/test_gpu_kernels" ]; then
+if [ ! -x "$BIN/test_gpu_all" ]; then
   BIN=$ROOT/build-gpu/bin
   echo "gpu-check: no carried build-gpu/bin; building on this machine" | tee -a "$OUTDIR/build.log"
   if cmake -S . -B build-gpu-local -G Ninja -DIGNIS_CUDA=ON >>"$OUTDIR/build.log" 2>&1 &&
-     cmake --build build-gpu-local --target test_gpu_kernels test_gpu_model ignis_gpu_bench ignis_gpu_logits -j 16 >>"$OUTDIR/build.log" 2>&1; then
+     cmake --build build-gpu-local --target test_gpu_all ignis_gpu_bench ignis_gpu_logits -j 16 >>"$OUTDIR/build.log" 2>&1; then
     mkdir -p build-gpu/bin
-    cp build-gpu-local/tests/gpu/test_gpu_* build-gpu-local/bin/ignis_gpu_* build-gpu/bin/
+    cp build-gpu-local/tests/gpu/test_gpu_all build-gpu-local/bin/ignis_gpu_* build-gpu/bin/
     add build PASS "built on the GPU machine"
   else
     tail -30 "$OUTDIR/build.log"
@@ -45,8 +45,8 @@ PYCUBLAS=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.
 export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
 export IGNIS_TEST_DATA_DIR=$ROOT/tests/data
 nvidia-smi -L 2>&1 | tee "$OUTDIR/device.txt"
-if ldd "$BIN/test_gpu_kernels" | grep -q "not found"; then
-  ldd "$BIN/test_gpu_kernels" | grep "not found"
+if ldd "$BIN/test_gpu_all" | grep -q "not found"; then
+  ldd "$BIN/test_gpu_all" | grep "not found"
   add libraries FAIL "missing shared libraries (ldd above)"
 fi
 
@@ -61,10 +61,12 @@ run_step() {  # name, timeout, command...
   return $rc
 }
 
-run_step gpu_kernels 300 "$BIN/test_gpu_kernels"
-run_step gpu_model 300 "$BIN/test_gpu_model"
+run_step gpu_kernels 300 "$BIN/test_gpu_all" --gtest_filter='GpuKernels.*:GpuAttention*:GpuSampling*'
+run_step gpu_fp8 300 "$BIN/test_gpu_all" --gtest_filter='GpuFp8*'
+run_step gpu_model 300 "$BIN/test_gpu_all" --gtest_filter='GpuModel.*'
+run_step gpu_spec 300 "$BIN/test_gpu_all" --gtest_filter='GpuSpec*'
 if [ -z "${SKIP_SANITIZER:-}" ] && command -v compute-sanitizer >/dev/null; then
-  run_step memcheck 400 compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_gpu_kernels" \
+  run_step memcheck 400 compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_gpu_all" \
     --gtest_filter='GpuKernels.*:GpuAttention.PrefillDecodeMixedShapes:GpuAttention.SlidingWindow:GpuAttention.TinyHeadDims:GpuAttention.DecodeTilesLargeScoresAndEmptySplits'
 fi
 if [ -z "${SKIP_COMPARE:-}" ]; then
@@ -72,7 +74,7 @@ if [ -z "${SKIP_COMPARE:-}" ]; then
     --out /tmp/ignis-compare-8b --layers "${COMPARE_LAYERS:-4}"
   grep -E "rel_err|top1" "$OUTDIR/compare_8b.log" | sed 's/^/  /' >"$OUTDIR/compare_8b.summary"
 fi
-if [ -z "${SKIP_BENCH:-}" ]; then
+if [ -z "${SKIP_BENCH:-}" ] && [ -x "$BIN/ignis_gpu_bench" ]; then
   run_step bench 500 "$BIN/ignis_gpu_bench" --layers "${BENCH_LAYERS:-32}" --decode-steps "${BENCH_STEPS:-256}" \
     --requests "${BENCH_REQUESTS:-512}"
 fi

@@ -8,7 +8,8 @@
 # 128/128, 2048/128, 500/2000 (N = $N, default 1000), ttft one 2048-token prompt at a time,
 # t128-temp 128/128 with temperature 0.8 + top-p 0.95 (GPU sampling); t2048-mma / ttft-mma: t2048 / ttft with
 # IGNIS_ATTENTION=mma (the mma.sync prefill kernel instead of wgmma, for A/B runs); t2048-nores: t2048 without
-# the scheduler's admission reserve (--kv-reserve-tokens 0).
+# the scheduler's admission reserve (--kv-reserve-tokens 0). Suffixes add precision flags to any step:
+# +fp8 = --quantization fp8 (FP8 W8A8 projections), +kv8 = --kv-cache-dtype fp8; e.g. b1+fp8, t128-512+fp8+kv8.
 set -uo pipefail
 BIN=${1:?bin dir}
 OUT=${2:?output dir}
@@ -23,16 +24,21 @@ cp bench/configs/llama-3.1-8b/config.json "$M/config.json"
 COMMON=(--model "$M" --load-format dummy --no-progress)
 
 run() {  # name, timeout, env..., -- args...
-  local name=$1 limit=$2; shift 2
+  local name=$1$SUFFIX limit=$2; shift 2
   local envs=()
   while [ "$1" != "--" ]; do envs+=("$1"); shift; done
   shift
   echo "== $name: ignis $*"
-  env "${envs[@]}" timeout "$limit" "$IGNIS" "$@" "${COMMON[@]}" --json "$OUT/$name.json" > "$OUT/$name.txt" 2>&1
+  env "${envs[@]}" timeout "$limit" "$IGNIS" "$@" "${COMMON[@]}" "${PREC[@]}" --json "$OUT/$name.json" > "$OUT/$name.txt" 2>&1
   echo "   rc=$? $(grep -m1 'output tokens/s\|output throughput' "$OUT/$name.txt" || true)"
 }
 
-for s in "${STEPS[@]}"; do
+for step in "${STEPS[@]}"; do
+  s=${step%%+*}
+  SUFFIX=${step#"$s"}
+  PREC=()
+  case $SUFFIX in *+fp8*) PREC+=(--quantization fp8) ;; esac
+  case $SUFFIX in *+kv8*) PREC+=(--kv-cache-dtype fp8) ;; esac
   case $s in
     b1) run b1 300 IGNIS_GEMV=1 -- bench latency --num-requests 8 --input-mean 128 --output-mean 256 ;;
     b1-cublas) run b1-cublas 300 IGNIS_GEMV=0 -- bench latency --num-requests 8 --input-mean 128 --output-mean 256 ;;
@@ -61,14 +67,14 @@ done
 python3 - "$OUT" "${STEPS[@]}" <<'PY'
 import json, os, sys
 out = sys.argv[1]
-print(f"\n{'step':<11} {'req':>5} {'fail':>4} {'out tok/s':>10} {'TTFT p50 ms':>12} {'TPOT p50 ms':>12} {'decode GB/s':>12} {'% copy bw':>9}  copy GB/s")
+print(f"\n{'step':<16} {'req':>5} {'fail':>4} {'out tok/s':>10} {'TTFT p50 ms':>12} {'TPOT p50 ms':>12} {'decode GB/s':>12} {'% copy bw':>9}  copy GB/s")
 for s in sys.argv[2:]:
     p = os.path.join(out, s + ".json")
     if not os.path.exists(p):
-        print(f"{s:<11} (no result)"); continue
+        print(f"{s:<16} (no result)"); continue
     j = json.load(open(p))
     bw = j.get("decode_bandwidth_gbps"); fr = j.get("decode_bandwidth_fraction")
     cbw = f"{bw / fr:.0f}" if bw and fr else "-"
-    print(f"{s:<11} {j['completed']:>5} {j['failed']:>4} {j['output_tokens_per_s']:>10.1f} {j['ttft_s']['p50']*1e3:>12.2f} "
+    print(f"{s:<16} {j['completed']:>5} {j['failed']:>4} {j['output_tokens_per_s']:>10.1f} {j['ttft_s']['p50']*1e3:>12.2f} "
           f"{j['tpot_s']['p50']*1e3:>12.3f} {bw or 0:>12.1f} {(fr or 0)*100:>9.1f}  {cbw}")
 PY

@@ -12,6 +12,7 @@
 #include "cuda/cuda_model.h"
 #include "gpu_test_util.h"
 #include "model/cpu_model.h"
+#include "model/linear_weights.h"
 
 namespace ignis {
 namespace {
@@ -74,7 +75,7 @@ BatchSeq seq_at(int s, int num_cached, int num_tokens, int blocks_per_seq, bool 
 // Greedy-decodes the prompts together (one prefill batch, then batched decode steps) on both
 // models; expects identical tokens except after a near-tie of the CPU logits.
 void compare_greedy(Model& cpu, cuda::CudaModel& gpu, const std::vector<std::vector<int32_t>>& prompts, int steps,
-                    const std::string& what) {
+                    const std::string& what, float tie = 1e-3f) {
   const int bs = 16, bps = 32, V = cpu.config().vocab_size;
   ForwardBatch b;
   for (size_t s = 0; s < prompts.size(); ++s) {
@@ -96,7 +97,7 @@ void compare_greedy(Model& cpu, cuda::CudaModel& gpu, const std::vector<std::vec
       const float* row = &logits[i * V];
       const int want = argmax(row, V);
       if (gt[i] != want) {
-        EXPECT_LT(margin(row, V), 1e-3f) << what << ": step " << step << " row " << i << " gpu " << gt[i] << " cpu "
+        EXPECT_LT(margin(row, V), tie) << what << ": step " << step << " row " << i << " gpu " << gt[i] << " cpu "
                                         << want << " (not a near-tie)";
         return;  // legitimately diverged on a near-tie
       }
@@ -397,6 +398,109 @@ TEST(GpuModel, TinyModelsMatchTransformersGoldens) {
     ++checked;
   }
   if (checked == 0) GTEST_SKIP() << "no tiny models with golden.json under " << root;
+}
+
+// FP8 checkpoints (tests/data/models_fp8, PyTorch fake-quant goldens from tools/golden/make_fp8_models.py)
+// on the GPU: W8A8 through the FP8 GEMV (decode rows) and cuBLASLt's FP8 GEMM (prefill rows), FP8 KV
+// where the checkpoint has KV scales; logits against the goldens and the CPU reference, greedy decoding
+// through the decode graphs against the CPU reference (FP8 flips and bf16 rounding: ties up to 0.05).
+TEST(GpuModel, Fp8CheckpointsMatchGoldens) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  const fs::path root = fs::path(test::test_data_dir()) / "models_fp8";
+  if (!fs::exists(root / "MANIFEST.json")) GTEST_SKIP() << "no " << root << " (run tools/golden/make_fp8_models.py)";
+  std::ifstream mf(root / "MANIFEST.json");
+  const nlohmann::json manifest = nlohmann::json::parse(mf);
+  int checked = 0;
+  for (auto& m : manifest["models"]) {
+    const fs::path dir = root / m["name"].get<std::string>();
+    std::ifstream gf(dir / "golden.json");
+    nlohmann::json g = nlohmann::json::parse(gf);
+    const int V = g["vocab_size"].get<int>();
+    std::ifstream lf(dir / g["logits_file"].get<std::string>(), std::ios::binary);
+    std::vector<char> raw((std::istreambuf_iterator<char>(lf)), std::istreambuf_iterator<char>());
+    std::vector<float> golden(raw.size() / 4);
+    std::memcpy(golden.data(), raw.data(), golden.size() * 4);
+    ModelConfig cfg = load_model_config(dir);
+    ASSERT_TRUE(cfg.quant.quantized()) << dir;
+    WeightStore ws = WeightStore::load(dir, cfg);
+    CpuModelOptions co;
+    co.kv_dtype = resolve_kv_cache_dtype("auto", cfg, DType::F32);
+    CpuModel cpu(cfg, ws, co);
+    for (DType t : {DType::BF16, DType::F16}) {
+      cuda::CudaModel gpu(cfg, ws, opts(t));
+      EXPECT_EQ(gpu.kv_dtype() == DType::F8_E4M3, co.kv_dtype == DType::F8_E4M3) << dir;
+      gpu.init_kv_cache(64, 16);
+      cpu.init_kv_cache(64, 16);
+      const std::string what = dir.filename().string() + " " + test::dname(t);
+      int s = 0;
+      for (auto& seq : g["sequences"]) {
+        std::vector<int32_t> toks = seq["tokens"].get<std::vector<int32_t>>();
+        ForwardBatch b;
+        b.seqs.push_back(seq_at(s, 0, int(toks.size()), 16, true));
+        b.tokens = toks;
+        std::vector<float> got, ref;
+        gpu.forward(b, got);
+        cpu.forward(b, ref);
+        const size_t off = seq["logits_offset"].get<size_t>();
+        std::vector<float> want(golden.begin() + off, golden.begin() + off + toks.size() * V);
+        test::rel_error(got, want, "golden logits " + what, 6e-2);
+        test::rel_error(got, ref, "cpu reference logits " + what, 6e-2);
+        ++s;
+      }
+      cpu.init_kv_cache(64, 16);
+      gpu.init_kv_cache(64, 16);
+      std::vector<std::vector<int32_t>> prompts;
+      for (auto& seq : g["sequences"]) prompts.push_back(seq["tokens"].get<std::vector<int32_t>>());
+      compare_greedy(cpu, gpu, prompts, 24, "greedy " + what, 0.05f);
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+}
+
+// --quantization fp8 (weights per channel, inputs dynamic per token) and --kv-cache-dtype fp8 on dense
+// models: the GPU against the CPU reference of the same quantization, prefill and decode rows.
+TEST(GpuModel, QuantizeOnLoadAndFp8KvMatchCpu) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  for (bool qwen2 : {false, true})
+    for (bool fp8_weights : {true, false}) {
+      ModelConfig cfg = small_config(128, 4, 2, qwen2);
+      WeightStore ws = make_dummy_weights(cfg, 11);
+      if (fp8_weights) apply_quantization_flag(cfg, "fp8");
+      CpuModelOptions co;
+      co.kv_dtype = DType::F8_E4M3;
+      co.kv_scales.assign(size_t(cfg.num_layers), {0.05f, 0.03f});
+      CpuModel cpu(cfg, ws, co);
+      cuda::CudaModelOptions o = opts(DType::BF16);
+      o.kv_cache_dtype = "fp8";
+      o.kv_scales = co.kv_scales;
+      cuda::CudaModel gpu(cfg, ws, o);
+      ASSERT_EQ(gpu.kv_dtype(), DType::F8_E4M3);
+      const std::string what = std::string(qwen2 ? "qwen2" : "llama") + (fp8_weights ? " fp8 weights" : " bf16 weights") +
+                               " + fp8 kv";
+      std::mt19937_64 rng(3);
+      std::vector<std::vector<int32_t>> prompts;
+      for (int n : {5, 70, 130}) {
+        std::vector<int32_t> p(static_cast<size_t>(n), 0);
+        for (auto& t : p) t = int32_t(rng() % uint64_t(cfg.vocab_size));
+        prompts.push_back(p);
+      }
+      cpu.init_kv_cache(64 * 3, 16);
+      gpu.init_kv_cache(64 * 3, 16);
+      int s = 0;
+      for (auto& p : prompts) {
+        ForwardBatch b;
+        b.seqs.push_back(seq_at(s++, 0, int(p.size()), 32, true));
+        b.tokens = p;
+        std::vector<float> got, ref;
+        gpu.forward(b, got);
+        cpu.forward(b, ref);
+        test::rel_error(got, ref, "logits " + what, 6e-2);
+      }
+      cpu.init_kv_cache(64 * 3, 16);
+      gpu.init_kv_cache(64 * 3, 16);
+      compare_greedy(cpu, gpu, prompts, 24, "greedy " + what, 0.05f);
+    }
 }
 
 }  // namespace
