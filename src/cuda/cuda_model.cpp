@@ -90,15 +90,19 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
   const int G = cfg_.num_heads / cfg_.num_kv_heads;
   const int tq = kernels::attention_tile_tokens(attention_impl_, G, cfg_.head_dim, dtype_, kv_dtype_);
   Pass p;
-  bool decode = opt_.cuda_graphs && !graphs_broken_;
-  for (auto& pc : pieces) decode = decode && pc.num_tokens == 1;
+  // Graphed steps: every piece one decode token, or every piece the same 2..kMaxGraphTokens tokens with
+  // all their logits (speculative verification: the last token and k proposals), one attention tile each.
+  const int per = pieces.empty() ? 0 : pieces[0].num_tokens;
+  bool decode = opt_.cuda_graphs && !graphs_broken_ && per >= 1 && per <= std::min(kMaxGraphTokens, tq);
+  for (auto& pc : pieces) decode = decode && pc.num_tokens == per && (per == 1 || pc.all_logits);
   int n_rows = int(pieces.size());
   if (decode) {
     p.graph = true;
+    p.per_seq = per;
     p.bucket = 1;
     while (p.bucket < n_rows) p.bucket *= 2;
     p.bucket = std::min(p.bucket, max_seqs_);
-    if (p.bucket < n_rows) p.graph = false;
+    if (p.bucket < n_rows || p.bucket * per > std::min(max_tokens_, max_logit_rows_)) p.graph = false;
   }
   auto* tok = h_tokens_.as<int32_t>();
   auto* pos = h_positions_.as<int32_t>();
@@ -137,12 +141,14 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
   }
   if (p.graph) {  // pad to the bucket: padding tokens write no K/V and their tiles are skipped
     for (int i = n_rows; i < p.bucket; ++i) {
-      tok[T] = 0;
-      pos[T] = 0;
-      slot[T] = -1;
       tiles[nt++] = kernels::AttentionTile{i, T, 0, 0};
-      rows[R++] = T;
-      ++T;
+      for (int t = 0; t < p.per_seq; ++t) {
+        tok[T] = 0;
+        pos[T] = t;
+        slot[T] = -1;
+        rows[R++] = T;
+        ++T;
+      }
     }
     p.num_splits = kernels::attention_num_splits(p.bucket, cfg_.num_kv_heads, max_model_len_, num_sms_);
   } else {
@@ -328,7 +334,8 @@ void CudaModel::run_pass(const Pass& p, bool greedy) {
     enqueue_pass(p, greedy);
     return;
   }
-  auto it = graphs_.find(p.bucket);
+  const int key = graph_key(p);
+  auto it = graphs_.find(key);
   if (it != graphs_.end()) {
     IGNIS_CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
     return;
@@ -358,7 +365,7 @@ void CudaModel::run_pass(const Pass& p, bool greedy) {
     IGNIS_LOG(Warn, "cuda: decode graph instantiation failed ({}), running eagerly", cudaGetErrorString(err));
     return;
   }
-  graphs_[p.bucket] = exec;
+  graphs_[key] = exec;
 }
 
 void CudaModel::run_batch(const ForwardBatch& batch, Mode mode, std::vector<float>* logits,
@@ -375,7 +382,7 @@ void CudaModel::run_batch(const ForwardBatch& batch, Mode mode, std::vector<floa
   auto flush = [&](const std::vector<Piece>& pieces) {
     if (pieces.empty()) return;
     Pass p = stage_pass(batch, pieces);
-    const int real_rows = p.graph ? p.num_logit_rows - (p.bucket - int(pieces.size())) : p.num_logit_rows;
+    const int real_rows = p.graph ? p.num_logit_rows - (p.bucket - int(pieces.size())) * p.per_seq : p.num_logit_rows;
     run_pass(p, greedy);
     // logit rows beyond the first max_logit_rows_ (eager passes only): more lm_head GEMMs
     for (int r0 = 0; r0 < real_rows; r0 += max_logit_rows_) {
@@ -466,6 +473,25 @@ void CudaModel::forward_sample(const ForwardBatch& batch, const std::vector<RowS
   sampler_.stage(rows, cfg_.vocab_size, stream_);
   run_batch(batch, Mode::Sample, nullptr, nullptr, nullptr);
   sampler_.collect(rows, stream_, out);
+}
+
+void CudaModel::forward_verify(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
+                               std::vector<RowSample>& out) {
+  IGNIS_CHECK(rows.size() == size_t(batch.num_logit_rows()), "cuda: {} sampling rows for {} logit rows", rows.size(),
+              batch.num_logit_rows());
+  if (!DeviceSampler::plain_greedy(rows)) {  // rejection sampling on the host (sampling/sampler.h verify_draft_u)
+    Model::forward_verify(batch, rows, out);
+    return;
+  }
+  // Greedy: a proposal is accepted iff it is the target's argmax, and the row's token is the argmax.
+  forward_greedy(batch, greedy_tokens_, &greedy_logprobs_);
+  out.resize(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    out[i] = RowSample{};
+    out[i].result.token = greedy_tokens_[i];
+    if (rows[i].sampling().logprobs >= 0) out[i].result.logprob = greedy_logprobs_[i];
+    out[i].accepted = rows[i].draft_token >= 0 && rows[i].draft_token == greedy_tokens_[i];
+  }
 }
 
 }  // namespace ignis::cuda

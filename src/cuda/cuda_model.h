@@ -69,6 +69,10 @@ class CudaModel : public Model {
   // the decode graph); only tokens and logprobs are copied to the host.
   void forward_sample(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
                       std::vector<RowSample>& out) override;
+  // Verification steps (Model::forward_verify): greedy rows are judged on the device (the argmax, in the
+  // verification graph when the step has one); sampled rows take the host default.
+  void forward_verify(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
+                      std::vector<RowSample>& out) override;
   // Greedy only: for each logit row (same rows as forward), the argmax token and its
   // log-probability (benchmarks and tests).
   void forward_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens, std::vector<float>* logprobs);
@@ -88,7 +92,7 @@ class CudaModel : public Model {
   int kv_blocks_for_fraction(double fraction, int block_size) const;
   // GEMM shapes the load took from the tuning cache, and timed itself (tune_gemms; for tests).
   std::pair<int, int> gemm_tuning_counts() const { return {gemm_cached_, gemm_timed_}; }
-  // Decode graphs captured so far (for tests/benchmarks).
+  // Decode and verification graphs captured so far (for tests/benchmarks).
   int num_graphs() const { return int(graphs_.size()); }
 
  private:
@@ -125,7 +129,11 @@ class CudaModel : public Model {
     int num_small_tiles = -1;  // tiles of 1..16 query rows (PagedAttentionArgs::num_small_tiles; -1 = not counted)
     bool graph = false;
     int bucket = 0;
+    int per_seq = 1;  // graphed passes: tokens of every sequence (1 = decode; 1 + k = verification)
   };
+  // Largest per-sequence token count of a graphed pass (verification of up to 15 proposals).
+  static constexpr int kMaxGraphTokens = 16;
+  static int graph_key(const Pass& p) { return p.bucket * (kMaxGraphTokens + 1) + p.per_seq; }
 
   void upload_weights(const WeightStore& ws);
   // Where the producer of `w`'s input writes FP8 codes for a pass of T tokens (empty for dense w).
@@ -192,7 +200,7 @@ class CudaModel : public Model {
   std::vector<int32_t> greedy_tokens_;
   std::vector<float> greedy_logprobs_;
 
-  // decode graphs per bucket
+  // decode / verification graphs per (bucket, tokens per sequence): graph_key()
   std::map<int, cudaGraphExec_t> graphs_;
   std::map<int, bool> warmed_;
   bool graphs_broken_ = false;

@@ -13,6 +13,7 @@
 #include "gpu_test_util.h"
 #include "model/cpu_model.h"
 #include "model/linear_weights.h"
+#include "quant/config.h"
 
 namespace ignis {
 namespace {
@@ -400,10 +401,48 @@ TEST(GpuModel, TinyModelsMatchTransformersGoldens) {
   if (checked == 0) GTEST_SKIP() << "no tiny models with golden.json under " << root;
 }
 
+// Teacher-forced decoding of FP8 models: the CPU reference's greedy tokens are fed to both models
+// (batched decode steps: the FP8 GEMV rows, the decode graphs); every step's logits must stay within
+// `tol` of the reference and the argmax must agree on >= 85% of the rows (FP8 codes of the GPU's bf16
+// activations flip where the CPU's fp32 values sit near an e4m3 rounding boundary, so exact greedy
+// equality is not expected). Prints the largest error seen.
+void compare_teacher_forced(Model& cpu, cuda::CudaModel& gpu, const std::vector<std::vector<int32_t>>& prompts,
+                            int steps, const std::string& what, double tol) {
+  const int bps = 32, V = cpu.config().vocab_size;
+  ForwardBatch b;
+  for (size_t s = 0; s < prompts.size(); ++s) {
+    b.seqs.push_back(seq_at(int(s), 0, int(prompts[s].size()), bps, false));
+    b.tokens.insert(b.tokens.end(), prompts[s].begin(), prompts[s].end());
+  }
+  int agree = 0, rows = 0;
+  double worst = 0;
+  for (int step = 0; step < steps; ++step) {
+    std::vector<float> ref, got;
+    cpu.forward(b, ref);
+    gpu.forward(b, got);
+    ASSERT_EQ(got.size(), ref.size());
+    worst = std::max(worst, test::rel_error(got, ref, what + " step " + std::to_string(step), tol));
+    ForwardBatch next;
+    for (size_t i = 0; i < b.seqs.size(); ++i) {
+      const int want = argmax(&ref[i * V], V);
+      agree += argmax(&got[i * V], V) == want;
+      ++rows;
+      next.seqs.push_back(seq_at(int(i), b.seqs[i].num_cached + b.seqs[i].num_tokens, 1, bps, false));
+      next.tokens.push_back(want);
+    }
+    b = std::move(next);
+  }
+  std::printf("%s: worst logits rel error %.4f, argmax agreement %d / %d\n", what.c_str(), worst, agree, rows);
+  EXPECT_GE(agree, rows * 85 / 100) << what << ": argmax agreement " << agree << " / " << rows;
+}
+
 // FP8 checkpoints (tests/data/models_fp8, PyTorch fake-quant goldens from tools/golden/make_fp8_models.py)
 // on the GPU: W8A8 through the FP8 GEMV (decode rows) and cuBLASLt's FP8 GEMM (prefill rows), FP8 KV
-// where the checkpoint has KV scales; logits against the goldens and the CPU reference, greedy decoding
-// through the decode graphs against the CPU reference (FP8 flips and bf16 rounding: ties up to 0.05).
+// where the checkpoint has KV scales; logits against the goldens and the CPU reference, then teacher-
+// forced decoding against the CPU reference. The tiny models' 128x128-block checkpoints fuse q/k/v with
+// block boundaries inside a block (64 + 32 + 32 rows), which the CUDA backend refuses (cuBLASLt takes
+// 128 x 128 blocks; real models' projections are multiples of 128 rows): those are checked to fail
+// with that message, and BlockFp8DummyMatchesCpu covers the block path at a 128-multiple shape.
 TEST(GpuModel, Fp8CheckpointsMatchGoldens) {
   IGNIS_SKIP_WITHOUT_GPU();
   const fs::path root = fs::path(test::test_data_dir()) / "models_fp8";
@@ -426,6 +465,15 @@ TEST(GpuModel, Fp8CheckpointsMatchGoldens) {
     CpuModelOptions co;
     co.kv_dtype = resolve_kv_cache_dtype("auto", cfg, DType::F32);
     CpuModel cpu(cfg, ws, co);
+    if (cfg.quant.linear.wscale == WeightScale::Block && cfg.kv_size() % 128 != 0) {
+      try {
+        cuda::CudaModel gpu(cfg, ws, opts(DType::BF16));
+        ADD_FAILURE() << dir << ": expected the CUDA backend to refuse blocks split by fused parts";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("128 x 128 blocks only"), std::string::npos) << e.what();
+      }
+      continue;
+    }
     for (DType t : {DType::BF16, DType::F16}) {
       cuda::CudaModel gpu(cfg, ws, opts(t));
       EXPECT_EQ(gpu.kv_dtype() == DType::F8_E4M3, co.kv_dtype == DType::F8_E4M3) << dir;
@@ -433,6 +481,7 @@ TEST(GpuModel, Fp8CheckpointsMatchGoldens) {
       cpu.init_kv_cache(64, 16);
       const std::string what = dir.filename().string() + " " + test::dname(t);
       int s = 0;
+      double worst_golden = 0, worst_cpu = 0;
       for (auto& seq : g["sequences"]) {
         std::vector<int32_t> toks = seq["tokens"].get<std::vector<int32_t>>();
         ForwardBatch b;
@@ -443,64 +492,90 @@ TEST(GpuModel, Fp8CheckpointsMatchGoldens) {
         cpu.forward(b, ref);
         const size_t off = seq["logits_offset"].get<size_t>();
         std::vector<float> want(golden.begin() + off, golden.begin() + off + toks.size() * V);
-        test::rel_error(got, want, "golden logits " + what, 6e-2);
-        test::rel_error(got, ref, "cpu reference logits " + what, 6e-2);
+        worst_golden = std::max(worst_golden, test::rel_error(got, want, "golden logits " + what, 0.1));
+        worst_cpu = std::max(worst_cpu, test::rel_error(got, ref, "cpu reference logits " + what, 0.1));
         ++s;
       }
+      std::printf("%s: prefill logits rel error vs golden %.4f, vs cpu %.4f\n", what.c_str(), worst_golden, worst_cpu);
       cpu.init_kv_cache(64, 16);
       gpu.init_kv_cache(64, 16);
       std::vector<std::vector<int32_t>> prompts;
       for (auto& seq : g["sequences"]) prompts.push_back(seq["tokens"].get<std::vector<int32_t>>());
-      compare_greedy(cpu, gpu, prompts, 24, "greedy " + what, 0.05f);
+      compare_teacher_forced(cpu, gpu, prompts, 16, "decode " + what, 0.1);
     }
     ++checked;
   }
   EXPECT_GT(checked, 0);
 }
 
+// One model on the GPU against the CPU reference of the same weights and quantization: prefill passes
+// (cut at max_num_tokens 64: cuBLASLt rows and a 2-row GEMV tail) and teacher-forced decoding.
+void check_fp8_model(const ModelConfig& cfg, const WeightStore& ws, const CpuModelOptions& co, const std::string& kv,
+                     const std::string& what) {
+  CpuModel cpu(cfg, ws, co);
+  cuda::CudaModelOptions o = opts(DType::BF16);
+  o.kv_cache_dtype = kv;
+  o.kv_scales = co.kv_scales;
+  cuda::CudaModel gpu(cfg, ws, o);
+  ASSERT_EQ(gpu.kv_dtype(), kv == "fp8" ? DType::F8_E4M3 : DType::BF16) << what;
+  std::mt19937_64 rng(3);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int n : {5, 70, 130}) {
+    std::vector<int32_t> p(static_cast<size_t>(n), 0);
+    for (auto& t : p) t = int32_t(rng() % uint64_t(cfg.vocab_size));
+    prompts.push_back(p);
+  }
+  cpu.init_kv_cache(64 * 3, 16);
+  gpu.init_kv_cache(64 * 3, 16);
+  int s = 0;
+  double worst = 0;
+  for (auto& p : prompts) {
+    ForwardBatch b;
+    b.seqs.push_back(seq_at(s++, 0, int(p.size()), 32, true));
+    b.tokens = p;
+    std::vector<float> got, ref;
+    gpu.forward(b, got);
+    cpu.forward(b, ref);
+    worst = std::max(worst, test::rel_error(got, ref, "prefill logits " + what, 0.1));
+  }
+  std::printf("%s: prefill logits rel error vs cpu %.4f\n", what.c_str(), worst);
+  cpu.init_kv_cache(64 * 3, 16);
+  gpu.init_kv_cache(64 * 3, 16);
+  compare_teacher_forced(cpu, gpu, prompts, 16, "decode " + what, 0.1);
+}
+
 // --quantization fp8 (weights per channel, inputs dynamic per token) and --kv-cache-dtype fp8 on dense
-// models: the GPU against the CPU reference of the same quantization, prefill and decode rows.
+// models, each alone and together.
 TEST(GpuModel, QuantizeOnLoadAndFp8KvMatchCpu) {
   IGNIS_SKIP_WITHOUT_GPU();
   for (bool qwen2 : {false, true})
-    for (bool fp8_weights : {true, false}) {
+    for (int mode = 0; mode < 3; ++mode) {  // 0: fp8 weights + fp8 kv, 1: fp8 kv only, 2: fp8 weights only
       ModelConfig cfg = small_config(128, 4, 2, qwen2);
       WeightStore ws = make_dummy_weights(cfg, 11);
-      if (fp8_weights) apply_quantization_flag(cfg, "fp8");
+      if (mode != 1) apply_quantization_flag(cfg, "fp8");
       CpuModelOptions co;
-      co.kv_dtype = DType::F8_E4M3;
-      co.kv_scales.assign(size_t(cfg.num_layers), {0.05f, 0.03f});
-      CpuModel cpu(cfg, ws, co);
-      cuda::CudaModelOptions o = opts(DType::BF16);
-      o.kv_cache_dtype = "fp8";
-      o.kv_scales = co.kv_scales;
-      cuda::CudaModel gpu(cfg, ws, o);
-      ASSERT_EQ(gpu.kv_dtype(), DType::F8_E4M3);
-      const std::string what = std::string(qwen2 ? "qwen2" : "llama") + (fp8_weights ? " fp8 weights" : " bf16 weights") +
-                               " + fp8 kv";
-      std::mt19937_64 rng(3);
-      std::vector<std::vector<int32_t>> prompts;
-      for (int n : {5, 70, 130}) {
-        std::vector<int32_t> p(static_cast<size_t>(n), 0);
-        for (auto& t : p) t = int32_t(rng() % uint64_t(cfg.vocab_size));
-        prompts.push_back(p);
+      if (mode != 2) {
+        co.kv_dtype = DType::F8_E4M3;
+        co.kv_scales.assign(size_t(cfg.num_layers), {0.05f, 0.03f});
       }
-      cpu.init_kv_cache(64 * 3, 16);
-      gpu.init_kv_cache(64 * 3, 16);
-      int s = 0;
-      for (auto& p : prompts) {
-        ForwardBatch b;
-        b.seqs.push_back(seq_at(s++, 0, int(p.size()), 32, true));
-        b.tokens = p;
-        std::vector<float> got, ref;
-        gpu.forward(b, got);
-        cpu.forward(b, ref);
-        test::rel_error(got, ref, "logits " + what, 6e-2);
-      }
-      cpu.init_kv_cache(64 * 3, 16);
-      gpu.init_kv_cache(64 * 3, 16);
-      compare_greedy(cpu, gpu, prompts, 24, "greedy " + what, 0.05f);
+      check_fp8_model(cfg, ws, co, mode != 2 ? "fp8" : "bf16",
+                      std::string(qwen2 ? "qwen2" : "llama") + (mode == 1 ? " bf16 weights" : " fp8 weights") +
+                          (mode == 2 ? " + bf16 kv" : " + fp8 kv"));
     }
+}
+
+// Block FP8 (quant_method fp8, weight_block_size [128, 128], dynamic 1x128 input groups) at a shape whose
+// fused parts are multiples of 128 rows (dummy FP8 codes and scales): the GEMV's and cuBLASLt's block paths.
+TEST(GpuModel, BlockFp8DummyMatchesCpu) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  ModelConfig cfg = small_config(128, 4, 2, false);
+  cfg.quant = parse_quantization_config(
+      nlohmann::json::parse(R"({"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                                 "weight_block_size": [128, 128], "modules_to_not_convert": ["lm_head"]})"),
+      "test config.json");
+  ASSERT_EQ(cfg.quant.linear.wscale, WeightScale::Block);
+  WeightStore ws = make_dummy_weights(cfg, 12);
+  check_fp8_model(cfg, ws, CpuModelOptions{}, "bf16", "llama block fp8");
 }
 
 }  // namespace

@@ -152,3 +152,86 @@ TEST(GpuSpec, VerificationRowsMatchTheCpuReference) {
 
 }  // namespace
 }  // namespace ignis
+
+namespace ignis {
+namespace {
+
+// Greedy verification steps (every sequence [last token, d1 .. dk] with all its logits) run in a CUDA graph
+// per (batch bucket, 1 + k), judged on the device (CudaModel::forward_verify): the same tokens and
+// acceptances as the eager model, for k = 1, 3 (decode-tile attention) and 15 (prefill-tile attention),
+// and one graph captured per (bucket, k).
+TEST(GpuSpec, GreedyVerificationGraphsMatchEager) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  ModelConfig cfg = spec_config();
+  cfg.head_dim = 128;
+  const int V = cfg.vocab_size, bps = 16;
+  WeightStore ws = make_dummy_weights(cfg, 6);
+  cuda::CudaModelOptions o;
+  o.dtype = DType::BF16;
+  o.progress = false;
+  o.max_batch_size = 8;
+  o.max_num_tokens = 128;
+  cuda::CudaModel graphed(cfg, ws, o);
+  o.cuda_graphs = false;
+  cuda::CudaModel eager(cfg, ws, o);
+  graphed.init_kv_cache(8 * bps, 16);
+  eager.init_kv_cache(8 * bps, 16);
+  std::mt19937_64 rng(9);
+  const SamplingParams greedy;  // temperature 0
+  int graphs_before = graphed.num_graphs();
+  for (int k : {1, 3, 15}) {
+    for (int nseq : {1, 3, 5}) {
+      ForwardBatch pre;  // the sequences' context, the same on both models
+      for (int s = 0; s < nseq; ++s) {
+        BatchSeq q;
+        q.num_tokens = 20 + 7 * s;
+        for (int j = 0; j < bps; ++j) q.block_table.push_back(s * bps + j);
+        pre.seqs.push_back(q);
+        for (int t = 0; t < q.num_tokens; ++t) pre.tokens.push_back(int32_t(rng() % uint64_t(V)));
+      }
+      std::vector<float> ignored;
+      eager.forward(pre, ignored);
+      graphed.forward(pre, ignored);
+      ForwardBatch b;
+      std::vector<RowSampling> rows;
+      for (int s = 0; s < nseq; ++s) {
+        BatchSeq q;
+        q.num_cached = 20 + 7 * s;  // the context above
+        q.num_tokens = 1 + k;
+        q.num_draft = k;
+        q.all_logits = true;
+        for (int j = 0; j < bps; ++j) q.block_table.push_back(s * bps + j);
+        b.seqs.push_back(q);
+        for (int t = 0; t <= k; ++t) {
+          b.tokens.push_back(int32_t(rng() % uint64_t(V)));
+          RowSampling r;
+          r.params = &greedy;
+          r.draft_token = t < k ? int32_t(rng() % uint64_t(V)) : -1;
+          rows.push_back(r);
+        }
+      }
+      // make some proposals right: the eager model's argmax of the row
+      std::vector<RowSample> ref, got;
+      eager.forward_verify(b, rows, ref);
+      for (size_t i = 0; i < rows.size(); i += 2)
+        if (rows[i].draft_token >= 0) rows[i].draft_token = ref[i].result.token;
+      eager.forward_verify(b, rows, ref);
+      graphed.forward_verify(b, rows, got);  // first use of the bucket: eager run + capture
+      graphed.forward_verify(b, rows, got);  // replay
+      ASSERT_EQ(got.size(), ref.size());
+      int accepted = 0;
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].result.token, ref[i].result.token) << "k " << k << " seqs " << nseq << " row " << i;
+        EXPECT_EQ(got[i].accepted, ref[i].accepted) << "k " << k << " seqs " << nseq << " row " << i;
+        accepted += got[i].accepted;
+      }
+      EXPECT_GT(accepted, 0) << "k " << k;
+    }
+  }
+  // buckets 1, 4, 8 for each k: 9 graphs
+  EXPECT_EQ(graphed.num_graphs() - graphs_before, 9);
+  EXPECT_EQ(eager.num_graphs(), 0);
+}
+
+}  // namespace
+}  // namespace ignis
