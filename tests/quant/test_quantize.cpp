@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "core/error.h"
@@ -28,6 +29,42 @@ std::vector<float> randn(size_t n, uint64_t seed, float std = 0.05f) {
   std::vector<float> v(n);
   for (auto& x : v) x = d(rng);
   return v;
+}
+
+// quant/e4m3.h against core's reference conversions.
+TEST(E4m3Fast, BitExactWithCore) {
+  auto bits = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+  };
+  auto from = [](uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  };
+  int64_t checked = 0, bad = 0;
+  auto check = [&](float f) {
+    ++checked;
+    if (e4m3_encode(f) != f32_to_e4m3(f) && ++bad <= 5)
+      ADD_FAILURE() << "f = " << f << " (0x" << std::hex << bits(f) << std::dec << "): fast "
+                    << int(e4m3_encode(f)) << ", core " << int(f32_to_e4m3(f));
+  };
+  for (int c = 0; c < 256; ++c) {
+    EXPECT_EQ(bits(e4m3_decode(uint8_t(c))), bits(e4m3_to_f32(uint8_t(c)))) << c;  // NaN payloads too
+    const float v = e4m3_to_f32(uint8_t(c));
+    if (std::isnan(v)) continue;
+    // Every value, its neighbourhood and the midpoints to its neighbour, +-8 ulps.
+    const float up = c == 0x7e || c == 0xfe ? v * 1.1f : e4m3_to_f32(uint8_t(c + 1));
+    for (float x : {v, 0.5f * (v + up)})
+      for (int d = -8; d <= 8; ++d) check(from(bits(x) + uint32_t(d)));
+  }
+  // A sweep of every 61st bit pattern over [2^-12, 2^10] and random bit patterns (inf, NaN, huge, tiny).
+  for (uint32_t u = 0x39800000u; u < 0x44800000u; u += 61) check(from(u)), check(from(u | 0x80000000u));
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 2000000; ++i) check(from(uint32_t(rng())));
+  for (float f : {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 448.0f, 464.0f, 1e30f, 1e-30f, -1e-45f}) check(f);
+  EXPECT_EQ(bad, 0) << "of " << checked;
 }
 
 TEST(QuantScheme, Describe) {
