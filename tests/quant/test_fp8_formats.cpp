@@ -80,11 +80,14 @@ TEST_P(Formats, EveryTinyModelMatchesTheNaiveFakeQuantForward) {
         test::random_tokens(5, c.vocab_size, 9), test::random_tokens(4, c.vocab_size, 10),
         test::random_tokens(3, c.vocab_size, 11)};
     auto got = forward_all(*lm.model, seqs);
-    double worst = 0, worst_ambiguous = 0;
+    double worst = 0, worst_ambiguous = 0, worst_l2 = 0;
     for (size_t s = 0; s < seqs.size(); ++s) {
       auto want = test::naive_logits(ref.dense_cfg, ref.dequant, seqs[s], &ref.quant);
       ASSERT_EQ(got[s].size(), want.size());
       const size_t V = size_t(c.vocab_size);
+      double d2 = 0, r2 = 0;
+      for (size_t i = 0; i < want.size(); ++i) d2 += (got[s][i] - double(want[i])) * (got[s][i] - double(want[i])), r2 += double(want[i]) * want[i];
+      worst_l2 = std::max(worst_l2, std::sqrt(d2 / r2));
       for (size_t p = 0; p < seqs[s].size(); ++p) {
         const double e = test::rel_err(got[s].data() + p * V, want.data() + p * V, V);
         if (int(p) < ref.quant.ambiguous_from) worst = std::max(worst, e), ++g_tight;
@@ -92,6 +95,8 @@ TEST_P(Formats, EveryTinyModelMatchesTheNaiveFakeQuantForward) {
         ++g_positions;
       }
     }
+    std::printf("[   info   ] %s as %s: worst sequence rel L2 against the naive forward %.3g\n", base,
+                test::fp8_format_name(f), worst_l2);
     EXPECT_LE(worst, kTol);             // exact up to fp32 summation order
     EXPECT_LE(worst_ambiguous, 0.2);    // after a rounding tie the two may differ by one e4m3 step somewhere
     // The interpretation itself, bit for bit: layer 0's fused q/k/v holds the file's dequantized weights.
