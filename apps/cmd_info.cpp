@@ -13,6 +13,7 @@
 #include "command.h"
 #include "core/error.h"
 #include "model/config.h"
+#include "model/linear_weights.h"
 #include "model/weights.h"
 
 namespace {
@@ -88,8 +89,12 @@ int run_info(int argc, char** argv) {
              fmt::join(eos, ", "));
   int64_t params = c.num_params();
   fmt::print("parameters:       {} ({})\n", params, human_count(double(params)));
-  fmt::print("weights memory:   {} in {}\n", human_bytes(double(params) * double(ignis::dtype_size(c.dtype))),
-             ignis::dtype_name(c.dtype));
+  if (c.quant.quantized())
+    fmt::print("weights memory:   {} (FP8 projections, the rest in {})\n", human_bytes(double(ignis::model_weight_bytes(c))),
+               ignis::dtype_name(c.dtype));
+  else
+    fmt::print("weights memory:   {} in {}\n", human_bytes(double(params) * double(ignis::dtype_size(c.dtype))),
+               ignis::dtype_name(c.dtype));
   for (ignis::DType kv : {ignis::DType::F8_E4M3, ignis::DType::BF16, ignis::DType::F32}) {
     int64_t b = c.kv_bytes_per_token(kv);
     fmt::print("KV cache/token:   {} bytes ({}) in {}; {} for {} tokens\n", b, human_bytes(double(b)),

@@ -110,6 +110,8 @@ int run_quantize(int argc, char** argv) {
   opt.max_shard_bytes = max_shard;
   opt.progress = !no_progress;
   ModelConfig cfg = load_model_config(model);
+  IGNIS_CHECK(!cfg.quant.quantized(), "{}: the checkpoint is quantized already ({}, {})", model,
+              quant_method_name(cfg.quant.method), cfg.quant.source);
   WeightStore ws = WeightStore::load(model, cfg, LoadFormat::Safetensors);
   const bool need_calib = opt.act == ActScale::StaticTensor || opt.kv_fp8;
   std::optional<Calibration> calib;

@@ -8,10 +8,10 @@
 #include "core/error.h"
 #include "model/cpu/embedding.h"
 #include "model/cpu/matmul.h"
-#include "quant/quantize.h"
 #include "model/cpu/rmsnorm.h"
 #include "model/cpu/rope.h"
 #include "model/cpu/swiglu.h"
+#include "quant/quantize.h"
 
 namespace ignis {
 

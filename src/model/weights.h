@@ -43,6 +43,7 @@ class WeightStore {
 
   // Internal use by the loader.
   void add(TensorRef t) { tensors_[t.name] = std::move(t); }
+  bool erase(const std::string& name) { return tensors_.erase(name) > 0; }
   void keep_alive(MappedFile f) { files_.push_back(std::make_shared<MappedFile>(std::move(f))); }
   void keep_alive(std::vector<uint8_t> buf) { buffers_.push_back(std::make_shared<std::vector<uint8_t>>(std::move(buf))); }
   void keep_alive(std::shared_ptr<const void> owner) { owners_.push_back(std::move(owner)); }

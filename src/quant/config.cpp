@@ -261,6 +261,17 @@ QuantConfig parse_modelopt(const Json& o, const Ctx& c) {
                 c.at("kv_cache_quant_algo").path, *kv);
     q.kv_cache_fp8 = true;
   }
+  // ModelOpt's config.json form (transformers' ModelOpt integration) spells the KV cache as a
+  // compressed-tensors-style kv_cache_scheme {num_bits 8, type float, dynamic false}.
+  if (const Json* kv = member(o, "kv_cache_scheme"); kv && !kv->is_null()) {
+    const Ctx kc = c.at("kv_cache_scheme");
+    const std::string st = check_fp8_args(*kv, kc);
+    IGNIS_CHECK(st.empty() || st == "tensor", "{}: field '{}': KV cache strategy '{}' is not supported (tensor)",
+                c.file, kc.at("strategy").path, st);
+    IGNIS_CHECK(!dynamic_flag(*kv, kc).value_or(false), "{}: field '{}': dynamic KV cache scales are not supported",
+                c.file, kc.at("dynamic").path);
+    q.kv_cache_fp8 = true;
+  }
   q.ignore = string_list(o, "exclude_modules", c);
   for (auto& s : string_list(o, "ignore", c)) q.ignore.push_back(s);
   return q;

@@ -8,8 +8,16 @@
 #include <thread>
 
 #include "core/error.h"
+#include "quant/e4m3.h"
 
 namespace ignis {
+
+namespace detail {
+E4m3Table::E4m3Table() {
+  for (int i = 0; i < 256; ++i) v[i] = e4m3_to_f32(uint8_t(i));
+}
+const E4m3Table kE4m3Table;
+}  // namespace detail
 
 namespace {
 
@@ -72,7 +80,7 @@ void quantize_rows(const float* rows, int64_t nrows, int64_t k, const float* row
     const float s = per_row ? row_scale_inv[r] : inv;
     const float* x = rows + r * k;
     uint8_t* o = out + r * k;
-    for (int64_t j = 0; j < k; ++j) o[j] = f32_to_e4m3(x[j] * s);
+    for (int64_t j = 0; j < k; ++j) o[j] = e4m3_encode(x[j] * s);
   }
 }
 
@@ -140,7 +148,7 @@ QuantizedLinear quantize_impl(int64_t n, int64_t k, const LinearSpec& spec, GetR
           const float s = weight_scale_from_amax(amax), inv = 1.0f / s;
           q.scale[size_t(b * kb + cb)] = s;
           for (int64_t r = 0; r < r1 - r0; ++r)
-            for (int64_t j = j0; j < j1; ++j) q.data[size_t((r0 + r) * k + j)] = f32_to_e4m3(x[r * k + j] * inv);
+            for (int64_t j = j0; j < j1; ++j) q.data[size_t((r0 + r) * k + j)] = e4m3_encode(x[r * k + j] * inv);
         }
       }
     });
@@ -151,8 +159,8 @@ QuantizedLinear quantize_impl(int64_t n, int64_t k, const LinearSpec& spec, GetR
 }  // namespace
 
 float abs_max(const float* x, int64_t n) {
-  float m = 0.0f;
-  for (int64_t i = 0; i < n; ++i) m = std::fmax(m, std::fabs(x[i]));
+  float m = 0.0f;  // std::max(m, NaN) keeps m: NaN is ignored
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(x[i]));
   return m;
 }
 
@@ -203,10 +211,10 @@ void dequantize_weight(const QuantizedLinear& q, float* out) {
       const uint8_t* c = q.data.data() + r * q.k;
       float* o = out + r * q.k;
       if (q.spec.wscale == WeightScale::Block) {
-        for (int64_t j = 0; j < q.k; ++j) o[j] = e4m3_to_f32(c[j]) * q.scale_at(r, j);
+        for (int64_t j = 0; j < q.k; ++j) o[j] = e4m3_decode(c[j]) * q.scale_at(r, j);
       } else {
         const float s = q.scale_at(r, 0);
-        for (int64_t j = 0; j < q.k; ++j) o[j] = e4m3_to_f32(c[j]) * s;
+        for (int64_t j = 0; j < q.k; ++j) o[j] = e4m3_decode(c[j]) * s;
       }
     }
   });
@@ -215,7 +223,7 @@ void dequantize_weight(const QuantizedLinear& q, float* out) {
 void fake_quant_activations(float* x, int64_t m, int64_t k, const LinearSpec& spec, float input_scale) {
   auto apply = [](float* v, int64_t n, float s) {
     const float inv = 1.0f / s;
-    for (int64_t i = 0; i < n; ++i) v[i] = round_e4m3(v[i] * inv) * s;
+    for (int64_t i = 0; i < n; ++i) v[i] = e4m3_round(v[i] * inv) * s;
   };
   switch (spec.act) {
     case ActScale::None:

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "quant/e4m3.h"
 #include "quant/scheme.h"
 
 namespace ignis {
@@ -32,7 +33,7 @@ void dequantize_weight(const QuantizedLinear& q, float* out);  // (n, k): e4m3_t
 // In place, exactly as the GPU kernels do: s = input_scale (StaticTensor), or dynamic_scale(amax of the row /
 // of the (row, group) of act_group elements along k); x = round_e4m3(x * (1.0f / s)) * s.
 void fake_quant_activations(float* x, int64_t m, int64_t k, const LinearSpec& spec, float input_scale);
-inline float fake_quant_kv(float x, float scale) { return round_e4m3(x * (1.0f / scale)) * scale; }
+inline float fake_quant_kv(float x, float scale) { return e4m3_round(x * (1.0f / scale)) * scale; }
 
 // max |x| over n values (NaN ignored).
 float abs_max(const float* x, int64_t n);

@@ -77,6 +77,14 @@ for name, d in models.items():
     tk = run(["tokenize", "--model", d, "Hello world"])
     check(tk.returncode == 0 and tk.stdout.strip() != "", f"{name}: tokenize: {tk.stderr[-300:]}")
 
+# FP8 on load (weights and KV cache) on the CPU reference; a bad value is refused.
+g = run(["generate", "--model", models["llama3"], "--prompt", "Once upon a time", "--quantization", "fp8",
+         "--kv-cache-dtype", "fp8"] + common)
+check(g.returncode == 0 and "generated tokens 6" in g.stderr, f"fp8 generate: {g.stderr[-300:]}")
+check("fp8-e4m3 (weight per channel, input dynamic per token)" in g.stderr, f"fp8 generate reports the scheme: {g.stderr[-300:]}")
+g = run(["generate", "--model", models["llama3"], "--prompt", "x", "--quantization", "int4"] + common)
+check(g.returncode != 0 and "--quantization" in g.stderr, f"bad --quantization: {g.stderr[-200:]}")
+
 # No chat template: a clear error, non-zero exit.
 nt = make_model(root, "notemplate", os.path.join(ASSETS, "tokenizer-mistral", "models"), 32000)
 r = run(["chat", "--model", nt] + common, "hi\n")

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "model/cpu/rope.h"
+#include "quant/quantize.h"
 
 namespace ignis::test {
 
@@ -120,7 +121,56 @@ WeightStore tiny_weights(const ModelConfig& c, uint64_t seed, DType dtype) {
   return ws;
 }
 
-std::vector<float> naive_logits(const ModelConfig& c, const WeightStore& ws, const std::vector<int32_t>& tokens) {
+namespace {
+
+// True when y (= x / scale) is within a relative 1e-5 of the midpoint between two e4m3 neighbours.
+bool near_midpoint(float y) {
+  const float a = std::fabs(y);
+  if (a >= 448.0f) return false;  // saturates either way
+  const float r = e4m3_to_f32(f32_to_e4m3(a));
+  // the neighbour on the other side of a: step to the next code up or down
+  const uint8_t c = f32_to_e4m3(a);
+  const float other = r <= a ? e4m3_to_f32(uint8_t(c + 1)) : (c == 0 ? 0.0f : e4m3_to_f32(uint8_t(c - 1)));
+  const float mid = 0.5f * (r + other);
+  return std::fabs(a - mid) <= 1e-5f * std::max(a, 1.0f / 512.0f);
+}
+
+// First row of x (m, k) with a value near a rounding midpoint under spec's input scales, or m.
+int first_ambiguous_row(const std::vector<float>& x, int m, int k, const LinearSpec& s, float input_scale) {
+  for (int r = 0; r < m; ++r) {
+    const float* v = x.data() + size_t(r) * k;
+    const int g = s.act == ActScale::DynamicGroup ? s.act_group : k;
+    for (int j0 = 0; j0 < k; j0 += g) {
+      const int len = std::min(g, k - j0);
+      float sc = input_scale;
+      if (s.act != ActScale::StaticTensor) {
+        float amax = 0;
+        for (int j = 0; j < len; ++j) amax = std::max(amax, std::fabs(v[j0 + j]));
+        sc = dynamic_scale(amax);
+      }
+      const float inv = 1.0f / sc;
+      for (int j = 0; j < len; ++j)
+        if (near_midpoint(v[j0 + j] * inv)) return r;
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
+std::vector<float> naive_logits(const ModelConfig& c, const WeightStore& ws, const std::vector<int32_t>& tokens,
+                                const NaiveQuant* nq) {
+  if (nq) nq->ambiguous_from = int(tokens.size());
+  // The input a module sees: x itself, or a fake-quantized copy when nq says so.
+  auto in = [&](const std::string& module, const std::vector<float>& x, int m, int k) {
+    if (!nq) return x;
+    auto it = nq->inputs.find(module);
+    if (it == nq->inputs.end()) return x;
+    std::vector<float> y = x;
+    nq->ambiguous_from = std::min(nq->ambiguous_from, first_ambiguous_row(x, m, k, it->second.first, it->second.second));
+    fake_quant_activations(y.data(), m, k, it->second.first, it->second.second);
+    return y;
+  };
   const int n = int(tokens.size()), H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
   const int Q = c.q_size(), KV = c.kv_size(), hd = c.head_dim, half = hd / 2;
   const int group = c.num_heads / c.num_kv_heads;
@@ -153,11 +203,20 @@ std::vector<float> naive_logits(const ModelConfig& c, const WeightStore& ws, con
     if (qb) bq = f32(ws, ln(l, "self_attn.q_proj.bias")), bk = f32(ws, ln(l, "self_attn.k_proj.bias")),
             bv = f32(ws, ln(l, "self_attn.v_proj.bias"));
     if (c.o_proj_bias) bo = f32(ws, ln(l, "self_attn.o_proj.bias"));
-    auto q = lin(x, f32(ws, ln(l, "self_attn.q_proj.weight")), qb ? &bq : nullptr, n, Q, H);
-    auto k = lin(x, f32(ws, ln(l, "self_attn.k_proj.weight")), qb ? &bk : nullptr, n, KV, H);
-    auto v = lin(x, f32(ws, ln(l, "self_attn.v_proj.weight")), qb ? &bv : nullptr, n, KV, H);
+    auto q = lin(in(ln(l, "self_attn.q_proj"), x, n, H), f32(ws, ln(l, "self_attn.q_proj.weight")), qb ? &bq : nullptr, n, Q, H);
+    auto k = lin(in(ln(l, "self_attn.k_proj"), x, n, H), f32(ws, ln(l, "self_attn.k_proj.weight")), qb ? &bk : nullptr, n, KV, H);
+    auto v = lin(in(ln(l, "self_attn.v_proj"), x, n, H), f32(ws, ln(l, "self_attn.v_proj.weight")), qb ? &bv : nullptr, n, KV, H);
     rope(q, c.num_heads);
     rope(k, c.num_kv_heads);
+    if (nq && !nq->kv_scales.empty()) {
+      for (size_t i = 0; i < k.size(); ++i) {
+        const int t = int(i / size_t(KV));
+        if (near_midpoint(k[i] / nq->kv_scales[size_t(l)].first) || near_midpoint(v[i] / nq->kv_scales[size_t(l)].second))
+          nq->ambiguous_from = std::min(nq->ambiguous_from, t);
+        k[i] = fake_quant_kv(k[i], nq->kv_scales[size_t(l)].first);
+        v[i] = fake_quant_kv(v[i], nq->kv_scales[size_t(l)].second);
+      }
+    }
     std::vector<float> att(size_t(n) * Q);
     for (int hh = 0; hh < c.num_heads; ++hh) {
       int kh = hh / group;
@@ -181,18 +240,18 @@ std::vector<float> naive_logits(const ModelConfig& c, const WeightStore& ws, con
         }
       }
     }
-    auto o = lin(att, f32(ws, ln(l, "self_attn.o_proj.weight")), c.o_proj_bias ? &bo : nullptr, n, H, Q);
+    auto o = lin(in(ln(l, "self_attn.o_proj"), att, n, Q), f32(ws, ln(l, "self_attn.o_proj.weight")), c.o_proj_bias ? &bo : nullptr, n, H, Q);
     for (size_t i = 0; i < h.size(); ++i) h[i] += o[i];
     x = norm(h, f32(ws, ln(l, "post_attention_layernorm.weight")), n, H, c.rms_norm_eps);
-    auto g = lin(x, f32(ws, ln(l, "mlp.gate_proj.weight")), nullptr, n, I, H);
-    auto u = lin(x, f32(ws, ln(l, "mlp.up_proj.weight")), nullptr, n, I, H);
+    auto g = lin(in(ln(l, "mlp.gate_proj"), x, n, H), f32(ws, ln(l, "mlp.gate_proj.weight")), nullptr, n, I, H);
+    auto u = lin(in(ln(l, "mlp.up_proj"), x, n, H), f32(ws, ln(l, "mlp.up_proj.weight")), nullptr, n, I, H);
     for (size_t i = 0; i < g.size(); ++i) g[i] = float(g[i] / (1.0 + std::exp(-double(g[i]))) * u[i]);
-    auto d = lin(g, f32(ws, ln(l, "mlp.down_proj.weight")), nullptr, n, H, I);
+    auto d = lin(in(ln(l, "mlp.down_proj"), g, n, I), f32(ws, ln(l, "mlp.down_proj.weight")), nullptr, n, H, I);
     for (size_t i = 0; i < h.size(); ++i) h[i] += d[i];
   }
   auto x = norm(h, f32(ws, "model.norm.weight"), n, H, c.rms_norm_eps);
   auto head = f32(ws, c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
-  return lin(x, head, nullptr, n, V, H);
+  return lin(in("lm_head", x, n, H), head, nullptr, n, V, H);
 }
 
 double rel_err(const float* a, const float* b, size_t n) {
