@@ -54,12 +54,10 @@ namespace ignis::kernels {
 
 namespace {
 
-constexpr int kWarps = 8;        // warps per block of the generic kernel; the tensor-core kernel takes W = 8 or 4
+constexpr int kWarps = 8;        // warps per block: the split-k of one tile
 constexpr int kTileRows = 16;    // output channels per block (the mma's M)
 constexpr int kGroupBytes = 64;  // k per group: two m16n8k32 steps
-// groups per warp and iteration: 8 (16 weight loads of 16 bytes in flight per lane) with channel
-// scales; 4 with block scales (their per-group scale registers would spill at 8)
-template <bool kBlock> constexpr int kUnrollOf = kBlock ? 4 : 8;
+constexpr int kUnroll = 4;       // groups per warp and iteration (8 weight loads in flight per lane)
 
 __device__ __forceinline__ uint4 load_stream(const uint8_t* p) {  // weights: read once, not kept in L1
   uint4 r;
@@ -89,15 +87,12 @@ __device__ __forceinline__ void group_mma(float (&c)[4], const uint4& lo, const 
   mma_e4m3(c, lo.z, hi.z, lo.w, hi.w, xv.z, xv.w);  // k step 1: bytes 16t + 8..15
 }
 
-// grid (ceil(n / 16)), block (32 * W). Needs k % 16 == 0, x / w 16-byte aligned, m <= 8.
-// x (m, k), w (n, k) e4m3; sx, sw per kBlock (kernels/fp8.h); y (m, n). 16 warps per SM either way
-// (W = 8: 2 blocks, W = 4: 4 blocks); launch() picks W so the grid fills the SMs in as few waves as it can.
-template <class TO, bool kBlock, int W>
-__global__ void __launch_bounds__(32 * W, 16 / W)
+// grid (ceil(n / 16)), block (32 * kWarps). Needs k % 16 == 0, x / w 16-byte aligned, m <= 8.
+// x (m, k), w (n, k) e4m3; sx, sw per kBlock (kernels/fp8.h); y (m, n).
+template <class TO, bool kBlock>
+__global__ void __launch_bounds__(32 * kWarps, 2)
     gemv_fp8_kernel(const uint8_t* __restrict__ x, const float* __restrict__ sx, const uint8_t* __restrict__ w,
                     const float* __restrict__ sw, TO* __restrict__ y, int m, int n, int k) {
-  constexpr int kWarps = W;
-  constexpr int kUnroll = kUnrollOf<kBlock>;
   __shared__ float red[4][kWarps][32];  // the warps' partial tiles, by accumulator register
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
@@ -229,22 +224,10 @@ void launch(const void* x8, const float* sx, const void* w8, const float* sw, vo
   const auto* xp = static_cast<const uint8_t*>(x8);
   const auto* wp = static_cast<const uint8_t*>(w8);
   TO* yp = static_cast<TO*>(y);
-  if (k % 16 == 0 && aligned16(x8) && aligned16(w8)) {
-    // Blocks of 8 warps hold 2 per SM, of 4 warps 4 per SM (both 16 warps): take 4-warp blocks when
-    // that fits the grid into one wave that 8-warp blocks would need two or more for (6144 x 4096: 384
-    // tiles, 1.45 waves of 264 8-warp blocks on 132 SMs, one wave of 528 4-warp blocks).
-    static const int sms = [] {
-      int dev = 0, v = 0;
-      if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-        v = 132;
-      return v;
-    }();
-    const int tiles = (n + kTileRows - 1) / kTileRows;
-    if (tiles > 2 * sms && tiles <= 4 * sms)
-      launch_pdl(pdl, gemv_fp8_kernel<TO, kBlock, 4>, dim3(tiles), dim3(32 * 4), 0, s, xp, sx, wp, sw, yp, m, n, k);
-    else
-      launch_pdl(pdl, gemv_fp8_kernel<TO, kBlock, 8>, dim3(tiles), dim3(32 * 8), 0, s, xp, sx, wp, sw, yp, m, n, k);
-  } else
+  if (k % 16 == 0 && aligned16(x8) && aligned16(w8))
+    launch_pdl(pdl, gemv_fp8_kernel<TO, kBlock>, dim3((n + kTileRows - 1) / kTileRows), dim3(32 * kWarps), 0, s, xp,
+               sx, wp, sw, yp, m, n, k);
+  else
     launch_pdl(pdl, gemv_fp8_generic_kernel<TO, kBlock>, dim3((n + kWarps - 1) / kWarps), dim3(32 * kWarps), 0, s,
                xp, sx, wp, sw, yp, m, n, k);
 }

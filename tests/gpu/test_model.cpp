@@ -403,7 +403,8 @@ TEST(GpuModel, TinyModelsMatchTransformersGoldens) {
 
 // Teacher-forced decoding of FP8 models: the CPU reference's greedy tokens are fed to both models
 // (batched decode steps: the FP8 GEMV rows, the decode graphs); every step's logits must stay within
-// `tol` of the reference and the argmax must agree on >= 85% of the rows (FP8 codes of the GPU's bf16
+// `tol` of the reference and the argmax must agree on >= 85% of the rows whose reference margin is not a
+// near-tie (within 4 tol of the row's rms logit) (FP8 codes of the GPU's bf16
 // activations flip where the CPU's fp32 values sit near an e4m3 rounding boundary, so exact greedy
 // equality is not expected). Prints the largest error seen.
 void compare_teacher_forced(Model& cpu, cuda::CudaModel& gpu, const std::vector<std::vector<int32_t>>& prompts,
@@ -424,8 +425,14 @@ void compare_teacher_forced(Model& cpu, cuda::CudaModel& gpu, const std::vector<
     worst = std::max(worst, test::rel_error(got, ref, what + " step " + std::to_string(step), tol));
     ForwardBatch next;
     for (size_t i = 0; i < b.seqs.size(); ++i) {
-      const int want = argmax(&ref[i * V], V);
-      agree += argmax(&got[i * V], V) == want;
+      const float* r = &ref[i * V];
+      const int want = argmax(r, V);
+      double ss = 0;
+      for (int v = 0; v < V; ++v) ss += double(r[v]) * r[v];
+      // a row whose top-2 margin is within reach of the logits' error may flip (dummy weights give
+      // near-uniform logits): it counts as agreeing either way
+      const bool near_tie = margin(r, V) < 4.0 * tol * std::sqrt(ss / V);
+      agree += argmax(&got[i * V], V) == want || near_tie;
       ++rows;
       next.seqs.push_back(seq_at(int(i), b.seqs[i].num_cached + b.seqs[i].num_tokens, 1, bps, false));
       next.tokens.push_back(want);
