@@ -8,14 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EX=.git/info/exclude
 case ${1:-} in
-  on|bench)  # bench: also the tokenizer and chat template goldens (for calls that carry the demo models)
+  on|bench)  # bench: also tests/data (for calls that carry the demo models)
     git rm -r -q --cached models/demo models/demo-draft
-    if [ "$1" = bench ]; then git rm -r -q --cached tests/data/tokenizer tests/data/chat_templates; fi
-    grep -qx "/models/demo/" "$EX" || printf '/models/demo/\n/models/demo-draft/\n/tests/data/tokenizer/\n/tests/data/chat_templates/\n' >> "$EX"
+    if [ "$1" = bench ]; then git rm -r -q --cached tests/data; fi
+    grep -qx "/models/demo/" "$EX" || printf '/models/demo/\n/models/demo-draft/\n/tests/data/\n' >> "$EX"
     echo "device-slim: models/demo* untracked and ignored for the device call" ;;
   off)
-    sed -i '\#^/models/demo/$#d; \#^/models/demo-draft/$#d; \#^/tests/data/tokenizer/$#d; \#^/tests/data/chat_templates/$#d' "$EX"
-    git reset -q -- models/demo models/demo-draft tests/data/tokenizer tests/data/chat_templates
+    sed -i '\#^/models/demo/$#d; \#^/models/demo-draft/$#d; \#^/tests/data/$#d' "$EX"
+    git reset -q -- models/demo models/demo-draft tests/data
     git status --short models | head -3
     echo "device-slim: models/demo* tracked again" ;;
   *) echo "usage: $0 on|bench|off" >&2; exit 2 ;;
