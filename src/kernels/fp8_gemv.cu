@@ -21,7 +21,7 @@
 // scales the fp32 total is scaled once in the epilogue ((sum * sx[b]) * sw[j], the reference's order).
 // PDL: the first 4 groups of weights are loaded before griddepcontrol.wait; x and its scales after.
 //
-// Predicted bandwidth (H200: 132 SMs, ~1.98 GHz, copy 4.2 TB/s; not measured yet). Streaming at the
+// Predicted bandwidth (H200: 132 SMs, ~1.98 GHz, copy 4.2 TB/s). Streaming at the
 // copy rate means 4.2e12 / 132 / 1.98e9 = 16 bytes per SM cycle, i.e. one warp group unit (1 KB of
 // weights) per 64 SM cycles. One unit costs a lane 3 LDG.128, 2 HMMA and 4-10 FADD/FFMA plus ~6
 // integer / predicate instructions: ~20 warp instructions per 64 cycles against 256 issue slots
@@ -36,6 +36,10 @@
 // (28672x4096: 6.8 waves of 2 blocks per SM). Predicted at batch 1, in a decode step / back to back:
 // 4096x4096 (16.8 MB, 4.0 us of streaming) ~91% / ~85%, 6144x4096 ~93% / ~89%, 4096x14336 and
 // 28672x4096 ~95% / ~93% of the copy bandwidth.
+// Measured (H200, 2026-12-01, ignis_gemm_bench back to back, m = 1): 6144x4096 9.71 us (61.6% of copy),
+// 4096x4096 6.96 us (57.3%), 28672x4096 31.97 us (87.3%), 4096x14336 17.12 us (81.5%): the short shapes miss
+// the prediction by ~3 us each (first-load latency, tail, reduction). 8 groups in flight per lane with
+// 4-warp blocks for 6144 x 4096 measured slower (7.59 / 9.98 / 18.35 us) and was not kept (docs/PERF.md).
 // ptxas (sm_90a, CUDA 13.0, __launch_bounds__(256, 2)): 96 registers with channel scales, 112 with
 // block scales, 4 KB shared memory, no spills: 2 blocks (16 warps, 64 KB of loads in flight) per SM.
 // The CUDA-core fallback: 40 registers, no spills.
