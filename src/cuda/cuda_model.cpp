@@ -461,13 +461,7 @@ void CudaModel::forward_sample(const ForwardBatch& batch, const std::vector<RowS
     return;
   }
   if (DeviceSampler::plain_greedy(rows)) {  // argmax (inside the decode graph) is enough
-    forward_greedy(batch, greedy_tokens_, &greedy_logprobs_);
-    out.resize(rows.size());
-    for (size_t i = 0; i < rows.size(); ++i) {
-      out[i] = RowSample{};
-      out[i].result.token = greedy_tokens_[i];
-      if (rows[i].sampling().logprobs >= 0) out[i].result.logprob = greedy_logprobs_[i];
-    }
+    sample_greedy(batch, rows, out);
     return;
   }
   sampler_.stage(rows, cfg_.vocab_size, stream_);
@@ -483,7 +477,12 @@ void CudaModel::forward_verify(const ForwardBatch& batch, const std::vector<RowS
     Model::forward_verify(batch, rows, out);
     return;
   }
-  // Greedy: a proposal is accepted iff it is the target's argmax, and the row's token is the argmax.
+  sample_greedy(batch, rows, out);
+}
+
+// Every row greedy: the argmax and its logprob from the device, a proposal accepted iff it is the argmax.
+void CudaModel::sample_greedy(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
+                              std::vector<RowSample>& out) {
   forward_greedy(batch, greedy_tokens_, &greedy_logprobs_);
   out.resize(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {

@@ -152,6 +152,7 @@ class CudaModel : public Model {
   void enqueue_pass(const Pass& p, bool argmax);
   void run_pass(const Pass& p, bool greedy);
   void validate(const ForwardBatch& batch) const;
+  void sample_greedy(const ForwardBatch& batch, const std::vector<RowSampling>& rows, std::vector<RowSample>& out);
   // y (m, n) = x (m, k) . w (n, k)^T in the compute dtype (y in `out`): the GEMV kernel for
   // m <= kernels::kGemvMaxM, cuBLASLt otherwise.
   void linear(const void* x, const void* w, void* y, int m, int n, int k, DType out);

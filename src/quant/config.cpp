@@ -182,6 +182,18 @@ LinearSpec parse_ct_group(const Json& g, const Ctx& c) {
   return s;
 }
 
+// A kv_cache_scheme object (compressed-tensors; ModelOpt's config.json form): FP8, per tensor, static.
+// True (an FP8 KV cache with k_scale / v_scale tensors); throws naming the field otherwise.
+bool parse_kv_cache_scheme(const Json& kv, const Ctx& c) {
+  const Ctx kc = c.at("kv_cache_scheme");
+  const std::string st = check_fp8_args(kv, kc);
+  IGNIS_CHECK(st.empty() || st == "tensor", "{}: field '{}': KV cache strategy '{}' is not supported (tensor)", c.file,
+              kc.at("strategy").path, st);
+  IGNIS_CHECK(!dynamic_flag(kv, kc).value_or(false), "{}: field '{}': dynamic KV cache scales are not supported",
+              c.file, kc.at("dynamic").path);
+  return true;
+}
+
 QuantConfig parse_compressed_tensors(const Json& qc, const Ctx& c) {
   QuantConfig q;
   q.method = QuantConfig::Method::CompressedTensors;
@@ -226,15 +238,7 @@ QuantConfig parse_compressed_tensors(const Json& qc, const Ctx& c) {
   }
   if (all) q.targets.clear();
   q.ignore = string_list(qc, "ignore", c);
-  if (const Json* kv = member(qc, "kv_cache_scheme")) {
-    const Ctx kc = c.at("kv_cache_scheme");
-    const std::string st = check_fp8_args(*kv, kc);
-    IGNIS_CHECK(st.empty() || st == "tensor", "{}: field '{}': KV cache strategy '{}' is not supported (tensor)",
-                c.file, kc.at("strategy").path, st);
-    IGNIS_CHECK(!dynamic_flag(*kv, kc).value_or(false), "{}: field '{}': dynamic KV cache scales are not supported",
-                c.file, kc.at("dynamic").path);
-    q.kv_cache_fp8 = true;
-  }
+  if (const Json* kv = member(qc, "kv_cache_scheme")) q.kv_cache_fp8 = parse_kv_cache_scheme(*kv, c);
   return q;
 }
 
@@ -263,15 +267,7 @@ QuantConfig parse_modelopt(const Json& o, const Ctx& c) {
   }
   // ModelOpt's config.json form (transformers' ModelOpt integration) spells the KV cache as a
   // compressed-tensors-style kv_cache_scheme {num_bits 8, type float, dynamic false}.
-  if (const Json* kv = member(o, "kv_cache_scheme"); kv && !kv->is_null()) {
-    const Ctx kc = c.at("kv_cache_scheme");
-    const std::string st = check_fp8_args(*kv, kc);
-    IGNIS_CHECK(st.empty() || st == "tensor", "{}: field '{}': KV cache strategy '{}' is not supported (tensor)",
-                c.file, kc.at("strategy").path, st);
-    IGNIS_CHECK(!dynamic_flag(*kv, kc).value_or(false), "{}: field '{}': dynamic KV cache scales are not supported",
-                c.file, kc.at("dynamic").path);
-    q.kv_cache_fp8 = true;
-  }
+  if (const Json* kv = member(o, "kv_cache_scheme")) q.kv_cache_fp8 = parse_kv_cache_scheme(*kv, c);
   q.ignore = string_list(o, "exclude_modules", c);
   for (auto& s : string_list(o, "ignore", c)) q.ignore.push_back(s);
   return q;

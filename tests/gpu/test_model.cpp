@@ -352,6 +352,17 @@ TEST(GpuModel, BadInputIsAnError) {
   EXPECT_EQ(l.size(), size_t(cfg.vocab_size));
 }
 
+// A golden folder's golden.json (returned) and its raw fp32 logits (into `logits`).
+nlohmann::json read_golden(const fs::path& dir, std::vector<float>& logits) {
+  std::ifstream gf(dir / "golden.json");
+  nlohmann::json g = nlohmann::json::parse(gf);
+  std::ifstream lf(dir / g["logits_file"].get<std::string>(), std::ios::binary);
+  std::vector<char> raw((std::istreambuf_iterator<char>(lf)), std::istreambuf_iterator<char>());
+  logits.resize(raw.size() / 4);
+  std::memcpy(logits.data(), raw.data(), logits.size() * 4);
+  return g;
+}
+
 // tests/data/models/<name>/ from tools/golden/make_tiny_models.py
 TEST(GpuModel, TinyModelsMatchTransformersGoldens) {
   IGNIS_SKIP_WITHOUT_GPU();
@@ -361,13 +372,9 @@ TEST(GpuModel, TinyModelsMatchTransformersGoldens) {
   for (auto& ent : fs::directory_iterator(root)) {
     const fs::path dir = ent.path();
     if (!fs::exists(dir / "golden.json")) continue;
-    std::ifstream gf(dir / "golden.json");
-    nlohmann::json g = nlohmann::json::parse(gf);
+    std::vector<float> golden;
+    const nlohmann::json g = read_golden(dir, golden);
     const int V = g["vocab_size"].get<int>();
-    std::ifstream lf(dir / g["logits_file"].get<std::string>(), std::ios::binary);
-    std::vector<char> raw((std::istreambuf_iterator<char>(lf)), std::istreambuf_iterator<char>());
-    std::vector<float> golden(raw.size() / 4);
-    std::memcpy(golden.data(), raw.data(), golden.size() * 4);
     auto cpu = CpuModel::load(dir);
     for (DType t : {DType::F32, DType::BF16}) {
       ModelConfig cfg = load_model_config(dir);
@@ -459,13 +466,9 @@ TEST(GpuModel, Fp8CheckpointsMatchGoldens) {
   int checked = 0;
   for (auto& m : manifest["models"]) {
     const fs::path dir = root / m["name"].get<std::string>();
-    std::ifstream gf(dir / "golden.json");
-    nlohmann::json g = nlohmann::json::parse(gf);
+    std::vector<float> golden;
+    const nlohmann::json g = read_golden(dir, golden);
     const int V = g["vocab_size"].get<int>();
-    std::ifstream lf(dir / g["logits_file"].get<std::string>(), std::ios::binary);
-    std::vector<char> raw((std::istreambuf_iterator<char>(lf)), std::istreambuf_iterator<char>());
-    std::vector<float> golden(raw.size() / 4);
-    std::memcpy(golden.data(), raw.data(), golden.size() * 4);
     ModelConfig cfg = load_model_config(dir);
     ASSERT_TRUE(cfg.quant.quantized()) << dir;
     WeightStore ws = WeightStore::load(dir, cfg);
