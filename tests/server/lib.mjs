@@ -40,10 +40,13 @@ export function makeModel({ maxPos = 512 } = {}) {
 }
 
 // Starts `ignis serve` on a free port; resolves once it prints its address.
-export async function startServer({ args = [], env = {}, model } = {}) {
+// `shipped: true` serves a model folder of the repository as it is (its weights, its name; the folder
+// is left in place at stop).
+export async function startServer({ args = [], env = {}, model, shipped = false } = {}) {
   const dir = model || makeModel();
-  const proc = spawn(IGNIS_BIN, ["serve", "--model", dir, "--load-format", "dummy", "--device", "cpu",
-    "--port", "0", "--served-model-name", "tiny", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "inherit", "pipe"] });
+  const load = shipped ? [] : ["--load-format", "dummy", "--served-model-name", "tiny"];
+  const proc = spawn(IGNIS_BIN, ["serve", "--model", dir, ...load, "--device", "cpu",
+    "--port", "0", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "inherit", "pipe"] });
   let log = "";
   const exited = new Promise((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
   const port = await new Promise((resolve, reject) => {
@@ -62,7 +65,7 @@ export async function startServer({ args = [], env = {}, model } = {}) {
     async stop() {
       if (proc.exitCode === null) proc.kill("SIGTERM");
       const r = await exited;
-      fs.rmSync(dir, { recursive: true, force: true });
+      if (!shipped) fs.rmSync(dir, { recursive: true, force: true });
       return r;
     },
   };
