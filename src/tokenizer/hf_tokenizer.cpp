@@ -218,6 +218,16 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir) {
   nlohmann::json cfg;
   auto cj = dir / "tokenizer_config.json";
   if (std::filesystem::exists(cj)) cfg = read_json(cj);
+  // chat_template.jinja (what newer transformers save) is the default template, before
+  // tokenizer_config.json's, as in transformers and ChatTemplate::from_model_dir.
+  if (auto jinja = dir / "chat_template.jinja"; std::filesystem::exists(jinja)) {
+    std::ifstream f(jinja, std::ios::binary);
+    IGNIS_CHECK(f.good(), "{}: cannot read", jinja.string());
+    std::stringstream ss;
+    ss << f.rdbuf();
+    if (!cfg.is_object()) cfg = nlohmann::json::object();
+    cfg["chat_template"] = ss.str();
+  }
   try {
     return std::make_unique<tok::HfTokenizer>(j, cfg, tj.string());
   } catch (const nlohmann::json::exception& e) {  // wrong field types, missing keys
