@@ -2,12 +2,13 @@
 //   ignis bench dataset    --output FILE [--num-requests N --input-mean .. --output-mean ..] [--corpus PATH | --chats FILE]
 //   ignis bench throughput --model DIR [--load-format dummy] [--dataset FILE]   all requests at once
 //   ignis bench latency    --model DIR [--dataset FILE] [--concurrency N]       N in flight (default 1)
-//   ignis bench serve      --url URL --dataset FILE (--request-rate R | --concurrency N)
+//   ignis bench serve      --url URL --dataset FILE (--request-rate R | --concurrency N) [--api-key KEY]
 // Every mode prints the report table (bench/lib/report.h) and optionally --json FILE / --plot FILE.svg.
 #ifdef HAVE_IGNIS_BENCHLIB
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -226,6 +227,15 @@ int run_in_process(int argc, char** argv, bool latency) {
 }
 #endif
 
+// IGNIS_API_KEY may list several keys ("k1,k2", as `ignis serve` takes it): the bench sends the first.
+std::string api_key_from_env(const char* env) {
+  std::string v = env ? env : "";
+  v = v.substr(0, v.find(','));
+  while (!v.empty() && v.back() == ' ') v.pop_back();
+  while (!v.empty() && v.front() == ' ') v.erase(v.begin());
+  return v;
+}
+
 int run_serve_mode(int argc, char** argv) {
   CLI::App app{"Serve: load an OpenAI-compatible server (streaming /v1/completions)", "ignis bench serve"};
   ServeOptions so;
@@ -235,6 +245,9 @@ int run_serve_mode(int argc, char** argv) {
   app.add_option("--url", so.url, "server base URL, e.g. http://127.0.0.1:8000")->required();
   app.add_option("--dataset", dataset, "JSONL workload")->required();
   app.add_option("--model-name", so.model, "\"model\" field of each request");
+  auto* key_opt = app.add_option("--api-key", so.api_key,
+                                 "Bearer token for a server started with --api-key (default: IGNIS_API_KEY, its first "
+                                 "comma-separated key)");
   auto* rr = app.add_option("--request-rate", so.request_rate, "Poisson arrivals at R requests/s (default: all at once)")
                  ->check(CLI::PositiveNumber);
   app.add_option("--concurrency", so.concurrency, "at most N requests in flight (0 = unlimited)")
@@ -247,6 +260,7 @@ int run_serve_mode(int argc, char** argv) {
   app.add_flag("--honor-eos", honor_eos, "do not send ignore_eos");
   (void)rr;
   return parse_or_exit(app, argc, argv, [&] {
+    if (key_opt->count() == 0) so.api_key = api_key_from_env(std::getenv("IGNIS_API_KEY"));
     so.ignore_eos = !honor_eos;
     so.progress = !of.no_progress;
     const auto items = read_workload(dataset);

@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
       nlohmann-json3-dev libpcre2-dev libicu-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev
-      libbenchmark-dev libopenblas-dev python3 python3-jinja2 nodejs npm clang libclang-rt-14-dev
+      libbenchmark-dev libopenblas-dev libcurl4-openssl-dev python3 python3-jinja2 nodejs npm clang libclang-rt-14-dev
       chromium)
 missing=()
 for p in "${PKGS[@]}"; do

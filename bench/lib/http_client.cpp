@@ -1,14 +1,13 @@
-// ignis bench: HTTP/1.1 client and SSE parsing (see http_client.h).
+// ignis bench: the libcurl HTTP client and SSE parsing (see http_client.h).
 #include "bench/lib/http_client.h"
 
-#include <netdb.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
+#include <curl/curl.h>
+#include <fmt/format.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
+#include <chrono>
+#include <memory>
+#include <mutex>
 
 #include "core/error.h"
 
@@ -67,158 +66,152 @@ std::vector<std::string> SseParser::feed(std::string_view bytes) {
   return events;
 }
 
-void ChunkedDecoder::feed(std::string_view in, std::string* out) {
-  buf_.append(in);
-  size_t pos = 0;
-  while (!done_) {
-    if (st_ == St::DataCrlf) {
-      if (buf_.size() - pos < 2) break;
-      IGNIS_CHECK(buf_.compare(pos, 2, "\r\n") == 0, "http: malformed chunked body (missing CRLF after chunk data)");
-      pos += 2;
-      st_ = St::Size;
-    } else if (st_ == St::Size || st_ == St::Trailer) {
-      const size_t nl = buf_.find("\r\n", pos);
-      if (nl == std::string::npos) break;
-      std::string line = buf_.substr(pos, nl - pos);
-      pos = nl + 2;
-      if (st_ == St::Trailer) {
-        if (line.empty()) done_ = true;
-      } else {
-        const size_t semi = line.find(';');
-        if (semi != std::string::npos) line.resize(semi);
-        IGNIS_CHECK(!line.empty() && line.size() <= 15 && std::all_of(line.begin(), line.end(), ::isxdigit),
-                    "http: malformed chunk size '{}'", line);
-        remaining_ = std::stoul(line, nullptr, 16);
-        st_ = remaining_ == 0 ? St::Trailer : St::Data;
-      }
-    } else {  // Data
-      const size_t take = std::min(remaining_, buf_.size() - pos);
-      if (take == 0) break;
-      out->append(buf_, pos, take);
-      pos += take;
-      remaining_ -= take;
-      if (remaining_ == 0) st_ = St::DataCrlf;
-    }
-  }
-  buf_.erase(0, pos);
-}
-
 namespace {
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
-int connect_to(const Url& u, double timeout_s) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  const int rc = ::getaddrinfo(u.host.c_str(), std::to_string(u.port).c_str(), &hints, &res);
-  IGNIS_CHECK(rc == 0, "http: cannot resolve {}: {}", u.host, gai_strerror(rc));
-  int fd = -1;
-  int err = 0;
-  for (addrinfo* a = res; a; a = a->ai_next) {
-    fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-    if (fd < 0) continue;
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(timeout_s);
-    tv.tv_usec = static_cast<suseconds_t>((timeout_s - static_cast<double>(tv.tv_sec)) * 1e6);
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
-    err = errno;
-    ::close(fd);
-    fd = -1;
-  }
-  ::freeaddrinfo(res);
-  IGNIS_CHECK(fd >= 0, "http: cannot connect to {}:{}: {}", u.host, u.port, std::strerror(err));
-  return fd;
+using SteadyClock = std::chrono::steady_clock;
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    IGNIS_CHECK(rc == CURLE_OK, "http: libcurl initialisation failed: {}", curl_easy_strerror(rc));
+  });
 }
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
+
+// What the callbacks fill while one transfer runs.
+struct Transfer {
+  HttpResponse* r = nullptr;
+  const std::function<void(std::string_view)>* on_body = nullptr;
+  SteadyClock::time_point last_byte;
+  double timeout_s = 0;
+  bool timed_out = false;
+  std::string callback_error;  // an exception from on_body, rethrown after the transfer
+};
+
+size_t on_header(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  t->last_byte = SteadyClock::now();
+  std::string_view line(data, size * n);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  if (line.rfind("HTTP/", 0) == 0) {
+    t->r->headers.clear();  // a new status line (after 100 Continue): only the final head counts
+    return size * n;
+  }
+  const size_t c = line.find(':');
+  if (c != std::string_view::npos) {
+    std::string v(line.substr(c + 1));
+    v.erase(0, v.find_first_not_of(" \t"));
+    t->r->headers[lower(std::string(line.substr(0, c)))] = v;
+  }
+  return size * n;
+}
+
+size_t on_data(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  t->last_byte = SteadyClock::now();
+  std::string_view bytes(data, size * n);
+  if (t->on_body && *t->on_body) {
+    try {
+      (*t->on_body)(bytes);
+    } catch (const std::exception& e) {
+      t->callback_error = e.what();
+      return CURL_WRITEFUNC_ERROR;
+    }
+  } else {
+    t->r->body.append(bytes);
+  }
+  return size * n;
+}
+
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  if (std::chrono::duration<double>(SteadyClock::now() - t->last_byte).count() > t->timeout_s) {
+    t->timed_out = true;
+    return 1;  // aborts the transfer
+  }
+  return 0;
+}
+
+struct EasyDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
 }  // namespace
 
 HttpResponse http_request(const Url& url, const std::string& method, const std::string& path, const std::string& body,
-                          const std::function<void(std::string_view)>& on_body, double timeout_s) {
-  Fd s;
-  s.fd = connect_to(url, timeout_s);
-  std::string req = method + " " + url.base_path + path + " HTTP/1.1\r\nHost: " + url.host + ":" +
-                    std::to_string(url.port) + "\r\nConnection: close\r\nAccept: */*\r\n";
-  if (!body.empty() || method == "POST")
-    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  req += "\r\n" + body;
-  for (size_t off = 0; off < req.size();) {
-    const ssize_t n = ::send(s.fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
-    IGNIS_CHECK(n > 0, "http: send to {}:{} failed: {}", url.host, url.port, std::strerror(errno));
-    off += static_cast<size_t>(n);
-  }
-
+                          const std::function<void(std::string_view)>& on_body, double timeout_s,
+                          const std::vector<std::string>& headers) {
+  global_init();
+  std::unique_ptr<CURL, EasyDeleter> curl(curl_easy_init());
+  IGNIS_CHECK(curl != nullptr, "http: curl_easy_init failed");
+  CURL* c = curl.get();
+  const std::string target = "http://" + (url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host) +
+                             ":" + std::to_string(url.port) + url.base_path + path;
   HttpResponse r;
-  std::string buf;
-  bool head_done = false, chunked = false;
-  long long content_length = -1, received = 0;
-  ChunkedDecoder dec;
-  auto deliver = [&](std::string_view bytes) {
-    if (bytes.empty()) return;
-    if (on_body) on_body(bytes);
-    else r.body.append(bytes);
+  Transfer t;
+  t.r = &r;
+  t.on_body = &on_body;
+  t.timeout_s = timeout_s;
+  t.last_byte = SteadyClock::now();
+  char errbuf[CURL_ERROR_SIZE] = "";
+
+  std::unique_ptr<curl_slist, SlistDeleter> list;
+  auto add_header = [&](const std::string& h) {
+    curl_slist* next = curl_slist_append(list.get(), h.c_str());
+    IGNIS_CHECK(next != nullptr, "http: out of memory for request headers");
+    (void)list.release();
+    list.reset(next);
   };
-  char tmp[16384];
-  for (;;) {
-    const ssize_t n = ::recv(s.fd, tmp, sizeof tmp, 0);
-    if (n < 0 && errno == EINTR) continue;
-    IGNIS_CHECK(n >= 0, "http: receive from {}:{} failed: {}", url.host, url.port,
-                errno == EAGAIN ? "timed out" : std::strerror(errno));
-    if (n == 0) break;  // peer closed
-    std::string_view in(tmp, static_cast<size_t>(n));
-    if (!head_done) {
-      buf.append(in);
-      const size_t end = buf.find("\r\n\r\n");
-      if (end == std::string::npos) {
-        IGNIS_CHECK(buf.size() < (1 << 20), "http: response head larger than 1 MiB");
-        continue;
-      }
-      head_done = true;
-      const std::string head = buf.substr(0, end);
-      const size_t sp = head.find(' ');
-      IGNIS_CHECK(head.rfind("HTTP/1.", 0) == 0 && sp != std::string::npos && head.size() >= sp + 4,
-                  "http: malformed status line from {}:{}", url.host, url.port);
-      r.status = std::atoi(head.c_str() + sp + 1);
-      size_t pos = head.find("\r\n");
-      while (pos != std::string::npos && pos < head.size()) {
-        const size_t next = head.find("\r\n", pos + 2);
-        const std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
-        const size_t c = line.find(':');
-        if (c != std::string::npos) {
-          std::string v = line.substr(c + 1);
-          v.erase(0, v.find_first_not_of(" \t"));
-          r.headers[lower(line.substr(0, c))] = v;
-        }
-        pos = next;
-      }
-      chunked = lower(r.headers["transfer-encoding"]).find("chunked") != std::string::npos;
-      if (!chunked && r.headers.count("content-length")) content_length = std::atoll(r.headers["content-length"].c_str());
-      in = std::string_view(buf).substr(end + 4);
-    }
-    if (chunked) {
-      std::string out;
-      dec.feed(in, &out);
-      deliver(out);
-      if (dec.done()) break;
-    } else {
-      received += static_cast<long long>(in.size());
-      deliver(in);
-      if (content_length >= 0 && received >= content_length) break;
-    }
+  add_header("Accept: */*");
+  add_header("Expect:");  // no 100-continue round trip for large bodies
+  const bool send_body = !body.empty() || method == "POST";
+  if (send_body) add_header("Content-Type: application/json");
+  for (const std::string& h : headers) add_header(h);
+
+  curl_easy_setopt(c, CURLOPT_URL, target.c_str());
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // many transfers run on their own threads
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, list.get());
+  curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::max(1.0, timeout_s * 1000)));
+  if (method == "GET" && !send_body) {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else {
+    if (method != "POST") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   }
-  IGNIS_CHECK(head_done, "http: {}:{} closed the connection without a response", url.host, url.port);
-  IGNIS_CHECK(!chunked || dec.done(), "http: {}:{} closed the connection mid-body", url.host, url.port);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+
+  const CURLcode rc = curl_easy_perform(c);
+  if (!t.callback_error.empty()) throw Error(t.callback_error);
+  const std::string where = url.host + ":" + std::to_string(url.port);
+  IGNIS_CHECK(!t.timed_out, "http: {} sent nothing for {} s (timed out)", where, timeout_s);
+  if (rc != CURLE_OK) {
+    const std::string detail = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
+    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_OPERATION_TIMEDOUT)
+      throw Error(fmt::format("http: cannot connect to {}: {}", where, detail));
+    throw Error(fmt::format("http: {} {}{} on {} failed: {}", method, url.base_path, path, where, detail));
+  }
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  r.status = static_cast<int>(status);
   return r;
 }
 

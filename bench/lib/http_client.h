@@ -1,6 +1,6 @@
-// ignis bench: a small HTTP/1.1 client over POSIX sockets (plain http only) for the serve
-// load generator: one connection per request (Connection: close), Content-Length, chunked
-// or read-to-close bodies, and an incremental Server-Sent-Events parser.
+// ignis bench: the serve load generator's HTTP client (libcurl, plain http only: one easy
+// handle and one connection per request, bodies handed over as they arrive) and an incremental
+// Server-Sent-Events parser.
 #pragma once
 #include <functional>
 #include <map>
@@ -29,29 +29,17 @@ class SseParser {
   bool has_data_ = false;
 };
 
-// Decodes Transfer-Encoding: chunked incrementally.
-class ChunkedDecoder {
- public:
-  // Appends the decoded bytes of `in` to *out; throws Error on malformed framing.
-  void feed(std::string_view in, std::string* out);
-  bool done() const { return done_; }
-
- private:
-  std::string buf_;
-  size_t remaining_ = 0;  // bytes left in the current chunk
-  enum class St { Size, Data, DataCrlf, Trailer } st_ = St::Size;
-  bool done_ = false;
-};
-
 struct HttpResponse {
   int status = 0;
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;                            // filled only when on_body is not given
 };
 
-// POSTs `body` (JSON) to url.base_path + path. on_body (optional) receives decoded body bytes as
-// they arrive. Throws Error on connect / IO failure or timeout (seconds without any byte).
+// Sends `method` to url.base_path + path with `body` (JSON; sent when non-empty or for POST) and
+// the extra `headers` ("Name: value"). on_body (optional) receives decoded body bytes as they
+// arrive. Throws Error on connect / IO failure or timeout (timeout_s seconds without any byte).
 HttpResponse http_request(const Url& url, const std::string& method, const std::string& path, const std::string& body,
-                          const std::function<void(std::string_view)>& on_body = {}, double timeout_s = 600);
+                          const std::function<void(std::string_view)>& on_body = {}, double timeout_s = 600,
+                          const std::vector<std::string>& headers = {});
 
 }  // namespace ignis::bench

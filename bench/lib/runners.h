@@ -21,6 +21,7 @@ namespace ignis::bench {
 struct ServeOptions {
   std::string url;                  // http://host:port
   std::string model;                // "model" field of the request ("" = omitted)
+  std::string api_key;              // sent as "Authorization: Bearer <key>" ("" = none)
   double request_rate = std::numeric_limits<double>::infinity();  // Poisson arrivals (req/s); inf = all at t=0
   int concurrency = 0;              // max requests in flight; 0 = unlimited
   bool send_text = false;           // send "prompt" text instead of token ids

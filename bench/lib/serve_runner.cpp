@@ -31,6 +31,11 @@ std::vector<double> poisson_arrivals(int n, double rate, uint64_t seed) {
 namespace {
 using SteadyClock = std::chrono::steady_clock;
 
+std::vector<std::string> auth_headers(const ServeOptions& o) {
+  if (o.api_key.empty()) return {};
+  return {"Authorization: Bearer " + o.api_key};
+}
+
 void one_request(const Url& url, const WorkItem& w, const ServeOptions& o, SteadyClock::time_point t0,
                  RequestRecord* rec) {
   auto since = [&] { return std::chrono::duration<double>(SteadyClock::now() - t0).count(); };
@@ -71,11 +76,15 @@ void one_request(const Url& url, const WorkItem& w, const ServeOptions& o, Stead
             }
           }
         },
-        o.timeout_s);
+        o.timeout_s, auth_headers(o));
     rec->finish = since();
     if (r.status != 200) {
       rec->ok = false;
-      rec->error = fmt::format("HTTP {}: {}", r.status, err_body.substr(0, 300));
+      std::string hint;
+      if (r.status == 401)
+        hint = o.api_key.empty() ? " (the server requires an API key: pass --api-key KEY or set IGNIS_API_KEY)"
+                                 : " (the server rejected the API key given by --api-key / IGNIS_API_KEY)";
+      rec->error = fmt::format("HTTP {}{}: {}", r.status, hint, err_body.substr(0, 300));
       return;
     }
   } catch (const Error& e) {
@@ -124,7 +133,8 @@ std::optional<double> first_of(const std::map<std::string, double>& m, std::init
 // Polls /metrics until stopped; fills obs. Stops polling at the first failure.
 class MetricsPoller {
  public:
-  MetricsPoller(const Url& url, EngineObservations* obs) : url_(url), obs_(obs) {
+  MetricsPoller(const Url& url, std::vector<std::string> headers, EngineObservations* obs)
+      : url_(url), headers_(std::move(headers)), obs_(obs) {
     if (!obs_) return;
     start_ = scrape();
     if (!start_) return;
@@ -164,7 +174,7 @@ class MetricsPoller {
  private:
   std::optional<std::map<std::string, double>> scrape() {
     try {
-      HttpResponse r = http_request(url_, "GET", "/metrics", "", {}, 5.0);
+      HttpResponse r = http_request(url_, "GET", "/metrics", "", {}, 5.0, headers_);
       if (r.status != 200) return std::nullopt;
       return parse_prometheus(r.body);
     } catch (const Error&) {
@@ -172,6 +182,7 @@ class MetricsPoller {
     }
   }
   Url url_;
+  std::vector<std::string> headers_;
   EngineObservations* obs_;
   std::optional<std::map<std::string, double>> start_;
   std::mutex mu_;
@@ -196,7 +207,7 @@ std::vector<RequestRecord> run_serve(const std::vector<WorkItem>& items, const S
   Progress bar(static_cast<int>(items.size()), "requests", o.progress);
   std::vector<std::thread> threads;
   threads.reserve(items.size());
-  MetricsPoller metrics(url, obs);
+  MetricsPoller metrics(url, auth_headers(o), obs);
   const auto t0 = SteadyClock::now();
   for (size_t i = 0; i < items.size(); i++) {
     std::this_thread::sleep_until(t0 + std::chrono::duration_cast<SteadyClock::duration>(

@@ -1,5 +1,7 @@
 #include "kv/block_pool.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace ignis {
@@ -64,13 +66,28 @@ int32_t BlockPool::lookup(uint64_t hash) const {
   return it == by_hash_.end() ? -1 : it->second;
 }
 
-void BlockPool::register_hash(int32_t b, uint64_t hash) {
+bool BlockPool::register_hash(int32_t b, uint64_t hash, std::span<const int32_t> tokens, int32_t parent,
+                              uint64_t extra_key) {
   check_id(b, "register_hash");
+  if (parent >= 0) check_id(parent, "register_hash parent");
   Block& blk = blocks_[size_t(b)];
-  if (blk.hashed) return;
-  if (!by_hash_.emplace(hash, b).second) return;  // same content already cached elsewhere
+  if (blk.hashed) return false;
+  if (!by_hash_.emplace(hash, b).second) return false;  // same (or colliding) content cached elsewhere
   blk.hashed = true;
   blk.hash = hash;
+  blk.tokens.assign(tokens.begin(), tokens.end());
+  blk.parent = parent;
+  blk.parent_generation = parent >= 0 ? blocks_[size_t(parent)].generation : 0;
+  blk.extra_key = extra_key;
+  return true;
+}
+
+bool BlockPool::holds(int32_t b, std::span<const int32_t> tokens, int32_t parent, uint64_t extra_key) const {
+  check_id(b, "holds");
+  const Block& blk = blocks_[size_t(b)];
+  if (!blk.hashed || blk.parent != parent || blk.extra_key != extra_key) return false;
+  if (parent >= 0 && blocks_[size_t(parent)].generation != blk.parent_generation) return false;
+  return std::equal(blk.tokens.begin(), blk.tokens.end(), tokens.begin(), tokens.end());
 }
 
 std::vector<int32_t> BlockPool::lru_order() const {

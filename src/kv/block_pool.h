@@ -9,6 +9,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -37,10 +38,18 @@ class BlockPool {
   // see spec/draft.h) uses it to know whether its own copy of a block is still current.
   uint32_t generation(int32_t b) const { return blocks_[size_t(b)].generation; }
 
-  // Prefix registry. register_hash is a no-op when the hash is already registered
-  // (another block holds the same content) or the block already has a hash.
+  // Prefix registry. register_hash is a no-op (false) when the hash is already registered
+  // (another block holds the same content, or a colliding one) or the block already has a hash.
+  // A hash only finds a candidate: the block also records what it holds (its tokens, the block
+  // before it in its chain with that block's generation, and the extra key), and holds() confirms
+  // a candidate against the asker's content, so a hash collision never serves foreign KV.
   int32_t lookup(uint64_t hash) const;  // -1 if absent
-  void register_hash(int32_t b, uint64_t hash);
+  bool register_hash(int32_t b, uint64_t hash, std::span<const int32_t> tokens, int32_t parent,
+                     uint64_t extra_key);
+  bool register_hash(int32_t b, uint64_t hash) { return register_hash(b, hash, {}, -1, 0); }
+  // True iff hashed block b holds exactly `tokens`, follows `parent` (-1: first block of a chain;
+  // else a block whose generation is unchanged since b was registered) and has `extra_key`.
+  bool holds(int32_t b, std::span<const int32_t> tokens, int32_t parent, uint64_t extra_key) const;
   bool is_hashed(int32_t b) const { return blocks_[size_t(b)].hashed; }
 
   // LRU order of cached blocks, oldest (next evicted) first; for tests and stats.
@@ -55,6 +64,12 @@ class BlockPool {
     bool in_lru = false;
     uint64_t hash = 0;
     uint32_t generation = 0;
+    // What a hashed block holds (confirmed by holds()): its tokens, its chain parent (block id and
+    // that block's generation at registration; -1 = first block) and the extra key.
+    std::vector<int32_t> tokens;
+    int32_t parent = -1;
+    uint32_t parent_generation = 0;
+    uint64_t extra_key = 0;
     int32_t prev = -1, next = -1;  // LRU links
   };
   void lru_remove(int32_t b);

@@ -45,6 +45,7 @@ KvStats KvCacheManager::stats() const {
   s.blocks_cached = pool_.num_cached();
   s.prefix_query_tokens = prefix_query_tokens_;
   s.prefix_hit_tokens = prefix_hit_tokens_;
+  s.prefix_hash_mismatches = prefix_hash_mismatches_;
   return s;
 }
 
@@ -65,12 +66,15 @@ PrefixMatch KvCacheManager::match_prefix(std::span<const int32_t> tokens, uint64
   const int B = cfg_.block_size;
   const int max_blocks = int(tokens.size() - 1) / B;  // never cover the last token
   uint64_t h = 0;
+  int32_t parent = -1;
   for (int i = 0; i < max_blocks; ++i) {
-    h = kv_block_hash(h, tokens.subspan(size_t(i) * B, size_t(B)), extra_key);
+    auto block_tokens = tokens.subspan(size_t(i) * B, size_t(B));
+    h = hash(h, block_tokens, extra_key);
     int32_t b = pool_.lookup(h);
-    if (b < 0) break;
+    if (b < 0 || !pool_.holds(b, block_tokens, parent, extra_key)) break;
     ++m.num_blocks;
     if (pool_.ref(b) == 0) ++m.num_evictable;
+    parent = b;
   }
   m.num_tokens = m.num_blocks * B;
   return m;
@@ -85,16 +89,25 @@ int KvCacheManager::allocate(SeqId id, std::span<const int32_t> tokens, uint64_t
     const int B = cfg_.block_size;
     const int max_blocks = int(tokens.size() - 1) / B;
     uint64_t h = 0;
+    int32_t parent = -1;
     for (int i = 0; i < max_blocks; ++i) {
-      uint64_t hi = kv_block_hash(h, tokens.subspan(size_t(i) * B, size_t(B)), extra_key);
+      auto block_tokens = tokens.subspan(size_t(i) * B, size_t(B));
+      uint64_t hi = hash(h, block_tokens, extra_key);
       int32_t b = pool_.lookup(hi);
       if (b < 0) break;
+      if (!pool_.holds(b, block_tokens, parent, extra_key)) {  // a hash collision: compute instead
+        ++prefix_hash_mismatches_;
+        break;
+      }
       pool_.incref(b);
       s.table.push_back(b);
       h = hi;
+      parent = b;
     }
     s.num_hashed = int(s.table.size());
     s.last_hash = h;
+    s.last_block = parent;
+    if (parent >= 0) s.last_generation = pool_.generation(parent);
   }
   int cached = int(s.table.size()) * cfg_.block_size;
   prefix_hit_tokens_ += cached;
@@ -127,8 +140,29 @@ void KvCacheManager::commit(SeqId id, std::span<const int32_t> tokens, int num_c
     const int B = cfg_.block_size;
     const int full = num_computed / B;
     for (int i = s.num_hashed; i < full; ++i) {
-      s.last_hash = kv_block_hash(s.last_hash, tokens.subspan(size_t(i) * B, size_t(B)), s.extra_key);
-      if (s.table[size_t(i)] >= 0) pool_.register_hash(s.table[size_t(i)], s.last_hash);
+      auto block_tokens = tokens.subspan(size_t(i) * B, size_t(B));
+      s.last_hash = hash(s.last_hash, block_tokens, s.extra_key);
+      // The block before was not ours and has been evicted since: its content is gone.
+      if (s.last_block >= 0 && pool_.generation(s.last_block) != s.last_generation) s.last_block = kBrokenChain;
+      if (s.last_block == kBrokenChain) continue;
+      const int32_t mine = s.table[size_t(i)];
+      const int32_t found = pool_.lookup(s.last_hash);
+      if (found >= 0) {
+        // Equal content registered first (e.g. the same prompt computed concurrently): the chain
+        // continues from it. Different content under the same hash: nothing more is registered.
+        if (pool_.holds(found, block_tokens, s.last_block, s.extra_key)) {
+          s.last_block = found;
+          s.last_generation = pool_.generation(found);
+        } else {
+          ++prefix_hash_mismatches_;
+          s.last_block = kBrokenChain;
+        }
+      } else if (mine >= 0 && pool_.register_hash(mine, s.last_hash, block_tokens, s.last_block, s.extra_key)) {
+        s.last_block = mine;
+        s.last_generation = pool_.generation(mine);
+      } else {
+        s.last_block = kBrokenChain;  // released by the sliding window before it was registered
+      }
     }
     s.num_hashed = std::max(s.num_hashed, full);
   }

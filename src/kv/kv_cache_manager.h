@@ -8,7 +8,10 @@
 //  - a block shared by several sequences (ref > 1) is always full and computed, so no
 //    sequence ever writes into a shared block;
 //  - a full block is hashed (registered for reuse) only once all its tokens' KV has
-//    been written (commit()).
+//    been written (commit());
+//  - a prefix hit is never trusted on the hash: block i is reused only if it holds the same
+//    tokens, the same extra key and follows the very block reused (or registered) for i-1
+//    (BlockPool::holds), so by induction the whole prefix is identical.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -22,6 +25,11 @@ namespace ignis {
 
 using SeqId = uint64_t;
 
+// Chain hash of one full block: depends on the parent's hash, the block's tokens and an
+// extra key (e.g. LoRA adapter id; 0 = none).
+uint64_t kv_block_hash(uint64_t parent, std::span<const int32_t> tokens, uint64_t extra_key);
+using KvBlockHashFn = uint64_t (*)(uint64_t parent, std::span<const int32_t> tokens, uint64_t extra_key);
+
 struct KvCacheConfig {
   int num_blocks = 0;
   int block_size = 32;              // tokens per block
@@ -29,14 +37,13 @@ struct KvCacheConfig {
   int64_t kv_bytes_per_token = 0;   // K+V bytes of one token over all layers (0 = unknown)
   bool enable_prefix_caching = true;
   int sliding_window = 0;           // 0 = full attention
+  // The chain hash (nullptr = kv_block_hash). Only a way to find candidates: every hit is
+  // confirmed against the block's recorded content, so tests inject a colliding hash here.
+  KvBlockHashFn block_hash = nullptr;
 };
 
 // Pool size for a memory budget: floor(budget / (bytes_per_token * block_size)).
 int kv_blocks_for_budget(int64_t budget_bytes, int64_t kv_bytes_per_token, int block_size);
-
-// Chain hash of one full block: depends on the parent's hash, the block's tokens and an
-// extra key (e.g. LoRA adapter id; 0 = none).
-uint64_t kv_block_hash(uint64_t parent, std::span<const int32_t> tokens, uint64_t extra_key);
 
 struct PrefixMatch {
   int num_blocks = 0;      // leading full blocks found in the cache
@@ -47,6 +54,7 @@ struct PrefixMatch {
 struct KvStats {
   int blocks_total = 0, blocks_used = 0, blocks_free = 0, blocks_cached = 0;
   int64_t prefix_query_tokens = 0, prefix_hit_tokens = 0;
+  int64_t prefix_hash_mismatches = 0;  // hash found a block whose content differed: not reused
 };
 
 class KvCacheManager {
@@ -106,9 +114,18 @@ class KvCacheManager {
     std::vector<int32_t> table;  // (num blocks) physical ids, -1 = released by the window
     int num_hashed = 0;          // leading blocks whose chain hash is known
     uint64_t last_hash = 0;      // chain hash of block num_hashed-1
+    // The block that holds this sequence's content for block num_hashed-1 in the registry (its
+    // own, or an equal one registered first); -1 = none yet, kBrokenChain = a colliding block
+    // holds that hash, so no later block of this sequence is registered.
+    int32_t last_block = -1;
+    uint32_t last_generation = 0;  // last_block's generation then (it may be evicted since)
     uint64_t extra_key = 0;
     int num_released = 0;        // leading blocks released by the sliding window
   };
+  static constexpr int32_t kBrokenChain = -2;
+  uint64_t hash(uint64_t parent, std::span<const int32_t> tokens, uint64_t extra_key) const {
+    return cfg_.block_hash ? cfg_.block_hash(parent, tokens, extra_key) : kv_block_hash(parent, tokens, extra_key);
+  }
   Seq& get(SeqId id);
   const Seq& get(SeqId id) const;
   void release_window(Seq& s, int num_computed);
@@ -116,7 +133,7 @@ class KvCacheManager {
   KvCacheConfig cfg_;
   BlockPool pool_;
   std::unordered_map<SeqId, Seq> seqs_;
-  int64_t prefix_query_tokens_ = 0, prefix_hit_tokens_ = 0;
+  int64_t prefix_query_tokens_ = 0, prefix_hit_tokens_ = 0, prefix_hash_mismatches_ = 0;
 };
 
 }  // namespace ignis

@@ -60,6 +60,7 @@ Engine::Engine(std::unique_ptr<Model> model, EngineConfig cfg, std::shared_ptr<c
   kc.kv_dtype = m.model->kv_dtype();  // FP8 KV: 1 byte per element
   kc.kv_bytes_per_token = mc.kv_bytes_per_token(kc.kv_dtype);
   kc.sliding_window = mc.sliding_window;
+  kc.block_hash = cfg.kv_block_hash;
   // Prefix blocks of a sliding-window model are released as the window moves, so a
   // later request could not reuse a whole prefix chain; keep it simple: off.
   kc.enable_prefix_caching = cfg.enable_prefix_caching && mc.sliding_window == 0;

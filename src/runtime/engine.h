@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,8 @@ struct EngineConfig {
   bool enable_prefix_caching = true;
   int kv_reserve_tokens = 0;      // SchedulerConfig::kv_reserve_tokens (the CLI's --kv-reserve-tokens: 512)
   std::optional<uint64_t> seed;   // engine RNG that seeds requests without a seed (unset = random)
+  // KvCacheConfig::block_hash (nullptr = kv_block_hash): tests inject a colliding prefix hash.
+  uint64_t (*kv_block_hash)(uint64_t parent, std::span<const int32_t> tokens, uint64_t extra_key) = nullptr;
   // Speculative decoding (docs/ARCHITECTURE.md "Speculative decoding"): the method, K, the n-gram
   // lengths and the policy. Draft needs the proposer (spec::make_proposer with the draft model)
   // passed to the Engine.

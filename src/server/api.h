@@ -47,6 +47,8 @@ class Backend {
   // Throws QueueFullError (429) or Error (400) like Engine::submit.
   virtual std::shared_ptr<RequestHandle> submit(GenerateRequest req) = 0;
   virtual EngineStats stats() const = 0;
+  // Most requests the backend ever queues at once (EngineConfig::max_queue); 0 = no limit.
+  virtual int max_queued_requests() const { return 0; }
 };
 
 class EngineBackend : public Backend {
@@ -54,6 +56,7 @@ class EngineBackend : public Backend {
   explicit EngineBackend(Engine& e) : engine_(e) {}
   std::shared_ptr<RequestHandle> submit(GenerateRequest req) override { return engine_.submit(std::move(req)); }
   EngineStats stats() const override { return engine_.stats(); }
+  int max_queued_requests() const override { return engine_.config().max_queue; }
 
  private:
   Engine& engine_;

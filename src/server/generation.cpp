@@ -28,6 +28,14 @@ void fit_max_tokens(const ServedModel& m, int prompt_len, std::optional<int64_t>
 }
 
 std::vector<Choice> submit_all(ServerContext& ctx, std::vector<GenerateRequest> reqs) {
+  // More sequences than the engine ever queues at once can never be accepted, however idle it is:
+  // that is the request's fault (400), not a busy server (429).
+  const int cap = ctx.backend.max_queued_requests();
+  if (cap > 0 && reqs.size() > static_cast<size_t>(cap))
+    throw_api(400,
+              fmt::format("this request asks for {} sequences (prompts x n), more than the server ever holds in its "
+                          "queue ({}, --max-queue); send fewer prompts or a smaller n", reqs.size(), cap),
+              "n", "too_many_sequences");
   std::vector<Choice> out;
   out.reserve(reqs.size());
   auto cancel_all = [&] {
@@ -82,7 +90,9 @@ bool drive(ServerContext& ctx, std::vector<Choice>& choices, HttpResponder& res,
       ctx.metrics.count_request(finish_reason_name(c.finish));
       remaining--;
     }
-    if (!cancelled && !on_chunk(i, ch)) cancel_all();
+    // Still called after a cancel: the chunks the engine sends until it confirms (the text so far
+    // and the final "cancelled") reach a client that is still there (a forced shutdown).
+    if (!on_chunk(i, ch)) cancel_all();
   };
   while (remaining > 0) {
     bool got = false;
@@ -107,6 +117,22 @@ bool drive(ServerContext& ctx, std::vector<Choice>& choices, HttpResponder& res,
     if (cancelled && steady_clock::now() > cancel_deadline) break;  // engine never confirmed; give up
   }
   return !cancelled;
+}
+
+std::string stream_cut_off(const ServerContext& ctx, const std::vector<Choice>& choices) {
+  size_t cut = 0;
+  int64_t tokens = 0;
+  for (const Choice& c : choices) {
+    tokens += static_cast<int64_t>(c.tokens.size());
+    if (c.finish == FinishReason::None || c.finish == FinishReason::Cancelled) cut++;
+  }
+  if (cut == 0) return "";
+  const std::string what = choices.size() == 1 ? "the stream" : fmt::format("{} of {} choices", cut, choices.size());
+  if (ctx.force_stop.load())
+    return fmt::format("server shutting down: {} was cancelled before it finished ({} tokens generated); the output is "
+                       "incomplete", what, tokens);
+  return fmt::format("request cancelled: {} ended before it finished ({} tokens generated); the output is incomplete",
+                     what, tokens);
 }
 
 bool drive_to_end(ServerContext& ctx, std::vector<Choice>& choices, HttpResponder& res, const std::string& closed_body) {

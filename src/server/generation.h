@@ -46,15 +46,22 @@ struct Choice {
 void fit_max_tokens(const ServedModel& m, int prompt_len, std::optional<int64_t> requested, int default_max,
                     SamplingParams* p);
 
-// Submits every request; QueueFullError -> 429 with Retry-After, other Error -> 400
-// (requests already submitted are cancelled first).
+// Submits every request; more requests than Backend::max_queued_requests() -> 400 (they could
+// never all be queued); QueueFullError -> 429 with Retry-After, other Error -> 400 (requests
+// already submitted are cancelled first).
 std::vector<Choice> submit_all(ServerContext& ctx, std::vector<GenerateRequest> reqs);
 
 // Pumps chunks until every choice has finished. on_chunk(i, chunk) runs after the
-// chunk is folded into choices[i]; returning false (a failed write) cancels all.
+// chunk is folded into choices[i] (also after a cancel, until the engine confirms it);
+// returning false (a failed write) cancels all.
 // Returns false if the requests were cancelled (client gone / forced shutdown).
 bool drive(ServerContext& ctx, std::vector<Choice>& choices, HttpResponder& res,
            const std::function<bool(size_t, const StreamChunk&)>& on_chunk);
+
+// The terminal error of a stream whose choices did not all finish on their own (cancelled by a
+// forced shutdown or by the engine, or never confirmed): a message saying so and how much was
+// generated; "" when every choice ended with stop, length or an error already reported.
+std::string stream_cut_off(const ServerContext& ctx, const std::vector<Choice>& choices);
 
 // Non-streaming form of drive(): true when every choice finished. Otherwise it has answered the
 // client itself (throws a 503 api error when the server is shutting down; else closes with 499

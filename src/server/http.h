@@ -2,7 +2,8 @@
 // One thread per open connection (bounded by max_connections); keep-alive;
 // Content-Length and chunked request bodies with a size limit; header size limit;
 // read timeouts for slow clients; chunked responses for SSE streams with
-// client-disconnect detection (poll for POLLRDHUP/EOF between writes).
+// client-disconnect detection (a failed write or a reset socket; a half-closed client still
+// gets its response, and pipelined requests before its EOF are answered).
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -62,7 +63,8 @@ class HttpResponder {
   // Returns false once the client is gone (write failed); further writes are no-ops.
   bool write_chunk(std::string_view data);
   void end_stream();
-  // True if the peer closed its side or the socket errored (non-blocking check).
+  // True once the peer is gone: a failed write, or a reset / socket error (non-blocking check).
+  // A half-closed peer (it sent its request, then shutdown(SHUT_WR)) is not gone.
   bool client_gone();
   bool sent() const { return started_; }
   int status() const { return status_; }

@@ -135,20 +135,15 @@ void HttpResponder::end_stream() {
 }
 
 bool HttpResponder::client_gone() {
+  // Only a reset or error counts: EOF on the read side (POLLRDHUP, recv() == 0) may be a client
+  // that half-closed after sending its request (shutdown(SHUT_WR)) and still reads the response.
+  // A client that really went away is seen at the next write (its RST makes the socket error).
   if (failed_) return true;
-  pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+  pollfd p{fd_, 0, 0};  // POLLERR / POLLHUP are always reported
   if (::poll(&p, 1, 0) <= 0) return false;
-  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+  if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) {
     failed_ = true;
     return true;
-  }
-  if (p.revents & POLLIN) {  // data or EOF: peek to tell them apart
-    char c;
-    ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      failed_ = true;
-      return true;
-    }
   }
   return false;
 }

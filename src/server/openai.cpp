@@ -277,6 +277,13 @@ void run_openai(ServerContext& ctx, HttpResponder& res, const CommonOptions& o, 
       write_sse(res, j, &ok);
       return ok;
     });
+    // A stream cut off (shutdown, cancel) ends with an error event carrying the usage so far, so a
+    // client can tell it from a complete answer; every complete choice carried its finish_reason.
+    if (const std::string cut = stream_cut_off(ctx, choices); !cut.empty()) {
+      json e = json::parse(openai_error_body({503, cut, "server_error", "", ctx.force_stop ? "server_shutdown" : "cancelled"}));
+      e["usage"] = usage_json(choices, o.n);
+      write_sse(res, e, &ok);
+    }
     if (o.include_usage) {
       json j = base();
       j["choices"] = json::array();

@@ -87,8 +87,14 @@ void handle_triton_generate(ServerContext& ctx, const json& body, HttpResponder&
       }
       return ok;
     });
-    if (!stream && choices[0].finish != FinishReason::Error && choices[0].finish != FinishReason::Cancelled)
+    if (const std::string cut = stream_cut_off(ctx, choices); !cut.empty()) {
+      // Cut off (shutdown, cancel): a final event with an error field and what was generated.
+      json j = message(stream ? "" : choices[0].text);
+      j["error"] = cut;
+      send(j);
+    } else if (!stream && choices[0].finish != FinishReason::Error) {
       send(message(exclude_input ? choices[0].text : *text + choices[0].text));
+    }
     res.end_stream();
     return;
   }

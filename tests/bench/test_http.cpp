@@ -1,5 +1,5 @@
-// HTTP client pieces (URL, chunked framing, SSE) and the serve load generator against a small
-// fake OpenAI streaming server on loopback with known token timing.
+// HTTP client pieces (URL, SSE) and the serve load generator (libcurl) against a small fake OpenAI
+// streaming server on loopback with known token timing (and, when given one, an API key to check).
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -48,22 +48,6 @@ TEST(Http, SseEventsSurviveAnySplit) {
   }
 }
 
-TEST(Http, ChunkedDecoderSurvivesAnySplit) {
-  const std::string body = "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nTrailer: x\r\n\r\n";
-  for (size_t step = 1; step <= body.size(); step++) {
-    ChunkedDecoder d;
-    std::string out;
-    for (size_t i = 0; i < body.size(); i += step) d.feed(std::string_view(body).substr(i, step), &out);
-    ASSERT_EQ(out, "hello, world") << step;
-    ASSERT_TRUE(d.done());
-  }
-  ChunkedDecoder bad;
-  std::string out;
-  EXPECT_THROW(bad.feed("zz\r\n", &out), Error);
-  ChunkedDecoder bad2;
-  EXPECT_THROW(bad2.feed("2\r\nabXY", &out), Error);
-}
-
 TEST(Serve, ParsePrometheus) {
   const auto m = parse_prometheus(
       "# HELP a b\n# TYPE a gauge\na 1.5\nreq_total{outcome=\"ok\",x=\"a b\"} 7\nbroken\nc NaNx\nd 2e3\n");
@@ -88,7 +72,7 @@ namespace {
 constexpr int kDelayMs = 5;
 class FakeServer {
  public:
-  FakeServer() {
+  explicit FakeServer(std::string api_key = "") : api_key_(std::move(api_key)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -110,7 +94,7 @@ class FakeServer {
     for (auto& t : conns_) t.join();
   }
   int port() const { return port_; }
-  std::atomic<int> max_in_flight{0}, bad_requests{0}, scrapes{0};
+  std::atomic<int> max_in_flight{0}, bad_requests{0}, scrapes{0}, unauthorized{0};
 
  private:
   void loop() {
@@ -142,6 +126,13 @@ class FakeServer {
         clen = p == std::string::npos ? 0 : std::stoul(req.substr(p + 16));
       }
       if (body_at != std::string::npos && req.size() >= body_at + clen) break;
+    }
+    const std::string head = req.substr(0, body_at);
+    if (!api_key_.empty() && head.find("\r\nAuthorization: Bearer " + api_key_ + "\r\n") == std::string::npos) {
+      unauthorized++;
+      send_all(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 25\r\n\r\n{\"error\": \"bad api key\"}\n");
+      ::close(c);
+      return;
     }
     if (req.rfind("GET /metrics", 0) == 0) {  // counters that grow by 10 queries / 4 hits per scrape
       const int k = ++scrapes;
@@ -176,6 +167,7 @@ class FakeServer {
     }
     ::close(c);
   }
+  std::string api_key_;
   int fd_ = -1, port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> in_flight_{0};
@@ -252,4 +244,30 @@ TEST(Serve, PoissonRateAndErrorsAreReported) {
   const auto down = run_serve(items(2, 1), o);
   EXPECT_FALSE(down[0].ok);
   EXPECT_NE(down[0].error.find("connect"), std::string::npos) << down[0].error;
+}
+
+TEST(Serve, ApiKeyIsSentAndA401IsReportedClearly) {
+  FakeServer srv("s3cret");
+  ServeOptions o;
+  o.url = "http://127.0.0.1:" + std::to_string(srv.port());
+  o.progress = false;
+  o.api_key = "s3cret";
+  EngineObservations obs;
+  auto recs = run_serve(items(3, 2), o, &obs);
+  for (const auto& r : recs) EXPECT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(srv.unauthorized.load(), 0);  // completions and /metrics scrapes all carried the key
+  EXPECT_GE(srv.scrapes.load(), 1);
+  for (const std::string key : {"wrong", ""}) {
+    o.api_key = key;
+    recs = run_serve(items(2, 2), o);
+    for (const auto& r : recs) {
+      EXPECT_FALSE(r.ok);
+      EXPECT_NE(r.error.find("HTTP 401"), std::string::npos) << r.error;
+      EXPECT_NE(r.error.find(key.empty() ? "requires an API key" : "rejected the API key"), std::string::npos) << r.error;
+    }
+    const Report rep = compute_report("serve", recs);
+    EXPECT_EQ(rep.failed, 2);
+    ASSERT_FALSE(rep.errors.empty());
+    EXPECT_NE(format_table(rep).find("HTTP 401"), std::string::npos);
+  }
 }

@@ -152,7 +152,8 @@ TEST(BenchModes, CommandThroughputLatencyAndServe) {
     fs::remove_all(dir);
     GTEST_SKIP() << "assets not fetched: no tokenizer for ignis serve";
   }
-  // ignis serve on a free loopback port; its first line tells the URL.
+  // ignis serve (with an API key, as the README starts it) on a free loopback port; its first line
+  // tells the URL.
   const fs::path log = tmp / "serve.log";
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
@@ -160,7 +161,7 @@ TEST(BenchModes, CommandThroughputLatencyAndServe) {
     std::freopen(log.c_str(), "w", stdout);
     ::dup2(::fileno(stdout), 2);
     ::execl(kIgnis.c_str(), kIgnis.c_str(), "serve", "--model", dir.c_str(), "--load-format", "dummy", "--device",
-            "cpu", "--host", "127.0.0.1", "--port", "0", static_cast<char*>(nullptr));
+            "cpu", "--host", "127.0.0.1", "--port", "0", "--api-key", "s3cret", static_cast<char*>(nullptr));
     ::_exit(127);
   }
   std::string url;
@@ -184,9 +185,11 @@ TEST(BenchModes, CommandThroughputLatencyAndServe) {
                              (tmp / "m.jsonl").string(), &rc);
   ASSERT_EQ(rc, 0) << out;
   for (const auto& w : read_workload(tmp / "m.jsonl")) EXPECT_FALSE(w.prompt.empty());
-  for (const std::string& extra : {"--request-rate 100 --dataset " + (tmp / "w.jsonl").string(),
+  // The key from --api-key, then from IGNIS_API_KEY (its first key).
+  for (const std::string& extra : {"--api-key s3cret --request-rate 100 --dataset " + (tmp / "w.jsonl").string(),
                                   "--concurrency 2 --send-text --dataset " + (tmp / "m.jsonl").string()}) {
-    out = run_capture(kIgnis + " bench serve --url " + url + " " + extra + " --no-progress --json " +
+    const std::string env = extra.rfind("--api-key", 0) == 0 ? "" : "IGNIS_API_KEY=s3cret,other ";
+    out = run_capture(env + kIgnis + " bench serve --url " + url + " " + extra + " --no-progress --json " +
                           (tmp / "s.json").string(), &rc);
     EXPECT_EQ(rc, 0) << out;
     const auto j = read_json(tmp / "s.json");
@@ -194,6 +197,16 @@ TEST(BenchModes, CommandThroughputLatencyAndServe) {
     EXPECT_EQ(j["output_tokens"], 30) << out;  // usage.completion_tokens with ignore_eos
     EXPECT_GT(j["ttft_s"]["p50"].get<double>(), 0);
     EXPECT_TRUE(j["prefix_cache_hit_rate"].is_number()) << j.dump();  // scraped from ignis serve's /metrics
+  }
+  // A wrong key (the flag wins over the environment) and no key: every request fails with a clear 401.
+  for (const std::string& key : {"IGNIS_API_KEY=s3cret " + kIgnis + " bench serve --api-key wrong", "IGNIS_API_KEY= " + kIgnis + " bench serve"}) {
+    out = run_capture(key + " --url " + url + " --dataset " + (tmp / "w.jsonl").string() + " --no-progress --json " +
+                          (tmp / "s.json").string(), &rc);
+    EXPECT_NE(rc, 0) << out;
+    EXPECT_EQ(read_json(tmp / "s.json")["failed"], 6) << out;
+    EXPECT_NE(out.find("HTTP 401"), std::string::npos) << out;
+    EXPECT_NE(out.find(key.find("wrong") != std::string::npos ? "rejected the API key" : "requires an API key"),
+              std::string::npos) << out;
   }
   ::kill(pid, SIGTERM);
   ::waitpid(pid, nullptr, 0);

@@ -81,3 +81,40 @@ TEST(EngineCpuModel, BatchedOutputsEqualRunAlone) {
   EXPECT_GT(s.prefix_cache_hits, 0);
   fs::remove_all(dir);
 }
+
+// Prefix-cache safety end to end: with a prefix hash under which every block collides, every
+// lookup finds some cached block; only blocks that really hold the prompt's prefix may be reused,
+// so greedy outputs still equal each request run alone without prefix caching.
+TEST(EngineCpuModel, CollidingPrefixHashNeverChangesOutputs) {
+  fs::path dir = tiny_llama_dir();
+  auto reqs = make_requests(24);
+  std::vector<int32_t> lead_prompt;
+  for (int32_t t = 3; t < 23; ++t) lead_prompt.push_back(t);
+  auto lead = greedy_request(lead_prompt, 4);
+  lead.sampling.ignore_eos = true;
+  reqs.insert(reqs.begin(), lead);  // registers the only findable block (every later block collides with it)
+  reqs.push_back(lead);             // a repeated prompt: that block really holds its prefix
+  EngineConfig alone_cfg;
+  alone_cfg.kv_block_size = 8;
+  alone_cfg.kv_num_blocks = 16;
+  alone_cfg.enable_prefix_caching = false;
+  std::vector<std::vector<int32_t>> ref;
+  {
+    Engine e(CpuModel::load(dir, LoadFormat::Dummy, 3), alone_cfg);
+    for (auto& r : reqs) ref.push_back(collect(*e.submit(r)).tokens);
+  }
+  EngineConfig cfg;
+  cfg.kv_block_size = 8;
+  cfg.kv_num_blocks = 64;
+  cfg.kv_block_hash = [](uint64_t, std::span<const int32_t>, uint64_t) -> uint64_t { return 12345; };
+  Engine e(CpuModel::load(dir, LoadFormat::Dummy, 3), cfg);
+  for (size_t i = 0; i < reqs.size(); ++i) {  // one at a time: each finds the cache as the last left it
+    Collected c = collect(*e.submit(reqs[i]));
+    ASSERT_EQ(c.finish, FinishReason::Length) << c.error;
+    EXPECT_EQ(c.tokens, ref[i]) << "request " << i;
+  }
+  EngineStats s = wait_idle(e);
+  EXPECT_EQ(s.kv_blocks_used, 0);
+  EXPECT_GT(s.prefix_cache_hits, 0);  // the repeated prompt reused its confirmed first block
+  fs::remove_all(dir);
+}
