@@ -6,6 +6,8 @@
 #include "core/error.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/regex.h"
+#include "tokenizer/unicode_class.h"
+#include "tokenizer/utf8.h"
 
 namespace ignis::tok {
 namespace {
@@ -203,6 +205,36 @@ class Metaspace : public PreTokenizer {
   int scheme_ = 0;  // 0 always, 1 first, 2 never
 };
 
+// Splits on Unicode whitespace (removed); with `bert`, each punctuation character
+// (ASCII punctuation or Unicode P*) becomes a piece of its own (HF BertPreTokenizer).
+class WhitespacePunct : public PreTokenizer {
+ public:
+  explicit WhitespacePunct(bool bert) : bert_(bert) {}
+  void pre_tokenize(std::vector<std::string>& pieces, bool& at_start) const override {
+    split_ranges(pieces, at_start, [&](const std::string& p) {
+      std::vector<std::pair<size_t, size_t>> out;
+      size_t word = std::string::npos;  // start of the current run of ordinary characters
+      for (size_t i = 0; i < p.size();) {
+        size_t b = i;
+        uint32_t c = next_code_point(p, i);
+        bool space = c < 0x80 ? (c == ' ' || (c >= 0x09 && c <= 0x0D)) : is_unicode_space(c);
+        bool punct = bert_ && !space && (is_ascii_punctuation(c) || (c >= 0x80 && is_punctuation(c)));
+        if (space || punct) {
+          if (word != std::string::npos) out.emplace_back(word, b), word = std::string::npos;
+          if (punct) out.emplace_back(b, i);
+        } else if (word == std::string::npos) {
+          word = b;
+        }
+      }
+      if (word != std::string::npos) out.emplace_back(word, p.size());
+      return out;
+    });
+  }
+
+ private:
+  bool bert_;
+};
+
 class SequencePre : public PreTokenizer {
  public:
   explicit SequencePre(std::vector<std::unique_ptr<PreTokenizer>> v) : v_(std::move(v)) {}
@@ -223,6 +255,8 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j, const 
   if (type == "Split") return std::make_unique<Split>(j, file);
   if (type == "ByteLevel") return std::make_unique<ByteLevel>(j, file);
   if (type == "Metaspace") return std::make_unique<Metaspace>(j, file);
+  if (type == "BertPreTokenizer") return std::make_unique<WhitespacePunct>(true);
+  if (type == "WhitespaceSplit") return std::make_unique<WhitespacePunct>(false);
   if (type == "Sequence") {
     std::vector<std::unique_ptr<PreTokenizer>> v;
     for (auto& p : j.at("pretokenizers"))

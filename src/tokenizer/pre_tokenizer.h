@@ -1,5 +1,5 @@
 // ignis tokenizer: pre-tokenizers of tokenizer.json ("pre_tokenizer": Split,
-// ByteLevel, Metaspace, Sequence), same splitting as HF `tokenizers`.
+// ByteLevel, Metaspace, BertPreTokenizer, WhitespaceSplit, Sequence), same splitting as HF `tokenizers`.
 #pragma once
 #include <nlohmann/json_fwd.hpp>
 #include <memory>
