@@ -66,12 +66,16 @@ bool all_ascii(const std::string& s) {
   return true;
 }
 
+// BertNormalizer's strip_accents decomposes first (NFD); the StripAccents normalizer only
+// drops the marks (tokenizer.json puts an NFD before it).
 class StripAccents : public Normalizer {
  public:
-  explicit StripAccents(const std::string& file) : nfd_(make_normalizer(nlohmann::json{{"type", "NFD"}}, file)) {}
+  StripAccents(bool nfd, const std::string& file) {
+    if (nfd) nfd_ = make_normalizer(nlohmann::json{{"type", "NFD"}}, file);
+  }
   void normalize(std::string& s) const override {
     if (all_ascii(s)) return;
-    nfd_->normalize(s);
+    if (nfd_) nfd_->normalize(s);
     s = drop_nonspacing_marks(s);
   }
 
@@ -88,7 +92,7 @@ class BertNormalizer : public Normalizer {
  public:
   BertNormalizer(bool clean, bool chinese, bool strip, bool lower, const std::string& file)
       : clean_(clean), chinese_(chinese), lower_(lower) {
-    if (strip) strip_ = std::make_unique<StripAccents>(file);
+    if (strip) strip_ = std::make_unique<StripAccents>(true, file);
   }
   // HF order: clean_text, handle_chinese_chars, strip_accents, lowercase.
   void normalize(std::string& s) const override {
@@ -148,7 +152,7 @@ std::unique_ptr<Normalizer> make_bert_normalizer(const nlohmann::json& j, const 
 std::unique_ptr<Normalizer> make_lowercase_normalizer() { return std::make_unique<Lowercase>(); }
 
 std::unique_ptr<Normalizer> make_strip_accents_normalizer(const std::string& file) {
-  return std::make_unique<StripAccents>(file);
+  return std::make_unique<StripAccents>(false, file);
 }
 
 std::unique_ptr<Normalizer> make_strip_normalizer(const nlohmann::json& j) {

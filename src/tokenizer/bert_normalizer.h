@@ -11,7 +11,7 @@ namespace ignis::tok {
 // follows lowercase), "lowercase"}.
 std::unique_ptr<Normalizer> make_bert_normalizer(const nlohmann::json& j, const std::string& file);
 std::unique_ptr<Normalizer> make_lowercase_normalizer();
-std::unique_ptr<Normalizer> make_strip_accents_normalizer(const std::string& file);  // NFD, then drop Mn
+std::unique_ptr<Normalizer> make_strip_accents_normalizer(const std::string& file);  // drops Mn (no NFD, as HF)
 std::unique_ptr<Normalizer> make_strip_normalizer(const nlohmann::json& j);  // strip_left / strip_right
 
 // The BERT steps one by one (exposed for tests).

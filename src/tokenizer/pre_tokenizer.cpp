@@ -176,6 +176,7 @@ class Metaspace : public PreTokenizer {
   void pre_tokenize(std::vector<std::string>& pieces, bool& at_start) const override {
     for (size_t k = 0; k < pieces.size(); ++k) {
       std::string& p = pieces[k];
+      if (p.empty()) continue;  // HF: nothing is prepended to an empty piece (all normalized away)
       std::string r;
       r.reserve(p.size() + rep_.size());
       for (char c : p) {

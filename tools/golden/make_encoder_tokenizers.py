@@ -6,7 +6,7 @@ ones with the official classes, trained on text the project has, and records wha
 real library does with them. Runs on the GPU machine (needs `tokenizers` and
 `sentencepiece`; `transformers` is used for a cross-check when present; no network):
 
-    python3 tools/golden/make_encoder_tokenizers.py --root . --out tests/data/encoder
+    python3 tools/golden/make_encoder_tokenizers.py --root . --out tests/data/encoder [--models]
 
 It writes OUTDIR/
   corpus.json                    the test strings (accents, CJK, emoji, punctuation, long
@@ -29,6 +29,14 @@ It writes OUTDIR/
   unicode_tables.json            what HF's BertNormalizer / BertPreTokenizer / Lowercase /
                                  StripAccents do with every code point (ranges), so the C++
                                  test can tell Unicode-version differences from bugs
+
+With --models (needs torch, transformers, sentence-transformers) it also writes tiny
+random encoders as sentence-transformers folders, OUTDIR/models/<name>/ (config.json,
+model.safetensors in float32, the tokenizer files, modules.json, sentence_bert_config.json,
+1_Pooling/config.json) and golden.json: {"sentences", "ids" (as sentence-transformers
+tokenized them), "embeddings" (SentenceTransformer.encode on the CPU in float32, batches of
+4, so padding masks are exercised), "max_seq_length"}. Models: bert_mean (BertModel,
+WordPiece, mean pooling + Normalize) and xlmr_cls (XLMRobertaModel, Unigram, CLS pooling).
 
 Variants: wordpiece (uncased), wordpiece_cased (lowercase off, BertProcessing),
 wordpiece_chinese_off (handle_chinese_chars off, strip_accents on), unigram_xlmr, unigram_bf.
@@ -320,11 +328,78 @@ def cross_check_transformers(folder, tok, corpus):
     print("  transformers %s agrees on %d/%d strings" % (folder, len(corpus) - bad, len(corpus)))
 
 
+MODEL_SENTENCES = EXTRA[:24] + [LONG[0], LONG[2], "", "a"]
+
+
+def make_models(out):
+    import shutil
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import BertConfig, BertModel, XLMRobertaConfig, XLMRobertaModel
+    torch.manual_seed(0)
+    torch.use_deterministic_algorithms(True)
+    max_len = 64
+    specs = []
+    wp_vocab = len(json.load(open(os.path.join(out, "wordpiece", "tokenizer.json"), encoding="utf-8"))["model"]["vocab"])
+    specs.append(("bert_mean", "wordpiece", BertModel, BertConfig(
+        vocab_size=wp_vocab, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+        max_position_embeddings=max_len, type_vocab_size=2, pad_token_id=0, hidden_act="gelu",
+        layer_norm_eps=1e-12, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0), "mean", True))
+    bf = json.load(open(os.path.join(out, "unigram_bf", "tokenizer.json"), encoding="utf-8"))
+    bf_vocab = max([len(bf["model"]["vocab"])] + [a["id"] + 1 for a in bf["added_tokens"]])
+    specs.append(("xlmr_cls", "unigram_bf", XLMRobertaModel, XLMRobertaConfig(
+        vocab_size=bf_vocab, hidden_size=16, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+        max_position_embeddings=max_len + 2, type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+        hidden_act="gelu", layer_norm_eps=1e-5, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
+        "cls", False))
+    for name, tok_folder, cls, cfg, pooling, normalize in specs:
+        d = os.path.join(out, "models", name)
+        shutil.rmtree(d, ignore_errors=True)
+        model = cls(cfg, add_pooling_layer=False).float().eval()
+        with torch.no_grad():  # non-trivial LayerNorm parameters, so a missed affine shows
+            for n, p in model.named_parameters():
+                if "LayerNorm" in n:
+                    p.add_(torch.randn_like(p) * 0.1)
+        model.save_pretrained(d, safe_serialization=True)
+        for f in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(os.path.join(out, tok_folder, f), os.path.join(d, f))
+        modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                   {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+        if normalize:
+            modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
+                            "type": "sentence_transformers.models.Normalize"})
+            os.makedirs(os.path.join(d, "2_Normalize"), exist_ok=True)
+        with open(os.path.join(d, "modules.json"), "w") as f:
+            json.dump(modules, f, indent=1)
+        with open(os.path.join(d, "sentence_bert_config.json"), "w") as f:
+            json.dump({"max_seq_length": max_len, "do_lower_case": False}, f, indent=1)
+        os.makedirs(os.path.join(d, "1_Pooling"), exist_ok=True)
+        with open(os.path.join(d, "1_Pooling", "config.json"), "w") as f:
+            json.dump({"word_embedding_dimension": cfg.hidden_size, "pooling_mode_cls_token": pooling == "cls",
+                       "pooling_mode_mean_tokens": pooling == "mean", "pooling_mode_max_tokens": False,
+                       "pooling_mode_mean_sqrt_len_tokens": False, "pooling_mode_weightedmean_tokens": False,
+                       "pooling_mode_lasttoken": False, "include_prompt": True}, f, indent=1)
+        st = SentenceTransformer(d, device="cpu").float()
+        emb = st.encode(MODEL_SENTENCES, batch_size=4, convert_to_numpy=True)
+        ids = [[int(x) for x in st.tokenize([s])["input_ids"][0]] for s in MODEL_SENTENCES]
+        import sentence_transformers
+        import transformers
+        golden = {"generator": "sentence-transformers %s, transformers %s, torch %s (CPU, float32)" % (
+            sentence_transformers.__version__, transformers.__version__, torch.__version__),
+            "max_seq_length": max_len, "sentences": MODEL_SENTENCES, "ids": ids,
+            "embeddings": [[float(v) for v in row] for row in emb]}
+        with open(os.path.join(d, "golden.json"), "w", encoding="utf-8") as f:
+            json.dump(golden, f, ensure_ascii=False)
+        print("%s: %d sentences, dim %d -> %s" % (name, len(MODEL_SENTENCES), emb.shape[1], d))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default=".", help="repository root (training text and the tokenizer corpus)")
     ap.add_argument("--out", default="tests/data/encoder")
     ap.add_argument("--no-tables", action="store_true", help="skip unicode_tables.json (about a minute)")
+    ap.add_argument("--models", action="store_true", help="also write tiny BERT / XLM-R sentence-transformers models")
     args = ap.parse_args()
     import tempfile
 
@@ -380,6 +455,8 @@ def main():
         with open(os.path.join(args.out, "unicode_tables.json"), "w", encoding="utf-8") as f:
             json.dump(unicode_tables(), f, ensure_ascii=False, separators=(",", ":"))
         print("unicode_tables.json written")
+    if args.models:
+        make_models(args.out)
     total = 0
     for dirpath, _, files in os.walk(args.out):
         total += sum(os.path.getsize(os.path.join(dirpath, x)) for x in files)
