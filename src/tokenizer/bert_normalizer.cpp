@@ -14,13 +14,8 @@ std::string bert_clean_text(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     size_t b = i;
     uint32_t c = next_code_point(s, i);
-    if (c < 0x80) {  // ASCII: controls other than \t \n \r go (\v and \f too: Cc first), those become ' '
-      if (c == '\t' || c == '\n' || c == '\r' || c == ' ') out.push_back(' ');
-      else if (c >= 0x20 && c != 0x7F) out.push_back(static_cast<char>(c));
-      continue;
-    }
-    if (c == 0xFFFD || is_other(c)) continue;
-    if (is_unicode_space(c)) out.push_back(' ');
+    if (bert_clean_removes(c)) continue;  // \v and \f too: controls are removed before spaces map
+    if (bert_clean_to_space(c)) out.push_back(' ');
     else out.append(s, b, i - b);
   }
   return out;
@@ -58,6 +53,17 @@ std::string drop_nonspacing_marks(std::string_view s) {
   return out;
 }
 
+std::string drop_combining_marks(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    size_t b = i;
+    uint32_t c = next_code_point(s, i);
+    if (c < 0x300 || !is_combining_mark(c)) out.append(s, b, i - b);
+  }
+  return out;
+}
+
 namespace {
 
 bool all_ascii(const std::string& s) {
@@ -66,8 +72,8 @@ bool all_ascii(const std::string& s) {
   return true;
 }
 
-// BertNormalizer's strip_accents decomposes first (NFD); the StripAccents normalizer only
-// drops the marks (tokenizer.json puts an NFD before it).
+// BertNormalizer's strip_accents: NFD, then drop Mn; the StripAccents normalizer only drops
+// combining marks M* (tokenizer.json puts an NFD before it), as HF.
 class StripAccents : public Normalizer {
  public:
   StripAccents(bool nfd, const std::string& file) {
@@ -75,8 +81,12 @@ class StripAccents : public Normalizer {
   }
   void normalize(std::string& s) const override {
     if (all_ascii(s)) return;
-    if (nfd_) nfd_->normalize(s);
-    s = drop_nonspacing_marks(s);
+    if (nfd_) {
+      nfd_->normalize(s);
+      s = drop_nonspacing_marks(s);
+    } else {
+      s = drop_combining_marks(s);
+    }
   }
 
  private:

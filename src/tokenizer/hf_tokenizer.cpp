@@ -97,11 +97,23 @@ bool HfTokenizer::is_special(int32_t id) const {
 
 // Text between raw added tokens: normalize, split normalized added tokens, pre-tokenize, BPE.
 void HfTokenizer::encode_segment(std::string text, bool at_start, std::vector<int32_t>& out) const {
+  // Bytes of the normalized text that come from the input's first character: normalizing
+  // it alone (exact for per-character normalizers; a removed first character gives 0).
+  size_t span0 = 0;
+  if (at_start && !text.empty()) {
+    size_t i = 0;
+    next_code_point(text, i);
+    std::string first = text.substr(0, i);
+    if (normalizer_) normalizer_->normalize(first);
+    span0 = first.size();
+  }
   if (normalizer_) normalizer_->normalize(text);
+  span0 = std::min(span0, text.size());
   auto run_model = [&](std::string piece) {
     std::vector<std::string> words;
     words.push_back(std::move(piece));
-    if (pre_tokenizer_) pre_tokenizer_->pre_tokenize(words, at_start);
+    std::vector<size_t> spans{span0};
+    if (pre_tokenizer_) pre_tokenizer_->pre_tokenize(words, spans);
     for (const auto& w : words) model_->tokenize(w, out);
   };
   if (normalized_matcher_.empty()) {
@@ -111,7 +123,7 @@ void HfTokenizer::encode_segment(std::string text, bool at_start, std::vector<in
   for (const auto& p : normalized_matcher_.split(text)) {
     if (p.id >= 0) out.push_back(p.id);
     else run_model(text.substr(p.b, p.e - p.b));
-    at_start = false;
+    span0 = 0;
   }
 }
 

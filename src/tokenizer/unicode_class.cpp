@@ -1,41 +1,39 @@
 #include "tokenizer/unicode_class.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include <unicode/uchar.h>
-#include <unicode/ustring.h>
 
 #include "tokenizer/utf8.h"
 
 namespace ignis::tok {
+namespace {
 
-bool is_other(uint32_t cp) {
-  switch (u_charType(static_cast<UChar32>(cp))) {
-    case U_CONTROL_CHAR:
-    case U_FORMAT_CHAR:
-    case U_UNASSIGNED:
-    case U_PRIVATE_USE_CHAR:
-    case U_SURROGATE:
-      return true;
-    default:
-      return false;
-  }
+struct CodeRange {
+  uint32_t lo, hi;  // inclusive
+};
+struct LowerMapping {
+  uint32_t cp;
+  const char* lower;  // UTF-8
+};
+
+#include "tokenizer/hf_unicode_tables.inc"
+
+template <size_t N>
+bool in_ranges(const CodeRange (&t)[N], uint32_t cp) {
+  auto it = std::upper_bound(std::begin(t), std::end(t), cp, [](uint32_t c, const CodeRange& r) { return c < r.lo; });
+  return it != std::begin(t) && cp <= std::prev(it)->hi;
 }
 
-bool is_punctuation(uint32_t cp) {
-  switch (u_charType(static_cast<UChar32>(cp))) {
-    case U_CONNECTOR_PUNCTUATION:
-    case U_DASH_PUNCTUATION:
-    case U_START_PUNCTUATION:
-    case U_END_PUNCTUATION:
-    case U_INITIAL_PUNCTUATION:
-    case U_FINAL_PUNCTUATION:
-    case U_OTHER_PUNCTUATION:
-      return true;
-    default:
-      return false;
-  }
-}
+}  // namespace
 
+bool bert_clean_removes(uint32_t cp) { return cp == 0xFFFD || in_ranges(kHfCleanRemoved, cp); }
+bool bert_clean_to_space(uint32_t cp) { return cp == ' ' || in_ranges(kHfCleanToSpace, cp); }
+bool is_bert_punctuation(uint32_t cp) { return in_ranges(kHfBertPunctuation, cp); }
+bool is_bert_whitespace(uint32_t cp) { return in_ranges(kHfBertWhitespace, cp); }
 bool is_mark_nonspacing(uint32_t cp) { return u_charType(static_cast<UChar32>(cp)) == U_NON_SPACING_MARK; }
+bool is_combining_mark(uint32_t cp) { return in_ranges(kHfCombiningMarks, cp); }
 
 bool is_chinese_char(uint32_t c) {
   return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
@@ -48,21 +46,10 @@ void append_lowercase(std::string& out, uint32_t cp) {
     out.push_back(static_cast<char>(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp));
     return;
   }
-  UChar in[2];
-  int32_t n = 0;
-  U16_APPEND_UNSAFE(in, n, static_cast<UChar32>(cp));
-  UChar buf[8];
-  UErrorCode st = U_ZERO_ERROR;
-  int32_t m = u_strToLower(buf, 8, in, n, "", &st);  // one code point alone: no context rules apply
-  if (U_FAILURE(st) || m > 8) {
-    append_utf8(out, static_cast<uint32_t>(u_tolower(static_cast<UChar32>(cp))));
-    return;
-  }
-  for (int32_t i = 0; i < m;) {
-    UChar32 c;
-    U16_NEXT(buf, i, m, c);
-    append_utf8(out, static_cast<uint32_t>(c));
-  }
+  auto it = std::lower_bound(std::begin(kHfLowercase), std::end(kHfLowercase), cp,
+                             [](const LowerMapping& m, uint32_t c) { return m.cp < c; });
+  if (it != std::end(kHfLowercase) && it->cp == cp) out += it->lower;
+  else append_utf8(out, cp);
 }
 
 }  // namespace ignis::tok

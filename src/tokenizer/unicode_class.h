@@ -1,21 +1,25 @@
-// ignis tokenizer: Unicode character classes used by the BERT components (ICU's
-// general categories), named after the Rust predicates HF `tokenizers` uses.
+// ignis tokenizer: Unicode character classes of the BERT components, as HF `tokenizers`
+// has them: range tables generated from what the real library does with every code point
+// (hf_unicode_tables.inc, tools/golden/gen_hf_unicode_tables.py), since its Rust crates use
+// other Unicode versions than ICU.
 #pragma once
 #include <cstdint>
 #include <string>
 
 namespace ignis::tok {
 
-// General category C* (Cc, Cf, Cn, Co, Cs): unicode_categories' is_other().
-bool is_other(uint32_t cp);
-// Punctuation P* (Pc, Pd, Ps, Pe, Pi, Pf, Po).
-bool is_punctuation(uint32_t cp);
-// ASCII punctuation: !"#$%&'()*+,-./:;<=>?@[\]^_`{|}~ (Rust char::is_ascii_punctuation).
-inline bool is_ascii_punctuation(uint32_t c) {
-  return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E);
-}
-// Mn (nonspacing mark).
+// BertNormalizer clean_text: removes NUL, U+FFFD and controls (C* but \t \n \r) ...
+bool bert_clean_removes(uint32_t cp);
+// ... and turns whitespace (with \t \n \r) into ' '.
+bool bert_clean_to_space(uint32_t cp);
+// BertPreTokenizer: ASCII punctuation or Unicode P* (split off, isolated) ...
+bool is_bert_punctuation(uint32_t cp);
+// ... and whitespace (Rust char::is_whitespace: split on, removed).
+bool is_bert_whitespace(uint32_t cp);
+// Mn (nonspacing mark, ICU): what BertNormalizer's strip_accents drops after NFD.
 bool is_mark_nonspacing(uint32_t cp);
+// M* (combining mark, HF's table): what the StripAccents normalizer drops.
+bool is_combining_mark(uint32_t cp);
 // The CJK ideograph blocks of BERT's _is_chinese_char.
 bool is_chinese_char(uint32_t cp);
 // Appends the full lowercase mapping of one code point (Rust char::to_lowercase: no
