@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tokenizer/model.h"
+
 namespace ignis::tok {
 
 struct StringHash {
@@ -18,17 +20,17 @@ struct StringHash {
 };
 using Vocab = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
-class BpeModel {
+class BpeModel : public TokenModel {
  public:
   // Throws Error naming `file` for malformed vocab/merges or unsupported options.
   BpeModel(const nlohmann::json& model, const std::string& file);
 
   // Appends the ids of one pre-tokenized word. Thread-safe.
-  void tokenize(std::string_view word, std::vector<int32_t>& out) const;
+  void tokenize(std::string_view word, std::vector<int32_t>& out) const override;
 
-  std::optional<int32_t> token_to_id(std::string_view tok) const;
-  const std::string* id_to_token(int32_t id) const;  // nullptr if unknown
-  int32_t max_id() const { return static_cast<int32_t>(id_to_tok_.size()) - 1; }
+  std::optional<int32_t> token_to_id(std::string_view tok) const override;
+  const std::string* id_to_token(int32_t id) const override;  // nullptr if unknown
+  int32_t max_id() const override { return static_cast<int32_t>(id_to_tok_.size()) - 1; }
 
  private:
   struct Merge {

@@ -6,6 +6,7 @@
 #include "tokenizer/byte_level.h"
 #include "tokenizer/regex.h"
 #include "tokenizer/utf8.h"
+#include "tokenizer/wordpiece.h"
 
 namespace ignis::tok {
 namespace {
@@ -191,6 +192,7 @@ std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j, const std::string
   if (type == "Fuse") return std::make_unique<FuseDecoder>();
   if (type == "Metaspace") return std::make_unique<MetaspaceDecoder>(j, file);
   if (type == "Strip") return std::make_unique<StripDecoder>(j, file);
+  if (type == "WordPiece") return make_wordpiece_decoder(j, file);
   if (type == "Sequence") {
     std::vector<std::unique_ptr<Decoder>> v;
     for (auto& d : j.at("decoders"))

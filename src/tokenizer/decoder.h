@@ -1,5 +1,5 @@
 // ignis tokenizer: decoders of tokenizer.json ("decoder": ByteLevel, Replace,
-// ByteFallback, Fuse, Strip, Metaspace, Sequence), same output as HF `tokenizers`.
+// ByteFallback, Fuse, Strip, Metaspace, WordPiece, Sequence), same output as HF `tokenizers`.
 #pragma once
 #include <nlohmann/json_fwd.hpp>
 #include <memory>

@@ -9,14 +9,11 @@
 
 namespace ignis::tok {
 
-HfTokenizer::HfTokenizer(const nlohmann::json& j, const nlohmann::json& config, const std::string& file) {
+HfTokenizer::HfTokenizer(const nlohmann::json& j, const nlohmann::json& config, const std::string& file)
+    : file_(file) {
   IGNIS_CHECK(j.is_object(), "{}: top level must be a JSON object", file);
   IGNIS_CHECK(j.contains("model") && j["model"].is_object(), "{}: missing \"model\"", file);
-  const auto& m = j["model"];
-  std::string type = m.value("type", std::string());
-  if (type.empty() && m.contains("merges")) type = "BPE";  // older files omit the type
-  IGNIS_CHECK(type == "BPE", "{}: unsupported model type '{}' (only BPE is implemented)", file, type);
-  model_ = std::make_unique<BpeModel>(m, file);
+  model_ = make_token_model(j["model"], file);
   normalizer_ = make_normalizer(j.value("normalizer", nlohmann::json()), file);
   pre_tokenizer_ = make_pre_tokenizer(j.value("pre_tokenizer", nlohmann::json()), file);
   decoder_ = make_decoder(j.value("decoder", nlohmann::json()), file);
@@ -41,38 +38,9 @@ HfTokenizer::HfTokenizer(const nlohmann::json& j, const nlohmann::json& config, 
       added_.emplace(t.id, std::move(t));
     }
   }
-  load_post_processor(j.value("post_processor", nlohmann::json()), file);
+  post_ = PostProcessor(j.value("post_processor", nlohmann::json()), file);
+  truncation_ = Truncation::from_json(j.value("truncation", nlohmann::json()), file);
   load_config(config, file);
-}
-
-void HfTokenizer::load_post_processor(const nlohmann::json& j, const std::string& file) {
-  if (j.is_null()) return;
-  std::string type = j.value("type", std::string());
-  if (type == "ByteLevel") return;  // only moves offsets; ids unchanged
-  if (type == "Sequence") {
-    for (const auto& p : j.at("processors")) load_post_processor(p, file);
-    return;
-  }
-  if (type == "TemplateProcessing") {
-    IGNIS_CHECK(template_single_.empty(), "{}: more than one TemplateProcessing post-processor", file);
-    const auto& specials = j.at("special_tokens");
-    for (const auto& item : j.at("single")) {
-      TemplatePiece p;
-      if (item.contains("Sequence")) {
-        p.is_sequence = true;
-      } else if (item.contains("SpecialToken")) {
-        std::string name = item["SpecialToken"].at("id").get<std::string>();
-        IGNIS_CHECK(specials.contains(name), "{}: TemplateProcessing uses special token '{}' not in special_tokens",
-                    file, name);
-        p.ids = specials[name].at("ids").get<std::vector<int32_t>>();
-      } else {
-        IGNIS_FAIL("{}: TemplateProcessing item is neither Sequence nor SpecialToken", file);
-      }
-      template_single_.push_back(std::move(p));
-    }
-    return;
-  }
-  IGNIS_FAIL("{}: unsupported post_processor type '{}'", file, type);
 }
 
 // bos_token / eos_token are either a string or an AddedToken object {"content": ...}.
@@ -129,11 +97,23 @@ bool HfTokenizer::is_special(int32_t id) const {
 
 // Text between raw added tokens: normalize, split normalized added tokens, pre-tokenize, BPE.
 void HfTokenizer::encode_segment(std::string text, bool at_start, std::vector<int32_t>& out) const {
+  // Bytes of the normalized text that come from the input's first character: normalizing
+  // it alone (exact for per-character normalizers; a removed first character gives 0).
+  size_t span0 = 0;
+  if (at_start && !text.empty()) {
+    size_t i = 0;
+    next_code_point(text, i);
+    std::string first = text.substr(0, i);
+    if (normalizer_) normalizer_->normalize(first);
+    span0 = first.size();
+  }
   if (normalizer_) normalizer_->normalize(text);
+  span0 = std::min(span0, text.size());
   auto run_model = [&](std::string piece) {
     std::vector<std::string> words;
     words.push_back(std::move(piece));
-    if (pre_tokenizer_) pre_tokenizer_->pre_tokenize(words, at_start);
+    std::vector<size_t> spans{span0};
+    if (pre_tokenizer_) pre_tokenizer_->pre_tokenize(words, spans);
     for (const auto& w : words) model_->tokenize(w, out);
   };
   if (normalized_matcher_.empty()) {
@@ -143,11 +123,11 @@ void HfTokenizer::encode_segment(std::string text, bool at_start, std::vector<in
   for (const auto& p : normalized_matcher_.split(text)) {
     if (p.id >= 0) out.push_back(p.id);
     else run_model(text.substr(p.b, p.e - p.b));
-    at_start = false;
+    span0 = 0;
   }
 }
 
-std::vector<int32_t> HfTokenizer::encode(std::string_view input, bool add_special_tokens) const {
+std::vector<int32_t> HfTokenizer::encode_ids(std::string_view input) const {
   // HF works on Rust strings (always valid UTF-8): invalid bytes become U+FFFD first.
   std::string lossy;
   std::string_view text = input;
@@ -165,14 +145,30 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view input, bool add_specia
       else encode_segment(std::string(text.substr(p.b, p.e - p.b)), p.b == 0, ids);
     }
   }
-  if (!add_special_tokens || template_single_.empty()) return ids;
-  std::vector<int32_t> out;
-  out.reserve(ids.size() + 4);
-  for (const auto& p : template_single_) {
-    if (p.is_sequence) out.insert(out.end(), ids.begin(), ids.end());
-    else out.insert(out.end(), p.ids.begin(), p.ids.end());
+  return ids;
+}
+
+std::vector<int32_t> HfTokenizer::encode(std::string_view input, bool add_special_tokens) const {
+  if ((!add_special_tokens || post_.adds_nothing()) && truncation_.max_length == 0) return encode_ids(input);
+  return encode_full(input, nullptr, add_special_tokens, 0).ids;
+}
+
+// HF TokenizerImpl::encode + post_process: truncation first (its max_length counts the
+// special tokens the post-processor will add), then the post-processor.
+Encoding HfTokenizer::encode_full(std::string_view a, const std::string_view* b, bool add_special_tokens,
+                                  size_t max_length) const {
+  std::vector<int32_t> ia = encode_ids(a), ib;
+  if (b) ib = encode_ids(*b);
+  size_t limit = max_length ? max_length : truncation_.max_length;
+  if (limit) {
+    size_t added = add_special_tokens ? post_.added_tokens(b != nullptr) : 0;
+    size_t room = limit > added ? limit - added : 0;
+    IGNIS_CHECK(!b || ia.size() + ib.size() <= room,
+                "{}: truncating a pair of sequences is not supported ({} + {} ids, room for {})", file_, ia.size(),
+                ib.size(), room);
+    truncate_ids(ia, room, truncation_.left);
   }
-  return out;
+  return post_.apply(ia, b ? &ib : nullptr, add_special_tokens);
 }
 
 std::string HfTokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {
@@ -198,6 +194,16 @@ std::string HfTokenizer::decode(const std::vector<int32_t>& ids, bool skip_speci
 }  // namespace ignis::tok
 
 namespace ignis {
+
+Encoding Tokenizer::encode_full(std::string_view a, const std::string_view* b, bool add_special_tokens,
+                                size_t max_length) const {
+  IGNIS_CHECK(b == nullptr, "this tokenizer does not encode pairs of sequences");
+  IGNIS_CHECK(max_length == 0, "this tokenizer does not truncate");
+  Encoding e;
+  e.ids = encode(a, add_special_tokens);
+  e.type_ids.assign(e.ids.size(), 0);
+  return e;
+}
 
 static nlohmann::json read_json(const std::filesystem::path& p) {
   std::ifstream f(p, std::ios::binary);

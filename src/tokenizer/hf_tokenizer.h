@@ -1,5 +1,6 @@
 // ignis tokenizer: the Hugging Face tokenizer.json pipeline (added tokens ->
-// normalizer -> pre-tokenizer -> BPE -> post-processor; decoder for the way back).
+// normalizer -> pre-tokenizer -> model (BPE / WordPiece / Unigram) -> truncation ->
+// post-processor; decoder for the way back).
 #pragma once
 #include <nlohmann/json_fwd.hpp>
 #include <memory>
@@ -7,18 +8,14 @@
 
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
+#include "tokenizer/model.h"
 #include "tokenizer/decoder.h"
 #include "tokenizer/normalizer.h"
+#include "tokenizer/post_processor.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ignis::tok {
-
-// One element of TemplateProcessing's "single" template: special-token ids or the sequence.
-struct TemplatePiece {
-  bool is_sequence = false;
-  std::vector<int32_t> ids;
-};
 
 class HfTokenizer : public Tokenizer {
  public:
@@ -28,6 +25,10 @@ class HfTokenizer : public Tokenizer {
 
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true) const override;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const override;
+  Encoding encode_full(std::string_view a, const std::string_view* b = nullptr, bool add_special_tokens = true,
+                       size_t max_length = 0) const override;
+  // Number of special tokens the post-processor adds (0 without add_special_tokens).
+  size_t num_special_tokens(bool pair) const { return post_.added_tokens(pair); }
   int32_t vocab_size() const override { return vocab_size_; }
   std::string id_to_piece(int32_t id) const override;
   std::optional<int32_t> piece_to_id(std::string_view piece) const override;
@@ -42,14 +43,16 @@ class HfTokenizer : public Tokenizer {
  private:
   // `at_start`: the segment begins at offset 0 of the input (Metaspace "first").
   void encode_segment(std::string text, bool at_start, std::vector<int32_t>& out) const;
+  std::vector<int32_t> encode_ids(std::string_view input) const;  // no post-processing
   void load_config(const nlohmann::json& config, const std::string& file);
-  void load_post_processor(const nlohmann::json& j, const std::string& file);
 
-  std::unique_ptr<BpeModel> model_;
+  std::unique_ptr<TokenModel> model_;
   std::unique_ptr<Normalizer> normalizer_;
   std::unique_ptr<PreTokenizer> pre_tokenizer_;
   std::unique_ptr<Decoder> decoder_;
-  std::vector<TemplatePiece> template_single_;  // empty: no special tokens added
+  PostProcessor post_;
+  Truncation truncation_;
+  std::string file_;
   std::unordered_map<int32_t, AddedToken> added_;  // id -> token
   Vocab added_by_content_;
   AddedTokenMatcher raw_matcher_, normalized_matcher_;

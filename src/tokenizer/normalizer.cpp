@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tokenizer/bert_normalizer.h"
+#include "tokenizer/precompiled.h"
 #include "tokenizer/regex.h"
 
 namespace ignis::tok {
@@ -139,6 +141,11 @@ std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j, const std::
   if (type == "NFKD") return std::make_unique<UnicodeNormalizer>(UForm::NFKD, file);
   if (type == "Prepend") return std::make_unique<Prepend>(j.at("prepend").get<std::string>());
   if (type == "Replace") return std::make_unique<Replace>(j.at("pattern"), j.at("content").get<std::string>(), file);
+  if (type == "BertNormalizer") return make_bert_normalizer(j, file);
+  if (type == "Lowercase") return make_lowercase_normalizer();
+  if (type == "StripAccents") return make_strip_accents_normalizer(file);
+  if (type == "Strip") return make_strip_normalizer(j);
+  if (type == "Precompiled") return make_precompiled_normalizer(j, file);
   if (type == "Sequence") {
     std::vector<std::unique_ptr<Normalizer>> v;
     for (auto& n : j.at("normalizers"))

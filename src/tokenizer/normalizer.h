@@ -1,5 +1,6 @@
 // ignis tokenizer: normalizers of tokenizer.json ("normalizer": NFC/NFD/NFKC/NFKD,
-// Prepend, Replace, Sequence), same behaviour as HF `tokenizers`.
+// Prepend, Replace, Sequence; BertNormalizer, Lowercase, StripAccents, Strip in
+// bert_normalizer.h; Precompiled in precompiled.h), same behaviour as HF `tokenizers`.
 #pragma once
 #include <nlohmann/json_fwd.hpp>
 #include <memory>

@@ -6,6 +6,8 @@
 #include "core/error.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/regex.h"
+#include "tokenizer/unicode_class.h"
+#include "tokenizer/utf8.h"
 
 namespace ignis::tok {
 namespace {
@@ -69,29 +71,32 @@ std::vector<std::pair<size_t, size_t>> apply_behavior(const std::vector<Seg>& se
   return acc;
 }
 
-// Replaces each piece by the [b, e) ranges `ranges(piece)` gives (empty ones dropped).
+// Replaces each piece by the [b, e) ranges `ranges(piece)` gives (empty ones dropped);
+// a sub-piece keeps the part of its piece's start span it covers.
 template <class RangesFn>
-void split_ranges(std::vector<std::string>& pieces, bool& first_at_start, RangesFn&& ranges) {
+void split_ranges(std::vector<std::string>& pieces, std::vector<size_t>& spans, RangesFn&& ranges) {
   std::vector<std::string> out;
+  std::vector<size_t> out_spans;
   size_t total = 0;
   for (auto& p : pieces) total += p.size();
   out.reserve(total / 3 + pieces.size());
-  bool still_at_start = false;  // out[0] is the start of pieces[0]
+  out_spans.reserve(total / 3 + pieces.size());
   for (size_t k = 0; k < pieces.size(); ++k) {
     const std::string& p = pieces[k];
+    size_t span = k < spans.size() ? spans[k] : 0;
     for (auto [b, e] : ranges(p)) {
       if (e <= b) continue;
-      if (out.empty()) still_at_start = k == 0 && b == 0;
       out.emplace_back(p, b, e - b);
+      out_spans.push_back(b < span ? std::min(span - b, e - b) : 0);
     }
   }
-  first_at_start = first_at_start && still_at_start;
   pieces = std::move(out);
+  spans = std::move(out_spans);
 }
 
-void split_pieces(std::vector<std::string>& pieces, bool& first_at_start, const Regex& re, bool invert, Behavior bh) {
+void split_pieces(std::vector<std::string>& pieces, std::vector<size_t>& spans, const Regex& re, bool invert, Behavior bh) {
   if (bh == Behavior::Isolated) {  // the common case: every match and every gap is a piece
-    split_ranges(pieces, first_at_start, [&](const std::string& p) {
+    split_ranges(pieces, spans, [&](const std::string& p) {
       std::vector<std::pair<size_t, size_t>> out;
       size_t prev = 0;
       for (auto [b, e] : re.find_all(p)) {
@@ -104,7 +109,7 @@ void split_pieces(std::vector<std::string>& pieces, bool& first_at_start, const 
     });
     return;
   }
-  split_ranges(pieces, first_at_start, [&](const std::string& p) { return apply_behavior(segments(re, p, invert), bh); });
+  split_ranges(pieces, spans, [&](const std::string& p) { return apply_behavior(segments(re, p, invert), bh); });
 }
 
 class Split : public PreTokenizer {
@@ -123,8 +128,8 @@ class Split : public PreTokenizer {
     else IGNIS_FAIL("{}: Split pre-tokenizer has unknown behavior '{}'", file, b);
     invert_ = j.value("invert", false);
   }
-  void pre_tokenize(std::vector<std::string>& pieces, bool& at_start) const override {
-    split_pieces(pieces, at_start, *re_, invert_, bh_);
+  void pre_tokenize(std::vector<std::string>& pieces, std::vector<size_t>& spans) const override {
+    split_pieces(pieces, spans, *re_, invert_, bh_);
   }
 
  private:
@@ -142,12 +147,16 @@ class ByteLevel : public PreTokenizer {
           "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+", false,
           file + ": ByteLevel pre-tokenizer");
   }
-  void pre_tokenize(std::vector<std::string>& pieces, bool& at_start) const override {
+  void pre_tokenize(std::vector<std::string>& pieces, std::vector<size_t>& spans) const override {
+    spans.resize(pieces.size(), 0);
     if (add_prefix_space_)
-      for (auto& p : pieces)
-        if (!p.empty() && p[0] != ' ') p.insert(0, 1, ' ');
-    if (re_) split_pieces(pieces, at_start, *re_, false, Behavior::Isolated);
-    for (auto& p : pieces) p = byte_level_encode(p);
+      for (size_t k = 0; k < pieces.size(); ++k)
+        if (!pieces[k].empty() && pieces[k][0] != ' ') pieces[k].insert(0, 1, ' '), spans[k] += spans[k] ? 1 : 0;
+    if (re_) split_pieces(pieces, spans, *re_, false, Behavior::Isolated);
+    for (size_t k = 0; k < pieces.size(); ++k) {
+      if (spans[k]) spans[k] = byte_level_encode(pieces[k].substr(0, spans[k])).size();
+      pieces[k] = byte_level_encode(pieces[k]);
+    }
   }
 
  private:
@@ -171,21 +180,30 @@ class Metaspace : public PreTokenizer {
     else if (scheme == "never") scheme_ = 2;
     else IGNIS_FAIL("{}: Metaspace has unknown prepend_scheme '{}'", file, scheme);
   }
-  void pre_tokenize(std::vector<std::string>& pieces, bool& at_start) const override {
+  void pre_tokenize(std::vector<std::string>& pieces, std::vector<size_t>& spans) const override {
+    spans.resize(pieces.size(), 0);
     for (size_t k = 0; k < pieces.size(); ++k) {
       std::string& p = pieces[k];
+      if (p.empty()) continue;  // HF: nothing is prepended to an empty piece (all normalized away)
       std::string r;
       r.reserve(p.size() + rep_.size());
-      for (char c : p) {
-        if (c == ' ') r += rep_;
-        else r += c;
+      size_t span = 0;
+      for (size_t i = 0; i < p.size(); ++i) {
+        if (p[i] == ' ') r += rep_;
+        else r += p[i];
+        if (i + 1 == spans[k]) span = r.size();
       }
       bool starts = r.compare(0, rep_.size(), rep_) == 0;
-      if (!starts && (scheme_ == 0 || (scheme_ == 1 && k == 0 && at_start))) r.insert(0, rep_);
+      // "first": only pieces whose original offset is 0 (HF offsets_original().0 == 0).
+      if (!starts && (scheme_ == 0 || (scheme_ == 1 && spans[k] > 0))) {
+        r.insert(0, rep_);
+        if (span) span += rep_.size();
+      }
+      spans[k] = span;
       p = std::move(r);
     }
     if (!split_) return;
-    split_ranges(pieces, at_start, [&](const std::string& p) {
+    split_ranges(pieces, spans, [&](const std::string& p) {
       std::vector<std::pair<size_t, size_t>> out;  // MergedWithNext on each replacement
       size_t b = 0;
       for (size_t pos = p.find(rep_, 1); pos != std::string::npos; pos = p.find(rep_, pos + rep_.size())) {
@@ -203,11 +221,41 @@ class Metaspace : public PreTokenizer {
   int scheme_ = 0;  // 0 always, 1 first, 2 never
 };
 
+// Splits on Unicode whitespace (removed); with `bert`, each punctuation character
+// (ASCII punctuation or Unicode P*) becomes a piece of its own (HF BertPreTokenizer).
+class WhitespacePunct : public PreTokenizer {
+ public:
+  explicit WhitespacePunct(bool bert) : bert_(bert) {}
+  void pre_tokenize(std::vector<std::string>& pieces, std::vector<size_t>& spans) const override {
+    split_ranges(pieces, spans, [&](const std::string& p) {
+      std::vector<std::pair<size_t, size_t>> out;
+      size_t word = std::string::npos;  // start of the current run of ordinary characters
+      for (size_t i = 0; i < p.size();) {
+        size_t b = i;
+        uint32_t c = next_code_point(p, i);
+        bool space = c < 0x80 ? (c == ' ' || (c >= 0x09 && c <= 0x0D)) : is_bert_whitespace(c);
+        bool punct = bert_ && !space && is_bert_punctuation(c);
+        if (space || punct) {
+          if (word != std::string::npos) out.emplace_back(word, b), word = std::string::npos;
+          if (punct) out.emplace_back(b, i);
+        } else if (word == std::string::npos) {
+          word = b;
+        }
+      }
+      if (word != std::string::npos) out.emplace_back(word, p.size());
+      return out;
+    });
+  }
+
+ private:
+  bool bert_;
+};
+
 class SequencePre : public PreTokenizer {
  public:
   explicit SequencePre(std::vector<std::unique_ptr<PreTokenizer>> v) : v_(std::move(v)) {}
-  void pre_tokenize(std::vector<std::string>& pieces, bool& at_start) const override {
-    for (auto& p : v_) p->pre_tokenize(pieces, at_start);
+  void pre_tokenize(std::vector<std::string>& pieces, std::vector<size_t>& spans) const override {
+    for (auto& p : v_) p->pre_tokenize(pieces, spans);
   }
 
  private:
@@ -223,6 +271,8 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j, const 
   if (type == "Split") return std::make_unique<Split>(j, file);
   if (type == "ByteLevel") return std::make_unique<ByteLevel>(j, file);
   if (type == "Metaspace") return std::make_unique<Metaspace>(j, file);
+  if (type == "BertPreTokenizer") return std::make_unique<WhitespacePunct>(true);
+  if (type == "WhitespaceSplit") return std::make_unique<WhitespacePunct>(false);
   if (type == "Sequence") {
     std::vector<std::unique_ptr<PreTokenizer>> v;
     for (auto& p : j.at("pretokenizers"))

@@ -1,5 +1,5 @@
 // ignis tokenizer: pre-tokenizers of tokenizer.json ("pre_tokenizer": Split,
-// ByteLevel, Metaspace, Sequence), same splitting as HF `tokenizers`.
+// ByteLevel, Metaspace, BertPreTokenizer, WhitespaceSplit, Sequence), same splitting as HF `tokenizers`.
 #pragma once
 #include <nlohmann/json_fwd.hpp>
 #include <memory>
@@ -11,10 +11,11 @@ namespace ignis::tok {
 class PreTokenizer {
  public:
   virtual ~PreTokenizer() = default;
-  // Replaces each piece by its sub-pieces (empty pieces are dropped). `first_at_start`:
-  // pieces[0] begins at offset 0 of the original input (Metaspace's "first" scheme);
-  // a stage that moves that start clears it.
-  virtual void pre_tokenize(std::vector<std::string>& pieces, bool& first_at_start) const = 0;
+  // Replaces each piece by its sub-pieces (empty pieces are dropped). `spans[k]`: how many
+  // bytes at the start of pieces[k] come from the first character of the original input
+  // (0 for the others; HF: offsets_original().0 == 0, what Metaspace's "first" scheme
+  // tests); kept parallel to `pieces` (missing entries count as 0).
+  virtual void pre_tokenize(std::vector<std::string>& pieces, std::vector<size_t>& spans) const = 0;
 };
 
 // null JSON gives nullptr; unsupported types throw Error naming the type and `file`.

@@ -11,6 +11,12 @@
 
 namespace ignis {
 
+// A full encoding: ids and their token type (segment) ids, as HF `Encoding`.
+struct Encoding {
+  std::vector<int32_t> ids;
+  std::vector<int32_t> type_ids;  // same length as ids
+};
+
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
@@ -21,6 +27,12 @@ class Tokenizer {
   // add_special_tokens: apply the post-processor (e.g. BOS of TemplateProcessing).
   virtual std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true) const = 0;
   virtual std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const = 0;
+  // HF Tokenizer.encode(a, pair=b): `b` null for one sequence; the post-processor's type ids
+  // (BERT: 0 for A, 1 for B). `max_length` > 0 truncates the sequence so that the result,
+  // special tokens included, has at most that many ids (in place of tokenizer.json's
+  // "truncation"). The base version handles single sequences without type ids.
+  virtual Encoding encode_full(std::string_view a, const std::string_view* b = nullptr, bool add_special_tokens = true,
+                               size_t max_length = 0) const;
   virtual int32_t vocab_size() const = 0;
   virtual std::string id_to_piece(int32_t id) const = 0;        // raw vocab string
   virtual std::optional<int32_t> piece_to_id(std::string_view piece) const = 0;

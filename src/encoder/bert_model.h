@@ -1,0 +1,48 @@
+// ignis encoder: BertModel / XLMRobertaModel forward on the CPU in float32 (the reference
+// for a later CUDA path): absolute position + token-type embeddings, post-LayerNorm
+// blocks, GELU, bidirectional attention within each sequence of a flat batch (no padding:
+// each sequence attends only to its own tokens, which is what HF's padding mask computes).
+#pragma once
+#include <filesystem>
+#include <vector>
+
+#include "encoder/encoder_config.h"
+
+namespace ignis::enc {
+
+struct EncoderLayer {
+  std::vector<float> wq, bq, wk, bk, wv, bv;  // (hidden, hidden), (hidden)
+  std::vector<float> wo, bo, ln1_g, ln1_b;    // attention.output.dense, attention.output.LayerNorm
+  std::vector<float> wi, bi;                  // intermediate.dense: (intermediate, hidden)
+  std::vector<float> wo2, bo2, ln2_g, ln2_b;  // output.dense: (hidden, intermediate), output.LayerNorm
+};
+
+struct EncoderWeights {
+  std::vector<float> word, pos, type;  // (vocab, hidden), (max_positions, hidden), (type_vocab, hidden)
+  std::vector<float> emb_ln_g, emb_ln_b;
+  std::vector<EncoderLayer> layers;
+};
+
+// One input sequence: token ids and token type ids (same length).
+struct EncoderInput {
+  std::vector<int32_t> ids, type_ids;
+};
+
+class BertModel {
+ public:
+  // Reads model.safetensors (or the shards of model.safetensors.index.json) in `dir`;
+  // F32 / F16 / BF16 tensors, with or without a "bert." / "roberta." prefix.
+  BertModel(const EncoderConfig& cfg, const std::filesystem::path& dir);
+  BertModel(const EncoderConfig& cfg, EncoderWeights w);
+  // Last hidden states, (total tokens, hidden), sequences one after another. Throws Error
+  // for ids out of range or sequences longer than the position table.
+  std::vector<float> forward(const std::vector<EncoderInput>& batch) const;
+  const EncoderConfig& config() const { return cfg_; }
+
+ private:
+  void check_shapes() const;
+  EncoderConfig cfg_;
+  EncoderWeights w_;
+};
+
+}  // namespace ignis::enc
