@@ -131,8 +131,13 @@ void handle_triton_model(ServerContext& ctx, HttpResponder& res, const std::stri
                {"versions", {kVersion}},
                {"platform", "ensemble"},
                {"inputs", {tensor("text_input", "BYTES"), tensor("max_tokens", "INT32"), tensor("bad_words", "BYTES"),
-                           tensor("stop_words", "BYTES"), tensor("temperature", "FP32"), tensor("top_k", "INT32"),
-                           tensor("top_p", "FP32"), tensor("stream", "BOOL")}},
+                           tensor("stop_words", "BYTES"), tensor("end_id", "INT32"), tensor("pad_id", "INT32"),
+                           tensor("temperature", "FP32"), tensor("top_k", "INT32"), tensor("top_p", "FP32"),
+                           tensor("runtime_top_k", "INT32"), tensor("runtime_top_p", "FP32"),
+                           tensor("random_seed", "UINT64"), tensor("repetition_penalty", "FP32"),
+                           tensor("presence_penalty", "FP32"), tensor("frequency_penalty", "FP32"),
+                           tensor("beam_width", "INT32"), tensor("exclude_input_in_output", "BOOL"),
+                           tensor("stream", "BOOL")}},
                {"outputs", {tensor("text_output", "BYTES")}}};
   res.send(200, "application/json", dump(meta));
 }
