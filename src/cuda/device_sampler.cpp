@@ -17,7 +17,9 @@ bool penalized(const SamplingParams& p) {
 bool DeviceSampler::plain_greedy(const std::vector<RowSampling>& rows) {
   for (const RowSampling& r : rows) {
     const SamplingParams& p = r.sampling();
-    if (!p.greedy() || penalized(p) || !p.bad_token_ids.empty() || p.logprobs > 0) return false;
+    if (!p.greedy() || penalized(p) || !p.bad_token_ids.empty() || !p.bad_word_ids.empty() || !p.logit_bias.empty() ||
+        p.logprobs > 0)
+      return false;
   }
   return true;
 }
@@ -51,7 +53,7 @@ void DeviceSampler::penalty_list(const RowSampling& r, int vocab, std::vector<st
   out.resize(w);
 }
 
-void DeviceSampler::reserve(size_t rows, size_t pen, size_t bad) {
+void DeviceSampler::reserve(size_t rows, size_t pen, size_t bad, size_t bias) {
   if (rows > cap_rows_) {
     cap_rows_ = std::max(rows, cap_rows_ * 2);
     const size_t n = cap_rows_, top = n * kernels::kMaxTopLogprobs;
@@ -81,27 +83,39 @@ void DeviceSampler::reserve(size_t rows, size_t pen, size_t bad) {
     h_bad_ = PinnedBuffer(cap_bad_ * 4);
     d_bad_ = DeviceBuffer(cap_bad_ * 4, "bad token ids");
   }
+  if (bias > cap_bias_) {
+    cap_bias_ = std::max(bias, cap_bias_ * 2);
+    h_bias_ids_ = PinnedBuffer(cap_bias_ * 4);
+    h_bias_vals_ = PinnedBuffer(cap_bias_ * 4);
+    d_bias_ids_ = DeviceBuffer(cap_bias_ * 4, "logit bias ids");
+    d_bias_vals_ = DeviceBuffer(cap_bias_ * 4, "logit bias values");
+    d_bias_orig_ = DeviceBuffer(cap_bias_ * 4, "logit bias raw logits");
+  }
 }
 
 void DeviceSampler::stage(const std::vector<RowSampling>& rows, int vocab, cudaStream_t stream) {
   vocab_ = vocab;
   // Upper bounds of the list lengths, so the pinned buffers are sized once for the step.
-  size_t pen = 0, bad = 0;
+  size_t pen = 0, bad = 0, bias = 0;
   for (const RowSampling& r : rows) {
     const SamplingParams& p = r.sampling();
     validate_sampling_params(p, vocab);
     if (penalized(p)) pen += r.n_output + (p.repetition_penalty != 1.0f ? r.n_prompt : 0);
-    bad += p.bad_token_ids.size();
+    bad += p.bad_token_ids.size() + p.bad_word_ids.size();  // each sequence bans at most one token
+    bias += p.logit_bias.size();
   }
   // The previous step's copies out of the pinned buffers must be done before they are rewritten.
   IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream));
-  reserve(std::max<size_t>(rows.size(), 1), std::max<size_t>(pen, 1), std::max<size_t>(bad, 1));
+  reserve(std::max<size_t>(rows.size(), 1), std::max<size_t>(pen, 1), std::max<size_t>(bad, 1),
+          std::max<size_t>(bias, 1));
 
   auto* hr = h_rows_.as<kernels::SampleRow>();
   auto* pid = h_pen_ids_.as<int32_t>();
   auto* pcnt = h_pen_counts_.as<int32_t>();
   auto* hb = h_bad_.as<int32_t>();
-  int32_t np = 0, nb = 0;
+  auto* hbi = h_bias_ids_.as<int32_t>();
+  auto* hbv = h_bias_vals_.as<float>();
+  int32_t np = 0, nb = 0, nbias = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
     const RowSampling& r = rows[i];
     const SamplingParams& p = r.sampling();
@@ -118,7 +132,21 @@ void DeviceSampler::stage(const std::vector<RowSampling>& rows, int vocab, cudaS
     k.num_logprobs = std::min(p.logprobs, vocab);
     k.bad_begin = nb;
     for (int32_t t : p.bad_token_ids) hb[nb++] = t;
+    if (!p.bad_word_ids.empty()) {  // the sequences' bans depend on the tokens so far: found here, per step
+      IGNIS_CHECK(r.n_output == 0 || r.output_ids, "sampling row: output ids missing");
+      IGNIS_CHECK(r.n_prompt == 0 || r.prompt_ids, "sampling row: prompt ids missing");
+      banned_.clear();
+      banned_word_tokens(p, r.prompt_ids, r.n_prompt, r.output_ids, r.n_output, &banned_);
+      for (int32_t t : banned_) hb[nb++] = t;
+    }
     k.bad_count = nb - k.bad_begin;
+    k.bias_begin = nbias;
+    for (const auto& [t, b] : p.logit_bias) {
+      hbi[nbias] = t;
+      hbv[nbias] = b;
+      ++nbias;
+    }
+    k.bias_count = nbias - k.bias_begin;
     k.pen_begin = np;
     if (penalized(p)) {
       penalty_list(r, vocab, scratch_);
@@ -137,6 +165,10 @@ void DeviceSampler::stage(const std::vector<RowSampling>& rows, int vocab, cudaS
     IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_pen_counts_.get(), pcnt, size_t(np) * 4, cudaMemcpyHostToDevice, stream));
   }
   if (nb) IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_bad_.get(), hb, size_t(nb) * 4, cudaMemcpyHostToDevice, stream));
+  if (nbias) {
+    IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_bias_ids_.get(), hbi, size_t(nbias) * 4, cudaMemcpyHostToDevice, stream));
+    IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_bias_vals_.get(), hbv, size_t(nbias) * 4, cudaMemcpyHostToDevice, stream));
+  }
 }
 
 void DeviceSampler::launch(float* logits, int row_begin, int n, cudaStream_t stream) {
@@ -146,6 +178,9 @@ void DeviceSampler::launch(float* logits, int row_begin, int n, cudaStream_t str
   lists.pen_out_counts = d_pen_counts_.as<int32_t>();
   lists.pen_orig = d_pen_orig_.as<float>();
   lists.bad_ids = d_bad_.as<int32_t>();
+  lists.bias_ids = d_bias_ids_.as<int32_t>();
+  lists.bias_vals = d_bias_vals_.as<float>();
+  lists.bias_orig = d_bias_orig_.as<float>();
   kernels::SampleOut out;
   const size_t top = size_t(row_begin) * kernels::kMaxTopLogprobs;
   out.token = d_token_.as<int32_t>() + row_begin;

@@ -1,5 +1,6 @@
 // ignis cuda: host side of GPU sampling. Turns the engine's RowSampling rows into the kernel's
-// SampleRow parameters and penalty / bad-id lists (uploaded once per step), launches
+// SampleRow parameters and penalty / bad-id / logit-bias lists (uploaded once per step; the bans of
+// bad-word sequences are found on the host from each row's tokens so far), launches
 // kernels::sample_rows over each chunk of logit rows as the lm_head produces it, and copies the
 // tokens, logprobs and statuses back.
 #pragma once
@@ -17,7 +18,7 @@ namespace ignis::cuda {
 
 class DeviceSampler {
  public:
-  // Whether every row is plain greedy (no penalties, no bad ids, no top-n): argmax suffices.
+  // Whether every row is plain greedy (no penalties, bad ids, bad words, logit bias, top-n): argmax suffices.
   static bool plain_greedy(const std::vector<RowSampling>& rows);
   // Rows whose top-n logprobs exceed kernels::kMaxTopLogprobs, or a vocabulary above
   // kernels::kMaxSampleVocab, cannot be sampled on the device (the caller samples on the host).
@@ -36,17 +37,18 @@ class DeviceSampler {
   void collect(const std::vector<RowSampling>& rows, cudaStream_t stream, std::vector<RowSample>& out);
 
  private:
-  void reserve(size_t rows, size_t pen, size_t bad);
+  void reserve(size_t rows, size_t pen, size_t bad, size_t bias);
 
   int vocab_ = 0;
-  size_t cap_rows_ = 0, cap_pen_ = 0, cap_bad_ = 0;
+  size_t cap_rows_ = 0, cap_pen_ = 0, cap_bad_ = 0, cap_bias_ = 0;
   // host staging (pinned) and device copies
-  PinnedBuffer h_rows_, h_pen_ids_, h_pen_counts_, h_bad_;
-  DeviceBuffer d_rows_, d_pen_ids_, d_pen_counts_, d_pen_orig_, d_bad_;
+  PinnedBuffer h_rows_, h_pen_ids_, h_pen_counts_, h_bad_, h_bias_ids_, h_bias_vals_;
+  DeviceBuffer d_rows_, d_pen_ids_, d_pen_counts_, d_pen_orig_, d_bad_, d_bias_ids_, d_bias_vals_, d_bias_orig_;
   // outputs: token, logprob, status (rows each), top ids / logprobs (rows x kMaxTopLogprobs)
   DeviceBuffer d_token_, d_logprob_, d_status_, d_top_ids_, d_top_lp_;
   PinnedBuffer h_token_, h_logprob_, h_status_, h_top_ids_, h_top_lp_;
   std::vector<std::pair<int32_t, int32_t>> scratch_;  // one row's penalty list (id, output count)
+  std::vector<int32_t> banned_;                       // one row's bad-word bans this step
 };
 
 }  // namespace ignis::cuda

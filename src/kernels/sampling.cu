@@ -9,8 +9,9 @@
 // Passes over a row (vocab reads each), in order:
 //   A   raw row: NaN / +inf check, max key, unmasked count, online logsumexp (when logprobs are asked)
 //   N   top-n (n >= 2): radix select of the n-th raw key, then one gather pass
-//   pen sparse: save raw values of pen ids (pen_orig), bad ids -> -inf, penalties on pen ids
-//   C   penalized row (only when penalties / bad ids changed it): max key, unmasked count
+//   pen sparse: save raw values of pen ids and bias ids (pen_orig, bias_orig), bad ids -> -inf, bias ids += bias,
+//       penalties on pen ids
+//   C   penalized row (only when penalties / bad ids / biases changed it): max key, unmasked count
 //   greedy: done (token = id of the max key)
 //   K   top-k (1 < k < unmasked): radix select by count
 //   P   top-p (< 1): radix select by fixed-point weight inside the top-k set
@@ -232,7 +233,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int n_top = min(min(p.num_logprobs, kMaxTopLogprobs), vocab);
   const bool rep = p.repetition_penalty != 1.0f;
   const bool freq_pres = p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
-  const bool modifies = p.bad_count > 0 || (p.pen_count > 0 && (rep || freq_pres));
+  const bool modifies = p.bad_count > 0 || p.bias_count > 0 || (p.pen_count > 0 && (rep || freq_pres));
 
   auto finish = [&](int32_t status, int token, float logprob) {
     if (tid == 0) {
@@ -305,13 +306,20 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   }
 
-  // --- penalties (sparse), in the host's order: bad ids, then repetition / frequency / presence ---
+  // --- penalties (sparse), in the host's order: bad ids, logit bias, then repetition / frequency / presence ---
   u64 kpen = kmax;  // max key of the penalized row
   if (modifies) {
     for (int i = tid; i < p.pen_count; i += kThreads)
       lists.pen_orig[p.pen_begin + i] = row[lists.pen_ids[p.pen_begin + i]];
+    for (int i = tid; i < p.bias_count; i += kThreads)
+      lists.bias_orig[p.bias_begin + i] = row[lists.bias_ids[p.bias_begin + i]];
     __syncthreads();
     for (int i = tid; i < p.bad_count; i += kThreads) row[lists.bad_ids[p.bad_begin + i]] = -INFINITY;
+    __syncthreads();
+    for (int i = tid; i < p.bias_count; i += kThreads) {  // ids unique: no two threads write one logit
+      const int id = lists.bias_ids[p.bias_begin + i];
+      row[id] = __fadd_rn(row[id], lists.bias_vals[p.bias_begin + i]);  // -inf (banned) stays -inf
+    }
     __syncthreads();
     if (rep || freq_pres)
       for (int i = tid; i < p.pen_count; i += kThreads) {
@@ -411,9 +419,12 @@ __global__ void __launch_bounds__(kThreads, 1)
     __syncthreads();
     if (tid == 0) s.raw = row[token];  // equals the raw logit unless token is a pen id
     __syncthreads();
-    if (modifies)
+    if (modifies) {  // a pen id and a bias id hold the same raw value: either write is right
       for (int i = tid; i < p.pen_count; i += kThreads)
         if (lists.pen_ids[p.pen_begin + i] == token) s.raw = lists.pen_orig[p.pen_begin + i];
+      for (int i = tid; i < p.bias_count; i += kThreads)
+        if (lists.bias_ids[p.bias_begin + i] == token) s.raw = lists.bias_orig[p.bias_begin + i];
+    }
     __syncthreads();
   }
   finish(kSampleOk, token, want_lp ? s.raw - lse : 0.0f);

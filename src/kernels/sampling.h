@@ -2,7 +2,7 @@
 // inverse-CDF draw with a host-given uniform, raw logprobs and top-n alternatives.
 //
 // Semantics are the host reference sampler's (src/sampling/sampler.h, sample_token_u), row by row:
-//   raw logits --(logprobs: raw log-softmax, top-n)--> bad ids -> -inf, repetition penalty over
+//   raw logits --(logprobs: raw log-softmax, top-n)--> bad ids -> -inf, bias ids += bias, repetition penalty over
 //   pen ids, frequency/presence over pen ids with out_count > 0 --> greedy argmax (ties -> lowest id)
 //   or weights exp((l - lmax) / T), top-k, then top-p inside the top-k set, then min-p, then the
 //   first id (ascending) whose cumulative weight exceeds u * total.
@@ -31,6 +31,7 @@ struct SampleRow {
   int32_t num_logprobs = -1;      // -1: none; 0: sampled token's raw logprob; n: plus top-n (<= kMaxTopLogprobs)
   int32_t pen_begin = 0, pen_count = 0;  // entries of SampleLists::pen_* for this row
   int32_t bad_begin = 0, bad_count = 0;  // entries of SampleLists::bad_ids for this row
+  int32_t bias_begin = 0, bias_count = 0;  // entries of SampleLists::bias_* for this row (ids unique)
 };
 
 // Device arrays shared by all rows (each row addresses its own range).
@@ -39,6 +40,9 @@ struct SampleLists {
   const int32_t* pen_out_counts = nullptr;  // occurrences in the output (frequency / presence use them)
   float* pen_orig = nullptr;                // scratch, same length: raw logits of pen_ids (for the logprob)
   const int32_t* bad_ids = nullptr;         // never sampled (-inf)
+  const int32_t* bias_ids = nullptr;        // logit_bias: token ids, unique within a row
+  const float* bias_vals = nullptr;         // logit_bias: added to the logit after the bad ids
+  float* bias_orig = nullptr;               // scratch, same length: raw logits of bias_ids (for the logprob)
 };
 
 enum SampleStatus : int32_t { kSampleOk = 0, kSampleBadLogit = 1, kSampleAllMasked = 2 };

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ignis {
@@ -22,6 +23,12 @@ struct SamplingParams {
   bool ignore_eos = false;
   int logprobs = -1;          // -1 = none; 0 = sampled token's logprob only; n = plus top-n alternatives
   std::vector<int32_t> bad_token_ids;    // never sampled (logit = -inf)
+  // Banned token sequences (TensorRT-LLM bad_words): the last token of a sequence gets -inf when
+  // the rest of it equals the end of prompt + output so far (a one-token sequence: always banned).
+  std::vector<std::vector<int32_t>> bad_word_ids;
+  // OpenAI logit_bias: (token, bias) pairs, ids strictly ascending; the bias is added to the raw
+  // logit (after the bans, before the penalties), greedy included.
+  std::vector<std::pair<int32_t, float>> logit_bias;
 
   bool greedy() const { return temperature <= 0.0f; }
 };

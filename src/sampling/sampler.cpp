@@ -202,8 +202,8 @@ SampleResult sample_with(float* logits, int vocab, const SamplingParams& p, doub
     if (p.logprobs > 0)
       for (const Cand& c : top_n(logits, vocab, std::min(p.logprobs, vocab)))
         r.top.emplace_back(c.id, static_cast<float>(c.logit - lse));
-    const bool modifies = !p.bad_token_ids.empty() || p.repetition_penalty != 1.0f || p.frequency_penalty != 0.0f ||
-                          p.presence_penalty != 0.0f;
+    const bool modifies = !p.bad_token_ids.empty() || !p.bad_word_ids.empty() || !p.logit_bias.empty() ||
+                          p.repetition_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
     if (modifies) {
       scratch().raw.assign(logits, logits + vocab);
       raw = scratch().raw.data();

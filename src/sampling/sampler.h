@@ -1,7 +1,7 @@
 // ignis sampling: the host reference sampler (backend-independent).
 //
 // One call per generated token per request:
-//   raw logits --(bad_token_ids -> -inf, repetition / frequency / presence penalties)-->
+//   raw logits --(bad_token_ids / bad_word_ids -> -inf, logit_bias, repetition / frequency / presence penalties)-->
 //   penalized logits --(temperature, top-k, top-p, min-p)--> distribution --(inverse CDF, RequestRng)--> token.
 // Greedy (temperature 0) takes the argmax of the penalized logits, ties to the lowest id.
 // Logprobs are the log-softmax of the RAW logits (before penalties and temperature), like vLLM's default.
@@ -38,7 +38,9 @@ struct SampleResult {
 
 // Throws ignis::Error naming the field when a sampling parameter is out of range:
 // temperature finite >= 0, top_p in (0, 1], min_p in [0, 1], top_k >= 0 (negative = off, like vLLM's -1),
-// repetition_penalty finite > 0, presence/frequency finite, logprobs >= -1, bad_token_ids in [0, vocab).
+// repetition_penalty finite > 0, presence/frequency finite, logprobs >= -1, bad_token_ids in [0, vocab),
+// bad_word_ids sequences non-empty with ids in [0, vocab), logit_bias ids strictly ascending in [0, vocab)
+// with finite biases.
 // Cheap; the engine / server may call it at submit time to reject a request early.
 void validate_sampling_params(const SamplingParams& p, int vocab);
 
@@ -87,7 +89,13 @@ void dense_distribution(const float* logits, int vocab, const SamplingParams& p,
 
 // --- building blocks (used by sample_token, exposed for tests and other backends' references) ---
 
-// Applies bad_token_ids (-inf), then repetition penalty (HF: over unique prompt+output ids,
+// The last tokens of bad_word_ids sequences banned at this position (appended to *out, maybe repeated):
+// a sequence of n tokens bans its last one when its first n - 1 equal the last n - 1 tokens of
+// prompt + output (prompt first; a one-token sequence is always banned).
+void banned_word_tokens(const SamplingParams& p, const int32_t* prompt_ids, size_t n_prompt, const int32_t* output_ids,
+                        size_t n_output, std::vector<int32_t>* out);
+
+// Applies bad_token_ids and banned_word_tokens (-inf), then logit_bias (logit += bias), then repetition penalty (HF: over unique prompt+output ids,
 // logit > 0 ? logit / r : logit * r), then frequency and presence penalties (OpenAI: over output ids,
 // logit -= count * frequency + (count > 0) * presence). logits: (vocab), in place.
 void apply_penalties(float* logits, int vocab, const SamplingParams& p, const int32_t* prompt_ids, size_t n_prompt,

@@ -1,4 +1,5 @@
 // ignis server: API errors, JSON output and typed request-field readers.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -129,6 +130,33 @@ std::vector<std::string> get_string_list(const json& obj, const char* key, bool 
   if (out.size() > max_items)
     throw_api(400, std::string("'") + key + "' has " + std::to_string(out.size()) + " items, at most " +
                        std::to_string(max_items) + " allowed", key);
+  return out;
+}
+
+std::vector<std::pair<int32_t, float>> get_logit_bias(const json& obj, const char* key, int vocab) {
+  const json* v = field(obj, key);
+  std::vector<std::pair<int32_t, float>> out;
+  if (!v) return out;
+  if (!v->is_object()) throw_api(400, std::string("'") + key + "' must be an object of token id -> bias", key);
+  if (v->size() > 1024) throw_api(400, std::string("'") + key + "' has more than 1024 entries", key);
+  for (auto& [k, b] : v->items()) {
+    const std::string where = std::string(key) + "." + k;
+    int64_t id = -1;
+    bool digits = !k.empty() && k.size() <= 10 && std::all_of(k.begin(), k.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (digits) id = std::stoll(k);
+    if (!digits || id >= vocab)
+      throw_api(400, "'" + std::string(key) + "' key '" + k + "' is not a token id in [0, " + std::to_string(vocab) + ")",
+                key);
+    if (!b.is_number()) throw_api(400, "'" + where + "' must be a number", key);
+    const double d = b.get<double>();
+    if (!std::isfinite(d) || d < -100.0 || d > 100.0)
+      throw_api(400, "'" + where + "' must be in [-100, 100], got " + b.dump(), key);
+    out.emplace_back(static_cast<int32_t>(id), static_cast<float>(d));
+  }
+  std::sort(out.begin(), out.end());
+  for (size_t i = 1; i < out.size(); i++)
+    if (out[i].first == out[i - 1].first)
+      throw_api(400, "'" + std::string(key) + "' names token " + std::to_string(out[i].first) + " twice", key);
   return out;
 }
 

@@ -80,6 +80,11 @@ std::optional<std::string> get_string(const json& obj, const char* key);
 // A string or a list of strings (e.g. "stop"); empty strings dropped when drop_empty.
 std::vector<std::string> get_string_list(const json& obj, const char* key, bool drop_empty, size_t max_items);
 
+// OpenAI logit_bias: {"<token id>": bias in [-100, 100], ...} -> (id, bias) pairs, ids ascending.
+// 400 naming the field on a key that is not a token id of [0, vocab), a bias out of range, or more
+// than 1024 entries. Absent or null -> empty.
+std::vector<std::pair<int32_t, float>> get_logit_bias(const json& obj, const char* key, int vocab);
+
 // Sampling fields common to both APIs (temperature, top_p, top_k, min_p, seed,
 // penalties, ignore_eos) read from `obj` into `p`.
 void read_sampling_fields(const json& obj, SamplingParams* p);

@@ -17,5 +17,8 @@ void handle_triton_generate(ServerContext& ctx, const json& body, HttpResponder&
                             bool stream_endpoint);
 void handle_triton_model(ServerContext& ctx, HttpResponder& res, const std::string& model_name);
 std::string triton_error_body(const std::string& message);
+// The same URLs in text-generation-inference's form {"inputs", "parameters", "stream"} (tgi.cpp),
+// answered in TGI's schema ({"generated_text", "details"}; SSE token events when streaming).
+void handle_tgi_generate(ServerContext& ctx, const json& body, HttpResponder& res, bool stream_endpoint);
 
 }  // namespace ignis::server

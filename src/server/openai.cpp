@@ -5,6 +5,7 @@
 #include <ctime>
 #include <limits>
 
+#include "server/fields.h"
 #include "server/handlers.h"
 #include "tokenizer/tokenizer.h"
 
@@ -43,9 +44,8 @@ CommonOptions read_common(ServerContext& ctx, const json& body) {
     o.include_usage = get_bool(*it, "include_usage").value_or(false);
   }
   o.speculative = get_bool(body, "speculative").value_or(ctx.speculative_default);
-  get_string(body, "user");  // accepted (type-checked), not used
-  if (auto it = body.find("logit_bias"); it != body.end() && !it->is_null() && !it->is_object())
-    throw_api(400, "'logit_bias' must be an object", "logit_bias");
+  get_string(body, "user");  // end-user id for abuse monitoring in OpenAI's API: type-checked, no effect on output
+  o.sampling.logit_bias = get_logit_bias(body, "logit_bias", ctx.model.vocab_size);
   return o;
 }
 
@@ -324,6 +324,7 @@ void run_openai(ServerContext& ctx, HttpResponder& res, const CommonOptions& o, 
 }  // namespace
 
 void handle_completions(ServerContext& ctx, const json& body, HttpResponder& res) {
+  reject_unknown_fields(body, Endpoint::Completions);
   check_model(ctx, body);
   CommonOptions o = read_common(ctx, body);
   auto max_tokens = get_int(body, "max_tokens", 1, kMaxTokensLimit);
@@ -344,7 +345,24 @@ void handle_completions(ServerContext& ctx, const json& body, HttpResponder& res
   run_openai(ctx, res, o, expand(prompts, per_prompt, o.n), false, texts, o.sampling.logprobs);
 }
 
+// Chat fields ignis accepts only at the value it honours: tool_choice "none" (ignis never returns
+// tool_calls), response_format {"type": "text"}. Other values: 400 naming the field.
+static void check_chat_only_defaults(const json& body) {
+  if (auto tc = body.find("tool_choice"); tc != body.end() && !tc->is_null() && *tc != "none")
+    throw_api(400, "'tool_choice' " + tc->dump() + " is not supported (only \"none\": ignis does not return tool calls)",
+              "tool_choice", "unsupported_field");
+  if (auto rf = body.find("response_format"); rf != body.end() && !rf->is_null()) {
+    if (!rf->is_object() || !rf->contains("type") || !(*rf)["type"].is_string())
+      throw_api(400, "'response_format' must be an object with a string 'type'", "response_format");
+    if ((*rf)["type"] != "text" || rf->size() != 1)
+      throw_api(400, "'response_format' " + rf->dump() + " is not supported (only {\"type\": \"text\"})",
+                "response_format", "unsupported_field");
+  }
+}
+
 void handle_chat(ServerContext& ctx, const json& body, HttpResponder& res) {
+  reject_unknown_fields(body, Endpoint::Chat);
+  check_chat_only_defaults(body);
   check_model(ctx, body);
   CommonOptions o = read_common(ctx, body);
   json messages = normalized_messages(body);

@@ -2,6 +2,7 @@
 // (ensemble / tensorrt_llm / tensorrt_llm_bls models) serves it.
 #include <fmt/format.h>
 
+#include "server/fields.h"
 #include "server/handlers.h"
 #include "tokenizer/tokenizer.h"
 
@@ -23,16 +24,22 @@ json merged_parameters(const json& body) {
   return p;
 }
 
-// TensorRT-LLM bans word sequences; the sampler bans single tokens, so a bad word
-// bans its first token (it can then never be produced; stricter than TRT-LLM for
-// multi-token words).
-std::vector<int32_t> bad_word_tokens(const Tokenizer& tok, const std::vector<std::string>& words) {
-  std::vector<int32_t> ids;
+// TensorRT-LLM's bad words: each word's token sequence (encoded like its preprocessing model does,
+// without special tokens) is banned as a whole: its last token cannot follow the rest of it.
+std::vector<std::vector<int32_t>> bad_word_sequences(const Tokenizer& tok, const std::vector<std::string>& words) {
+  std::vector<std::vector<int32_t>> seqs;
   for (auto& w : words) {
     std::vector<int32_t> t = tok.encode(w, false);
-    if (!t.empty()) ids.push_back(t.front());
+    if (!t.empty()) seqs.push_back(std::move(t));
   }
-  return ids;
+  return seqs;
+}
+
+// TensorRT-LLM outputs ignis does not produce: accepted when false (the default), else a 400.
+void only_false(const json& p, const char* key) {
+  if (get_bool(p, key).value_or(false))
+    throw_api(400, std::string("'") + key + "' true is not supported (ignis returns text_output only)", key,
+              "unsupported_field");
 }
 
 }  // namespace
@@ -43,6 +50,12 @@ void handle_triton_generate(ServerContext& ctx, const json& body, HttpResponder&
                             bool stream_endpoint) {
   if (!ctx.model.matches(model_name))
     throw_api(404, "Request for unknown model: '" + model_name + "' is not found", "model", "model_not_found");
+  if (body.contains("inputs") && !body.contains("text_input")) {  // text-generation-inference's form
+    handle_tgi_generate(ctx, body, res, stream_endpoint);
+    return;
+  }
+  reject_unknown_fields(body, Endpoint::Triton);
+  if (auto it = body.find("parameters"); it != body.end()) reject_unknown_fields(*it, Endpoint::Triton, "parameters.");
   json p = merged_parameters(body);
   auto text = get_string(p, "text_input");
   if (!text) throw_api(400, "'text_input' is required", "text_input");
@@ -54,12 +67,25 @@ void handle_triton_generate(ServerContext& ctx, const json& body, HttpResponder&
   if (auto v = get_int(p, "random_seed", INT64_MIN, INT64_MAX)) sp.seed = static_cast<uint64_t>(*v);
   if (auto v = get_number(p, "runtime_top_p", 0.0, 1.0); v && *v > 0) sp.top_p = static_cast<float>(*v);
   if (auto v = get_int(p, "runtime_top_k", 0, 1 << 30)) sp.top_k = static_cast<int>(*v);
-  if (auto v = get_int(p, "end_id", 0, ctx.model.vocab_size - 1)) sp.stop_token_ids.push_back(static_cast<int32_t>(*v));
+  // end_id is TensorRT-LLM's end token: it replaces the model's eos (which then no longer stops).
+  if (auto v = get_int(p, "end_id", 0, ctx.model.vocab_size - 1)) {
+    sp.stop_token_ids.push_back(static_cast<int32_t>(*v));
+    sp.ignore_eos = true;
+  }
+  // pad_id only fills TensorRT-LLM's output_ids tensor after the end; text_output (all ignis
+  // returns) is cut at the sequence length there too, so it is checked and has no effect.
+  get_int(p, "pad_id", 0, ctx.model.vocab_size - 1);
   sp.stop_strings = get_string_list(p, "stop_words", true, 64);
-  sp.bad_token_ids = bad_word_tokens(ctx.tok, get_string_list(p, "bad_words", true, 256));
+  sp.bad_word_ids = bad_word_sequences(ctx.tok, get_string_list(p, "bad_words", true, 256));
+  for (const char* k : {"return_log_probs", "return_context_logits", "return_generation_logits"}) only_false(p, k);
   bool exclude_input = get_bool(p, "exclude_input_in_output").value_or(false);
   bool stream = get_bool(p, "stream").value_or(false);
   auto max_tokens = get_int(p, "max_tokens", 1, INT32_MAX);
+  if (auto alias = get_int(p, "max_new_tokens", 1, INT32_MAX)) {
+    if (max_tokens && *max_tokens != *alias)
+      throw_api(400, "'max_tokens' and 'max_new_tokens' differ; give one", "max_new_tokens");
+    max_tokens = alias;
+  }
 
   GenerateRequest r;
   r.speculative = get_bool(p, "speculative").value_or(ctx.speculative_default);
@@ -111,8 +137,13 @@ void handle_triton_model(ServerContext& ctx, HttpResponder& res, const std::stri
                {"versions", {kVersion}},
                {"platform", "ensemble"},
                {"inputs", {tensor("text_input", "BYTES"), tensor("max_tokens", "INT32"), tensor("bad_words", "BYTES"),
-                           tensor("stop_words", "BYTES"), tensor("temperature", "FP32"), tensor("top_k", "INT32"),
-                           tensor("top_p", "FP32"), tensor("stream", "BOOL")}},
+                           tensor("stop_words", "BYTES"), tensor("end_id", "INT32"), tensor("pad_id", "INT32"),
+                           tensor("temperature", "FP32"), tensor("top_k", "INT32"), tensor("top_p", "FP32"),
+                           tensor("runtime_top_k", "INT32"), tensor("runtime_top_p", "FP32"),
+                           tensor("random_seed", "UINT64"), tensor("repetition_penalty", "FP32"),
+                           tensor("presence_penalty", "FP32"), tensor("frequency_penalty", "FP32"),
+                           tensor("beam_width", "INT32"), tensor("exclude_input_in_output", "BOOL"),
+                           tensor("stream", "BOOL")}},
                {"outputs", {tensor("text_output", "BYTES")}}};
   res.send(200, "application/json", dump(meta));
 }

@@ -243,12 +243,15 @@ TEST(GpuModel, SamplingMatchesCpuSampler) {
   cuda::CudaModel gpu(cfg, ws, opts(DType::F32));
   cpu.init_kv_cache(128, 16);
   gpu.init_kv_cache(128, 16);
-  std::vector<SamplingParams> sp(4);
+  std::vector<SamplingParams> sp(5);
   sp[0].temperature = 0.8f, sp[0].top_p = 0.9f, sp[0].repetition_penalty = 1.2f, sp[0].logprobs = 3;
   sp[1].temperature = 1.0f, sp[1].top_k = 20, sp[1].min_p = 0.05f, sp[1].frequency_penalty = 0.5f,
   sp[1].presence_penalty = 0.3f, sp[1].logprobs = 0;
   sp[2].temperature = 0.0f, sp[2].repetition_penalty = 1.3f, sp[2].bad_token_ids = {3, 5, 7}, sp[2].logprobs = 2;
   sp[3].temperature = 1.5f;
+  // greedy through the device sampler (not the argmax shortcut): logit_bias and bad-word sequences
+  sp[4].temperature = 0.0f, sp[4].logprobs = 0, sp[4].logit_bias = {{2, 1.5f}, {9, -2.0f}, {30, 0.8f}, {41, 3.0f}};
+  sp[4].bad_word_ids = {{11}, {4, 6}, {41, 41}, {2, 30, 9}};
   std::mt19937_64 rng(3);
   std::vector<std::vector<int32_t>> prompt(sp.size()), output(sp.size());
   std::vector<RequestRng> draws;
@@ -288,6 +291,9 @@ TEST(GpuModel, SamplingMatchesCpuSampler) {
         EXPECT_NEAR(got[s].result.top[j].second, want[s].result.top[j].second, 1e-3);
       }
       for (int32_t bad : sp[s].bad_token_ids) EXPECT_NE(got[s].result.token, bad);
+      std::vector<int32_t> banned;
+      banned_word_tokens(sp[s], prompt[s].data(), prompt[s].size(), output[s].data(), output[s].size(), &banned);
+      for (int32_t bad : banned) EXPECT_NE(got[s].result.token, bad) << "banned by a bad-word sequence, step " << step;
       const int32_t tok = want[s].result.token;  // teacher forcing: both continue with the CPU's token
       output[s].push_back(tok);
       next.seqs.push_back(seq_at(int(s), b.seqs[s].num_cached + b.seqs[s].num_tokens, 1, 32, false));

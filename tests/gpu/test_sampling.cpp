@@ -47,7 +47,8 @@ std::vector<T> download(const cuda::DeviceBuffer& b, size_t n) {
 GpuOut run_gpu(const std::vector<Base>& bases, const std::vector<Row>& rows, int V) {
   const int n = int(rows.size());
   std::vector<kernels::SampleRow> sr(n);
-  std::vector<int32_t> pen_ids, pen_counts, bad;
+  std::vector<int32_t> pen_ids, pen_counts, bad, bias_ids;
+  std::vector<float> bias_vals;
   std::vector<float> logits(size_t(n) * V);
   for (int i = 0; i < n; ++i) {
     const Base& b = bases[rows[i].base];
@@ -72,12 +73,22 @@ GpuOut run_gpu(const std::vector<Base>& bases, const std::vector<Row>& rows, int
       pen_counts.push_back(c);
     }
     r.bad_begin = int32_t(bad.size());
-    r.bad_count = int32_t(b.p.bad_token_ids.size());
     bad.insert(bad.end(), b.p.bad_token_ids.begin(), b.p.bad_token_ids.end());
+    // bad-word sequences: their bans at this position, found on the host as DeviceSampler::stage does
+    banned_word_tokens(b.p, b.prompt.data(), b.prompt.size(), b.output.data(), b.output.size(), &bad);
+    r.bad_count = int32_t(bad.size()) - r.bad_begin;
+    r.bias_begin = int32_t(bias_ids.size());
+    r.bias_count = int32_t(b.p.logit_bias.size());
+    for (auto [t, v] : b.p.logit_bias) {
+      bias_ids.push_back(t);
+      bias_vals.push_back(v);
+    }
   }
   auto d_rows = test::to_device(sr), d_logits = test::to_device(logits), d_pen = test::to_device(pen_ids),
-       d_counts = test::to_device(pen_counts), d_bad = test::to_device(bad);
+       d_counts = test::to_device(pen_counts), d_bad = test::to_device(bad), d_bias_ids = test::to_device(bias_ids),
+       d_bias_vals = test::to_device(bias_vals);
   cuda::DeviceBuffer d_orig(std::max<size_t>(4, pen_ids.size() * 4), "pen_orig");
+  cuda::DeviceBuffer d_bias_orig(std::max<size_t>(4, bias_ids.size() * 4), "bias_orig");
   cuda::DeviceBuffer d_tok(size_t(n) * 4, "token"), d_lp(size_t(n) * 4, "logprob"), d_st(size_t(n) * 4, "status");
   cuda::DeviceBuffer d_tid(size_t(n) * kMaxTopLogprobs * 4, "top_ids"), d_tlp(size_t(n) * kMaxTopLogprobs * 4, "top_lp");
   for (cuda::DeviceBuffer* b : {&d_tok, &d_lp, &d_st, &d_tid, &d_tlp}) test::poison(*b);
@@ -86,6 +97,9 @@ GpuOut run_gpu(const std::vector<Base>& bases, const std::vector<Row>& rows, int
   lists.pen_out_counts = d_counts.as<int32_t>();
   lists.pen_orig = d_orig.as<float>();
   lists.bad_ids = d_bad.as<int32_t>();
+  lists.bias_ids = d_bias_ids.as<int32_t>();
+  lists.bias_vals = d_bias_vals.as<float>();
+  lists.bias_orig = d_bias_orig.as<float>();
   kernels::SampleOut out;
   out.token = d_tok.as<int32_t>();
   out.logprob = d_lp.as<float>();
@@ -143,6 +157,18 @@ void add_penalties(std::mt19937_64& rng, Base& b, int V) {
   for (int i = 0; i < 20; ++i) b.output.push_back(rng() % 2 ? order[rng() % lead] : int32_t(rng() % V));
   if (rng() % 3 == 0)
     for (int i = 0; i < 4; ++i) b.p.bad_token_ids.push_back(rng() % 2 ? order[rng() % lead] : int32_t(rng() % V));
+  // logit_bias on leaders and random ids (ascending, unique), sometimes +-100 (forced / pushed away)
+  if (rng() % 2 == 0) {
+    std::map<int32_t, float> bias;
+    const float vals[] = {-100.0f, -3.5f, 0.75f, 2.0f, 100.0f};
+    for (int i = 0; i < 6; ++i) bias[rng() % 2 ? order[rng() % lead] : int32_t(rng() % V)] = vals[rng() % 5];
+    b.p.logit_bias.assign(bias.begin(), bias.end());
+  }
+  // a bad-word sequence that ends the output (bans a leader now) and one that does not match
+  if (rng() % 3 == 0) {
+    b.p.bad_word_ids.push_back({b.output[b.output.size() - 2], b.output.back(), order[rng() % lead]});
+    b.p.bad_word_ids.push_back({int32_t(rng() % V), int32_t(rng() % V)});
+  }
 }
 
 std::vector<float> host_penalized(const Base& b, int V) {

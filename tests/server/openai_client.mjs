@@ -109,6 +109,30 @@ try {
   const events = parseSSE(ts.text);
   check(ts.status === 200 && events.length >= 2 && events.map((e) => e.text_output).join("") === tr.json.text_output,
     "Triton generate_stream deltas join to the full output", ts.text.slice(0, 300));
+  // Issue 22: max_new_tokens honoured (5 tokens, not 16), the text-generation-inference form by curl,
+  // and logit_bias through the openai client (-100 bans the greedy first token, +100 forces one).
+  const mnt = await request(server, "POST", "/v2/models/ensemble/generate", { text_input: "abc", parameters: { max_new_tokens: 5, temperature: 0, exclude_input_in_output: true } }, auth);
+  const tgiBody = '{"inputs": "What is Deep Learning? ", "parameters": {"do_sample": true, "max_new_tokens": 5, "details": true, "temperature": 0.2}}';
+  const tgiOut = execFileSync("curl", ["-s", "-w", "\n%{http_code}", "-X", "POST", `${server.url}/v2/models/ensemble/generate`, "-H", `Authorization: Bearer ${KEY}`, "-d", tgiBody], { encoding: "utf8" }).split("\n");
+  const tgiCode = tgiOut.pop();
+  const tgi = JSON.parse(tgiOut.join("\n"));
+  check(tgiCode === "200" && typeof tgi.generated_text === "string" && tgi.details.generated_tokens === 5 && tgi.details.tokens.length === 5 &&
+    tgi.details.tokens.every((t) => Number.isInteger(t.id) && t.logprob <= 0 && typeof t.special === "boolean") &&
+    Number.isInteger(tgi.details.seed) && tgi.details.finish_reason === "length",
+    "TGI form with details via curl", tgiOut.join("\n").slice(0, 400));
+  const greedy = await request(server, "POST", "/v2/models/ensemble/generate", { inputs: "The capital of France is", parameters: { max_new_tokens: 6, details: true } }, auth);
+  const ids6 = greedy.json.details.tokens.map((t) => t.id);
+  check(mnt.status === 200 && ids6.length === 6, "max_new_tokens and TGI greedy ids", mnt.text + greedy.text.slice(0, 200));
+  const banned = await client.completions.create({ model: "tiny", prompt: "The capital of France is", max_tokens: 6, temperature: 0, logprobs: 0, logit_bias: { [String(ids6[0])]: -100 } });
+  const bannedText = greedy.json.details.tokens[0].text;
+  check(!banned.choices[0].logprobs.tokens.includes(bannedText) && banned.choices[0].text !== greedy.json.generated_text,
+    "logit_bias -100 bans the greedy token", JSON.stringify([bannedText, banned.choices[0].logprobs.tokens]));
+  const forced = await client.chat.completions.create({ ...chatReq, max_tokens: 4, logprobs: true, logit_bias: { "1000": 100 } });
+  const ft = forced.choices[0].logprobs.content.map((c) => c.token);
+  check(ft.length === 4 && ft.every((t) => t === ft[0]), "logit_bias +100 forces a token (chat)", JSON.stringify(ft));
+  let unsupported = null;
+  try { await client.chat.completions.create({ ...chatReq, response_format: { type: "json_object" } }); } catch (e) { unsupported = e; }
+  check(unsupported && unsupported.status === 400 && /response_format/.test(unsupported.message), "unsupported response_format -> 400 naming it", String(unsupported));
   for (const p of ["/v2/health/ready", "/v2/health/live", "/health"]) check((await request(server, "GET", p)).status === 200, `${p} without a key`);
   const meta = await request(server, "GET", "/v2/models/ensemble", undefined, auth);
   check(meta.status === 200 && meta.json.name === "ensemble", "Triton model metadata", meta.text);

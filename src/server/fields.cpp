@@ -1,0 +1,58 @@
+// ignis server: accepted request fields per endpoint.
+#include "server/fields.h"
+
+#include <algorithm>
+
+namespace ignis::server {
+
+namespace {
+
+// Sampling fields read_sampling_fields reads (api.cpp), shared by the OpenAI and Triton forms.
+#define IGNIS_SAMPLING_FIELDS                                                                                     \
+  "temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "repetition_penalty", "seed", \
+      "ignore_eos"
+
+const std::vector<std::string> kCompletions = {
+    "model", "prompt", "max_tokens", IGNIS_SAMPLING_FIELDS, "logit_bias", "stop", "n", "best_of", "stream",
+    "stream_options", "logprobs", "echo", "user", "speculative"};
+const std::vector<std::string> kChat = {
+    "model", "messages", "max_tokens", "max_completion_tokens", IGNIS_SAMPLING_FIELDS, "logit_bias", "stop", "n",
+    "best_of", "stream", "stream_options", "logprobs", "top_logprobs", "user", "speculative", "add_generation_prompt",
+    "add_special_tokens", "tools", "tool_choice", "response_format"};
+const std::vector<std::string> kTriton = {
+    // the sampling fields but ignore_eos (not a TensorRT-LLM field; end_id replaces the end token)
+    "text_input", "parameters", "max_tokens", "max_new_tokens", "temperature", "top_p", "top_k", "min_p",
+    "presence_penalty", "frequency_penalty", "repetition_penalty", "seed", "runtime_top_k",
+    "runtime_top_p", "random_seed", "end_id", "pad_id", "stop_words", "bad_words", "exclude_input_in_output",
+    "beam_width", "return_log_probs", "return_context_logits", "return_generation_logits", "stream", "speculative"};
+const std::vector<std::string> kTgiTop = {"inputs", "parameters", "stream"};
+const std::vector<std::string> kTgiParameters = {
+    "do_sample", "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "frequency_penalty",
+    "stop", "seed", "details", "return_full_text", "best_of", "decoder_input_details", "watermark"};
+
+#undef IGNIS_SAMPLING_FIELDS
+
+}  // namespace
+
+const std::vector<std::string>& accepted_fields(Endpoint e) {
+  switch (e) {
+    case Endpoint::Completions: return kCompletions;
+    case Endpoint::Chat: return kChat;
+    case Endpoint::Triton: return kTriton;
+    case Endpoint::TgiTop: return kTgiTop;
+    case Endpoint::TgiParameters: return kTgiParameters;
+  }
+  return kCompletions;
+}
+
+void reject_unknown_fields(const json& obj, Endpoint e, const std::string& prefix) {
+  if (!obj.is_object()) return;
+  const std::vector<std::string>& ok = accepted_fields(e);
+  for (auto& [k, v] : obj.items()) {
+    if (v.is_null() || std::find(ok.begin(), ok.end(), k) != ok.end()) continue;
+    throw_api(400, "'" + prefix + k + "' is not supported by ignis (see README, \"Request fields\")", prefix + k,
+              "unsupported_field");
+  }
+}
+
+}  // namespace ignis::server
