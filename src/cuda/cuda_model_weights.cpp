@@ -185,6 +185,23 @@ void CudaModel::upload_weights(const WeightStore& ws) {
     w.spec = hl.spec;
     w.n = int(hl.n);
     w.k = int(hl.k);
+    if (hl.spec.wint()) {
+      // Integer weight-only (AWQ / GPTQ / compressed-tensors / --quantization int4 | int8-wo): dequantized
+      // exactly in fp32 (quant/int_quant.h) and rounded to the compute dtype here, so every format runs on
+      // the dense GEMMs today; a fused dequantizing GEMV reading hl.wq is the fast path to come.
+      const IntLinear& q = hl.wq;
+      IGNIS_CHECK(q.n == hl.n && q.k == hl.k, "{}: integer weights of ({}, {}) for ({}, {})", hl.name, q.n, q.k, hl.n,
+                  hl.k);
+      std::vector<float> f(size_t(q.n * q.k));
+      dequantize_int(q, f.data());
+      std::vector<uint8_t> host(f.size() * dtype_size(dtype_));
+      convert(DType::F32, f.data(), dtype_, host.data(), f.size());
+      w.spec = LinearSpec{};
+      w.spec.weight = dtype_;
+      w.w = up.upload_bytes(host.data(), host.size(), hl.name);
+      w.ptr = w.w.get();
+      return w;
+    }
     if (!hl.spec.fp8()) {
       std::vector<std::pair<std::string, std::vector<int64_t>>> parts;
       for (const TensorRef* t : hl.dense) parts.push_back({t->name, t->shape});
