@@ -146,13 +146,14 @@ CudaModel::CudaModel(const ModelConfig& cfg, const WeightStore& weights, CudaMod
   IGNIS_CUDA_CHECK(cudaGetDevice(&dev));
   IGNIS_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, dev));
   IGNIS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  if (cfg_.quant.quantized() || kv_dtype_ == DType::F8_E4M3) {
+  const bool fp8_weights = cfg_.quant.quantized() && cfg_.quant.linear.fp8();  // integer weight-only: dequantized at upload
+  if (fp8_weights || kv_dtype_ == DType::F8_E4M3) {
     int major = 0, minor = 0;
     IGNIS_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
     IGNIS_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
     IGNIS_CHECK(major * 10 + minor >= 89,
                 "cuda backend: FP8 ({}) needs FP8 tensor cores (compute capability 8.9 or newer); this GPU is {}.{}",
-                cfg_.quant.quantized() ? cfg_.quant.linear.describe() : "KV cache", major, minor);
+                fp8_weights ? cfg_.quant.linear.describe() : "KV cache", major, minor);
     IGNIS_CHECK(dtype_ != DType::F32, "cuda backend: FP8 with an fp32 compute dtype is not supported (bf16 or fp16)");
   }
   gemm_ = std::make_unique<Gemm>();

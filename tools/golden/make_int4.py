@@ -7,6 +7,9 @@ needed, no network):
     python3 tools/golden/make_int4.py                         # -> tests/data/models_int4 (tiny bases, CPU, < 1 min)
     python3 tools/golden/make_int4.py --demo models/demo      # + models/demo in every format (group 64)
     python3 tools/golden/make_int4.py --self-check            # numpy packers only: bit layouts, round trips
+    python3 tools/golden/make_int4.py --no-torch --dense-twin --demo models/demo --out DIR
+        # folders only (no reference logits; numpy alone), each with a <name>_dequant twin: the base with the
+        # projections replaced by this script's dequantized fp32 weights (ignis eval of both must agree)
 
 OUTDIR/<base>_<format>/ holds config.json (the base's + quantization_config), generation_config.json,
 model.safetensors, golden.json + golden_logits.f32 (golden.json: vocab_size, logits_file, sequences [{tokens,
@@ -348,6 +351,21 @@ def write_golden(out_dir, sequences, logits, vocab):
               open(os.path.join(out_dir, "golden.json"), "w"), indent=1)
 
 
+def write_dense_twin(base_dir, out_dir, deq):
+    idx = os.path.join(base_dir, "model.safetensors.index.json")
+    files = sorted(set(json.load(open(idx))["weight_map"].values())) if os.path.exists(idx) else ["model.safetensors"]
+    t = {}
+    for fn in files:
+        t.update(st_read(os.path.join(base_dir, fn)))
+    for m, w in deq.items():
+        t[m + ".weight"] = ("F32", w)
+    os.makedirs(out_dir, exist_ok=True)
+    st_write(os.path.join(out_dir, "model.safetensors"), t)
+    for side in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"):
+        if os.path.exists(os.path.join(base_dir, side)):
+            shutil.copy(os.path.join(base_dir, side), os.path.join(out_dir, side))
+
+
 def self_check():
     v = np.arange(8).reshape(8, 1)
     assert int(pack_awq(v).view(np.uint32)[0, 0]) == 0x75316420, hex(int(pack_awq(v).view(np.uint32)[0, 0]))
@@ -369,11 +387,14 @@ def main():
     ap.add_argument("--demo", default=None, help="also write this folder (models/demo) in every format, group 64")
     ap.add_argument("--formats", default=",".join(FORMATS))
     ap.add_argument("--self-check", action="store_true")
+    ap.add_argument("--no-torch", action="store_true", help="write the folders without reference logits")
+    ap.add_argument("--dense-twin", action="store_true", help="also write <name>_dequant dense twins")
+    ap.add_argument("--bases", default=",".join(BASES))
     a = ap.parse_args()
     self_check()
     if a.self_check:
         return
-    jobs = [(os.path.join(a.models, b), b, 32) for b in BASES]
+    jobs = [(os.path.join(a.models, b), b, 32) for b in a.bases.split(",") if b]
     if a.demo:
         jobs.append((a.demo, "demo", 64))
     manifest = []
@@ -386,10 +407,18 @@ def main():
             d = os.path.join(a.out, name)
             shutil.rmtree(d, ignore_errors=True)
             write_format(base_dir, d, fmt, group)
-            logits = reference_logits(base_dir, dequantized(d, fmt), seqs)
+            deq = dequantized(d, fmt)
+            if a.dense_twin:
+                write_dense_twin(base_dir, d + "_dequant", deq)
+            if a.no_torch:
+                log(f"{name}: written (no reference logits)")
+                continue
+            logits = reference_logits(base_dir, deq, seqs)
             write_golden(d, seqs, logits, cfg["vocab_size"])
             manifest.append({"name": name, "base": tag, "format": fmt, "group_size": group})
             log(f"{name}: {len(seqs)} sequences")
+    if a.no_torch:
+        return
     json.dump({"models": manifest}, open(os.path.join(a.out, "MANIFEST.json"), "w"), indent=1)
     log(f"wrote {a.out}/MANIFEST.json ({len(manifest)} folders)")
 
