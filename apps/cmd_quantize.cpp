@@ -1,6 +1,7 @@
 // `ignis quantize --model DIR --out DIR --method fp8 [--kv-cache-dtype fp8] [--scheme dynamic|static]
 //  [--calib-data FILE --calib-size 512 --calib-seq-len 512] [--device cpu]`: writes an FP8 compressed-
-// tensors folder (model/quantize_checkpoint.h). Static input scales and KV scales come from running
+// tensors folder (model/quantize_checkpoint.h). `--method awq --calib-data FILE [--group-size 128]
+// [--awq-grid 20] [--calib-rows 512]`: an AutoAWQ gemm int4 folder (model/awq_quantize.h). Static input scales and KV scales come from running
 // the model over calibration samples: a text file (tokenized with the folder's tokenizer.json and cut
 // into windows of --calib-seq-len tokens) or JSONL, one sample per line, {"text": ...} or
 // {"input_ids": [...]} (token ids need no tokenizer).
@@ -17,6 +18,7 @@
 #include "core/error.h"
 #include "model/cpu_model.h"
 #include "model/json_util.h"
+#include "model/awq_quantize.h"
 #include "model/quantize_checkpoint.h"
 #include "tokenizer/tokenizer.h"
 
@@ -77,14 +79,21 @@ std::vector<std::vector<int32_t>> read_calibration(const std::string& file, cons
 }
 
 int run_quantize(int argc, char** argv) {
-  CLI::App app{"Quantize a bf16/fp16/fp32 model folder to an FP8 compressed-tensors folder", "ignis quantize"};
+  CLI::App app{"Quantize a bf16/fp16/fp32 model folder to an FP8 compressed-tensors or an int4 AWQ folder",
+               "ignis quantize"};
   std::string model, out, method = "fp8", kv = "bf16", scheme = "dynamic", calib_data, device = "cpu";
-  int calib_size = 512, calib_seq_len = 512;
+  int calib_size = 512, calib_seq_len = 512, group_size = 128, awq_grid = 20, calib_rows = 512;
   bool lm_head = false, no_progress = false;
   int64_t max_shard = int64_t(5) << 30;
   app.add_option("--model", model, "Hugging Face model folder (bf16, fp16 or fp32 safetensors)")->required();
   app.add_option("--out", out, "output folder (created; must not exist or be empty)")->required();
-  app.add_option("--method", method, "fp8: e4m3 weights with per-channel scales")->check(CLI::IsMember({"fp8"}));
+  app.add_option("--method", method, "fp8: e4m3 weights with per-channel scales | awq: int4 weight-only, "
+                 "activation-aware scales searched on --calib-data, AutoAWQ gemm layout")
+      ->check(CLI::IsMember({"fp8", "awq"}));
+  app.add_option("--group-size", group_size, "awq: input channels per scale / zero point")->check(CLI::Range(8, 1 << 16));
+  app.add_option("--awq-grid", awq_grid, "awq: alphas tried in [0, 1)")->check(CLI::Range(1, 1000));
+  app.add_option("--calib-rows", calib_rows, "awq: calibration rows kept per projection for the scale search")
+      ->check(CLI::Range(1, 1 << 20));
   app.add_option("--kv-cache-dtype", kv, "fp8: also write per-layer K/V scales from calibration | bf16 (none)")
       ->check(CLI::IsMember({"fp8", "bf16", "auto"}));
   app.add_option("--scheme", scheme, "input activations: dynamic (per token, at run time) | static (per tensor, "
@@ -102,6 +111,30 @@ int run_quantize(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  if (method == "awq") {
+    IGNIS_CHECK(!calib_data.empty(), "--method awq needs --calib-data FILE (the activations the scales are searched on)");
+    IGNIS_CHECK(device == "cpu", "--device cuda: AWQ calibration runs on the CPU backend only for now");
+    IGNIS_CHECK(kv != "fp8", "--method awq: --kv-cache-dtype fp8 is not written with AWQ weights");
+    ModelConfig cfg = load_model_config(model);
+    IGNIS_CHECK(!cfg.quant.quantized(), "{}: the checkpoint is quantized already ({}, {})", model,
+                quant_method_name(cfg.quant.method), cfg.quant.source);
+    WeightStore ws = WeightStore::load(model, cfg, LoadFormat::Safetensors);
+    auto samples = read_calibration(calib_data, model, calib_size, calib_seq_len, cfg.vocab_size);
+    AwqOptions ao;
+    ao.group_size = group_size;
+    ao.grid = awq_grid;
+    ao.max_rows = calib_rows;
+    ao.progress = !no_progress;
+    AwqActivations act;
+    {
+      CpuModel m(cfg, ws);
+      act = collect_awq_activations(m, samples, calib_rows, ao.progress);
+    }
+    const AwqReport r = write_awq_checkpoint(model, out, cfg, ws, act, ao);
+    std::fprintf(stderr, "wrote %s: int4 awq gemm, group %d, lm_head dense; projection output error %.4g (rtn %.4g) "
+                 "over %d groups\n", out.c_str(), group_size, r.loss, r.loss_rtn, r.groups);
+    return 0;
   }
   QuantizeCheckpointOptions opt;
   opt.act = scheme == "static" ? ActScale::StaticTensor : ActScale::DynamicToken;
@@ -134,5 +167,5 @@ int run_quantize(int argc, char** argv) {
 }  // namespace
 }  // namespace ignis::cli
 
-IGNIS_COMMAND(quantize, "write an FP8 (compressed-tensors) copy of a model folder, calibrated on sample text",
+IGNIS_COMMAND(quantize, "write an FP8 (compressed-tensors) or int4 AWQ copy of a model folder, calibrated on sample text",
               ignis::cli::run_quantize);

@@ -27,8 +27,10 @@ void ModelFlags::add(CLI::App& app) {
       ->check(CLI::Range(0, 1 << 24));
   app.add_option("--quantization", quantization,
                  "fp8: quantize the dense projections at load (e4m3, per-channel weight scales, dynamic per-token "
-                 "input scales; lm_head kept) | none. FP8 checkpoints load as published without it")
-      ->check(CLI::IsMember({"none", "fp8"}));
+                 "input scales; lm_head kept) | int8-wo: 8-bit weight-only, symmetric, group 128 | int4: 4-bit "
+                 "weight-only with zero points, group 128 (round to nearest) | none. FP8 / AWQ / GPTQ / "
+                 "compressed-tensors checkpoints load as published without it")
+      ->check(CLI::IsMember({"none", "fp8", "int8-wo", "int4"}));
   app.add_option("--kv-cache-dtype", kv_cache_dtype,
                  "auto (fp8 when the checkpoint carries KV scales) | bf16 (the compute dtype) | fp8 (e4m3 with "
                  "per-layer scales: the checkpoint's, else 1.0)")

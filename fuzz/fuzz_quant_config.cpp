@@ -1,6 +1,7 @@
-// libFuzzer target: the FP8 checkpoint descriptions (config.json quantization_config in the
-// compressed-tensors / modelopt / fp8 layouts, ModelOpt's hf_quant_config.json). An accepted
-// description must be a usable FP8 scheme, and asking it about module names must not throw
+// libFuzzer target: the checkpoint quantization descriptions (config.json quantization_config in the
+// compressed-tensors / modelopt / fp8 / awq / gptq layouts, ModelOpt's hf_quant_config.json). An
+// accepted description must be a usable FP8 or integer weight-only scheme (bits 4 or 8, a group size
+// >= 0, a checkpoint layout, no input quantization), and asking it about module names must not throw
 // (every "re:" pattern compiled at parse time; PCRE2 match limits keep hostile patterns fast).
 #include <cstddef>
 #include <cstdint>
@@ -14,13 +15,17 @@ namespace {
 
 void check(const ignis::QuantConfig& q) {
   const ignis::LinearSpec& s = q.linear;
-  bool ok = s.fp8() && s.wscale != ignis::WeightScale::None && s.act != ignis::ActScale::None && s.block_n > 0 &&
-            s.block_k > 0 && s.act_group > 0 && !s.describe().empty() && !q.source.empty();
+  const bool fp8 = s.fp8() && s.wscale != ignis::WeightScale::None && s.act != ignis::ActScale::None &&
+                   s.block_n > 0 && s.block_k > 0 && s.act_group > 0;
+  const bool wint = s.wint() && (s.bits == 4 || s.bits == 8) && s.group >= 0 && s.act == ignis::ActScale::None &&
+                    s.layout != ignis::IntLayout::None && s.layout != ignis::IntLayout::OnLoad &&
+                    (!s.act_order || s.group > 0) && s.group_size(4096) > 0;
+  bool ok = (fp8 || wint) && !s.describe().empty() && !q.source.empty();
   if (!ok) __builtin_trap();
   for (const char* m : {"lm_head", "model.layers.0.self_attn.q_proj", "model.layers.31.mlp.down_proj"}) {
     ignis::LinearSpec d = q.spec_for(m, ignis::DType::BF16);
-    if (d.fp8() && !(d == s)) __builtin_trap();
-    if (!d.fp8() && d.weight != ignis::DType::BF16) __builtin_trap();
+    if (d.quantized() && !(d == s)) __builtin_trap();
+    if (!d.quantized() && d.weight != ignis::DType::BF16) __builtin_trap();
   }
 }
 

@@ -146,13 +146,14 @@ CudaModel::CudaModel(const ModelConfig& cfg, const WeightStore& weights, CudaMod
   IGNIS_CUDA_CHECK(cudaGetDevice(&dev));
   IGNIS_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, dev));
   IGNIS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  if (cfg_.quant.quantized() || kv_dtype_ == DType::F8_E4M3) {
+  const bool fp8_weights = cfg_.quant.quantized() && cfg_.quant.linear.fp8();  // integer weight-only: dequantized at upload
+  if (fp8_weights || kv_dtype_ == DType::F8_E4M3) {
     int major = 0, minor = 0;
     IGNIS_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
     IGNIS_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
     IGNIS_CHECK(major * 10 + minor >= 89,
                 "cuda backend: FP8 ({}) needs FP8 tensor cores (compute capability 8.9 or newer); this GPU is {}.{}",
-                cfg_.quant.quantized() ? cfg_.quant.linear.describe() : "KV cache", major, minor);
+                fp8_weights ? cfg_.quant.linear.describe() : "KV cache", major, minor);
     IGNIS_CHECK(dtype_ != DType::F32, "cuda backend: FP8 with an fp32 compute dtype is not supported (bf16 or fp16)");
   }
   gemm_ = std::make_unique<Gemm>();
@@ -185,6 +186,23 @@ void CudaModel::upload_weights(const WeightStore& ws) {
     w.spec = hl.spec;
     w.n = int(hl.n);
     w.k = int(hl.k);
+    if (hl.spec.wint()) {
+      // Integer weight-only (AWQ / GPTQ / compressed-tensors / --quantization int4 | int8-wo): dequantized
+      // exactly in fp32 (quant/int_quant.h) and rounded to the compute dtype here, so every format runs on
+      // the dense GEMMs today; a fused dequantizing GEMV reading hl.wq is the fast path to come.
+      const IntLinear& q = hl.wq;
+      IGNIS_CHECK(q.n == hl.n && q.k == hl.k, "{}: integer weights of ({}, {}) for ({}, {})", hl.name, q.n, q.k, hl.n,
+                  hl.k);
+      std::vector<float> f(size_t(q.n * q.k));
+      dequantize_int(q, f.data());
+      std::vector<uint8_t> host(f.size() * dtype_size(dtype_));
+      convert(DType::F32, f.data(), dtype_, host.data(), f.size());
+      w.spec = LinearSpec{};
+      w.spec.weight = dtype_;
+      w.w = up.upload_bytes(host.data(), host.size(), hl.name);
+      w.ptr = w.w.get();
+      return w;
+    }
     if (!hl.spec.fp8()) {
       std::vector<std::pair<std::string, std::vector<int64_t>>> parts;
       for (const TensorRef* t : hl.dense) parts.push_back({t->name, t->shape});

@@ -177,7 +177,10 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
   for (int l = 0; l < cfg_.num_layers; ++l) {
     Layer& L = layers_[l];
     // Attention block.
-    if (observer_) observer_->input_amax(l, LinearSlot::Qkv, abs_max(x.data(), int64_t(n) * H));
+    if (observer_) {
+      observer_->input_amax(l, LinearSlot::Qkv, abs_max(x.data(), int64_t(n) * H));
+      observer_->input_rows(l, LinearSlot::Qkv, x.data(), n, H);
+    }
     L.qkv.forward(qkv.data(), x.data(), n);
     for (int t = 0; t < n; ++t) {
       const float* r = qkv.data() + size_t(t) * QKV;
@@ -199,14 +202,23 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
                           s.num_tokens);
     cpu::paged_attention(attn.data(), q.data(), L.k_cache.data(), L.v_cache.data(), cache_shape_, aseqs.data(),
                          int(aseqs.size()), ap);
-    if (observer_) observer_->input_amax(l, LinearSlot::O, abs_max(attn.data(), int64_t(n) * Q));
+    if (observer_) {
+      observer_->input_amax(l, LinearSlot::O, abs_max(attn.data(), int64_t(n) * Q));
+      observer_->input_rows(l, LinearSlot::O, attn.data(), n, Q);
+    }
     L.o.forward(o.data(), attn.data(), n);
     cpu::add_rmsnorm(x.data(), h.data(), o.data(), L.mlp_norm.data(), n, H, eps);
     // MLP block; its residual add is fused with the next norm (next layer's, or the final one).
-    if (observer_) observer_->input_amax(l, LinearSlot::GateUp, abs_max(x.data(), int64_t(n) * H));
+    if (observer_) {
+      observer_->input_amax(l, LinearSlot::GateUp, abs_max(x.data(), int64_t(n) * H));
+      observer_->input_rows(l, LinearSlot::GateUp, x.data(), n, H);
+    }
     L.gate_up.forward(gu.data(), x.data(), n);
     cpu::swiglu(act.data(), gu.data(), n, I);
-    if (observer_) observer_->input_amax(l, LinearSlot::Down, abs_max(act.data(), int64_t(n) * I));
+    if (observer_) {
+      observer_->input_amax(l, LinearSlot::Down, abs_max(act.data(), int64_t(n) * I));
+      observer_->input_rows(l, LinearSlot::Down, act.data(), n, I);
+    }
     L.down.forward(o.data(), act.data(), n);
     const float* next_norm = l + 1 < cfg_.num_layers ? layers_[l + 1].attn_norm.data() : final_norm_.data();
     cpu::add_rmsnorm(x.data(), h.data(), o.data(), next_norm, n, H, eps);

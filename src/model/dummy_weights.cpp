@@ -5,7 +5,8 @@
 // for RMSNorm weights, so a forward pass stays numerically sane. For speed (an 8B
 // model is 8e9 values) each value is drawn from a table of 65536 normal quantiles,
 // already converted to the target dtype, indexed by 16 random bits. FP8 checkpoint configs get
-// e4m3 codes and constant scales (see weights.h).
+// e4m3 codes and constant scales (see weights.h); integer checkpoint configs random packed words,
+// constant scales, g_idx c / group and compressed-tensors' weight_shape.
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <string_view>
 #include <cstring>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -117,7 +119,8 @@ void fill_block(const Job& j, int64_t b) {
   uint64_t s = j.tensor_seed ^ (uint64_t(b) * 0xd1b54a32d192ed03ull);
   splitmix64(s);
   const int64_t lo = b * kBlock, hi = std::min(j.numel, lo + kBlock);
-  if (j.dtype == DType::F32) fill_range(reinterpret_cast<uint32_t*>(j.dst), lo, hi, s, j.table->data());
+  if (j.dtype == DType::F32 || j.dtype == DType::I32)
+    fill_range(reinterpret_cast<uint32_t*>(j.dst), lo, hi, s, j.table->data());
   else if (j.dtype == DType::F8_E4M3) fill_range(j.dst, lo, hi, s, j.table->data());
   else fill_range(reinterpret_cast<uint16_t*>(j.dst), lo, hi, s, j.table->data());
 }
@@ -132,26 +135,54 @@ WeightStore make_dummy_weights(const ModelConfig& cfg, uint64_t seed) {
   const std::vector<uint32_t> zero_mean = make_table(cfg.dtype, 0.0f), one_mean = make_table(cfg.dtype, 1.0f);
   std::vector<uint32_t> fp8_codes(kTable);
   for (int i = 0; i < kTable; i++) fp8_codes[size_t(i)] = f32_to_e4m3(kFp8CodeStd * float(normal_quantile((i + 0.5) / kTable)));
+  std::vector<uint32_t> words(kTable);  // integer checkpoints: random packed codes / zero points
+  {
+    uint64_t ws_seed = seed ^ 0x5eedull;
+    for (auto& w : words) w = uint32_t(splitmix64(ws_seed));
+  }
+  std::map<std::string, std::vector<int64_t>> proj_shape;  // "<module>" -> (n, k)
+  for (auto& [n, sh] : expected_tensors(cfg))
+    if (sh.size() == 2 && n.size() > 7) proj_shape[n.substr(0, n.size() - 7)] = sh;
+  const float int_scale = kStd / (cfg.quant.linear.bits == 8 ? 80.0f : 5.0f);
   std::vector<Job> jobs;
   std::vector<std::pair<size_t, int64_t>> blocks;  // (job, block)
   for (const CheckpointTensor& e : checkpoint_tensors(cfg)) {
     const std::string& name = e.names[0];
     const std::vector<int64_t>& shape = e.shapes[0];
-    const DType dtype = e.kind == CheckpointTensor::Kind::Fp8 ? DType::F8_E4M3
-                        : e.kind == CheckpointTensor::Kind::Scale ? DType::F32 : cfg.dtype;
+    using CK = CheckpointTensor::Kind;
+    const DType dtype = e.kind == CK::Fp8 ? DType::F8_E4M3
+                        : e.kind == CK::Scale ? DType::F32
+                        : e.kind == CK::Packed || e.kind == CK::Index ? DType::I32 : cfg.dtype;
     int64_t numel = 1;
     for (int64_t d : shape) numel *= d;
     size_t nbytes = size_t(numel) * dtype_size(dtype);
     std::shared_ptr<uint8_t> buf = alloc_pages(nbytes, name);
-    if (e.kind == CheckpointTensor::Kind::Scale) {
+    if (e.kind == CK::Index) {  // g_idx [k]: c / group; weight_shape [2]: (n, k)
+      const size_t dot = name.rfind('.');
+      const std::string module = name.substr(0, dot);
+      auto it = proj_shape.find(module);
+      IGNIS_CHECK(it != proj_shape.end(), "dummy weights: {}: no projection {}", name, module);
+      auto* v = reinterpret_cast<int32_t*>(buf.get());
+      if (name.compare(dot + 1, std::string::npos, "weight_shape") == 0) {
+        v[0] = int32_t(it->second[0]), v[1] = int32_t(it->second[1]);
+      } else {
+        const int64_t g = cfg.quant.spec_for(module, cfg.dtype).group_size(it->second[1]);
+        for (int64_t i = 0; i < numel; i++) v[i] = int32_t(i / g);
+      }
+    } else if (e.kind == CK::Scale) {
       const bool weight_scale = name.find(".weight_scale") != std::string::npos;
-      const float v = weight_scale ? kFp8WeightScale : kDummyActScale;
+      float v = weight_scale ? kFp8WeightScale : kDummyActScale;
+      const bool int_scales = weight_scale || (name.size() > 7 && name.compare(name.size() - 7, 7, ".scales") == 0);
+      if (cfg.quant.linear.wint() && int_scales) v = int_scale;
       for (int64_t i = 0; i < numel; i++) std::memcpy(buf.get() + 4 * i, &v, 4);
     } else {
       bool is_norm = name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0 && shape.size() == 1;
       uint64_t ts = seed ^ name_hash(name);
       splitmix64(ts);
-      const std::vector<uint32_t>* table = dtype == DType::F8_E4M3 ? &fp8_codes : is_norm ? &one_mean : &zero_mean;
+      const std::vector<uint32_t>* table = dtype == DType::F8_E4M3 ? &fp8_codes
+                                           : dtype == DType::I32  ? &words
+                                           : is_norm              ? &one_mean
+                                                                  : &zero_mean;
       jobs.push_back(Job{buf.get(), numel, ts, table, dtype});
       for (int64_t b = 0; b * kBlock < numel; b++) blocks.push_back({jobs.size() - 1, b});
     }

@@ -109,6 +109,133 @@ QuantizedLinear read_fp8_part(const WeightStore& ws, const ModelConfig& cfg, con
   return q;
 }
 
+
+// ---- integer weight-only checkpoints ----
+
+struct IntTensorShape {  // one published tensor of an integer projection
+  std::string suffix;
+  std::vector<int64_t> shape;
+  CheckpointTensor::Kind kind;
+  bool required = true;
+};
+
+// The published tensors of an integer projection `module` (n, k) stored as `s` says.
+std::vector<IntTensorShape> int_tensor_shapes(const QuantConfig& qc, const LinearSpec& s, const std::string& module,
+                                              int64_t n, int64_t k) {
+  using K = CheckpointTensor::Kind;
+  const int64_t g = s.group_size(k);
+  IGNIS_CHECK(k % g == 0, "{}: group_size {} does not divide the input dimension {} of {}", qc.source, g, k, module);
+  const int64_t G = k / g, pack = 32 / s.bits;
+  switch (s.layout) {
+    case IntLayout::AwqGemm:
+      IGNIS_CHECK(n % 8 == 0, "{}: {} has {} outputs: AWQ packs 8 outputs per int32", qc.source, module, n);
+      return {{"qweight", {k, n / 8}, K::Packed}, {"qzeros", {G, n / 8}, K::Packed}, {"scales", {G, n}, K::Scale}};
+    case IntLayout::Gptq: {
+      IGNIS_CHECK(k % pack == 0 && n % pack == 0, "{}: {} is ({}, {}): GPTQ packs {} values per int32", qc.source,
+                  module, n, k, pack);
+      std::vector<IntTensorShape> t = {{"qweight", {k / pack, n}, K::Packed},
+                                       {"qzeros", {G, n / pack}, K::Packed},
+                                       {"scales", {G, n}, K::Scale},
+                                       {"g_idx", {k}, K::Index, s.act_order}};
+      return t;
+    }
+    case IntLayout::CtPacked: {
+      IGNIS_CHECK(k % pack == 0, "{}: {} has {} inputs: not a multiple of {} ({}-bit codes per int32)", qc.source,
+                  module, k, pack, s.bits);
+      std::vector<IntTensorShape> t = {{"weight_packed", {n, k / pack}, K::Packed},
+                                       {"weight_scale", {n, G}, K::Scale},
+                                       {"weight_shape", {2}, K::Index}};
+      if (s.zero_point) t.push_back({"weight_zero_point", {(n + pack - 1) / pack, G}, K::Packed});
+      if (s.act_order) t.push_back({"weight_g_idx", {k}, K::Index});
+      return t;
+    }
+    default: break;
+  }
+  IGNIS_FAIL("{}: {}: no checkpoint layout for {}", qc.source, module, s.describe());
+}
+
+const TensorRef& int_tensor(const WeightStore& ws, const std::string& name, const std::vector<int64_t>& shape,
+                            const std::string& why, bool i64_ok = false) {
+  IGNIS_CHECK(ws.has(name), "{}: missing tensor '{}' ({})", ws.origin(), name, why);
+  const TensorRef& t = ws.get(name);
+  IGNIS_CHECK(t.dtype == DType::I32 || (i64_ok && t.dtype == DType::I64),
+              "{}: tensor '{}': dtype {}, expected I32 ({})", t.file, name, dtype_name(t.dtype), why);
+  IGNIS_CHECK(t.shape == shape, "{}: tensor '{}': shape {}, expected {} ({})", t.file, name, shape_str(t.shape),
+              shape_str(shape), why);
+  IGNIS_CHECK(t.data && t.nbytes == size_t(t.numel()) * dtype_size(t.dtype), "{}: tensor '{}' has {} bytes for {} "
+              "elements (truncated?)", t.file, name, t.nbytes, t.numel());
+  return t;
+}
+
+std::vector<float> float_tensor(const WeightStore& ws, const std::string& name, const std::vector<int64_t>& shape,
+                                const std::string& why) {
+  IGNIS_CHECK(ws.has(name), "{}: missing tensor '{}' ({})", ws.origin(), name, why);
+  const TensorRef& t = ws.get(name);
+  IGNIS_CHECK(is_float(t.dtype), "{}: tensor '{}': scale dtype {} is not supported (F16, BF16 or F32)", t.file, name,
+              dtype_name(t.dtype));
+  IGNIS_CHECK(t.shape == shape, "{}: tensor '{}': shape {}, expected {} ({})", t.file, name, shape_str(t.shape),
+              shape_str(shape), why);
+  const size_t n = size_t(t.numel());
+  IGNIS_CHECK(t.data && t.nbytes == n * dtype_size(t.dtype), "{}: tensor '{}' has {} bytes for {} elements (truncated?)",
+              t.file, name, t.nbytes, n);
+  std::vector<float> v(n);
+  to_f32(t.dtype, t.data, v.data(), n);
+  for (size_t i = 0; i < n; ++i)
+    IGNIS_CHECK(std::isfinite(v[i]), "{}: tensor '{}': scale [{}] = {} is not finite", t.file, name, i, v[i]);
+  return v;
+}
+
+const int32_t* i32(const TensorRef& t) { return static_cast<const int32_t*>(t.data); }
+
+// One integer part as the checkpoint stores it, unpacked to the internal layout and checked.
+IntLinear read_int_part(const WeightStore& ws, const ModelConfig& cfg, const std::string& module,
+                        const LinearSpec& spec, int64_t n, int64_t k) {
+  const std::string why = fmt::format("{} of {}, {}", spec.describe(), module, cfg.quant.source);
+  const auto shapes = int_tensor_shapes(cfg.quant, spec, module, n, k);
+  auto shape_of = [&](const char* suffix) {
+    for (auto& t : shapes)
+      if (t.suffix == suffix) return t.shape;
+    IGNIS_FAIL("internal: no tensor {}", suffix);
+  };
+  auto name = [&](const char* suffix) { return module + "." + suffix; };
+  IntLinear q;
+  std::string file;
+  if (spec.layout == IntLayout::AwqGemm) {
+    const TensorRef& qw = int_tensor(ws, name("qweight"), shape_of("qweight"), why);
+    const TensorRef& qz = int_tensor(ws, name("qzeros"), shape_of("qzeros"), why);
+    const std::vector<float> sc = float_tensor(ws, name("scales"), shape_of("scales"), why);
+    q = unpack_awq(i32(qw), i32(qz), sc.data(), n, k, spec);
+    file = qw.file;
+  } else if (spec.layout == IntLayout::Gptq) {
+    const TensorRef& qw = int_tensor(ws, name("qweight"), shape_of("qweight"), why);
+    const TensorRef& qz = int_tensor(ws, name("qzeros"), shape_of("qzeros"), why);
+    const std::vector<float> sc = float_tensor(ws, name("scales"), shape_of("scales"), why);
+    const TensorRef* gi = nullptr;
+    if (spec.act_order || ws.has(name("g_idx"))) gi = &int_tensor(ws, name("g_idx"), shape_of("g_idx"), why);
+    q = unpack_gptq(i32(qw), i32(qz), sc.data(), gi ? i32(*gi) : nullptr, n, k, spec);
+    file = qw.file;
+  } else if (spec.layout == IntLayout::CtPacked) {
+    const TensorRef& wp = int_tensor(ws, name("weight_packed"), shape_of("weight_packed"), why);
+    const std::vector<float> sc = float_tensor(ws, name("weight_scale"), shape_of("weight_scale"), why);
+    const TensorRef& wsh = int_tensor(ws, name("weight_shape"), {2}, why, true);
+    int64_t dims[2];
+    for (int i = 0; i < 2; ++i)
+      dims[i] = wsh.dtype == DType::I64 ? static_cast<const int64_t*>(wsh.data)[i] : int64_t(i32(wsh)[i]);
+    IGNIS_CHECK(dims[0] == n && dims[1] == k, "{}: tensor '{}' = [{}, {}], expected [{}, {}] (config.json)", wsh.file,
+                wsh.name, dims[0], dims[1], n, k);
+    const TensorRef* zp = spec.zero_point ? &int_tensor(ws, name("weight_zero_point"), shape_of("weight_zero_point"), why)
+                                          : nullptr;
+    const TensorRef* gi = spec.act_order ? &int_tensor(ws, name("weight_g_idx"), shape_of("weight_g_idx"), why) : nullptr;
+    q = unpack_compressed(i32(wp), sc.data(), zp ? i32(*zp) : nullptr, gi ? i32(*gi) : nullptr, n, k, spec);
+    file = wp.file;
+  } else {
+    IGNIS_FAIL("{}: {}: {} is not a checkpoint layout", cfg.quant.source, module, spec.describe());
+  }
+  check_int_linear(q, file + ": " + module);
+  drop_trivial_g_idx(q);
+  return q;
+}
+
 // Fuses FP8 parts along n (see load_linear).
 QuantizedLinear fuse(std::vector<QuantizedLinear> parts, const std::string& name) {
   if (parts.size() == 1) return std::move(parts[0]);
@@ -172,6 +299,16 @@ bool checkpoint_fp8(const ModelConfig& cfg, const std::string& module) {
   return cfg.quant.method != QuantConfig::Method::OnLoad && cfg.quant.spec_for(module, cfg.dtype).fp8();
 }
 
+bool checkpoint_int(const ModelConfig& cfg, const std::string& module) {
+  return cfg.quant.method != QuantConfig::Method::OnLoad && cfg.quant.spec_for(module, cfg.dtype).wint();
+}
+
+int on_load_int_group(int64_t k) {
+  for (int g = kOnLoadIntGroup; g >= 32; g /= 2)
+    if (k % g == 0) return g;
+  return 0;
+}
+
 LayerLinears layer_linears(int l) {
   auto n = [l](const char* s) { return fmt::format("model.layers.{}.{}", l, s); };
   return {{n("self_attn.q_proj"), n("self_attn.k_proj"), n("self_attn.v_proj")},
@@ -189,11 +326,28 @@ HostLinear load_linear(const WeightStore& ws, const ModelConfig& cfg, const std:
   const LinearSpec spec = cfg.quant.spec_for(modules[0], cfg.dtype);
   const bool on_load = cfg.quant.method == QuantConfig::Method::OnLoad;
   std::vector<QuantizedLinear> parts;
+  std::vector<IntLinear> iparts;
+  LinearSpec ispec = spec;  // integer on load: the group this k takes
+  if (spec.wint() && on_load) ispec.group = on_load_int_group(k);
   for (const std::string& m : modules) {
     const LinearSpec s = cfg.quant.spec_for(m, cfg.dtype);
     IGNIS_CHECK(s == spec, "{}: the parts of {} are quantized differently ({}: {}; {}: {}); fused projections need "
                 "one scheme (check the ignore list)", cfg.quant.source, h.name, modules[0], spec.describe(), m,
                 s.describe());
+    if (spec.wint() && !on_load) {  // published integer tensors, no .weight
+      const auto want = module_shape(cfg, m);
+      const TensorRef* any = nullptr;
+      for (const char* suf : {".qweight", ".weight_packed"})
+        if (ws.has(m + suf)) any = &ws.get(m + suf);
+      IGNIS_CHECK(any, "{}: missing tensor '{}' ({} stores {} as {})", ws.origin(),
+                  m + (spec.layout == IntLayout::CtPacked ? ".weight_packed" : ".qweight"), cfg.quant.source, m,
+                  spec.describe());
+      IGNIS_CHECK(want, "{}: {}: not a projection of the model", cfg.quant.source, m);
+      IGNIS_CHECK(want->second == k, "{}: {}: k {} does not match config.json ({})", cfg.quant.source, m, k, want->second);
+      iparts.push_back(read_int_part(ws, cfg, m, spec, want->first, k));
+      h.n += want->first;
+      continue;
+    }
     const std::string wname = m + ".weight";
     IGNIS_CHECK(ws.has(wname), "{}: missing tensor '{}'", ws.origin(), wname);
     const TensorRef& t = ws.get(wname);
@@ -204,13 +358,14 @@ HostLinear load_linear(const WeightStore& ws, const ModelConfig& cfg, const std:
       IGNIS_CHECK(want->first == n && want->second == k, "{}: tensor '{}': shape {} does not match config.json "
                   "(expected [{}, {}])", t.file, wname, shape_str(t.shape), want->first, want->second);
     h.n += n;
-    if (!spec.fp8() || on_load) {
+    if (!spec.quantized() || on_load) {
       IGNIS_CHECK(is_float(t.dtype), "{}: tensor '{}': dtype {} is not supported (expected F32, F16 or BF16{})",
                   t.file, wname, dtype_name(t.dtype),
                   t.dtype == DType::F8_E4M3 ? "; FP8 weights need a quantization_config in config.json" : "");
       IGNIS_CHECK(t.data && t.nbytes == size_t(n * k) * dtype_size(t.dtype), "{}: tensor '{}' has {} bytes for {} "
                   "elements", t.file, wname, t.nbytes, n * k);
       if (spec.fp8()) parts.push_back(quantize_weight_fp8(t.dtype, t.data, n, k, spec));
+      else if (spec.wint()) iparts.push_back(quantize_weight_int(t.dtype, t.data, n, k, ispec));
       else h.dense.push_back(&t);
     } else {
       parts.push_back(read_fp8_part(ws, cfg, m, spec, n, k));
@@ -220,6 +375,10 @@ HostLinear load_linear(const WeightStore& ws, const ModelConfig& cfg, const std:
   if (spec.fp8()) {
     h.q = fuse(std::move(parts), h.name);
     h.spec = h.q.spec;
+  } else if (spec.wint()) {
+    h.wq = fuse_int(std::move(iparts), h.name);
+    check_int_linear(h.wq, h.name);
+    h.spec = h.wq.spec;
   }
   return h;
 }
@@ -292,6 +451,12 @@ std::vector<CheckpointTensor> checkpoint_tensors(const ModelConfig& cfg) {
     const bool proj = shape.size() == 2 && name != "model.embed_tokens.weight" && name.size() > 7 &&
                       name.compare(name.size() - 7, 7, ".weight") == 0;
     const std::string module = proj ? name.substr(0, name.size() - 7) : "";
+    if (proj && checkpoint_int(cfg, module)) {
+      const LinearSpec s = cfg.quant.spec_for(module, cfg.dtype);
+      for (const IntTensorShape& t : int_tensor_shapes(cfg.quant, s, module, shape[0], shape[1]))
+        if (t.required) out.push_back({{module + "." + t.suffix}, {t.shape}, t.kind});
+      continue;
+    }
     if (!proj || !checkpoint_fp8(cfg, module)) {
       out.push_back({{name}, {shape}, K::Float});
       continue;

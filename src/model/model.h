@@ -44,6 +44,9 @@ class CalibrationObserver {
   virtual ~CalibrationObserver() = default;
   virtual void input_amax(int layer, LinearSlot slot, float amax) = 0;  // layer -1 for LmHead
   virtual void kv_amax(int layer, float k_amax, float v_amax) = 0;
+  // The input rows themselves (rows x k, fp32), for calibrations that need more than amax (AWQ's
+  // scale search); a backend may not report them (the CPU backend does, for the four layer slots).
+  virtual void input_rows(int layer, LinearSlot slot, const float* x, int64_t rows, int64_t k) {}
 };
 
 class Model {

@@ -123,6 +123,8 @@ void copy_tokenizer_files(const fs::path& in, const fs::path& out) {
 
 }  // namespace
 
+void copy_side_files(const fs::path& in_dir, const fs::path& out_dir) { copy_tokenizer_files(in_dir, out_dir); }
+
 Calibration calibrate(Model& model, const std::vector<std::vector<int32_t>>& samples, bool progress) {
   IGNIS_CHECK(!samples.empty(), "calibration: no samples");
   const ModelConfig& cfg = model.config();

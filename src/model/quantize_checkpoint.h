@@ -47,4 +47,7 @@ void write_fp8_checkpoint(const std::filesystem::path& in_dir, const std::filesy
                           const ModelConfig& cfg, const WeightStore& ws, const QuantizeCheckpointOptions& opt,
                           const Calibration* calib);
 
+// Copies the tokenizer, generation and chat-template files of in_dir to out_dir (the quantizers' outputs).
+void copy_side_files(const std::filesystem::path& in_dir, const std::filesystem::path& out_dir);
+
 }  // namespace ignis

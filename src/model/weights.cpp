@@ -148,6 +148,10 @@ void validate_weights(const WeightStore& ws, const ModelConfig& cfg) {
     if (e.kind == K::Fp8) {
       IGNIS_CHECK(t.dtype == DType::F8_E4M3, "{}: tensor '{}': dtype {}, but {} ({}) stores it as F8_E4M3", t.file,
                   *name, dtype_name(t.dtype), cfg.quant.source, quant_method_name(cfg.quant.method));
+    } else if (e.kind == K::Packed || e.kind == K::Index) {
+      IGNIS_CHECK(t.dtype == DType::I32 || (e.kind == K::Index && t.dtype == DType::I64),
+                  "{}: tensor '{}': dtype {}, but {} ({}) stores it as I32", t.file, *name, dtype_name(t.dtype),
+                  cfg.quant.source, quant_method_name(cfg.quant.method));
     } else if (e.kind == K::Scale) {
       IGNIS_CHECK(is_float, "{}: tensor '{}': scale dtype {} is not supported (F32, BF16 or F16)", t.file, *name,
                   dtype_name(t.dtype));

@@ -123,19 +123,77 @@ std::optional<bool> dynamic_flag(const Json& a, const Ctx& c) {
 }
 
 void check_format(const std::string& fmt, const Ctx& c) {
-  IGNIS_CHECK(fmt == "float-quantized" || fmt == "naive-quantized",
+  IGNIS_CHECK(fmt == "float-quantized" || fmt == "naive-quantized" || fmt == "pack-quantized",
               "{}: field '{}': format '{}' is not supported (ignis loads FP8 checkpoints in format 'float-quantized' "
-              "or 'naive-quantized')",
+              "or 'naive-quantized', int4 / int8 weight-only in 'pack-quantized')",
               c.file, c.path, fmt);
 }
 
-LinearSpec parse_ct_group(const Json& g, const Ctx& c) {
+// compressed-tensors integer weight-only (W4A16 / W8A16, format pack-quantized): weights {num_bits 4 | 8,
+// type int, strategy group | channel, group_size, symmetric, actorder null | "weight" | "group"}, no input
+// activations. `fmt`: the group's or the top-level format.
+LinearSpec parse_ct_int_group(const Json& g, const Json& w, const Ctx& c, const std::string& fmt) {
+  const Ctx wc = c.at("weights");
+  IGNIS_CHECK(fmt == "pack-quantized", "{}: field '{}': int weights in format '{}' are not supported (ignis loads "
+              "int4 / int8 weight-only compressed-tensors checkpoints in format 'pack-quantized')", c.file, wc.path,
+              fmt.empty() ? "<absent>" : fmt);
+  const Json* nb = member(w, "num_bits");
+  IGNIS_CHECK(nb, "{}: missing required field '{}'", c.file, wc.at("num_bits").path);
+  LinearSpec s;
+  s.bits = int(get_int(*nb, wc.at("num_bits"), 0, 64));
+  IGNIS_CHECK(s.bits == 4 || s.bits == 8, "{}: field '{}': {}-bit integer weights are not supported (4 or 8)", c.file,
+              wc.at("num_bits").path, s.bits);
+  s.layout = IntLayout::CtPacked;
+  s.zero_point = !opt_bool(w, "symmetric", wc).value_or(true);
+  IGNIS_CHECK(!dynamic_flag(w, wc).value_or(false), "{}: field '{}': dynamic weight quantization is not supported",
+              c.file, wc.at("dynamic").path);
+  const std::string st = opt_string(w, "strategy", wc).value_or("");
+  if (st == "group") {
+    const Json* gs = member(w, "group_size");
+    IGNIS_CHECK(gs, "{}: missing required field '{}' for strategy group", c.file, wc.at("group_size").path);
+    s.group = int(get_int(*gs, wc.at("group_size"), 1, 1 << 20));
+  } else if (st == "channel") {
+    s.group = 0;
+  } else {
+    IGNIS_FAIL("{}: field '{}': integer weight strategy '{}' is not supported (group or channel)", c.file,
+               wc.at("strategy").path, st.empty() ? "<absent>" : st);
+  }
+  if (const Json* ao = member(w, "actorder")) {
+    const Ctx ac = wc.at("actorder");
+    if (ao->is_boolean()) {
+      s.act_order = ao->get<bool>();  // older compressed-tensors: true = "group"
+    } else {
+      const std::string a = get_string(*ao, ac);
+      IGNIS_CHECK(a == "group" || a == "weight" || a == "static" || a == "dynamic",
+                  "{}: field '{}': actorder '{}' is not supported (group, weight or null)", c.file, ac.path, a);
+      s.act_order = a == "group" || a == "dynamic";  // "weight": the order of quantization only, no g_idx
+    }
+    IGNIS_CHECK(!s.act_order || st == "group", "{}: field '{}': act order needs strategy group", c.file, ac.path);
+  }
+  const Json* ia = member(g, "input_activations");
+  IGNIS_CHECK(!ia, "{}: field '{}': integer weights with quantized input activations (W4A8 / W8A8 int) are not "
+              "supported (weight-only: input_activations null)", c.file, c.at("input_activations").path);
+  IGNIS_CHECK(!member(g, "output_activations"), "{}: field '{}': output activation quantization is not supported",
+              c.file, c.at("output_activations").path);
+  return s;
+}
+
+LinearSpec parse_ct_group(const Json& g, const Ctx& c, const std::string& top_format) {
   need_object(g, c);
-  if (auto f = opt_string(g, "format", c)) check_format(*f, c.at("format"));
+  std::string fmt = top_format, fmt_path = "quantization_config.format";
+  if (auto f = opt_string(g, "format", c)) {
+    check_format(*f, c.at("format"));
+    fmt = *f;
+    fmt_path = c.at("format").path;
+  }
   const Json* w = member(g, "weights");
   IGNIS_CHECK(w, "{}: missing required field '{}'", c.file, c.at("weights").path);
   const Ctx wc = c.at("weights");
+  need_object(*w, wc);
+  if (opt_string(*w, "type", wc).value_or("int") == "int") return parse_ct_int_group(g, *w, c, fmt);
   const std::string ws = check_fp8_args(*w, wc);
+  IGNIS_CHECK(fmt != "pack-quantized", "{}: field '{}': format 'pack-quantized' packs integer weights, but '{}' are "
+              "FP8 (float-quantized)", c.file, fmt_path, wc.path);
   IGNIS_CHECK(!dynamic_flag(*w, wc).value_or(false), "{}: field '{}': dynamic weight quantization is not supported",
               c.file, wc.at("dynamic").path);
   LinearSpec s;
@@ -197,8 +255,10 @@ bool parse_kv_cache_scheme(const Json& kv, const Ctx& c) {
 QuantConfig parse_compressed_tensors(const Json& qc, const Ctx& c) {
   QuantConfig q;
   q.method = QuantConfig::Method::CompressedTensors;
+  std::string top_format;
   if (auto f = opt_string(qc, "format", c)) {
     if (*f != "mixed-precision") check_format(*f, c.at("format"));
+    if (*f != "mixed-precision") top_format = *f;
   }
   if (const Json* sp = member(qc, "sparsity_config")) {
     need_object(*sp, c.at("sparsity_config"));
@@ -220,7 +280,7 @@ QuantConfig parse_compressed_tensors(const Json& qc, const Ctx& c) {
   bool all = false, first = true;
   for (auto it = groups->begin(); it != groups->end(); ++it) {
     const Ctx one = gc.at(it.key());
-    LinearSpec s = parse_ct_group(*it, one);
+    LinearSpec s = parse_ct_group(*it, one, top_format);
     const Json* t = member(*it, "targets");
     IGNIS_CHECK(t && t->is_array() && !t->empty(), "{}: field '{}' must be a non-empty array of module names",
                 c.file, one.at("targets").path);
@@ -303,6 +363,67 @@ QuantConfig parse_fp8(const Json& qc, const Ctx& c) {
   return q;
 }
 
+// AutoAWQ: {quant_method awq, bits 4, group_size 128 | 64 | ..., zero_point true, version gemm,
+// modules_to_not_convert}. lm_head is never converted.
+QuantConfig parse_awq(const Json& qc, const Ctx& c) {
+  QuantConfig q;
+  q.method = QuantConfig::Method::Awq;
+  LinearSpec& s = q.linear;
+  s.layout = IntLayout::AwqGemm;
+  const Json* b = member(qc, "bits");
+  if (!b) b = member(qc, "w_bit");
+  IGNIS_CHECK(b, "{}: missing required field '{}'", c.file, c.at("bits").path);
+  s.bits = int(get_int(*b, c.at("bits"), 0, 64));
+  IGNIS_CHECK(s.bits == 4, "{}: field '{}': {}-bit AWQ is not supported (4)", c.file, c.at("bits").path, s.bits);
+  const Json* gs = member(qc, "group_size");
+  if (!gs) gs = member(qc, "q_group_size");
+  IGNIS_CHECK(gs, "{}: missing required field '{}'", c.file, c.at("group_size").path);
+  const int64_t g = get_int(*gs, c.at("group_size"), -1, 1 << 20);
+  IGNIS_CHECK(g == -1 || g > 0, "{}: field '{}' = {} must be positive or -1", c.file, c.at("group_size").path, g);
+  s.group = g == -1 ? 0 : int(g);
+  const std::string ver = lower(opt_string(qc, "version", c).value_or("gemm"));
+  IGNIS_CHECK(ver == "gemm", "{}: field '{}': AWQ version '{}' is not supported (gemm; gemv, gemv_fast, exllama, "
+              "marlin and ipex pack differently)", c.file, c.at("version").path, ver);
+  s.zero_point = opt_bool(qc, "zero_point", c).value_or(true);
+  IGNIS_CHECK(s.zero_point, "{}: field '{}' = false: AWQ without zero points is not supported", c.file,
+              c.at("zero_point").path);
+  q.ignore = string_list(qc, "modules_to_not_convert", c);
+  q.ignore.push_back("lm_head");
+  return q;
+}
+
+// AutoGPTQ / GPTQModel: {quant_method gptq, bits 4 | 8, group_size (-1: per channel), desc_act, sym,
+// checkpoint_format gptq | gptq_v2, lm_head, modules_to_not_convert}.
+QuantConfig parse_gptq(const Json& qc, const Ctx& c) {
+  QuantConfig q;
+  q.method = QuantConfig::Method::Gptq;
+  LinearSpec& s = q.linear;
+  s.layout = IntLayout::Gptq;
+  const Json* b = member(qc, "bits");
+  IGNIS_CHECK(b, "{}: missing required field '{}'", c.file, c.at("bits").path);
+  s.bits = int(get_int(*b, c.at("bits"), 0, 64));
+  IGNIS_CHECK(s.bits == 4 || s.bits == 8, "{}: field '{}': {}-bit GPTQ is not supported (4 or 8)", c.file,
+              c.at("bits").path, s.bits);
+  const Json* gs = member(qc, "group_size");
+  IGNIS_CHECK(gs, "{}: missing required field '{}'", c.file, c.at("group_size").path);
+  const int64_t g = get_int(*gs, c.at("group_size"), -1, 1 << 20);
+  IGNIS_CHECK(g == -1 || g > 0, "{}: field '{}' = {} must be positive or -1", c.file, c.at("group_size").path, g);
+  s.group = g == -1 ? 0 : int(g);
+  s.act_order = opt_bool(qc, "desc_act", c).value_or(false);
+  s.zero_point = true;  // GPTQ stores zero points even when sym (they are then 2^(bits-1))
+  const std::string fmt = lower(opt_string(qc, "checkpoint_format", c).value_or("gptq"));
+  IGNIS_CHECK(fmt == "gptq" || fmt == "gptq_v2", "{}: field '{}': checkpoint format '{}' is not supported (gptq or "
+              "gptq_v2; marlin / bitblas / ipex repack the weights)", c.file, c.at("checkpoint_format").path, fmt);
+  s.gptq_v2 = fmt == "gptq_v2";
+  if (auto cf = opt_string(qc, "format", c))
+    IGNIS_CHECK(lower(*cf) == "gptq" || lower(*cf) == "gptq_v2", "{}: field '{}': format '{}' is not supported (gptq)",
+                c.file, c.at("format").path, *cf);
+  (void)opt_bool(qc, "sym", c);  // checked for type; the zero points in the file say the rest
+  q.ignore = string_list(qc, "modules_to_not_convert", c);
+  if (!opt_bool(qc, "lm_head", c).value_or(false)) q.ignore.push_back("lm_head");
+  return q;
+}
+
 }  // namespace
 
 QuantConfig parse_quantization_config(const Json& qc, const std::string& file) {
@@ -314,9 +435,12 @@ QuantConfig parse_quantization_config(const Json& qc, const std::string& file) {
   if (*method == "compressed-tensors" || *method == "compressed_tensors") q = parse_compressed_tensors(qc, c);
   else if (*method == "modelopt") q = parse_modelopt(qc, c);
   else if (*method == "fp8") q = parse_fp8(qc, c);
+  else if (lower(*method) == "awq") q = parse_awq(qc, c);
+  else if (lower(*method) == "gptq") q = parse_gptq(qc, c);
   else
     IGNIS_FAIL("{}: field 'quantization_config.quant_method': quantization method '{}' is not supported "
-               "(compressed-tensors, modelopt, fp8)", file, *method);
+               "(compressed-tensors, modelopt, fp8, awq, gptq{})", file, *method,
+               lower(*method) == "exl2" ? "; ExLlamaV2's exl2 format is not" : "");
   q.source = file;
   return q;
 }
@@ -339,9 +463,19 @@ QuantConfig parse_hf_quant_config(const Json& j, const std::string& file) {
 
 std::optional<QuantConfig> parse_quantization_method(const std::string& v) {
   if (v.empty() || v == "none") return std::nullopt;
-  IGNIS_CHECK(v == "fp8", "--quantization: unknown method '{}' (supported: fp8, none)", v);
+  IGNIS_CHECK(v == "fp8" || v == "int8-wo" || v == "int4",
+              "--quantization: unknown method '{}' (supported: fp8, int8-wo, int4, none)", v);
   QuantConfig q;
   q.method = QuantConfig::Method::OnLoad;
+  q.source = "--quantization " + v;
+  q.ignore = {"lm_head"};
+  if (v != "fp8") {
+    q.linear.bits = v == "int4" ? 4 : 8;
+    q.linear.group = kOnLoadIntGroup;
+    q.linear.zero_point = v == "int4";
+    q.linear.layout = IntLayout::OnLoad;
+    return q;
+  }
   q.linear.weight = DType::F8_E4M3;
   q.linear.wscale = WeightScale::Channel;
   q.linear.act = ActScale::DynamicToken;

@@ -75,7 +75,25 @@ bool regex_match(const std::string& re, const std::string& s) {
 
 }  // namespace
 
+const char* layout_name(IntLayout l) {
+  switch (l) {
+    case IntLayout::AwqGemm: return "awq gemm";
+    case IntLayout::Gptq: return "gptq";
+    case IntLayout::CtPacked: return "compressed-tensors pack-quantized";
+    case IntLayout::OnLoad: return "round to nearest on load";
+    case IntLayout::None: break;
+  }
+  return "unspecified layout";
+}
+
 std::string LinearSpec::describe() const {
+  if (wint()) {
+    std::string s = "int" + std::to_string(bits) + " (" + layout_name(layout) + ", ";
+    s += group > 0 ? "group " + std::to_string(group) : std::string("per channel");
+    s += zero_point ? ", zero points" : ", symmetric";
+    if (act_order) s += ", act order";
+    return s + ", weight-only)";
+  }
   if (!fp8()) return dense_name(weight);
   std::string w;
   switch (wscale) {
@@ -100,7 +118,9 @@ const char* quant_method_name(QuantConfig::Method m) {
     case QuantConfig::Method::CompressedTensors: return "compressed-tensors";
     case QuantConfig::Method::ModelOpt: return "modelopt";
     case QuantConfig::Method::Fp8: return "fp8";
-    case QuantConfig::Method::OnLoad: return "fp8 (on load)";
+    case QuantConfig::Method::OnLoad: return "on load";
+    case QuantConfig::Method::Awq: return "awq";
+    case QuantConfig::Method::Gptq: return "gptq";
   }
   return "?";
 }
@@ -133,7 +153,7 @@ bool QuantConfig::ignored(const std::string& module) const {
 LinearSpec QuantConfig::spec_for(const std::string& module, DType dense) const {
   LinearSpec d;
   d.weight = dense;
-  if (method == Method::None || !linear.fp8() || ignored(module)) return d;
+  if (method == Method::None || !linear.quantized() || ignored(module)) return d;
   if (!targets.empty()) {
     bool hit = false;
     for (const auto& t : targets) hit = hit || t == "Linear" || module_pattern_matches(t, module);

@@ -82,7 +82,9 @@ g = run(["generate", "--model", models["llama3"], "--prompt", "Once upon a time"
          "--kv-cache-dtype", "fp8"] + common)
 check(g.returncode == 0 and "generated tokens 6" in g.stderr, f"fp8 generate: {g.stderr[-300:]}")
 check("fp8-e4m3 (weight per channel, input dynamic per token)" in g.stderr, f"fp8 generate reports the scheme: {g.stderr[-300:]}")
-g = run(["generate", "--model", models["llama3"], "--prompt", "x", "--quantization", "int4"] + common)
+g = run(["generate", "--model", models["llama3"], "--prompt", "Once upon a time", "--quantization", "int4"] + common)
+check(g.returncode == 0 and "int4 (round to nearest on load" in g.stderr, f"int4 generate: {g.stderr[-300:]}")
+g = run(["generate", "--model", models["llama3"], "--prompt", "x", "--quantization", "int3"] + common)
 check(g.returncode != 0 and "--quantization" in g.stderr, f"bad --quantization: {g.stderr[-200:]}")
 
 # No chat template: a clear error, non-zero exit.

@@ -180,6 +180,7 @@ TEST(QuantizeCli, BadUsageFailsCleanly) {
   expect_fail(base + " --scheme static", "--calib-data");
   expect_fail(base + " --kv-cache-dtype fp8", "--calib-data");
   expect_fail(base + " --method int4", "--method");
+  expect_fail(base + " --method awq", "--calib-data");
   std::ofstream(d.path() / "c.jsonl") << "{\"input_ids\": [1, 2, 3]}\n";
   expect_fail(base + " --scheme static --device cuda --calib-data " + (d.path() / "c.jsonl").string(), "CPU backend");
   std::ofstream(d.path() / "bad.jsonl") << "{\"input_ids\": [1, 999999]}\n";

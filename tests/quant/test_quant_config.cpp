@@ -100,7 +100,14 @@ TEST(QuantConfigParse, CliMethod) {
   EXPECT_EQ(q->method, QuantConfig::Method::OnLoad);
   EXPECT_EQ(q->linear.describe(), "fp8-e4m3 (weight per channel, input dynamic per token)");
   EXPECT_EQ(q->ignore, std::vector<std::string>{"lm_head"});
-  EXPECT_THROW(parse_quantization_method("int4"), Error);
+  EXPECT_THROW(parse_quantization_method("int3"), Error);
+  auto i4 = parse_quantization_method("int4");
+  ASSERT_TRUE(i4);
+  EXPECT_EQ(i4->linear.describe(), "int4 (round to nearest on load, group 128, zero points, weight-only)");
+  auto i8 = parse_quantization_method("int8-wo");
+  ASSERT_TRUE(i8);
+  EXPECT_EQ(i8->linear.describe(), "int8 (round to nearest on load, group 128, symmetric, weight-only)");
+  EXPECT_EQ(i8->ignore, std::vector<std::string>{"lm_head"});
 }
 
 TEST(QuantConfigParse, WrittenConfigParsesBack) {
@@ -170,7 +177,8 @@ TEST(QuantConfigParse, EveryUnsupportedFieldIsOneClearError) {
       {ct, [&](Json& j) { j["quantization_config"]["ignore"] = "lm_head"; }, {"quantization_config.ignore", "array"}},
       {ct, [&](Json& j) { j["quantization_config"]["sparsity_config"] = {{"format", "sparse-24"}}; }, {"sparsity_config", "sparse"}},
       {ct, [&](Json& j) { j["quantization_config"]["transform_config"] = {{"config_groups", 1}}; }, {"transform_config"}},
-      {ct, [&](Json& j) { j["quantization_config"]["quant_method"] = "awq"; }, {"quantization_config.quant_method", "awq"}},
+      {ct, [&](Json& j) { j["quantization_config"]["quant_method"] = "bitsandbytes"; }, {"quantization_config.quant_method", "bitsandbytes"}},
+      {ct, [&](Json& j) { j["quantization_config"]["quant_method"] = "awq"; }, {"quantization_config.bits", "missing"}},
       {ct, [&](Json& j) { j["quantization_config"].erase("quant_method"); }, {"quantization_config.quant_method", "missing"}},
       {ct, [&](Json& j) { j["quantization_config"] = "fp8"; }, {"quantization_config", "object"}},
       {"modelopt_in_config.config.json", [&](Json& j) { j["quantization_config"]["quant_algo"] = "NVFP4"; }, {"quantization_config.quant_algo", "NVFP4"}},
@@ -208,6 +216,51 @@ TEST(QuantConfigParse, HfQuantConfigErrors) {
   // ModelOpt's per-channel / per-token FP8 is understood.
   QuantConfig q = parse_hf_quant_config(Json::parse(R"({"quantization": {"quant_algo": "FP8_PER_CHANNEL_PER_TOKEN"}})"), "f");
   EXPECT_EQ(q.linear.describe(), "fp8-e4m3 (weight per channel, input dynamic per token)");
+}
+
+TEST(QuantConfigParse, IntegerWeightOnlyLayouts) {
+  QuantConfig a = parse_quantization_config(Json::parse(R"({"quant_method": "awq", "bits": 4, "group_size": 128,
+      "zero_point": true, "version": "GEMM", "modules_to_not_convert": ["visual"]})"), "awq.json");
+  EXPECT_EQ(a.method, QuantConfig::Method::Awq);
+  EXPECT_EQ(a.linear.describe(), "int4 (awq gemm, group 128, zero points, weight-only)");
+  EXPECT_TRUE(a.ignored("lm_head"));
+  EXPECT_TRUE(a.ignored("visual.blocks.0"));
+  EXPECT_TRUE(a.spec_for("model.layers.0.mlp.down_proj", DType::BF16).wint());
+  QuantConfig g = parse_quantization_config(Json::parse(R"({"quant_method": "gptq", "bits": 8, "group_size": -1,
+      "desc_act": true, "sym": false, "checkpoint_format": "gptq", "lm_head": true})"), "gptq.json");
+  EXPECT_EQ(g.linear.describe(), "int8 (gptq, per channel, zero points, act order, weight-only)");
+  EXPECT_FALSE(g.ignored("lm_head"));
+  EXPECT_EQ(g.linear.group_size(4096), 4096);
+  QuantConfig c = parse_quantization_config(Json::parse(R"({"quant_method": "compressed-tensors",
+      "format": "pack-quantized", "ignore": ["lm_head"], "config_groups": {"group_0": {"targets": ["Linear"],
+      "weights": {"num_bits": 4, "type": "int", "symmetric": true, "strategy": "group", "group_size": 128,
+      "actorder": "weight"}, "input_activations": null}}})"), "ct.json");
+  EXPECT_EQ(c.method, QuantConfig::Method::CompressedTensors);
+  EXPECT_EQ(c.linear.describe(), "int4 (compressed-tensors pack-quantized, group 128, symmetric, weight-only)");
+  EXPECT_FALSE(c.spec_for("lm_head", DType::BF16).quantized());
+  auto bad = [](const std::string& body, const std::vector<std::string>& words) {
+    try {
+      parse_quantization_config(Json::parse(body), "bad.json");
+      ADD_FAILURE() << "accepted " << body;
+    } catch (const Error& e) {
+      std::string m = e.what();
+      for (auto& w : words) EXPECT_NE(m.find(w), std::string::npos) << w << " not in " << m;
+    }
+  };
+  bad(R"({"quant_method": "awq", "bits": 4, "group_size": 0})", {"quantization_config.group_size"});
+  bad(R"({"quant_method": "awq", "bits": 4, "group_size": 128, "version": "exllama"})", {"quantization_config.version"});
+  bad(R"({"quant_method": "gptq", "bits": 4, "group_size": 128, "checkpoint_format": "marlin"})",
+      {"quantization_config.checkpoint_format", "marlin"});
+  bad(R"({"quant_method": "gptq", "bits": 2, "group_size": 128})", {"quantization_config.bits", "2-bit"});
+  bad(R"({"quant_method": "gptq", "bits": 4})", {"quantization_config.group_size", "missing"});
+  bad(R"({"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": "yes"})", {"quantization_config.desc_act"});
+  bad(R"({"quant_method": "exl2", "bits": 4})", {"exl2"});
+  bad(R"({"quant_method": "compressed-tensors", "format": "pack-quantized", "config_groups": {"g": {"targets":
+      ["Linear"], "weights": {"num_bits": 4, "type": "int", "strategy": "channel", "actorder": "group"}}}})",
+      {"config_groups.g.weights.actorder", "group"});
+  bad(R"({"quant_method": "compressed-tensors", "format": "pack-quantized", "config_groups": {"g": {"targets":
+      ["Linear"], "weights": {"num_bits": 4, "type": "int", "strategy": "group"}}}})",
+      {"config_groups.g.weights.group_size", "missing"});
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "model/cpu/matmul.h"
+#include "quant/int_quant.h"
 #include "quant/quantize.h"
 
 namespace ignis::cpu {
@@ -13,6 +14,12 @@ Linear::Linear(const HostLinear& h, std::vector<float> bias)
   IGNIS_CHECK(bias_.empty() || int64_t(bias_.size()) == n_, "cpu model: {}: bias has {} values for {} outputs", name_,
               bias_.size(), n_);
   w_.resize(size_t(n_ * k_));
+  if (spec_.wint()) {
+    IGNIS_CHECK(h.wq.n == n_ && h.wq.k == k_, "cpu model: {}: integer weights of ({}, {}) for ({}, {})", name_, h.wq.n,
+                h.wq.k, n_, k_);
+    dequantize_int(h.wq, w_.data());
+    return;
+  }
   if (spec_.fp8()) {
     dequantize_weight(h.q, w_.data());
     input_scale_ = h.q.input_scale;

@@ -1,6 +1,7 @@
 // ignis model/cpu: one projection of the CPU reference. The weight is kept dequantized in fp32
-// (exactly code * scale for FP8); forward fake-quantizes a copy of the input as the LinearSpec says
-// (the same arithmetic as the GPU's FP8 producers, quant/quantize.h) and runs cpu::linear. Every
+// (exactly code * scale for FP8, (code - zero) * scale for integer weight-only); forward
+// fake-quantizes a copy of the input as the LinearSpec says (the same arithmetic as the GPU's FP8
+// producers, quant/quantize.h) and runs cpu::linear. Every
 // projection of CpuModel goes through here, so each precision scheme has one CPU definition.
 #pragma once
 #include <cstdint>
@@ -15,7 +16,7 @@ namespace ignis::cpu {
 class Linear {
  public:
   Linear() = default;
-  // From a HostLinear (dense parts converted to fp32, FP8 dequantized); bias (n) or empty.
+  // From a HostLinear (dense parts converted to fp32, FP8 / integer dequantized); bias (n) or empty.
   Linear(const HostLinear& h, std::vector<float> bias);
   // A dense fp32 projection (w (n, k) row-major), e.g. tied embeddings as lm_head.
   Linear(std::string name, std::vector<float> w, int64_t n, int64_t k, std::vector<float> bias);
