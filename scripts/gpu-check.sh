@@ -65,6 +65,8 @@ run_step gpu_kernels 300 "$BIN/test_gpu_all" --gtest_filter='GpuKernels.*:GpuAtt
 run_step gpu_fp8 300 "$BIN/test_gpu_all" --gtest_filter='GpuFp8*'
 run_step gpu_model 300 "$BIN/test_gpu_all" --gtest_filter='GpuModel.*'
 run_step gpu_spec 300 "$BIN/test_gpu_all" --gtest_filter='GpuSpec*'
+# Integer weight-only layouts on the CUDA backend (tests/quant, its own binary).
+[ -x "$BIN/test_gpu_int" ] && run_step gpu_int 300 "$BIN/test_gpu_int"
 if [ -z "${SKIP_SANITIZER:-}" ] && command -v compute-sanitizer >/dev/null; then
   run_step memcheck 400 compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_gpu_all" \
     --gtest_filter='GpuKernels.*:GpuAttention.PrefillDecodeMixedShapes:GpuAttention.SlidingWindow:GpuAttention.TinyHeadDims:GpuAttention.DecodeTilesLargeScoresAndEmptySplits'

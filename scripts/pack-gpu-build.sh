@@ -11,7 +11,7 @@ TREE=${TREE:-build-gpu-tree}  # TREE=build packs from the main build folder
 OUTD=build-gpu
 JOBS=${JOBS:-2}
 cmake -S . -B "$TREE" -G Ninja -DIGNIS_CUDA=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
-TARGETS=(ignis test_gpu_all ${EXTRA_TARGETS:-} ignis_gpu_logits ignis_attention_bench ignis_gemm_bench)
+TARGETS=(ignis test_gpu_all test_gpu_int ${EXTRA_TARGETS:-} ignis_gpu_logits ignis_attention_bench ignis_gemm_bench)
 # ONLY="ignis": pack just these binaries (a call that carries the demo models has ~16 MB left)
 [ -n "${ONLY:-}" ] && TARGETS=($ONLY)
 cmake --build "$TREE" --target "${TARGETS[@]}" -j "$JOBS"
@@ -19,7 +19,8 @@ rm -rf "$OUTD"
 mkdir -p "$OUTD/bin" "$OUTD/lib"
 for b in "${TARGETS[@]}"; do
   if [ "$b" = test_gpu_all ]; then cp "$TREE/tests/gpu/test_gpu_all" "$OUTD/bin/"  # every GPU test (tests/gpu/CMakeLists.txt)
-  elif [ -f "$TREE/bin/$b" ]; then cp "$TREE/bin/$b" "$OUTD/bin/"; fi
+  elif [ -f "$TREE/bin/$b" ]; then cp "$TREE/bin/$b" "$OUTD/bin/"
+  else find "$TREE/tests" -name "$b" -type f -perm -u+x -exec cp {} "$OUTD/bin/" \; ; fi  # other test binaries (test_gpu_int)
 done
 strip --strip-debug "$OUTD"/bin/* 2>/dev/null || true
 # Shared libraries outside glibc/libstdc++/CUDA: copy them next to the binaries.

@@ -134,6 +134,11 @@ void handle_tgi_generate(ServerContext& ctx, const json& body, HttpResponder& re
       }
       return ok;
     });
+    if (const std::string cut = stream_cut_off(ctx, choices); !cut.empty()) {
+      // Cut off (shutdown, cancel): the held token, then TGI's error event saying so.
+      if (held) send(*held);
+      send(json{{"error", cut}, {"error_type", ctx.force_stop.load() ? "shutdown" : "cancelled"}});
+    }
     res.end_stream();
     return;
   }

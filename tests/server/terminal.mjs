@@ -98,15 +98,21 @@ try {
   });
   const tritonStream = fetch(long.url + "/v2/models/tiny/generate_stream", {
     method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ text_input: "another long story", max_tokens: 16000, ignore_eos: true, stream: true }),
+    body: JSON.stringify({ text_input: "another long story", max_tokens: 16000, temperature: 0, stream: true }),  // greedy: deterministic; the dummy model does not end it
   });
-  const [o, t] = await Promise.all([openaiStream, tritonStream]);
-  // Both are streaming (their first bytes arrived) before the server is told to stop.
-  const oReader = o.body.getReader(), tReader = t.body.getReader();
+  // The text-generation-inference form (greedy: deterministic, and the dummy model does not end it).
+  const tgiStream = fetch(long.url + "/v2/models/tiny/generate_stream", {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ inputs: "a third long story", parameters: { max_new_tokens: 16000 } }),
+  });
+  const [o, t, g] = await Promise.all([openaiStream, tritonStream, tgiStream]);
+  // All are streaming (their first bytes arrived) before the server is told to stop.
+  const oReader = o.body.getReader(), tReader = t.body.getReader(), gReader = g.body.getReader();
   const dec = new TextDecoder();
   let oText = dec.decode((await oReader.read()).value || new Uint8Array()), tText = "";
   const first = await tReader.read();
   tText = new TextDecoder().decode(first.value || new Uint8Array());
+  let gText = new TextDecoder().decode((await gReader.read()).value || new Uint8Array());
   long.proc.kill("SIGTERM");
   const drain = async (reader, d, acc) => {
     for (;;) {
@@ -115,7 +121,8 @@ try {
       acc += d.decode(value, { stream: true });
     }
   };
-  [oText, tText] = await Promise.all([drain(oReader, dec, oText), drain(tReader, new TextDecoder(), tText)]);
+  [oText, tText, gText] = await Promise.all([drain(oReader, dec, oText), drain(tReader, new TextDecoder(), tText),
+    drain(gReader, new TextDecoder(), gText)]);
   const oev = parseSSE(oText);
   const err = oev.find((e) => e !== "[DONE]" && e.error);
   check(oev[oev.length - 1] === "[DONE]", "cut-off OpenAI stream still ends with [DONE]", oText.slice(-300));
@@ -129,6 +136,12 @@ try {
   check(last && typeof last.error === "string" && /server shutting down/.test(last.error), "cut-off Triton stream ends with an error event",
     tText.slice(-300));
   check(tev.slice(0, -1).every((e) => !e.error && typeof e.text_output === "string"), "Triton events before it are text");
+  const gev = gText.split("\n\n").filter((e) => e.startsWith("data:")).map((e) => JSON.parse(e.slice(5)));
+  const glast = gev[gev.length - 1];
+  check(glast && /server shutting down/.test(glast.error) && glast.error_type === "shutdown", "cut-off TGI stream ends with an error event",
+    gText.slice(-300));
+  check(gev.length > 1 && gev.slice(0, -1).every((e) => e.token && e.details === null), "TGI events before it are tokens, none claims an end",
+    gText.slice(0, 300));
 } catch (e) {
   check(false, "unexpected exception", e.stack);
 } finally {
