@@ -241,8 +241,8 @@ TEST(GpuModel, SamplingMatchesCpuSampler) {
   WeightStore ws = make_dummy_weights(cfg, 11);
   CpuModel cpu(cfg, ws);
   cuda::CudaModel gpu(cfg, ws, opts(DType::F32));
-  cpu.init_kv_cache(128, 16);
-  gpu.init_kv_cache(128, 16);
+  cpu.init_kv_cache(160, 16);  // 5 sequences x 32 blocks
+  gpu.init_kv_cache(160, 16);
   std::vector<SamplingParams> sp(5);
   sp[0].temperature = 0.8f, sp[0].top_p = 0.9f, sp[0].repetition_penalty = 1.2f, sp[0].logprobs = 3;
   sp[1].temperature = 1.0f, sp[1].top_k = 20, sp[1].min_p = 0.05f, sp[1].frequency_penalty = 0.5f,
