@@ -7,35 +7,13 @@
 #include <mutex>
 
 #include "server/server.h"
-#include "tokenizer/tokenizer.h"
+#include "byte_tokenizer.h"
 
 using namespace ignis;
 using namespace ignis::server;
+using ignis::test::ByteTokenizer;
 
 namespace {
-
-class CharTokenizer : public Tokenizer {  // byte i -> token i
- public:
-  std::vector<int32_t> encode(std::string_view s, bool) const override {
-    std::vector<int32_t> ids;
-    for (char c : s) ids.push_back(int32_t(uint8_t(c)));
-    return ids;
-  }
-  std::string decode(const std::vector<int32_t>& ids, bool) const override {
-    std::string s;
-    for (int32_t i : ids) s += char(i);
-    return s;
-  }
-  int32_t vocab_size() const override { return 256; }
-  std::string id_to_piece(int32_t id) const override { return std::string(1, char(id)); }
-  std::optional<int32_t> piece_to_id(std::string_view) const override { return std::nullopt; }
-  bool is_special(int32_t) const override { return false; }
-  std::optional<int32_t> bos_id() const override { return std::nullopt; }
-  std::optional<int32_t> eos_id() const override { return std::nullopt; }
-  std::string bos_token() const override { return ""; }
-  std::string eos_token() const override { return ""; }
-  std::string chat_template(std::string_view) const override { return ""; }
-};
 
 // Records every request and answers it at once with one token.
 class RecordingBackend : public Backend {
@@ -67,7 +45,7 @@ struct Harness {
     ServerOptions o;
     o.access_log = false;
     o.speculative_default = spec_default;
-    server = std::make_unique<Server>(backend, std::make_shared<CharTokenizer>(), m, o, nullptr);
+    server = std::make_unique<Server>(backend, std::make_shared<ByteTokenizer>(), m, o, nullptr);
   }
   // Status of POSTing `body` to `path`.
   int post(const std::string& path, const std::string& body) {
