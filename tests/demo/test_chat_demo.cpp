@@ -9,8 +9,7 @@
 #include <regex>
 #include <string>
 
-#include "runtime/engine.h"
-#include "runtime/model_loader.h"
+#include "demo_engine.h"
 #include "template/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -25,12 +24,7 @@ TEST(ChatDemo, TemplateAndGreedyAnswersMatchPyTorch) {
   EXPECT_LT(golden["heldout_loss"].get<double>(), golden["heldout_loss_base"].get<double>());
   auto tok = std::shared_ptr<const Tokenizer>(Tokenizer::load(dir));
   ChatTemplate tmpl = ChatTemplate::from_model_dir(dir.string());
-  ModelLoadOptions lo;
-  lo.device = "cpu";
-  LoadedModel lm = load_model(dir, lo);
-  EngineConfig ec;
-  ec.kv_num_blocks = lm.kv_num_blocks;
-  Engine engine(std::move(lm.model), ec, tok);
+  auto engine = test::cpu_engine(dir, tok);
   const size_t kCompare = 48;  // tokens compared exactly (fp32 CPU vs fp32 PyTorch from bf16 weights)
   for (auto& a : golden["answers"]) {
     std::string request = a["request"].get<std::string>();
@@ -41,19 +35,8 @@ TEST(ChatDemo, TemplateAndGreedyAnswersMatchPyTorch) {
     ASSERT_EQ(ids, a["prompt_ids"].get<std::vector<int32_t>>()) << "template + tokenizer differ from training for " << request;
     std::vector<int32_t> want = a["greedy_ids"].get<std::vector<int32_t>>();
     if (want.size() > kCompare) want.resize(kCompare);
-    GenerateRequest r;
-    r.prompt_ids = ids;
-    r.sampling.temperature = 0;
-    r.sampling.max_tokens = int(want.size());
-    auto h = engine.submit(r);
-    std::vector<int32_t> got;
     std::string text;
-    StreamChunk ch;
-    while (h->next(&ch)) {
-      got.insert(got.end(), ch.tokens.begin(), ch.tokens.end());
-      text += ch.text;
-      if (ch.finish != FinishReason::None) break;
-    }
+    std::vector<int32_t> got = test::greedy(*engine, ids, int(want.size()), &text);
     EXPECT_EQ(got, want) << "greedy answer differs from PyTorch for " << request;
     // The function the user named: `name(` in the request, "def name(" in the answer.
     std::smatch m;

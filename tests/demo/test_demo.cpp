@@ -7,9 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "runtime/engine.h"
-#include "runtime/model_loader.h"
-#include "tokenizer/tokenizer.h"
+#include "demo_engine.h"
 
 namespace fs = std::filesystem;
 using namespace ignis;
@@ -49,31 +47,15 @@ void check_model(const std::string& name, bool expect_python_shape) {
   if (!fs::exists(dir / "tokenizer.json")) GTEST_SKIP() << dir << " has no tokenizer.json: run scripts/fetch-assets.sh";
   nlohmann::json golden = nlohmann::json::parse(std::ifstream(dir / "eval_golden.json"));
   auto tok = std::shared_ptr<const Tokenizer>(Tokenizer::load(dir));
-  ModelLoadOptions lo;
-  lo.device = "cpu";
-  LoadedModel lm = load_model(dir, lo);
-  EngineConfig ec;
-  ec.kv_num_blocks = lm.kv_num_blocks;
-  Engine engine(std::move(lm.model), ec, tok);
+  auto engine = test::cpu_engine(dir, tok);
   for (auto& c : golden["completions"]) {
     std::vector<int32_t> prompt = c["prompt_ids"].get<std::vector<int32_t>>();
     std::vector<int32_t> want = c["greedy_ids"].get<std::vector<int32_t>>();
     // The tokenizer must give the same prompt ids as HF tokenizers did in training.
     std::vector<int32_t> enc = tok->encode(c["prompt"].get<std::string>(), true);
     EXPECT_EQ(enc, prompt) << name << ": prompt tokenization differs";
-    GenerateRequest r;
-    r.prompt_ids = prompt;
-    r.sampling.temperature = 0;
-    r.sampling.max_tokens = int(want.size());
-    auto h = engine.submit(r);
-    std::vector<int32_t> got;
     std::string text;
-    StreamChunk ch;
-    while (h->next(&ch)) {
-      got.insert(got.end(), ch.tokens.begin(), ch.tokens.end());
-      text += ch.text;
-      if (ch.finish != FinishReason::None) break;
-    }
+    std::vector<int32_t> got = test::greedy(*engine, prompt, int(want.size()), &text);
     EXPECT_EQ(got, want) << name << ": greedy continuation differs from PyTorch for " << c["prompt"];
     if (expect_python_shape) {
       std::string full = c["prompt"].get<std::string>() + text;
