@@ -379,6 +379,7 @@ void Engine::Impl::publish_stats() {
   stats.kv_blocks_free = ks.blocks_free;
   stats.prefix_cache_queries = ks.prefix_query_tokens;
   stats.prefix_cache_hits = ks.prefix_hit_tokens;
+  stats.prefix_hash_mismatches = ks.prefix_hash_mismatches;
 }
 
 }  // namespace ignis

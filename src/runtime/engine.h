@@ -119,6 +119,7 @@ struct EngineStats {
   int queued = 0, running = 0;
   int kv_blocks_total = 0, kv_blocks_used = 0, kv_blocks_free = 0;
   int64_t prefix_cache_queries = 0, prefix_cache_hits = 0;  // in tokens
+  int64_t prefix_hash_mismatches = 0;  // cached blocks whose hash matched but whose content did not (not reused)
   int64_t prompt_tokens = 0, generated_tokens = 0, computed_prefill_tokens = 0;
   int64_t requests_finished = 0, requests_cancelled = 0, requests_error = 0;
   int64_t steps = 0, preemptions = 0;

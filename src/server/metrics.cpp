@@ -88,6 +88,9 @@ std::string Metrics::render(const EngineStats& s) const {
           static_cast<double>(s.prefix_cache_queries));
   counter(&out, "ignis_prefix_cache_hits_total", "Prompt tokens found in the prefix cache.",
           static_cast<double>(s.prefix_cache_hits));
+  counter(&out, "ignis_prefix_cache_hash_mismatches_total",
+          "Cached blocks whose chain hash matched but whose tokens or parent did not (computed, never reused).",
+          static_cast<double>(s.prefix_hash_mismatches));
   gauge(&out, "ignis_prefix_cache_hit_rate", "Prefix-cache hits / queries, in tokens, since start.",
         s.prefix_cache_queries ? static_cast<double>(s.prefix_cache_hits) / s.prefix_cache_queries : 0.0);
   counter(&out, "ignis_engine_steps_total", "Engine steps run.", static_cast<double>(s.steps));

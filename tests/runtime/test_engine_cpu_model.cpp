@@ -116,5 +116,6 @@ TEST(EngineCpuModel, CollidingPrefixHashNeverChangesOutputs) {
   EngineStats s = wait_idle(e);
   EXPECT_EQ(s.kv_blocks_used, 0);
   EXPECT_GT(s.prefix_cache_hits, 0);  // the repeated prompt reused its confirmed first block
+  EXPECT_GT(s.prefix_hash_mismatches, 0);  // and every other colliding block was refused
   fs::remove_all(dir);
 }

@@ -141,6 +141,7 @@ try {
   const m = await waitBlocksFree(server, auth);
   check(m.get("ignis_kv_blocks_used") === 0, "all KV blocks free after the tests");
   check(m.get("ignis_time_to_first_token_seconds_count") > 0 && m.get("ignis_generation_tokens_total") > 0, "metrics recorded TTFT and tokens");
+  check(m.get("ignis_prefix_cache_hash_mismatches_total") === 0, "prefix-cache hash mismatches exported (none without collisions)");
 
   // SIGTERM while a request runs: it completes, then the server exits 0.
   const long = request(server, "POST", "/v1/completions", { prompt: "long one", max_tokens: 200, temperature: 0, ignore_eos: true }, auth);
