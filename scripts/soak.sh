@@ -4,7 +4,8 @@
 # sampled every SAMPLE seconds into a CSV, then a verdict on whether they stayed flat.
 #
 #   bash scripts/soak.sh [IGNIS_BIN] [MODEL_DIR]        # defaults: build/bin/ignis models/demo
-#   DURATION=1800 SAMPLE=60 CLIENTS=8 OUT=soak.csv SERVE_ARGS="--device cpu" bash scripts/soak.sh
+#   DURATION=1800 SAMPLE=60 CLIENTS=8 OUT=soak.csv SERVE_ARGS="--device cpu" STREAM_TIMEOUT=120 bash scripts/soak.sh
+# A complete stream that the client gave up on (curl time-out) is counted apart from one that ended without [DONE].
 #
 # Needs curl and bash's /dev/tcp. Flat means: after the first sample (warm-up), the last
 # sample's threads, fds and KV blocks are within SLACK of the warm-up's, and RSS grew by less
@@ -54,8 +55,13 @@ body() { printf '{"prompt":"soak %s","max_tokens":%d,"ignore_eos":true,"stream":
 streamer() {  # complete streams
   local i=0
   while [ "$(date +%s)" -lt "$end" ]; do
-    curl -sN --max-time 120 -H 'content-type: application/json' -d "$(body "s$1-$i" 48 true)" "$url/v1/completions" \
-      | grep -q '^data: \[DONE\]' || echo "soak: stream $1-$i did not end with [DONE]" >>"$work/errors"
+    local out rc
+    out=$(curl -sN --max-time "${STREAM_TIMEOUT:-120}" -H 'content-type: application/json' -d "$(body "s$1-$i" 48 true)" \
+      "$url/v1/completions") && rc=0 || rc=$?
+    if ! grep -q '^data: \[DONE\]' <<<"$out"; then  # curl 28: the client's 120 s ran out (a slow server, not a cut stream)
+      if [ "$rc" = 28 ]; then echo "soak: stream $1-$i timed out in the client (curl 28)" >>"$work/timeouts"
+      else echo "soak: stream $1-$i did not end with [DONE] (curl $rc)" >>"$work/errors"; fi
+    fi
     i=$((i + 1))
   done
 }
@@ -113,9 +119,11 @@ sleep 3  # cancelled requests free their blocks at the next engine step
 echo "$(( $(date +%s) - t0 )),$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$srv/status"),$(awk '/^Threads/ { print $2 }' "/proc/$srv/status"),$(ls "/proc/$srv/fd" | wc -l),$(metric ignis_kv_blocks_used),idle" | tee -a "$OUT"
 
 errors=$( [ -f "$work/errors" ] && wc -l <"$work/errors" || echo 0)
+timeouts=$( [ -f "$work/timeouts" ] && wc -l <"$work/timeouts" || echo 0)
+[ -f "$work/errors" ] && head -5 "$work/errors"
 verdict=$(awk -F, -v s="$SLACK" -v r="$RSS_SLACK_MB" 'NR == 3 { rss = $2; thr = $3; fd = $4 } END {
   flat = ($2 - rss < r) && ($3 - thr <= s) && ($4 - fd <= s) && ($5 == 0)
   printf "%s: rss %.1f -> %.1f MB, threads %d -> %d, fds %d -> %d, kv blocks at rest %s", flat ? "flat" : "NOT flat", rss, $2, thr, $3, fd, $4, $5
   exit flat ? 0 : 1 }' "$OUT") && flat=1 || flat=0
-echo "soak: $verdict; incomplete streams: $errors; $(date -u +%Y-%m-%dT%H:%MZ) on $(uname -n), $(nproc) cores"
+echo "soak: $verdict; incomplete streams: $errors; client time-outs: $timeouts; $(date -u +%Y-%m-%dT%H:%MZ) on $(uname -n), $(nproc) cores"
 [ "$flat" = 1 ] && [ "$errors" = 0 ]
