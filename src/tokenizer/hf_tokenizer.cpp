@@ -232,7 +232,15 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir) {
     std::stringstream ss;
     ss << f.rdbuf();
     if (!cfg.is_object()) cfg = nlohmann::json::object();
-    cfg["chat_template"] = ss.str();
+    auto it = cfg.find("chat_template");
+    if (it != cfg.end() && it->is_array()) {  // named templates: the file replaces (or adds) "default" only
+      bool replaced = false;
+      for (auto& e : *it)
+        if (e.is_object() && e.value("name", std::string()) == "default") e["template"] = ss.str(), replaced = true;
+      if (!replaced) it->push_back({{"name", "default"}, {"template", ss.str()}});
+    } else {
+      cfg["chat_template"] = ss.str();
+    }
   }
   try {
     return std::make_unique<tok::HfTokenizer>(j, cfg, tj.string());

@@ -36,6 +36,23 @@ class TokErrors : public ::testing::Test {
 
 TEST_F(TokErrors, MissingFile) { EXPECT_NE(load_error().find("tokenizer.json"), std::string::npos); }
 
+// Not an error case, but the same folder fixture: chat_template.jinja is the default template, before
+// tokenizer_config.json's (a string is replaced; in a named list only "default" is).
+TEST_F(TokErrors, ChatTemplateJinjaIsTheDefault) {
+  write("tokenizer.json", bpe(""));
+  write("tokenizer_config.json", R"({"chat_template": "from config"})");
+  EXPECT_EQ(Tokenizer::load(dir_)->chat_template(), "from config");
+  write("chat_template.jinja", "from file");
+  EXPECT_EQ(Tokenizer::load(dir_)->chat_template(), "from file");
+  write("tokenizer_config.json",
+        R"({"chat_template": [{"name": "default", "template": "d"}, {"name": "tool_use", "template": "t"}]})");
+  auto tok = Tokenizer::load(dir_);
+  EXPECT_EQ(tok->chat_template("default"), "from file");
+  EXPECT_EQ(tok->chat_template("tool_use"), "t");
+  fs::remove(dir_ / "tokenizer_config.json");
+  EXPECT_EQ(Tokenizer::load(dir_)->chat_template(), "from file");
+}
+
 TEST_F(TokErrors, CorruptJson) {
   write("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {");
   auto e = load_error();
