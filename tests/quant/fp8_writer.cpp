@@ -12,6 +12,7 @@
 #include "model/cpu_model.h"
 #include "model/quantize_checkpoint.h"
 #include "model/safetensors.h"
+#include "test_tensors.h"
 #include "quant/quantize.h"
 
 namespace fs = std::filesystem;
@@ -20,17 +21,6 @@ using OJ = nlohmann::ordered_json;
 namespace ignis::test {
 
 namespace {
-
-bool is_projection(const std::string& name) {
-  for (const char* s : {".q_proj.weight", ".k_proj.weight", ".v_proj.weight", ".o_proj.weight", ".gate_proj.weight",
-                        ".up_proj.weight", ".down_proj.weight"}) {
-    const std::string suf(s);
-    if (name.rfind("model.layers.", 0) == 0 && name.size() > suf.size() &&
-        name.compare(name.size() - suf.size(), suf.size(), suf) == 0)
-      return true;
-  }
-  return false;
-}
 
 LinearSpec format_spec(Fp8Format f) {
   LinearSpec s;
@@ -115,18 +105,6 @@ std::vector<uint8_t> f32_bytes(const std::vector<float>& v, DType t) {
   return b;
 }
 
-void add_owned(WeightStore& ws, const std::string& name, DType t, std::vector<int64_t> shape, std::vector<uint8_t> b) {
-  TensorRef r;
-  r.name = name;
-  r.file = "<reference>";
-  r.dtype = t;
-  r.shape = std::move(shape);
-  r.data = b.data();
-  r.nbytes = b.size();
-  ws.keep_alive(std::move(b));
-  ws.add(std::move(r));
-}
-
 }  // namespace
 
 const char* fp8_format_name(Fp8Format f) {
@@ -165,7 +143,7 @@ Fp8Reference write_fp8_folder(const fs::path& base, const fs::path& out, Fp8Form
   std::vector<SafetensorsWriteTensor> tensors;
   for (const auto& [name, t] : ws.all()) {
     const auto* p = static_cast<const uint8_t*>(t.data);
-    if (!is_projection(name)) {
+    if (!is_layer_projection(name)) {
       tensors.push_back({name, t.dtype, t.shape, std::vector<uint8_t>(p, p + t.nbytes)});
       add_owned(ref.dequant, name, t.dtype, t.shape, std::vector<uint8_t>(p, p + t.nbytes));
       continue;

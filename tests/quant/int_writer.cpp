@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "model/safetensors.h"
+#include "test_tensors.h"
 
 namespace fs = std::filesystem;
 using OJ = nlohmann::ordered_json;
@@ -19,17 +20,6 @@ using OJ = nlohmann::ordered_json;
 namespace ignis::test {
 
 namespace {
-
-bool is_projection(const std::string& name) {
-  for (const char* s : {".q_proj.weight", ".k_proj.weight", ".v_proj.weight", ".o_proj.weight", ".gate_proj.weight",
-                        ".up_proj.weight", ".down_proj.weight"}) {
-    const std::string suf(s);
-    if (name.rfind("model.layers.", 0) == 0 && name.size() > suf.size() &&
-        name.compare(name.size() - suf.size(), suf.size(), suf) == 0)
-      return true;
-  }
-  return false;
-}
 
 struct Fmt {
   enum Layout { Awq, Gptq, Ct } layout;
@@ -122,18 +112,6 @@ int32_t pack_natural(const int* v, int pack, int bits) {
   return int32_t(w);
 }
 
-void add_owned(WeightStore& ws, const std::string& name, DType t, std::vector<int64_t> shape, std::vector<uint8_t> b) {
-  TensorRef r;
-  r.name = name;
-  r.file = "<reference>";
-  r.dtype = t;
-  r.shape = std::move(shape);
-  r.data = b.data();
-  r.nbytes = b.size();
-  ws.keep_alive(std::move(b));
-  ws.add(std::move(r));
-}
-
 OJ quant_json(IntFormat f) {
   const Fmt m = fmt_of(f);
   if (m.layout == Fmt::Awq)
@@ -199,7 +177,7 @@ IntReference write_int_folder(const fs::path& base, const fs::path& out, IntForm
   std::vector<SafetensorsWriteTensor> tensors;
   for (const auto& [name, t] : ws.all()) {
     const auto* p = static_cast<const uint8_t*>(t.data);
-    if (!is_projection(name)) {
+    if (!is_layer_projection(name)) {
       tensors.push_back({name, t.dtype, t.shape, std::vector<uint8_t>(p, p + t.nbytes)});
       add_owned(ref.dequant, name, t.dtype, t.shape, std::vector<uint8_t>(p, p + t.nbytes));
       continue;

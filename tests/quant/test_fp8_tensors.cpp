@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "fp8_writer.h"
+#include "test_tensors.h"
 #include "model/cpu_model.h"
 #include "model/linear_weights.h"
 #include "model/quantize_checkpoint.h"
@@ -33,16 +34,9 @@ std::vector<uint8_t> f32_bytes(const std::vector<float>& v) {
   return b;
 }
 
+// Tensors of the in-memory stores below name "mem.safetensors" in their errors.
 void put(WeightStore& ws, const std::string& name, DType t, std::vector<int64_t> shape, std::vector<uint8_t> b) {
-  TensorRef r;
-  r.name = name;
-  r.file = "mem.safetensors";
-  r.dtype = t;
-  r.shape = std::move(shape);
-  r.data = b.data();
-  r.nbytes = b.size();
-  ws.keep_alive(std::move(b));
-  ws.add(std::move(r));
+  test::add_owned(ws, name, t, std::move(shape), std::move(b), "mem.safetensors");
 }
 
 // A compressed-tensors style copy of the tiny dense store: projections as F8 + weight_scale (+ input_scale),
