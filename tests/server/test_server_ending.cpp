@@ -10,11 +10,12 @@
 #include <mutex>
 
 #include "server/server.h"
-#include "byte_tokenizer.h"
+#include "unit_harness.h"
 
 using namespace ignis;
 using namespace ignis::server;
 using ignis::test::ByteTokenizer;
+using ignis::test::Reply;
 
 namespace {
 
@@ -43,11 +44,6 @@ class ScriptedBackend : public Backend {
   uint64_t n = 0;
 };
 
-struct Reply {
-  int status = 0;
-  std::string bytes;  // everything written to the client
-};
-
 struct Harness {
   ScriptedBackend backend;
   std::unique_ptr<Server> server;
@@ -60,27 +56,7 @@ struct Harness {
     o.access_log = false;
     server = std::make_unique<Server>(backend, std::make_shared<ByteTokenizer>(), m, o, nullptr);
   }
-  Reply post(const std::string& path, const std::string& body) {
-    int fds[2];
-    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-    HttpRequest req;
-    req.method = "POST";
-    req.path = req.target = path;
-    req.version = "HTTP/1.1";
-    req.headers = {{"content-type", "application/json"}};
-    req.body = body;
-    Reply r;
-    {
-      HttpResponder res(fds[0], false, 1000);
-      server->handle(req, res);
-      r.status = res.status();
-    }
-    close(fds[0]);
-    char buf[4096];
-    for (ssize_t n; (n = read(fds[1], buf, sizeof buf)) > 0;) r.bytes.append(buf, size_t(n));
-    close(fds[1]);
-    return r;
-  }
+  Reply post(const std::string& path, const std::string& body) { return test::post(*server, path, body); }
 };
 
 // The data payloads of the SSE events in a chunked HTTP response.

@@ -1,13 +1,11 @@
 // The "speculative" request field (OpenAI and Triton bodies) and serve's default for it, through
 // Server::handle with a recording backend; the speculative-decoding Prometheus counters.
 #include <gtest/gtest.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <mutex>
 
 #include "server/server.h"
-#include "byte_tokenizer.h"
+#include "unit_harness.h"
 
 using namespace ignis;
 using namespace ignis::server;
@@ -48,25 +46,7 @@ struct Harness {
     server = std::make_unique<Server>(backend, std::make_shared<ByteTokenizer>(), m, o, nullptr);
   }
   // Status of POSTing `body` to `path`.
-  int post(const std::string& path, const std::string& body) {
-    int fds[2];
-    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-    HttpRequest req;
-    req.method = "POST";
-    req.path = req.target = path;
-    req.version = "HTTP/1.1";
-    req.headers = {{"content-type", "application/json"}};
-    req.body = body;
-    int status = 0;
-    {
-      HttpResponder res(fds[0], false, 1000);
-      server->handle(req, res);
-      status = res.status();
-    }
-    close(fds[0]);
-    close(fds[1]);
-    return status;
-  }
+  int post(const std::string& path, const std::string& body) { return test::post(*server, path, body).status; }
   bool last_speculative() {
     std::lock_guard lk(backend.mu);
     return backend.seen.back().speculative;

@@ -1,10 +1,17 @@
-// A tokenizer for the server's unit tests: byte i is token i, no special tokens, no chat template.
+// The server's unit tests: a byte tokenizer (byte i is token i, no special tokens, no chat template) and
+// one request through Server::handle over a socketpair.
 #pragma once
+
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "server/server.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ignis::test {
@@ -31,5 +38,33 @@ class ByteTokenizer : public Tokenizer {
   std::string eos_token() const override { return ""; }
   std::string chat_template(std::string_view) const override { return ""; }
 };
+
+struct Reply {
+  int status = 0;
+  std::string bytes;  // everything written to the client
+};
+
+// POSTs `body` (JSON) to `path` through server.handle; the status and the bytes the client received.
+inline Reply post(server::Server& server, const std::string& path, const std::string& body) {
+  int fds[2];
+  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  server::HttpRequest req;
+  req.method = "POST";
+  req.path = req.target = path;
+  req.version = "HTTP/1.1";
+  req.headers = {{"content-type", "application/json"}};
+  req.body = body;
+  Reply r;
+  {
+    server::HttpResponder res(fds[0], false, 1000);
+    server.handle(req, res);
+    r.status = res.status();
+  }
+  close(fds[0]);
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[1], buf, sizeof buf)) > 0;) r.bytes.append(buf, size_t(n));
+  close(fds[1]);
+  return r;
+}
 
 }  // namespace ignis::test
