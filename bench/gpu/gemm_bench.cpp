@@ -11,7 +11,11 @@
 // TFLOP/s and as a percentage of an 8192^3 FP8 GEMM measured in the same process. The weights of the
 // GEMV and of the M <= 256 products rotate over copies that together exceed the 60 MB L2 several
 // times, so they stream from DRAM as in a decode step.
-//   ignis_gemm_bench [--m 2048,4096,...] [--fp8-m 8,16,...] [--iters N] [--bf16 0|1] [--fp8 0|1]
+// Then (--int 1) the integer weight-only GEMV (kernels/int_gemv.h, 4 and 8 bits, group 128, zero points)
+// at M = 1..64 next to the bf16 product the engine would run (the bf16 GEMV where it takes M, else
+// cuBLASLt), in us, GB/s of bytes read (codes, scales, x, y) and % of the copy bandwidth, and the
+// speed-up over bf16; weights rotate over copies beyond the L2 as above.
+//   ignis_gemm_bench [--m 2048,4096,...] [--fp8-m 8,16,...] [--iters N] [--bf16 0|1] [--fp8 0|1] [--int 0|1]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,6 +28,7 @@
 #include "cuda/bandwidth.h"
 #include "kernels/fp8_gemv.h"
 #include "kernels/gemv.h"
+#include "kernels/int_gemv.h"
 
 using namespace ignis;
 
@@ -139,6 +144,57 @@ void bench_gemv(double copy_gbs, int iters) {
 }
 
 // cuBLASLt FP8 (channel: heuristic and tuned; block: heuristic) and bf16 (heuristic) at each M.
+// Integer GEMV (4 / 8 bits, group 128, zero points) at m = 1..64 against the bf16 product.
+void bench_int(double copy_gbs, int iters) {
+  cudaStream_t st;
+  IGNIS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  cuda::Gemm gemm;
+  std::printf("%-8s %3s %-6s %10s %10s %8s %10s %8s\n", "shape", "M", "kernel", "us", "GB/s", "%copy", "bf16_us",
+              "speedup");
+  std::mt19937_64 rng(31);
+  for (const auto& s : kShapes) {
+    constexpr int kGroup = 128, kMaxM = kernels::kIntGemvMaxM;
+    const size_t nk = size_t(s.n) * s.k;
+    const int copies16 = weight_copies(2 * nk);
+    cuda::DeviceBuffer w16(2 * nk * copies16, "bf16 weights"), x(size_t(kMaxM) * s.k * 2, "x"),
+        y(size_t(kMaxM) * s.n * 2, "y");
+    bench::fill_bf16(w16, 0.05f, 41);
+    bench::fill_bf16(x, 1.0f, 42);
+    for (int bits : {4, 8}) {
+      const size_t qbytes = nk * bits / 8, mbytes = nk / kGroup * 4;
+      const int copies = weight_copies(qbytes + mbytes);
+      std::vector<uint32_t> hq((qbytes + mbytes) / 4 * copies);
+      for (auto& v : hq) v = uint32_t(rng());
+      for (int c = 0; c < copies; ++c) {  // meta: fp16 scale around 0.01, zero code in range
+        uint32_t* m = hq.data() + (qbytes + mbytes) / 4 * c + qbytes / 4;
+        for (size_t i = 0; i < mbytes / 4; ++i)
+          m[i] = uint32_t(f32_to_f16(0.005f + 0.01f * float(rng() % 1000) / 1000.0f)) |
+                 uint32_t(rng() % (1u << bits)) << 16;
+      }
+      cuda::DeviceBuffer dq(hq.size() * 4, "int weights");
+      IGNIS_CUDA_CHECK(cudaMemcpy(dq.get(), hq.data(), hq.size() * 4, cudaMemcpyHostToDevice));
+      for (int m : {1, 2, 4, 8, 16, 32, 64}) {
+        const double ms = time_on(st, iters, [&](int i) {
+          const uint32_t* q = dq.as<uint32_t>() + (qbytes + mbytes) / 4 * size_t(i % copies);
+          kernels::gemv_int(DType::BF16, x.get(), q, q + qbytes / 4, y.get(), m, s.n, s.k, bits, kGroup, st, true);
+        });
+        const double b16 = time_on(st, iters, [&](int i) {
+          const void* w = w16.as<uint8_t>() + size_t(i % copies16) * 2 * nk;
+          if (kernels::gemv_supported(DType::BF16, DType::BF16, x.get(), w, m, s.k))
+            kernels::gemv(DType::BF16, DType::BF16, x.get(), w, y.get(), m, s.n, s.k, st, true);
+          else
+            gemm.matmul(DType::BF16, DType::BF16, x.get(), w, y.get(), m, s.n, s.k, st);
+        });
+        const double gbs = double(qbytes + mbytes + size_t(m) * (s.k + s.n) * 2) / (ms * 1e-3) / 1e9;
+        std::printf("%-8s %3d int%-3d %10.2f %10.1f %8.1f %10.2f %8.2f\n", s.name, m, bits, ms * 1e3, gbs,
+                    100.0 * gbs / copy_gbs, b16 * 1e3, b16 / ms);
+        std::fflush(stdout);
+      }
+    }
+  }
+  IGNIS_CUDA_CHECK(cudaStreamDestroy(st));
+}
+
 void bench_fp8_gemm(const std::vector<int>& ms_list, double fp8_peak, double bf16_peak, int iters) {
   int max_m = 0;
   for (int m : ms_list) max_m = std::max(max_m, m);
@@ -192,7 +248,7 @@ int main(int argc, char** argv) {
   std::vector<int> ms_list = {64, 256, 1024, 2048, 4096, 7585, 8192};
   std::vector<int> fp8_ms = {8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192};
   int iters = 10;
-  bool run_bf16 = true, run_fp8 = true;
+  bool run_bf16 = true, run_fp8 = true, run_int = false;
   auto parse_list = [](const char* arg) {
     std::vector<int> v;
     std::stringstream ss(arg);
@@ -210,11 +266,18 @@ int main(int argc, char** argv) {
       run_bf16 = std::atoi(argv[i + 1]) != 0;
     } else if (!std::strcmp(argv[i], "--fp8")) {
       run_fp8 = std::atoi(argv[i + 1]) != 0;
+    } else if (!std::strcmp(argv[i], "--int")) {
+      run_int = std::atoi(argv[i + 1]) != 0;
     }
   }
   try {
     const double peak = bench::gemm_tflops(20);
     std::printf("gemm_bf16_tflops %.1f\n", peak);
+    if (run_int) {
+      const double copy_gbs = cuda::measure_copy_bandwidth_gbs();
+      std::printf("copy_bandwidth_gbs %.1f\n", copy_gbs);
+      bench_int(copy_gbs, std::max(iters, 50));
+    }
     if (run_fp8) {
       const double copy_gbs = cuda::measure_copy_bandwidth_gbs();
       std::printf("copy_bandwidth_gbs %.1f\n", copy_gbs);

@@ -9,7 +9,9 @@
 # t128-temp 128/128 with temperature 0.8 + top-p 0.95 (GPU sampling); t2048-mma / ttft-mma: t2048 / ttft with
 # IGNIS_ATTENTION=mma (the mma.sync prefill kernel instead of wgmma, for A/B runs); t2048-nores: t2048 without
 # the scheduler's admission reserve (--kv-reserve-tokens 0). Suffixes add precision flags to any step:
-# +fp8 = --quantization fp8 (FP8 W8A8 projections), +kv8 = --kv-cache-dtype fp8; e.g. b1+fp8, t128-512+fp8+kv8.
+# +fp8 = --quantization fp8 (FP8 W8A8 projections), +kv8 = --kv-cache-dtype fp8, +int4 / +int8 =
+# --quantization int4 / int8-wo (integer weight-only, round to nearest, group 128); e.g. b1+fp8, t128-512+fp8+kv8.
+# t2048-b8 / t2048-b64: 2048/128 with at most 8 / 64 sequences in flight (8 x 8 / 4 x 64 requests).
 set -uo pipefail
 BIN=${1:?bin dir}
 OUT=${2:?output dir}
@@ -39,6 +41,8 @@ for step in "${STEPS[@]}"; do
   PREC=()
   case $SUFFIX in *+fp8*) PREC+=(--quantization fp8) ;; esac
   case $SUFFIX in *+kv8*) PREC+=(--kv-cache-dtype fp8) ;; esac
+  case $SUFFIX in *+int4*) PREC+=(--quantization int4) ;; esac
+  case $SUFFIX in *+int8*) PREC+=(--quantization int8-wo) ;; esac
   case $s in
     b1) run b1 300 IGNIS_GEMV=1 -- bench latency --num-requests 8 --input-mean 128 --output-mean 256 ;;
     b1-cublas) run b1-cublas 300 IGNIS_GEMV=0 -- bench latency --num-requests 8 --input-mean 128 --output-mean 256 ;;
@@ -51,6 +55,10 @@ for step in "${STEPS[@]}"; do
             --max-batch-size 256 --max-num-tokens 8192 --temperature 0.8 ;;
     t2048) run t2048 500 X=1 -- bench throughput --num-requests "$N" --input-mean 2048 --output-mean 128 \
             --max-batch-size 256 --max-num-tokens 8192 ;;
+    t2048-b8) run t2048-b8 400 X=1 -- bench throughput --num-requests 64 --input-mean 2048 --output-mean 128 \
+            --max-batch-size 8 --max-num-tokens 8192 ;;
+    t2048-b64) run t2048-b64 400 X=1 -- bench throughput --num-requests 256 --input-mean 2048 --output-mean 128 \
+            --max-batch-size 64 --max-num-tokens 8192 ;;
     t2048-nores) run t2048-nores 500 X=1 -- bench throughput --num-requests "$N" --input-mean 2048 --output-mean 128 \
             --max-batch-size 256 --max-num-tokens 8192 --kv-reserve-tokens 0 ;;
     t500) run t500 590 X=1 -- bench throughput --num-requests "$N" --input-mean 500 --output-mean 2000 \

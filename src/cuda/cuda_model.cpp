@@ -11,6 +11,7 @@
 #include "kernels/cuda_check.h"
 #include "kernels/embedding.h"
 #include "kernels/fp8_gemv.h"
+#include "kernels/int_gemv.h"
 #include "kernels/fp8_quantize.h"
 #include "kernels/gemv.h"
 #include "kernels/rmsnorm.h"
@@ -317,7 +318,24 @@ CudaModel::LinearIn CudaModel::linear_in(const Linear& w, const void* x) const {
   return in;
 }
 
+void CudaModel::linear_int(const void* x, const Linear& w, void* y, int T, DType out) {
+  if (use_gemv_ && T <= kernels::kIntGemvMaxM && out == dtype_) {
+    kernels::gemv_int(dtype_, x, w.w.as<uint32_t>(), w.meta.as<uint32_t>(), y, T, w.n, w.k, w.bits, w.group, stream_,
+                      opt_.pdl);
+    return;
+  }
+  IGNIS_CHECK(size_t(w.n) * size_t(w.k) <= int_scratch_elems_, "cuda: integer projection {} x {} above the scratch of {}",
+              w.n, w.k, int_scratch_elems_);
+  kernels::dequantize_int_weights(dtype_, w.w.as<uint32_t>(), w.meta.as<uint32_t>(), int_scratch_.get(), w.n, w.k,
+                                  w.bits, w.group, stream_);
+  linear(x, int_scratch_.get(), y, gemm_rows(T), w.n, w.k, out);
+}
+
 void CudaModel::linear(const LinearIn& in, const Linear& w, void* y, int T, DType out) {
+  if (w.wint()) {
+    linear_int(in.x, w, y, T, out);
+    return;
+  }
   if (!w.fp8()) {
     linear(in.x, w.ptr, y, gemm_rows(T), w.n, w.k, out);
     return;

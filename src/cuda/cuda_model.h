@@ -107,7 +107,12 @@ class CudaModel : public Model {
     DeviceBuffer in_scale;  // FP8 static input scale: (1) fp32
     const void* ptr = nullptr;  // w, or the embedding (tied lm_head)
     kernels::Fp8Scaling scaling = kernels::Fp8Scaling::Channel;
+    // Integer weight-only on the integer GEMV (kernels/int_gemv.h): w holds the codes, meta the
+    // group scales and zeros; bits 0 = not (dense, FP8, or an integer format dequantized at upload).
+    DeviceBuffer meta;
+    int bits = 0, group = 0;
     bool fp8() const { return spec.fp8(); }
+    bool wint() const { return bits != 0; }
   };
   struct LayerWeights {
     DeviceBuffer attn_norm, bqkv, bo, mlp_norm;
@@ -159,6 +164,9 @@ class CudaModel : public Model {
   // The one dispatch of a projection on its LinearSpec: dense as above; FP8 (W8A8) on the FP8 GEMV
   // for m <= kernels::kFp8GemvMaxM, cuBLASLt's FP8 GEMM otherwise.
   void linear(const LinearIn& in, const Linear& w, void* y, int m, DType out);
+  // An integer projection of T rows: the integer GEMV up to kernels::kIntGemvMaxM rows, else the
+  // codes dequantized into int_scratch_ and the dense GEMM.
+  void linear_int(const void* x, const Linear& w, void* y, int T, DType out);
 
   ModelConfig cfg_;
   CudaModelOptions opt_;
@@ -194,6 +202,10 @@ class CudaModel : public Model {
 
   // activations
   DeviceBuffer residual_, x_, qkv_, attn_, o_, gate_up_, act_, logits_, attn_ws_, sample_tokens_, sample_logprobs_;
+  // (n, k) of dtype_ for the largest integer projection: its codes dequantized for a large-batch GEMM
+  // (empty without integer projections on the integer GEMV, or when no pass exceeds kIntGemvMaxM rows).
+  DeviceBuffer int_scratch_;
+  size_t int_scratch_elems_ = 0;
   DeviceBuffer act8_, act_scale_;  // FP8 input codes (max_tokens, max k) and their scales, reused by each FP8 layer
   size_t attn_ws_floats_ = 0;
   PinnedBuffer h_sample_tokens_, h_sample_logprobs_;

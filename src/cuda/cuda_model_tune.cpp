@@ -22,6 +22,7 @@
 #include "kernels/fp8_gemv.h"
 #include "kernels/fp8_quantize.h"
 #include "kernels/gemv.h"
+#include "kernels/int_gemv.h"
 
 namespace ignis::cuda {
 
@@ -142,6 +143,11 @@ void CudaModel::tune_gemms() {
     ops.w = L.ptr;
     ops.y = c.y;
     type.out = c.out;
+    if (L.wint()) {
+      if (use_gemv_ && m <= kernels::kIntGemvMaxM) return;  // the integer GEMV, not cuBLASLt
+      ops.w = int_scratch_.get();                           // the dense GEMM runs on the dequantized scratch
+      if (!ops.w) return;
+    }
     if (L.fp8()) {
       if (use_gemv_ && m <= kernels::kFp8GemvMaxM) return;  // the FP8 GEMV, not cuBLASLt
       type.in = DType::F8_E4M3;
@@ -158,7 +164,7 @@ void CudaModel::tune_gemms() {
       ops.sx = act_scale_.as<float>();
       ops.sw = L.scale.as<float>();
     } else {
-      if (use_gemv_ && kernels::gemv_supported(dtype_, c.out, c.x, L.ptr, m, L.k)) return;  // GEMV, not cuBLASLt
+      if (use_gemv_ && kernels::gemv_supported(dtype_, c.out, c.x, ops.w, m, L.k)) return;  // GEMV, not cuBLASLt
       type.in = dtype_;
       ops.x = c.x;
     }

@@ -11,7 +11,9 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "cuda/cuda_model.h"
+#include "cuda/int_weights.h"
 #include "kernels/cuda_check.h"
+#include "kernels/int_gemv.h"
 #include "model/cpu/rope.h"
 
 namespace ignis::cuda {
@@ -181,18 +183,38 @@ void CudaModel::upload_weights(const WeightStore& ws) {
   Uploader up(ws, dtype_, weight_bytes_, opt_.progress);
   // An FP8 projection: codes as they are, per-tensor scales expanded to n (the kernels read
   // per-channel or 128x128-block scales only), the static input scale on the device.
-  auto upload_linear = [&](const HostLinear& hl) {
+  bool int_fallback_logged = false;
+  auto upload_linear = [&](const HostLinear& hl, bool int_gemv = true) {
     Linear w;
     w.spec = hl.spec;
     w.n = int(hl.n);
     w.k = int(hl.k);
     if (hl.spec.wint()) {
-      // Integer weight-only (AWQ / GPTQ / compressed-tensors / --quantization int4 | int8-wo): dequantized
-      // exactly in fp32 (quant/int_quant.h) and rounded to the compute dtype here, so every format runs on
-      // the dense GEMMs today; a fused dequantizing GEMV reading hl.wq is the fast path to come.
       const IntLinear& q = hl.wq;
       IGNIS_CHECK(q.n == hl.n && q.k == hl.k, "{}: integer weights of ({}, {}) for ({}, {})", hl.name, q.n, q.k, hl.n,
                   hl.k);
+      std::string why;
+      if (!int_gemv) why = "the lm_head";
+      if (int_gemv && int_gemv_fits(q, dtype_, &why)) {
+        // Integer weight-only (AWQ / GPTQ / compressed-tensors / --quantization int4 | int8-wo) on the
+        // integer GEMV: codes and group scales stay on the device (cuda/int_weights.h).
+        IntGemvWeights d = int_gemv_weights(q);
+        w.bits = d.bits;
+        w.group = d.group;
+        w.w = up.upload_bytes(d.q.data(), d.q.size() * 4, hl.name);
+        w.ptr = w.w.get();
+        w.meta = DeviceBuffer(d.meta.size() * 4, hl.name + " group scales and zeros");
+        IGNIS_CUDA_CHECK(cudaMemcpy(w.meta.get(), d.meta.data(), d.meta.size() * 4, cudaMemcpyHostToDevice));
+        int_scratch_elems_ = std::max(int_scratch_elems_, size_t(q.n) * size_t(q.k));
+        return w;
+      }
+      // Other integer layouts: dequantized exactly in fp32 (quant/int_quant.h) and rounded to the
+      // compute dtype here, so they run on the dense GEMMs.
+      if (!int_fallback_logged) {
+        IGNIS_LOG(Info, "cuda: {}: {}: integer projections like it are dequantized to {} at upload", hl.name, why,
+                  dtype_name(dtype_));
+        int_fallback_logged = true;
+      }
       std::vector<float> f(size_t(q.n * q.k));
       dequantize_int(q, f.data());
       std::vector<uint8_t> host(f.size() * dtype_size(dtype_));
@@ -288,7 +310,7 @@ void CudaModel::upload_weights(const WeightStore& ws) {
     lm_head_.spec.weight = dtype_;
     lm_head_.ptr = embed_.get();
   } else {
-    lm_head_ = upload_linear(load_linear(ws, cfg_, {"lm_head"}, H));
+    lm_head_ = upload_linear(load_linear(ws, cfg_, {"lm_head"}, H), false);  // the logits GEMM reads it dense
   }
   IGNIS_CHECK(!lm_head_.fp8(), "lm_head: an FP8 lm_head is not supported by the CUDA backend (keep it in the "
               "checkpoint's ignore list)");
@@ -319,6 +341,10 @@ void CudaModel::allocate_activations() {
   gate_up_ = DeviceBuffer(T * 2 * I * es, "gate_up activations (max_num_tokens, 2 * intermediate)");
   act_ = DeviceBuffer(T * I * es, "SwiGLU output (max_num_tokens, intermediate)");
   logits_ = DeviceBuffer(size_t(max_logit_rows_) * cfg_.vocab_size * 4, "logits (max_logit_rows, vocab) fp32");
+  if (int_scratch_elems_ > 0 && (!use_gemv_ || max_tokens_ > kernels::kIntGemvMaxM))
+    int_scratch_ = DeviceBuffer(int_scratch_elems_ * es, "integer projection dequantized for large batches (n, k)");
+  else
+    int_scratch_elems_ = 0;
   if (any_fp8_) {  // the input codes of the FP8 layer running now, and their scales (per row or per 128 columns)
     const size_t K = std::max({H, Q, I});
     act8_ = DeviceBuffer(T * K, "FP8 layer input codes (max_num_tokens, max k)");

@@ -2,6 +2,7 @@
 // checked (shapes, dtypes, finite positive scales) with errors naming the file and the tensor.
 #include "model/linear_weights.h"
 
+#include <algorithm>
 #include <fmt/ranges.h>
 
 #include <cmath>
@@ -438,8 +439,11 @@ int64_t model_weight_bytes(const ModelConfig& cfg) {
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
     const bool proj = shape.size() == 2 && name != "model.embed_tokens.weight";
-    const bool fp8 = proj && cfg.quant.spec_for(name.substr(0, name.size() - 7), cfg.dtype).fp8();
-    bytes += fp8 ? n : n * es;
+    const LinearSpec spec = proj ? cfg.quant.spec_for(name.substr(0, name.size() - 7), cfg.dtype) : LinearSpec{};
+    if (proj && spec.wint() && name != "lm_head.weight")  // codes + one 4-byte scale / zero per group and row
+      bytes += n * spec.bits / 8 + (shape[1] / std::max<int64_t>(1, spec.group_size(shape[1]))) * shape[0] * 4;
+    else
+      bytes += proj && spec.fp8() ? n : n * es;
   }
   return bytes;
 }
