@@ -130,7 +130,9 @@ void IoLoop::on_messages() {
         if (listening_) ::epoll_ctl(epfd_, EPOLL_CTL_DEL, sh_.listen_fd, nullptr);
         listening_ = false;
         relisten_at_ = {};
-        std::vector<uint64_t> idle(idle_.begin(), idle_.end());
+        std::vector<uint64_t> idle;
+        for (auto& [id, c] : conns_)
+          if (c->st == St::Reading && c->in.empty()) idle.push_back(id);
         for (uint64_t id : idle) close_conn(id);
         {
           std::lock_guard lk(sh_.mu);
@@ -453,7 +455,8 @@ void IoLoop::close_conn(uint64_t id) {
 }
 
 void IoLoop::update_idle(Conn& c) {
-  bool idle = c.st == St::Reading && c.in.empty() && c.fd >= 0;
+  // Reserve connections are not evictable: they exist because nothing else was.
+  bool idle = c.st == St::Reading && c.in.empty() && c.fd >= 0 && !c.reserve;
   if (idle == c.idle) return;
   c.idle = idle;
   if (idle) {
