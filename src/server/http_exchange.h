@@ -49,7 +49,6 @@ struct Exchange {
   size_t out_sent = 0;      // bytes of `out` already sent (compacted by the flusher)
   bool gone = false;        // client reset / write failed / timed out / server closing
   bool want_space = false;  // the handler waits for `out` to drain below the low-water mark
-  uint64_t bytes = 0;       // bytes sent for the current response
   std::chrono::steady_clock::time_point stalled_since{};  // first time `out` could not be sent
   std::shared_ptr<Waiter> waiter = std::make_shared<Waiter>();
   size_t high_water = 256 * 1024;  // a streaming write waits while more than this is pending

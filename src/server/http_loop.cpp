@@ -246,6 +246,7 @@ bool IoLoop::evict_idle(const std::string* addr) {
   for (auto it = idle_.begin(); it != idle_.end(); ++it) {
     Conn& c = *conns_.at(*it);
     if (addr && c.addr != *addr) continue;
+    if (pending(c) > 0) continue;  // still sending its last response
     sh_.evicted++;
     close_conn(c.id);
     return true;
@@ -256,6 +257,11 @@ bool IoLoop::evict_idle(const std::string* addr) {
 size_t IoLoop::pending(Conn& c) {
   std::lock_guard lk(c.ex->mu);
   return c.ex->pending_locked();
+}
+
+bool IoLoop::gone(Conn& c) {
+  std::lock_guard lk(c.ex->mu);
+  return c.ex->gone;
 }
 
 void IoLoop::on_event(uint64_t id, uint32_t events) {
@@ -312,7 +318,7 @@ void IoLoop::advance(Conn& c) {
   for (;;) {
     if (c.st == St::Busy) return update_idle(c);
     if (c.st == St::Closing) {
-      if (pending(c) == 0 || c.ex->gone) close_conn(id);
+      if (gone(c) || pending(c) == 0) close_conn(id);
       return;
     }
     if (c.st == St::Draining) {
@@ -322,7 +328,7 @@ void IoLoop::advance(Conn& c) {
         ::shutdown(c.fd, SHUT_WR);
         c.shut = true;
       }
-      if (!read_some(c) || c.peer_eof || c.ex->gone) close_conn(id);
+      if (!read_some(c) || c.peer_eof || gone(c)) close_conn(id);
       return;
     }
     // Reading.
@@ -379,7 +385,6 @@ void IoLoop::dispatch(Conn& c, HttpRequest req) {
   bool keep = req.keep_alive && !sh_.stopping.load() && !c.reserve;  // a half-closed peer still gets pipelined answers
   {
     std::lock_guard lk(c.ex->mu);
-    c.ex->bytes = 0;
     c.ex->want_space = false;
   }
   auto run = [ex = c.ex, keep, &handler = sh_.handler, &error_body = sh_.error_body](const HttpRequest& r) {
@@ -417,7 +422,7 @@ void IoLoop::respond_error(Conn& c, int status, const std::string& message, bool
 }
 
 void IoLoop::finish_response(Conn& c, bool keep_alive) {
-  if (c.ex->gone || c.fd < 0) return close_conn(c.id);
+  if (c.fd < 0 || gone(c)) return close_conn(c.id);
   c.st = keep_alive && !sh_.stopping.load() ? St::Reading : St::Closing;
   c.since = Clock::now();
   c.request_start = c.since;
@@ -481,7 +486,9 @@ void IoLoop::tick() {
   std::vector<uint64_t> close_ids, late;
   for (auto& [id, cp] : conns_) {
     Conn& c = *cp;
-    switch (c.st) {
+    St st = c.st;
+    if (st == St::Reading && pending(c) > 0) st = St::Closing;  // the last response is still going out
+    switch (st) {
       case St::Reading:
         if (c.in.empty()) {
           // A new connection must send its request head within the header timeout; between

@@ -90,6 +90,7 @@ class IoLoop {
   void update_idle(Conn& c);
   void tick();
   size_t pending(Conn& c);
+  bool gone(Conn& c);
 
   LoopShared& sh_;
   const int index_;

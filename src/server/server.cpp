@@ -96,7 +96,7 @@ void Server::request_stop() { http_->request_stop(); }
 bool Server::drain(std::chrono::milliseconds grace) {
   http_->stop_accepting();
   if (http_->wait_idle(grace)) return true;
-  force_stop_ = true;  // streams see it within ~20 ms and cancel their requests
+  force_stop_ = true;  // waiting streams see it within ~100 ms (drive()) and cancel their requests
   http_->wait_idle(std::chrono::milliseconds(10000));
   return false;
 }
