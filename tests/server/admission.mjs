@@ -50,6 +50,8 @@ const health = async (server) => {
 let server = await startServer({ args: ["--no-access-log", "--max-batch-size", "64"] });
 try {
   const idle = await openSockets(server.port, 2000);
+  // A slowloris head (never finished) is answered 408 by the same header timeout.
+  const slowHead = rawRequest(server.port, "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ", { timeoutMs: 9000 });
   await sleep(300);
   const m0 = await metrics(server);
   // Every one was accepted: held, or (above the per-address limit, 1,024 by default) closed to make
@@ -73,6 +75,8 @@ try {
   const t0 = Date.now();
   while (idle.closed() < 2000 && Date.now() - t0 < 9000) await sleep(200);
   check(idle.closed() === 2000, `the idle sockets are closed by the header timeout (${idle.closed()}/2000 in ${Date.now() - t0} ms)`);
+  const slow = await slowHead;
+  check(/^HTTP\/1\.1 408/.test(slow), "an unfinished request head gets 408 at the header timeout", slow.slice(0, 120));
   const m1 = await metrics(server);
   check(m1.get('ignis_http_connections_closed_total{reason="timeout"}') + m1.get('ignis_http_connections_closed_total{reason="evicted_idle"}') >= 2000,
     "timeouts and evictions are counted",
