@@ -20,6 +20,9 @@ const status = (pid) => {
   return { threads: Number(s.match(/^Threads:\s+(\d+)/m)[1]), rss_kb: Number(s.match(/^VmRSS:\s+(\d+)/m)[1]) };
 };
 
+// Kernel TCP memory (pages, machine-wide: both ends of loopback connections count).
+const tcpPages = () => Number(fs.readFileSync("/proc/net/sockstat", "utf8").match(/^TCP:.* mem (\d+)/m)[1]);
+
 const server = await startServer({
   model: MODEL, shipped: true,
   args: ["--no-access-log", "--max-connections", String(CONNS + STREAMS + 100), "--max-connections-per-client", "0",
@@ -32,6 +35,7 @@ try {
     body: JSON.stringify({ prompt: "warm up", max_tokens: 2 }) }).then((r) => r.text());
   await sleep(500);
   out.base = status(pid);
+  const tcp0 = tcpPages();
 
   // 1. Idle connections.
   const socks = [];
@@ -46,10 +50,12 @@ try {
   }
   await sleep(1000);
   const idle = status(pid);
+  const tcpKb = (tcpPages() - tcp0) * 4;
   const health = await fetch(server.url + "/health").then((r) => r.status);
   const open = Number((await (await fetch(server.url + "/metrics")).text()).match(/^ignis_http_connections (\d+)/m)[1]);
   out.idle = { conns: CONNS, open_on_server: open, connect_s: (Date.now() - t0) / 1000, ...idle,
-    kb_per_conn: +((idle.rss_kb - out.base.rss_kb) / CONNS).toFixed(2), health };
+    kb_per_conn: +((idle.rss_kb - out.base.rss_kb) / CONNS).toFixed(2),
+    kernel_tcp_kb_per_conn: +(tcpKb / CONNS).toFixed(2), health };
   socks.forEach((s) => s.destroy());
   await sleep(1500);
 
