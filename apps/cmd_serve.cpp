@@ -1,6 +1,8 @@
 // ignis serve: the OpenAI- and Triton-compatible HTTP server.
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -30,6 +32,20 @@ extern "C" void on_stop_signal(int) {
   if (auto* s = g_server.load()) s->request_stop();  // async-signal-safe: writes to a pipe
 }
 
+// Each connection is a descriptor: raise the soft limit toward the hard one so --max-connections
+// can be reached (a warning names the shortfall instead of failing accepts silently).
+void raise_open_file_limit(int want) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t need = static_cast<rlim_t>(want);
+  if (rl.rlim_cur >= need) return;
+  rl.rlim_cur = std::min(need, rl.rlim_max);
+  ::setrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < need)
+    std::fprintf(stderr, "warning: open-file limit %llu (hard) is below the %d that --max-connections needs\n",
+                 static_cast<unsigned long long>(rl.rlim_max), want);
+}
+
 std::vector<std::string> split_keys(const char* env) {
   std::vector<std::string> keys;
   if (!env) return keys;
@@ -46,7 +62,9 @@ int run_serve(int argc, char** argv) {
   SpecFlags spf;
   bool spec_default = true;
   std::string host = "127.0.0.1", served_name;
-  int port = 8000, max_queue = 1024, max_connections = 1024;
+  int port = 8000, max_queue = 1024;
+  server::HttpServerOptions http;  // admission, timeouts and threads keep their defaults unless set
+  double header_timeout = http.header_timeout_ms / 1000.0, keep_alive_timeout = http.keep_alive_timeout_ms / 1000.0;
   size_t max_body_bytes = 8u << 20;
   double shutdown_timeout = 30;
   std::vector<std::string> api_keys;
@@ -61,7 +79,24 @@ int run_serve(int argc, char** argv) {
   app.add_option("--served-model-name", served_name, "model name in the API (default: the folder name)");
   app.add_option("--max-queue", max_queue, "waiting requests before answering 429")->check(CLI::Range(1, 1 << 20));
   app.add_option("--max-body-bytes", max_body_bytes, "request body limit (413 above)")->check(CLI::Range(1024, 1 << 30));
-  app.add_option("--max-connections", max_connections, "open connections before answering 503")->check(CLI::Range(1, 1 << 16));
+  app.add_option("--max-connections", http.max_connections,
+                 "open connections; at the limit the oldest idle one is closed, else 503 (raises the open-file limit to fit)")
+      ->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  app.add_option("--max-connections-per-client", http.max_connections_per_client,
+                 "open connections per client address (0 = no limit); above it that client's oldest idle one is closed")
+      ->check(CLI::Range(0, 1 << 20))->capture_default_str();
+  app.add_option("--reserve-connections", http.reserve_connections,
+                 "connections accepted beyond the limits for /health and /v2/health/* only")
+      ->check(CLI::Range(0, 1 << 16))->capture_default_str();
+  app.add_option("--header-timeout", header_timeout, "seconds a connection gets to send a complete request head")
+      ->check(CLI::Range(0.1, 3600.0))->capture_default_str();
+  app.add_option("--keep-alive-timeout", keep_alive_timeout, "seconds an idle keep-alive connection is kept")
+      ->check(CLI::Range(0.1, 3600.0))->capture_default_str();
+  app.add_option("--io-threads", http.io_threads, "threads owning the sockets (epoll loops)")
+      ->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--http-workers", http.worker_threads,
+                 "threads running request handlers (streams wait on fibers, not threads; 0 = from the core count)")
+      ->check(CLI::Range(0, 256))->capture_default_str();
   app.add_option("--shutdown-timeout", shutdown_timeout, "seconds in-flight requests get to finish on SIGTERM")
       ->check(CLI::Range(0.0, 3600.0));
   app.add_flag("--no-access-log", no_access_log, "no per-request log line on stderr");
@@ -113,10 +148,13 @@ int run_serve(int argc, char** argv) {
   model.created = static_cast<int64_t>(std::time(nullptr));
 
   server::ServerOptions so;
-  so.http.host = host;
-  so.http.port = port;
-  so.http.limits.max_body_bytes = max_body_bytes;
-  so.http.max_connections = max_connections;
+  http.host = host;
+  http.port = port;
+  http.limits.max_body_bytes = max_body_bytes;
+  http.header_timeout_ms = static_cast<int>(header_timeout * 1000);
+  http.keep_alive_timeout_ms = static_cast<int>(keep_alive_timeout * 1000);
+  raise_open_file_limit(http.max_connections + http.reserve_connections + 64);
+  so.http = http;
   so.api_keys = api_keys;
   so.access_log = !no_access_log;
   so.speculative_default = spec_default;

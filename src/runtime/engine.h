@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -96,6 +97,10 @@ class RequestHandle {
   // Asks the engine to cancel; blocks are released at the next step.
   void cancel();
   bool cancel_requested() const;
+  // Called (on the engine thread, without the handle's lock) after every push: lets a consumer
+  // that multiplexes many handles (the server's event loop) wait without a thread per handle.
+  // The function must be cheap and must not call back into this handle.
+  void set_notify(std::function<void()> fn);
 
   // Engine side.
   explicit RequestHandle(uint64_t id) : id_(id) {}
@@ -108,6 +113,7 @@ class RequestHandle {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<StreamChunk> chunks_;
+  std::function<void()> notify_;
   bool finished_ = false;
   bool cancel_ = false;
   FinishReason reason_ = FinishReason::None;

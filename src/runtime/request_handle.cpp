@@ -58,7 +58,13 @@ bool RequestHandle::cancel_requested() const {
   return cancel_;
 }
 
+void RequestHandle::set_notify(std::function<void()> fn) {
+  std::lock_guard lk(mu_);
+  notify_ = std::move(fn);
+}
+
 void RequestHandle::push(StreamChunk c) {
+  std::function<void()> notify;
   {
     std::lock_guard lk(mu_);
     if (finished_) return;  // nothing after the terminal chunk
@@ -67,8 +73,10 @@ void RequestHandle::push(StreamChunk c) {
       reason_ = c.finish;
     }
     chunks_.push_back(std::move(c));
+    notify = notify_;
   }
   cv_.notify_all();
+  if (notify) notify();
 }
 
 void RequestHandle::set_usage(const RequestUsage& u) {

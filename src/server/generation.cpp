@@ -94,6 +94,9 @@ bool drive(ServerContext& ctx, std::vector<Choice>& choices, HttpResponder& res,
     // and the final "cancelled") reach a client that is still there (a forced shutdown).
     if (!on_chunk(i, ch)) cancel_all();
   };
+  // The handles wake this request's waiter when a chunk arrives (the server's handler then waits
+  // on a fiber, holding no thread).
+  for (auto& c : choices) c.handle->set_notify(res.waker());
   while (remaining > 0) {
     bool got = false;
     for (size_t i = 0; i < choices.size(); i++) {
@@ -105,14 +108,7 @@ bool drive(ServerContext& ctx, std::vector<Choice>& choices, HttpResponder& res,
       }
     }
     if (remaining == 0) break;
-    if (!got) {  // block briefly on the first unfinished choice
-      for (size_t i = 0; i < choices.size(); i++) {
-        if (choices[i].finish != FinishReason::None) continue;
-        StreamChunk ch;
-        if (choices[i].handle->next(&ch, milliseconds(20))) take(i, ch);
-        break;
-      }
-    }
+    if (!got) res.wait(milliseconds(100));  // until a chunk, the client going away, or a look at force_stop
     if (!cancelled && (ctx.force_stop.load() || res.client_gone())) cancel_all();
     if (cancelled && steady_clock::now() > cancel_deadline) break;  // engine never confirmed; give up
   }

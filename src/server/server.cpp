@@ -96,7 +96,7 @@ void Server::request_stop() { http_->request_stop(); }
 bool Server::drain(std::chrono::milliseconds grace) {
   http_->stop_accepting();
   if (http_->wait_idle(grace)) return true;
-  force_stop_ = true;  // streams see it within ~20 ms and cancel their requests
+  force_stop_ = true;  // waiting streams see it within ~100 ms (drive()) and cancel their requests
   http_->wait_idle(std::chrono::milliseconds(10000));
   return false;
 }
@@ -164,7 +164,18 @@ void Server::route(const HttpRequest& req, HttpResponder& res, bool* triton) {
   ServerContext ctx{backend_, *tok_, model_, metrics_, force_stop_, render_chat_, opts_.speculative_default};
   if (p == "/metrics") {
     need("GET");
-    res.send(200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(backend_.stats()));
+    HttpServer::Counters hc = http_->counters();
+    std::string text = metrics_.render(backend_.stats());
+    text += fmt::format(
+        "# HELP ignis_http_connections Open HTTP connections.\n# TYPE ignis_http_connections gauge\n"
+        "ignis_http_connections {}\n"
+        "# HELP ignis_http_connections_closed_total Connections the server closed or refused, by reason.\n"
+        "# TYPE ignis_http_connections_closed_total counter\n"
+        "ignis_http_connections_closed_total{{reason=\"evicted_idle\"}} {}\n"
+        "ignis_http_connections_closed_total{{reason=\"refused\"}} {}\n"
+        "ignis_http_connections_closed_total{{reason=\"timeout\"}} {}\n",
+        http_->active_connections(), hc.evicted, hc.refused, hc.timed_out);
+    res.send(200, "text/plain; version=0.0.4; charset=utf-8", text);
     return;
   }
   if (p == "/v1/models") {
