@@ -423,7 +423,9 @@ TEST(GpuSampling, AllowedMaskMatchesHost) {
     EXPECT_EQ(st.failures, 0) << "V " << V;
     for (size_t i = 0; i < rows.size(); ++i) {
       const Base& b = bases[rows[i].base];
-      if (b.mask()) EXPECT_TRUE(token_allowed(b.mask(), g.token[i])) << "V " << V << " row " << i;
+      if (b.mask()) {
+        EXPECT_TRUE(token_allowed(b.mask(), g.token[i])) << "V " << V << " row " << i;
+      }
     }
   }
 }

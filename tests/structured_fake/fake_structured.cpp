@@ -33,8 +33,16 @@ std::string ConstraintSpec::key() const { return std::to_string(int(kind)) + (st
 std::shared_ptr<const TokenVocab> make_token_vocab(const Tokenizer& tok, std::vector<int32_t> end_ids) {
   auto v = std::make_shared<TokenVocab>();
   v->bytes.resize(size_t(tok.vocab_size()));
-  for (int32_t i = 0; i < tok.vocab_size(); ++i)
-    if (!tok.is_special(i)) v->bytes[size_t(i)] = tok.decode({i}, false);
+  // A token's text in context: decoded after a plain letter (SentencePiece drops a leading space otherwise).
+  const std::vector<int32_t> a = tok.encode("a", false);
+  const std::string pre = a.empty() ? "" : tok.decode(a, false);
+  for (int32_t i = 0; i < tok.vocab_size(); ++i) {
+    if (tok.is_special(i)) continue;
+    std::vector<int32_t> ids = a;
+    ids.push_back(i);
+    const std::string t = tok.decode(ids, false);
+    v->bytes[size_t(i)] = t.compare(0, pre.size(), pre) == 0 ? t.substr(pre.size()) : tok.decode({i}, false);
+  }
   v->end_ids = std::move(end_ids);
   return v;
 }
