@@ -172,6 +172,9 @@ std::optional<RequestConstraint> read_triton_constraint(const json& p) {
   if (c) throw_api(400, "'guided_decoding_guide_type' and '" + c->field + "' both constrain the output; give one",
                    "guided_decoding_guide_type");
   const std::string f = "guided_decoding_guide";
+  if (*type != "json" && *type != "json_schema" && *type != "regex" && *type != "ebnf_grammar")
+    throw_api(400, "'guided_decoding_guide_type' must be json, json_schema, regex or ebnf_grammar; got '" + *type + "'",
+              "guided_decoding_guide_type");
   if (*type == "json") {
     if (has_guide && !(guide->is_string() && guide->get<std::string>().empty()))
       return make(Kind::JsonSchema, schema_text(*guide, f), f);
@@ -180,9 +183,7 @@ std::optional<RequestConstraint> read_triton_constraint(const json& p) {
   if (!has_guide) throw_api(400, "'guided_decoding_guide' is required for type '" + *type + "'", f);
   if (*type == "json_schema") return make(Kind::JsonSchema, schema_text(*guide, f), f);
   if (*type == "regex") return make(Kind::Regex, string_field(*guide, f), f);
-  if (*type == "ebnf_grammar") return make(Kind::Grammar, string_field(*guide, f), f);
-  throw_api(400, "'guided_decoding_guide_type' must be json, json_schema, regex or ebnf_grammar; got '" + *type + "'",
-            "guided_decoding_guide_type");
+  return make(Kind::Grammar, string_field(*guide, f), f);  // ebnf_grammar
 }
 
 std::optional<RequestConstraint> read_tgi_constraint(const json& parameters) {
