@@ -114,38 +114,117 @@ void ToolCallParser::push(std::string_view text, std::vector<ToolEvent>& out) {
   scan_region(out);
 }
 
+namespace {
+
+// End of the balanced JSON value starting at text[at] ('{'), strings skipped: the index of its
+// closing brace, or npos while it is incomplete.
+size_t object_end(const std::string& text, size_t at) {
+  int depth = 0;
+  bool in_str = false, esc = false;
+  for (size_t i = at; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_str) {
+      if (esc) esc = false;
+      else if (c == '\\') esc = true;
+      else if (c == '"') in_str = false;
+    } else if (c == '"') {
+      in_str = true;
+    } else if (c == '{') {
+      ++depth;
+    } else if (c == '}' && --depth == 0) {
+      return i;
+    }
+  }
+  return std::string::npos;
+}
+
+// A call object's head `{"name": "<name>", "arguments": ` (or "parameters") up to its arguments
+// object: the name and the position of that object's '{'; false while not (yet) of that shape.
+bool call_head(const std::string& text, size_t at, std::string* name, size_t* args) {
+  size_t i = at + 1;
+  auto ws = [&] {
+    while (i < text.size() && is_ws(text[i])) ++i;
+  };
+  auto lit = [&](std::string_view w) {
+    if (text.compare(i, w.size(), w) != 0) return false;
+    i += w.size();
+    return true;
+  };
+  auto str = [&](std::string* out) {  // a JSON string, unescaped
+    if (i >= text.size() || text[i] != '"') return false;
+    size_t j = i + 1;
+    for (bool esc = false; j < text.size(); ++j) {
+      if (esc) esc = false;
+      else if (text[j] == '\\') esc = true;
+      else if (text[j] == '"') break;
+    }
+    if (j >= text.size()) return false;
+    json v = json::parse(text.substr(i, j + 1 - i), nullptr, false);
+    if (!v.is_string()) return false;
+    *out = v.get<std::string>();
+    i = j + 1;
+    return true;
+  };
+  std::string key;
+  ws();
+  if (!lit("\"name\"")) return false;
+  ws();
+  if (!lit(":")) return false;
+  ws();
+  if (!str(name)) return false;
+  ws();
+  if (!lit(",")) return false;
+  ws();
+  if (!str(&key) || (key != "arguments" && key != "parameters")) return false;
+  ws();
+  if (!lit(":")) return false;
+  ws();
+  if (i >= text.size() || text[i] != '{') return false;
+  *args = i;
+  return true;
+}
+
+}  // namespace
+
 void ToolCallParser::scan_region(std::vector<ToolEvent>& out) {
   while (true) {
-    const size_t start = region_.find('{', scanned_);
-    if (start == std::string::npos) return;
-    int depth = 0;
-    bool in_str = false, esc = false;
-    size_t end = std::string::npos;
-    for (size_t i = start; i < region_.size() && end == std::string::npos; ++i) {
-      const char c = region_[i];
-      if (in_str) {
-        if (esc) esc = false;
-        else if (c == '\\') esc = true;
-        else if (c == '"') in_str = false;
-      } else if (c == '"') {
-        in_str = true;
-      } else if (c == '{') {
-        ++depth;
-      } else if (c == '}' && --depth == 0) {
-        end = i;
-      }
+    if (obj_start_ == std::string::npos) {
+      obj_start_ = region_.find('{', scanned_);
+      if (obj_start_ == std::string::npos) return;
+      open_ = false;
     }
-    if (end == std::string::npos) return;  // incomplete: wait for more (at the end: not a call)
+    std::string name;
+    size_t args = 0;
+    if (!open_ && calls_ < max_calls_ && call_head(region_, obj_start_, &name, &args)) {
+      open_ = true;
+      args_begin_ = args_sent_ = args;
+      out.push_back({ToolEvent::Kind::Call, calls_, "", make_tool_call_id(), std::move(name)});
+    }
+    if (open_) {  // stream the arguments object's text up to its end or what has arrived
+      const size_t args_end = object_end(region_, args_begin_);
+      const size_t upto = args_end == std::string::npos ? region_.size() : args_end + 1;
+      if (upto > args_sent_) out.push_back({ToolEvent::Kind::Arguments, calls_, region_.substr(args_sent_, upto - args_sent_), "", ""});
+      args_sent_ = upto;
+    }
+    const size_t end = object_end(region_, obj_start_);
+    if (end == std::string::npos) return;  // incomplete: wait for more
+    const size_t start = obj_start_;
     scanned_ = end + 1;
+    obj_start_ = std::string::npos;
+    if (open_) {
+      open_ = false;
+      ++calls_;
+      continue;
+    }
     json obj = json::parse(region_.substr(start, end + 1 - start), nullptr, false);
     if (!obj.is_object() || !obj.contains("name") || !obj["name"].is_string()) continue;
-    const json* args = obj.contains("arguments") ? &obj["arguments"] : obj.contains("parameters") ? &obj["parameters"] : nullptr;
-    std::string a = "{}";
-    if (args && args->is_string()) a = args->get<std::string>();
-    else if (args && !args->is_null()) a = args->dump();
+    const json* a = obj.contains("arguments") ? &obj["arguments"] : obj.contains("parameters") ? &obj["parameters"] : nullptr;
+    std::string text = "{}";
+    if (a && a->is_string()) text = a->get<std::string>();  // arguments given as JSON text
+    else if (a && !a->is_null()) text = a->dump();
     if (calls_ >= max_calls_) continue;
     out.push_back({ToolEvent::Kind::Call, calls_, "", make_tool_call_id(), obj["name"].get<std::string>()});
-    out.push_back({ToolEvent::Kind::Arguments, calls_, std::move(a), "", ""});
+    out.push_back({ToolEvent::Kind::Arguments, calls_, std::move(text), "", ""});
     ++calls_;
   }
 }
@@ -157,6 +236,10 @@ void ToolCallParser::finish(std::vector<ToolEvent>& out) {
     return;
   }
   scan_region(out);
+  if (open_) {  // cut off inside a call (max_tokens): it was reported; its arguments are incomplete
+    open_ = false;
+    ++calls_;
+  }
   if (calls_ == 0)  // the marker led to no call: it was text after all
     out.push_back({ToolEvent::Kind::Content, 0, region_marker_ + region_, "", ""});
   region_.clear();

@@ -39,15 +39,19 @@ struct ToolEvent {
 };
 
 // Incremental parser: text before a call is content (held back only while it could be the start of
-// a call marker); a call is reported once its JSON object is complete. Text after the calls is
-// dropped (closing tags, whitespace); a region that never yields a call is given back as content.
+// a call marker). A call written name first ({"name": "...", "arguments": {...}}, as every family's
+// template asks and the tool_choice grammar writes) is reported as soon as its arguments object
+// opens, and the arguments' text is streamed as it arrives (the pieces are the object's own text, so
+// they concatenate to valid JSON once it closes); any other call object is reported whole once
+// complete (arguments re-serialized). Text after the calls is dropped (closing tags, whitespace); a
+// region that never yields a call is given back as content.
 class ToolCallParser {
  public:
   // max_calls: 1 when parallel_tool_calls is false (later calls are dropped), else unbounded.
   explicit ToolCallParser(ToolFormat f, size_t max_calls = SIZE_MAX);
   void push(std::string_view text, std::vector<ToolEvent>& out);
   void finish(std::vector<ToolEvent>& out);  // end of generation
-  size_t num_calls() const { return calls_; }
+  size_t num_calls() const { return calls_ + (open_ ? 1 : 0); }
 
  private:
   void scan_region(std::vector<ToolEvent>& out);
@@ -62,6 +66,11 @@ class ToolCallParser {
   std::string region_marker_;  // the marker as it appeared ("" for a bare '{' / '[{')
   size_t scanned_ = 0;      // region_ bytes consumed by complete objects
   size_t calls_ = 0;
+  // The call object being read: where it starts, and once its call is reported (open_), where its
+  // arguments object starts and how much of it was sent.
+  size_t obj_start_ = std::string::npos;
+  bool open_ = false;
+  size_t args_begin_ = 0, args_sent_ = 0;
 };
 
 // Whole-text form: content (text outside calls; "" when none) and the calls.

@@ -139,7 +139,8 @@ std::string tool_call_grammar(ToolFormat f, const json& tools, const std::string
     const json params = fn.contains("parameters") ? fn["parameters"] : json::object();
     const std::string args = schema_to_gbnf(params, fmt::format("tool{}-", i++), rules);
     const std::string head = "{\"name\": " + json(name).dump() + ", \"" + args_key + "\": ";
-    calls += (calls.empty() ? "" : " | ") + ("(" + lit(head) + " " + args + " \"}\")");
+    if (!calls.empty()) calls += " | ";
+    calls += fmt::format("({} {} \"}}\")", lit(head), args);
   }
   IGNIS_CHECK(!calls.empty(), "tool_call_grammar: no tool named '{}'", only_name);
   std::string root;

@@ -68,12 +68,37 @@ TEST(ToolCalls, HermesContentThenTwoCalls) {
   EXPECT_EQ(parse_tool_calls(ToolFormat::Hermes, t, 1).calls.size(), 1u);
 }
 
+TEST(ToolCalls, ArgumentsStreamAsTheyArrive) {
+  ToolCallParser p(ToolFormat::Hermes);
+  std::vector<ToolEvent> ev;
+  p.push("<tool_call>\n{\"name\": \"get_weather\", \"argu", ev);
+  EXPECT_TRUE(ev.empty());  // the head is not complete yet
+  p.push("ments\": {\"city\": \"Par", ev);
+  ASSERT_EQ(ev.size(), 2u);  // the call (id, name) as soon as its arguments open, then their first piece
+  EXPECT_EQ(ev[0].kind, ToolEvent::Kind::Call);
+  EXPECT_EQ(ev[0].name, "get_weather");
+  EXPECT_EQ(ev[1].text, "{\"city\": \"Par");
+  p.push("is\", \"note\": \"}{\"}}\n</tool_call>", ev);
+  p.finish(ev);
+  std::string args;
+  for (auto& e : ev)
+    if (e.kind == ToolEvent::Kind::Arguments) args += e.text;
+  EXPECT_EQ(args, "{\"city\": \"Paris\", \"note\": \"}{\"}");  // braces in strings do not end it
+  EXPECT_EQ(nlohmann::json::parse(args)["note"], "}{");
+  EXPECT_EQ(p.num_calls(), 1u);
+  // cut off inside the arguments: the call still counts (finish_reason comes from max_tokens)
+  ToolCallParser q(ToolFormat::Hermes);
+  q.push("<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": ", ev);
+  q.finish(ev);
+  EXPECT_EQ(q.num_calls(), 1u);
+}
+
 TEST(ToolCalls, LlamaBareJsonAndPythonTag) {
   const std::string bare = "  {\"name\": \"get_weather\", \"parameters\": {\"city\": \"Oslo\"}}";
   ToolParse p = parse_tool_calls(ToolFormat::Llama3Json, bare);
   EXPECT_EQ(p.content, "");
   ASSERT_EQ(p.calls.size(), 1u);
-  EXPECT_EQ(p.calls[0].arguments, "{\"city\":\"Oslo\"}");
+  EXPECT_EQ(p.calls[0].arguments, "{\"city\": \"Oslo\"}");  // the model's own text of the object
   expect_same_for_every_step(ToolFormat::Llama3Json, bare);
   const std::string tagged = "<|python_tag|>{\"name\": \"a\", \"parameters\": {}}; {\"name\": \"b\", \"parameters\": {\"x\": [1]}}";
   p = parse_tool_calls(ToolFormat::Llama3Json, tagged);
