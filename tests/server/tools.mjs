@@ -70,25 +70,36 @@ async function collect(stream) {
 }
 
 for (const fam of families) {
-  const server = await startServer({ model: makeModel({ chatTemplate: fam.template }) });
+  const server = await startServer({ model: makeModel({ chatTemplate: fam.template, maxPos: 2048 }) });
   const tag = `[${fam.name}]`;
   try {
     const client = new OpenAI({ apiKey: "x", baseURL: server.url + "/v1", maxRetries: 0 });
     const messages = [{ role: "user", content: "What is the weather in Paris?" }];
     const base = { model: "tiny", messages, tools, max_tokens: 120 };
 
-    // required: parsed calls that follow the schemas.
+    // required, one call: parsed, following its schema, finish_reason "tool_calls".
     for (const seed of [1, 2]) {
-      const r = await client.chat.completions.create({ ...base, tool_choice: "required", temperature: 1, seed });
+      const r = await client.chat.completions.create({ ...base, tool_choice: "required", parallel_tool_calls: false, temperature: 1, seed });
       const c = r.choices[0];
       const calls = c.message.tool_calls || [];
-      check(calls.length >= 1 && c.finish_reason === "tool_calls", `${tag} required: tool_calls and finish_reason`, JSON.stringify(c));
+      check(calls.length === 1 && c.finish_reason === "tool_calls", `${tag} required: one tool call and finish_reason`, JSON.stringify(c));
       check(c.message.content === null, `${tag} required: no content`, JSON.stringify(c.message));
       for (const tc of calls) {
         check(/^call_[A-Za-z0-9]{24}$/.test(tc.id) && tc.type === "function", `${tag} call id and type`, JSON.stringify(tc));
         check(argsValid(tc.function.name, tc.function.arguments), `${tag} arguments validate against ${tc.function.name}'s parameters`, tc.function.arguments);
       }
     }
+    // required, parallel: one or more calls (a noise model may go on calling until max_tokens: every
+    // call but a last one cut by the length validates)
+    const par = await client.chat.completions.create({ ...base, tool_choice: "required", temperature: 1, seed: 3, max_tokens: 200 });
+    const pc = par.choices[0];
+    const pcalls = pc.message.tool_calls || [];
+    check(pcalls.length >= 1 && ["tool_calls", "length"].includes(pc.finish_reason), `${tag} parallel required: calls`, JSON.stringify(pc));
+    pcalls.forEach((tc, i) => {
+      if (i < pcalls.length - 1 || pc.finish_reason === "tool_calls")
+        check(argsValid(tc.function.name, tc.function.arguments), `${tag} parallel call ${i} validates`, tc.function.arguments);
+    });
+    check(new Set(pcalls.map((t) => t.id)).size === pcalls.length, `${tag} call ids are unique`);
     // a named function, one call only
     const named = await client.chat.completions.create({ ...base, temperature: 1, seed: 4, parallel_tool_calls: false,
       tool_choice: { type: "function", function: { name: "get_weather" } } });
@@ -97,7 +108,7 @@ for (const fam of families) {
       `${tag} named tool_choice: one call of that function`, JSON.stringify(named.choices[0]));
 
     // streaming: argument deltas concatenate to valid JSON; the same calls as without streaming (greedy)
-    const greedy = { ...base, tool_choice: "required", temperature: 0 };
+    const greedy = { ...base, tool_choice: "required", parallel_tool_calls: false, temperature: 0 };
     const whole = await client.chat.completions.create(greedy);
     const s = await collect(await client.chat.completions.create({ ...greedy, stream: true }));
     const wc = whole.choices[0].message.tool_calls || [];
