@@ -153,7 +153,7 @@ void Matcher::fill_mask(uint32_t* bits) const {
 
 bool Matcher::accept(int32_t token) {
   Impl& m = *impl_;
-  if (finished()) return false;
+  if (m.top().ended) return false;
   const TokenVocab& v = m.c->vocab();
   const Pda& pda = m.c->pda();
   if (v.is_end(token)) {
