@@ -15,9 +15,9 @@ class SchemaGen {
 
   nlohmann::ordered_json make() {
     nlohmann::ordered_json defs = nlohmann::ordered_json::object();
-    n_defs_ = pick(3);
+    int n_defs = pick(3);
     recursive_ = pick(4) == 0;
-    for (int i = 0; i < n_defs_; ++i) defs["d" + std::to_string(i)] = node(2);
+    for (n_defs_ = 0; n_defs_ < n_defs; ++n_defs_) defs["d" + std::to_string(n_defs_)] = node(2);  // refs to earlier ones only
     if (recursive_) {
       defs["tree"] = {{"type", "object"},
                       {"properties",

@@ -3,6 +3,7 @@
 // first violation with its path. `strict`: additionalProperties defaults to false.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <cmath>
 #include <regex>
 #include <string>
 
@@ -14,6 +15,25 @@ inline size_t utf8_length(const std::string& s) {
   size_t n = 0;
   for (unsigned char c : s) n += (c & 0xC0) != 0x80;
   return n;
+}
+
+// Code points, so that patterns count characters as the schema means them (std::regex on bytes
+// would not).
+inline std::wstring utf32(const std::string& s) {
+  std::wstring out;
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 4;
+    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+    for (int k = 1; k < n && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    out.push_back(static_cast<wchar_t>(cp));
+    i += n;
+  }
+  return out;
+}
+
+inline bool search(const std::string& text, const std::string& pattern) {
+  return std::regex_search(utf32(text), std::wregex(utf32(pattern)));
 }
 
 inline const char* format_pattern(const std::string& f) {
@@ -57,7 +77,8 @@ inline std::string validate(const OJson& v, const OJson& s, const OJson& root, b
       if (t == "object") return v.is_object();
       if (t == "array") return v.is_array();
       if (t == "string") return v.is_string();
-      if (t == "integer") return v.is_number_integer();
+      // JSON Schema: any number with a zero fractional part (a parser may hold big ones as doubles).
+      if (t == "integer") return v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>());
       if (t == "number") return v.is_number();
       if (t == "boolean") return v.is_boolean();
       if (t == "null") return v.is_null();
@@ -101,12 +122,12 @@ inline std::string validate(const OJson& v, const OJson& s, const OJson& root, b
     size_t n = utf8_length(str);
     if (s.contains("minLength") && n < s["minLength"].get<size_t>()) return at + ": shorter than minLength";
     if (s.contains("maxLength") && n > s["maxLength"].get<size_t>()) return at + ": longer than maxLength";
-    if (s.contains("pattern") && !std::regex_search(str, std::regex(s["pattern"].get<std::string>())))
+    if (s.contains("pattern") && !search(str, s["pattern"].get<std::string>()))
       return at + ": does not match pattern " + s["pattern"].get<std::string>();
     if (s.contains("format")) {
       const char* p = format_pattern(s["format"].get<std::string>());
       if (!p) return at + ": unknown format";
-      if (!std::regex_search(str, std::regex(p))) return at + ": not a " + s["format"].get<std::string>();
+      if (!search(str, p)) return at + ": not a " + s["format"].get<std::string>();
     }
   }
   if (v.is_number()) {
