@@ -54,6 +54,7 @@ void CompiledConstraint::compute_mask(std::vector<Node>& pool, const PdaState& s
   std::vector<PdaState> st(depth + 1);
   std::vector<size_t> mark(depth + 1);
   std::vector<ByteSet> next(depth + 1);
+  PdaScratch scratch;
   st[0] = s;
   mark[0] = pool.size();
   next[0] = pda_.next_bytes(pool, s);
@@ -67,7 +68,7 @@ void CompiledConstraint::compute_mask(std::vector<Node>& pool, const PdaState& s
       i = t.subtree_end[i];
       continue;
     }
-    pda_.advance(pool, st[d - 1], t.byte[i], st[d]);
+    pda_.advance(pool, st[d - 1], t.byte[i], st[d], &scratch);
     if (!st[d].alive()) {
       i = t.subtree_end[i];
       continue;
@@ -126,6 +127,7 @@ struct Matcher::Impl {
   };
   std::vector<Snap> hist;  // hist[0]: before any token
   PdaState tmp, cur;
+  PdaScratch scratch;
   const Snap& top() const { return hist.back(); }
 };
 
@@ -165,7 +167,7 @@ bool Matcher::accept(int32_t token) {
   if (!bytes || bytes->empty()) return false;
   m.cur = m.top().s;
   for (unsigned char b : *bytes) {
-    pda.advance(m.pool, m.cur, b, m.tmp);
+    pda.advance(m.pool, m.cur, b, m.tmp, &m.scratch);
     if (!m.tmp.alive()) {
       m.pool.resize(m.top().pool_size);
       return false;

@@ -29,7 +29,7 @@ struct Pda::Ctx {
   PdaState& out;
   uint8_t b;
   size_t first_new;  // nodes from here were made by this advance (interned by value)
-  std::vector<std::pair<uint32_t, int32_t>> visited;
+  std::vector<std::pair<uint32_t, int32_t>>& visited;
 };
 
 int32_t Pda::make(Ctx& c, uint32_t pos, int32_t parent) const {
@@ -91,10 +91,13 @@ PdaState Pda::initial(std::vector<Node>& pool) const {
   return s;
 }
 
-void Pda::advance(std::vector<Node>& pool, const PdaState& in, uint8_t b, PdaState& out) const {
+void Pda::advance(std::vector<Node>& pool, const PdaState& in, uint8_t b, PdaState& out, PdaScratch* scratch) const {
   out.tops.clear();
   out.done = false;
-  Ctx c{pool, out, b, pool.size(), {}};
+  PdaScratch local;
+  PdaScratch& sc = scratch ? *scratch : local;
+  sc.visited.clear();
+  Ctx c{pool, out, b, pool.size(), sc.visited};
   for (int32_t t : in.tops) step(c, pool[t].pos, pool[t].parent);
 }
 
