@@ -107,6 +107,18 @@ int main(int argc, char** argv) {
   summary("fill_mask cold (trie walk)", cold);
   summary("fill_mask warm (cached state)", warm);
   summary("fill_mask all tokens", all);
+  // The worst case: a free string (every token without a quote, backslash or control byte fits),
+  // on a fresh constraint each time so that the state is cold.
+  std::vector<double> free_string;
+  for (int rep = 0; rep < 10; ++rep) {
+    st::ConstraintSpec obj{st::ConstraintSpec::Kind::JsonObject, "", false};
+    st::Matcher m(st::compile(obj, vocab));
+    for (int32_t id : tok->encode("{\"", false)) m.accept(id);
+    auto t = std::chrono::steady_clock::now();
+    m.fill_mask(mask.data());
+    free_string.push_back(ms_since(t));
+  }
+  summary("fill_mask cold, free string state", free_string);
   auto st_ = shared->cache_stats();
   std::printf("%d tokens in 20 walks; cache: %zu states, %zu hits, %zu misses\n", tokens, st_.entries, st_.hits, st_.misses);
   return 0;

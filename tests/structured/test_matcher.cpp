@@ -117,6 +117,31 @@ TEST(StructuredMatcher, MasksAgreeWithAcceptOnLlama3) {
   EXPECT_GT(stats.entries, 0u);
 }
 
+// The whole mask equals accept() token by token (Mistral's 32k vocabulary), along a walk through
+// keys, free strings, numbers and nested values.
+TEST(StructuredMatcher, MaskEqualsAcceptForEveryToken) {
+  IGNIS_VOCAB_OR_SKIP(v, "mistral");
+  std::string schema = R"({"type":"object","properties":{"note":{"type":"string"},"n":{"type":"number"},
+    "list":{"type":"array","items":{"anyOf":[{"type":"integer","minimum":-20,"maximum":300},{"type":"string","pattern":"^[a-c]+$"}]}}},
+    "required":["note","n","list"]})";
+  st::Matcher m(st::compile(schema_spec(schema), v));
+  std::mt19937 rng(9);
+  for (int step = 0; step < 24 && !m.finished(); ++step) {
+    auto mk = mask_of(m);
+    std::vector<int32_t> allowed;
+    for (int32_t id = 0; id < v->size(); ++id) {
+      bool ok = m.accept(id);
+      if (ok) {
+        m.rollback(1);
+        allowed.push_back(id);
+      }
+      ASSERT_EQ(ok, bit(mk, id)) << "token " << id << " at step " << step;
+    }
+    ASSERT_FALSE(allowed.empty());
+    ASSERT_TRUE(m.accept(allowed[rng() % allowed.size()]));
+  }
+}
+
 TEST(StructuredMatcher, CachedMasksEqualFreshOnes) {
   IGNIS_VOCAB_OR_SKIP(v, "llama3");
   auto spec_ = spec(st::ConstraintSpec::Kind::JsonObject, "");
