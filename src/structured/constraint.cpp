@@ -54,6 +54,8 @@ void CompiledConstraint::compute_mask(std::vector<Node>& pool, const PdaState& s
   std::vector<PdaState> st(depth + 1);
   std::vector<size_t> mark(depth + 1);
   std::vector<ByteSet> next(depth + 1);
+  PdaScratch scratch;
+  std::unordered_map<uint64_t, std::pair<PdaState, PdaState>> memo;  // (state, byte) key -> (state, next)
   st[0] = s;
   mark[0] = pool.size();
   next[0] = pda_.next_bytes(pool, s);
@@ -67,7 +69,33 @@ void CompiledConstraint::compute_mask(std::vector<Node>& pool, const PdaState& s
       i = t.subtree_end[i];
       continue;
     }
-    pda_.advance(pool, st[d - 1], t.byte[i], st[d]);
+    // Memo of (state, byte) -> state within the subtree of one first byte, for states made of
+    // nodes that live as long as that subtree (below mark[1]): loops (a string's characters, a
+    // repetition) map a state to itself, so most nodes cost a lookup instead of an advance.
+    const PdaState& from = st[d - 1];
+    if (d == 1) {
+      memo.clear();
+      pda_.advance(pool, from, t.byte[i], st[d], &scratch);
+    } else {
+      auto lives = [&](const PdaState& x) {
+        for (int32_t n : x.tops)
+          if (static_cast<size_t>(n) >= mark[1]) return false;
+        return x.tops.size() <= 4;
+      };
+      if (lives(from)) {
+        uint64_t key = t.byte[i] | (from.done ? 0x100u : 0u);
+        for (int32_t n : from.tops) key = key * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(n) + 1;
+        auto it = memo.find(key);
+        if (it != memo.end() && it->second.first.tops == from.tops && it->second.first.done == from.done) {
+          st[d] = it->second.second;
+        } else {
+          pda_.advance(pool, from, t.byte[i], st[d], &scratch);
+          if (lives(st[d]) && it == memo.end()) memo.emplace(key, std::make_pair(from, st[d]));
+        }
+      } else {
+        pda_.advance(pool, from, t.byte[i], st[d], &scratch);
+      }
+    }
     if (!st[d].alive()) {
       i = t.subtree_end[i];
       continue;
@@ -126,6 +154,7 @@ struct Matcher::Impl {
   };
   std::vector<Snap> hist;  // hist[0]: before any token
   PdaState tmp, cur;
+  PdaScratch scratch;
   const Snap& top() const { return hist.back(); }
 };
 
@@ -153,7 +182,7 @@ void Matcher::fill_mask(uint32_t* bits) const {
 
 bool Matcher::accept(int32_t token) {
   Impl& m = *impl_;
-  if (finished()) return false;
+  if (m.top().ended) return false;
   const TokenVocab& v = m.c->vocab();
   const Pda& pda = m.c->pda();
   if (v.is_end(token)) {
@@ -165,7 +194,7 @@ bool Matcher::accept(int32_t token) {
   if (!bytes || bytes->empty()) return false;
   m.cur = m.top().s;
   for (unsigned char b : *bytes) {
-    pda.advance(m.pool, m.cur, b, m.tmp);
+    pda.advance(m.pool, m.cur, b, m.tmp, &m.scratch);
     if (!m.tmp.alive()) {
       m.pool.resize(m.top().pool_size);
       return false;

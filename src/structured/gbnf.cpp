@@ -179,6 +179,7 @@ class GbnfParser {
       if (c_.peek() == '-' && c_.peek(1) != ']' && !c_.eof()) {
         c_.get();
         size_t rp = c_.pos();
+        if (c_.eof()) c_.fail_at(at, "unterminated character class");
         hi = cls_char();
         if (hi < lo) c_.fail_at(rp, "character range out of order");
       }

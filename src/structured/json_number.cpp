@@ -9,6 +9,7 @@ namespace ignis::structured {
 namespace {
 
 constexpr int64_t kLimit = 1000000000000000000;  // bounds are clamped to +-1e18
+constexpr int kMaxDigits = 18;
 
 ExprP digit_range(char lo, char hi) { return e_chars(CharSet::of(static_cast<uint32_t>(lo), static_cast<uint32_t>(hi))); }
 
@@ -47,7 +48,9 @@ ExprP nonneg_range(int64_t a, std::optional<int64_t> b) {
     int64_t hi = (b && d == db) ? *b : pow10(d) - 1;
     alts.push_back(same_length(std::to_string(lo), std::to_string(hi)));
   }
-  if (!b) alts.push_back(e_seq({digit_range('1', '9'), e_rep(digit_range('0', '9'), static_cast<int>(da), -1)}));
+  // Unbounded above: up to 18 digits, so that every output fits an int64 (and a double's range).
+  if (!b && da < kMaxDigits)
+    alts.push_back(e_seq({digit_range('1', '9'), e_rep(digit_range('0', '9'), static_cast<int>(da), kMaxDigits - 1)}));
   return e_alt(std::move(alts));
 }
 

@@ -9,7 +9,8 @@
 namespace ignis::structured {
 
 // The canonical decimal forms (no leading zeros, no "-0") of the integers in [lo, hi]
-// (absent: unbounded). Never when the range is empty.
+// (absent: unbounded; unbounded sides stop at 18 digits so that outputs fit an int64). Never when
+// the range is empty.
 ExprP integer_range(std::optional<int64_t> lo, std::optional<int64_t> hi);
 
 // Decimal numbers x (no exponent) with lo <(=) x <(=) hi. Non-integer bounds are tightened to

@@ -67,8 +67,10 @@ void add_base_rules(RuleSet& rs) {
   rs.add("json-char", e_alt({e_chars(plain_chars()), e_seq({e_lit("\\"), e_alt({e_chars(simple), e_seq({e_lit("u"), e_ref("json-u4")})})})}));
   rs.add("json-string", e_seq({e_lit("\""), e_star(e_ref("json-char")), e_lit("\"")}));
   ExprP digits = e_chars(CharSet::of('0', '9'));
+  // At most 18 integer digits and 2 exponent digits: every output is a finite double (parsers
+  // reject or turn into infinity what overflows).
   rs.add("json-number",
-         e_seq({e_opt(e_lit("-")), e_alt({e_lit("0"), e_seq({e_chars(CharSet::of('1', '9')), e_star(digits)})}),
+         e_seq({e_opt(e_lit("-")), e_alt({e_lit("0"), e_seq({e_chars(CharSet::of('1', '9')), e_rep(digits, 0, 17)})}),
                 e_opt(e_seq({e_lit("."), e_plus(digits)})),
                 e_opt(e_seq({e_chars([] {
                                CharSet s = CharSet::of('e', 'e');
@@ -80,7 +82,7 @@ void add_base_rules(RuleSet& rs) {
                                s.add('-', '-');
                                return s;
                              }())),
-                             e_plus(digits)}))}));
+                             e_rep(digits, 1, 2)}))}));
 }
 
 // The JSON escape of one special code point (control, quote, backslash).

@@ -29,10 +29,15 @@ struct Pda::Ctx {
   PdaState& out;
   uint8_t b;
   size_t first_new;  // nodes from here were made by this advance (interned by value)
-  std::vector<std::pair<uint32_t, int32_t>> visited;
+  std::vector<std::pair<uint32_t, int32_t>>& visited;
+  const std::vector<int32_t>& in_tops;  // reused when a new frame equals one of them
 };
 
 int32_t Pda::make(Ctx& c, uint32_t pos, int32_t parent) const {
+  // A frame equal to an input top (a loop in a string or a repetition) is that node: a state that
+  // repeats keeps its node ids and makes no new nodes.
+  for (int32_t t : c.in_tops)
+    if (c.pool[t].pos == pos && c.pool[t].parent == parent) return t;
   for (size_t i = c.first_new; i < c.pool.size(); ++i)
     if (c.pool[i].pos == pos && c.pool[i].parent == parent) return static_cast<int32_t>(i);
   uint64_t h = mix((uint64_t{pos} << 1) ^ (parent >= 0 ? c.pool[parent].hash : 0x5bd1e995ull));
@@ -91,10 +96,13 @@ PdaState Pda::initial(std::vector<Node>& pool) const {
   return s;
 }
 
-void Pda::advance(std::vector<Node>& pool, const PdaState& in, uint8_t b, PdaState& out) const {
+void Pda::advance(std::vector<Node>& pool, const PdaState& in, uint8_t b, PdaState& out, PdaScratch* scratch) const {
   out.tops.clear();
   out.done = false;
-  Ctx c{pool, out, b, pool.size(), {}};
+  PdaScratch local;
+  PdaScratch& sc = scratch ? *scratch : local;
+  sc.visited.clear();
+  Ctx c{pool, out, b, pool.size(), sc.visited, in.tops};
   for (int32_t t : in.tops) step(c, pool[t].pos, pool[t].parent);
 }
 

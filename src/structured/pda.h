@@ -30,6 +30,11 @@ struct PdaState {
   bool alive() const { return done || !tops.empty(); }
 };
 
+// Reusable buffers of advance() (saves an allocation per byte in the mask walk).
+struct PdaScratch {
+  std::vector<std::pair<uint32_t, int32_t>> visited;
+};
+
 class Pda {
  public:
   explicit Pda(const Grammar& g) : g_(g) {}
@@ -37,7 +42,7 @@ class Pda {
 
   PdaState initial(std::vector<Node>& pool) const;
   // Consumes byte `b`; `out` is overwritten (dead when !out.alive()).
-  void advance(std::vector<Node>& pool, const PdaState& in, uint8_t b, PdaState& out) const;
+  void advance(std::vector<Node>& pool, const PdaState& in, uint8_t b, PdaState& out, PdaScratch* scratch = nullptr) const;
   bool can_end(const std::vector<Node>& pool, const PdaState& s) const;
   // Bytes some stack can consume next.
   ByteSet next_bytes(const std::vector<Node>& pool, const PdaState& s) const;
