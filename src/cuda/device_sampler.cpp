@@ -18,7 +18,7 @@ bool DeviceSampler::plain_greedy(const std::vector<RowSampling>& rows) {
   for (const RowSampling& r : rows) {
     const SamplingParams& p = r.sampling();
     if (!p.greedy() || penalized(p) || !p.bad_token_ids.empty() || !p.bad_word_ids.empty() || !p.logit_bias.empty() ||
-        p.logprobs > 0)
+        p.logprobs > 0 || r.allowed_mask != nullptr)
       return false;
   }
   return true;
@@ -53,7 +53,7 @@ void DeviceSampler::penalty_list(const RowSampling& r, int vocab, std::vector<st
   out.resize(w);
 }
 
-void DeviceSampler::reserve(size_t rows, size_t pen, size_t bad, size_t bias) {
+void DeviceSampler::reserve(size_t rows, size_t pen, size_t bad, size_t bias, size_t mask_words) {
   if (rows > cap_rows_) {
     cap_rows_ = std::max(rows, cap_rows_ * 2);
     const size_t n = cap_rows_, top = n * kernels::kMaxTopLogprobs;
@@ -91,13 +91,20 @@ void DeviceSampler::reserve(size_t rows, size_t pen, size_t bad, size_t bias) {
     d_bias_vals_ = DeviceBuffer(cap_bias_ * 4, "logit bias values");
     d_bias_orig_ = DeviceBuffer(cap_bias_ * 4, "logit bias raw logits");
   }
+  if (mask_words > cap_mask_) {
+    cap_mask_ = std::max(mask_words, cap_mask_ * 2);
+    h_mask_ = PinnedBuffer(cap_mask_ * 4);
+    d_mask_ = DeviceBuffer(cap_mask_ * 4, "allowed-token masks");
+  }
 }
 
 void DeviceSampler::stage(const std::vector<RowSampling>& rows, int vocab, cudaStream_t stream) {
   vocab_ = vocab;
   // Upper bounds of the list lengths, so the pinned buffers are sized once for the step.
-  size_t pen = 0, bad = 0, bias = 0;
+  size_t pen = 0, bad = 0, bias = 0, masked = 0;
+  const size_t words = (size_t(vocab) + 31) / 32;  // per masked row
   for (const RowSampling& r : rows) {
+    masked += r.allowed_mask != nullptr;
     const SamplingParams& p = r.sampling();
     validate_sampling_params(p, vocab);
     if (penalized(p)) pen += r.n_output + (p.repetition_penalty != 1.0f ? r.n_prompt : 0);
@@ -107,7 +114,7 @@ void DeviceSampler::stage(const std::vector<RowSampling>& rows, int vocab, cudaS
   // The previous step's copies out of the pinned buffers must be done before they are rewritten.
   IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream));
   reserve(std::max<size_t>(rows.size(), 1), std::max<size_t>(pen, 1), std::max<size_t>(bad, 1),
-          std::max<size_t>(bias, 1));
+          std::max<size_t>(bias, 1), std::max<size_t>(masked * words, 1));
 
   auto* hr = h_rows_.as<kernels::SampleRow>();
   auto* pid = h_pen_ids_.as<int32_t>();
@@ -115,7 +122,8 @@ void DeviceSampler::stage(const std::vector<RowSampling>& rows, int vocab, cudaS
   auto* hb = h_bad_.as<int32_t>();
   auto* hbi = h_bias_ids_.as<int32_t>();
   auto* hbv = h_bias_vals_.as<float>();
-  int32_t np = 0, nb = 0, nbias = 0;
+  auto* hm = h_mask_.as<uint32_t>();
+  int32_t np = 0, nb = 0, nbias = 0, nmask = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
     const RowSampling& r = rows[i];
     const SamplingParams& p = r.sampling();
@@ -157,6 +165,10 @@ void DeviceSampler::stage(const std::vector<RowSampling>& rows, int vocab, cudaS
       }
     }
     k.pen_count = np - k.pen_begin;
+    if (r.allowed_mask) {
+      std::memcpy(hm + size_t(nmask) * words, r.allowed_mask, words * 4);
+      k.mask_row = nmask++;
+    }
   }
   const size_t n = rows.size();
   if (n) IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_rows_.get(), hr, n * sizeof(kernels::SampleRow), cudaMemcpyHostToDevice, stream));
@@ -164,6 +176,8 @@ void DeviceSampler::stage(const std::vector<RowSampling>& rows, int vocab, cudaS
     IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_pen_ids_.get(), pid, size_t(np) * 4, cudaMemcpyHostToDevice, stream));
     IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_pen_counts_.get(), pcnt, size_t(np) * 4, cudaMemcpyHostToDevice, stream));
   }
+  if (nmask)  // every row's mask in one copy
+    IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_mask_.get(), hm, size_t(nmask) * words * 4, cudaMemcpyHostToDevice, stream));
   if (nb) IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_bad_.get(), hb, size_t(nb) * 4, cudaMemcpyHostToDevice, stream));
   if (nbias) {
     IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_bias_ids_.get(), hbi, size_t(nbias) * 4, cudaMemcpyHostToDevice, stream));
@@ -181,6 +195,8 @@ void DeviceSampler::launch(float* logits, int row_begin, int n, cudaStream_t str
   lists.bias_ids = d_bias_ids_.as<int32_t>();
   lists.bias_vals = d_bias_vals_.as<float>();
   lists.bias_orig = d_bias_orig_.as<float>();
+  lists.allowed = d_mask_.as<uint32_t>();
+  lists.mask_words = int32_t((vocab_ + 31) / 32);
   kernels::SampleOut out;
   const size_t top = size_t(row_begin) * kernels::kMaxTopLogprobs;
   out.token = d_token_.as<int32_t>() + row_begin;

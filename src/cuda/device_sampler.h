@@ -1,5 +1,6 @@
 // ignis cuda: host side of GPU sampling. Turns the engine's RowSampling rows into the kernel's
-// SampleRow parameters and penalty / bad-id / logit-bias lists (uploaded once per step; the bans of
+// SampleRow parameters and penalty / bad-id / logit-bias lists and allowed-token masks (uploaded once per
+// step, masks in one copy; the bans of
 // bad-word sequences are found on the host from each row's tokens so far), launches
 // kernels::sample_rows over each chunk of logit rows as the lm_head produces it, and copies the
 // tokens, logprobs and statuses back.
@@ -18,7 +19,8 @@ namespace ignis::cuda {
 
 class DeviceSampler {
  public:
-  // Whether every row is plain greedy (no penalties, bad ids, bad words, logit bias, top-n): argmax suffices.
+  // Whether every row is plain greedy (no penalties, bad ids, bad words, logit bias, top-n, allowed mask):
+  // argmax suffices.
   static bool plain_greedy(const std::vector<RowSampling>& rows);
   // Rows whose top-n logprobs exceed kernels::kMaxTopLogprobs, or a vocabulary above
   // kernels::kMaxSampleVocab, cannot be sampled on the device (the caller samples on the host).
@@ -37,10 +39,13 @@ class DeviceSampler {
   void collect(const std::vector<RowSampling>& rows, cudaStream_t stream, std::vector<RowSample>& out);
 
  private:
-  void reserve(size_t rows, size_t pen, size_t bad, size_t bias);
+  void reserve(size_t rows, size_t pen, size_t bad, size_t bias, size_t mask_words);
 
   int vocab_ = 0;
-  size_t cap_rows_ = 0, cap_pen_ = 0, cap_bad_ = 0, cap_bias_ = 0;
+  size_t cap_rows_ = 0, cap_pen_ = 0, cap_bad_ = 0, cap_bias_ = 0, cap_mask_ = 0;
+  // (masked rows, ceil(vocab / 32)) allowed-token masks of the step, pinned staging and device copy
+  PinnedBuffer h_mask_;
+  DeviceBuffer d_mask_;
   // host staging (pinned) and device copies
   PinnedBuffer h_rows_, h_pen_ids_, h_pen_counts_, h_bad_, h_bias_ids_, h_bias_vals_;
   DeviceBuffer d_rows_, d_pen_ids_, d_pen_counts_, d_pen_orig_, d_bad_, d_bias_ids_, d_bias_vals_, d_bias_orig_;

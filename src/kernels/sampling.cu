@@ -9,8 +9,8 @@
 // Passes over a row (vocab reads each), in order:
 //   A   raw row: NaN / +inf check, max key, unmasked count, online logsumexp (when logprobs are asked)
 //   N   top-n (n >= 2): radix select of the n-th raw key, then one gather pass
-//   pen sparse: save raw values of pen ids and bias ids (pen_orig, bias_orig), bad ids -> -inf, bias ids += bias,
-//       penalties on pen ids
+//   pen sparse: save raw values of pen ids and bias ids (pen_orig, bias_orig); dense when the row has an
+//       allowed mask: tokens outside it -> -inf; bad ids -> -inf, bias ids += bias, penalties on pen ids
 //   C   penalized row (only when penalties / bad ids / biases changed it): max key, unmasked count
 //   greedy: done (token = id of the max key)
 //   K   top-k (1 < k < unmasked): radix select by count
@@ -233,7 +233,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int n_top = min(min(p.num_logprobs, kMaxTopLogprobs), vocab);
   const bool rep = p.repetition_penalty != 1.0f;
   const bool freq_pres = p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
-  const bool modifies = p.bad_count > 0 || p.bias_count > 0 || (p.pen_count > 0 && (rep || freq_pres));
+  const bool masked = p.mask_row >= 0 && lists.allowed != nullptr;
+  const bool modifies = masked || p.bad_count > 0 || p.bias_count > 0 || (p.pen_count > 0 && (rep || freq_pres));
 
   auto finish = [&](int32_t status, int token, float logprob) {
     if (tid == 0) {
@@ -314,6 +315,12 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int i = tid; i < p.bias_count; i += kThreads)
       lists.bias_orig[p.bias_begin + i] = row[lists.bias_ids[p.bias_begin + i]];
     __syncthreads();
+    if (masked) {  // constrained decoding: the sampled token is always allowed, so its raw logit survives
+      const uint32_t* allowed = lists.allowed + size_t(p.mask_row) * size_t(lists.mask_words);
+      for (int j = tid; j < vocab; j += kThreads)
+        if (!((allowed[j >> 5] >> (j & 31)) & 1u)) row[j] = -INFINITY;
+      __syncthreads();
+    }
     for (int i = tid; i < p.bad_count; i += kThreads) row[lists.bad_ids[p.bad_begin + i]] = -INFINITY;
     __syncthreads();
     for (int i = tid; i < p.bias_count; i += kThreads) {  // ids unique: no two threads write one logit

@@ -2,7 +2,7 @@
 // inverse-CDF draw with a host-given uniform, raw logprobs and top-n alternatives.
 //
 // Semantics are the host reference sampler's (src/sampling/sampler.h, sample_token_u), row by row:
-//   raw logits --(logprobs: raw log-softmax, top-n)--> bad ids -> -inf, bias ids += bias, repetition penalty over
+//   raw logits --(logprobs: raw log-softmax, top-n)--> tokens outside the allowed mask -> -inf, bad ids -> -inf, bias ids += bias, repetition penalty over
 //   pen ids, frequency/presence over pen ids with out_count > 0 --> greedy argmax (ties -> lowest id)
 //   or weights exp((l - lmax) / T), top-k, then top-p inside the top-k set, then min-p, then the
 //   first id (ascending) whose cumulative weight exceeds u * total.
@@ -32,6 +32,8 @@ struct SampleRow {
   int32_t pen_begin = 0, pen_count = 0;  // entries of SampleLists::pen_* for this row
   int32_t bad_begin = 0, bad_count = 0;  // entries of SampleLists::bad_ids for this row
   int32_t bias_begin = 0, bias_count = 0;  // entries of SampleLists::bias_* for this row (ids unique)
+  int32_t mask_row = -1;  // constrained decoding: row of SampleLists::allowed for this row; -1: unconstrained
+  int32_t pad_ = 0;
 };
 
 // Device arrays shared by all rows (each row addresses its own range).
@@ -43,6 +45,10 @@ struct SampleLists {
   const int32_t* bias_ids = nullptr;        // logit_bias: token ids, unique within a row
   const float* bias_vals = nullptr;         // logit_bias: added to the logit after the bad ids
   float* bias_orig = nullptr;               // scratch, same length: raw logits of bias_ids (for the logprob)
+  // (masked rows, mask_words) allowed-token bitmasks: bit (id % 32) of word id / 32 set = allowed
+  // (structured::Matcher::fill_mask); mask_words = ceil(vocab / 32).
+  const uint32_t* allowed = nullptr;
+  int32_t mask_words = 0;
 };
 
 enum SampleStatus : int32_t { kSampleOk = 0, kSampleBadLogit = 1, kSampleAllMasked = 2 };

@@ -25,9 +25,10 @@ void Model::sample_on_host(float* logits, int vocab, const std::vector<RowSampli
       if (r.draft_token >= 0) {
         DraftCheck d{r.draft_token, r.draft_prob, r.draft_dist, r.u_accept};
         o.result = verify_draft_u(row, vocab, r.sampling(), r.u, d, r.prompt_ids, r.n_prompt, r.output_ids,
-                                  r.n_output, &o.accepted);
+                                  r.n_output, &o.accepted, r.allowed_mask);
       } else {
-        o.result = sample_token_u(row, vocab, r.sampling(), r.u, r.prompt_ids, r.n_prompt, r.output_ids, r.n_output);
+        o.result = sample_token_u(row, vocab, r.sampling(), r.u, r.prompt_ids, r.n_prompt, r.output_ids, r.n_output,
+                                  r.allowed_mask);
       }
     } catch (const std::exception& e) {
       o.result = SampleResult{};

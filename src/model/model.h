@@ -25,6 +25,10 @@ struct RowSampling {
   float draft_prob = 1;               // q(draft_token) under the proposer's processed distribution; 1 = deterministic
   const float* draft_dist = nullptr;  // (vocab) the proposer's processed distribution; null = one-hot at draft_token
   double u_accept = 0;                // second uniform in [0, 1) (RequestRng), read only with draft_dist
+  // Constrained decoding: (ceil(vocab / 32)) words, bit set = token allowed (structured::Matcher's
+  // fill_mask); null = unconstrained. Disallowed logits become -inf before every other processing
+  // step (sample_token_u's `allowed`); logprobs stay those of the raw logits.
+  const uint32_t* allowed_mask = nullptr;
   // *params, or greedy without logprobs for a discarded row.
   const SamplingParams& sampling() const;
 };

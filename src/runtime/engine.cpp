@@ -121,6 +121,12 @@ std::shared_ptr<RequestHandle> Engine::submit(GenerateRequest req) {
   IGNIS_CHECK(!has_stop_strings || (m.tok && req.detokenize),
               "request: stop strings need detokenized text (engine has {}tokenizer, detokenize={})",
               m.tok ? "a " : "no ", req.detokenize);
+  std::optional<structured::Matcher> matcher;
+  if (req.constraint) {
+    matcher.emplace(req.constraint);
+    IGNIS_CHECK(matcher->vocab_size() <= m.vocab, "request: constraint compiled for {} tokens, the model has {}",
+                matcher->vocab_size(), m.vocab);
+  }
 
   std::unique_lock lk(m.mu);
   IGNIS_CHECK(!m.stopping, "engine: shut down, request not accepted");
@@ -130,6 +136,7 @@ std::shared_ptr<RequestHandle> Engine::submit(GenerateRequest req) {
   uint64_t id = m.next_id++;
   auto h = std::make_shared<RequestHandle>(id);
   auto a = std::make_unique<Active>(h, std::move(req), seed);
+  a->matcher = std::move(matcher);
   if (m.tok && a->req.detokenize) a->decoder = std::make_unique<StreamDecoder>(*m.tok, a->req.prompt_ids);
   a->timings.arrival = Clock::now();
   a->usage.prompt_tokens = int(a->req.prompt_ids.size());
@@ -292,7 +299,20 @@ void Engine::Impl::build_rows(const StepPlan& plan) {
     r.n_prompt = a.req.prompt_ids.size();
     r.output_ids = a.output.data();
     r.n_output = a.output.size();
+    if (a.matcher) {
+      a.masks.resize(mask_words());
+      fill_mask(a, 0);
+      r.allowed_mask = a.masks.data();
+    }
   }
+}
+
+void Engine::Impl::fill_mask(Active& a, size_t row) {
+  const size_t words = mask_words();
+  uint32_t* bits = a.masks.data() + row * words;
+  // A tokenizer vocabulary smaller than the model's (padded embeddings): the ids above it stay disallowed.
+  std::fill(bits, bits + words, 0u);
+  a.matcher->fill_mask(bits);
 }
 
 void Engine::Impl::on_tokens(Active& a, SchedRequest* r, RowSample* rows, int n, int n_in_sched) {
@@ -303,6 +323,10 @@ void Engine::Impl::on_tokens(Active& a, SchedRequest* r, RowSample* rows, int n,
   for (int t = 0; t < n; ++t) {
     SampleResult& res = rows[t].result;
     const int32_t tok = res.token;
+    if (a.matcher && !a.matcher->accept(tok)) {  // the mask allowed it: a broken constraint or backend
+      finish(a, FinishReason::Error, std::move(c), fmt::format("sampled token {} is not allowed by the request's constraint", tok));
+      return;
+    }
     if (t >= n_in_sched) sched->append_token(r, tok);
     a.output.push_back(tok);
     a.advance(1);
@@ -329,6 +353,10 @@ void Engine::Impl::on_tokens(Active& a, SchedRequest* r, RowSample* rows, int n,
         finish(a, FinishReason::Stop, std::move(c));
         return;
       }
+    }
+    if (a.matcher && a.matcher->finished()) {  // the constraint is complete: nothing more may follow
+      finish(a, FinishReason::Stop, std::move(c), "", /*flush_text=*/true);
+      return;
     }
     if (int(a.output.size()) >= sp.max_tokens ||
         int(a.req.prompt_ids.size() + a.output.size()) >= sched->config().max_model_len) {

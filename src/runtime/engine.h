@@ -23,6 +23,9 @@ namespace ignis {
 class Model;
 class Proposer;
 class Tokenizer;
+namespace structured {
+class CompiledConstraint;
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -55,6 +58,13 @@ struct GenerateRequest {
   bool detokenize = true;
   bool speculative = true;  // false: never speculate for this request (the API's "speculative": false)
   uint64_t cache_salt = 0;  // prefix-cache namespace: requests share cached KV blocks only with equal salts
+  // Constrained decoding (src/structured): null = free. The engine keeps a structured::Matcher for
+  // the request, masks every sampling row with its allowed tokens, accepts each generated token,
+  // and ends the request with FinishReason::Stop once the matcher is finished() (an end token the
+  // constraint allowed, or nothing can follow). Logprobs stay those of the raw logits. Compiled for
+  // the engine's tokenizer (a structured::ConstraintCache per tokenizer); its vocabulary must not
+  // exceed the model's.
+  std::shared_ptr<const structured::CompiledConstraint> constraint;
 };
 
 struct TokenLogprob {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -20,6 +21,7 @@
 #include "sched/scheduler.h"
 #include "spec/policy.h"
 #include "spec/proposer.h"
+#include "structured/structured.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ignis {
@@ -45,6 +47,10 @@ struct Active {
   std::vector<const float*> draft_dists;
   std::vector<int32_t> spec_hist;
   std::vector<double> u_main, u_accept, u_draft;
+  // Constrained decoding: the parser state after `output` (GenerateRequest::constraint), and this
+  // step's allowed-token masks, (rows, mask_words) with rows = 1 or k + 1 (speculative rows).
+  std::optional<structured::Matcher> matcher;
+  std::vector<uint32_t> masks;
 
   Active(std::shared_ptr<RequestHandle> h, GenerateRequest r, uint64_t seed);
   // The next n draws of a stream, without consuming them.
@@ -102,6 +108,9 @@ struct Engine::Impl {
   void on_tokens(Active& a, SchedRequest* r, RowSample* rows, int n, int n_in_sched);
   // flush_text: emit text still held by the detokenizer / stop matcher (normal ends).
   void finish(Active& a, FinishReason why, StreamChunk c, const std::string& error = "", bool flush_text = false);
+  // Constrained decoding: fills a.masks row `row` (mask_words words) from the matcher's state.
+  void fill_mask(Active& a, size_t row);
+  size_t mask_words() const { return (size_t(vocab) + 31) / 32; }
   void publish_stats();
 
   // engine_spec.cpp

@@ -121,6 +121,26 @@ void Engine::Impl::add_spec_rows(const ScheduledSeq& s, Active& a, std::vector<R
   }
   a.spec_hist.assign(a.output.begin(), a.output.end());
   a.spec_hist.insert(a.spec_hist.end(), d.begin(), d.end());
+  if (a.matcher) {
+    // Row m's mask assumes proposals 0 .. m-1 accepted: advance the matcher through them, filling
+    // each row, then roll it back to the output. Past a proposal the constraint refuses (or past
+    // its end), the rows copy the last mask: that proposal's row rejects it, so they are discarded.
+    const size_t words = mask_words();
+    a.masks.resize(size_t(k + 1) * words);
+    fill_mask(a, 0);
+    size_t advanced = 0;
+    bool ok = true;
+    for (int m = 1; m <= k; ++m) {
+      ok = ok && a.matcher->accept(d[size_t(m - 1)]);
+      if (ok) ++advanced;
+      ok = ok && !a.matcher->finished();
+      if (ok)
+        fill_mask(a, size_t(m));
+      else
+        std::copy_n(a.masks.begin() + long(size_t(m - 1) * words), words, a.masks.begin() + long(size_t(m) * words));
+    }
+    a.matcher->rollback(advanced);
+  }
   for (int m = 0; m <= k; ++m) {
     RowSampling& r = rows.emplace_back();
     r.params = &sp;
@@ -129,6 +149,7 @@ void Engine::Impl::add_spec_rows(const ScheduledSeq& s, Active& a, std::vector<R
     r.n_prompt = a.req.prompt_ids.size();
     r.output_ids = a.spec_hist.data();
     r.n_output = a.output.size() + size_t(m);
+    if (a.matcher) r.allowed_mask = a.masks.data() + size_t(m) * mask_words();
     if (m == k) continue;  // bonus row
     r.draft_token = d[size_t(m)];
     if (with_q) {

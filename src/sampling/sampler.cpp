@@ -182,7 +182,8 @@ int32_t inverse_cdf(const std::vector<double>& w, int vocab, double target) {
 // choose(penalized logits) picks the token, whose raw logprob is filled in.
 template <class Choose>
 SampleResult sample_with(float* logits, int vocab, const SamplingParams& p, double u, const int32_t* prompt_ids,
-                         size_t n_prompt, const int32_t* output_ids, size_t n_output, Choose&& choose) {
+                         size_t n_prompt, const int32_t* output_ids, size_t n_output, const uint32_t* allowed,
+                         Choose&& choose) {
   validate_sampling_params(p, vocab);
   IGNIS_CHECK(u >= 0.0 && u < 1.0, "sampling: uniform draw {} outside [0, 1)", u);
   check_logits(logits, vocab);
@@ -202,7 +203,7 @@ SampleResult sample_with(float* logits, int vocab, const SamplingParams& p, doub
     if (p.logprobs > 0)
       for (const Cand& c : top_n(logits, vocab, std::min(p.logprobs, vocab)))
         r.top.emplace_back(c.id, static_cast<float>(c.logit - lse));
-    const bool modifies = !p.bad_token_ids.empty() || !p.bad_word_ids.empty() || !p.logit_bias.empty() ||
+    const bool modifies = allowed != nullptr || !p.bad_token_ids.empty() || !p.bad_word_ids.empty() || !p.logit_bias.empty() ||
                           p.repetition_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
     if (modifies) {
       scratch().raw.assign(logits, logits + vocab);
@@ -210,6 +211,7 @@ SampleResult sample_with(float* logits, int vocab, const SamplingParams& p, doub
     }
   }
 
+  if (allowed) apply_allowed_mask(logits, vocab, allowed);
   apply_penalties(logits, vocab, p, prompt_ids, n_prompt, output_ids, n_output);
   r.token = choose(logits);
   if (want_lp) r.logprob = static_cast<float>((raw ? raw[r.token] : logits[r.token]) - lse);
@@ -226,27 +228,32 @@ int32_t plain_choice(const float* logits, int vocab, const SamplingParams& p, do
 
 }  // namespace
 
+void apply_allowed_mask(float* logits, int vocab, const uint32_t* allowed) {
+  for (int i = 0; i < vocab; i++)
+    if (!token_allowed(allowed, i)) logits[i] = kNegInf;
+}
+
 SampleResult sample_token_u(float* logits, int vocab, const SamplingParams& p, double u, const int32_t* prompt_ids,
-                            size_t n_prompt, const int32_t* output_ids, size_t n_output) {
-  return sample_with(logits, vocab, p, u, prompt_ids, n_prompt, output_ids, n_output,
+                            size_t n_prompt, const int32_t* output_ids, size_t n_output, const uint32_t* allowed) {
+  return sample_with(logits, vocab, p, u, prompt_ids, n_prompt, output_ids, n_output, allowed,
                      [&](const float* lg) { return plain_choice(lg, vocab, p, u); });
 }
 
 SampleResult verify_draft_u(float* logits, int vocab, const SamplingParams& p, double u, const DraftCheck& d,
                             const int32_t* prompt_ids, size_t n_prompt, const int32_t* output_ids, size_t n_output,
-                            bool* accepted) {
+                            bool* accepted, const uint32_t* allowed) {
   IGNIS_CHECK(accepted != nullptr, "sampling: verify_draft_u needs an output flag");
   *accepted = false;
-  if (d.token < 0) return sample_token_u(logits, vocab, p, u, prompt_ids, n_prompt, output_ids, n_output);
+  if (d.token < 0) return sample_token_u(logits, vocab, p, u, prompt_ids, n_prompt, output_ids, n_output, allowed);
   IGNIS_CHECK(d.token < vocab, "sampling: draft token {} outside the vocabulary [0, {})", d.token, vocab);
   if (p.greedy() || d.dist == nullptr) {  // exact match: the same draw as without a proposal
-    SampleResult r = sample_token_u(logits, vocab, p, u, prompt_ids, n_prompt, output_ids, n_output);
+    SampleResult r = sample_token_u(logits, vocab, p, u, prompt_ids, n_prompt, output_ids, n_output, allowed);
     *accepted = r.token == d.token;
     return r;
   }
   IGNIS_CHECK(d.u_accept >= 0.0 && d.u_accept < 1.0, "sampling: uniform draw {} outside [0, 1)", d.u_accept);
   const float* q = d.dist;
-  return sample_with(logits, vocab, p, u, prompt_ids, n_prompt, output_ids, n_output, [&](const float* lg) {
+  return sample_with(logits, vocab, p, u, prompt_ids, n_prompt, output_ids, n_output, allowed, [&](const float* lg) {
     std::vector<double>& w = scratch().w;
     const double total = kept_weights(lg, vocab, p, w);  // p(i) = w[i] / total
     const double pd = w[d.token] / total;

@@ -4,7 +4,9 @@
 //   raw logits --(bad_token_ids / bad_word_ids -> -inf, logit_bias, repetition / frequency / presence penalties)-->
 //   penalized logits --(temperature, top-k, top-p, min-p)--> distribution --(inverse CDF, RequestRng)--> token.
 // Greedy (temperature 0) takes the argmax of the penalized logits, ties to the lowest id.
-// Logprobs are the log-softmax of the RAW logits (before penalties and temperature), like vLLM's default.
+// Constrained decoding (src/structured) passes an allowed-token bitmask: every token whose bit is
+// clear gets -inf first, before the bans, the bias and the penalties (so no bias revives it).
+// Logprobs are the log-softmax of the RAW logits (before the mask, penalties and temperature), like vLLM's default.
 // Stop ids / stop strings / max_tokens are the engine's job, not the sampler's.
 // Cost: O(vocab) per call (no full sort); per-thread scratch buffers are reused across calls, so
 // calls from different threads (different engines, tests) never share state.
@@ -52,8 +54,11 @@ SampleResult sample_token(float* logits, int vocab, const SamplingParams& p, Req
 // The same with the uniform draw given: sample_token takes u = rng.uniform() for non-greedy params
 // (greedy params draw nothing) and calls this. Backends that sample on a device draw u on the host
 // the same way, so a seed gives the same stream of draws on every backend.
+// allowed: null = every token, else ceil(vocab / 32) words, bit (id % 32) of word id / 32 set =
+// token id may be sampled (structured::Matcher::fill_mask's layout).
 SampleResult sample_token_u(float* logits, int vocab, const SamplingParams& p, double u, const int32_t* prompt_ids,
-                            size_t n_prompt, const int32_t* output_ids, size_t n_output);
+                            size_t n_prompt, const int32_t* output_ids, size_t n_output,
+                            const uint32_t* allowed = nullptr);
 
 // Speculative decoding: the proposal one logit row judges (the rejection sampler's inputs).
 struct DraftCheck {
@@ -63,7 +68,7 @@ struct DraftCheck {
   double u_accept = 0;          // second uniform in [0, 1), read only with dist
 };
 
-// Judges proposal d.token against this row's target distribution p (penalties, temperature, top-k,
+// Judges proposal d.token against this row's target distribution p (the mask, penalties, temperature, top-k,
 // top-p, min-p exactly as sample_token_u) and returns the row's token; *accepted says whether it
 // is d. The output distribution is always p:
 //   no proposal             -> sample_token_u (a bonus row);
@@ -80,7 +85,7 @@ struct DraftCheck {
 // outside the vocabulary or u_accept outside [0, 1).
 SampleResult verify_draft_u(float* logits, int vocab, const SamplingParams& p, double u, const DraftCheck& d,
                             const int32_t* prompt_ids, size_t n_prompt, const int32_t* output_ids, size_t n_output,
-                            bool* accepted);
+                            bool* accepted, const uint32_t* allowed = nullptr);
 
 // The processed distribution sample_token_u draws from, dense: dist[i] = probability of token i
 // (0 for tokens cut by top-k/top-p/min-p or masked), from already-penalized logits. Greedy params
@@ -88,6 +93,12 @@ SampleResult verify_draft_u(float* logits, int vocab, const SamplingParams& p, d
 void dense_distribution(const float* logits, int vocab, const SamplingParams& p, float* dist);
 
 // --- building blocks (used by sample_token, exposed for tests and other backends' references) ---
+
+// Sets logits[i] = -inf for every token whose bit in `allowed` (ceil(vocab / 32) words) is clear.
+void apply_allowed_mask(float* logits, int vocab, const uint32_t* allowed);
+inline bool token_allowed(const uint32_t* allowed, int32_t id) {
+  return allowed == nullptr || ((allowed[size_t(id) >> 5] >> (uint32_t(id) & 31u)) & 1u) != 0;
+}
 
 // The last tokens of bad_word_ids sequences banned at this position (appended to *out, maybe repeated):
 // a sequence of n tokens bans its last one when its first n - 1 equal the last n - 1 tokens of

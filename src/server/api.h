@@ -68,6 +68,7 @@ struct ServedModel {
   int max_model_len = 0;             // context length in tokens
   int vocab_size = 0;
   std::string chat_template;         // "" = none (chat endpoint then refuses)
+  std::vector<int32_t> eos_ids;      // the model's end tokens (constraints allow them once complete); empty = the tokenizer's eos
   int64_t created = 0;               // unix time the server started
   bool matches(const std::string& n) const;
 };

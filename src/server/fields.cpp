@@ -12,25 +12,32 @@ namespace {
   "temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "repetition_penalty", "seed", \
       "ignore_eos"
 
+// Structured output (constraints.h), OpenAI's and vLLM's names.
+#define IGNIS_CONSTRAINT_FIELDS \
+  "response_format", "guided_json", "guided_regex", "guided_grammar", "guided_choice", "structured_outputs"
+
 const std::vector<std::string> kCompletions = {
     "model", "prompt", "max_tokens", IGNIS_SAMPLING_FIELDS, "logit_bias", "stop", "n", "best_of", "stream",
-    "stream_options", "logprobs", "echo", "user", "speculative"};
+    "stream_options", "logprobs", "echo", "user", "speculative", IGNIS_CONSTRAINT_FIELDS};
 const std::vector<std::string> kChat = {
     "model", "messages", "max_tokens", "max_completion_tokens", IGNIS_SAMPLING_FIELDS, "logit_bias", "stop", "n",
     "best_of", "stream", "stream_options", "logprobs", "top_logprobs", "user", "speculative", "add_generation_prompt",
-    "add_special_tokens", "tools", "tool_choice", "response_format"};
+    "add_special_tokens", "tools", "tool_choice", "parallel_tool_calls", IGNIS_CONSTRAINT_FIELDS};
 const std::vector<std::string> kTriton = {
     // the sampling fields but ignore_eos (not a TensorRT-LLM field; end_id replaces the end token)
     "text_input", "parameters", "max_tokens", "max_new_tokens", "temperature", "top_p", "top_k", "min_p",
     "presence_penalty", "frequency_penalty", "repetition_penalty", "seed", "runtime_top_k",
     "runtime_top_p", "random_seed", "end_id", "pad_id", "stop_words", "bad_words", "exclude_input_in_output",
-    "beam_width", "return_log_probs", "return_context_logits", "return_generation_logits", "stream", "speculative"};
+    "beam_width", "return_log_probs", "return_context_logits", "return_generation_logits", "stream", "speculative",
+    "guided_json", "guided_regex", "guided_grammar", "guided_choice", "structured_outputs", "guided_decoding_guide_type",
+    "guided_decoding_guide"};
 const std::vector<std::string> kTgiTop = {"inputs", "parameters", "stream"};
 const std::vector<std::string> kTgiParameters = {
     "do_sample", "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "frequency_penalty",
-    "stop", "seed", "details", "return_full_text", "best_of", "decoder_input_details", "watermark"};
+    "stop", "seed", "details", "return_full_text", "best_of", "decoder_input_details", "watermark", "grammar"};
 
 #undef IGNIS_SAMPLING_FIELDS
+#undef IGNIS_CONSTRAINT_FIELDS
 
 }  // namespace
 

@@ -15,6 +15,8 @@
 
 namespace ignis::server {
 
+class ConstraintCompiler;
+
 // Everything a handler needs from the server.
 struct ServerContext {
   Backend& backend;
@@ -28,6 +30,8 @@ struct ServerContext {
   // GenerateRequest::speculative for requests without a "speculative" field (serve's
   // --speculative-default).
   bool speculative_default = true;
+  // Compiles structured-output constraints (constraints.h) against the served tokenizer.
+  ConstraintCompiler* constraints = nullptr;
 };
 
 struct Choice {

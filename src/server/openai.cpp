@@ -5,8 +5,10 @@
 #include <ctime>
 #include <limits>
 
+#include "server/constraints.h"
 #include "server/fields.h"
 #include "server/handlers.h"
+#include "server/tool_calls.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ignis::server {
@@ -28,7 +30,15 @@ struct CommonOptions {
   bool include_usage = false;
   bool speculative = true;  // "speculative": false opts out of speculative decoding
   SamplingParams sampling;
+  std::optional<RequestConstraint> constraint;  // structured output (constraints.h) or a tool_choice grammar
+  std::shared_ptr<const structured::CompiledConstraint> compiled;
 };
+
+void compile_constraint(ServerContext& ctx, CommonOptions& o) {
+  if (!o.constraint) return;
+  if (!ctx.constraints) throw_api(400, "'" + o.constraint->field + "': this server has no tokenizer to constrain with", o.constraint->field);
+  o.compiled = ctx.constraints->compile(*o.constraint);
+}
 
 CommonOptions read_common(ServerContext& ctx, const json& body) {
   CommonOptions o;
@@ -46,18 +56,20 @@ CommonOptions read_common(ServerContext& ctx, const json& body) {
   o.speculative = get_bool(body, "speculative").value_or(ctx.speculative_default);
   get_string(body, "user");  // end-user id for abuse monitoring in OpenAI's API: type-checked, no effect on output
   o.sampling.logit_bias = get_logit_bias(body, "logit_bias", ctx.model.vocab_size);
+  o.constraint = read_openai_constraint(body);
   return o;
 }
 
 // One request per (prompt, choice); choice j > 0 gets seed + j so the n choices differ.
 std::vector<GenerateRequest> expand(const std::vector<std::vector<int32_t>>& prompts, const std::vector<SamplingParams>& per_prompt,
-                                    int n) {
+                                    int n, const std::shared_ptr<const structured::CompiledConstraint>& constraint) {
   std::vector<GenerateRequest> reqs;
   for (size_t i = 0; i < prompts.size(); i++)
     for (int j = 0; j < n; j++) {
       GenerateRequest r;
       r.prompt_ids = prompts[i];
       r.sampling = per_prompt[i];
+      r.constraint = constraint;  // each choice gets its own matcher in the engine
       if (r.sampling.seed && j > 0) r.sampling.seed = *r.sampling.seed + static_cast<uint64_t>(j);
       reqs.push_back(std::move(r));
     }
@@ -214,6 +226,7 @@ json normalized_messages(const json& body) {
     nm["content"] = message_content(m, i, role);
     out.push_back(std::move(nm));
   }
+  prepare_tool_messages(out);
   return out;
 }
 
@@ -224,7 +237,8 @@ void check_model(ServerContext& ctx, const json& body) {
 
 // Shared tail of both endpoints: submit, then stream or collect.
 void run_openai(ServerContext& ctx, HttpResponder& res, const CommonOptions& o, std::vector<GenerateRequest> reqs,
-                bool chat, const std::vector<std::string>& echo_texts, int logprobs_mode) {
+                bool chat, const std::vector<std::string>& echo_texts, int logprobs_mode, const ChatTools* tools) {
+  const bool parse_tools = chat && tools && tools->parse;
   for (GenerateRequest& r : reqs) r.speculative = o.speculative;
   std::vector<Choice> choices = submit_all(ctx, std::move(reqs));
   const std::string id = make_request_id(chat ? "chatcmpl" : "cmpl");
@@ -252,6 +266,10 @@ void run_openai(ServerContext& ctx, HttpResponder& res, const CommonOptions& o, 
         write_sse(res, j, &ok);
         text_offset[i] = t.size();
       }
+    std::vector<ToolCallParser> parsers;  // per choice, when the output is parsed for tool calls
+    if (parse_tools)
+      for (size_t i = 0; i < choices.size(); i++) parsers.emplace_back(tools->format, tools->max_calls);
+    std::vector<ToolEvent> events;
     drive(ctx, choices, res, [&](size_t i, const StreamChunk& ch) {
       if (ch.finish == FinishReason::Error) {
         ApiError e{500, "generation failed: " + ch.error, "server_error", "", ""};
@@ -260,6 +278,37 @@ void run_openai(ServerContext& ctx, HttpResponder& res, const CommonOptions& o, 
       }
       bool last = ch.finish != FinishReason::None;
       if (ch.text.empty() && ch.tokens.empty() && !last) return ok;
+      if (parse_tools) {  // content and tool-call deltas, one event per delta; logprobs on the first
+        events.clear();
+        parsers[i].push(ch.text, events);
+        if (last) parsers[i].finish(events);
+        json lp = logprobs_mode >= 0 && !ch.logprobs.empty() ? chat_logprobs(ctx.tok, ch.logprobs) : json(nullptr);
+        auto send = [&](json delta, json finish) {
+          json j = base();
+          j["choices"] = json::array({{{"index", i}, {"delta", std::move(delta)}, {"logprobs", lp}, {"finish_reason", finish}}});
+          lp = nullptr;
+          if (o.include_usage) j["usage"] = nullptr;
+          write_sse(res, j, &ok);
+        };
+        for (ToolEvent& e : events) {
+          if (e.kind == ToolEvent::Kind::Content) {
+            if (!e.text.empty()) send({{"content", e.text}}, nullptr);
+          } else if (e.kind == ToolEvent::Kind::Call) {
+            send({{"tool_calls", json::array({{{"index", e.index}, {"id", e.id}, {"type", "function"},
+                                                {"function", {{"name", e.name}, {"arguments", ""}}}}})}},
+                 nullptr);
+          } else {
+            send({{"tool_calls", json::array({{{"index", e.index}, {"function", {{"arguments", e.text}}}}})}}, nullptr);
+          }
+        }
+        if (last) {
+          const char* why = parsers[i].num_calls() > 0 && ch.finish == FinishReason::Stop ? "tool_calls" : api_finish_reason(ch.finish);
+          send(json::object(), why);
+        } else if (!lp.is_null()) {
+          send(json::object(), nullptr);  // logprobs of tokens whose text is still held back
+        }
+        return ok;
+      }
       json c = {{"index", i}, {"logprobs", nullptr}, {"finish_reason", last ? json(api_finish_reason(ch.finish)) : json(nullptr)}};
       if (chat) {
         c["delta"] = ch.text.empty() && last ? json::object() : json{{"content", ch.text}};
@@ -305,7 +354,15 @@ void run_openai(ServerContext& ctx, HttpResponder& res, const CommonOptions& o, 
     Choice& c = choices[i];
     if (c.finish == FinishReason::Error) throw_api(500, "generation failed: " + c.error);
     json item = {{"index", i}, {"logprobs", nullptr}, {"finish_reason", api_finish_reason(c.finish)}};
-    if (chat) {
+    if (parse_tools) {
+      ToolParse tp = parse_tool_calls(tools->format, c.text, tools->max_calls);
+      item["message"] = {{"role", "assistant"}, {"content", tp.calls.empty() || !tp.content.empty() ? json(tp.content) : json(nullptr)}};
+      if (!tp.calls.empty()) {
+        item["message"]["tool_calls"] = tool_calls_json(tp.calls);
+        if (c.finish == FinishReason::Stop) item["finish_reason"] = "tool_calls";
+      }
+      if (logprobs_mode >= 0) item["logprobs"] = chat_logprobs(ctx.tok, c.logprobs);
+    } else if (chat) {
       item["message"] = {{"role", "assistant"}, {"content", c.text}};
       if (logprobs_mode >= 0) item["logprobs"] = chat_logprobs(ctx.tok, c.logprobs);
     } else {
@@ -342,29 +399,24 @@ void handle_completions(ServerContext& ctx, const json& body, HttpResponder& res
     per_prompt.push_back(std::move(sp));
   }
   if (!echo) texts.clear();
-  run_openai(ctx, res, o, expand(prompts, per_prompt, o.n), false, texts, o.sampling.logprobs);
-}
-
-// Chat fields ignis accepts only at the value it honours: tool_choice "none" (ignis never returns
-// tool_calls), response_format {"type": "text"}. Other values: 400 naming the field.
-static void check_chat_only_defaults(const json& body) {
-  if (auto tc = body.find("tool_choice"); tc != body.end() && !tc->is_null() && *tc != "none")
-    throw_api(400, "'tool_choice' " + tc->dump() + " is not supported (only \"none\": ignis does not return tool calls)",
-              "tool_choice", "unsupported_field");
-  if (auto rf = body.find("response_format"); rf != body.end() && !rf->is_null()) {
-    if (!rf->is_object() || !rf->contains("type") || !(*rf)["type"].is_string())
-      throw_api(400, "'response_format' must be an object with a string 'type'", "response_format");
-    if ((*rf)["type"] != "text" || rf->size() != 1)
-      throw_api(400, "'response_format' " + rf->dump() + " is not supported (only {\"type\": \"text\"})",
-                "response_format", "unsupported_field");
-  }
+  compile_constraint(ctx, o);
+  run_openai(ctx, res, o, expand(prompts, per_prompt, o.n, o.compiled), false, texts, o.sampling.logprobs, nullptr);
 }
 
 void handle_chat(ServerContext& ctx, const json& body, HttpResponder& res) {
   reject_unknown_fields(body, Endpoint::Chat);
-  check_chat_only_defaults(body);
   check_model(ctx, body);
   CommonOptions o = read_common(ctx, body);
+  const ChatTools tools = read_chat_tools(body, ctx.model.chat_template);
+  if (!tools.grammar.empty()) {  // tool_choice "required" / named: the call syntax is enforced
+    if (o.constraint)
+      throw_api(400, "'tool_choice' and '" + o.constraint->field + "' both constrain the output; give one", "tool_choice");
+    RequestConstraint c;
+    c.spec.kind = structured::ConstraintSpec::Kind::Grammar;
+    c.spec.text = tools.grammar;
+    c.field = "tool_choice";
+    o.constraint = std::move(c);
+  }
   json messages = normalized_messages(body);
   auto max_tokens = get_int(body, "max_completion_tokens", 1, kMaxTokensLimit);
   if (!max_tokens) max_tokens = get_int(body, "max_tokens", 1, kMaxTokensLimit);
@@ -378,10 +430,7 @@ void handle_chat(ServerContext& ctx, const json& body, HttpResponder& res) {
                   {"add_generation_prompt", get_bool(body, "add_generation_prompt").value_or(true)},
                   {"bos_token", ctx.tok.bos_token()},
                   {"eos_token", ctx.tok.eos_token()}};
-  if (auto t = body.find("tools"); t != body.end() && !t->is_null()) {
-    if (!t->is_array()) throw_api(400, "'tools' must be a list", "tools");
-    context["tools"] = *t;
-  }
+  if (!tools.tools.is_null()) context["tools"] = tools.tools;
   std::string prompt;
   try {
     prompt = ctx.render_chat(context);
@@ -395,7 +444,8 @@ void handle_chat(ServerContext& ctx, const json& body, HttpResponder& res) {
   std::vector<int32_t> ids = ctx.tok.encode(prompt, add_special);
   SamplingParams sp = o.sampling;
   fit_max_tokens(ctx.model, static_cast<int>(ids.size()), max_tokens, 0, &sp);
-  run_openai(ctx, res, o, expand({ids}, {sp}, o.n), true, {}, sp.logprobs);
+  compile_constraint(ctx, o);
+  run_openai(ctx, res, o, expand({ids}, {sp}, o.n, o.compiled), true, {}, sp.logprobs, &tools);
 }
 
 void handle_models(ServerContext& ctx, HttpResponder& res) {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "server/constraints.h"
 #include "server/handlers.h"
 #include "tokenizer/tokenizer.h"
 
@@ -75,6 +76,7 @@ int json_nesting_depth(std::string_view text, int limit) {
 Server::Server(Backend& backend, std::shared_ptr<const Tokenizer> tok, ServedModel model, ServerOptions opts,
                std::function<std::string(const json&)> render_chat)
     : backend_(backend), tok_(std::move(tok)), model_(std::move(model)), opts_(std::move(opts)), render_chat_(std::move(render_chat)) {
+  if (tok_) constraints_ = std::make_unique<ConstraintCompiler>(tok_, model_.eos_ids);
   http_ = std::make_unique<HttpServer>(
       opts_.http, [this](const HttpRequest& req, HttpResponder& res) { handle(req, res); },
       [](int status, const std::string& msg) {
@@ -161,7 +163,8 @@ void Server::route(const HttpRequest& req, HttpResponder& res, bool* triton) {
   }
   if (!authorized(req)) throw_api(401, "invalid or missing API key (send 'Authorization: Bearer <key>')", "", "invalid_api_key");
 
-  ServerContext ctx{backend_, *tok_, model_, metrics_, force_stop_, render_chat_, opts_.speculative_default};
+  ServerContext ctx{backend_, *tok_, model_, metrics_, force_stop_, render_chat_, opts_.speculative_default,
+                    constraints_.get()};
   if (p == "/metrics") {
     need("GET");
     HttpServer::Counters hc = http_->counters();

@@ -15,6 +15,8 @@
 
 namespace ignis::server {
 
+class ConstraintCompiler;
+
 struct ServerOptions {
   HttpServerOptions http;
   std::vector<std::string> api_keys;  // empty = no authentication
@@ -50,6 +52,7 @@ class Server {
   Metrics metrics_;
   std::atomic<bool> force_stop_{false};
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<ConstraintCompiler> constraints_;
 };
 
 // Constant-time comparison of a presented key against every configured key.

@@ -6,6 +6,7 @@
 
 #include <random>
 
+#include "server/constraints.h"
 #include "server/fields.h"
 #include "server/handlers.h"
 #include "tokenizer/tokenizer.h"
@@ -24,6 +25,7 @@ struct TgiOptions {
   bool full_text = false;
   bool stream = false;
   bool sampled = false;
+  std::optional<RequestConstraint> constraint;  // parameters.grammar
 };
 
 TgiOptions read_tgi(const json& body, bool stream_endpoint) {
@@ -72,6 +74,7 @@ TgiOptions read_tgi(const json& body, bool stream_endpoint) {
   o.details = get_bool(p, "details").value_or(false);
   o.full_text = get_bool(p, "return_full_text").value_or(false);
   sp.logprobs = 0;  // every token's logprob (TGI's tokens[].logprob)
+  o.constraint = read_tgi_constraint(p);
   return o;
 }
 
@@ -91,6 +94,10 @@ const char* tgi_finish_reason(const Tokenizer& tok, const Choice& c) {
 void handle_tgi_generate(ServerContext& ctx, const json& body, HttpResponder& res, bool stream_endpoint) {
   TgiOptions o = read_tgi(body, stream_endpoint);
   GenerateRequest r;
+  if (o.constraint) {
+    if (!ctx.constraints) throw_api(400, "'" + o.constraint->field + "': this server has no tokenizer to constrain with", o.constraint->field);
+    r.constraint = ctx.constraints->compile(*o.constraint);
+  }
   r.speculative = ctx.speculative_default;
   r.prompt_ids = ctx.tok.encode(o.inputs, true);
   fit_max_tokens(ctx.model, static_cast<int>(r.prompt_ids.size()), o.max_new_tokens, kDefaultMaxNewTokens, &o.sp);

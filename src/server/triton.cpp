@@ -2,6 +2,7 @@
 // (ensemble / tensorrt_llm / tensorrt_llm_bls models) serves it.
 #include <fmt/format.h>
 
+#include "server/constraints.h"
 #include "server/fields.h"
 #include "server/handlers.h"
 #include "tokenizer/tokenizer.h"
@@ -88,6 +89,10 @@ void handle_triton_generate(ServerContext& ctx, const json& body, HttpResponder&
   }
 
   GenerateRequest r;
+  if (auto c = read_triton_constraint(p)) {
+    if (!ctx.constraints) throw_api(400, "'" + c->field + "': this server has no tokenizer to constrain with", c->field);
+    r.constraint = ctx.constraints->compile(*c);
+  }
   r.speculative = get_bool(p, "speculative").value_or(ctx.speculative_default);
   r.prompt_ids = ctx.tok.encode(*text, true);
   fit_max_tokens(ctx.model, static_cast<int>(r.prompt_ids.size()), max_tokens, 16, &sp);

@@ -18,6 +18,12 @@ class ByteLevelDecoder : public Decoder {
     for (auto& t : tokens) byte_level_decode_token(t, bytes);
     tokens.assign(1, utf8_lossy(bytes));
   }
+  void token_bytes(std::string& t, bool& whole) const override {
+    std::string bytes;
+    byte_level_decode_token(t, bytes);
+    t = std::move(bytes);
+    whole = true;
+  }
 };
 
 class ReplaceDecoder : public Decoder {
@@ -98,6 +104,10 @@ class ByteFallbackDecoder : public Decoder {
     flush();
     tokens = std::move(out);
   }
+  void token_bytes(std::string& t, bool& whole) const override {
+    int b = byte_token(t);
+    if (b >= 0) t.assign(1, static_cast<char>(b));
+  }
 };
 
 class FuseDecoder : public Decoder {
@@ -107,6 +117,7 @@ class FuseDecoder : public Decoder {
     for (auto& t : tokens) all += t;
     tokens.assign(1, std::move(all));
   }
+  void token_bytes(std::string& t, bool& whole) const override { whole = true; }
 };
 
 class StripDecoder : public Decoder {
@@ -130,6 +141,9 @@ class StripDecoder : public Decoder {
       for (size_t k = b; k < e; ++k) append_utf8(out, cps[k]);
       t = std::move(out);
     }
+  }
+  void token_bytes(std::string& t, bool& whole) const override {
+    if (!whole) Decoder::token_bytes(t, whole);  // after Fuse it strips the ends of the whole text only
   }
 
  private:
@@ -163,6 +177,17 @@ class MetaspaceDecoder : public Decoder {
       t = std::move(out);
     }
   }
+  void token_bytes(std::string& t, bool& whole) const override {  // mid-sequence: every replacement is a space
+    std::string out;
+    size_t prev = 0, p;
+    while ((p = t.find(rep_, prev)) != std::string::npos) {
+      out.append(t, prev, p - prev);
+      out += ' ';
+      prev = p + rep_.size();
+    }
+    out.append(t, prev, std::string::npos);
+    t = std::move(out);
+  }
 
  private:
   std::string rep_;
@@ -175,12 +200,22 @@ class SequenceDecoder : public Decoder {
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (auto& d : v_) d->decode_chain(tokens);
   }
+  void token_bytes(std::string& t, bool& whole) const override {
+    for (auto& d : v_) d->token_bytes(t, whole);
+  }
 
  private:
   std::vector<std::unique_ptr<Decoder>> v_;
 };
 
 }  // namespace
+
+void Decoder::token_bytes(std::string& t, bool& whole) const {
+  std::vector<std::string> v{t};
+  decode_chain(v);
+  t.clear();
+  for (auto& s : v) t += s;
+}
 
 std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j, const std::string& file) {
   if (j.is_null()) return nullptr;

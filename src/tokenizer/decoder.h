@@ -13,6 +13,11 @@ class Decoder {
   virtual ~Decoder() = default;
   // HF decode_chain: token strings in, token strings out (joined by the caller).
   virtual void decode_chain(std::vector<std::string>& tokens) const = 0;
+  // One token's bytes in the middle of a sequence (Tokenizer::token_bytes): no first-token rules,
+  // no UTF-8 repair. `whole`: an earlier decoder joined the tokens, so rules that act on the ends
+  // of each token now act on the ends of the whole text (Strip after Fuse). The default runs
+  // decode_chain on the token alone.
+  virtual void token_bytes(std::string& t, bool& whole) const;
 };
 
 // null JSON gives nullptr; unsupported types throw Error naming the type and `file`.

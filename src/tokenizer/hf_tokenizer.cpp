@@ -85,6 +85,22 @@ std::string HfTokenizer::id_to_piece(int32_t id) const {
   return {};
 }
 
+std::optional<std::string> HfTokenizer::token_bytes(int32_t id) const {
+  std::string t;
+  if (auto it = added_.find(id); it != added_.end()) {
+    if (it->second.special) return std::nullopt;
+    t = it->second.content;
+  } else if (const std::string* p = model_->id_to_token(id)) {
+    t = *p;
+  } else {
+    return std::nullopt;
+  }
+  if (!decoder_) return " " + t;  // decode joins pieces with spaces
+  bool whole = false;
+  decoder_->token_bytes(t, whole);
+  return t;
+}
+
 std::optional<int32_t> HfTokenizer::piece_to_id(std::string_view piece) const {
   if (auto it = added_by_content_.find(piece); it != added_by_content_.end()) return it->second;
   return model_->token_to_id(piece);
@@ -194,6 +210,11 @@ std::string HfTokenizer::decode(const std::vector<int32_t>& ids, bool skip_speci
 }  // namespace ignis::tok
 
 namespace ignis {
+
+std::optional<std::string> Tokenizer::token_bytes(int32_t id) const {
+  if (is_special(id)) return std::nullopt;
+  return decode({id}, false);
+}
 
 Encoding Tokenizer::encode_full(std::string_view a, const std::string_view* b, bool add_special_tokens,
                                 size_t max_length) const {

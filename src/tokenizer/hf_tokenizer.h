@@ -31,6 +31,7 @@ class HfTokenizer : public Tokenizer {
   size_t num_special_tokens(bool pair) const { return post_.added_tokens(pair); }
   int32_t vocab_size() const override { return vocab_size_; }
   std::string id_to_piece(int32_t id) const override;
+  std::optional<std::string> token_bytes(int32_t id) const override;
   std::optional<int32_t> piece_to_id(std::string_view piece) const override;
   bool is_special(int32_t id) const override;
   std::optional<int32_t> bos_id() const override { return bos_id_; }

@@ -35,6 +35,11 @@ class Tokenizer {
                                size_t max_length = 0) const;
   virtual int32_t vocab_size() const = 0;
   virtual std::string id_to_piece(int32_t id) const = 0;        // raw vocab string
+  // The bytes token `id` adds to the decoded text in the middle of a sequence: no first-token
+  // rules (SentencePiece's leading-space strip) and no UTF-8 repair (a byte-level or byte-fallback
+  // token may carry part of a character). nullopt for special tokens. Constrained decoding builds
+  // its vocabulary from this. The base version decodes the token alone.
+  virtual std::optional<std::string> token_bytes(int32_t id) const;
   virtual std::optional<int32_t> piece_to_id(std::string_view piece) const = 0;
   virtual bool is_special(int32_t id) const = 0;
   virtual std::optional<int32_t> bos_id() const = 0;

@@ -235,6 +235,8 @@ TEST(GpuModel, TunedGemmsMatchCpuModel) {
 // rows (same u draws, penalties over the same ids), teacher-forced with the CPU's tokens so a
 // single boundary case cannot cascade: tokens equal except at most one boundary draw, logprobs and
 // top-3 alternatives within tolerance. Covers the decode graphs (sampling runs after the replay).
+// Rows 1 and 4 carry constrained decoding's allowed-token masks (new ones every step, uploaded by the
+// device sampler with the step's parameters): the sampled tokens stay inside them.
 TEST(GpuModel, SamplingMatchesCpuSampler) {
   IGNIS_SKIP_WITHOUT_GPU();
   ModelConfig cfg = small_config(64, 4, 2, false);
@@ -263,8 +265,16 @@ TEST(GpuModel, SamplingMatchesCpuSampler) {
     b.tokens.insert(b.tokens.end(), prompt[s].begin(), prompt[s].end());
   }
   int mismatches = 0, compared = 0;
+  const size_t words = (size_t(cfg.vocab_size) + 31) / 32;
+  std::vector<std::vector<uint32_t>> masks(sp.size());
   for (int step = 0; step < 40; ++step) {
     std::vector<RowSampling> rows(sp.size());
+    for (size_t s : {size_t(1), size_t(4)}) {  // about a third of the vocabulary allowed, changing each step
+      masks[s].assign(words, 0u);
+      for (int id = 0; id < cfg.vocab_size; ++id)
+        if ((id * 7 + step + int(s)) % 3 == 0) masks[s][size_t(id) >> 5] |= 1u << (id & 31);
+      rows[s].allowed_mask = masks[s].data();
+    }
     for (size_t s = 0; s < sp.size(); ++s) {
       rows[s].params = &sp[s];
       rows[s].u = sp[s].greedy() ? 0.0 : draws[s].uniform();
@@ -291,6 +301,7 @@ TEST(GpuModel, SamplingMatchesCpuSampler) {
         EXPECT_NEAR(got[s].result.top[j].second, want[s].result.top[j].second, 1e-3);
       }
       for (int32_t bad : sp[s].bad_token_ids) EXPECT_NE(got[s].result.token, bad);
+      EXPECT_TRUE(token_allowed(rows[s].allowed_mask, got[s].result.token)) << "step " << step << " row " << s;
       std::vector<int32_t> banned;
       banned_word_tokens(sp[s], prompt[s].data(), prompt[s].size(), output[s].data(), output[s].size(), &banned);
       for (int32_t bad : banned) EXPECT_NE(got[s].result.token, bad) << "banned by a bad-word sequence, step " << step;

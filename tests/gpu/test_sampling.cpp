@@ -24,6 +24,8 @@ struct Base {
   std::vector<float> logits;  // (V) raw
   SamplingParams p;
   std::vector<int32_t> prompt, output;
+  std::vector<uint32_t> allowed;  // (ceil(V / 32)) constrained decoding's mask; empty = unconstrained
+  const uint32_t* mask() const { return allowed.empty() ? nullptr : allowed.data(); }
 };
 struct Row {
   int base;
@@ -49,6 +51,7 @@ GpuOut run_gpu(const std::vector<Base>& bases, const std::vector<Row>& rows, int
   std::vector<kernels::SampleRow> sr(n);
   std::vector<int32_t> pen_ids, pen_counts, bad, bias_ids;
   std::vector<float> bias_vals;
+  std::vector<uint32_t> masks;  // (masked rows, ceil(V / 32))
   std::vector<float> logits(size_t(n) * V);
   for (int i = 0; i < n; ++i) {
     const Base& b = bases[rows[i].base];
@@ -83,10 +86,14 @@ GpuOut run_gpu(const std::vector<Base>& bases, const std::vector<Row>& rows, int
       bias_ids.push_back(t);
       bias_vals.push_back(v);
     }
+    if (!b.allowed.empty()) {
+      r.mask_row = int32_t(masks.size() / ((size_t(V) + 31) / 32));
+      masks.insert(masks.end(), b.allowed.begin(), b.allowed.end());
+    }
   }
   auto d_rows = test::to_device(sr), d_logits = test::to_device(logits), d_pen = test::to_device(pen_ids),
        d_counts = test::to_device(pen_counts), d_bad = test::to_device(bad), d_bias_ids = test::to_device(bias_ids),
-       d_bias_vals = test::to_device(bias_vals);
+       d_bias_vals = test::to_device(bias_vals), d_masks = test::to_device(masks);
   cuda::DeviceBuffer d_orig(std::max<size_t>(4, pen_ids.size() * 4), "pen_orig");
   cuda::DeviceBuffer d_bias_orig(std::max<size_t>(4, bias_ids.size() * 4), "bias_orig");
   cuda::DeviceBuffer d_tok(size_t(n) * 4, "token"), d_lp(size_t(n) * 4, "logprob"), d_st(size_t(n) * 4, "status");
@@ -100,6 +107,8 @@ GpuOut run_gpu(const std::vector<Base>& bases, const std::vector<Row>& rows, int
   lists.bias_ids = d_bias_ids.as<int32_t>();
   lists.bias_vals = d_bias_vals.as<float>();
   lists.bias_orig = d_bias_orig.as<float>();
+  lists.allowed = d_masks.as<uint32_t>();
+  lists.mask_words = int32_t((V + 31) / 32);
   kernels::SampleOut out;
   out.token = d_tok.as<int32_t>();
   out.logprob = d_lp.as<float>();
@@ -173,6 +182,7 @@ void add_penalties(std::mt19937_64& rng, Base& b, int V) {
 
 std::vector<float> host_penalized(const Base& b, int V) {
   std::vector<float> x = b.logits;
+  if (b.mask()) apply_allowed_mask(x.data(), V, b.mask());
   apply_penalties(x.data(), V, b.p, b.prompt.data(), b.prompt.size(), b.output.data(), b.output.size());
   return x;
 }
@@ -254,7 +264,8 @@ void check_rows(const std::vector<Base>& bases, const std::vector<Row>& rows, co
     if (seen[bi]++ % stride == 0) {
       std::vector<float> x = b.logits;
       const SampleResult hr =
-          sample_token_u(x.data(), V, b.p, u, b.prompt.data(), b.prompt.size(), b.output.data(), b.output.size());
+          sample_token_u(x.data(), V, b.p, u, b.prompt.data(), b.prompt.size(), b.output.data(), b.output.size(),
+                         b.mask());
       host = hr.token;
       const int n = std::min(b.p.logprobs, kMaxTopLogprobs);
       if (int(hr.top.size()) != std::max(0, std::min(n, V))) fail(where.str() + ": host top size");
@@ -373,6 +384,50 @@ TEST(GpuSampling, FiltersMatchHostInverseCdf) {
   }
   EXPECT_LE(st.mismatches * 1000, st.rows) << st.mismatches << " of " << st.rows << " tokens differ";
   EXPECT_EQ(st.failures, 0);
+}
+
+// Constrained decoding's allowed-token masks (structured::Matcher::fill_mask's layout): masked rows
+// next to unmasked ones, sparse masks (a few allowed ids, the leaders masked out) and dense ones,
+// greedy and sampled, with penalties and logprobs (raw: the masked-out leaders keep their logprobs).
+TEST(GpuSampling, AllowedMaskMatchesHost) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(505);
+  for (int V : kVocabs) {
+    std::vector<Base> bases;
+    std::vector<Row> rows;
+    const size_t words = (size_t(V) + 31) / 32;
+    for (int i = 0; i < 24; ++i) {
+      Base b = make_base(rng, V, i % 3);
+      if (i % 3 == 1) add_penalties(rng, b, V);
+      if (i % 4 != 3) {
+        b.allowed.assign(words, 0u);
+        const bool sparse = i % 2 == 0;
+        for (int id = 0; id < V; ++id)
+          if (sparse ? rng() % 97 == 0 : rng() % 3 != 0) b.allowed[size_t(id) >> 5] |= 1u << (id & 31);
+        const int32_t lead = int32_t(std::max_element(b.logits.begin(), b.logits.end()) - b.logits.begin());
+        b.allowed[size_t(lead) >> 5] &= ~(1u << (lead & 31));  // the argmax is never allowed
+        const int32_t keep = int32_t(rng() % V);
+        b.allowed[size_t(keep) >> 5] |= 1u << (keep & 31);     // at least one finite allowed id
+        b.logits[keep] = 0.5f;
+      }
+      b.p.temperature = i % 2 ? 0.8f : 0.0f;
+      b.p.top_k = i % 5 == 1 ? 20 : 0;
+      b.p.top_p = i % 5 == 2 ? 0.7f : 1.0f;
+      b.p.logprobs = i % 3 == 0 ? 3 : (i % 3 == 1 ? 0 : -1);
+      bases.push_back(std::move(b));
+      for (int j = 0; j < 5; ++j) rows.push_back({i, (j + 0.5) / 5});
+    }
+    const GpuOut g = run_gpu(bases, rows, V);
+    Stats st;
+    check_rows(bases, rows, g, V, 1, st);
+    EXPECT_EQ(st.failures, 0) << "V " << V;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const Base& b = bases[rows[i].base];
+      if (b.mask()) {
+        EXPECT_TRUE(token_allowed(b.mask(), g.token[i])) << "V " << V << " row " << i;
+      }
+    }
+  }
 }
 
 TEST(GpuSampling, Deterministic) {

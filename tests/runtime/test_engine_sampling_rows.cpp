@@ -57,7 +57,7 @@ class RecordingModel : public Model {
         continue;
       }
       out[r].result = sample_token_u(logits.data() + r * size_t(V), V, *x.params, x.u, x.prompt_ids, x.n_prompt,
-                                     x.output_ids, x.n_output);
+                                     x.output_ids, x.n_output, x.allowed_mask);
     }
   }
   struct Seen {

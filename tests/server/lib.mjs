@@ -23,12 +23,12 @@ export const CHAT_TEMPLATE =
   "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'assistant' %}" +
   "{{ message['content'] + eos_token }}{% else %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% endif %}{% endfor %}";
 
-export function makeModel({ maxPos = 512 } = {}) {
+export function makeModel({ maxPos = 512, chatTemplate = CHAT_TEMPLATE } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ignis-srv-model-"));
   const tokDir = path.join(ASSETS, "tokenizer-mistral", "models");
   fs.copyFileSync(path.join(tokDir, "tokenizer.json"), path.join(dir, "tokenizer.json"));
   const tc = JSON.parse(fs.readFileSync(path.join(tokDir, "tokenizer_config.json"), "utf8"));
-  tc.chat_template = CHAT_TEMPLATE;
+  tc.chat_template = chatTemplate;
   fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify(tc));
   fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({
     architectures: ["LlamaForCausalLM"], model_type: "llama", vocab_size: 32000, hidden_size: 64,

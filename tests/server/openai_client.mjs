@@ -130,8 +130,8 @@ try {
   const forced = await client.chat.completions.create({ ...chatReq, max_tokens: 4, logprobs: true, logit_bias: { "1000": 100 } });
   const ft = forced.choices[0].logprobs.content.map((c) => c.token);
   check(ft.length === 4 && ft.every((t) => t === ft[0]), "logit_bias +100 forces a token (chat)", JSON.stringify(ft));
-  let unsupported = null;
-  try { await client.chat.completions.create({ ...chatReq, response_format: { type: "json_object" } }); } catch (e) { unsupported = e; }
+  let unsupported = null;  // json_object / json_schema are honoured (structured.mjs); other types are not
+  try { await client.chat.completions.create({ ...chatReq, response_format: { type: "yaml" } }); } catch (e) { unsupported = e; }
   check(unsupported && unsupported.status === 400 && /response_format/.test(unsupported.message), "unsupported response_format -> 400 naming it", String(unsupported));
   for (const p of ["/v2/health/ready", "/v2/health/live", "/health"]) check((await request(server, "GET", p)).status === 200, `${p} without a key`);
   const meta = await request(server, "GET", "/v2/models/ensemble", undefined, auth);

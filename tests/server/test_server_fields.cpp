@@ -31,9 +31,10 @@ namespace {
 
 const fs::path kDemo = fs::path(IGNIS_SOURCE_DIR) / "models" / "demo";
 
-// Renders tools and add_generation_prompt, so both reach the prompt.
+// Renders tools and add_generation_prompt, so both reach the prompt; Hermes-style tool calls.
 const char* kTemplate =
-    "{% if tools %}[TOOLS]{% for t in tools %}{{ t['function']['name'] }} {% endfor %}[/TOOLS]\n{% endif %}"
+    "{% if tools %}[TOOLS]{% for t in tools %}{{ t['function']['name'] }} {% endfor %}[/TOOLS] call as "
+    "<tool_call>{\"name\": ..., \"arguments\": ...}</tool_call>\n{% endif %}"
     "{% for m in messages %}# {{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}def answer():\n{% endif %}";
 
@@ -259,12 +260,42 @@ std::vector<Case> cases() {
   v.push_back({E::Chat, "tools", kH,
                {{"tools", {{{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", json::object()}}}}}}},
                Want::Changes});
-  v.push_back({E::Chat, "tool_choice", kH, {{"tool_choice", "auto"}}, Want::Rejected});
+  v.push_back({E::Chat, "tool_choice", kH, {{"tool_choice", "auto"}}, Want::Rejected});  // without tools
   v.push_back({E::Chat, "tool_choice", kH, {{"tool_choice", "none"}}, Want::Same,
-               "\"none\": no tool calls, and ignis never returns tool_calls"});
-  v.push_back({E::Chat, "response_format", kH, {{"response_format", {{"type", "json_object"}}}}, Want::Rejected});
+               "\"none\" is the default without tools: no tool calls"});
+  const json weather = {{{"type", "function"},
+                         {"function", {{"name", "get_weather"},
+                                       {"parameters", {{"type", "object"},
+                                                       {"properties", {{"city", {{"type", "string"}}}}},
+                                                       {"required", {"city"}}}}}}}};
+  const json kHT = merged(kH, {{"tools", weather}, {"max_tokens", 40}});
+  v.push_back({E::Chat, "tool_choice", kHT, {{"tool_choice", "required"}}, Want::Changes});
+  v.push_back({E::Chat, "tool_choice", kHT, {{"tool_choice", {{"type", "function"}, {"function", {{"name", "nope"}}}}}},
+               Want::Rejected});
+  v.push_back({E::Chat, "parallel_tool_calls", merged(kHT, {{"tool_choice", "required"}}), {{"parallel_tool_calls", false}},
+               Want::Changes});
+  v.push_back({E::Chat, "parallel_tool_calls", kH, {{"parallel_tool_calls", false}}, Want::Rejected});  // without tools
   v.push_back({E::Chat, "response_format", kH, {{"response_format", {{"type", "text"}}}}, Want::Same,
                "{\"type\": \"text\"} is free text, the default"});
+  // Structured output, both OpenAI endpoints.
+  const json schema = {{"type", "object"}, {"properties", {{"n", {{"type", "integer"}}}}}, {"required", {"n"}}};
+  for (E e : {E::Completions, E::Chat}) {
+    const json b = merged(e == E::Completions ? kC : kH, {{"max_tokens", 24}});
+    v.push_back({e, "response_format", b, {{"response_format", {{"type", "json_object"}}}}, Want::Changes});
+    v.push_back({e, "response_format", b,
+                 {{"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "n"}, {"schema", schema}, {"strict", true}}}}}},
+                 Want::Changes});
+    v.push_back({e, "response_format", b, {{"response_format", {{"type", "xml"}}}}, Want::Rejected});
+    v.push_back({e, "guided_json", b, {{"guided_json", schema}}, Want::Changes});
+    v.push_back({e, "guided_json", b, {{"guided_json", "{not json"}}, Want::Rejected});
+    v.push_back({e, "guided_regex", b, {{"guided_regex", "[a-z ]{3,12}"}}, Want::Changes});
+    v.push_back({e, "guided_regex", b, {{"guided_regex", "[a-z"}}, Want::Rejected});  // compile error, 400
+    v.push_back({e, "guided_grammar", b, {{"guided_grammar", "root ::= \"yes\" | \"no\""}}, Want::Changes});
+    v.push_back({e, "guided_choice", b, {{"guided_choice", {"yes", "no"}}}, Want::Changes});
+    v.push_back({e, "structured_outputs", b, {{"structured_outputs", {{"regex", "[0-9]{2,4}"}}}}, Want::Changes});
+    v.push_back({e, "structured_outputs", b, {{"structured_outputs", {{"regex", "[0-9]{2,4}"}}}, {"guided_regex", "[a-z]+"}},
+                 Want::Rejected});  // two constraints
+  }
 
   // Triton (TensorRT-LLM backend form).
   const E t = E::Triton;
@@ -298,6 +329,16 @@ std::vector<Case> cases() {
   v.push_back({t, "return_generation_logits", kT, {{"return_generation_logits", true}}, Want::Rejected});
   v.push_back({t, "stream", kT, {{"stream", true}}, Want::Changes, "", "/v2/models/demo/generate_stream"});
   v.push_back({t, "speculative", kT, {{"speculative", false}}, Want::Same, spec_why});
+  v.push_back({t, "guided_regex", kT, {{"guided_regex", "[a-z ]{3,12}"}}, Want::Changes});
+  v.push_back({t, "guided_json", kT, {{"guided_json", schema}}, Want::Changes});
+  v.push_back({t, "guided_grammar", kT, {{"guided_grammar", "root ::= \"yes\" | \"no\""}}, Want::Changes});
+  v.push_back({t, "guided_choice", kT, {{"parameters", {{"guided_choice", {"yes", "no"}}}}}, Want::Changes});
+  v.push_back({t, "structured_outputs", kT, {{"structured_outputs", {{"regex", "[0-9]{2,4}"}}}}, Want::Changes});
+  v.push_back({t, "guided_decoding_guide_type", kT, {{"guided_decoding_guide_type", "json"}}, Want::Changes});
+  v.push_back({t, "guided_decoding_guide_type", kT, {{"guided_decoding_guide_type", "xml"}}, Want::Rejected});
+  v.push_back({t, "guided_decoding_guide", kT,
+               {{"guided_decoding_guide_type", "regex"}, {"guided_decoding_guide", "[a-z ]{3,12}"}}, Want::Changes});
+  v.push_back({t, "guided_decoding_guide", kT, {{"guided_decoding_guide", "[a-z]+"}}, Want::Rejected});  // no type
 
   // text-generation-inference form.
   const E g = E::TgiTop, gp = E::TgiParameters;
@@ -320,6 +361,9 @@ std::vector<Case> cases() {
   v.push_back({gp, "best_of", kG, P({{"best_of", 2}}), Want::Rejected});
   v.push_back({gp, "decoder_input_details", kG, P({{"decoder_input_details", true}}), Want::Rejected});
   v.push_back({gp, "watermark", kG, P({{"watermark", true}}), Want::Rejected});
+  v.push_back({gp, "grammar", kG, P({{"grammar", {{"type", "regex"}, {"value", "[a-z ]{3,12}"}}}}), Want::Changes});
+  v.push_back({gp, "grammar", kG, P({{"grammar", {{"type", "json"}, {"value", schema}}}}), Want::Changes});
+  v.push_back({gp, "grammar", kG, P({{"grammar", {{"type", "ebnf"}, {"value", "x"}}}}), Want::Rejected});
   return v;
 }
 
@@ -370,7 +414,6 @@ TEST(ServerFields, UnknownFieldsAreRejectedByName) {
       {"/v1/completions", merged(kC, {{"suffix", "x"}})},
       {"/v1/completions", merged(kC, {{"min_tokens", 4}})},
       {"/v1/chat/completions", merged(kH, {{"frobnicate", true}})},
-      {"/v1/chat/completions", merged(kH, {{"parallel_tool_calls", false}})},
       {"/v1/chat/completions", merged(kH, {{"functions", json::array()}})},
       {"/v2/models/demo/generate", merged(kT, {{"frobnicate", 1}})},
       {"/v2/models/demo/generate", merged(kT, {{"parameters", {{"frobnicate", 1}}}})},
