@@ -209,9 +209,9 @@ class SchemaCompiler {
     if (s.contains("enum")) {
       const Json& en = s["enum"];
       IGNIS_CHECK(en.is_array() && !en.empty(), "json_schema: enum must be a non-empty array (at {})", at);
-      std::vector<ExprP> alts;
-      for (auto& v : en) alts.push_back(e_lit(v.dump()));
-      return e_alt(std::move(alts));
+      std::vector<std::string> lits;
+      for (auto& v : en) lits.push_back(v.dump());
+      return e_literals(lits);
     }
     std::vector<std::string> types;
     if (s.contains("type")) {
