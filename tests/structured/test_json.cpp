@@ -90,6 +90,9 @@ TEST(StructuredJson, ArraysStringsEnumsRefs) {
   EXPECT_TRUE(sm(tuple, R"(["a",null])"));
   EXPECT_TRUE(sm(tuple, R"(["a"])"));
   EXPECT_FALSE(sm(tuple, R"(["a",null,1])"));
+  std::string draft4 = R"({"type":"array","items":[{"type":"integer"},{"type":"boolean"}]})";  // then any items
+  EXPECT_TRUE(sm(draft4, R"([1,true,"x",{}])"));
+  EXPECT_FALSE(sm(draft4, R"([true])"));
   EXPECT_TRUE(sm(R"({"type":"string","minLength":2,"maxLength":3})", R"("a\n")"));  // an escape is one character
   EXPECT_FALSE(sm(R"({"type":"string","minLength":2,"maxLength":3})", R"("abcd")"));
   EXPECT_TRUE(sm(R"({"type":"string","pattern":"^[a-z]+\"$"})", R"("ab\"")"));
