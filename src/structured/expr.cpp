@@ -103,4 +103,32 @@ ExprP e_ref(std::string rule) {
   return make(std::move(e));
 }
 
+namespace {
+// lits[b, e) sorted, all sharing their first `depth` bytes.
+ExprP literal_trie(const std::vector<std::string>& lits, size_t b, size_t e, size_t depth) {
+  std::vector<ExprP> alts;
+  size_t i = b;
+  if (i < e && lits[i].size() == depth) {
+    alts.push_back(e_empty());
+    while (i < e && lits[i].size() == depth) ++i;  // duplicates
+  }
+  while (i < e) {
+    size_t j = i;
+    while (j < e && lits[j][depth] == lits[i][depth]) ++j;
+    // Extend the shared run as far as every literal in [i, j) agrees.
+    size_t end = depth + 1;
+    while (lits[i].size() > end && lits[j - 1].size() > end && lits[i][end] == lits[j - 1][end]) ++end;
+    alts.push_back(e_seq({e_lit(lits[i].substr(depth, end - depth)), literal_trie(lits, i, j, end)}));
+    i = j;
+  }
+  return e_alt(std::move(alts));
+}
+}  // namespace
+
+ExprP e_literals(std::vector<std::string> lits) {
+  if (lits.empty()) return e_never();
+  std::sort(lits.begin(), lits.end());
+  return literal_trie(lits, 0, lits.size(), 0);
+}
+
 }  // namespace ignis::structured

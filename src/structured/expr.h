@@ -59,6 +59,9 @@ inline ExprP e_opt(ExprP x) { return e_rep(std::move(x), 0, 1); }
 inline ExprP e_star(ExprP x) { return e_rep(std::move(x), 0, -1); }
 inline ExprP e_plus(ExprP x) { return e_rep(std::move(x), 1, -1); }
 ExprP e_ref(std::string rule);
+// One of the byte strings `lits`, factored by common prefixes (a trie), so that a large enum keeps
+// one matcher stack alive instead of one per value.
+ExprP e_literals(std::vector<std::string> lits);
 
 // Named rules; `root` names the start rule. Names are unique.
 struct RuleSet {

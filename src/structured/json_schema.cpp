@@ -209,9 +209,9 @@ class SchemaCompiler {
     if (s.contains("enum")) {
       const Json& en = s["enum"];
       IGNIS_CHECK(en.is_array() && !en.empty(), "json_schema: enum must be a non-empty array (at {})", at);
-      std::vector<ExprP> alts;
-      for (auto& v : en) alts.push_back(e_lit(v.dump()));
-      return e_alt(std::move(alts));
+      std::vector<std::string> lits;
+      for (auto& v : en) lits.push_back(v.dump());
+      return e_literals(lits);
     }
     std::vector<std::string> types;
     if (s.contains("type")) {
@@ -399,14 +399,18 @@ class SchemaCompiler {
 
   ExprP array(const Json& s, const std::string& at) {
     std::vector<ExprP> prefix;
-    if (s.contains("prefixItems")) {
-      IGNIS_CHECK(s["prefixItems"].is_array(), "json_schema: prefixItems must be an array (at {})", at);
-      for (size_t i = 0; i < s["prefixItems"].size(); ++i)
-        prefix.push_back(schema(s["prefixItems"][i], fmt::format("{}/prefixItems/{}", at, i)));
+    // Draft-4 tuples ("items": [..]) are prefixItems followed by any items.
+    const bool tuple_items = s.contains("items") && s["items"].is_array();
+    const char* prefix_kw = tuple_items ? "items" : "prefixItems";
+    IGNIS_CHECK(!(tuple_items && s.contains("prefixItems")), "json_schema: items as a list together with prefixItems (at {})", at);
+    if (s.contains(prefix_kw)) {
+      IGNIS_CHECK(s[prefix_kw].is_array(), "json_schema: prefixItems must be an array (at {})", at);
+      for (size_t i = 0; i < s[prefix_kw].size(); ++i)
+        prefix.push_back(schema(s[prefix_kw][i], fmt::format("{}/{}/{}", at, prefix_kw, i)));
     }
     ExprP items = e_ref("json-value");
     bool items_false = false;
-    if (s.contains("items")) {
+    if (s.contains("items") && !tuple_items) {
       const Json& it = s["items"];
       if (it.is_boolean() && !it.get<bool>()) items_false = true;
       else items = schema(it, at + "/items");

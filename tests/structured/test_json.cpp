@@ -90,6 +90,9 @@ TEST(StructuredJson, ArraysStringsEnumsRefs) {
   EXPECT_TRUE(sm(tuple, R"(["a",null])"));
   EXPECT_TRUE(sm(tuple, R"(["a"])"));
   EXPECT_FALSE(sm(tuple, R"(["a",null,1])"));
+  std::string draft4 = R"({"type":"array","items":[{"type":"integer"},{"type":"boolean"}]})";  // then any items
+  EXPECT_TRUE(sm(draft4, R"([1,true,"x",{}])"));
+  EXPECT_FALSE(sm(draft4, R"([true])"));
   EXPECT_TRUE(sm(R"({"type":"string","minLength":2,"maxLength":3})", R"("a\n")"));  // an escape is one character
   EXPECT_FALSE(sm(R"({"type":"string","minLength":2,"maxLength":3})", R"("abcd")"));
   EXPECT_TRUE(sm(R"({"type":"string","pattern":"^[a-z]+\"$"})", R"("ab\"")"));
@@ -110,6 +113,27 @@ TEST(StructuredJson, ArraysStringsEnumsRefs) {
   EXPECT_TRUE(sm(tree, R"({"v":1,"kids":[{"v":2},{"v":3,"kids":[{"v":4,"kids":[]}]}]})"));
   EXPECT_FALSE(sm(tree, R"({"v":1,"kids":[{"w":2}]})"));
   EXPECT_TRUE(sm(R"({"definitions":{"a":{"type":"integer"}},"allOf":[{"$ref":"#/definitions/a"}]})", "12"));
+}
+
+TEST(StructuredJson, LargeEnumsAreFactored) {
+  nlohmann::json values = nlohmann::json::array();
+  for (int i = 0; i < 500; ++i) values.push_back("item-" + std::to_string(i * 7));
+  values.push_back("item");
+  values.push_back("item-0");  // a duplicate
+  values.push_back(12);
+  std::string s = nlohmann::json{{"enum", values}}.dump();
+  for (const char* ok : {R"("item-0")", R"("item-7")", R"("item-3493")", R"("item")", "12"}) EXPECT_TRUE(sm(s, ok)) << ok;
+  for (const char* bad : {R"("item-1")", R"("item-")", R"("item-34930")", "1", R"("")"}) EXPECT_FALSE(sm(s, bad)) << bad;
+  // One stack per state however many values share a prefix.
+  st::Grammar g = st::compile_grammar(schema_spec(s));
+  st::Pda pda(g);
+  std::vector<st::Node> pool;
+  st::PdaState state = pda.initial(pool), next;
+  for (unsigned char b : std::string("\"item-1")) {
+    pda.advance(pool, state, b, next);
+    std::swap(state, next);
+    EXPECT_LE(state.tops.size(), 2u);
+  }
 }
 
 TEST(StructuredJson, UnsupportedKeywordsAreNamed) {

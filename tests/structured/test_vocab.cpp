@@ -34,9 +34,7 @@ TEST(StructuredVocab, Qwen3TokenBytesMatchDecode) { check_byte_level("qwen3"); }
 
 // SentencePiece-style (Mistral, and models/demo which ships the same tokenizer): mid-sequence,
 // after a plain token, a token adds exactly its bytes (U+2581 -> space, <0xNN> -> one byte).
-TEST(StructuredVocab, MistralTokenBytesMatchDecodeMidSequence) {
-  const Tokenizer* tok = structured_tokenizer("mistral");
-  if (!tok) GTEST_SKIP() << "mistral not fetched";
+void check_sentencepiece(const Tokenizer* tok) {
   int32_t ref = *tok->piece_to_id("a");
   std::string ref_text = tok->decode({ref});
   ASSERT_EQ(ref_text, "a");
@@ -59,6 +57,19 @@ TEST(StructuredVocab, MistralTokenBytesMatchDecodeMidSequence) {
   }
   EXPECT_EQ(bytes_tokens, 256);
   EXPECT_EQ(*tok->token_bytes(*tok->piece_to_id("\xE2\x96\x81the")), " the");
+}
+
+TEST(StructuredVocab, MistralTokenBytesMatchDecodeMidSequence) {
+  const Tokenizer* tok = structured_tokenizer("mistral");
+  if (!tok) GTEST_SKIP() << "mistral not fetched";
+  check_sentencepiece(tok);
+}
+
+TEST(StructuredVocab, DemoModelTokenBytesMatchDecodeMidSequence) {
+  auto dir = std::filesystem::path(IGNIS_SOURCE_DIR) / "models" / "demo";
+  if (!std::filesystem::exists(dir / "tokenizer.json")) GTEST_SKIP() << "models/demo tokenizer not copied (scripts/fetch-assets.sh)";
+  auto tok = Tokenizer::load(dir);
+  check_sentencepiece(tok.get());
 }
 
 TEST(StructuredVocab, TrieHoldsEveryAllowedToken) {
