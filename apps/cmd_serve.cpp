@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "command.h"
+#include "embedder.h"
 #include "core/error.h"
 #include "model_options.h"
 #include "runtime/engine.h"
@@ -61,7 +62,7 @@ int run_serve(int argc, char** argv) {
   ModelFlags mf;
   SpecFlags spf;
   bool spec_default = true;
-  std::string host = "127.0.0.1", served_name;
+  std::string host = "127.0.0.1", served_name, embedding_dir;
   int port = 8000, max_queue = 1024;
   server::HttpServerOptions http;  // admission, timeouts and threads keep their defaults unless set
   double header_timeout = http.header_timeout_ms / 1000.0, keep_alive_timeout = http.keep_alive_timeout_ms / 1000.0;
@@ -99,6 +100,8 @@ int run_serve(int argc, char** argv) {
       ->check(CLI::Range(0, 256))->capture_default_str();
   app.add_option("--shutdown-timeout", shutdown_timeout, "seconds in-flight requests get to finish on SIGTERM")
       ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--embedding-model", embedding_dir,
+                 "sentence-transformers folder served by /v1/embeddings (CPU encoder; its folder name is the id)");
   app.add_flag("--no-access-log", no_access_log, "no per-request log line on stderr");
   try {
     app.parse(argc, argv);
@@ -160,6 +163,13 @@ int run_serve(int argc, char** argv) {
   so.api_keys = api_keys;
   so.access_log = !no_access_log;
   so.speculative_default = spec_default;
+  if (!embedding_dir.empty()) {
+    so.embeddings.embedder = load_embedder(embedding_dir);
+    so.embeddings.name = fs::weakly_canonical(embedding_dir).filename().string();
+    so.embeddings.created = model.created;
+    std::fprintf(stderr, "ignis serve: embedding model '%s' (dimension %d, %d tokens) on /v1/embeddings\n",
+                 so.embeddings.name.c_str(), so.embeddings.embedder->dim(), so.embeddings.embedder->max_tokens());
+  }
   server::Server srv(backend, tok, model, so, render_chat);
   srv.listen();
 

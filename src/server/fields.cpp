@@ -31,6 +31,7 @@ const std::vector<std::string> kTriton = {
     "beam_width", "return_log_probs", "return_context_logits", "return_generation_logits", "stream", "speculative",
     "guided_json", "guided_regex", "guided_grammar", "guided_choice", "structured_outputs", "guided_decoding_guide_type",
     "guided_decoding_guide"};
+const std::vector<std::string> kEmbeddings = {"model", "input", "encoding_format", "dimensions", "user"};
 const std::vector<std::string> kTgiTop = {"inputs", "parameters", "stream"};
 const std::vector<std::string> kTgiParameters = {
     "do_sample", "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "frequency_penalty",
@@ -48,6 +49,7 @@ const std::vector<std::string>& accepted_fields(Endpoint e) {
     case Endpoint::Triton: return kTriton;
     case Endpoint::TgiTop: return kTgiTop;
     case Endpoint::TgiParameters: return kTgiParameters;
+    case Endpoint::Embeddings: return kEmbeddings;
   }
   return kCompletions;
 }

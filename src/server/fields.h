@@ -16,6 +16,7 @@ enum class Endpoint {
   Triton,           // /v2/models/{m}/generate[_stream], {"text_input", ...} (top level and "parameters")
   TgiTop,           // the same URLs, text-generation-inference form: top-level keys
   TgiParameters,    // ... and the keys of its "parameters" object
+  Embeddings,       // /v1/embeddings
 };
 
 // The accepted field names of an endpoint, in the order README lists them.

@@ -181,14 +181,33 @@ void Server::route(const HttpRequest& req, HttpResponder& res, bool* triton) {
     res.send(200, "text/plain; version=0.0.4; charset=utf-8", text);
     return;
   }
+  const EmbeddingModel& em = opts_.embeddings;
+  auto embed_entry = [&] { return json{{"id", em.name}, {"object", "model"}, {"created", em.created}, {"owned_by", "ignis"}}; };
   if (p == "/v1/models") {
     need("GET");
-    handle_models(ctx, res);
+    if (!em.embedder) {
+      handle_models(ctx, res);
+      return;
+    }
+    json data = json::array();
+    data.push_back({{"id", model_.name}, {"object", "model"}, {"created", model_.created}, {"owned_by", "ignis"},
+                    {"max_model_len", model_.max_model_len}});
+    data.push_back(embed_entry());
+    json_ok(json{{"object", "list"}, {"data", data}});
+    return;
+  }
+  if (p == "/v1/embeddings") {
+    need("POST");
+    handle_embeddings(em, embed_mu_, metrics_, parse_body(req), res);
     return;
   }
   if (starts_with(p, "/v1/models/")) {
     need("GET");
     std::string id = p.substr(11);
+    if (em.embedder && id == em.name) {
+      json_ok(embed_entry());
+      return;
+    }
     if (!model_.matches(id)) throw_api(404, "The model '" + id + "' does not exist", "model", "model_not_found");
     json_ok(json{{"id", model_.name}, {"object", "model"}, {"created", model_.created}, {"owned_by", "ignis"}});
     return;

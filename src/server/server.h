@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "server/api.h"
+#include "server/embeddings.h"
 #include "server/http.h"
 #include "server/metrics.h"
 
@@ -22,6 +23,7 @@ struct ServerOptions {
   std::vector<std::string> api_keys;  // empty = no authentication
   bool access_log = true;
   bool speculative_default = true;  // requests without "speculative" speculate (when the engine does)
+  EmbeddingModel embeddings;        // --embedding-model: served by /v1/embeddings, listed by /v1/models
 };
 
 class Server {
@@ -53,6 +55,7 @@ class Server {
   std::atomic<bool> force_stop_{false};
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<ConstraintCompiler> constraints_;
+  std::mutex embed_mu_;  // one encoder call at a time
 };
 
 // Constant-time comparison of a presented key against every configured key.
