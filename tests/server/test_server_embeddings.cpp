@@ -131,6 +131,8 @@ TEST(ServerEmbeddings, MatchEncoderAndGoldens) {
   b = body_of(r);
   ASSERT_EQ(b["data"].size(), 2u);
   for (size_t k = 0; k < direct[2].size(); k++) EXPECT_NEAR(b["data"][1]["embedding"][k].get<float>(), direct[2][k], 1e-5);
+  // Four requests above, each counted once.
+  EXPECT_NE(h.server->metrics().render({}).find("ignis_requests_total{outcome=\"embeddings\"} 4\n"), std::string::npos);
 }
 
 TEST(ServerEmbeddings, TruncatesToMaxSeqLength) {
