@@ -15,10 +15,11 @@ set -uo pipefail
 OUT=${1:?out dir}
 TOK=${2:-assets/tokenizer-llama3/models}
 [ -f "$TOK/tokenizer.json" ] || { echo "run_structured: no $TOK/tokenizer.json (carry assets/tokenizer-llama3)" >&2; exit 2; }
-mkdir -p "$OUT" /tmp/ignis-gpu
-[ -x /tmp/ignis-gpu/bin/ignis ] || tar -C /tmp/ignis-gpu -xJf build-gpu/ignis-gpu.tar.xz
-BIN=/tmp/ignis-gpu/bin
-LIBS=/tmp/ignis-gpu/lib
+# A fresh unpack every time: a warm machine may hold an older tarball's binaries in /tmp/ignis-gpu.
+G=/tmp/ignis-gpu-structured
+rm -rf "$G" && mkdir -p "$OUT" "$G" && tar -C "$G" -xJf build-gpu/ignis-gpu.tar.xz || exit 2
+BIN=$G/bin
+LIBS=$G/lib
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do [ -d "$d" ] && LIBS=$LIBS:$d; done
 PYCUBLAS=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null || true)
 [ -n "$PYCUBLAS" ] && LIBS=$LIBS:$PYCUBLAS
