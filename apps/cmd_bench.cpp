@@ -2,18 +2,22 @@
 //   ignis bench dataset    --output FILE [--num-requests N --input-mean .. --output-mean ..] [--corpus PATH | --chats FILE]
 //   ignis bench throughput --model DIR [--load-format dummy] [--dataset FILE]   all requests at once
 //   ignis bench latency    --model DIR [--dataset FILE] [--concurrency N]       N in flight (default 1)
+//     both in-process modes: [--tokenizer DIR] [--json-schema FILE | --regex PATTERN [--compare-unconstrained]]
 //   ignis bench serve      --url URL --dataset FILE (--request-rate R | --concurrency N) [--api-key KEY]
 // Every mode prints the report table (bench/lib/report.h) and optionally --json FILE / --plot FILE.svg.
 #ifdef HAVE_IGNIS_BENCHLIB
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 
 #include "bench/lib/dataset.h"
 #include "bench/lib/hardware.h"
@@ -26,6 +30,7 @@
 #include "model_options.h"
 #include "runtime/engine.h"
 #include "runtime/model_loader.h"
+#include "structured/structured.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ignis::cli {
@@ -143,6 +148,64 @@ int run_dataset(int argc, char** argv) {
 }
 
 #ifdef IGNIS_BENCH_HAVE_ENGINE
+// Constrained decoding for the in-process modes: every request carries one constraint, compiled
+// once through the same cache `ignis serve` builds (structured::make_constraint_cache with the
+// model's end ids).
+struct ConstraintFlags {
+  std::string schema_file, regex, outputs_path;
+  bool compare = false;
+  void add(CLI::App& app) {
+    auto* js = app.add_option("--json-schema", schema_file, "constrain every request to this JSON schema (a file)");
+    auto* re = app.add_option("--regex", regex, "constrain every request to this regular expression");
+    js->excludes(re);
+    app.add_flag("--compare-unconstrained", compare,
+                 "also run the same requests without the constraint (each its constrained output length, "
+                 "ignore_eos; after a short warm-up): TPOT p50 of both and the overhead");
+    app.add_option("--save-outputs", outputs_path,
+                   "write each request's output as JSONL {index, output_tokens, text} (text from the tokenizer's bytes)");
+  }
+  bool active() const { return !schema_file.empty() || !regex.empty(); }
+  // The spec and its report name; the schema file must hold JSON.
+  std::pair<structured::ConstraintSpec, std::string> spec() const {
+    structured::ConstraintSpec sp;
+    if (!regex.empty()) {
+      sp.kind = structured::ConstraintSpec::Kind::Regex;
+      sp.text = regex;
+      return {sp, "regex " + regex};
+    }
+    std::ifstream f(schema_file, std::ios::binary);
+    IGNIS_CHECK(f.good(), "--json-schema {}: cannot read", schema_file);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
+    IGNIS_CHECK(!j.is_discarded() && (j.is_object() || j.is_boolean()), "--json-schema {}: not a JSON schema object",
+                schema_file);
+    sp.kind = structured::ConstraintSpec::Kind::JsonSchema;
+    sp.text = j.dump();
+    return {sp, "json_schema " + schema_file};
+  }
+};
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void write_outputs(const std::string& path, const Tokenizer* tok, const std::vector<RequestRecord>& recs) {
+  std::ofstream f(path, std::ios::binary);
+  IGNIS_CHECK(f.good(), "--save-outputs {}: cannot write", path);
+  for (size_t i = 0; i < recs.size(); ++i) {
+    nlohmann::json j = {{"index", i}, {"output_tokens", recs[i].output_tokens}, {"ok", recs[i].ok}};
+    if (tok) {
+      std::string text;
+      for (int32_t t : recs[i].output_ids)
+        if (auto b = tok->token_bytes(t)) text += *b;  // special tokens (the end id) add nothing
+      j["text"] = text;
+    }
+    f << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  }
+  IGNIS_CHECK(f.good(), "--save-outputs {}: write failed", path);
+}
+
 int run_in_process(int argc, char** argv, bool latency) {
   CLI::App app{latency ? "Latency: requests at a fixed concurrency (default 1) on the in-process engine"
                        : "Throughput: every request submitted at once to the in-process engine (in-flight batching)",
@@ -155,7 +218,10 @@ int run_in_process(int argc, char** argv, bool latency) {
   sf.add(app);
   OutputFlags of;
   of.add(app);
-  std::string dataset;
+  ConstraintFlags cf;
+  cf.add(app);
+  std::string dataset, tokenizer_dir;
+  app.add_option("--tokenizer", tokenizer_dir, "folder with tokenizer.json when the model folder has none");
   int concurrency = latency ? 1 : 0;
   float temperature = 0;
   bool honor_eos = false, compare_no_spec = false;
@@ -170,8 +236,16 @@ int run_in_process(int argc, char** argv, bool latency) {
     const bool gpu = mf.device != "cpu" && cuda_device_available();
     const HardwareInfo hw = probe_hardware(gpu);  // before the KV cache takes the device memory
     std::shared_ptr<const Tokenizer> tok;
-    if (std::filesystem::exists(std::filesystem::path(mf.model_dir) / "tokenizer.json"))
+    if (!tokenizer_dir.empty())
+      tok = Tokenizer::load(tokenizer_dir);
+    else if (std::filesystem::exists(std::filesystem::path(mf.model_dir) / "tokenizer.json"))
       tok = Tokenizer::load(mf.model_dir);
+    IGNIS_CHECK(!cf.compare || cf.active(), "--compare-unconstrained needs --json-schema FILE or --regex PATTERN");
+    IGNIS_CHECK(!cf.compare || !compare_no_spec, "--compare-unconstrained and --compare-no-spec: give one");
+    IGNIS_CHECK(!cf.active() || tok, "--json-schema / --regex need a tokenizer: tokenizer.json in {} or --tokenizer DIR",
+                mf.model_dir);
+    std::optional<std::pair<structured::ConstraintSpec, std::string>> spec;
+    if (cf.active()) spec = cf.spec();  // before the (slow) model load: fail fast
     std::vector<WorkItem> items;
     if (!dataset.empty()) items = read_workload(dataset);  // before the (slow) model load: fail fast
     EngineParts ep = load_engine_parts(mf, spf);
@@ -189,6 +263,18 @@ int run_in_process(int argc, char** argv, bool latency) {
     EngineConfig ec = ep.config;
     ec.max_queue = std::max<int>(ec.max_queue, static_cast<int>(items.size()));
     IGNIS_CHECK(!compare_no_spec || ep.proposer, "--compare-no-spec needs --speculative ngram|draft");
+    std::shared_ptr<const structured::CompiledConstraint> constraint;
+    std::optional<double> compile_ms;
+    if (spec) {
+      auto t0 = std::chrono::steady_clock::now();
+      auto cache = structured::make_constraint_cache(*tok, model_end_ids(cfg, *tok));
+      const double vocab_ms = ms_since(t0);
+      t0 = std::chrono::steady_clock::now();
+      constraint = cache->get(spec->first);
+      compile_ms = ms_since(t0);
+      std::fprintf(stderr, "constraint %s: vocabulary %.1f ms, compiled in %.2f ms\n", spec->second.c_str(), vocab_ms,
+                   *compile_ms);
+    }
     Engine engine(std::move(ep.model), ec, tok, std::move(ep.proposer));
     std::fprintf(stderr, "%s: %zu requests on %s (%s)\n", latency ? "latency" : "throughput", items.size(),
                  engine.model().backend_name(), hw.name.c_str());
@@ -199,12 +285,17 @@ int run_in_process(int argc, char** argv, bool latency) {
     ro.temperature = temperature;
     ro.progress = !of.no_progress;
     const char* mode = latency ? "latency" : "throughput";
-    auto run = [&](bool speculative, uint64_t salt, std::vector<RequestRecord>& recs) {
+    auto run = [&](bool speculative, uint64_t salt, std::vector<RequestRecord>& recs, bool constrained = true,
+                   const std::vector<WorkItem>* work = nullptr) {
       EngineRunOptions r = ro;
       r.speculative = speculative;
       r.cache_salt = salt;
+      if (constrained && spec) {
+        r.constraint = constraint;
+        r.constraint_name = spec->second;
+      }
       EngineObservations obs;
-      recs = run_engine(engine, tok.get(), items, r, &obs);
+      recs = run_engine(engine, tok.get(), work ? *work : items, r, &obs);
       obs.hardware = hw.name;
       obs.copy_bandwidth_gbps = hw.copy_bandwidth_gbps;
       obs.weight_bytes = static_cast<double>(model_weight_bytes(cfg));  // FP8 projections count 1 byte per weight
@@ -219,8 +310,26 @@ int run_in_process(int argc, char** argv, bool latency) {
       std::fputs(format_table(*base).c_str(), stdout);
       std::fprintf(stderr, "%s: run with speculation (%s)\n", mode, spec_method_name(ec.spec.method));
     }
-    Report r = run(true, compare_no_spec ? 2 : 0, recs);
+    if (cf.compare) {  // warm-up (unreported): every request, a few tokens, unconstrained
+      std::vector<WorkItem> warm = items;
+      for (WorkItem& w : warm) w.output_len = std::min(w.output_len, 8);
+      std::fprintf(stderr, "%s: warm-up (%zu requests, <= 8 tokens, unconstrained)\n", mode, warm.size());
+      std::vector<RequestRecord> warm_recs;
+      run(true, 3, warm_recs, false, &warm);
+    }
+    Report r = run(true, compare_no_spec || cf.compare ? 2 : 0, recs);
+    r.constraint_compile_ms = compile_ms;
     if (base) add_baseline(r, *base, recs, base_recs, temperature == 0);
+    if (cf.compare) {  // the same requests, free, each as long as its constrained output
+      std::vector<WorkItem> same = items;
+      for (size_t i = 0; i < same.size(); ++i)
+        if (recs[i].ok) same[i].output_len = std::max(1, recs[i].output_tokens);
+      std::fprintf(stderr, "%s: the same requests unconstrained (output lengths as constrained)\n", mode);
+      base = run(true, 1, base_recs, false, &same);
+      std::fputs(format_table(*base).c_str(), stdout);
+      add_unconstrained_baseline(r, *base);
+    }
+    if (!cf.outputs_path.empty()) write_outputs(cf.outputs_path, tok.get(), recs);
     of.emit(r);
     return r.failed == 0 && (!base || base->failed == 0) ? 0 : 1;
   });

@@ -147,8 +147,7 @@ int run_serve(int argc, char** argv) {
   int cfg_len = engine.config().max_model_len;
   model.max_model_len = cfg_len > 0 ? std::min(cfg_len, max_pos > 0 ? max_pos : cfg_len) : max_pos;
   model.vocab_size = vocab;
-  for (int e : engine.model().config().eos_token_ids) model.eos_ids.push_back(e);
-  if (auto e = tok->eos_id()) model.eos_ids.push_back(*e);
+  model.eos_ids = model_end_ids(engine.model().config(), *tok);
   model.chat_template = tmpl_text;
   model.created = static_cast<int64_t>(std::time(nullptr));
 

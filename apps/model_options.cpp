@@ -1,10 +1,12 @@
 #include "model_options.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "core/error.h"
 #include "model/config.h"
 #include "runtime/draft_loader.h"
+#include "tokenizer/tokenizer.h"
 
 namespace ignis::cli {
 
@@ -167,6 +169,16 @@ SamplingParams SamplingFlags::params(const std::string& model_dir) const {
   p.ignore_eos = ignore_eos;
   p.logprobs = logprobs;
   return p;
+}
+
+std::vector<int32_t> model_end_ids(const ModelConfig& cfg, const Tokenizer& tok) {
+  std::vector<int32_t> ids;
+  auto add = [&](int32_t id) {
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  };
+  for (int e : cfg.eos_token_ids) add(e);
+  if (auto e = tok.eos_id()) add(*e);
+  return ids;
 }
 
 }  // namespace ignis::cli

@@ -3,9 +3,9 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
-#include <string>
-
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "runtime/engine.h"
 #include "runtime/model_loader.h"
@@ -76,5 +76,10 @@ struct SamplingFlags {
   // Unset flags take the model's generation_config.json defaults (greedy unless it samples).
   SamplingParams params(const std::string& model_dir) const;
 };
+
+// The ids that end generation, as constrained decoding allows them once a constraint is complete
+// (`ignis serve` and `ignis bench --json-schema` alike): config.json's eos_token_ids, then the
+// tokenizer's eos, duplicates dropped.
+std::vector<int32_t> model_end_ids(const ModelConfig& cfg, const Tokenizer& tok);
 
 }  // namespace ignis::cli

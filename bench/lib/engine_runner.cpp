@@ -9,6 +9,8 @@
 #include "bench/lib/runners.h"
 #include "core/error.h"
 #include "runtime/engine.h"
+#include "structured/constraint.h"
+#include "structured/structured.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ignis::bench {
@@ -30,6 +32,7 @@ GenerateRequest make_request(const WorkItem& w, const Tokenizer* tok, const Engi
   r.detokenize = false;  // benchmarks measure the engine, not the detokenizer
   r.speculative = o.speculative;
   r.cache_salt = o.cache_salt;
+  r.constraint = o.constraint;
   return r;
 }
 
@@ -58,6 +61,22 @@ RequestRecord collect(RequestHandle& h, int prompt_tokens, Clock::time_point t0)
   for (const auto& tt : t.token_times) rec.token_times.push_back(secs(t0, tt));
   return rec;
 }
+
+// Requests whose output, replayed through a fresh Matcher, is a complete match (an end id was
+// accepted or the text can end there). Every token must be accepted: the engine masked it.
+int64_t count_complete(const std::shared_ptr<const structured::CompiledConstraint>& c,
+                       const std::vector<RequestRecord>& recs) {
+  int64_t n = 0;
+  for (const RequestRecord& rec : recs) {
+    if (!rec.ok) continue;
+    structured::Matcher m(c);
+    bool all = true;
+    for (int32_t t : rec.output_ids)
+      if (!(all = m.accept(t))) break;
+    n += all && (m.finished() || m.can_end());
+  }
+  return n;
+}
 }  // namespace
 
 std::vector<RequestRecord> run_engine(Engine& engine, const Tokenizer* tok, const std::vector<WorkItem>& items,
@@ -68,6 +87,8 @@ std::vector<RequestRecord> run_engine(Engine& engine, const Tokenizer* tok, cons
   for (const WorkItem& w : items) reqs.push_back(make_request(w, tok, o));
 
   const EngineStats before = engine.stats();
+  const structured::CompiledConstraint::CacheStats cache_before =
+      o.constraint ? o.constraint->cache_stats() : structured::CompiledConstraint::CacheStats{};
   std::atomic<bool> running{true};
   std::vector<double> kv_samples;
   std::thread sampler([&] {  // KV utilization every 10 ms while the run lasts
@@ -141,6 +162,15 @@ std::vector<RequestRecord> run_engine(Engine& engine, const Tokenizer* tok, cons
     obs->spec_sequences = after.spec_sequences - before.spec_sequences;
     obs->spec_proposed = after.spec_proposed_tokens - before.spec_proposed_tokens;
     obs->spec_accepted = after.spec_accepted_tokens - before.spec_accepted_tokens;
+    if (o.constraint) {
+      obs->constraint = o.constraint_name.empty() ? "constrained" : o.constraint_name;
+      obs->constraint_masks = after.constraint_masks - before.constraint_masks;
+      obs->constraint_mask_ns = after.constraint_mask_ns - before.constraint_mask_ns;
+      const auto cache_after = o.constraint->cache_stats();
+      obs->mask_cache_hits = int64_t(cache_after.hits - cache_before.hits);
+      obs->mask_cache_misses = int64_t(cache_after.misses - cache_before.misses);
+      obs->constraint_complete = count_complete(o.constraint, recs);
+    }
     if (o.speculative && engine.config().spec.method != SpecMethod::None)
       obs->spec_method = spec_method_name(engine.config().spec.method);
     double used = 0;

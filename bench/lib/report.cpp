@@ -98,6 +98,17 @@ Report compute_report(const std::string& mode, const std::vector<RequestRecord>&
     r.spec_acceptance_rate = obs.spec_proposed > 0 ? double(obs.spec_accepted) / double(obs.spec_proposed) : 0.0;
     r.spec_mean_accepted = obs.spec_sequences > 0 ? double(obs.spec_accepted) / double(obs.spec_sequences) : 0.0;
   }
+  r.constraint = obs.constraint;
+  if (!obs.constraint.empty()) {
+    if (obs.constraint_complete >= 0) r.constraint_complete = obs.constraint_complete;
+    if (obs.constraint_masks >= 0) r.constraint_masks = obs.constraint_masks;
+    if (obs.mask_cache_hits >= 0) r.mask_cache_hits = obs.mask_cache_hits;
+    if (obs.mask_cache_misses >= 0) r.mask_cache_misses = obs.mask_cache_misses;
+    if (obs.constraint_mask_ns >= 0 && obs.steps > 0)
+      r.mask_fill_ms_per_step = double(obs.constraint_mask_ns) / 1e6 / double(obs.steps);
+    if (obs.constraint_mask_ns >= 0 && obs.constraint_masks > 0)
+      r.mask_fill_us_per_row = double(obs.constraint_mask_ns) / 1e3 / double(obs.constraint_masks);
+  }
 
   // Output-token throughput over time, ~40 buckets.
   if (r.duration_s > 0) {
@@ -125,6 +136,13 @@ void add_baseline(Report& r, const Report& baseline, const std::vector<RequestRe
   }
   r.greedy_identical = same;
   r.greedy_compared = compared;
+}
+
+void add_unconstrained_baseline(Report& r, const Report& baseline) {
+  r.unconstrained_output_tokens_per_s = baseline.output_tokens_per_s;
+  if (baseline.tpot.n == 0) return;
+  r.unconstrained_tpot_p50 = baseline.tpot.p50;
+  if (r.tpot.n > 0 && baseline.tpot.p50 > 0) r.tpot_overhead_pct = (r.tpot.p50 / baseline.tpot.p50 - 1.0) * 100.0;
 }
 
 namespace {
@@ -171,6 +189,22 @@ std::string format_table(const Report& r) {
   if (r.greedy_identical && r.greedy_compared)
     s += fmt::format("  greedy output         {} of {} requests identical to no speculation\n", *r.greedy_identical,
                      *r.greedy_compared);
+  if (!r.constraint.empty()) {
+    s += fmt::format("  constraint            {}{}\n", r.constraint,
+                     r.constraint_compile_ms ? fmt::format(" (compiled in {:.2f} ms)", *r.constraint_compile_ms) : "");
+    if (r.constraint_complete)
+      s += fmt::format("  complete outputs      {} of {} requests match the whole constraint\n", *r.constraint_complete,
+                       r.completed);
+    if (r.constraint_masks && r.mask_fill_ms_per_step && r.mask_fill_us_per_row)
+      s += fmt::format("  mask fill             {:.3f} ms per step, {:.1f} us per row ({} rows)\n",
+                       *r.mask_fill_ms_per_step, *r.mask_fill_us_per_row, *r.constraint_masks);
+    if (r.mask_cache_hits && r.mask_cache_misses)
+      s += fmt::format("  mask cache            {} hits, {} misses\n", *r.mask_cache_hits, *r.mask_cache_misses);
+  }
+  if (r.unconstrained_tpot_p50 && r.tpot_overhead_pct)
+    s += fmt::format("  vs unconstrained      TPOT p50 {:.3f} ms vs {:.3f} ms: {:+.2f} % ({:.1f} output tokens/s without)\n",
+                     r.tpot.p50 * 1e3, *r.unconstrained_tpot_p50 * 1e3, *r.tpot_overhead_pct,
+                     r.unconstrained_output_tokens_per_s.value_or(0));
   if (r.decode_bandwidth_gbps && r.decode_bandwidth_fraction)
     s += fmt::format("  decode bandwidth      {:.1f} GB/s ({:.1f} % of measured copy bandwidth)\n",
                      *r.decode_bandwidth_gbps, *r.decode_bandwidth_fraction * 100);
@@ -216,6 +250,17 @@ std::string to_json(const Report& r) {
       {"speedup_vs_no_spec", opt_json(r.speedup)},
       {"greedy_identical", opt_json(r.greedy_identical)},
       {"greedy_compared", opt_json(r.greedy_compared)},
+      {"constraint", r.constraint.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.constraint)},
+      {"constraint_compile_ms", opt_json(r.constraint_compile_ms)},
+      {"constraint_complete", opt_json(r.constraint_complete)},
+      {"constraint_masks", opt_json(r.constraint_masks)},
+      {"mask_fill_ms_per_step", opt_json(r.mask_fill_ms_per_step)},
+      {"mask_fill_us_per_row", opt_json(r.mask_fill_us_per_row)},
+      {"mask_cache_hits", opt_json(r.mask_cache_hits)},
+      {"mask_cache_misses", opt_json(r.mask_cache_misses)},
+      {"unconstrained_tpot_p50_s", opt_json(r.unconstrained_tpot_p50)},
+      {"unconstrained_output_tokens_per_s", opt_json(r.unconstrained_output_tokens_per_s)},
+      {"tpot_overhead_pct", opt_json(r.tpot_overhead_pct)},
       {"bucket_s", r.bucket_s},
       {"output_tokens_per_s_series", r.output_tokens_per_s_series},
       {"errors", r.errors},

@@ -42,6 +42,11 @@ struct EngineObservations {
   // Speculative decoding (EngineStats' spec counters over the run); -1 = unknown / off.
   int64_t spec_steps = -1, spec_sequences = -1, spec_proposed = -1, spec_accepted = -1;
   std::string spec_method;  // "" = no speculation
+  // Constrained decoding (--json-schema / --regex); "" / -1 = free decoding or unknown.
+  std::string constraint;             // what constrained every request, e.g. "json_schema FILE"
+  int64_t constraint_complete = -1;   // requests whose output is a complete match of the constraint
+  int64_t constraint_masks = -1, constraint_mask_ns = -1;  // EngineStats' mask rows / host fill time over the run
+  int64_t mask_cache_hits = -1, mask_cache_misses = -1;    // the compiled constraint's mask cache over the run
 };
 
 struct Stat {
@@ -72,6 +77,14 @@ struct Report {
   // how many requests produced identical tokens.
   std::optional<double> baseline_output_tokens_per_s, speedup;
   std::optional<int> greedy_identical, greedy_compared;
+  // Constrained decoding: see EngineObservations; mask fill time per engine step and per masked
+  // row. With an unconstrained baseline of the same requests (add_unconstrained_baseline): its TPOT
+  // p50 and output tokens/s, and this run's TPOT p50 overhead over it in percent.
+  std::string constraint;
+  std::optional<int64_t> constraint_complete, constraint_masks, mask_cache_hits, mask_cache_misses;
+  std::optional<double> mask_fill_ms_per_step, mask_fill_us_per_row;
+  std::optional<double> constraint_compile_ms;  // the run's one compile (set by the caller)
+  std::optional<double> unconstrained_tpot_p50, unconstrained_output_tokens_per_s, tpot_overhead_pct;
   std::string hardware;
   // Output tokens per time bucket (for the plot): bucket_s wide, starting at the first arrival.
   double bucket_s = 0;
@@ -86,6 +99,9 @@ Report compute_report(const std::string& mode, const std::vector<RequestRecord>&
 // `greedy`: both runs were greedy, so their outputs must be identical (counted, request by request).
 void add_baseline(Report& r, const Report& baseline, const std::vector<RequestRecord>& recs,
                   const std::vector<RequestRecord>& baseline_recs, bool greedy);
+
+// Compares this (constrained) run with `baseline`, the same requests decoded without a constraint.
+void add_unconstrained_baseline(Report& r, const Report& baseline);
 
 std::string format_table(const Report& r);   // human table (milliseconds for latencies)
 std::string to_json(const Report& r);        // machine form (seconds, as in the struct)

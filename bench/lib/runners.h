@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,9 @@
 namespace ignis {
 class Engine;
 class Tokenizer;
+namespace structured {
+class CompiledConstraint;
+}
 }  // namespace ignis
 
 namespace ignis::bench {
@@ -57,6 +61,11 @@ struct EngineRunOptions {
   bool progress = true;
   bool speculative = true;   // GenerateRequest::speculative (false: a baseline run on a speculating engine)
   uint64_t cache_salt = 0;   // GenerateRequest::cache_salt: runs with different salts share no prefix-cache blocks
+  // Constrained decoding: every request carries this constraint (null = free decoding). run_engine
+  // then fills obs' constraint fields: complete outputs (replayed through a Matcher), the engine's
+  // mask rows and fill time, and the constraint's mask-cache hits / misses over the run.
+  std::shared_ptr<const structured::CompiledConstraint> constraint;
+  std::string constraint_name;  // EngineObservations::constraint (e.g. "json_schema FILE")
 };
 
 // Runs the workload on `engine`; prompts given only as text are tokenized with `tok` (required then).

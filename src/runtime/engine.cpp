@@ -311,8 +311,11 @@ void Engine::Impl::fill_mask(Active& a, size_t row) {
   const size_t words = mask_words();
   uint32_t* bits = a.masks.data() + row * words;
   // A tokenizer vocabulary smaller than the model's (padded embeddings): the ids above it stay disallowed.
+  const auto t0 = Clock::now();
   std::fill(bits, bits + words, 0u);
   a.matcher->fill_mask(bits);
+  mask_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+  ++mask_rows;
 }
 
 void Engine::Impl::on_tokens(Active& a, SchedRequest* r, RowSample* rows, int n, int n_in_sched) {
@@ -408,6 +411,8 @@ void Engine::Impl::publish_stats() {
   stats.prefix_cache_queries = ks.prefix_query_tokens;
   stats.prefix_cache_hits = ks.prefix_hit_tokens;
   stats.prefix_hash_mismatches = ks.prefix_hash_mismatches;
+  stats.constraint_masks = mask_rows;
+  stats.constraint_mask_ns = mask_ns;
 }
 
 }  // namespace ignis

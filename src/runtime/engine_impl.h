@@ -86,6 +86,7 @@ struct Engine::Impl {
   std::vector<RowSampling> sample_rows;  // (logit rows) this step's sampling inputs
   std::vector<RowSample> samples;        // (logit rows) and outputs
   std::vector<int> row_of;               // (plan seqs) first logit row of each scheduled sequence
+  int64_t mask_rows = 0, mask_ns = 0;   // fill_mask calls and their time (published as EngineStats::constraint_*)
 
   // Speculative decoding (null proposer = off).
   std::unique_ptr<Proposer> proposer;

@@ -142,12 +142,7 @@ ConstraintCompiler::ConstraintCompiler(std::shared_ptr<const Tokenizer> tok, std
     : tok_(std::move(tok)), end_ids_(std::move(end_ids)) {}
 
 std::shared_ptr<const structured::CompiledConstraint> ConstraintCompiler::compile(const RequestConstraint& c) {
-  std::call_once(once_, [&] {
-    std::vector<int32_t> ends = end_ids_;
-    if (ends.empty())
-      if (auto e = tok_->eos_id()) ends.push_back(*e);
-    cache_ = std::make_unique<structured::ConstraintCache>(structured::make_token_vocab(*tok_, ends));
-  });
+  std::call_once(once_, [&] { cache_ = structured::make_constraint_cache(*tok_, end_ids_); });
   try {
     return cache_->get(c.spec);
   } catch (const Error& e) {

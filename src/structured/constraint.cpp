@@ -1,5 +1,6 @@
 #include "structured/constraint.h"
 
+#include <algorithm>
 #include <cstring>
 #include <list>
 #include <mutex>
@@ -7,6 +8,7 @@
 
 #include "core/error.h"
 #include "structured/frontends.h"
+#include "tokenizer/tokenizer.h"
 
 namespace ignis::structured {
 
@@ -265,6 +267,16 @@ std::shared_ptr<const CompiledConstraint> ConstraintCache::get(const ConstraintS
     m.lru.pop_back();
   }
   return c;
+}
+
+std::unique_ptr<ConstraintCache> make_constraint_cache(const Tokenizer& tok, std::vector<int32_t> end_ids,
+                                                       size_t capacity) {
+  if (end_ids.empty())
+    if (auto e = tok.eos_id()) end_ids.push_back(*e);
+  std::vector<int32_t> ends;
+  for (int32_t e : end_ids)
+    if (std::find(ends.begin(), ends.end(), e) == ends.end()) ends.push_back(e);
+  return std::make_unique<ConstraintCache>(make_token_vocab(tok, std::move(ends)), capacity);
 }
 
 }  // namespace ignis::structured

@@ -64,6 +64,12 @@ class ConstraintCache {
   std::unique_ptr<Impl> impl_;
 };
 
+// The cache of one served model: its tokenizer's vocabulary with `end_ids` (the model's
+// end-of-sequence ids; empty -> the tokenizer's eos; duplicates dropped). `ignis serve` and
+// `ignis bench --json-schema` both build theirs here, so both compile a constraint alike.
+std::unique_ptr<ConstraintCache> make_constraint_cache(const Tokenizer& tok, std::vector<int32_t> end_ids,
+                                                       size_t capacity = 256);
+
 // Per-request parser state. Not thread-safe; one per sequence.
 class Matcher {
  public:
