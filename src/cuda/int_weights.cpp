@@ -24,7 +24,9 @@ bool int_gemv_fits(const IntLinear& q, DType act, std::string* why) {
 }
 
 IntGemvWeights int_gemv_weights(const IntLinear& q) {
-  IGNIS_CHECK(int_gemv_fits(q, DType::BF16, nullptr), "int_gemv_weights: layout does not fit");
+  // The caller checked int_gemv_fits; only what the repack itself relies on is checked again here.
+  IGNIS_CHECK((q.spec.bits == 4 || q.spec.bits == 8) && q.g_idx.empty(), "int_gemv_weights: {} bits{}", q.spec.bits,
+              q.g_idx.empty() ? "" : " with act order");
   IntGemvWeights d;
   d.bits = q.spec.bits;
   d.group = int(q.group_len());

@@ -91,4 +91,13 @@ __device__ __forceinline__ KeyRange split_key_range(int pos_first, int num_token
   return {kb, min(key_end, kb + per_split)};
 }
 
+// 16 bytes of weights that are read once: not kept in L1 (ld.global.nc.L1::no_allocate). p 16-byte aligned.
+__device__ __forceinline__ uint4 load_stream(const void* p) {
+  uint4 r;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(p));
+  return r;
+}
+
 }  // namespace ignis::kernels

@@ -63,14 +63,6 @@ constexpr int kTileRows = 16;    // output channels per block (the mma's M)
 constexpr int kGroupBytes = 64;  // k per group: two m16n8k32 steps
 constexpr int kUnroll = 4;       // groups per warp and iteration (8 weight loads in flight per lane)
 
-__device__ __forceinline__ uint4 load_stream(const uint8_t* p) {  // weights: read once, not kept in L1
-  uint4 r;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-               : "l"(p));
-  return r;
-}
-
 // d += A (16 x 32) . B (32 x 8), e4m3 inputs, fp32 accumulators (fragments: see the file header).
 __device__ __forceinline__ void mma_e4m3(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                          uint32_t b0, uint32_t b1) {

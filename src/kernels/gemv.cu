@@ -13,14 +13,6 @@ namespace {
 constexpr int kWarps = 8;   // rows (warps) per block
 constexpr int kUnroll = 4;  // 16-byte weight loads in flight per lane
 
-__device__ __forceinline__ uint4 load_stream(const uint4* p) {  // weights: read once, do not keep in L1
-  uint4 r;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-               : "l"(p));
-  return r;
-}
-
 // grid (ceil(n / kWarps)), block (32 * kWarps). Warp w of block b computes row b * kWarps + w of y
 // for all M inputs: lanes stride over k in 16-byte vectors (8 values).
 template <class T, class TO, int M>
