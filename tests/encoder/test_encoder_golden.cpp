@@ -1,6 +1,8 @@
 // Tiny random BERT / XLM-R sentence-transformers folders (tests/data/encoder/models, made
-// by tools/golden/make_encoder_tokenizers.py --models on the GPU machine): ignis must
-// tokenize as sentence-transformers did and give its embeddings within 1e-4 on the CPU.
+// by tools/golden/make_encoder_tokenizers.py --models on the GPU machine) and the shipped default
+// encoder (models/encoder-mini, trained by tools/train/train_encoder.py, golden.json written by
+// the same script): ignis must tokenize as sentence-transformers did and give its embeddings
+// within 1e-4 on the CPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,7 +21,9 @@ namespace fs = std::filesystem;
 class EncoderModelGolden : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(EncoderModelGolden, MatchesSentenceTransformers) {
-  fs::path dir = fs::path(IGNIS_TEST_DATA_DIR) / "encoder" / "models" / GetParam();
+  std::string name = GetParam();
+  fs::path dir = name.starts_with("models/") ? fs::path(IGNIS_SOURCE_DIR) / name
+                                             : fs::path(IGNIS_TEST_DATA_DIR) / "encoder" / "models" / name;
   if (!fs::exists(dir / "golden.json"))
     GTEST_SKIP() << dir << " missing: run python3 tools/golden/make_encoder_tokenizers.py --out tests/data/encoder"
                  << " --models on the GPU machine";
@@ -59,7 +63,11 @@ TEST_P(EncoderModelGolden, MatchesSentenceTransformers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Encoder, EncoderModelGolden, ::testing::Values("bert_mean", "xlmr_cls"));
+INSTANTIATE_TEST_SUITE_P(Encoder, EncoderModelGolden, ::testing::Values("bert_mean", "xlmr_cls", "models/encoder-mini"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           return n.starts_with("models/") ? std::string("shipped_") + n.substr(7, n.find('-') - 7) : n;
+                         });
 
 }  // namespace
 }  // namespace ignis::test
