@@ -62,7 +62,7 @@ int run_serve(int argc, char** argv) {
   ModelFlags mf;
   SpecFlags spf;
   bool spec_default = true;
-  std::string host = "127.0.0.1", served_name, embedding_dir;
+  std::string host = "127.0.0.1", served_name, embedding_dir, embedding_device = "auto";
   int port = 8000, max_queue = 1024;
   server::HttpServerOptions http;  // admission, timeouts and threads keep their defaults unless set
   double header_timeout = http.header_timeout_ms / 1000.0, keep_alive_timeout = http.keep_alive_timeout_ms / 1000.0;
@@ -101,7 +101,9 @@ int run_serve(int argc, char** argv) {
   app.add_option("--shutdown-timeout", shutdown_timeout, "seconds in-flight requests get to finish on SIGTERM")
       ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--embedding-model", embedding_dir,
-                 "sentence-transformers folder served by /v1/embeddings (CPU encoder; its folder name is the id)");
+                 "sentence-transformers folder served by /v1/embeddings (its folder name is the id)");
+  app.add_option("--embedding-device", embedding_device, "where the embedding model runs: auto (GPU if any), cpu, cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_flag("--no-access-log", no_access_log, "no per-request log line on stderr");
   try {
     app.parse(argc, argv);
@@ -163,7 +165,7 @@ int run_serve(int argc, char** argv) {
   so.access_log = !no_access_log;
   so.speculative_default = spec_default;
   if (!embedding_dir.empty()) {
-    so.embeddings.embedder = load_embedder(embedding_dir);
+    so.embeddings.embedder = load_embedder(embedding_dir, embedding_device);
     so.embeddings.name = fs::weakly_canonical(embedding_dir).filename().string();
     so.embeddings.created = model.created;
     std::fprintf(stderr, "ignis serve: embedding model '%s' (dimension %d, %d tokens) on /v1/embeddings\n",

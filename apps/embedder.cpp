@@ -5,6 +5,10 @@
 #ifdef HAVE_IGNIS_ENCODER
 #include "encoder/sentence_encoder.h"
 #endif
+#ifdef HAVE_IGNIS_ENCODER_GPU
+#include "encoder_gpu/cuda_encoder.h"
+#endif
+#include "runtime/model_loader.h"
 
 namespace ignis::cli {
 
@@ -32,11 +36,23 @@ class EncoderEmbedder : public server::Embedder {
 
 }  // namespace
 
-std::shared_ptr<const server::Embedder> load_embedder(const std::string& dir) {
-  return std::make_shared<EncoderEmbedder>(enc::SentenceEncoder::load(dir));
+std::shared_ptr<const server::Embedder> load_embedder(const std::string& dir, const std::string& device) {
+  IGNIS_CHECK(device == "auto" || device == "cpu" || device == "cuda",
+              "--embedding-device must be auto, cpu or cuda (got '{}')", device);
+  enc::SentenceEncoder::BackendFactory backend;
+#ifdef HAVE_IGNIS_ENCODER_GPU
+  if (device == "cuda" || (device == "auto" && cuda_device_available()))
+    backend = [&](std::unique_ptr<enc::BertModel> cpu) -> std::unique_ptr<enc::EncoderBackend> {
+      IGNIS_CHECK(cuda_device_available(), "--embedding-device cuda: no usable CUDA device");
+      return std::make_unique<encgpu::CudaEncoder>(std::move(cpu));
+    };
+#else
+  IGNIS_CHECK(device != "cuda", "--embedding-device cuda: this build has no CUDA encoder");
+#endif
+  return std::make_shared<EncoderEmbedder>(enc::SentenceEncoder::load(dir, backend));
 }
 #else
-std::shared_ptr<const server::Embedder> load_embedder(const std::string& dir) {
+std::shared_ptr<const server::Embedder> load_embedder(const std::string& dir, const std::string& device) {
   IGNIS_FAIL("--embedding-model {}: this build has no encoder library (needs OpenBLAS)", dir);
 }
 #endif

@@ -8,7 +8,8 @@
 namespace ignis::cli {
 
 // Loads a sentence-transformers folder; throws Error naming the file. Without the encoder
-// library in the build, throws Error saying so.
-std::shared_ptr<const server::Embedder> load_embedder(const std::string& dir);
+// library in the build, throws Error saying so. device: "auto" (the GPU when there is one and
+// the build has the CUDA encoder), "cpu" or "cuda".
+std::shared_ptr<const server::Embedder> load_embedder(const std::string& dir, const std::string& device = "auto");
 
 }  // namespace ignis::cli

@@ -10,7 +10,7 @@
 # mask fill per step, mask-cache hits / misses. Usage, repository root on the GPU machine, with
 # build-gpu/ignis-gpu.tar.xz from `EXTRA_TARGETS=bench_structured scripts/pack-gpu-build.sh` and the
 # tokenizer carried (assets/tokenizer-llama3 is what scripts/fetch-assets.sh fetches):
-#   bench/gpu/run_structured.sh OUT_DIR [TOKENIZER_DIR]   (default assets/tokenizer-llama3/models)
+#   [STEPS="b1 b64 compile"] bench/gpu/run_structured.sh OUT_DIR [TOKENIZER_DIR]   (default assets/tokenizer-llama3/models)
 set -uo pipefail
 OUT=${1:?out dir}
 TOK=${2:-assets/tokenizer-llama3/models}
@@ -38,9 +38,12 @@ run() {  # name, timeout, args...
   echo "   rc=$? $(grep -m1 'vs unconstrained' "$OUT/$name.txt" || true)"
 }
 
-run b1 300 bench latency --num-requests 8 --input-mean 128 --output-mean 128
-run b64 400 bench throughput --num-requests 256 --input-mean 128 --output-mean 128 --max-batch-size 64
-if [ -x "$BIN/bench_structured" ]; then
+STEPS=" ${STEPS:-b1 b64 compile} "  # STEPS="b64": only that step
+[[ $STEPS == *" b1 "* ]] && run b1 300 bench latency --num-requests 8 --input-mean 128 --output-mean 128
+[[ $STEPS == *" b64 "* ]] && run b64 400 bench throughput --num-requests 256 --input-mean 128 --output-mean 128 --max-batch-size 64
+if [[ $STEPS != *" compile "* ]]; then
+  :
+elif [ -x "$BIN/bench_structured" ]; then
   timeout 300 "$BIN/bench_structured" "$TOK" 200 > "$OUT/compile.txt" 2>&1
   echo "== compile: bench_structured rc=$?"
   cat "$OUT/compile.txt"

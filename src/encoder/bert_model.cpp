@@ -160,16 +160,75 @@ void BertModel::check_shapes() const {
                 "encoder layer weights do not match the config");
 }
 
-std::vector<float> BertModel::forward(const std::vector<EncoderInput>& batch) const {
-  const int H = cfg_.hidden, I = cfg_.intermediate, nh = cfg_.heads, dh = H / nh;
-  int64_t T = 0;
-  std::vector<int64_t> start;  // token offset of each sequence
+void BertModel::check_inputs(const std::vector<EncoderInput>& batch) const {
   for (const auto& s : batch) {
     IGNIS_CHECK(s.ids.size() == s.type_ids.size(), "encoder input: {} ids but {} type ids", s.ids.size(),
                 s.type_ids.size());
     IGNIS_CHECK(static_cast<int64_t>(s.ids.size()) + cfg_.position_offset <= cfg_.max_positions,
                 "encoder input of {} tokens is longer than the model's {} positions", s.ids.size(),
                 cfg_.max_positions - cfg_.position_offset);
+    for (size_t i = 0; i < s.ids.size(); ++i) {
+      int32_t id = s.ids[i], ty = s.type_ids[i];
+      IGNIS_CHECK(id >= 0 && id < cfg_.vocab_size, "encoder input: token id {} outside the vocabulary of {}", id,
+                  cfg_.vocab_size);
+      IGNIS_CHECK(ty >= 0 && (ty < cfg_.type_vocab || (cfg_.type_vocab == 0 && ty == 0)),
+                  "encoder input: token type id {} outside the {} types", ty, cfg_.type_vocab);
+    }
+  }
+}
+
+void pool(const float* h, int n, int dim, Pooling mode, bool normalize, float* out) {
+  IGNIS_CHECK(n > 0, "encoder: cannot pool an empty sequence");
+  switch (mode) {
+    case Pooling::Cls:
+      std::copy(h, h + dim, out);
+      break;
+    case Pooling::LastToken:
+      std::copy(h + static_cast<int64_t>(n - 1) * dim, h + static_cast<int64_t>(n) * dim, out);
+      break;
+    case Pooling::Mean:
+      for (int k = 0; k < dim; ++k) {
+        double s = 0;
+        for (int i = 0; i < n; ++i) s += h[static_cast<int64_t>(i) * dim + k];
+        out[k] = static_cast<float>(s / n);
+      }
+      break;
+    case Pooling::Max:
+      for (int k = 0; k < dim; ++k) {
+        float m = h[k];
+        for (int i = 1; i < n; ++i) m = std::max(m, h[static_cast<int64_t>(i) * dim + k]);
+        out[k] = m;
+      }
+      break;
+  }
+  if (normalize) {  // torch.nn.functional.normalize: x / max(||x||, 1e-12)
+    double ss = 0;
+    for (int k = 0; k < dim; ++k) ss += static_cast<double>(out[k]) * out[k];
+    float inv = static_cast<float>(1.0 / std::max(std::sqrt(ss), 1e-12));
+    for (int k = 0; k < dim; ++k) out[k] *= inv;
+  }
+}
+
+std::vector<std::vector<float>> BertModel::embed(const std::vector<EncoderInput>& batch) const {
+  std::vector<float> hidden = forward(batch);
+  std::vector<std::vector<float>> out;
+  out.reserve(batch.size());
+  int64_t off = 0;
+  for (const auto& in : batch) {
+    out.emplace_back(cfg_.hidden);
+    int n = static_cast<int>(in.ids.size());
+    pool(hidden.data() + off * cfg_.hidden, n, cfg_.hidden, cfg_.pooling, cfg_.normalize, out.back().data());
+    off += n;
+  }
+  return out;
+}
+
+std::vector<float> BertModel::forward(const std::vector<EncoderInput>& batch) const {
+  const int H = cfg_.hidden, I = cfg_.intermediate, nh = cfg_.heads, dh = H / nh;
+  check_inputs(batch);
+  int64_t T = 0;
+  std::vector<int64_t> start;  // token offset of each sequence
+  for (const auto& s : batch) {
     start.push_back(T);
     T += static_cast<int64_t>(s.ids.size());
   }
@@ -177,10 +236,6 @@ std::vector<float> BertModel::forward(const std::vector<EncoderInput>& batch) co
   for (size_t b = 0; b < batch.size(); ++b)
     for (size_t i = 0; i < batch[b].ids.size(); ++i) {
       int32_t id = batch[b].ids[i], ty = batch[b].type_ids[i];
-      IGNIS_CHECK(id >= 0 && id < cfg_.vocab_size, "encoder input: token id {} outside the vocabulary of {}", id,
-                  cfg_.vocab_size);
-      IGNIS_CHECK(ty >= 0 && (ty < cfg_.type_vocab || (cfg_.type_vocab == 0 && ty == 0)),
-                  "encoder input: token type id {} outside the {} types", ty, cfg_.type_vocab);
       float* row = x.data() + (start[b] + i) * H;
       const float* we = w_.word.data() + static_cast<int64_t>(id) * H;
       const float* pe = w_.pos.data() + (static_cast<int64_t>(i) + cfg_.position_offset) * H;

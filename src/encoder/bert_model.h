@@ -28,7 +28,21 @@ struct EncoderInput {
   std::vector<int32_t> ids, type_ids;
 };
 
-class BertModel {
+// What turns token ids into sentence embeddings: BertModel (the CPU reference, fp32) or a GPU
+// backend (src/encoder_gpu CudaEncoder), chosen by whoever loads the SentenceEncoder.
+class EncoderBackend {
+ public:
+  virtual ~EncoderBackend() = default;
+  virtual const char* name() const = 0;
+  // One embedding of config().hidden floats per input, pooled as config() says (pooling,
+  // normalize). Throws Error for ids out of range or sequences longer than the position table.
+  virtual std::vector<std::vector<float>> embed(const std::vector<EncoderInput>& batch) const = 0;
+};
+
+// Pools (n, dim) hidden states of one sequence into `out` (dim floats).
+void pool(const float* hidden, int n, int dim, Pooling mode, bool normalize, float* out);
+
+class BertModel : public EncoderBackend {
  public:
   // Reads model.safetensors (or the shards of model.safetensors.index.json) in `dir`;
   // F32 / F16 / BF16 tensors, with or without a "bert." / "roberta." prefix.
@@ -37,7 +51,12 @@ class BertModel {
   // Last hidden states, (total tokens, hidden), sequences one after another. Throws Error
   // for ids out of range or sequences longer than the position table.
   std::vector<float> forward(const std::vector<EncoderInput>& batch) const;
+  const char* name() const override { return "cpu"; }
+  std::vector<std::vector<float>> embed(const std::vector<EncoderInput>& batch) const override;
+  // Checks ids, type ids and lengths as forward() does (GPU backends call it before uploading).
+  void check_inputs(const std::vector<EncoderInput>& batch) const;
   const EncoderConfig& config() const { return cfg_; }
+  const EncoderWeights& weights() const { return w_; }
 
  private:
   void check_shapes() const;

@@ -2,6 +2,7 @@
 // + optional L2 normalization) loaded from one Hugging Face folder.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,10 +14,13 @@ namespace ignis::enc {
 
 class SentenceEncoder {
  public:
+  // Makes the backend that will run the model from the loaded CPU model (which it may keep, copy
+  // to a device, or return as is).
+  using BackendFactory = std::function<std::unique_ptr<EncoderBackend>(std::unique_ptr<BertModel>)>;
   // Loads config.json, the safetensors weights, tokenizer.json and the sentence-transformers
-  // files of `dir`. Throws Error naming the file.
-  static std::unique_ptr<SentenceEncoder> load(const std::filesystem::path& dir);
-  SentenceEncoder(EncoderConfig cfg, std::unique_ptr<Tokenizer> tok, std::unique_ptr<BertModel> model);
+  // files of `dir`. Throws Error naming the file. Without a factory the CPU model runs.
+  static std::unique_ptr<SentenceEncoder> load(const std::filesystem::path& dir, const BackendFactory& backend = {});
+  SentenceEncoder(EncoderConfig cfg, std::unique_ptr<Tokenizer> tok, std::unique_ptr<EncoderBackend> model);
 
   // Tokenizes as sentence-transformers does: the prompt (by name; "" uses the default
   // prompt, if any) is prepended, specials added, truncated to max_seq_length.
@@ -26,16 +30,14 @@ class SentenceEncoder {
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts,
                                         const std::string& prompt_name = "") const;
   int dim() const { return cfg_.hidden; }
+  const char* backend_name() const { return model_->name(); }
   const EncoderConfig& config() const { return cfg_; }
   const Tokenizer& tokenizer() const { return *tok_; }
 
  private:
   EncoderConfig cfg_;
   std::unique_ptr<Tokenizer> tok_;
-  std::unique_ptr<BertModel> model_;
+  std::unique_ptr<EncoderBackend> model_;
 };
-
-// Pools (n, dim) hidden states of one sequence into `out` (dim floats).
-void pool(const float* hidden, int n, int dim, Pooling mode, bool normalize, float* out);
 
 }  // namespace ignis::enc

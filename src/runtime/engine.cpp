@@ -301,10 +301,40 @@ void Engine::Impl::build_rows(const StepPlan& plan) {
     r.n_output = a.output.size();
     if (a.matcher) {
       a.masks.resize(mask_words());
-      fill_mask(a, 0);
+      mask_jobs.push_back(&a);
       r.allowed_mask = a.masks.data();
     }
   }
+  fill_masks();
+}
+
+void Engine::Impl::fill_masks() {
+  // Below this many rows the pool's wake-up costs more than it saves.
+  constexpr size_t kParallelRows = 4;
+  if (mask_jobs.size() >= kParallelRows && !mask_pool) {  // started on first need
+    const int hw = int(std::thread::hardware_concurrency());
+    mask_pool = std::make_unique<WorkerPool>(cfg.constraint_threads >= 0 ? cfg.constraint_threads
+                                                                         : std::min(4, hw / 4));
+  }
+  if (mask_jobs.size() < kParallelRows || mask_pool->threads() == 0) {
+    for (Active* a : mask_jobs) fill_mask(*a, 0);
+    mask_jobs.clear();
+    return;
+  }
+  const size_t words = mask_words();
+  mask_job_ns.assign(mask_jobs.size(), 0);
+  // Each job touches its own request's matcher and mask; the compiled constraint's mask cache is
+  // shared and thread-safe (structured/constraint.h).
+  mask_pool->run(mask_jobs.size(), [&](size_t i) {
+    const auto t0 = Clock::now();
+    uint32_t* bits = mask_jobs[i]->masks.data();
+    std::fill(bits, bits + words, 0u);
+    mask_jobs[i]->matcher->fill_mask(bits);
+    mask_job_ns[i] = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+  });
+  for (int64_t ns : mask_job_ns) mask_ns += ns;
+  mask_rows += int64_t(mask_jobs.size());
+  mask_jobs.clear();
 }
 
 void Engine::Impl::fill_mask(Active& a, size_t row) {

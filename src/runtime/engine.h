@@ -46,6 +46,9 @@ struct EngineConfig {
   // lengths and the policy. Draft needs the proposer (spec::make_proposer with the draft model)
   // passed to the Engine.
   SpecConfig spec;
+  // Threads (besides the engine thread) that fill constrained rows' allowed-token masks in
+  // parallel when a step has several; -1 = min(4, hardware threads / 4), 0 = engine thread only.
+  int constraint_threads = -1;
 };
 
 enum class FinishReason { None, Stop, Length, Cancelled, Error };

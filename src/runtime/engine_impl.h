@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "runtime/engine.h"
 #include "runtime/stop_matcher.h"
+#include "runtime/worker_pool.h"
 #include "sampling/sampler.h"
 #include "sched/scheduler.h"
 #include "spec/policy.h"
@@ -87,6 +88,9 @@ struct Engine::Impl {
   std::vector<RowSample> samples;        // (logit rows) and outputs
   std::vector<int> row_of;               // (plan seqs) first logit row of each scheduled sequence
   int64_t mask_rows = 0, mask_ns = 0;   // fill_mask calls and their time (published as EngineStats::constraint_*)
+  std::unique_ptr<WorkerPool> mask_pool;  // EngineConfig::constraint_threads
+  std::vector<Active*> mask_jobs;         // this step's plain constrained rows (build_rows), filled together
+  std::vector<int64_t> mask_job_ns;
 
   // Speculative decoding (null proposer = off).
   std::unique_ptr<Proposer> proposer;
@@ -102,6 +106,8 @@ struct Engine::Impl {
   void loop();
   void step();
   void build_rows(const StepPlan& plan);
+  // Fills mask_jobs' row-0 masks, on mask_pool when there are several.
+  void fill_masks();
   // Emits n sampled tokens of a sequence whose last chunk ran, one by one (stop conditions after
   // each; a stop ends the request there and drops the rest) in one chunk. The first n_in_sched are
   // already in the scheduler's tokens (accepted proposals); the others are appended.
