@@ -1,0 +1,3 @@
+#include <gtest/gtest.h>
+#include "rag/document.h"
+TEST(RagParse, Dummy) {}
