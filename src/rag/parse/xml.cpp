@@ -1,6 +1,7 @@
 // Generic XML: the character data of the document, one passage per element that holds text
 // (text that starts in an element runs until that element closes, its children included, so
-// mixed content like <p>a <em>b</em> c</p> stays one passage). Tags separate words.
+// mixed content like <p>a <em>b</em> c</p> stays one passage), except that a child tag on a
+// line of its own after the text ("text\n  <para>") starts a new passage. Tags separate words.
 #include <string>
 #include <string_view>
 
@@ -33,6 +34,7 @@ ParsedDocument parse_xml(std::string_view text) {
   long depth = 0;
   std::string buf;
   bool buf_has_text = false;
+  bool buf_ends_in_newline = false;  // the whitespace after the buffer's last word has a '\n'
   long buf_depth = 0;
   int buf_line = 0;
   long title_depth = -1;  // depth of the first <title> while its text is collected
@@ -41,11 +43,12 @@ ParsedDocument parse_xml(std::string_view text) {
     if (buf_has_text) add_passage(doc, buf, 0, buf_line, "");
     buf.clear();
     buf_has_text = false;
+    buf_ends_in_newline = false;
   };
   while (lex.next(tok)) {
     switch (tok.kind) {
       case MarkupToken::Open:
-        if (buf.size() > kMaxParagraphBytes) flush();
+        if (buf.size() > kMaxParagraphBytes || buf_ends_in_newline) flush();
         if (buf_has_text) buf.push_back(' ');
         if (tok.self_closing) break;
         ++depth;
@@ -69,6 +72,10 @@ ParsedDocument parse_xml(std::string_view text) {
           buf_line = tok.line;
         }
         buf += tok.text;
+        if (const std::size_t last = tok.text.find_last_not_of(" \t\r\n"); last == std::string::npos)
+          buf_ends_in_newline = buf_ends_in_newline || tok.text.find('\n') != std::string::npos;
+        else
+          buf_ends_in_newline = tok.text.find('\n', last) != std::string::npos;
         break;
     }
   }

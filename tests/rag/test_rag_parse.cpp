@@ -1,3 +1,0 @@
-#include <gtest/gtest.h>
-#include "rag/document.h"
-TEST(RagParse, Dummy) {}
