@@ -28,8 +28,8 @@ struct ParsedDocument {
 // Bounds on what one file may cost; a file beyond them is skipped with a reason, not read.
 struct ParseLimits {
   std::uint64_t max_file_bytes = 256ull << 20;      // on-disk size
-  std::uint64_t max_unpacked_bytes = 512ull << 20;  // a docx's inflated XML, summed
-  double max_compression_ratio = 200.0;             // per zip member (zip bombs)
+  std::uint64_t max_unpacked_bytes = 512ull << 20;  // a docx's inflated XML, summed over the members read
+  double max_compression_ratio = 200.0;             // per zip member read (zip bombs), checked before inflating
   int max_pdf_pages = 5000;
 };
 
@@ -50,7 +50,8 @@ ParsedDocument parse_file(const std::filesystem::path& file, const ParseLimits& 
 
 // A folder walk: every regular file below `root` whose format is supported, recursively,
 // sorted by relative path, following symlinks without looping (each real directory visited
-// once) and skipping hidden entries (names starting with '.').
+// once) and skipping hidden entries (names starting with '.'), silently. Every other entry
+// that is not indexed is in `skipped`, also sorted by rel. Does not throw below the root.
 struct FolderEntry {
   std::filesystem::path path;  // absolute
   std::string rel;             // relative to root, '/'-separated: the name citations show
@@ -59,7 +60,10 @@ struct FolderEntry {
 };
 struct SkippedEntry {
   std::string rel;
-  std::string reason;  // "unreadable: Permission denied", "symlink loop", "unsupported format"
+  // "unreadable: Permission denied", "symlink loop", "unsupported format", "broken symlink",
+  // "not a regular file" (fifo, device, socket), "same directory as <rel>" (a second link to a
+  // directory already walked). rel "." is the root itself (its listing failed part way).
+  std::string reason;
 };
 struct FolderScan {
   std::vector<FolderEntry> files;
