@@ -115,6 +115,8 @@ TEST(RagDocx, TitleFallsBackToTheTitleParagraph) {
 
 TEST(RagDocx, NotAZipOrNoDocument) {
   EXPECT_EQ(test::parse_error_of("fake.docx", "PK but not really a zip file"), "not a zip file");
+  EXPECT_EQ(test::parse_error_of("ole.docx", std::string("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", 8) + std::string(504, '\0')),
+            "encrypted docx (or an old .doc renamed): an OLE compound file, not a zip");
   EXPECT_EQ(test::parse_error_of("empty.docx", ""), "not a docx file (no word/document.xml)");
   const std::string odt = make_zip({{"content.xml", "<office:document-content/>"}, {"mimetype", "x"}});
   EXPECT_EQ(test::parse_error_of("other.docx", odt), "not a docx file (no word/document.xml)");

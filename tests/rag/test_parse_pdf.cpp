@@ -92,6 +92,18 @@ TEST(RagPdf, LinesJoinHyphenationAndEmptyPagesHaveNoPassage) {
   EXPECT_EQ(d.passages[1].page, 3);  // page 2 is empty
 }
 
+TEST(RagPdf, ParagraphsAtVerticalGapsAndPageNumbersDropped) {
+  const std::string page = text_lines({"First paragraph line one", "and line two."}) + "\n" +
+                           text_lines({"Second paragraph far below."}, 500) + "\n" + text_lines({"17"}, 40) + "\n" +
+                           text_lines({"2024 annual report"}, 300);
+  const ParsedDocument d = parse_bytes("gaps.pdf", make_pdf({page}));
+  std::vector<std::string> got;
+  for (const auto& p : d.passages) got.push_back(p.text);
+  EXPECT_EQ(got, (std::vector<std::string>{"First paragraph line one and line two.", "Second paragraph far below.",
+                                           "2024 annual report"}))
+      << "poppler's reading order puts the text at y=300 before the footer at y=40";
+}
+
 TEST(RagPdf, PageLimit) {
   ParseLimits one;
   one.max_pdf_pages = 1;

@@ -35,6 +35,9 @@ struct ZipFileCloser {
 class DocxArchive {
  public:
   DocxArchive(const std::string& bytes, const ParseLimits& limits) : limits_(limits) {
+    // Word saves a password-protected .docx as an OLE compound file holding the encrypted zip.
+    if (bytes.compare(0, 8, "\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1") == 0)
+      throw ParseError("encrypted docx (or an old .doc renamed): an OLE compound file, not a zip");
     zip_error_t err;
     zip_error_init(&err);
     zip_source_t* src = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &err);

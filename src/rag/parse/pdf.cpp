@@ -49,11 +49,20 @@ std::string unligate(std::string_view s) {
 
 bool is_lower_ascii(char c) { return c >= 'a' && c <= 'z'; }
 
-// One page's text as paragraphs; lines ending in "letter-" followed by a lowercase letter are joined.
+bool digits_only(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+// One page's text as paragraphs; lines ending in "letter-" followed by a lowercase letter are
+// joined. A paragraph that is just a short number (a page number in a header or footer) is dropped.
 void add_page(ParsedDocument& doc, std::string_view text, int page) {
   std::string para;
   auto flush = [&] {
-    add_passage(doc, para, page, 0, "");
+    const std::string t = normalize_space(para);
+    if (!(t.size() <= 6 && digits_only(t))) add_passage(doc, t, page, 0, "");
     para.clear();
   };
   std::size_t pos = 0;
