@@ -165,6 +165,15 @@ TEST(RagHtml, BlocksHeadingsTitleAndDroppedContent) {
   EXPECT_EQ(d.passages[8].line, 18);
 }
 
+TEST(RagXml, ManyAmpersandsWithoutSemicolonStayLinear) {
+  const std::string xml = "<r>" + std::string(4 << 20, '&') + ";</r>";
+  const auto t0 = std::chrono::steady_clock::now();
+  const ParsedDocument d = parse_bytes("amps.xml", xml);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  ASSERT_EQ(d.passages.size(), 1u);
+  EXPECT_EQ(d.passages[0].text, std::string(4 << 20, '&') + ";");
+}
+
 TEST(RagHtml, HostileAndBrokenPages) {
   // unterminated script: everything after it is script
   EXPECT_EQ(texts(parse_bytes("a.html", "<p>kept</p><script>var x = '</p><p>gone")), (std::vector<std::string>{"kept"}));

@@ -72,9 +72,11 @@ void decode_entities(std::string_view raw, MarkupMode mode, std::string& out) {
     }
     out.append(raw.substr(i, amp - i));
     i = amp + 1;
-    const std::size_t semi = raw.find(';', i);
-    // References are short: a ';' further than 32 bytes away means this '&' is literal.
-    if (semi == std::string_view::npos || semi - i > 32 || semi == i) {
+    // References are short: no ';' within 32 bytes means this '&' is literal (and bounding the
+    // search keeps a text of many '&' and no ';' linear).
+    std::size_t semi = raw.substr(i, 33).find(';');
+    if (semi != std::string_view::npos) semi += i;
+    if (semi == std::string_view::npos || semi == i) {
       out.push_back('&');
       continue;
     }
