@@ -1,7 +1,7 @@
 // libFuzzer target: the rag document parsers that read bytes themselves (text decoding, txt,
 // md, xml, html, vtt, srt, docx through libzip; not pdf, which is poppler's). The first byte
 // picks the format. Each run must end in a result or a ParseError, and every passage of a
-// result must be non-empty, valid UTF-8 and whitespace-normalized.
+// result must be non-empty, at most 32 KiB, valid UTF-8 and whitespace-normalized.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,7 +18,7 @@ void check(const ignis::rag::ParsedDocument& d) {
   if (invalid_utf8_offset(d.title) != std::string_view::npos) __builtin_trap();
   for (const auto& p : d.passages) {
     const std::string& t = p.text;
-    if (t.empty() || t.front() == ' ' || t.back() == ' ' || t.find("  ") != std::string::npos) __builtin_trap();
+    if (t.empty() || t.size() > ignis::rag::detail::kMaxPassageBytes || t.front() == ' ' || t.back() == ' ' || t.find("  ") != std::string::npos) __builtin_trap();
     if (invalid_utf8_offset(t) != std::string_view::npos || invalid_utf8_offset(p.heading) != std::string_view::npos)
       __builtin_trap();
     if (p.line < 0 || p.page != 0) __builtin_trap();

@@ -12,7 +12,8 @@ namespace ignis::rag {
 
 // One unit of text with its source position. Passages never span two pages.
 struct Passage {
-  std::string text;     // UTF-8, whitespace-normalized, never empty
+  std::string text;     // UTF-8, whitespace-normalized, never empty, at most 32 KiB (longer text is cut, at a
+                        // space where there is one, into several passages with the same position)
   int page = 0;         // 1-based page (pdf); 0 where the format has no pages
   int line = 0;         // 1-based first line in the source file (txt, md, xml, html, vtt, srt); 0 if none
   std::string heading;  // innermost heading above the passage (md '#', docx Heading styles, html h1-h6), or ""

@@ -170,8 +170,35 @@ TEST(RagXml, ManyAmpersandsWithoutSemicolonStayLinear) {
   const auto t0 = std::chrono::steady_clock::now();
   const ParsedDocument d = parse_bytes("amps.xml", xml);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
-  ASSERT_EQ(d.passages.size(), 1u);
-  EXPECT_EQ(d.passages[0].text, std::string(4 << 20, '&') + ";");
+  // one text node of 4 MiB: cut into passages of at most 32 KiB (no space in it: anywhere)
+  std::string joined;
+  for (const auto& p : d.passages) {
+    EXPECT_LE(p.text.size(), 32u << 10);
+    EXPECT_EQ(p.line, 1);
+    joined += p.text;
+  }
+  EXPECT_EQ(d.passages.size(), (4u << 20) / (32u << 10) + 1);
+  EXPECT_EQ(joined, std::string(4 << 20, '&') + ";");
+}
+
+TEST(RagHtml, LongTextIsCutAtSpacesAndCharacterBoundaries) {
+  std::string words;
+  while (words.size() < 100000) words += "w\xC3\xB6rd ";  // "word" with an o-umlaut
+  std::string no_spaces;
+  while (no_spaces.size() < 70000) no_spaces += "\xE2\x82\xAC";  // euro signs, 3 bytes each
+  const ParsedDocument d = parse_bytes("long.html", "<p>" + words + "</p><p>" + no_spaces + "</p>");
+  std::string joined_words, joined_euros;
+  for (const auto& p : d.passages) {
+    EXPECT_LE(p.text.size(), 32u << 10);
+    EXPECT_NE(p.text.front(), ' ');
+    EXPECT_NE(p.text.back(), ' ');
+    if (p.text[0] == 'w') joined_words += (joined_words.empty() ? "" : " ") + p.text;
+    else joined_euros += p.text;
+  }
+  words.pop_back();
+  EXPECT_EQ(joined_words, words);     // cut at spaces: nothing lost, no word split
+  EXPECT_EQ(joined_euros, no_spaces); // cut between characters: still valid UTF-8 pieces
+  EXPECT_EQ(d.passages.size(), 4u + 3u);
 }
 
 TEST(RagHtml, HostileAndBrokenPages) {

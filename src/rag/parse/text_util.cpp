@@ -125,15 +125,29 @@ std::string format_bytes(std::uint64_t n) {
 
 void add_passage(ParsedDocument& doc, std::string_view raw_text, int page, int line,
                  const std::string& heading, const std::string& anchor) {
-  std::string text = normalize_space(raw_text);
-  if (text.empty()) return;
-  Passage p;
-  p.text = std::move(text);
-  p.page = page;
-  p.line = line;
-  p.heading = heading;
-  p.anchor = anchor;
-  doc.passages.push_back(std::move(p));
+  const std::string text = normalize_space(raw_text);
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    std::size_t cut = rest.size(), next = rest.size();
+    if (rest.size() > kMaxPassageBytes) {
+      cut = rest.rfind(' ', kMaxPassageBytes);
+      if (cut != std::string_view::npos && cut > 0) {
+        next = cut + 1;
+      } else {
+        cut = kMaxPassageBytes;
+        while (cut > 0 && (static_cast<unsigned char>(rest[cut]) & 0xC0) == 0x80) --cut;
+        next = cut;
+      }
+    }
+    Passage p;
+    p.text.assign(rest.substr(0, cut));
+    p.page = page;
+    p.line = line;
+    p.heading = heading;
+    p.anchor = anchor;
+    doc.passages.push_back(std::move(p));
+    rest.remove_prefix(next);
+  }
 }
 
 }  // namespace ignis::rag::detail

@@ -24,7 +24,12 @@ std::string normalize_space(std::string_view s);
 // "256 MiB" for whole MiB, else "<n> bytes".
 std::string format_bytes(std::uint64_t n);
 
-// Appends a passage to `doc` unless its normalized text is empty.
+// No passage is longer than this: add_passage cuts longer text at the last space before the
+// limit (or, with none, at a UTF-8 character boundary) into passages with the same position.
+inline constexpr std::size_t kMaxPassageBytes = 32 << 10;
+
+// Appends a passage to `doc` unless its normalized text is empty (several if it is longer than
+// kMaxPassageBytes).
 void add_passage(ParsedDocument& doc, std::string_view raw_text, int page, int line,
                  const std::string& heading, const std::string& anchor = "");
 
