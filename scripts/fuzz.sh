@@ -3,14 +3,14 @@
 # runs each for SECONDS (default 300) over its seed corpus tests/fuzz_corpus/<target>/.
 # New inputs go to build-fuzz/corpus/<target>/ (not committed); crashes to
 # build-fuzz/crashes/<target>/. Exit status is non-zero on any finding.
-#   usage: scripts/fuzz.sh [SECONDS] [TARGET...]     (targets: fuzz_safetensors fuzz_config fuzz_quant_config)
+#   usage: scripts/fuzz.sh [SECONDS] [TARGET...]     (targets: fuzz_safetensors fuzz_config fuzz_quant_config fuzz_rag_parse)
 #   env:   FUZZ_JOBS (parallel fuzzing processes per target, default 1), BUILD_DIR (default build-fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET="${1:-300}"
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_safetensors fuzz_config fuzz_quant_config)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz_safetensors fuzz_config fuzz_quant_config fuzz_rag_parse)
 BUILD_DIR="${BUILD_DIR:-build-fuzz}"
 JOBS="${FUZZ_JOBS:-1}"
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -11,7 +12,8 @@ namespace ignis::rag {
 
 // One unit of text with its source position. Passages never span two pages.
 struct Passage {
-  std::string text;     // UTF-8, whitespace-normalized, never empty
+  std::string text;     // UTF-8, whitespace-normalized, never empty, at most 32 KiB (longer text is cut, at a
+                        // space where there is one, into several passages with the same position)
   int page = 0;         // 1-based page (pdf); 0 where the format has no pages
   int line = 0;         // 1-based first line in the source file (txt, md, xml, html, vtt, srt); 0 if none
   std::string heading;  // innermost heading above the passage (md '#', docx Heading styles, html h1-h6), or ""
@@ -27,8 +29,8 @@ struct ParsedDocument {
 // Bounds on what one file may cost; a file beyond them is skipped with a reason, not read.
 struct ParseLimits {
   std::uint64_t max_file_bytes = 256ull << 20;      // on-disk size
-  std::uint64_t max_unpacked_bytes = 512ull << 20;  // a docx's inflated XML, summed
-  double max_compression_ratio = 200.0;             // per zip member (zip bombs)
+  std::uint64_t max_unpacked_bytes = 512ull << 20;  // a docx's inflated XML, summed over the members read
+  double max_compression_ratio = 200.0;             // per zip member read (zip bombs), checked before inflating
   int max_pdf_pages = 5000;
 };
 
@@ -49,7 +51,8 @@ ParsedDocument parse_file(const std::filesystem::path& file, const ParseLimits& 
 
 // A folder walk: every regular file below `root` whose format is supported, recursively,
 // sorted by relative path, following symlinks without looping (each real directory visited
-// once) and skipping hidden entries (names starting with '.').
+// once) and skipping hidden entries (names starting with '.'), silently. Every other entry
+// that is not indexed is in `skipped`, also sorted by rel. Does not throw below the root.
 struct FolderEntry {
   std::filesystem::path path;  // absolute
   std::string rel;             // relative to root, '/'-separated: the name citations show
@@ -58,7 +61,10 @@ struct FolderEntry {
 };
 struct SkippedEntry {
   std::string rel;
-  std::string reason;  // "unreadable: Permission denied", "symlink loop", "unsupported format"
+  // "unreadable: Permission denied", "symlink loop", "unsupported format", "broken symlink",
+  // "not a regular file" (fifo, device, socket), "same directory as <rel>" (a second link to a
+  // directory already walked). rel "." is the root itself (its listing failed part way).
+  std::string reason;
 };
 struct FolderScan {
   std::vector<FolderEntry> files;
