@@ -27,6 +27,10 @@ void ModelFlags::add(CLI::App& app) {
                  "admit a request only while the KV pool keeps room for every running request's next N tokens "
                  "(0: admit whenever its first chunk fits; running requests then preempt the newest)")
       ->check(CLI::Range(0, 1 << 24));
+  app.add_option("--constraint-threads", constraint_threads,
+                 "threads that fill constrained requests' token masks beside the engine thread "
+                 "(-1: min(4, cores / 4); 0, the default: the engine thread only)")
+      ->check(CLI::Range(-1, 64));
   app.add_option("--quantization", quantization,
                  "fp8: quantize the dense projections at load (e4m3, per-channel weight scales, dynamic per-token "
                  "input scales; lm_head kept) | int8-wo: 8-bit weight-only, symmetric, group 128 | int4: 4-bit "
@@ -81,6 +85,7 @@ EngineConfig ModelFlags::engine_config(int kv_num_blocks) const {
   c.kv_num_blocks = kv_num_blocks;
   c.max_model_len = max_model_len;
   c.kv_reserve_tokens = kv_reserve_tokens;
+  c.constraint_threads = constraint_threads;
   return c;
 }
 

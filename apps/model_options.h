@@ -25,6 +25,7 @@ struct ModelFlags {
   int max_model_len = 0;
   int kv_block_size = 32;
   int kv_reserve_tokens = 512;
+  int constraint_threads = 0;
   bool no_cuda_graphs = false;
   bool no_gemm_tune = false;
   std::string quantization = "none";

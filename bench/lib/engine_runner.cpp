@@ -166,6 +166,7 @@ std::vector<RequestRecord> run_engine(Engine& engine, const Tokenizer* tok, cons
       obs->constraint = o.constraint_name.empty() ? "constrained" : o.constraint_name;
       obs->constraint_masks = after.constraint_masks - before.constraint_masks;
       obs->constraint_mask_ns = after.constraint_mask_ns - before.constraint_mask_ns;
+      obs->constraint_mask_wall_ns = after.constraint_mask_wall_ns - before.constraint_mask_wall_ns;
       const auto cache_after = o.constraint->cache_stats();
       obs->mask_cache_hits = int64_t(cache_after.hits - cache_before.hits);
       obs->mask_cache_misses = int64_t(cache_after.misses - cache_before.misses);

@@ -45,7 +45,7 @@ struct EngineObservations {
   // Constrained decoding (--json-schema / --regex); "" / -1 = free decoding or unknown.
   std::string constraint;             // what constrained every request, e.g. "json_schema FILE"
   int64_t constraint_complete = -1;   // requests whose output is a complete match of the constraint
-  int64_t constraint_masks = -1, constraint_mask_ns = -1;  // EngineStats' mask rows / host fill time over the run
+  int64_t constraint_masks = -1, constraint_mask_ns = -1, constraint_mask_wall_ns = -1;  // EngineStats' mask rows / host fill time over the run
   int64_t mask_cache_hits = -1, mask_cache_misses = -1;    // the compiled constraint's mask cache over the run
 };
 
@@ -82,7 +82,7 @@ struct Report {
   // p50 and output tokens/s, and this run's TPOT p50 overhead over it in percent.
   std::string constraint;
   std::optional<int64_t> constraint_complete, constraint_masks, mask_cache_hits, mask_cache_misses;
-  std::optional<double> mask_fill_ms_per_step, mask_fill_us_per_row;
+  std::optional<double> mask_fill_ms_per_step, mask_fill_us_per_row, mask_fill_wall_ms_per_step;
   std::optional<double> constraint_compile_ms;  // the run's one compile (set by the caller)
   std::optional<double> unconstrained_tpot_p50, unconstrained_output_tokens_per_s, tpot_overhead_pct;
   std::string hardware;

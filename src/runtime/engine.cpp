@@ -309,6 +309,13 @@ void Engine::Impl::build_rows(const StepPlan& plan) {
 }
 
 void Engine::Impl::fill_masks() {
+  if (mask_jobs.empty()) return;
+  const auto wall0 = Clock::now();
+  struct WallTime {
+    const Clock::time_point t0;
+    int64_t& acc;
+    ~WallTime() { acc += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count(); }
+  } wall{wall0, mask_wall_ns};
   // Below this many rows the pool's wake-up costs more than it saves.
   constexpr size_t kParallelRows = 4;
   if (mask_jobs.size() >= kParallelRows && !mask_pool) {  // started on first need
@@ -443,6 +450,7 @@ void Engine::Impl::publish_stats() {
   stats.prefix_hash_mismatches = ks.prefix_hash_mismatches;
   stats.constraint_masks = mask_rows;
   stats.constraint_mask_ns = mask_ns;
+  stats.constraint_mask_wall_ns = mask_wall_ns;
 }
 
 }  // namespace ignis

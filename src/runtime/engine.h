@@ -48,7 +48,11 @@ struct EngineConfig {
   SpecConfig spec;
   // Threads (besides the engine thread) that fill constrained rows' allowed-token masks in
   // parallel when a step has several; -1 = min(4, hardware threads / 4), 0 = engine thread only.
-  int constraint_threads = -1;
+  // Default 0: on the H200 machine (docs/PERF.md, 2026-12-02) 4 threads cut the engine thread's
+  // fill time per step only from 0.945 to 0.815 ms at batch 64 (a step waits for its slowest row,
+  // and the cost is mostly mask-cache misses, each a walk of the whole vocabulary trie) and TPOT
+  // did not improve.
+  int constraint_threads = 0;
 };
 
 enum class FinishReason { None, Stop, Length, Cancelled, Error };
@@ -148,6 +152,7 @@ struct EngineStats {
   // Constrained decoding: sampling rows masked by a request's constraint and the host time the
   // engine thread spent filling those masks (Matcher::fill_mask, before each step's sampling).
   int64_t constraint_masks = 0, constraint_mask_ns = 0;
+  int64_t constraint_mask_wall_ns = 0;  // engine-thread time spent filling them (< mask_ns when filled in parallel)
 };
 
 class Engine {

@@ -88,6 +88,7 @@ struct Engine::Impl {
   std::vector<RowSample> samples;        // (logit rows) and outputs
   std::vector<int> row_of;               // (plan seqs) first logit row of each scheduled sequence
   int64_t mask_rows = 0, mask_ns = 0;   // fill_mask calls and their time (published as EngineStats::constraint_*)
+  int64_t mask_wall_ns = 0;             // the engine thread's wall time in fill_masks()
   std::unique_ptr<WorkerPool> mask_pool;  // EngineConfig::constraint_threads
   std::vector<Active*> mask_jobs;         // this step's plain constrained rows (build_rows), filled together
   std::vector<int64_t> mask_job_ns;
