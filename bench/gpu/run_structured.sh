@@ -28,7 +28,7 @@ M="$OUT/model"
 mkdir -p "$M"
 cp bench/configs/llama-3.1-8b/config.json "$M/config.json"
 SCHEMA=bench/configs/nested-schema.json
-COMMON=(--model "$M" --load-format dummy --tokenizer "$TOK" --json-schema "$SCHEMA" --compare-unconstrained --no-progress)
+COMMON=(--model "$M" --load-format dummy --tokenizer "$TOK" --json-schema "$SCHEMA" --compare-unconstrained --no-progress ${EXTRA_ARGS:-})  # EXTRA_ARGS="--constraint-threads 4"
 
 run() {  # name, timeout, args...
   local name=$1 limit=$2; shift 2
