@@ -162,8 +162,11 @@ std::vector<Chunk> chunk_passages(const std::vector<Passage>& passages, const Ch
               "chunk overlap must be in [0, chunk size {}) (got {})", opt.chunk_tokens, opt.overlap_tokens);
   const Counter count = count_tokens ? count_tokens : Counter(count_words);
   const int limit = opt.chunk_tokens;
-  // Pieces of a long sentence leave room for the overlap that the next chunk starts with.
-  const int target = std::max(1, opt.chunk_tokens - opt.overlap_tokens);
+  // Pieces of a long sentence are at most half the overlap (and leave room for it), so that
+  // consecutive chunks can share whole pieces; without overlap they fill a chunk.
+  const int target = opt.overlap_tokens > 0
+                         ? std::max(1, std::min(opt.chunk_tokens - opt.overlap_tokens, opt.overlap_tokens / 2))
+                         : opt.chunk_tokens;
 
   std::vector<Unit> units;
   for (int p = 0; p < int(passages.size()); p++) {
