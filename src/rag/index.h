@@ -3,18 +3,21 @@
 // embedding function is given, BM25 always, hybrid retrieval fused by reciprocal rank.
 //
 // On disk an index is a directory:
-//   index.sqlite       THE authoritative file: meta (embedding model id, dim, chunk options,
-//                      schema version, the name and size of the current Faiss file), files
-//                      (relative path, sha256, size, mtime, format, title) and chunks (source
-//                      position, text, and the embedding vector as a blob when dense).
-//   dense-<gen>.faiss  IndexIDMap(IndexFlatIP) over the normalized chunk vectors, ids = chunk ids,
-//                      named by meta.faiss_file; derived from the vectors in index.sqlite.
-// An update runs in one SQLite transaction; the new Faiss file is written under a temporary
-// name, fsynced and renamed to a fresh dense-<gen+1>.faiss before the transaction commits, so
-// the old index.sqlite (with its old Faiss file) or the new one is always complete; stale Faiss
-// files are removed after the commit. Index::open checks that the Faiss file named by the store
-// exists and holds exactly the store's chunk ids. BM25 postings are rebuilt from the chunk texts
-// at open (see docs/ARCHITECTURE.md for the measurement behind that choice).
+//   index.sqlite        THE authoritative file: meta (embedding model id, dim, chunk options,
+//                       schema version, the names of the current derived files), files (relative
+//                       path, sha256, size, mtime, format, title) and chunks (source position,
+//                       text, and the embedding vector as a blob when dense).
+//   dense-<gen>.faiss   IndexIDMap(IndexFlatIP) over the normalized chunk vectors, ids = chunk
+//                       ids (dense indexes only), rebuilt from the vectors in index.sqlite.
+//   lexical-<gen>.bm25  the BM25 inverted index, rebuilt from the chunk texts in index.sqlite.
+// An update runs in one SQLite transaction; the derived files are written under temporary names,
+// fsynced and renamed to a fresh generation before the transaction (which names them in meta)
+// commits, so the old index.sqlite with its old files or the new one with the new files is always
+// complete; files of other generations are removed after the commit. Index::open checks that the
+// files named by the store exist and hold exactly the store's chunk ids (Faiss: also ntotal, dim).
+// BM25 is stored, not rebuilt at open: on 20k chunks of 100 words (2M terms, 2-core shared CPU)
+// building it from the texts takes 0.55 s (~10 s at 100k chunks of 512 tokens), opening the
+// index with the snapshot 0.075 s (a 14 MB file next to a 10 MB store).
 // Depends on core/ only (plus SQLite, Faiss); apps/ adapts enc::SentenceEncoder to Embedding.
 #pragma once
 #include <cstdint>
@@ -81,6 +84,11 @@ class Bm25 {
   // The best k ids with their scores, best first (ties: smaller id first); only ids sharing a term.
   std::vector<std::pair<std::int64_t, double>> search(const std::string& query, int k) const;
   std::size_t size() const { return ids_.size(); }
+  const std::vector<std::int64_t>& ids() const { return ids_; }
+  // A binary snapshot (lexical-<gen>.bm25 in an index): written under a temporary name, fsynced,
+  // renamed; load replaces this one's content and throws Error naming the file if it is not one.
+  void save(const std::filesystem::path& file) const;
+  void load(const std::filesystem::path& file);
 
  private:
   double k1_, b_;

@@ -318,6 +318,37 @@ TEST(RagLexical, Bm25RanksKnownAnswersAndMatchesTheFormula) {
   EXPECT_NEAR(r[0].second, want, 1e-12);
 }
 
+TEST(RagLexical, Bm25SnapshotRoundTrips) {
+  TempDir t;
+  Bm25 bm;
+  bm.add(3, "alpha beta gamma");
+  bm.add(9, "beta beta delta Café");
+  bm.add(4, "");
+  bm.save(t.path / "x.bm25");
+  EXPECT_FALSE(fs::exists(t.path / "x.bm25.tmp"));
+  Bm25 back;
+  back.add(100, "something else");
+  back.load(t.path / "x.bm25");
+  EXPECT_EQ(back.ids(), (std::vector<int64_t>{3, 9, 4}));
+  for (const char* q : {"beta", "alpha delta", "cafe", "zeta"}) EXPECT_EQ(back.search(q, 5), bm.search(q, 5)) << q;
+  // Truncated or foreign files are refused with the file's name.
+  std::string bytes;
+  {
+    std::ifstream in(t.path / "x.bm25", std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  write_file(t.path / "cut.bm25", bytes.substr(0, bytes.size() - 3));
+  EXPECT_THROW(back.load(t.path / "cut.bm25"), Error);
+  write_file(t.path / "junk.bm25", "hello");
+  try {
+    back.load(t.path / "junk.bm25");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("junk.bm25"), std::string::npos);
+  }
+  EXPECT_EQ(back.ids().size(), 3u) << "a failed load leaves the previous content";
+}
+
 // ---- fusion ----
 
 TEST(RagFusion, ReciprocalRankFusionMath) {
@@ -410,7 +441,7 @@ TEST(RagIndex, LexicalOnlyIndexFallsBack) {
   EXPECT_EQ(hits[0].dense_rank, 0);
   EXPECT_NE(note.find("lexical"), std::string::npos);
   EXPECT_THROW(index->search("bake", 2, Retrieval::Dense, nullptr), Error);
-  for (auto& f : fs::directory_iterator(ix)) EXPECT_EQ(f.path().extension(), ".sqlite") << "no Faiss file";
+  for (auto& f : fs::directory_iterator(ix)) EXPECT_NE(f.path().extension(), ".faiss") << "no Faiss file";
 }
 
 TEST(RagIndex, IncrementalUpdates) {
@@ -473,9 +504,15 @@ TEST(RagIndex, IncrementalUpdates) {
     for (Retrieval m : {Retrieval::Lexical, Retrieval::Dense, Retrieval::Hybrid})
       for (auto& h : index->search("red signal train locomotives", 20, m, &fe.emb)) EXPECT_NE(h.file, "trains.md");
   }
-  int faiss_files = 0;
-  for (auto& f : fs::directory_iterator(ix)) faiss_files += f.path().extension() == ".faiss";
-  EXPECT_EQ(faiss_files, 1) << "stale Faiss generations are removed";
+  int faiss_files = 0, bm25_files = 0, others = 0;
+  for (auto& f : fs::directory_iterator(ix)) {
+    faiss_files += f.path().extension() == ".faiss";
+    bm25_files += f.path().extension() == ".bm25";
+    others += f.path().extension() != ".faiss" && f.path().extension() != ".bm25";
+  }
+  EXPECT_EQ(faiss_files, 1) << "stale generations are removed";
+  EXPECT_EQ(bm25_files, 1);
+  EXPECT_EQ(others, 1) << "index.sqlite";
 
   // Another embedding model: everything re-embedded.
   FakeEmbedding fe2("fake-bow-32", 32);
@@ -547,7 +584,7 @@ TEST(RagIndex, InterruptedRunLeavesThePreviousIndex) {
   }
   for (auto& f : fs::directory_iterator(ix)) {
     std::string name = f.path().filename().string();
-    EXPECT_TRUE(name == "index.sqlite" || name.ends_with(".faiss")) << "left behind: " << name;
+    EXPECT_TRUE(name == "index.sqlite" || name.ends_with(".faiss") || name.ends_with(".bm25")) << "left behind: " << name;
   }
 
   // A model change that fails half-way leaves the old model's index.
@@ -593,6 +630,21 @@ TEST(RagIndex, OpenValidates) {
   expect_error(a, "is missing");
   write_file(fa, "garbage");
   expect_error(a, "cannot read the Faiss index");
+  // b's BM25 snapshot under a's name (a has its Faiss file again from a rebuild).
+  build_index(docs, a, &fe.emb, small_chunks(), test_source());  // more.txt added: a re-indexes it
+  fs::remove(docs / "more.txt");
+  build_index(docs, a, &fe.emb, small_chunks(), test_source());
+  ASSERT_NO_THROW(Index::open(a));
+  auto bm25_of = [](const fs::path& dir) {
+    for (auto& f : fs::directory_iterator(dir))
+      if (f.path().extension() == ".bm25") return f.path();
+    return fs::path();
+  };
+  fs::path la = bm25_of(a);
+  fs::copy_file(bm25_of(b), la, fs::copy_options::overwrite_existing);
+  expect_error(a, "the BM25 snapshot holds");
+  fs::remove(la);
+  expect_error(a, "BM25 file");
   write_file(b / "index.sqlite", "this is not a database at all, just text long enough to fill a header ..........");
   expect_error(b, "not an index store");
   expect_error(t.path / "none", "no index here");

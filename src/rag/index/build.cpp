@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "rag/index.h"
+#include "rag/index/atomic_file.h"
 #include "rag/index/dense.h"
 #include "rag/index/sha256.h"
 #include "rag/index/store.h"
@@ -21,14 +22,6 @@ namespace ignis::rag {
 namespace fs = std::filesystem;
 
 namespace {
-
-void fsync_dir(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
 
 void normalize(std::vector<float>& v) {
   double s = 0;
@@ -43,14 +36,15 @@ std::string first_line(const std::string& s) {
   return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
-// Removes Faiss files other than `keep` (left by earlier generations or an interrupted run).
-void remove_stale_faiss(const fs::path& dir, const std::string& keep) {
+// Removes derived files other than `keep` (left by earlier generations or an interrupted run).
+void remove_stale(const fs::path& dir, const std::set<std::string>& keep) {
   std::error_code ec;
   for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
     std::string name = it->path().filename().string();
-    bool faiss = name.rfind("dense-", 0) == 0 &&
-                 (name.ends_with(".faiss") || name.ends_with(".faiss.tmp"));
-    if (faiss && name != keep) {
+    if (name.ends_with(".tmp")) name.resize(name.size() - 4);
+    bool derived = (name.rfind("dense-", 0) == 0 && name.ends_with(".faiss")) ||
+                   (name.rfind("lexical-", 0) == 0 && name.ends_with(".bm25"));
+    if (derived && !keep.count(it->path().filename().string())) {
       std::error_code rm;
       fs::remove(it->path(), rm);
     }
@@ -106,7 +100,7 @@ IndexReport build_index(const fs::path& docs, const fs::path& index_dir, const E
   IGNIS_CHECK(!ec, "{}: cannot create the index directory: {}", index_dir.string(), ec.message());
   Store store(index_dir / "index.sqlite", /*create=*/true);
   store.begin();
-  std::string written_faiss;  // a new Faiss file of this run, removed if the run fails
+  std::vector<std::string> written;  // derived files of this run, removed if the run fails
   try {
     const bool fresh = !store.has_schema();
     if (fresh) store.create_schema();
@@ -244,37 +238,46 @@ IndexReport build_index(const fs::path& docs, const fs::path& index_dir, const E
       progress();
     }
 
-    // The Faiss file: rebuilt from the store's vectors when anything changed (or it is missing).
-    std::string faiss_file = old_faiss;
-    if (!emb) {
-      faiss_file.clear();
-    } else if (changed || old_faiss.empty() || !fs::exists(index_dir / old_faiss)) {
-      const std::int64_t gen = meta_int("faiss_gen") + 1;
-      DenseIndex dense(emb->dim);
-      std::vector<float> buf;
-      std::vector<std::int64_t> ids;
-      store.each_vector(emb->dim, [&](std::int64_t id, const float* v) {
-        ids.push_back(id);
-        buf.insert(buf.end(), v, v + emb->dim);
-      });
-      dense.add(std::int64_t(ids.size()), buf.data(), ids.data());
-      faiss_file = fmt::format("dense-{}.faiss", gen);
-      written_faiss = faiss_file;
-      dense.write(index_dir / faiss_file);
+    // The derived files (Faiss from the store's vectors, the BM25 snapshot from its texts) are
+    // rebuilt under a new generation when anything changed or one is missing.
+    const std::string old_lexical = report.rebuilt && !fresh ? std::string() : store.meta("lexical_file").value_or("");
+    auto missing = [&](const std::string& name) { return name.empty() || !fs::exists(index_dir / name); };
+    std::string faiss_file = emb ? old_faiss : "", lexical_file = old_lexical;
+    if (changed || missing(old_lexical) || (emb && missing(old_faiss))) {
+      const std::int64_t gen = meta_int("gen") + 1;
+      if (emb) {
+        DenseIndex dense(emb->dim);
+        std::vector<float> buf;
+        std::vector<std::int64_t> ids;
+        store.each_vector(emb->dim, [&](std::int64_t id, const float* v) {
+          ids.push_back(id);
+          buf.insert(buf.end(), v, v + emb->dim);
+        });
+        dense.add(std::int64_t(ids.size()), buf.data(), ids.data());
+        faiss_file = fmt::format("dense-{}.faiss", gen);
+        written.push_back(faiss_file);
+        dense.write(index_dir / faiss_file);
+      }
+      Bm25 bm25;
+      store.each_text([&](std::int64_t id, const std::string& text) { bm25.add(id, text); });
+      lexical_file = fmt::format("lexical-{}.bm25", gen);
+      written.push_back(lexical_file);
+      bm25.save(index_dir / lexical_file);
       fsync_dir(index_dir);
-      store.set_meta("faiss_gen", std::to_string(gen));
-      store.set_meta("faiss_ntotal", std::to_string(ids.size()));
+      store.set_meta("gen", std::to_string(gen));
     }
     store.set_meta("faiss_file", faiss_file);
+    store.set_meta("lexical_file", lexical_file);
     report.chunks_total = store.count_chunks();
     store.commit();
-    written_faiss.clear();
-    remove_stale_faiss(index_dir, faiss_file);
+    written.clear();
+    remove_stale(index_dir, {faiss_file, lexical_file});
   } catch (...) {
     store.rollback();
-    if (!written_faiss.empty()) {
+    for (const std::string& name : written) {
       std::error_code rm;
-      fs::remove(index_dir / written_faiss, rm);
+      fs::remove(index_dir / name, rm);
+      fs::remove(index_dir / (name + ".tmp"), rm);
     }
     throw;
   }

@@ -1,11 +1,11 @@
 // ignis rag: the Faiss side of an index (see rag/index.h for the commit protocol).
 #include "rag/index/dense.h"
 
+#include "rag/index/atomic_file.h"
+
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/index_io.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -61,20 +61,7 @@ void DenseIndex::write(const std::filesystem::path& file) const {
     std::filesystem::remove(tmp, ec);
     IGNIS_FAIL("{}: cannot write the Faiss index: {}", tmp.string(), e.what());
   }
-  int fd = ::open(tmp.c_str(), O_RDONLY);
-  bool synced = fd >= 0 && ::fsync(fd) == 0;
-  int e = errno;
-  if (fd >= 0) ::close(fd);
-  std::error_code ec;
-  if (!synced) {
-    std::filesystem::remove(tmp, ec);
-    IGNIS_FAIL("{}: fsync failed: {}", tmp.string(), std::strerror(e));
-  }
-  std::filesystem::rename(tmp, file, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    IGNIS_FAIL("{}: cannot rename into place: {}", file.string(), ec.message());
-  }
+  fsync_and_rename(tmp, file);
 }
 
 std::int64_t DenseIndex::ntotal() const { return index_->ntotal; }

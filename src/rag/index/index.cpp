@@ -73,7 +73,16 @@ std::unique_ptr<Index> Index::open(const fs::path& dir) {
     IGNIS_CHECK(ids == st.chunk_ids(), "{}: the Faiss ids are not the store's chunk ids (rebuild with `ignis rag index`)",
                 file.string());
   }
-  st.each_text([&](std::int64_t id, const std::string& text) { impl->bm25.add(id, text); });
+  const std::string lexical = st.meta("lexical_file").value_or("");
+  IGNIS_CHECK(!lexical.empty() && fs::exists(dir / lexical),
+              "{}: the BM25 file {} that index.sqlite names is missing: rebuild with `ignis rag index`", dir.string(),
+              lexical.empty() ? "(none)" : lexical);
+  impl->bm25.load(dir / lexical);
+  std::vector<std::int64_t> ids = impl->bm25.ids();
+  std::sort(ids.begin(), ids.end());
+  IGNIS_CHECK(ids == st.chunk_ids(),
+              "{}: the BM25 snapshot holds {} chunks, not the store's {} (index.sqlite is authoritative: rebuild with "
+              "`ignis rag index`)", (dir / lexical).string(), ids.size(), in.chunks);
   return std::unique_ptr<Index>(new Index(std::move(impl)));
 }
 
