@@ -231,14 +231,13 @@ void print_report(const rag::IndexReport& r, const fs::path& dir, const LoadedEm
 std::unique_ptr<LoadedEmbedding> update_index(const IndexFlags& f, const fs::path& dir) {
   auto existing = try_open(dir);
   auto le = resolve_embedding(f, existing.get());
-  existing.reset();
   rag::BuildOptions bo;
   bo.chunk = chunk_options(f, le.get());
-  if (f.chunk_tokens == 0 && f.chunk_overlap < 0) {
-    // Without chunk flags an existing index keeps its own options (no rebuild by surprise).
-    if (auto ix = try_open(dir); ix && ix->info().model_id == (le ? le->emb.model_id : ""))
-      bo.chunk = ix->info().chunk;
-  }
+  // Without chunk flags an existing index of the same model keeps its own options (no rebuild by surprise).
+  if (f.chunk_tokens == 0 && f.chunk_overlap < 0 && existing &&
+      existing->info().model_id == (le ? le->emb.model_id : ""))
+    bo.chunk = existing->info().chunk;
+  existing.reset();
   ProgressBar bar(f.quiet);
   bo.progress.on_file = [&](int done, int total, int chunks, const std::string& rel) { bar.update(done, total, chunks, rel); };
   rag::IndexReport r;
