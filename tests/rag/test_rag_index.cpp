@@ -652,3 +652,20 @@ TEST(RagIndex, OpenValidates) {
   write_file(t.path / "empty" / "index.sqlite", "");
   expect_error(t.path / "empty", "empty or incomplete");
 }
+
+TEST(RagIndex, AnOpenIndexSurvivesAnUpdate) {
+  TempDir t;
+  fs::path docs = t.path / "docs", ix = t.path / "index";
+  write_corpus(docs);
+  FakeEmbedding fe;
+  build_index(docs, ix, &fe.emb, small_chunks(), test_source());
+  auto before = Index::open(ix);
+  ASSERT_EQ(before->search("red signal train", 1, Retrieval::Hybrid, &fe.emb)[0].file, "trains.md");
+  fs::remove(docs / "trains.md");
+  build_index(docs, ix, &fe.emb, small_chunks(), test_source());  // commits, removes the old generation
+  // The open index keeps its loaded Faiss / BM25 generation; hits whose chunks left the store are dropped.
+  for (Retrieval m : {Retrieval::Lexical, Retrieval::Dense, Retrieval::Hybrid})
+    for (auto& h : before->search("red signal train", 10, m, &fe.emb)) EXPECT_NE(h.file, "trains.md");
+  EXPECT_EQ(before->search("knead dough", 1, Retrieval::Hybrid, &fe.emb)[0].file, "cooking/bread.txt");
+  EXPECT_EQ(Index::open(ix)->info().files, 3);
+}

@@ -31,6 +31,9 @@ std::unique_ptr<Index> Index::open(const fs::path& dir) {
   impl->dir = dir;
   impl->store = std::make_unique<Store>(db, /*create=*/false);
   Store& st = *impl->store;
+  // One read transaction: an update cannot commit (and then delete the derived files this
+  // generation names) while they are being loaded.
+  st.begin_read();
   IGNIS_CHECK(st.has_schema() && st.meta("version"),
               "{}: the index is empty or incomplete (an interrupted first run?): run `ignis rag index` again",
               dir.string());
@@ -83,6 +86,7 @@ std::unique_ptr<Index> Index::open(const fs::path& dir) {
   IGNIS_CHECK(ids == st.chunk_ids(),
               "{}: the BM25 snapshot holds {} chunks, not the store's {} (index.sqlite is authoritative: rebuild with "
               "`ignis rag index`)", (dir / lexical).string(), ids.size(), in.chunks);
+  st.commit();
   return std::unique_ptr<Index>(new Index(std::move(impl)));
 }
 
@@ -131,8 +135,8 @@ std::vector<Hit> Index::search(const std::string& query, int top_k, Retrieval mo
   for (const Fused& f : ranked) {
     ChunkRecord c;
     Hit h;
-    IGNIS_CHECK(impl_->store->chunk(f.id, &c, &h.file, &h.title), "{}: chunk {} is in the search index but not the store",
-                impl_->dir.string(), f.id);
+    // An update committed since open may have removed it: such a hit is left out.
+    if (!impl_->store->chunk(f.id, &c, &h.file, &h.title)) continue;
     h.chunk_id = f.id;
     h.page = c.page;
     h.line = c.line;

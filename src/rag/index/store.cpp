@@ -70,7 +70,7 @@ Store::Store(const std::filesystem::path& file, bool create) : name_(file.string
     db_ = nullptr;
     IGNIS_FAIL("{}: cannot open the index store: {}", name_, msg);
   }
-  sqlite3_busy_timeout(db_, 5000);
+  sqlite3_busy_timeout(db_, 60000);  // a reader opening a large index holds its lock for a while
   try {
     exec("PRAGMA foreign_keys = ON");
     // Reading anything validates the header: a file that is not SQLite fails here.
@@ -100,6 +100,12 @@ void Store::exec(const char* sql) {
 void Store::begin() {
   exec("BEGIN IMMEDIATE");
   in_tx_ = true;
+}
+
+void Store::begin_read() {
+  exec("BEGIN");
+  in_tx_ = true;
+  Stmt(db_, "SELECT count(*) FROM sqlite_master").step();  // takes the shared lock now
 }
 
 void Store::commit() {

@@ -56,7 +56,8 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  void begin();
+  void begin();       // a write transaction (BEGIN IMMEDIATE)
+  void begin_read();  // a read transaction: a writer cannot commit until commit() / rollback()
   void commit();
   void rollback() noexcept;
   bool has_schema();   // the meta table exists
