@@ -127,8 +127,8 @@ struct IndexFlags {
     app.add_option("--index", index, "the index directory (default: DOCS/.ignis-index)");
     app.add_option("--embedding-model", embedding_model,
                    "sentence-transformers folder for dense retrieval (default: the one the index was built with; "
-                   "none: lexical BM25 only)")
-        ->check(CLI::ExistingDirectory);
+                   "'none': BM25 only)")
+        ->check(CLI::ExistingDirectory | CLI::IsMember({"none"}));
     app.add_option("--chunk-tokens", chunk_tokens, "tokens per chunk (default 512, at most what the encoder reads)")
         ->check(CLI::Range(1, 1 << 20));
     app.add_option("--chunk-overlap", chunk_overlap, "tokens shared by consecutive chunks (default 200)")
@@ -153,6 +153,7 @@ std::unique_ptr<rag::Index> try_open(const fs::path& dir) {
 
 // The embedding model: --embedding-model, else the one recorded in the existing index.
 std::unique_ptr<LoadedEmbedding> resolve_embedding(const IndexFlags& f, const rag::Index* existing) {
+  if (f.embedding_model == "none") return nullptr;
   if (!f.embedding_model.empty()) return load_embedding(f.embedding_model);
   if (existing && existing->dense()) {
     const std::string& dir = existing->info().model_dir;

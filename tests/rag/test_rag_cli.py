@@ -109,6 +109,13 @@ else:
     parts = r.stdout.split("Sources:")
     check(len(parts) == 3 and "[1] kitchen/bread.txt" in parts[1] and "[1] garden.txt" in parts[2], "chat sources per question")
 
+# Back to BM25 only on request.
+r = run(["index", "--docs", docs, "--embedding-model", "none"])
+check(r.returncode == 0 and "embedding model changed (bert_mean@" in r.stderr and "-> none)" in r.stderr,
+      f"--embedding-model none: {r.stderr}")
+r = run(["search", "--index", index, "--retrieval", "lexical", "cucumbers"])
+check(r.returncode == 0 and r.stdout.startswith("1. garden.txt, line 1"), f"lexical after none: {r.stdout}")
+
 # Errors.
 r = run(["search", "--index", os.path.join(root, "nowhere"), "x"])
 check(r.returncode == 1 and "no index here" in r.stderr, f"missing index: {r.stderr}")

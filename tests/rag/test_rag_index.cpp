@@ -425,6 +425,23 @@ TEST(RagIndex, BuildsAndRetrievesWithPositions) {
   EXPECT_THROW(index->search("water", 0, Retrieval::Lexical, nullptr), Error);
 }
 
+TEST(RagIndex, EmptyFolderAndAnIndexInsideTheFolder) {
+  TempDir t;
+  fs::path docs = t.path / "docs";
+  fs::create_directories(docs);
+  FakeEmbedding fe;
+  IndexReport r = build_index(docs, docs / "idx", &fe.emb, small_chunks(), test_source());
+  EXPECT_EQ(r.files_seen, 0);
+  EXPECT_EQ(r.chunks_total, 0);
+  auto index = Index::open(docs / "idx");
+  EXPECT_TRUE(index->search("anything", 4, Retrieval::Hybrid, &fe.emb).empty());
+  write_file(docs / "a.txt", "Alpha beta.\n");
+  r = build_index(docs, docs / "idx", &fe.emb, small_chunks(), test_source());
+  EXPECT_EQ(r.files_seen, 1) << "the index's own files are not documents";
+  EXPECT_TRUE(r.skipped.empty()) << r.skipped[0].rel;
+  EXPECT_EQ(Index::open(docs / "idx")->search("alpha", 4, Retrieval::Dense, &fe.emb).size(), 1u);
+}
+
 TEST(RagIndex, LexicalOnlyIndexFallsBack) {
   TempDir t;
   fs::path docs = t.path / "docs", ix = t.path / "index";

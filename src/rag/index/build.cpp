@@ -92,6 +92,13 @@ IndexReport build_index(const fs::path& docs, const fs::path& index_dir, const E
   }
   IndexReport report;
   FolderScan scan = source.scan(docs);
+  {  // an index kept inside the folder (not hidden) is not a document
+    const std::string inside = fs::weakly_canonical(index_dir).string() + "/";
+    const fs::path root = fs::weakly_canonical(docs);
+    auto in_index = [&](const std::string& rel) { return (root / rel).string().rfind(inside, 0) == 0; };
+    std::erase_if(scan.files, [&](const FolderEntry& e) { return in_index(e.rel); });
+    std::erase_if(scan.skipped, [&](const SkippedEntry& e) { return in_index(e.rel); });
+  }
   report.files_seen = int(scan.files.size());
   report.skipped = scan.skipped;
 
