@@ -139,6 +139,8 @@ IndexSource default_source(const ParseLimits& limits = {});
 struct BuildOptions {
   ChunkOptions chunk;
   int embed_batch = 16;  // passages per embed_passages call
+  // Files above this are skipped before they are hashed (the parsers' own limit, ParseLimits).
+  std::uint64_t max_file_bytes = ParseLimits{}.max_file_bytes;
   Progress progress;
 };
 

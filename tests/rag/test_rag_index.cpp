@@ -567,6 +567,19 @@ TEST(RagIndex, SkipsBadFilesAndKeepsGoing) {
   for (auto& s : r.skipped) why[s.rel] = s.reason;
   EXPECT_EQ(why["bad.txt"], "not UTF-8 text at byte 3");
   EXPECT_EQ(why["notes.pdfx"], "unsupported format");
+  // Too large: skipped before it is read; a file that grows past the limit loses its chunks.
+  BuildOptions tight = small_chunks();
+  tight.max_file_bytes = 100;
+  write_file(docs / "big.txt", std::string(200, 'x') + "\n");
+  int parses = 0;
+  IndexReport big = build_index(docs, ix, &fe.emb, tight, test_source(&parses));
+  std::map<std::string, std::string> why2;
+  for (auto& s : big.skipped) why2[s.rel] = s.reason;
+  EXPECT_EQ(why2["big.txt"], "larger than 100 bytes");
+  EXPECT_EQ(why2["faiss.md"], "larger than 100 bytes");
+  EXPECT_EQ(parses, 1) << "only bad.txt (small, never indexed) is read again";
+  fs::remove(docs / "big.txt");
+  build_index(docs, ix, &fe.emb, small_chunks(), test_source());
   EXPECT_EQ(Index::open(ix)->info().files, 5);
   // A good file that turns bad loses its old chunks.
   write_file(docs / "garden.txt", "@BAD@\n");

@@ -178,6 +178,12 @@ IndexReport build_index(const fs::path& docs, const fs::path& index_dir, const E
       }
       const std::int64_t size = st.st_size;
       const std::int64_t mtime_ns = std::int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+      if (uint64_t(size) > opt.max_file_bytes) {
+        const uint64_t mib = opt.max_file_bytes >> 20;
+        skip(mib << 20 == opt.max_file_bytes ? fmt::format("larger than {} MiB", mib)
+                                             : fmt::format("larger than {} bytes", opt.max_file_bytes));
+        continue;
+      }
       if (was && was->size == size && was->mtime_ns == mtime_ns) {
         report.files_unchanged++;
         progress();
