@@ -278,6 +278,64 @@ TEST(RagChunker, NeverSpansPagesAndValidatesOptions) {
   EXPECT_EQ(count_words("  one two\tthree\n four "), 4);
 }
 
+TEST(RagChunker, RandomizedInvariants) {
+  std::mt19937 rng(20);
+  for (int round = 0; round < 300; round++) {
+    std::vector<Passage> ps;
+    std::map<std::string, int> order;  // every word is unique: its global position
+    std::map<std::string, int> page_of;
+    int page = 1, next = 0;
+    const int n = int(rng() % 8);
+    for (int p = 0; p < n; p++) {
+      if (rng() % 4 == 0) page++;
+      std::string text;
+      const int w = int(rng() % 60);
+      for (int i = 0; i < w; i++) {
+        std::string word = "w" + std::to_string(next);
+        if (rng() % 10 == 0) word += ".";  // sentence ends
+        if (rng() % 30 == 0) word += std::string(rng() % 40, 'z');  // long words
+        order[word] = next++;
+        page_of[word] = page;
+        text += (i ? " " : "") + word;
+      }
+      if (!text.empty()) ps.push_back(passage(text, p + 1, page));
+    }
+    ChunkOptions o;
+    o.chunk_tokens = 1 + int(rng() % 40);
+    o.overlap_tokens = int(rng() % o.chunk_tokens);
+    auto by_chars = [](const std::string& t) { return std::max(1, int(t.size() / 4)); };
+    const bool chars = rng() % 2;
+    auto chunks = chunk_passages(ps, o, chars ? std::function<int(const std::string&)>(by_chars) : count_words);
+    std::set<std::string> covered;
+    int last_first = -1;
+    for (const Chunk& c : chunks) {
+      ASSERT_LE(c.tokens, o.chunk_tokens) << "round " << round;
+      ASSERT_FALSE(c.text.empty());
+      std::istringstream is(c.text);
+      std::string w;
+      int first = -1;
+      while (is >> w) {
+        covered.insert(w);
+        auto it = order.find(w);
+        if (it != order.end()) {
+          if (first < 0) first = it->second;
+          EXPECT_EQ(page_of[w], c.page) << "a chunk never spans pages (round " << round << ")";
+        }
+      }
+      if (first >= 0) {
+        EXPECT_GE(first, last_first) << "chunks advance through the text (round " << round << ")";
+        last_first = first;
+      }
+      bool page_ok = false;
+      for (auto& p : ps) page_ok |= p.page == c.page && p.line == c.line;
+      EXPECT_TRUE(page_ok) << "position of a real passage";
+    }
+    // Every word is in some chunk (a word cut at characters shows as pieces: check the rest).
+    for (auto& [w, pos] : order)
+      if (w.find("zzzz") == std::string::npos) EXPECT_TRUE(covered.count(w)) << w << " lost in round " << round;
+  }
+}
+
 // ---- lexical ----
 
 TEST(RagLexical, TokenizerFoldsCaseAndDiacritics) {

@@ -161,7 +161,7 @@ struct Reader {
   size_t at = 0;
   void bytes(void* p, size_t n) {
     IGNIS_CHECK(n <= buf.size() - at, "{}: truncated BM25 snapshot", name);
-    std::memcpy(p, buf.data() + at, n);
+    if (n > 0) std::memcpy(p, buf.data() + at, n);
     at += n;
   }
   template <class T>
