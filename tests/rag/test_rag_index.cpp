@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "rag/index.h"
+#include "rag/index/sha256.h"
 
 namespace fs = std::filesystem;
 using namespace ignis;
@@ -336,6 +337,21 @@ TEST(RagChunker, RandomizedInvariants) {
   }
 }
 
+TEST(RagSha256, KnownDigests) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  Sha256 h;  // a million 'a', fed in uneven pieces
+  std::string a(1000, 'a');
+  for (int i = 0; i < 1000; i++) h.update(a.data(), a.size());
+  EXPECT_EQ(h.hex(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  TempDir t;
+  write_file(t.path / "f", std::string(3 << 20, 'a') + "abc");  // spans the 1 MiB read buffer
+  EXPECT_EQ(sha256_file(t.path / "f"), sha256_hex(std::string(3 << 20, 'a') + "abc"));
+  EXPECT_THROW(sha256_file(t.path / "missing"), Error);
+}
+
 // ---- lexical ----
 
 TEST(RagLexical, TokenizerFoldsCaseAndDiacritics) {
@@ -555,6 +571,8 @@ TEST(RagIndex, IncrementalUpdates) {
   EXPECT_EQ(r3.files_unchanged, 3);
   EXPECT_EQ(parses, 1);
   EXPECT_EQ(fe.texts, 1) << "only the modified file's one chunk is embedded";
+  EXPECT_EQ(fe.calls, 1);
+  EXPECT_EQ(r3.embed_calls, 1);
   EXPECT_EQ(r3.chunks_added, 1);
   EXPECT_EQ(r3.chunks_removed, 1);
   {
