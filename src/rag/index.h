@@ -124,7 +124,8 @@ struct IndexReport {
 };
 
 struct Progress {
-  // Called after each file: (files done, files total, chunks so far, current file rel path).
+  // Called after each file and each embedding batch: (files done, files total, chunks added so
+  // far in this run, current file's rel path).
   std::function<void(int, int, int, const std::string&)> on_file;
 };
 

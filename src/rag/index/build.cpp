@@ -112,9 +112,13 @@ IndexReport build_index(const fs::path& docs, const fs::path& index_dir, const E
     const bool fresh = !store.has_schema();
     if (fresh) store.create_schema();
     const std::string model_id = emb ? emb->model_id : "";
-    auto meta_int = [&](const char* key) {
+    auto meta_int = [&](const char* key) {  // -1: absent or not a number (then the index is rebuilt)
       auto v = store.meta(key);
-      return v ? std::stoll(*v) : -1ll;
+      try {
+        return v ? std::stoll(*v) : -1ll;
+      } catch (const std::exception&) {
+        return -1ll;
+      }
     };
     if (fresh) {
       report.rebuilt = true, report.rebuild_reason = "new index";

@@ -78,7 +78,7 @@ Store::Store(const std::filesystem::path& file, bool create) : name_(file.string
   } catch (const Error& e) {
     sqlite3_close(db_);
     db_ = nullptr;
-    IGNIS_FAIL("{}: not an index store ({})", name_, e.what());
+    IGNIS_FAIL("{}: not an index store ({}); delete its directory to build the index afresh", name_, e.what());
   }
 }
 
