@@ -775,3 +775,45 @@ TEST(RagIndex, AnOpenIndexSurvivesAnUpdate) {
   EXPECT_EQ(before->search("knead dough", 1, Retrieval::Hybrid, &fe.emb)[0].file, "cooking/bread.txt");
   EXPECT_EQ(Index::open(ix)->info().files, 3);
 }
+
+TEST(RagIndex, PagesAndAnchorsReachTheHits) {
+  TempDir t;
+  fs::path docs = t.path / "docs", ix = t.path / "index";
+  write_file(docs / "manual.pdf", "%PDF (content ignored by this source)");
+  write_file(docs / "talk.vtt", "WEBVTT");
+  IndexSource src;
+  src.scan = [](const fs::path& root) {
+    FolderScan s;
+    s.files.push_back({root / "manual.pdf", "manual.pdf", 10, "pdf"});
+    s.files.push_back({root / "talk.vtt", "talk.vtt", 6, "vtt"});
+    return s;
+  };
+  src.parse = [](const FolderEntry& e) {
+    ParsedDocument d;
+    d.format = e.format;
+    if (e.format == "pdf") {
+      d.title = "Pump manual";
+      d.passages = {passage("Installation of the pump requires two bolts.", 0, 1, "Installing"),
+                    passage("The pump hums loudly when the filter is clogged.", 0, 2, "Troubleshooting"),
+                    passage("Replace the filter every six months.", 0, 2, "Troubleshooting")};
+    } else {
+      Passage p = passage("and that is why the filter matters so much", 14);
+      p.anchor = "00:01:02.500";
+      d.passages = {p};
+    }
+    return d;
+  };
+  FakeEmbedding fe;
+  build_index(docs, ix, &fe.emb, BuildOptions{}, src);
+  auto index = Index::open(ix);
+  auto hits = index->search("pump hums clogged filter", 3, Retrieval::Hybrid, &fe.emb);
+  ASSERT_GE(hits.size(), 2u);
+  EXPECT_EQ(hits[0].file, "manual.pdf");
+  EXPECT_EQ(hits[0].page, 2) << "the page-2 passages form their own chunk";
+  EXPECT_EQ(hits[0].title, "Pump manual");
+  EXPECT_EQ(cite(hits[0]), "manual.pdf, page 2, \"Troubleshooting\"");
+  auto cue = index->search("why the filter matters", 1, Retrieval::Lexical, nullptr);
+  ASSERT_EQ(cue.size(), 1u);
+  EXPECT_EQ(cue[0].anchor, "00:01:02.500");
+  EXPECT_EQ(cite(cue[0]), "talk.vtt, line 14 at 00:01:02.500");
+}
