@@ -225,6 +225,8 @@ void print_report(const rag::IndexReport& r, const fs::path& dir, const LoadedEm
                "indexed %d, unchanged %d, removed %d, skipped %zu files; chunks +%d -%d, %d in the index; %.2f s\n",
                r.files_indexed, r.files_unchanged, r.files_removed, r.skipped.size(), r.chunks_added, r.chunks_removed,
                r.chunks_total, r.seconds);
+  if (r.chunks_added > 0 && r.seconds > 0)
+    std::fprintf(stderr, "%.0f chunks/s (%d embedding calls)\n", r.chunks_added / r.seconds, r.embed_calls);
   for (const auto& s : r.skipped) std::fprintf(stderr, "skipped %s: %s\n", s.rel.c_str(), s.reason.c_str());
 }
 
