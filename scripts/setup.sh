@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
       nlohmann-json3-dev libpcre2-dev libicu-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev
       libbenchmark-dev libopenblas-dev libcurl4-openssl-dev python3 python3-jinja2 nodejs npm clang libclang-rt-14-dev
-      chromium libpoppler-cpp-dev libzip-dev)
+      chromium libpoppler-cpp-dev libzip-dev libsqlite3-dev libfaiss-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
