@@ -185,7 +185,7 @@ int run_serve(int argc, char** argv) {
                api_keys.empty() ? "" : " (API key required)");
   if (ec.spec.method != SpecMethod::None)
     std::fprintf(stderr, "ignis serve: speculative decoding: %s, up to %d tokens, %s policy, requests %s by default\n",
-                 spec_method_name(ec.spec.method), ec.spec.num_speculative_tokens,
+                 spec_method_name(ec.spec.method), spec_max_proposals(ec.spec),
                  ec.spec.policy.adaptive ? "adaptive" : "fixed", spec_default ? "speculate" : "do not speculate");
   std::fflush(stderr);
   srv.serve();
