@@ -65,6 +65,8 @@ void CudaModel::validate(const ForwardBatch& b) const {
     const BatchSeq& s = b.seqs[i];
     IGNIS_CHECK(s.num_tokens > 0 && s.num_cached >= 0, "cuda forward: sequence {} has num_tokens {} num_cached {}", i,
                 s.num_tokens, s.num_cached);
+    IGNIS_CHECK(!s.is_tree(), "cuda forward: sequence {} is a token tree ({} nodes): the CUDA backend has no tree "
+                "attention mask yet (tree verification runs on the CPU backend)", i, s.num_tokens);
     const int64_t end = int64_t(s.num_cached) + s.num_tokens;
     IGNIS_CHECK(end <= max_model_len_, "cuda forward: sequence {} reaches position {} beyond max_model_len {}", i, end,
                 max_model_len_);
