@@ -50,7 +50,11 @@ void Engine::Impl::choose_speculation() {
   }
   if (spec_cands.empty()) return;
   policy->choose(std::min(base, sched->config().max_num_tokens), spec_cands, spec_ks);
-  for (size_t i = 0; i < spec_cands.size(); ++i) spec_cand_reqs[i]->spec_k = spec_ks[i];
+  // A tree proposer's tree is one unit (lookahead: a smaller offer drops its Jacobi window): the
+  // policy's k only switches it on or off for the request.
+  const bool whole = proposer->proposes_trees();
+  for (size_t i = 0; i < spec_cands.size(); ++i)
+    spec_cand_reqs[i]->spec_k = whole && spec_ks[i] > 0 ? spec_cands[i].cap : spec_ks[i];
 }
 
 bool Engine::Impl::propose(StepPlan& plan) {

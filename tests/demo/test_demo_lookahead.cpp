@@ -140,7 +140,7 @@ class DemoTree : public ::testing::Test {
   // An engine over the demo target on the CPU (fixed policy): lookahead (W, N, G), or `proposer`.
   static std::unique_ptr<Engine> engine(SpecMethod method, std::unique_ptr<Proposer> proposer, int blocks,
                                         int max_num_tokens, int max_batch = 16, int W = 4, int N = 3, int G = 4,
-                                        int k = 12) {
+                                        int k = 12, bool adaptive = false) {
     ModelLoadOptions lo;
     lo.device = "cpu";
     LoadedModel lm = load_model(kTarget, lo, 16);
@@ -154,7 +154,7 @@ class DemoTree : public ::testing::Test {
     ec.spec.lookahead_window = W;
     ec.spec.lookahead_ngram = N;
     ec.spec.lookahead_verify = G;
-    ec.spec.policy.adaptive = false;
+    ec.spec.policy.adaptive = adaptive;
     if (!proposer && method != SpecMethod::None) proposer = make_proposer(ec.spec);
     return std::make_unique<Engine>(std::move(lm.model), ec, tok_, std::move(proposer));
   }
@@ -309,6 +309,23 @@ TEST_F(DemoTree, LookaheadAcceptsSeveralTokensPerStepOnRepetitiveText) {
   std::fprintf(stderr, "lookahead on repetitive text: %lld verifications, %lld tokens accepted, %.2f tokens/step\n",
                (long long)s.spec_sequences, (long long)s.spec_accepted_tokens, per_step);
   EXPECT_GT(per_step, 1.8);
+}
+
+TEST_F(DemoTree, AdaptivePolicyOffersWholeTreesOrNone) {
+  // The adaptive policy (the CLI's default) only switches a tree proposer on or off: either way
+  // the output is the reference, and whatever it verified were whole trees (W * (N - 1) = 8
+  // lookahead nodes each, except where max_tokens cuts them).
+  auto e = engine(SpecMethod::Lookahead, nullptr, 256, 2048, 16, 4, 3, 4, 12, /*adaptive=*/true);
+  std::vector<std::shared_ptr<RequestHandle>> hs;
+  for (auto& p : prompts_) hs.push_back(e->submit(request(p, kMaxTokens)));
+  std::vector<Out> got;
+  for (auto& h : hs) got.push_back(collect(*h));
+  expect_reference(got);
+  EngineStats s = idle(*e);
+  EXPECT_EQ(s.kv_blocks_used, 0);
+  if (s.spec_sequences > 0) {
+    EXPECT_GT(s.spec_proposed_tokens, s.spec_sequences * 4);
+  }
 }
 
 TEST_F(DemoTree, CpuBackendTakesTreesAndProposerKnowsIt) {
