@@ -162,6 +162,7 @@ int run_serve(int argc, char** argv) {
   so.api_keys = api_keys;
   so.access_log = !no_access_log;
   so.speculative_default = spec_default;
+  so.spec = ec.spec;
   if (!embedding_dir.empty()) {
     so.embeddings.embedder = load_embedder(embedding_dir);
     so.embeddings.name = fs::weakly_canonical(embedding_dir).filename().string();

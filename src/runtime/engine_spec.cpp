@@ -81,6 +81,7 @@ bool Engine::Impl::propose(StepPlan& plan) {
     q.k = s.num_draft;
     q.params = &a.req.sampling;
     q.u = sampled ? a.u_draft.data() : nullptr;
+    q.lookahead = a.req.lookahead;
     spec_seqs.push_back(q);
     spec_plan_seqs.push_back(&s);
     wanted += s.num_draft;

@@ -35,6 +35,17 @@ struct SpecConfig {
   std::function<double()> clock;
 };
 
+// A request's own lookahead parameters (TensorRT-LLM's per-request LookaheadDecodingConfig): all
+// zero = the engine's; else each at most the engine's (check_lookahead_request).
+struct LookaheadParams {
+  int window = 0, ngram = 0, verify = 0;
+  bool set() const { return window != 0 || ngram != 0 || verify != 0; }
+  bool operator==(const LookaheadParams&) const = default;
+};
+// Throws Error unless `r` is unset or valid (lookahead_tree_size) with W, N, G each at most the
+// engine's (`c` must be a lookahead config for a set `r`).
+void check_lookahead_request(const SpecConfig& c, const LookaheadParams& r);
+
 // Lookahead: throws Error naming the flag unless 1 <= W <= 64, 2 <= N <= 16, 0 <= G <= 64 and the
 // tree fits 512 tokens; returns the tree's size, (W + G) * (N - 1).
 int lookahead_tree_size(int window, int ngram, int verify);

@@ -13,7 +13,8 @@
 // by its first token, the G most recent kept), and the window moves one level: level l takes
 // level l + 1, the top level takes the top level's outputs (the Jacobi update). The lookahead
 // branch's nodes are ordinary tree nodes, so a level-0 chain the target agrees with is accepted
-// too. A step offered fewer than W * (N - 1) + 1 slots proposes the verification branch alone
+// too. A request may bring its own (W, N, G) (SpecSeq::lookahead, each at most the engine's; the
+// state restarts when they change). A step offered fewer than W * (N - 1) + 1 slots proposes the verification branch alone
 // and leaves the window as it is. Deterministic (q one-hot), so the engine's tree acceptance is
 // exact for greedy and sampled requests alike.
 #pragma once
@@ -35,6 +36,7 @@ class LookaheadProposer : public Proposer {
 
   // Per-sequence state, exposed for tests.
   struct State {
+    int W = 0, N = 0, G = 0;      // the parameters it runs with (the request's, else the proposer's)
     std::vector<int32_t> window;  // (N - 1) levels x W, level-major; empty until the first proposal
     // first token -> the N - 1 tokens that followed it in a collected n-gram, most recent first (<= G)
     std::unordered_map<int32_t, std::deque<std::vector<int32_t>>> pool;
@@ -49,7 +51,6 @@ class LookaheadProposer : public Proposer {
     auto it = seqs_.find(id);
     return it == seqs_.end() ? nullptr : &it->second;
   }
-  int lookahead_nodes() const { return W_ * (N_ - 1); }
 
  private:
   int W_, N_, G_;

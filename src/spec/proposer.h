@@ -27,6 +27,7 @@ struct SpecSeq {
   int k = 0;                             // proposals wanted (>= 1)
   const SamplingParams* params = nullptr;  // the request's sampling (greedy: greedy proposals)
   const double* u = nullptr;             // (k) uniforms for sampled proposals, token index order (RequestRng)
+  LookaheadParams lookahead;             // the request's own lookahead (W, N, G); unset = the proposer's
 };
 
 // Proposals for one sequence: at most k tokens, to follow tokens.back(): a chain, or a token tree.

@@ -328,6 +328,26 @@ TEST_F(DemoTree, AdaptivePolicyOffersWholeTreesOrNone) {
   }
 }
 
+TEST_F(DemoTree, PerRequestLookaheadParameters) {
+  auto e = lookahead(256, 2048);  // the engine's (4, 3, 4)
+  std::vector<Out> got;
+  for (size_t i = 0; i < prompts_.size(); ++i) {
+    GenerateRequest r = request(prompts_[i], kMaxTokens);
+    if (i % 2 == 0) r.lookahead = {2, 2, 1};
+    else if (i % 3 == 0) r.lookahead = {4, 3, 0};
+    got.push_back(collect(*e->submit(r)));
+  }
+  expect_reference(got);
+  GenerateRequest big = request(prompts_[0], 4);
+  big.lookahead = {5, 3, 4};
+  EXPECT_THROW(e->submit(big), Error);
+  auto plain = engine(SpecMethod::None, nullptr, 64, 2048);
+  GenerateRequest some = request(prompts_[0], 4);
+  some.lookahead = {2, 2, 1};
+  EXPECT_THROW(plain->submit(some), Error) << "lookahead parameters without lookahead";
+  EXPECT_EQ(idle(*e).kv_blocks_used, 0);
+}
+
 TEST_F(DemoTree, CpuBackendTakesTreesAndProposerKnowsIt) {
   ModelLoadOptions lo;
   lo.device = "cpu";

@@ -137,3 +137,41 @@ TEST(Lookahead, PoolKeepsTheGMostRecentDistinctNgrams) {
   ASSERT_EQ(st.pool.count(3), 1u);
   EXPECT_EQ(st.pool.at(3), (std::deque<std::vector<int32_t>>{{8}, {9}}));
 }
+
+TEST(Lookahead, PerRequestParametersAtMostTheEngines) {
+  SpecConfig c;
+  c.method = SpecMethod::Lookahead;
+  c.lookahead_window = 4, c.lookahead_ngram = 3, c.lookahead_verify = 4;
+  EXPECT_NO_THROW(check_lookahead_request(c, {}));
+  EXPECT_NO_THROW(check_lookahead_request(c, {2, 3, 0}));
+  EXPECT_NO_THROW(check_lookahead_request(c, {4, 2, 4}));
+  EXPECT_THROW(check_lookahead_request(c, {5, 3, 4}), Error);  // W above the engine's
+  EXPECT_THROW(check_lookahead_request(c, {4, 4, 4}), Error);
+  EXPECT_THROW(check_lookahead_request(c, {4, 3, 5}), Error);
+  EXPECT_THROW(check_lookahead_request(c, {0, 3, 4}), Error);  // invalid on its own
+  EXPECT_THROW(check_lookahead_request(c, {2, 1, 1}), Error);
+  SpecConfig ngram;
+  ngram.method = SpecMethod::Ngram;
+  EXPECT_NO_THROW(check_lookahead_request(ngram, {}));
+  EXPECT_THROW(check_lookahead_request(ngram, {2, 2, 1}), Error);
+
+  // The proposer runs the request's own parameters; a change restarts the state.
+  LookaheadProposer p(4, 3, 4);
+  LookaheadProposer::State st;
+  std::vector<int32_t> toks = {3, 4, 5, 6};
+  SpecSeq s = seq(toks, lookahead_tree_size(4, 3, 4));
+  s.lookahead = {2, 2, 1};
+  Proposal out;
+  p.propose_one(s, st, out);
+  EXPECT_EQ(st.W, 2);
+  EXPECT_EQ(out.tokens.size(), 2u) << "W * (N - 1) = 2 window nodes, empty pool";
+  EXPECT_EQ(out.parents, (std::vector<int32_t>{-1, 0}));
+  p.observe(st, std::vector<int32_t>{1, 9, 9});
+  EXPECT_EQ(st.collected, 2);
+  s.lookahead = {};
+  p.propose_one(s, st, out);
+  EXPECT_EQ(st.W, 4);
+  EXPECT_EQ(st.N, 3);
+  EXPECT_EQ(st.collected, 0) << "restarted";
+  EXPECT_EQ(out.tokens.size(), 8u);
+}
