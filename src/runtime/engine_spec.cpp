@@ -129,7 +129,7 @@ bool Engine::Impl::propose(StepPlan& plan) {
     }
     if (!chain) {  // a prefix of the nodes is a tree too (parents come first)
       s.req->draft_parents.assign(p.parents.begin(), p.parents.begin() + long(n));
-      a.draft_observe = p.observe;
+      a.draft_observe = p.observe && n == p.tokens.size();  // rows for the whole proposal only
     }
     s.req->draft_tokens.assign(p.tokens.begin(), p.tokens.begin() + long(n));
     if (with_q) {
@@ -303,7 +303,12 @@ void Engine::Impl::verify_tree_seq(const ScheduledSeq& s, Active& a, int row) {
   if (a.draft_observe) {
     a.tree_row_tokens.resize(size_t(n) + 1);
     for (int rr = 0; rr <= n; ++rr) a.tree_row_tokens[size_t(rr)] = token_at(rr);
-    proposer->on_rows(r->id, a.tree_row_tokens);
+    try {
+      proposer->on_rows(r->id, a.tree_row_tokens);
+    } catch (const std::exception& e) {  // an accelerator only: its failure costs no request
+      IGNIS_LOG(Error, "engine: speculative proposer {} failed on the rows of request {}: {}", proposer->name(), r->id,
+                e.what());
+    }
   }
   // K/V of the path's nodes: slot num_cached + 1 + node -> num_cached + 1 + depth (dst <= src,
   // ascending, so no copy overwrites a later source).
