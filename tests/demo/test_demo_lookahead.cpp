@@ -348,6 +348,26 @@ TEST_F(DemoTree, PerRequestLookaheadParameters) {
   EXPECT_EQ(idle(*e).kv_blocks_used, 0);
 }
 
+TEST_F(DemoTree, LookaheadWithSharedPrefixBlocksIdentical) {
+  // The same prompts again, twice at once: they find the prompt's blocks (and the first run's
+  // committed output blocks) in the prefix cache, while trees are written and compacted next to them.
+  auto e = lookahead(64, 2048, 16);
+  const size_t first = prompts_.size() - 3;  // the longest (held-out) prompts: several blocks each
+  for (size_t i = first; i < prompts_.size(); ++i) EXPECT_EQ(collect(*e->submit(request(prompts_[i], kMaxTokens))).tokens, ref_[i].tokens);
+  std::vector<std::shared_ptr<RequestHandle>> hs;
+  for (int rep = 0; rep < 2; ++rep)
+    for (size_t i = first; i < prompts_.size(); ++i) hs.push_back(e->submit(request(prompts_[i], kMaxTokens)));
+  for (size_t k = 0; k < hs.size(); ++k) {
+    Out o = collect(*hs[k]);
+    ASSERT_NE(o.finish, FinishReason::Error) << o.error;
+    EXPECT_EQ(o.tokens, ref_[first + k % 3].tokens) << "request " << k;
+  }
+  EngineStats s = idle(*e);
+  EXPECT_GT(s.prefix_cache_hits, 0);
+  EXPECT_GT(s.spec_accepted_tokens, 0);
+  EXPECT_EQ(s.kv_blocks_used, 0);
+}
+
 TEST_F(DemoTree, CpuBackendTakesTreesAndProposerKnowsIt) {
   ModelLoadOptions lo;
   lo.device = "cpu";
