@@ -164,6 +164,7 @@ int run_serve(int argc, char** argv) {
   so.api_keys = api_keys;
   so.access_log = !no_access_log;
   so.speculative_default = spec_default;
+  so.spec = ec.spec;
   if (!embedding_dir.empty()) {
     so.embeddings.embedder = load_embedder(embedding_dir, embedding_device);
     so.embeddings.name = fs::weakly_canonical(embedding_dir).filename().string();
@@ -187,7 +188,7 @@ int run_serve(int argc, char** argv) {
                api_keys.empty() ? "" : " (API key required)");
   if (ec.spec.method != SpecMethod::None)
     std::fprintf(stderr, "ignis serve: speculative decoding: %s, up to %d tokens, %s policy, requests %s by default\n",
-                 spec_method_name(ec.spec.method), ec.spec.num_speculative_tokens,
+                 spec_method_name(ec.spec.method), spec_max_proposals(ec.spec),
                  ec.spec.policy.adaptive ? "adaptive" : "fixed", spec_default ? "speculate" : "do not speculate");
   std::fflush(stderr);
   srv.serve();

@@ -90,8 +90,9 @@ EngineConfig ModelFlags::engine_config(int kv_num_blocks) const {
 }
 
 void SpecFlags::add(CLI::App& app) {
-  app.add_option("--speculative", method, "speculative decoding: ngram (prompt lookup) | draft | none")
-      ->check(CLI::IsMember({"ngram", "draft", "none"}));
+  app.add_option("--speculative", method,
+                 "speculative decoding: ngram (prompt lookup) | draft | lookahead (Jacobi n-grams, token trees) | none")
+      ->check(CLI::IsMember({"ngram", "draft", "lookahead", "none"}));
   app.add_option("--speculative-model", draft_dir,
                  "draft model folder for draft-target speculation (implies --speculative draft; same tokenizer)")
       ->check(CLI::ExistingDirectory);
@@ -99,6 +100,10 @@ void SpecFlags::add(CLI::App& app) {
       ->check(CLI::Range(1, 64));
   app.add_option("--ngram-min", ngram_min, "shortest n-gram the prompt lookup matches")->check(CLI::Range(1, 64));
   app.add_option("--ngram-max", ngram_max, "longest n-gram the prompt lookup matches (tried first)")->check(CLI::Range(1, 64));
+  app.add_option("--lookahead-window", lookahead_window, "lookahead decoding: W, the Jacobi window's width (1-64)");
+  app.add_option("--lookahead-ngram", lookahead_ngram, "lookahead decoding: N, the n-gram size (2-16)");
+  app.add_option("--lookahead-verify", lookahead_verify,
+                 "lookahead decoding: G, the most n-grams verified per step (0-64); (W + G) * (N - 1) <= 512");
   app.add_option("--speculative-policy", policy,
                  "adaptive (k per step from batch size, acceptance and measured step times; off when slower) | fixed "
                  "(always K)")
@@ -117,6 +122,10 @@ SpecConfig SpecFlags::config() const {
   c.num_speculative_tokens = num_tokens;
   c.ngram_min = ngram_min;
   c.ngram_max = ngram_max;
+  if (c.method == SpecMethod::Lookahead) lookahead_tree_size(lookahead_window, lookahead_ngram, lookahead_verify);
+  c.lookahead_window = lookahead_window;
+  c.lookahead_ngram = lookahead_ngram;
+  c.lookahead_verify = lookahead_verify;
   c.policy.adaptive = policy != "fixed";
   return c;
 }

@@ -40,13 +40,15 @@ struct ModelFlags {
 // IGNIS_PROFILE=1, IGNIS_GEMM_CACHE=0, IGNIS_GEMM_TUNE=0|1, IGNIS_ATTENTION=simple|mma|wgmma).
 void apply_launch_env(ModelLoadOptions& o);
 
-// Speculative decoding: --speculative ngram|draft|none, --speculative-model DIR (implies draft),
-// --num-speculative-tokens K, --ngram-min / --ngram-max, --speculative-policy adaptive|fixed.
+// Speculative decoding: --speculative ngram|draft|lookahead|none, --speculative-model DIR (implies
+// draft), --num-speculative-tokens K, --ngram-min / --ngram-max, --lookahead-window W /
+// --lookahead-ngram N / --lookahead-verify G, --speculative-policy adaptive|fixed.
 struct SpecFlags {
   std::string method = "none";
   std::string draft_dir;
   int num_tokens = 4;
   int ngram_min = 2, ngram_max = 4;
+  int lookahead_window = 4, lookahead_ngram = 3, lookahead_verify = 4;  // W, N, G
   std::string policy = "adaptive";
 
   void add(CLI::App& app);

@@ -12,6 +12,7 @@
 #include "kernels/embedding.h"
 #include "kernels/fp8_gemv.h"
 #include "kernels/int_gemv.h"
+#include "kernels/kv_compact.h"
 #include "kernels/fp8_quantize.h"
 #include "kernels/gemv.h"
 #include "kernels/rmsnorm.h"
@@ -65,6 +66,8 @@ void CudaModel::validate(const ForwardBatch& b) const {
     const BatchSeq& s = b.seqs[i];
     IGNIS_CHECK(s.num_tokens > 0 && s.num_cached >= 0, "cuda forward: sequence {} has num_tokens {} num_cached {}", i,
                 s.num_tokens, s.num_cached);
+    IGNIS_CHECK(!s.is_tree(), "cuda forward: sequence {} is a token tree ({} nodes): the CUDA backend has no tree "
+                "attention mask yet (tree verification runs on the CPU backend)", i, s.num_tokens);
     const int64_t end = int64_t(s.num_cached) + s.num_tokens;
     IGNIS_CHECK(end <= max_model_len_, "cuda forward: sequence {} reaches position {} beyond max_model_len {}", i, end,
                 max_model_len_);
@@ -460,6 +463,31 @@ void CudaModel::run_batch(const ForwardBatch& batch, Mode mode, std::vector<floa
   }
   flush(pieces);
   IGNIS_CHECK(out_row == total_rows, "cuda forward: produced {} logit rows, expected {}", out_row, total_rows);
+}
+
+void CudaModel::compact_kv(const std::vector<int32_t>& table, const std::vector<int32_t>& src,
+                           const std::vector<int32_t>& dst) {
+  IGNIS_CHECK(kv_, "cuda compact_kv: init_kv_cache was not called");
+  IGNIS_CHECK(src.size() == dst.size(), "cuda compact_kv: {} source slots for {} destinations", src.size(), dst.size());
+  if (src.empty()) return;
+  std::vector<int64_t> rows(2 * src.size());  // sources, then destinations
+  auto row_of = [&](int32_t slot) -> int64_t {
+    IGNIS_CHECK(slot >= 0 && size_t(slot / block_size_) < table.size(),
+                "cuda compact_kv: slot {} outside the block table ({} blocks of {})", slot, table.size(), block_size_);
+    const int32_t blk = table[size_t(slot / block_size_)];
+    IGNIS_CHECK(blk >= 0 && blk < num_blocks_, "cuda compact_kv: slot {} maps to block {}, outside the KV pool [0, {})",
+                slot, blk, num_blocks_);
+    return int64_t(blk) * block_size_ + slot % block_size_;
+  };
+  for (size_t i = 0; i < src.size(); ++i) rows[i] = row_of(src[i]), rows[src.size() + i] = row_of(dst[i]);
+  const size_t bytes = rows.size() * sizeof(int64_t);
+  if (compact_rows_.bytes() < bytes) compact_rows_ = DeviceBuffer(std::max<size_t>(bytes, 1024), "compact_kv rows");
+  IGNIS_CUDA_CHECK(cudaMemcpyAsync(compact_rows_.get(), rows.data(), bytes, cudaMemcpyHostToDevice, stream_));
+  const int64_t* d = compact_rows_.as<int64_t>();
+  kernels::kv_copy_rows(kv_.get(), kv_layer_bytes_, 2 * cfg_.num_layers,
+                        size_t(cfg_.num_kv_heads) * cfg_.head_dim * kv_esize_, d, d + src.size(), int(src.size()),
+                        stream_);
+  IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `rows` is pageable host memory
 }
 
 void CudaModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {

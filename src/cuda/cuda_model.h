@@ -73,6 +73,11 @@ class CudaModel : public Model {
   // verification graph when the step has one); sampled rows take the host default.
   void forward_verify(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
                       std::vector<RowSample>& out) override;
+  // Tree verification's KV compaction (kernels/kv_copy_rows over every layer's K and V, stream
+  // ordered). Ready for tree batches, which forward still rejects (supports_tree() is false: no
+  // tree mask in the attention kernels and graphs yet).
+  void compact_kv(const std::vector<int32_t>& block_table, const std::vector<int32_t>& src,
+                  const std::vector<int32_t>& dst) override;
   // Greedy only: for each logit row (same rows as forward), the argmax token and its
   // log-probability (benchmarks and tests).
   void forward_greedy(const ForwardBatch& batch, std::vector<int32_t>& tokens, std::vector<float>* logprobs);
@@ -192,6 +197,7 @@ class CudaModel : public Model {
 
   // KV pool: layer l's K at kv_ + (2l) * layer_bytes, V at (2l + 1) * layer_bytes
   DeviceBuffer kv_;
+  DeviceBuffer compact_rows_;  // compact_kv's (src, dst) physical rows
   int block_size_ = 0, num_blocks_ = 0, max_blocks_per_seq_ = 0;
   size_t kv_layer_bytes_ = 0;
 

@@ -20,6 +20,17 @@ struct BatchSeq {
   // num_cached + i as for any chunk; a backend may use it to run such sequences on its decode
   // path (kernels, graphs per k) rather than its prefill path, and may ignore it otherwise.
   int32_t num_draft = 0;
+  // Tree verification (empty: the new tokens are a chain, token i at position num_cached + i).
+  // Otherwise (num_tokens) parent indices within this sequence's new tokens: tree_parent[0] == -1
+  // (the root: the sequence's last accepted token), tree_parent[i] in [0, i) for i > 0. Token i
+  // sits at position num_cached + depth(i) (depth(root) = 0), its K/V is written to KV slot
+  // num_cached + i, and it attends to the cached context [0, num_cached) and to its own ancestors
+  // (itself included) only. A linear chain (tree_parent[i] == i - 1) computes what the empty
+  // description does. Model::supports_tree() says whether a backend runs such sequences; after
+  // acceptance the engine moves the accepted path's K/V to slots num_cached + depth with
+  // Model::compact_kv. Requires all_logits.
+  std::vector<int32_t> tree_parent = {};
+  bool is_tree() const { return !tree_parent.empty(); }
 };
 
 struct ForwardBatch {

@@ -123,7 +123,16 @@ void CpuModel::validate(const ForwardBatch& batch) const {
     IGNIS_CHECK(s.num_cached >= 0 && int64_t(s.num_cached) + s.num_tokens <= std::numeric_limits<int32_t>::max() / 2,
                 "forward: sequence {} has num_cached {} out of range", si, s.num_cached);
     total += s.num_tokens;
-    const int end = s.num_cached + s.num_tokens;  // one past the last position
+    if (s.is_tree()) {
+      IGNIS_CHECK(int(s.tree_parent.size()) == s.num_tokens && s.all_logits,
+                  "forward: sequence {} tree has {} parents for {} tokens (all_logits {}); need one per token and "
+                  "all_logits", si, s.tree_parent.size(), s.num_tokens, s.all_logits);
+      IGNIS_CHECK(s.tree_parent[0] == -1, "forward: sequence {} tree root has parent {} (need -1)", si, s.tree_parent[0]);
+      for (int t = 1; t < s.num_tokens; ++t)
+        IGNIS_CHECK(s.tree_parent[size_t(t)] >= 0 && s.tree_parent[size_t(t)] < t,
+                    "forward: sequence {} tree token {} has parent {} (need [0, {}))", si, t, s.tree_parent[size_t(t)], t);
+    }
+    const int end = s.num_cached + s.num_tokens;  // one past the last slot
     int first_needed = 0;                         // first position any new token reads
     if (cfg_.sliding_window > 0) first_needed = std::max(0, s.num_cached - cfg_.sliding_window + 1);
     for (int b = first_needed / bs; b <= (end - 1) / bs; ++b) {
@@ -152,8 +161,10 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
   std::vector<cpu::AttnSeq> aseqs(batch.seqs.size());
   for (int si = 0, off = 0; si < int(batch.seqs.size()); ++si) {
     const BatchSeq& s = batch.seqs[si];
-    for (int t = 0; t < s.num_tokens; ++t) pos[off + t] = s.num_cached + t;
-    aseqs[si] = {off, s.num_tokens, s.num_cached, s.block_table.data(), int32_t(s.block_table.size())};
+    for (int t = 0; t < s.num_tokens; ++t)  // a tree token: num_cached + its depth
+      pos[off + t] = s.is_tree() && t > 0 ? pos[off + s.tree_parent[size_t(t)]] + 1 : s.num_cached + t;
+    aseqs[si] = {off, s.num_tokens, s.num_cached, s.block_table.data(), int32_t(s.block_table.size()),
+                 s.is_tree() ? s.tree_parent.data() : nullptr};
     off += s.num_tokens;
   }
   cpu::AttnParams ap;
@@ -236,6 +247,29 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
   logits.resize(size_t(rows) * V);
   if (observer_) observer_->input_amax(-1, LinearSlot::LmHead, abs_max(sel.data(), int64_t(rows) * H));
   lm_head_.forward(logits.data(), sel.data(), rows);
+}
+
+void CpuModel::compact_kv(const std::vector<int32_t>& table, const std::vector<int32_t>& src,
+                          const std::vector<int32_t>& dst) {
+  IGNIS_CHECK(src.size() == dst.size(), "compact_kv: {} source slots for {} destinations", src.size(), dst.size());
+  const int bs = cache_shape_.block_size;
+  auto row_of = [&](int32_t slot) -> int64_t {
+    IGNIS_CHECK(slot >= 0 && size_t(slot / bs) < table.size(), "compact_kv: slot {} outside the block table ({} blocks "
+                "of {})", slot, table.size(), bs);
+    const int32_t blk = table[size_t(slot / bs)];
+    IGNIS_CHECK(blk >= 0 && blk < cache_shape_.num_blocks, "compact_kv: slot {} maps to block {}, outside the KV pool "
+                "[0, {})", slot, blk, cache_shape_.num_blocks);
+    return int64_t(blk) * bs + slot % bs;
+  };
+  const int64_t KV = cfg_.kv_size();
+  for (size_t i = 0; i < src.size(); ++i) {
+    const int64_t from = row_of(src[i]) * KV, to = row_of(dst[i]) * KV;
+    if (from == to) continue;
+    for (Layer& L : layers_) {
+      std::memmove(L.k_cache.data() + to, L.k_cache.data() + from, sizeof(float) * size_t(KV));
+      std::memmove(L.v_cache.data() + to, L.v_cache.data() + from, sizeof(float) * size_t(KV));
+    }
+  }
 }
 
 }  // namespace ignis

@@ -49,6 +49,9 @@ class CpuModel : public Model {
   int kv_block_size() const override { return cache_shape_.block_size; }
   int kv_num_blocks() const override { return cache_shape_.num_blocks; }
   void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
+  bool supports_tree() const override { return true; }
+  void compact_kv(const std::vector<int32_t>& block_table, const std::vector<int32_t>& src,
+                  const std::vector<int32_t>& dst) override;
 
   // Read access to a layer's K or V cache, (num_blocks, block_size, num_kv_heads, head_dim).
   const float* k_cache(int layer) const { return layers_.at(layer).k_cache.data(); }

@@ -48,6 +48,10 @@ void Model::forward_sample(const ForwardBatch& batch, const std::vector<RowSampl
   sample_on_host(logits.data(), config().vocab_size, rows, out);
 }
 
+void Model::compact_kv(const std::vector<int32_t>&, const std::vector<int32_t>& src, const std::vector<int32_t>&) {
+  IGNIS_CHECK(src.empty(), "{} backend: no KV compaction (tree verification is not supported)", backend_name());
+}
+
 void Model::forward_verify(const ForwardBatch& batch, const std::vector<RowSampling>& rows, std::vector<RowSample>& out) {
   Model::forward_sample(batch, rows, out);
 }

@@ -86,6 +86,16 @@ class Model {
   virtual void forward_verify(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
                               std::vector<RowSample>& out);
 
+  // Tree verification (model/batch.h BatchSeq::tree_parent): whether forward* runs tree sequences
+  // (positions num_cached + depth, the tree attention mask). A backend that returns false rejects
+  // tree batches with an error; the engine then refuses tree proposers at start.
+  virtual bool supports_tree() const { return false; }
+  // After a tree verification: copies every layer's K and V at KV slots src[i] to slots dst[i]
+  // (logical positions through `block_table`, in order i = 0, 1, ...), so the accepted path's K/V
+  // sits at positions num_cached + depth. The default throws (backends without tree support).
+  virtual void compact_kv(const std::vector<int32_t>& block_table, const std::vector<int32_t>& src,
+                          const std::vector<int32_t>& dst);
+
  protected:
   // Host sampling of (rows.size(), vocab) logits in place, for forward_sample implementations;
   // rows with a draft_token are judged by verify_draft_u.

@@ -18,6 +18,11 @@ void build_forward_batch(const StepPlan& plan, const KvCacheManager& kv, Forward
     b.num_tokens = s.num_tokens;
     b.num_draft = s.num_draft;
     b.all_logits = s.num_draft > 0;  // verification: a row per proposal plus the bonus row
+    b.tree_parent.clear();
+    if (s.num_draft > 0 && !s.req->draft_parents.empty()) {  // a token tree: root, then the nodes
+      b.tree_parent.push_back(-1);
+      for (int j = 0; j < s.num_draft; ++j) b.tree_parent.push_back(s.req->draft_parents[size_t(j)] + 1);
+    }
     const auto& table = kv.block_table(s.req->id);
     b.block_table.assign(table.begin(), table.end());
   }

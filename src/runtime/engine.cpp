@@ -121,6 +121,7 @@ std::shared_ptr<RequestHandle> Engine::submit(GenerateRequest req) {
   IGNIS_CHECK(!has_stop_strings || (m.tok && req.detokenize),
               "request: stop strings need detokenized text (engine has {}tokenizer, detokenize={})",
               m.tok ? "a " : "no ", req.detokenize);
+  check_lookahead_request(m.cfg.spec, req.lookahead);
   std::optional<structured::Matcher> matcher;
   if (req.constraint) {
     matcher.emplace(req.constraint);

@@ -64,6 +64,9 @@ struct GenerateRequest {
   int priority = 0;  // higher runs first; FCFS within a priority
   bool detokenize = true;
   bool speculative = true;  // false: never speculate for this request (the API's "speculative": false)
+  // Its own lookahead (W, N, G), each at most the engine's (--speculative lookahead only; unset =
+  // the engine's). Checked at submit (spec/config.h check_lookahead_request).
+  LookaheadParams lookahead;
   uint64_t cache_salt = 0;  // prefix-cache namespace: requests share cached KV blocks only with equal salts
   // Constrained decoding (src/structured): null = free. The engine keeps a structured::Matcher for
   // the request, masks every sampling row with its allowed tokens, accepts each generated token,

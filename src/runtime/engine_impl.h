@@ -48,6 +48,13 @@ struct Active {
   std::vector<const float*> draft_dists;
   std::vector<int32_t> spec_hist;
   std::vector<double> u_main, u_accept, u_draft;
+  // A token tree's step (engine_spec.cpp add_tree_rows / verify_tree_seq): whether the proposer
+  // observes the rows, depth per row, per-row penalty histories' offsets in spec_hist, and scratch.
+  bool draft_observe = false;
+  std::vector<int> tree_depth, tree_best, tree_next, tree_path;
+  std::vector<size_t> tree_hist_off;
+  std::vector<int32_t> tree_row_tokens, tree_src, tree_dst, tree_table;
+  std::vector<RowSample> tree_samples;
   // Constrained decoding: the parser state after `output` (GenerateRequest::constraint), and this
   // step's allowed-token masks, (rows, mask_words) with rows = 1 or k + 1 (speculative rows).
   std::optional<structured::Matcher> matcher;
@@ -96,6 +103,7 @@ struct Engine::Impl {
   // Speculative decoding (null proposer = off).
   std::unique_ptr<Proposer> proposer;
   std::unique_ptr<SpecPolicy> policy;
+  int spec_max_k = 0;  // the most proposals per sequence per step (spec_max_proposals)
   std::function<double()> clock;
   std::vector<SpecPolicy::Candidate> spec_cands;
   std::vector<SchedRequest*> spec_cand_reqs;
@@ -127,6 +135,8 @@ struct Engine::Impl {
   bool propose(StepPlan& plan);    // after the capacity pass: proposals, set_drafts; true if any
   void add_spec_rows(const ScheduledSeq& s, Active& a, std::vector<RowSampling>& rows);
   void verify_seq(const ScheduledSeq& s, Active& a, int row);  // acceptance, rollback, tokens out
+  void add_tree_rows(const ScheduledSeq& s, Active& a, std::vector<RowSampling>& rows);  // a token tree's rows
+  void verify_tree_seq(const ScheduledSeq& s, Active& a, int row);
   double now() const { return clock(); }
 };
 

@@ -11,15 +11,21 @@ namespace ignis {
 
 void Engine::Impl::init_speculation(std::unique_ptr<Proposer> p, int num_blocks, int block_size) {
   const SpecConfig& sc = cfg.spec;
-  if (!p && sc.method == SpecMethod::Ngram) p = make_proposer(sc);
+  if (!p && (sc.method == SpecMethod::Ngram || sc.method == SpecMethod::Lookahead)) p = make_proposer(sc);
   IGNIS_CHECK(p || sc.method != SpecMethod::Draft,
               "engine: --speculative draft needs the draft model's proposer (spec::make_proposer)");
   if (!p) return;
-  IGNIS_CHECK(sc.num_speculative_tokens >= 1 && sc.num_speculative_tokens <= 64,
-              "--num-speculative-tokens must be in [1, 64] (got {})", sc.num_speculative_tokens);
+  if (sc.method != SpecMethod::Lookahead)
+    IGNIS_CHECK(sc.num_speculative_tokens >= 1 && sc.num_speculative_tokens <= 64,
+                "--num-speculative-tokens must be in [1, 64] (got {})", sc.num_speculative_tokens);
+  spec_max_k = spec_max_proposals(sc);
+  IGNIS_CHECK(!p->proposes_trees() || model->supports_tree(),
+              "--speculative {}: the {} backend cannot verify token trees yet (no tree attention mask / KV "
+              "compaction); use the CPU backend or --speculative ngram|draft",
+              p->name(), model->backend_name());
   p->init(model->config(), num_blocks, block_size);
   proposer = std::move(p);
-  policy = std::make_unique<SpecPolicy>(sc.num_speculative_tokens, sc.policy);
+  policy = std::make_unique<SpecPolicy>(spec_max_k, sc.policy);
   clock = sc.clock;
   if (!clock)
     clock = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); };
@@ -29,7 +35,7 @@ void Engine::Impl::choose_speculation() {
   spec_cands.clear();
   spec_cand_reqs.clear();
   int base = 0;  // the step's tokens without proposals (running requests; admissions unknown yet)
-  const int K = cfg.spec.num_speculative_tokens;
+  const int K = spec_max_k;
   for (SchedRequest* r : sched->running()) {
     r->spec_k = 0;
     base += std::max(1, r->remaining());
@@ -44,7 +50,11 @@ void Engine::Impl::choose_speculation() {
   }
   if (spec_cands.empty()) return;
   policy->choose(std::min(base, sched->config().max_num_tokens), spec_cands, spec_ks);
-  for (size_t i = 0; i < spec_cands.size(); ++i) spec_cand_reqs[i]->spec_k = spec_ks[i];
+  // A tree proposer's tree is one unit (lookahead: a smaller offer drops its Jacobi window): the
+  // policy's k only switches it on or off for the request.
+  const bool whole = proposer->proposes_trees();
+  for (size_t i = 0; i < spec_cands.size(); ++i)
+    spec_cand_reqs[i]->spec_k = whole && spec_ks[i] > 0 ? spec_cands[i].cap : spec_ks[i];
 }
 
 bool Engine::Impl::propose(StepPlan& plan) {
@@ -54,8 +64,10 @@ bool Engine::Impl::propose(StepPlan& plan) {
   for (ScheduledSeq& s : plan.seqs) {
     SchedRequest* r = s.req;
     r->draft_tokens.clear();
+    r->draft_parents.clear();
     if (s.num_draft <= 0) continue;
     Active& a = *active.at(r->id);
+    a.draft_observe = false;
     a.draft_probs.clear();
     a.draft_dists.clear();
     const bool sampled = !a.req.sampling.greedy();
@@ -69,6 +81,7 @@ bool Engine::Impl::propose(StepPlan& plan) {
     q.k = s.num_draft;
     q.params = &a.req.sampling;
     q.u = sampled ? a.u_draft.data() : nullptr;
+    q.lookahead = a.req.lookahead;
     spec_seqs.push_back(q);
     spec_plan_seqs.push_back(&s);
     wanted += s.num_draft;
@@ -93,10 +106,33 @@ bool Engine::Impl::propose(StepPlan& plan) {
     for (size_t j = 0; j < n; ++j) ok &= p.tokens[j] >= 0 && p.tokens[j] < vocab;
     const bool with_q = !p.dists.empty();
     ok &= !with_q || (p.dists.size() >= n && p.probs.size() >= n);
+    const bool tree = !p.parents.empty();
+    ok &= !tree || (p.parents.size() == p.tokens.size() && !with_q);  // trees are deterministic
+    for (size_t j = 0; ok && tree && j < n; ++j) ok &= p.parents[j] >= -1 && p.parents[j] < int32_t(j);
     if (!ok) continue;  // a broken proposal is dropped (the step runs as a plain decode)
+    Active& a = *active.at(s.req->id);
+    bool chain = true;  // a tree that is a chain runs as one
+    for (size_t j = 0; tree && j < n; ++j) chain &= p.parents[j] == int32_t(j) - 1;
+    if (!chain && a.matcher) {
+      // A constrained request's masks follow one path: it runs the tree's first root-to-leaf path
+      // (first children) as a chain.
+      std::vector<int32_t>& path = s.req->draft_tokens;
+      for (int32_t cur = -1;;) {
+        int32_t next = -1;
+        for (size_t j = size_t(cur + 1); j < n && next < 0; ++j)
+          if (p.parents[j] == cur) next = int32_t(j);
+        if (next < 0) break;
+        path.push_back(p.tokens[size_t(next)]);
+        cur = next;
+      }
+      continue;
+    }
+    if (!chain) {  // a prefix of the nodes is a tree too (parents come first)
+      s.req->draft_parents.assign(p.parents.begin(), p.parents.begin() + long(n));
+      a.draft_observe = p.observe && n == p.tokens.size();  // rows for the whole proposal only
+    }
     s.req->draft_tokens.assign(p.tokens.begin(), p.tokens.begin() + long(n));
     if (with_q) {
-      Active& a = *active.at(s.req->id);
       a.draft_probs.assign(p.probs.begin(), p.probs.begin() + long(n));
       a.draft_dists.assign(p.dists.begin(), p.dists.begin() + long(n));
     }
@@ -110,6 +146,7 @@ bool Engine::Impl::propose(StepPlan& plan) {
 // Rows of a speculative sequence: row m judges proposal m with the target's distribution after
 // the last token and proposals 0 .. m-1 (their ids count for penalties); row k is the bonus row.
 void Engine::Impl::add_spec_rows(const ScheduledSeq& s, Active& a, std::vector<RowSampling>& rows) {
+  if (!s.req->draft_parents.empty()) return add_tree_rows(s, a, rows);
   const SamplingParams& sp = a.req.sampling;
   const int k = s.num_draft;
   const auto& d = s.req->draft_tokens;
@@ -161,6 +198,7 @@ void Engine::Impl::add_spec_rows(const ScheduledSeq& s, Active& a, std::vector<R
 }
 
 void Engine::Impl::verify_seq(const ScheduledSeq& s, Active& a, int row) {
+  if (!s.req->draft_parents.empty()) return verify_tree_seq(s, a, row);
   const int k = s.num_draft;
   SchedRequest* r = s.req;
   // Accept while accepted; the first rejected row gives the corrected token, else the bonus row.
@@ -185,6 +223,124 @@ void Engine::Impl::verify_seq(const ScheduledSeq& s, Active& a, int row) {
     stats.spec_accepted_tokens += j;
   }
   on_tokens(a, r, &samples[size_t(row)], j + 1, j);
+}
+
+// Rows of a token tree (r->draft_parents): row 0 is the root's (the last token), row 1 + i node
+// i's. Each row is sampled as a plain decode at its depth d (the token index output.size() + d:
+// that token's uniform, and penalties over the output + the path to the node), so the path the
+// tokens pick is exactly what sequential decoding would produce, greedy or sampled.
+void Engine::Impl::add_tree_rows(const ScheduledSeq& s, Active& a, std::vector<RowSampling>& rows) {
+  const SamplingParams& sp = a.req.sampling;
+  const auto& d = s.req->draft_tokens;
+  const auto& par = s.req->draft_parents;
+  const int n = s.num_draft;
+  a.tree_depth.assign(size_t(n) + 1, 0);
+  int max_depth = 0;
+  for (int i = 0; i < n; ++i) {
+    a.tree_depth[size_t(i) + 1] = a.tree_depth[size_t(par[size_t(i)] + 1)] + 1;
+    max_depth = std::max(max_depth, a.tree_depth[size_t(i) + 1]);
+  }
+  const bool sampled = !sp.greedy();
+  if (sampled) Active::peek(a.rng, max_depth + 1, a.u_main);
+  // Per row: the output, then the path's tokens (root excluded).
+  const size_t out_n = a.output.size();
+  a.spec_hist.clear();
+  a.tree_hist_off.assign(size_t(n) + 1, 0);
+  for (int r = 0; r <= n; ++r) {
+    a.tree_hist_off[size_t(r)] = a.spec_hist.size();
+    a.spec_hist.insert(a.spec_hist.end(), a.output.begin(), a.output.end());
+    const size_t at = a.spec_hist.size();
+    a.spec_hist.resize(at + size_t(a.tree_depth[size_t(r)]));
+    for (int node = r - 1, k = a.tree_depth[size_t(r)]; node >= 0; node = par[size_t(node)])
+      a.spec_hist[at + size_t(--k)] = d[size_t(node)];
+  }
+  for (int r = 0; r <= n; ++r) {
+    RowSampling& row = rows.emplace_back();
+    row.params = &sp;
+    row.u = sampled ? a.u_main[size_t(a.tree_depth[size_t(r)])] : 0.0;
+    row.prompt_ids = a.req.prompt_ids.data();
+    row.n_prompt = a.req.prompt_ids.size();
+    row.output_ids = a.spec_hist.data() + a.tree_hist_off[size_t(r)];
+    row.n_output = out_n + size_t(a.tree_depth[size_t(r)]);
+  }
+}
+
+// Tree acceptance: from the root, follow the child whose token is the target's token at the
+// current row (the deepest such path where several children carry it: the same tokens either
+// way); the accepted path's K/V moves to slots num_cached + 1 + depth (Model::compact_kv), its
+// tokens to the front of draft_tokens, and commit_drafts keeps them and rolls the rest back; the
+// path's last row gives the bonus token.
+void Engine::Impl::verify_tree_seq(const ScheduledSeq& s, Active& a, int row) {
+  SchedRequest* r = s.req;
+  const int n = s.num_draft;
+  const auto& par = r->draft_parents;
+  auto token_at = [&](int rr) {
+    const RowSample& x = samples[size_t(row + rr)];
+    return x.error.empty() ? x.result.token : -1;
+  };
+  // best[1 + i]: the longest accepted path below node i (index 0: the root); next: its first node.
+  std::vector<int>& best = a.tree_best;
+  std::vector<int>& next = a.tree_next;
+  best.assign(size_t(n) + 1, 0);
+  next.assign(size_t(n) + 1, -1);
+  for (int i = n - 1; i >= 0; --i) {  // children come after their parents: one reverse sweep
+    const size_t p = size_t(par[size_t(i)] + 1);
+    if (r->draft_tokens[size_t(i)] != token_at(int(p))) continue;
+    if (best[size_t(i) + 1] + 1 >= best[p]) {  // ties: the lower index (swept last)
+      best[p] = best[size_t(i) + 1] + 1;
+      next[p] = i;
+    }
+  }
+  std::vector<int>& path = a.tree_path;
+  path.clear();
+  for (int cur = next[0]; cur >= 0; cur = next[size_t(cur) + 1]) path.push_back(cur);
+  const int m = int(path.size());
+  const int last_row = m == 0 ? 0 : path.back() + 1;
+  if (!samples[size_t(row + last_row)].error.empty()) {
+    finish(a, FinishReason::Error, {}, "sampling failed: " + samples[size_t(row + last_row)].error);
+    return;
+  }
+  if (a.draft_observe) {
+    a.tree_row_tokens.resize(size_t(n) + 1);
+    for (int rr = 0; rr <= n; ++rr) a.tree_row_tokens[size_t(rr)] = token_at(rr);
+    try {
+      proposer->on_rows(r->id, a.tree_row_tokens);
+    } catch (const std::exception& e) {  // an accelerator only: its failure costs no request
+      IGNIS_LOG(Error, "engine: speculative proposer {} failed on the rows of request {}: {}", proposer->name(), r->id,
+                e.what());
+    }
+  }
+  // K/V of the path's nodes: slot num_cached + 1 + node -> num_cached + 1 + depth (dst <= src,
+  // ascending, so no copy overwrites a later source).
+  a.tree_src.clear();
+  a.tree_dst.clear();
+  for (int dd = 0; dd < m; ++dd)
+    if (path[size_t(dd)] != dd) {
+      a.tree_src.push_back(s.num_cached + 1 + path[size_t(dd)]);
+      a.tree_dst.push_back(s.num_cached + 1 + dd);
+    }
+  if (!a.tree_src.empty()) {
+    const auto& table = kv->block_table(r->id);
+    a.tree_table.assign(table.begin(), table.end());
+    model->compact_kv(a.tree_table, a.tree_src, a.tree_dst);
+  }
+  a.tree_samples.clear();
+  a.tree_samples.push_back(std::move(samples[size_t(row)]));
+  for (int dd = 0; dd < m; ++dd) {
+    r->draft_tokens[size_t(dd)] = r->draft_tokens[size_t(path[size_t(dd)])];
+    a.tree_samples.push_back(std::move(samples[size_t(row + 1 + path[size_t(dd)])]));
+  }
+  const int max_depth = *std::max_element(a.tree_depth.begin(), a.tree_depth.end());
+  sched->commit_drafts(s, m);
+  proposer->on_verified(r->id, r->num_computed, *kv);
+  policy->observe_acceptance(r->id, max_depth, m);  // as a chain as deep as the tree
+  {
+    std::lock_guard lk(stats_mu);
+    stats.spec_sequences++;
+    stats.spec_proposed_tokens += n;
+    stats.spec_accepted_tokens += m;
+  }
+  on_tokens(a, r, a.tree_samples.data(), m + 1, m);
 }
 
 }  // namespace ignis

@@ -38,8 +38,10 @@ struct SchedRequest {
   // slots for them (trimming them before preempting anyone). draft_tokens: the proposals the step
   // runs (at positions tokens.size() .. tokens.size() + k - 1, after the last token), set by the
   // engine's proposer after the capacity pass (set_drafts); cleared by commit_drafts.
+  // draft_parents: empty for a chain, else the token tree's parents (spec/proposer.h Proposal::parents).
   int spec_k = 0;
   std::vector<int32_t> draft_tokens;
+  std::vector<int32_t> draft_parents;
 
   int num_generated() const { return int(tokens.size()) - num_prompt; }
   int remaining() const { return int(tokens.size()) - num_computed; }

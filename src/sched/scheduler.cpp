@@ -116,6 +116,7 @@ void Scheduler::preempt(SchedRequest* r) {
   r->num_computed = 0;
   r->spec_k = 0;
   r->draft_tokens.clear();
+  r->draft_parents.clear();
   r->state = RequestState::Preempted;
   ++r->num_preemptions;
   ++preemptions_;
@@ -207,6 +208,8 @@ void Scheduler::set_drafts(StepPlan& plan) {
     SchedRequest* r = s.req;
     const int made = int(r->draft_tokens.size());
     IGNIS_CHECK(made <= s.num_draft, "scheduler: request {} got {} proposals for {} slots", r->id, made, s.num_draft);
+    IGNIS_CHECK(r->draft_parents.empty() || r->draft_parents.size() == r->draft_tokens.size(),
+                "scheduler: request {} has {} tree parents for {} proposals", r->id, r->draft_parents.size(), made);
     if (made < s.num_draft) {
       s.num_tokens -= s.num_draft - made;
       s.num_draft = made;
@@ -225,6 +228,7 @@ void Scheduler::commit_drafts(const ScheduledSeq& s, int num_accepted) {
               s.num_draft, r->id);
   r->tokens.insert(r->tokens.end(), r->draft_tokens.begin(), r->draft_tokens.begin() + num_accepted);
   r->draft_tokens.clear();
+  r->draft_parents.clear();
   r->num_computed = int(r->tokens.size());  // the last token and the accepted proposals
   kv_.truncate(r->id, r->num_computed);
   kv_.commit(r->id, r->tokens, r->num_computed);

@@ -88,7 +88,8 @@ class Scheduler {
   // accepted: they are appended to the tokens, num_computed = old length + num_accepted (the KV
   // of rejected positions no longer counts), blocks wholly beyond are released (truncate) and only
   // blocks of accepted, computed tokens are committed. The corrected / bonus token then comes
-  // through append_token as for a plain decode.
+  // through append_token as for a plain decode. A tree (req->draft_parents): the engine first moves
+  // the accepted path's tokens to the front of draft_tokens (and its K/V into place, compact_kv).
   void commit_drafts(const ScheduledSeq& s, int num_accepted);
   // Appends a sampled token to a sequence whose last chunk just ran.
   void append_token(SchedRequest* r, int32_t token);

@@ -29,6 +29,7 @@ const std::vector<std::string> kTriton = {
     "presence_penalty", "frequency_penalty", "repetition_penalty", "seed", "runtime_top_k",
     "runtime_top_p", "random_seed", "end_id", "pad_id", "stop_words", "bad_words", "exclude_input_in_output",
     "beam_width", "return_log_probs", "return_context_logits", "return_generation_logits", "stream", "speculative",
+    "lookahead_window_size", "lookahead_ngram_size", "lookahead_verification_set_size",
     "guided_json", "guided_regex", "guided_grammar", "guided_choice", "structured_outputs", "guided_decoding_guide_type",
     "guided_decoding_guide"};
 const std::vector<std::string> kEmbeddings = {"model", "input", "encoding_format", "dimensions", "user"};

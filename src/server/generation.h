@@ -32,6 +32,8 @@ struct ServerContext {
   bool speculative_default = true;
   // Compiles structured-output constraints (constraints.h) against the served tokenizer.
   ConstraintCompiler* constraints = nullptr;
+  // The engine's speculative decoding (Triton's per-request lookahead fields are checked against it).
+  const SpecConfig* spec = nullptr;
 };
 
 struct Choice {

@@ -164,7 +164,7 @@ void Server::route(const HttpRequest& req, HttpResponder& res, bool* triton) {
   if (!authorized(req)) throw_api(401, "invalid or missing API key (send 'Authorization: Bearer <key>')", "", "invalid_api_key");
 
   ServerContext ctx{backend_, *tok_, model_, metrics_, force_stop_, render_chat_, opts_.speculative_default,
-                    constraints_.get()};
+                    constraints_.get(), &opts_.spec};
   if (p == "/metrics") {
     need("GET");
     HttpServer::Counters hc = http_->counters();

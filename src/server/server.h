@@ -23,6 +23,7 @@ struct ServerOptions {
   std::vector<std::string> api_keys;  // empty = no authentication
   bool access_log = true;
   bool speculative_default = true;  // requests without "speculative" speculate (when the engine does)
+  SpecConfig spec;                  // the engine's speculative decoding (per-request lookahead fields are checked against it)
   EmbeddingModel embeddings;        // --embedding-model: served by /v1/embeddings, listed by /v1/models
 };
 

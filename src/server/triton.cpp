@@ -94,6 +94,27 @@ void handle_triton_generate(ServerContext& ctx, const json& body, HttpResponder&
     r.constraint = ctx.constraints->compile(*c);
   }
   r.speculative = get_bool(p, "speculative").value_or(ctx.speculative_default);
+  // TensorRT-LLM's per-request lookahead config: all three or none (the engine checks them against
+  // its own: a 400 naming the limit otherwise).
+  {
+    const char* keys[3] = {"lookahead_window_size", "lookahead_ngram_size", "lookahead_verification_set_size"};
+    std::optional<int64_t> v[3];
+    for (int i = 0; i < 3; ++i) v[i] = get_int(p, keys[i], 0, 1024);
+    if (v[0] || v[1] || v[2]) {
+      for (int i = 0; i < 3; ++i)
+        if (!v[i])
+          throw_api(400, fmt::format("'{}', '{}' and '{}' come together: '{}' is missing", keys[0], keys[1], keys[2],
+                                     keys[i]),
+                    keys[i]);
+      r.lookahead = {static_cast<int>(*v[0]), static_cast<int>(*v[1]), static_cast<int>(*v[2])};
+      try {
+        if (!r.lookahead.set()) IGNIS_FAIL("must not all be 0");
+        if (ctx.spec) check_lookahead_request(*ctx.spec, r.lookahead);
+      } catch (const Error& e) {
+        throw_api(400, fmt::format("'{}', '{}', '{}': {}", keys[0], keys[1], keys[2], e.what()), keys[0]);
+      }
+    }
+  }
   r.prompt_ids = ctx.tok.encode(*text, true);
   fit_max_tokens(ctx.model, static_cast<int>(r.prompt_ids.size()), max_tokens, 16, &sp);
   r.sampling = std::move(sp);

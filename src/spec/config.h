@@ -5,8 +5,8 @@
 
 namespace ignis {
 
-enum class SpecMethod { None, Ngram, Draft };
-const char* spec_method_name(SpecMethod m);   // "none" | "ngram" | "draft"
+enum class SpecMethod { None, Ngram, Draft, Lookahead };
+const char* spec_method_name(SpecMethod m);   // "none" | "ngram" | "draft" | "lookahead"
 SpecMethod parse_spec_method(const std::string& s);  // throws Error naming --speculative
 
 // The policy's knobs (spec/policy.h has what they mean).
@@ -26,10 +26,30 @@ struct SpecConfig {
   SpecMethod method = SpecMethod::None;  // Draft needs a draft model (spec::make_proposer)
   int num_speculative_tokens = 4;        // K: the most proposals per sequence per step (the policy picks <= K)
   int ngram_min = 2, ngram_max = 4;      // n-gram lengths the prompt lookup tries, longest first
+  // Lookahead decoding (spec/lookahead.h): window W, n-gram size N, verification set G. Its
+  // proposals are token trees of up to lookahead_tree_size(W, N, G) nodes, which replaces K.
+  int lookahead_window = 4, lookahead_ngram = 3, lookahead_verify = 4;
   SpecPolicyConfig policy;
   // Seconds on a monotonic clock, for the policy's step timings; null = std::chrono::steady_clock.
   // Tests inject a fake one.
   std::function<double()> clock;
 };
+
+// A request's own lookahead parameters (TensorRT-LLM's per-request LookaheadDecodingConfig): all
+// zero = the engine's; else each at most the engine's (check_lookahead_request).
+struct LookaheadParams {
+  int window = 0, ngram = 0, verify = 0;
+  bool set() const { return window != 0 || ngram != 0 || verify != 0; }
+  bool operator==(const LookaheadParams&) const = default;
+};
+// Throws Error unless `r` is unset or valid (lookahead_tree_size) with W, N, G each at most the
+// engine's (`c` must be a lookahead config for a set `r`).
+void check_lookahead_request(const SpecConfig& c, const LookaheadParams& r);
+
+// Lookahead: throws Error naming the flag unless 1 <= W <= 64, 2 <= N <= 16, 0 <= G <= 64 and the
+// tree fits 512 tokens; returns the tree's size, (W + G) * (N - 1).
+int lookahead_tree_size(int window, int ngram, int verify);
+// The most proposals per sequence per step: K, or the lookahead tree's size.
+int spec_max_proposals(const SpecConfig& c);
 
 }  // namespace ignis

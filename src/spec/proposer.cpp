@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "model/model.h"
 #include "spec/draft.h"
+#include "spec/lookahead.h"
 #include "spec/ngram.h"
 
 namespace ignis {
@@ -12,6 +13,7 @@ const char* spec_method_name(SpecMethod m) {
     case SpecMethod::None: return "none";
     case SpecMethod::Ngram: return "ngram";
     case SpecMethod::Draft: return "draft";
+    case SpecMethod::Lookahead: return "lookahead";
   }
   return "?";
 }
@@ -20,13 +22,16 @@ SpecMethod parse_spec_method(const std::string& s) {
   if (s == "none" || s.empty()) return SpecMethod::None;
   if (s == "ngram") return SpecMethod::Ngram;
   if (s == "draft") return SpecMethod::Draft;
-  IGNIS_FAIL("--speculative must be ngram, draft or none (got '{}')", s);
+  if (s == "lookahead") return SpecMethod::Lookahead;
+  IGNIS_FAIL("--speculative must be ngram, draft, lookahead or none (got '{}')", s);
 }
 
 std::unique_ptr<Proposer> make_proposer(const SpecConfig& cfg, std::unique_ptr<Model> draft) {
   switch (cfg.method) {
     case SpecMethod::None: return nullptr;
     case SpecMethod::Ngram: return std::make_unique<NgramProposer>(cfg.ngram_min, cfg.ngram_max);
+    case SpecMethod::Lookahead:
+      return std::make_unique<LookaheadProposer>(cfg.lookahead_window, cfg.lookahead_ngram, cfg.lookahead_verify);
     case SpecMethod::Draft:
       IGNIS_CHECK(draft != nullptr, "--speculative draft needs a draft model (--speculative-model DIR)");
       return std::make_unique<DraftProposer>(std::move(draft));

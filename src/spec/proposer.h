@@ -27,17 +27,31 @@ struct SpecSeq {
   int k = 0;                             // proposals wanted (>= 1)
   const SamplingParams* params = nullptr;  // the request's sampling (greedy: greedy proposals)
   const double* u = nullptr;             // (k) uniforms for sampled proposals, token index order (RequestRng)
+  LookaheadParams lookahead;             // the request's own lookahead (W, N, G); unset = the proposer's
 };
 
-// Proposals for one sequence: at most k tokens, to follow tokens.back().
+// Proposals for one sequence: at most k tokens, to follow tokens.back(): a chain, or a token tree.
 struct Proposal {
   std::vector<int32_t> tokens;
+  // A token tree (empty: a chain, token i follows token i - 1): parents[i] is the index in `tokens`
+  // of token i's parent, -1 = the sequence's last token (the root); parents[i] < i. The target
+  // scores every node in one pass (model/batch.h BatchSeq::tree_parent); the engine accepts the
+  // path that follows the target's own tokens from the root (greedy: the argmax; sampled: the
+  // row's sample, exact since tree proposals are deterministic: dists must stay empty). The
+  // engine runs a tree as its first root-to-leaf path (first children) where it cannot verify a
+  // tree (a constrained request).
+  std::vector<int32_t> parents;
+  // Ask for the target's token at every row of this proposal, verified or not (on_rows): how a
+  // proposer like lookahead decoding updates its state from the same pass.
+  bool observe = false;
   // Per token, q(token) and the proposer's processed distribution q, (vocab) floats valid until the
   // next propose call; both empty for a deterministic proposer (q one-hot at the token).
   std::vector<float> probs;
   std::vector<const float*> dists;
   void clear() {
     tokens.clear();
+    parents.clear();
+    observe = false;
     probs.clear();
     dists.clear();
   }
@@ -54,13 +68,21 @@ class Proposer {
   // After verification of `id`: the target keeps KV for positions [0, num_computed) (its block
   // table already truncated to them).
   virtual void on_verified(uint64_t id, int num_computed, const KvCacheManager& kv) {}
+  // True for proposers of token trees (Proposal::parents): the engine refuses them at start on a
+  // backend without Model::supports_tree.
+  virtual bool proposes_trees() const { return false; }
+  // Before on_verified, for a proposal with `observe` set that ran as proposed: row_tokens[0] is
+  // the target's token after the root, row_tokens[1 + i] its token after proposal i's path
+  // (greedy: the argmax; sampled: the row's sample; -1 where the row could not be sampled).
+  virtual void on_rows(uint64_t id, std::span<const int32_t> row_tokens) {}
   virtual void on_preempted(uint64_t id) {}  // its KV blocks were released (recomputed later)
   virtual void on_finished(uint64_t id) {}   // forget it
   // Forward rounds the last propose call ran (the policy's draft cost model); 0 for n-gram.
   virtual int last_rounds() const { return 0; }
 };
 
-// The proposer of cfg.method: NgramProposer, or DraftProposer over `draft` (required for Draft).
+// The proposer of cfg.method: NgramProposer, LookaheadProposer, or DraftProposer over `draft`
+// (required for Draft).
 std::unique_ptr<Proposer> make_proposer(const SpecConfig& cfg, std::unique_ptr<Model> draft = nullptr);
 
 }  // namespace ignis

@@ -39,7 +39,9 @@ TEST(BenchModesSpec, CompareNoSpecOnTheDemoModels) {
                                     "--output-mean 16 --seed 2 -o " + (tmp / "w.jsonl").string(), &rc);
   ASSERT_EQ(rc, 0) << out;
   for (const std::string& spec : {std::string("--speculative ngram --ngram-min 1 --ngram-max 3"),
-                                 "--speculative-model " + kDraft.string()}) {
+                                 "--speculative-model " + kDraft.string(),
+                                 std::string("--speculative lookahead --lookahead-window 3 --lookahead-ngram 3 "
+                                             "--lookahead-verify 2")}) {
     out = run_capture(kIgnis + " bench latency --model " + kDemo.string() + " --device cpu " + spec +
                           " --num-speculative-tokens 4 --speculative-policy fixed --compare-no-spec --dataset " +
                           (tmp / "w.jsonl").string() + " --no-progress --json " + (tmp / "r.json").string(), &rc);
@@ -62,5 +64,9 @@ TEST(BenchModesSpec, CompareNoSpecOnTheDemoModels) {
                         "--speculative-model " + kDraft.string() + " --prompt x", &rc);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("exclude each other"), std::string::npos) << out;
+  out = run_capture(kIgnis + " generate --model " + kDemo.string() + " --device cpu --speculative lookahead " +
+                        "--lookahead-ngram 1 --prompt x", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("--lookahead-ngram must be in [2, 16]"), std::string::npos) << out;
   fs::remove_all(tmp);
 }

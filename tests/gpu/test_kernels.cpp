@@ -3,6 +3,7 @@
 #include <numeric>
 #include <filesystem>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 
 #include "core/error.h"
@@ -16,6 +17,7 @@
 #include "kernels/embedding.h"
 #include "kernels/fill.h"
 #include "kernels/gemv.h"
+#include "kernels/kv_compact.h"
 #include "kernels/sampling.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope_kv.h"
@@ -339,6 +341,38 @@ TEST(GpuKernels, FillUniform) {
     EXPECT_NEAR(sum / n, 0.0, 0.01) << test::dname(t);
     EXPECT_NEAR(sq / n, 0.25 / 3.0, 0.005) << test::dname(t);  // variance of U(-0.5, 0.5)
     EXPECT_LT(same_as_other_seed, n / 50) << test::dname(t);
+  }
+}
+
+// Tree verification's KV compaction: the rows copied in order, as the CPU backend's loop of
+// memmoves (a later pair overwrites a row an earlier one read; a pair onto itself is a no-op),
+// on every plane, for 16-byte rows (vector path) and odd-sized ones (byte path); other rows intact.
+TEST(GpuKernels, KvCopyRowsMatchesAHostLoop) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  const int planes = 6, rows = 40;
+  // The accepted path {1, 2, 4} of a tree after 4 cached tokens, slots 5 + node -> 5 + depth, plus
+  // a row copied onto itself and one across blocks.
+  const std::vector<int64_t> src = {6, 7, 9, 12, 33}, dst = {5, 6, 7, 12, 20};
+  for (size_t row_bytes : {size_t(2048), size_t(6)}) {
+    const size_t plane = size_t(rows) * row_bytes, total = plane * planes;
+    std::vector<uint8_t> h(total);
+    std::mt19937 rng(3);
+    for (auto& b : h) b = uint8_t(rng());
+    std::vector<uint8_t> want = h;
+    for (int p = 0; p < planes; ++p)
+      for (size_t i = 0; i < src.size(); ++i)
+        std::memmove(want.data() + p * plane + size_t(dst[i]) * row_bytes, want.data() + p * plane + size_t(src[i]) * row_bytes,
+                     row_bytes);
+    cuda::DeviceBuffer d(total, "kv"), idx(2 * src.size() * sizeof(int64_t), "rows");
+    IGNIS_CUDA_CHECK(cudaMemcpy(d.get(), h.data(), total, cudaMemcpyHostToDevice));
+    std::vector<int64_t> both = src;
+    both.insert(both.end(), dst.begin(), dst.end());
+    IGNIS_CUDA_CHECK(cudaMemcpy(idx.get(), both.data(), both.size() * sizeof(int64_t), cudaMemcpyHostToDevice));
+    kernels::kv_copy_rows(d.get(), plane, planes, row_bytes, idx.as<int64_t>(), idx.as<int64_t>() + src.size(),
+                          int(src.size()), nullptr);
+    std::vector<uint8_t> got(total);
+    IGNIS_CUDA_CHECK(cudaMemcpy(got.data(), d.get(), total, cudaMemcpyDeviceToHost));
+    ASSERT_EQ(got, want) << "row_bytes " << row_bytes;
   }
 }
 

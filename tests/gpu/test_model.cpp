@@ -157,6 +157,56 @@ TEST(GpuModel, MatchesCpuModelDummyWeights) {
   }
 }
 
+// Tree verification's KV compaction (Model::compact_kv) does on the GPU what it does on the CPU:
+// after the same rows moved, a decode step over them gives the same logits (and a different one
+// than without the move); tree batches themselves are refused with a clear error for now.
+TEST(GpuModel, CompactKvMatchesCpuAndTreesAreRefused) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  ModelConfig cfg = small_config(64, 4, 1, false);
+  WeightStore ws = make_dummy_weights(cfg, 11);
+  CpuModel cpu(cfg, ws);
+  cuda::CudaModel gpu(cfg, ws, opts(DType::F32, false));
+  std::mt19937_64 rng(5);
+  ForwardBatch pre;
+  pre.seqs.push_back(seq_at(0, 0, 40, 8, false));
+  for (int i = 0; i < 40; ++i) pre.tokens.push_back(int32_t(rng() % cfg.vocab_size));
+  ForwardBatch dec;
+  dec.seqs.push_back(seq_at(0, 21, 1, 8, true));  // reads positions 0 .. 20 (the moved rows among them)
+  dec.tokens.push_back(7);
+  std::vector<float> want, got, unmoved;
+  for (int moved = 0; moved < 2; ++moved) {
+    cpu.init_kv_cache(16, 16);
+    gpu.init_kv_cache(16, 16);
+    cpu.forward(pre, want);
+    gpu.forward(pre, got);
+    if (moved) {
+      // An accepted path {1, 3, 20} of a tree after 14 cached tokens (slots 15 + node -> 15 + depth),
+      // one across a block boundary.
+      const std::vector<int32_t> src = {16, 18, 35}, dst = {15, 16, 17};
+      cpu.compact_kv(pre.seqs[0].block_table, src, dst);
+      gpu.compact_kv(pre.seqs[0].block_table, src, dst);
+    }
+    cpu.forward(dec, want);
+    gpu.forward(dec, got);
+    test::rel_error(got, want, moved ? "decode after compact_kv" : "decode", 1e-4);
+    if (!moved) unmoved = want;
+  }
+  double diff = 0;
+  for (size_t i = 0; i < want.size(); ++i) diff = std::max(diff, double(std::abs(want[i] - unmoved[i])));
+  EXPECT_GT(diff, 1e-3) << "the compaction moved nothing the decode reads";
+  EXPECT_FALSE(gpu.supports_tree());
+  ForwardBatch tree;
+  tree.seqs.push_back(seq_at(0, 21, 3, 8, true));
+  tree.seqs[0].tree_parent = {-1, 0, 0};
+  tree.tokens = {1, 2, 3};
+  try {
+    gpu.forward(tree, got);
+    FAIL() << "a tree batch ran on the CUDA backend";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("token tree"), std::string::npos) << e.what();
+  }
+}
+
 // With GEMM tuning (CudaModelOptions::gemm_tune) the layer GEMMs of a pass above 256 tokens run on a
 // padded row count (here 300 + 5 x 9 = 345 -> 512) with algorithms picked by timing, and the decode
 // steps of 6 sequences replay the graph of bucket 8 with its tuned cuBLASLt GEMMs (more than the

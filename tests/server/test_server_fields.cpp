@@ -329,6 +329,12 @@ std::vector<Case> cases() {
   v.push_back({t, "return_generation_logits", kT, {{"return_generation_logits", true}}, Want::Rejected});
   v.push_back({t, "stream", kT, {{"stream", true}}, Want::Changes, "", "/v2/models/demo/generate_stream"});
   v.push_back({t, "speculative", kT, {{"speculative", false}}, Want::Same, spec_why});
+  // (this server's engine runs no lookahead: test_server_spec checks them against one that does)
+  v.push_back({t, "lookahead_window_size", kT, {{"lookahead_window_size", 2}}, Want::Rejected});  // without the others
+  v.push_back({t, "lookahead_ngram_size", kT,
+               {{"lookahead_window_size", 2}, {"lookahead_ngram_size", 3}, {"lookahead_verification_set_size", 1}},
+               Want::Rejected});
+  v.push_back({t, "lookahead_verification_set_size", kT, {{"lookahead_verification_set_size", -1}}, Want::Rejected});
   v.push_back({t, "guided_regex", kT, {{"guided_regex", "[a-z ]{3,12}"}}, Want::Changes});
   v.push_back({t, "guided_json", kT, {{"guided_json", schema}}, Want::Changes});
   v.push_back({t, "guided_grammar", kT, {{"guided_grammar", "root ::= \"yes\" | \"no\""}}, Want::Changes});

@@ -35,7 +35,7 @@ class RecordingBackend : public Backend {
 struct Harness {
   RecordingBackend backend;
   std::unique_ptr<Server> server;
-  explicit Harness(bool spec_default) {
+  explicit Harness(bool spec_default, SpecConfig spec = {}) {
     ServedModel m;
     m.name = "m";
     m.max_model_len = 512;
@@ -43,6 +43,7 @@ struct Harness {
     ServerOptions o;
     o.access_log = false;
     o.speculative_default = spec_default;
+    o.spec = spec;
     server = std::make_unique<Server>(backend, std::make_shared<ByteTokenizer>(), m, o, nullptr);
   }
   // Status of POSTing `body` to `path`.
@@ -91,6 +92,42 @@ TEST(ServerSpec, TritonField) {
   Harness off(false);
   EXPECT_EQ(off.post("/v2/models/m/generate", R"({"text_input": "ab", "max_tokens": 2})"), 200);
   EXPECT_FALSE(off.last_speculative());
+}
+
+TEST(ServerSpec, TritonLookaheadFieldsCheckedAgainstTheEngine) {
+  SpecConfig la;
+  la.method = SpecMethod::Lookahead;
+  la.lookahead_window = 4, la.lookahead_ngram = 3, la.lookahead_verify = 4;
+  Harness h(true, la);
+  const std::string path = "/v2/models/m/generate";
+  EXPECT_EQ(h.post(path, R"({"text_input": "ab", "max_tokens": 2})"), 200);
+  {
+    std::lock_guard lk(h.backend.mu);
+    EXPECT_FALSE(h.backend.seen.back().lookahead.set());
+  }
+  EXPECT_EQ(h.post(path, R"({"text_input": "ab", "max_tokens": 2, "lookahead_window_size": 2,
+                             "parameters": {"lookahead_ngram_size": 3, "lookahead_verification_set_size": 1}})"),
+            200);
+  {
+    std::lock_guard lk(h.backend.mu);
+    EXPECT_EQ(h.backend.seen.back().lookahead, (LookaheadParams{2, 3, 1}));
+  }
+  const size_t before = h.count();
+  auto status = [&](const std::string& fields) {
+    return h.post(path, R"({"text_input": "ab", "max_tokens": 2, )" + fields + "}");
+  };
+  // Larger than the engine's, one missing, out of range, all 0: 400s, nothing submitted.
+  EXPECT_EQ(status(R"("lookahead_window_size": 8, "lookahead_ngram_size": 3, "lookahead_verification_set_size": 4)"), 400);
+  EXPECT_EQ(status(R"("lookahead_window_size": 2, "lookahead_ngram_size": 3)"), 400);
+  EXPECT_EQ(status(R"("lookahead_window_size": 2, "lookahead_ngram_size": 1, "lookahead_verification_set_size": 1)"), 400);
+  EXPECT_EQ(status(R"("lookahead_window_size": 0, "lookahead_ngram_size": 0, "lookahead_verification_set_size": 0)"), 400);
+  EXPECT_EQ(h.count(), before);
+  // An engine without lookahead takes none.
+  Harness plain(true);
+  EXPECT_EQ(plain.post(path, R"({"text_input": "ab", "max_tokens": 2, "lookahead_window_size": 2,
+                                 "lookahead_ngram_size": 3, "lookahead_verification_set_size": 1})"),
+            400);
+  EXPECT_EQ(plain.count(), 0u);
 }
 
 TEST(ServerSpec, PrometheusCounters) {

@@ -50,6 +50,9 @@ void paged_attention(float* out, const float* q, const float* k_cache, const flo
   // Validate every block the batch reads before starting threads, so errors are clean.
   struct Item { int seq; int token; };  // token index within the sequence
   std::vector<Item> items;
+  // Tree sequences: per token, its ancestors' token indices (root first, itself last), flattened.
+  std::vector<std::vector<int32_t>> anc_off(static_cast<size_t>(n_seqs));
+  std::vector<int32_t> anc;
   for (int si = 0; si < n_seqs; ++si) {
     const AttnSeq& sq = seqs[si];
     IGNIS_CHECK(sq.num_tokens >= 0 && sq.num_cached >= 0, "paged attention: sequence {} has negative lengths", si);
@@ -60,26 +63,57 @@ void paged_attention(float* out, const float* q, const float* k_cache, const flo
     for (int b = lo / s.block_size; b <= last / s.block_size; ++b)
       block_of(sq.block_table, sq.block_table_len, b, s.num_blocks, "paged attention", si);
     for (int t = 0; t < sq.num_tokens; ++t) items.push_back({si, t});
+    if (sq.tree_parent) {
+      auto& off = anc_off[size_t(si)];
+      off.resize(size_t(sq.num_tokens) + 1);
+      IGNIS_CHECK(sq.tree_parent[0] == -1, "paged attention: sequence {} tree root has parent {} (need -1)", si,
+                  sq.tree_parent[0]);
+      std::vector<int32_t> path;
+      for (int t = 0; t < sq.num_tokens; ++t) {
+        IGNIS_CHECK(t == 0 || (sq.tree_parent[t] >= 0 && sq.tree_parent[t] < t),
+                    "paged attention: sequence {} tree token {} has parent {} (need [0, {}))", si, t,
+                    sq.tree_parent[t], t);
+        path.clear();
+        for (int a = t; a >= 0; a = a == 0 ? -1 : sq.tree_parent[a]) path.push_back(a);
+        off[size_t(t)] = int32_t(anc.size());
+        anc.insert(anc.end(), path.rbegin(), path.rend());
+      }
+      off[size_t(sq.num_tokens)] = int32_t(anc.size());
+    }
   }
 
   const int64_t n_work = int64_t(items.size()) * p.num_heads;
   parallel_for(n_work, 64, [&](int64_t begin, int64_t end) {
     std::vector<float> scores;
+    std::vector<int32_t> slots;  // the cache slots (logical positions in the block table) this query reads
     std::vector<double> acc(hd);
     for (int64_t w = begin; w < end; ++w) {
       const Item& it = items[w / p.num_heads];
       const int h = int(w % p.num_heads);
       const int kvh = h / group;
       const AttnSeq& sq = seqs[it.seq];
-      const int pos = sq.num_cached + it.token;
-      const int lo = p.sliding_window > 0 ? std::max(0, pos - p.sliding_window + 1) : 0;
+      slots.clear();
+      if (!sq.tree_parent) {
+        const int pos = sq.num_cached + it.token;
+        const int lo = p.sliding_window > 0 ? std::max(0, pos - p.sliding_window + 1) : 0;
+        for (int kp = lo; kp <= pos; ++kp) slots.push_back(kp);
+      } else {
+        const auto& off = anc_off[size_t(it.seq)];
+        const int32_t* path = anc.data() + off[size_t(it.token)];
+        const int len = off[size_t(it.token) + 1] - off[size_t(it.token)];  // depth + 1
+        const int pos = sq.num_cached + len - 1;
+        const int lo = p.sliding_window > 0 ? std::max(0, pos - p.sliding_window + 1) : 0;
+        for (int kp = lo; kp < sq.num_cached; ++kp) slots.push_back(kp);
+        for (int d = 0; d < len; ++d)
+          if (sq.num_cached + d >= lo) slots.push_back(sq.num_cached + path[d]);
+      }
       const int64_t tok = sq.token_offset + it.token;
       const float* qv = q + tok * q_row + int64_t(h) * hd;
-      const int n = pos - lo + 1;
+      const int n = int(slots.size());
       scores.resize(n);
       float mx = -INFINITY;
       for (int j = 0; j < n; ++j) {
-        int kp = lo + j;
+        int kp = slots[j];
         int64_t blk = sq.block_table[kp / s.block_size];
         const float* kv = k_cache + (blk * s.block_size + kp % s.block_size) * kv_row + int64_t(kvh) * hd;
         float d = 0.0f;
@@ -94,7 +128,7 @@ void paged_attention(float* out, const float* q, const float* k_cache, const flo
       }
       std::fill(acc.begin(), acc.end(), 0.0);
       for (int j = 0; j < n; ++j) {
-        int kp = lo + j;
+        int kp = slots[j];
         int64_t blk = sq.block_table[kp / s.block_size];
         const float* vv = v_cache + (blk * s.block_size + kp % s.block_size) * kv_row + int64_t(kvh) * hd;
         double pj = scores[j] / sum;

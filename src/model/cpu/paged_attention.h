@@ -21,6 +21,11 @@ struct AttnSeq {
   int32_t num_cached = 0;     // tokens already in the cache before this step
   const int32_t* block_table = nullptr;
   int32_t block_table_len = 0;
+  // Tree verification (model/batch.h BatchSeq::tree_parent): null = a chain (token t at position
+  // num_cached + t, causal); else (num_tokens) parents, tree_parent[0] = -1, tree_parent[t] < t:
+  // token t is at position num_cached + depth(t), its K/V in slot num_cached + t, and it attends
+  // to the cached context and its own ancestors (itself included) only.
+  const int32_t* tree_parent = nullptr;
 };
 
 // Writes k, v (n_tokens, num_kv_heads, head_dim) of one sequence into the cache at positions
@@ -35,6 +40,8 @@ struct AttnParams {
 };
 
 // out (total_tokens, num_heads * head_dim) = softmax(q k^T * scale + causal/window mask) v for every
+// (a tree sequence: its tree mask; keys in context-then-ancestor order, so a chain written as a
+// tree gives bit-identical results)
 // new token of every sequence; q (total_tokens, num_heads * head_dim) already has RoPE applied and
 // the sequences' K/V (including this step's) are already in the cache. Multi-threaded over
 // (token, head). Throws Error naming the sequence if a block it must read is -1 or out of range.
