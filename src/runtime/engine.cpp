@@ -312,11 +312,6 @@ void Engine::Impl::build_rows(const StepPlan& plan) {
 void Engine::Impl::fill_masks() {
   if (mask_jobs.empty()) return;
   const auto wall0 = Clock::now();
-  struct WallTime {
-    const Clock::time_point t0;
-    int64_t& acc;
-    ~WallTime() { acc += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count(); }
-  } wall{wall0, mask_wall_ns};
   // Below this many rows the pool's wake-up costs more than it saves.
   constexpr size_t kParallelRows = 4;
   if (mask_jobs.size() >= kParallelRows && !mask_pool) {  // started on first need
@@ -324,35 +319,33 @@ void Engine::Impl::fill_masks() {
     mask_pool = std::make_unique<WorkerPool>(cfg.constraint_threads >= 0 ? cfg.constraint_threads
                                                                          : std::min(4, hw / 4));
   }
-  if (mask_jobs.size() < kParallelRows || mask_pool->threads() == 0) {
-    for (Active* a : mask_jobs) fill_mask(*a, 0);
-    mask_jobs.clear();
-    return;
-  }
-  const size_t words = mask_words();
   mask_job_ns.assign(mask_jobs.size(), 0);
-  // Each job touches its own request's matcher and mask; the compiled constraint's mask cache is
-  // shared and thread-safe (structured/constraint.h).
-  mask_pool->run(mask_jobs.size(), [&](size_t i) {
-    const auto t0 = Clock::now();
-    uint32_t* bits = mask_jobs[i]->masks.data();
-    std::fill(bits, bits + words, 0u);
-    mask_jobs[i]->matcher->fill_mask(bits);
-    mask_job_ns[i] = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
-  });
+  auto job = [&](size_t i) { mask_job_ns[i] = fill_mask_row(*mask_jobs[i], 0); };
+  if (mask_jobs.size() < kParallelRows) {
+    for (size_t i = 0; i < mask_jobs.size(); ++i) job(i);
+  } else {
+    // Each job touches its own request's matcher and mask; the compiled constraint's mask cache is
+    // shared and thread-safe (structured/constraint.h). A pool of 0 threads runs them here in order.
+    mask_pool->run(mask_jobs.size(), job);
+  }
   for (int64_t ns : mask_job_ns) mask_ns += ns;
   mask_rows += int64_t(mask_jobs.size());
   mask_jobs.clear();
+  mask_wall_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - wall0).count();
 }
 
-void Engine::Impl::fill_mask(Active& a, size_t row) {
+int64_t Engine::Impl::fill_mask_row(Active& a, size_t row) const {
   const size_t words = mask_words();
   uint32_t* bits = a.masks.data() + row * words;
   // A tokenizer vocabulary smaller than the model's (padded embeddings): the ids above it stay disallowed.
   const auto t0 = Clock::now();
   std::fill(bits, bits + words, 0u);
   a.matcher->fill_mask(bits);
-  mask_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+}
+
+void Engine::Impl::fill_mask(Active& a, size_t row) {
+  mask_ns += fill_mask_row(a, row);
   ++mask_rows;
 }
 

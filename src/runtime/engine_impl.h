@@ -126,6 +126,8 @@ struct Engine::Impl {
   void finish(Active& a, FinishReason why, StreamChunk c, const std::string& error = "", bool flush_text = false);
   // Constrained decoding: fills a.masks row `row` (mask_words words) from the matcher's state.
   void fill_mask(Active& a, size_t row);
+  // The fill itself, touching only `a` (safe on the mask pool's threads); returns its time in ns.
+  int64_t fill_mask_row(Active& a, size_t row) const;
   size_t mask_words() const { return (size_t(vocab) + 31) / 32; }
   void publish_stats();
 
