@@ -10,6 +10,8 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "model/cpu/matmul.h"
+#include "model/cpu/parallel.h"
 #include "model/json_util.h"
 #include "model/safetensors.h"
 
@@ -96,9 +98,7 @@ void layer_norm(float* x, int64_t rows, int dim, const float* g, const float* b,
 // y (n, out) = x (n, in) @ w^T + b, w: (out, in).
 void linear(const float* x, int64_t n, int in, const std::vector<float>& w, const std::vector<float>& b, int out,
             float* y) {
-  for (int64_t r = 0; r < n; ++r) std::memcpy(y + r * out, b.data(), sizeof(float) * out);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), out, in, 1.0f, x, in, w.data(), in, 1.0f,
-              y, out);
+  cpu::linear(y, x, w.data(), b.data(), static_cast<int>(n), out, in);
 }
 
 float activate(float x, Activation a) {
@@ -247,7 +247,7 @@ std::vector<float> BertModel::forward(const std::vector<EncoderInput>& batch) co
     }
   layer_norm(x.data(), T, H, w_.emb_ln_g.data(), w_.emb_ln_b.data(), cfg_.ln_eps);
 
-  std::vector<float> q(T * H), k(T * H), v(T * H), ctx(T * H), tmp(T * H), inter(T * I), scores;
+  std::vector<float> q(T * H), k(T * H), v(T * H), ctx(T * H), tmp(T * H), inter(T * I);
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
   for (const auto& L : w_.layers) {
     linear(x.data(), T, H, L.wq, L.bq, H, q.data());
@@ -256,23 +256,26 @@ std::vector<float> BertModel::forward(const std::vector<EncoderInput>& batch) co
     for (size_t b = 0; b < batch.size(); ++b) {
       const int n = static_cast<int>(batch[b].ids.size());
       if (n == 0) continue;
-      scores.resize(static_cast<size_t>(n) * n);
       const int64_t o = start[b] * H;
-      for (int h = 0; h < nh; ++h) {
-        // scores (n, n) = q_h k_h^T * scale; softmax over keys; ctx_h = p v_h
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, scale, q.data() + o + h * dh, H,
-                    k.data() + o + h * dh, H, 0.0f, scores.data(), n);
-        for (int r = 0; r < n; ++r) {
-          float* s = scores.data() + static_cast<size_t>(r) * n;
-          float mx = s[0];
-          for (int c = 1; c < n; ++c) mx = std::max(mx, s[c]);
-          float sum = 0;
-          for (int c = 0; c < n; ++c) sum += (s[c] = std::exp(s[c] - mx));
-          for (int c = 0; c < n; ++c) s[c] /= sum;
+      // Heads on parallel_for's threads (OpenBLAS is single-threaded: model/cpu/matmul.h).
+      cpu::parallel_for(nh, n >= 64 ? 1 : nh, [&](int64_t h0, int64_t h1) {
+        std::vector<float> scores(static_cast<size_t>(n) * n);
+        for (int64_t h = h0; h < h1; ++h) {
+          // scores (n, n) = q_h k_h^T * scale; softmax over keys; ctx_h = p v_h
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, scale, q.data() + o + h * dh, H,
+                      k.data() + o + h * dh, H, 0.0f, scores.data(), n);
+          for (int r = 0; r < n; ++r) {
+            float* s = scores.data() + static_cast<size_t>(r) * n;
+            float mx = s[0];
+            for (int c = 1; c < n; ++c) mx = std::max(mx, s[c]);
+            float sum = 0;
+            for (int c = 0; c < n; ++c) sum += (s[c] = std::exp(s[c] - mx));
+            for (int c = 0; c < n; ++c) s[c] /= sum;
+          }
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, n, 1.0f, scores.data(), n,
+                      v.data() + o + h * dh, H, 0.0f, ctx.data() + o + h * dh, H);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dh, n, 1.0f, scores.data(), n,
-                    v.data() + o + h * dh, H, 0.0f, ctx.data() + o + h * dh, H);
-      }
+      });
     }
     linear(ctx.data(), T, H, L.wo, L.bo, H, tmp.data());
     for (int64_t i = 0; i < T * H; ++i) x[i] += tmp[i];

@@ -17,7 +17,7 @@
 #include "model/model.h"
 #include "runtime/engine.h"
 #include "runtime/stop_matcher.h"
-#include "runtime/worker_pool.h"
+#include "core/worker_pool.h"
 #include "sampling/sampler.h"
 #include "sched/scheduler.h"
 #include "spec/policy.h"

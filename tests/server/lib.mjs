@@ -18,6 +18,20 @@ if (!IGNIS_BIN || !ASSETS) {
 // IGNIS_NODE_MODULES: the folder setup_node.sh installed into (it holds node_modules/).
 export const requireModule = createRequire(path.resolve(NODE_MODULES || ".", "package.json"));
 
+// A watchdog under ctest's TIMEOUT: a request that hangs fails the test with the last check that
+// ran and the running servers' logs instead of a silent kill.
+const liveServers = new Set();
+let lastCheck = "(none yet)";
+const DEADLINE_S = Number(process.env.IGNIS_TEST_DEADLINE_S || 200);
+setTimeout(() => {
+  console.error(`FAIL: still running after ${DEADLINE_S} s; the last check was: ${lastCheck}`);
+  for (const s of liveServers) {
+    console.error(`--- server on port ${s.port}, last of its log:\n${s.log().slice(-4000)}`);
+    s.proc.kill("SIGKILL");
+  }
+  process.exit(1);
+}, DEADLINE_S * 1000).unref();
+
 // A small Mistral-style template that writes BOS itself (exercises the double-BOS rule).
 export const CHAT_TEMPLATE =
   "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'assistant' %}" +
@@ -63,12 +77,14 @@ export async function startServer({ args = [], env = {}, model, shipped = false 
     url: `http://127.0.0.1:${port}`,
     log: () => log,
     async stop() {
+      liveServers.delete(server);
       if (proc.exitCode === null) proc.kill("SIGTERM");
       const r = await exited;
       if (!shipped) fs.rmSync(dir, { recursive: true, force: true });
       return r;
     },
   };
+  liveServers.add(server);
   return server;
 }
 
@@ -125,6 +141,7 @@ export async function waitBlocksFree(server, headers = {}, timeoutMs = 20000) {
 let failures = 0, checks = 0;
 export function check(cond, what, detail = "") {
   checks++;
+  lastCheck = what;
   if (cond) return true;
   failures++;
   console.error(`FAIL: ${what}${detail ? "\n  " + String(detail).slice(0, 600) : ""}`);

@@ -6,12 +6,44 @@
 #include <thread>
 #include <vector>
 
+#include "core/worker_pool.h"
+
 namespace ignis::cpu {
 
 int num_threads() {
   static const int n = std::max(1u, std::thread::hardware_concurrency());
   return n;
 }
+
+namespace {
+
+std::mutex pool_mu;  // held by the one parallel_for that uses the pool
+
+WorkerPool& pool() {
+  static WorkerPool p(num_threads() - 1);
+  return p;
+}
+
+// The fallback: threads for this call only.
+void run_on_new_threads(int64_t chunks, const std::function<void(int64_t)>& chunk) {
+  std::exception_ptr err;
+  std::mutex err_mu;
+  auto run = [&](int64_t c) {
+    try {
+      chunk(c);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(err_mu);
+      if (!err) err = std::current_exception();
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int64_t c = 1; c < chunks; ++c) workers.emplace_back(run, c);
+  run(0);
+  for (auto& t : workers) t.join();
+  if (err) std::rethrow_exception(err);
+}
+
+}  // namespace
 
 void parallel_for(int64_t n, int64_t min_grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
@@ -21,25 +53,14 @@ void parallel_for(int64_t n, int64_t min_grain, const std::function<void(int64_t
     fn(0, n);
     return;
   }
-  int64_t per = (n + chunks - 1) / chunks;
-  std::exception_ptr err;
-  std::mutex err_mu;
-  auto run = [&](int64_t b, int64_t e) {
-    try {
-      fn(b, e);
-    } catch (...) {
-      std::lock_guard<std::mutex> lk(err_mu);
-      if (!err) err = std::current_exception();
-    }
-  };
-  std::vector<std::thread> workers;
-  for (int64_t c = 1; c < chunks; ++c) {
-    int64_t b = c * per, e = std::min(n, b + per);
-    if (b < e) workers.emplace_back(run, b, e);
-  }
-  run(0, std::min(n, per));
-  for (auto& t : workers) t.join();
-  if (err) std::rethrow_exception(err);
+  const int64_t per = (n + chunks - 1) / chunks;
+  chunks = (n + per - 1) / per;  // every chunk non-empty
+  auto chunk = [&](int64_t c) { fn(c * per, std::min(n, (c + 1) * per)); };
+  std::unique_lock lk(pool_mu, std::try_to_lock);
+  if (lk.owns_lock())
+    pool().run(size_t(chunks), [&](size_t c) { chunk(int64_t(c)); });
+  else
+    run_on_new_threads(chunks, chunk);
 }
 
 }  // namespace ignis::cpu

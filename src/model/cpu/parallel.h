@@ -1,5 +1,7 @@
-// ignis model/cpu: a minimal parallel-for for the reference ops (no global pool:
-// threads are started per call, so only use it for work worth milliseconds).
+// ignis model/cpu: a minimal parallel-for for the reference ops, on one process-wide persistent
+// pool (core/worker_pool.h: sleeping, not spinning, between calls). A call made while another
+// thread holds the pool (the engine and an embeddings request at once, or a nested call) starts
+// threads of its own instead of waiting.
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -1,4 +1,4 @@
-// runtime/worker_pool.h: every job runs exactly once per run(), on several threads, runs can
+// core/worker_pool.h: every job runs exactly once per run(), on several threads, runs can
 // follow each other at once, and a job's exception reaches the caller without losing the others.
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "runtime/worker_pool.h"
+#include "core/worker_pool.h"
 
 namespace ignis::test {
 namespace {

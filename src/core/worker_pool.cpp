@@ -1,6 +1,18 @@
-#include "runtime/worker_pool.h"
+#include "core/worker_pool.h"
 
 namespace ignis {
+
+template <class Pred>
+bool WorkerPool::spin(Pred pred) {
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 0;; ++i) {
+    if (pred()) return true;
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) return false;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+}
 
 WorkerPool::WorkerPool(int threads) {
   for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
@@ -36,6 +48,7 @@ void WorkerPool::take_jobs() {
 void WorkerPool::work() {
   unsigned seen = 0;
   for (;;) {
+    spin([&] { return stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_acquire) != seen; });
     {
       std::unique_lock lk(mu_);
       wake_.wait(lk, [&] { return stop_ || generation_ != seen; });
@@ -68,6 +81,7 @@ void WorkerPool::run(size_t n, const std::function<void(size_t)>& job) {
   wake_.notify_all();
   take_jobs();
   std::exception_ptr err;
+  spin([&] { return finished_.load(std::memory_order_acquire) == n && busy_.load(std::memory_order_acquire) == 0; });
   {
     std::unique_lock lk(mu_);
     // Every job finished and no worker still inside take_jobs() of this run (it reads job_ / n_).
