@@ -390,7 +390,7 @@ void CudaModel::run_pass(const Pass& p, bool greedy) {
 }
 
 void CudaModel::run_batch(const ForwardBatch& batch, Mode mode, std::vector<float>* logits,
-                          std::vector<int32_t>* tokens, std::vector<float>* logprobs) {
+                          std::vector<int32_t>* tokens, std::vector<float>* logprobs, const BeforeSample* before_sample) {
   const bool greedy = mode == Mode::Greedy;
   validate(batch);
   const size_t V = size_t(cfg_.vocab_size);
@@ -399,6 +399,7 @@ void CudaModel::run_batch(const ForwardBatch& batch, Mode mode, std::vector<floa
   if (tokens) tokens->resize(total_rows);
   if (logprobs) logprobs->resize(total_rows);
   size_t out_row = 0;
+  bool masks_staged = false;  // Mode::Sample: the deferred host work ran and the masks are uploaded
 
   auto flush = [&](const std::vector<Piece>& pieces) {
     if (pieces.empty()) return;
@@ -416,6 +417,11 @@ void CudaModel::run_batch(const ForwardBatch& batch, Mode mode, std::vector<floa
                                   sample_logprobs_.as<float>(), stream_);
       }
       if (mode == Mode::Sample) {
+        if (!masks_staged) {  // the pass is enqueued: the host's work overlaps it
+          if (before_sample && *before_sample) (*before_sample)();
+          sampler_.stage_masks(stream_);
+          masks_staged = true;
+        }
         sampler_.launch(logits_.as<float>(), int(out_row), n, stream_);  // stream order protects logits_
       } else if (greedy) {
         IGNIS_CUDA_CHECK(cudaMemcpyAsync(h_sample_tokens_.as<int32_t>(), sample_tokens_.get(), n * 4,
@@ -499,30 +505,32 @@ void CudaModel::forward_greedy(const ForwardBatch& batch, std::vector<int32_t>& 
 }
 
 void CudaModel::forward_sample(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
-                               std::vector<RowSample>& out) {
+                               std::vector<RowSample>& out, const BeforeSample& before_sample) {
   IGNIS_CHECK(rows.size() == size_t(batch.num_logit_rows()), "cuda: {} sampling rows for {} logit rows", rows.size(),
               batch.num_logit_rows());
   if (!DeviceSampler::fits_device(rows, cfg_.vocab_size)) {  // beyond the kernel's limits: host sampler
-    Model::forward_sample(batch, rows, out);
+    Model::forward_sample(batch, rows, out, before_sample);
     return;
   }
-  if (DeviceSampler::plain_greedy(rows)) {  // argmax (inside the decode graph) is enough
+  if (DeviceSampler::plain_greedy(rows)) {  // argmax (inside the decode graph) is enough; no masks
+    if (before_sample) before_sample();
     sample_greedy(batch, rows, out);
     return;
   }
-  sampler_.stage(rows, cfg_.vocab_size, stream_);
-  run_batch(batch, Mode::Sample, nullptr, nullptr, nullptr);
+  sampler_.stage(rows, cfg_.vocab_size, stream_);  // everything but the masks' contents
+  run_batch(batch, Mode::Sample, nullptr, nullptr, nullptr, &before_sample);
   sampler_.collect(rows, stream_, out);
 }
 
 void CudaModel::forward_verify(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
-                               std::vector<RowSample>& out) {
+                               std::vector<RowSample>& out, const BeforeSample& before_sample) {
   IGNIS_CHECK(rows.size() == size_t(batch.num_logit_rows()), "cuda: {} sampling rows for {} logit rows", rows.size(),
               batch.num_logit_rows());
   if (!DeviceSampler::plain_greedy(rows)) {  // rejection sampling on the host (sampling/sampler.h verify_draft_u)
-    Model::forward_verify(batch, rows, out);
+    Model::forward_verify(batch, rows, out, before_sample);
     return;
   }
+  if (before_sample) before_sample();  // plain greedy rows: no masks to wait for
   sample_greedy(batch, rows, out);
 }
 

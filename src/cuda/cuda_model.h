@@ -66,13 +66,14 @@ class CudaModel : public Model {
   void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
 
   // Samples on the GPU (kernels::sample_rows; plain greedy steps take the argmax kernel inside
-  // the decode graph); only tokens and logprobs are copied to the host.
+  // the decode graph); only tokens and logprobs are copied to the host. `before_sample` runs after the
+  // first pass is enqueued (the host fills masks while the GPU computes), then the masks are uploaded.
   void forward_sample(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
-                      std::vector<RowSample>& out) override;
+                      std::vector<RowSample>& out, const BeforeSample& before_sample = {}) override;
   // Verification steps (Model::forward_verify): greedy rows are judged on the device (the argmax, in the
   // verification graph when the step has one); sampled rows take the host default.
   void forward_verify(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
-                      std::vector<RowSample>& out) override;
+                      std::vector<RowSample>& out, const BeforeSample& before_sample = {}) override;
   // Tree verification's KV compaction (kernels/kv_copy_rows over every layer's K and V, stream
   // ordered). Ready for tree batches, which forward still rejects (supports_tree() is false: no
   // tree mask in the attention kernels and graphs yet).
@@ -157,7 +158,7 @@ class CudaModel : public Model {
   // logits (fp32, device) or sampled tokens ready.
   enum class Mode { Logits, Greedy, Sample };  // what each pass's logit rows become
   void run_batch(const ForwardBatch& batch, Mode mode, std::vector<float>* logits, std::vector<int32_t>* tokens,
-                 std::vector<float>* logprobs);
+                 std::vector<float>* logprobs, const BeforeSample* before_sample = nullptr);
   Pass stage_pass(const ForwardBatch& batch, const std::vector<Piece>& pieces);
   void enqueue_pass(const Pass& p, bool argmax);
   void run_pass(const Pass& p, bool greedy);

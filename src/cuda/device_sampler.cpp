@@ -122,8 +122,8 @@ void DeviceSampler::stage(const std::vector<RowSampling>& rows, int vocab, cudaS
   auto* hb = h_bad_.as<int32_t>();
   auto* hbi = h_bias_ids_.as<int32_t>();
   auto* hbv = h_bias_vals_.as<float>();
-  auto* hm = h_mask_.as<uint32_t>();
   int32_t np = 0, nb = 0, nbias = 0, nmask = 0;
+  mask_src_.clear();
   for (size_t i = 0; i < rows.size(); ++i) {
     const RowSampling& r = rows[i];
     const SamplingParams& p = r.sampling();
@@ -166,7 +166,7 @@ void DeviceSampler::stage(const std::vector<RowSampling>& rows, int vocab, cudaS
     }
     k.pen_count = np - k.pen_begin;
     if (r.allowed_mask) {
-      std::memcpy(hm + size_t(nmask) * words, r.allowed_mask, words * 4);
+      mask_src_.push_back(r.allowed_mask);
       k.mask_row = nmask++;
     }
   }
@@ -176,13 +176,21 @@ void DeviceSampler::stage(const std::vector<RowSampling>& rows, int vocab, cudaS
     IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_pen_ids_.get(), pid, size_t(np) * 4, cudaMemcpyHostToDevice, stream));
     IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_pen_counts_.get(), pcnt, size_t(np) * 4, cudaMemcpyHostToDevice, stream));
   }
-  if (nmask)  // every row's mask in one copy
-    IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_mask_.get(), hm, size_t(nmask) * words * 4, cudaMemcpyHostToDevice, stream));
   if (nb) IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_bad_.get(), hb, size_t(nb) * 4, cudaMemcpyHostToDevice, stream));
   if (nbias) {
     IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_bias_ids_.get(), hbi, size_t(nbias) * 4, cudaMemcpyHostToDevice, stream));
     IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_bias_vals_.get(), hbv, size_t(nbias) * 4, cudaMemcpyHostToDevice, stream));
   }
+}
+
+void DeviceSampler::stage_masks(cudaStream_t stream) {
+  if (mask_src_.empty()) return;
+  // stage() synchronized the stream, so the previous step's copy out of h_mask_ is done.
+  const size_t words = (size_t(vocab_) + 31) / 32;
+  auto* hm = h_mask_.as<uint32_t>();
+  for (size_t i = 0; i < mask_src_.size(); ++i) std::memcpy(hm + i * words, mask_src_[i], words * 4);
+  IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_mask_.get(), hm, mask_src_.size() * words * 4, cudaMemcpyHostToDevice, stream));
+  mask_src_.clear();
 }
 
 void DeviceSampler::launch(float* logits, int row_begin, int n, cudaStream_t stream) {

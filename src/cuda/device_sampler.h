@@ -31,8 +31,11 @@ class DeviceSampler {
   // row has no penalty. Throws on an id outside [0, vocab).
   static void penalty_list(const RowSampling& r, int vocab, std::vector<std::pair<int32_t, int32_t>>& out);
 
-  // Builds and uploads (async on `stream`) the parameters of all rows of one step.
+  // Builds and uploads (async on `stream`) the parameters of all rows of one step, except the
+  // contents of the rows' allowed masks: stage_masks() copies those (the host may still be filling
+  // them meanwhile: Model::forward_sample's before_sample), before the first launch().
   void stage(const std::vector<RowSampling>& rows, int vocab, cudaStream_t stream);
+  void stage_masks(cudaStream_t stream);
   // Samples rows [row_begin, row_begin + n) of the staged step from logits (n, vocab) fp32.
   void launch(float* logits, int row_begin, int n, cudaStream_t stream);
   // Copies every row's result back (synchronizes the stream) and fills out.
@@ -42,6 +45,7 @@ class DeviceSampler {
   void reserve(size_t rows, size_t pen, size_t bad, size_t bias, size_t mask_words);
 
   int vocab_ = 0;
+  std::vector<const uint32_t*> mask_src_;  // the staged rows' masks, in mask-row order (stage_masks)
   size_t cap_rows_ = 0, cap_pen_ = 0, cap_bad_ = 0, cap_bias_ = 0, cap_mask_ = 0;
   // (masked rows, ceil(vocab / 32)) allowed-token masks of the step, pinned staging and device copy
   PinnedBuffer h_mask_;

@@ -38,11 +38,13 @@ void Model::sample_on_host(float* logits, int vocab, const std::vector<RowSampli
   }
 }
 
-void Model::forward_sample(const ForwardBatch& batch, const std::vector<RowSampling>& rows, std::vector<RowSample>& out) {
+void Model::forward_sample(const ForwardBatch& batch, const std::vector<RowSampling>& rows, std::vector<RowSample>& out,
+                           const BeforeSample& before_sample) {
   IGNIS_CHECK(rows.size() == size_t(batch.num_logit_rows()), "{}: {} sampling rows for {} logit rows", backend_name(),
               rows.size(), batch.num_logit_rows());
   std::vector<float>& logits = host_logits_;
   forward(batch, logits);
+  if (before_sample) before_sample();
   IGNIS_CHECK(logits.size() >= rows.size() * size_t(config().vocab_size), "{}: forward returned {} logits for {} rows",
               backend_name(), logits.size(), rows.size());
   sample_on_host(logits.data(), config().vocab_size, rows, out);
@@ -52,8 +54,9 @@ void Model::compact_kv(const std::vector<int32_t>&, const std::vector<int32_t>& 
   IGNIS_CHECK(src.empty(), "{} backend: no KV compaction (tree verification is not supported)", backend_name());
 }
 
-void Model::forward_verify(const ForwardBatch& batch, const std::vector<RowSampling>& rows, std::vector<RowSample>& out) {
-  Model::forward_sample(batch, rows, out);
+void Model::forward_verify(const ForwardBatch& batch, const std::vector<RowSampling>& rows, std::vector<RowSample>& out,
+                           const BeforeSample& before_sample) {
+  Model::forward_sample(batch, rows, out, before_sample);
 }
 
 }  // namespace ignis

@@ -1,5 +1,6 @@
 // ignis model: the interface every backend's model implements (CPU reference, CUDA).
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,6 +10,10 @@
 #include "sampling/sampler.h"
 
 namespace ignis {
+
+// Host work deferred into a forward pass (Model::forward_sample): today, filling the allowed-token
+// masks of constrained rows while the device runs the pass.
+using BeforeSample = std::function<void()>;
 
 // How to sample one logit row (see forward_sample). The pointers must stay valid for the call.
 struct RowSampling {
@@ -76,15 +81,19 @@ class Model {
   // sample_token_u would (rows.size() == batch.num_logit_rows()). The default runs forward() and
   // the host reference sampler; a device backend samples where the logits are, so none cross to
   // the host. Throws only for a failed forward; a row that cannot be sampled gets its error.
+  // `before_sample` (may be empty) is host work the caller defers into the forward pass: the
+  // backend calls it exactly once, after it has enqueued (or run) the pass and before it reads the
+  // contents of any RowSampling::allowed_mask, so a device backend's GPU computes while the host
+  // fills the masks. A forward that throws may not have called it.
   virtual void forward_sample(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
-                              std::vector<RowSample>& out);
+                              std::vector<RowSample>& out, const BeforeSample& before_sample = {});
   // forward_sample for a step whose rows judge proposals (RowSampling::draft_token >= 0, on the
   // all_logits rows of BatchSeq::num_draft > 0 sequences): out[i].accepted and the token follow
   // verify_draft_u. The default is Model::forward_sample (forward() + the host sampler, which
   // judges proposals), correct on every backend; a backend whose own forward_sample implements
   // the same contract on its device overrides this to call it.
   virtual void forward_verify(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
-                              std::vector<RowSample>& out);
+                              std::vector<RowSample>& out, const BeforeSample& before_sample = {});
 
   // Tree verification (model/batch.h BatchSeq::tree_parent): whether forward* runs tree sequences
   // (positions num_cached + depth, the tree attention mask). A backend that returns false rejects

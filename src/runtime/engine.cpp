@@ -238,11 +238,15 @@ void Engine::Impl::step() {
   build_forward_batch(plan, *kv, batch);
   build_rows(plan);
   const double t0 = proposer ? now() : 0.0;
+  // The plain constrained rows' masks are filled while the model runs the pass (Model::forward_sample).
+  const BeforeSample fill = [this] { fill_masks(); };
   try {
     if (verify)
-      model->forward_verify(batch, sample_rows, samples);
+      model->forward_verify(batch, sample_rows, samples, fill);
     else
-      model->forward_sample(batch, sample_rows, samples);
+      model->forward_sample(batch, sample_rows, samples, fill);
+    IGNIS_CHECK(mask_jobs.empty(), "engine: the {} backend sampled without filling {} constrained rows' masks",
+                model->backend_name(), mask_jobs.size());
     IGNIS_CHECK(samples.size() >= sample_rows.size(), "engine: model returned {} samples for {} rows", samples.size(),
                 sample_rows.size());
   } catch (const std::exception& e) {
@@ -279,6 +283,7 @@ void Engine::Impl::step() {
 // engine thread, in step order, so a seed gives the same tokens whichever backend samples.
 void Engine::Impl::build_rows(const StepPlan& plan) {
   sample_rows.clear();
+  mask_jobs.clear();  // a failed forward may have left the previous step's
   row_of.resize(plan.seqs.size());
   for (size_t i = 0; i < plan.seqs.size(); ++i) {
     const ScheduledSeq& s = plan.seqs[i];
@@ -303,10 +308,9 @@ void Engine::Impl::build_rows(const StepPlan& plan) {
     if (a.matcher) {
       a.masks.resize(mask_words());
       mask_jobs.push_back(&a);
-      r.allowed_mask = a.masks.data();
+      r.allowed_mask = a.masks.data();  // filled by fill_masks() during the forward pass
     }
   }
-  fill_masks();
 }
 
 void Engine::Impl::fill_masks() {

@@ -2,16 +2,21 @@
 // the request's structured::Matcher, so greedy and sampled output match the constraint and end
 // with "stop" when it is complete; speculative decoding (draft model and n-gram, with chunked
 // prefill and preemption) gives the same greedy tokens as without it; a JSON-object constraint
-// gives text that parses as a JSON object.
+// gives text that parses as a JSON object. The masks are filled during the forward pass
+// (Model::forward_sample's before_sample): a backend that calls it gives the same tokens, one that
+// does not fails those requests with a clear error and the engine keeps serving.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
 
 #include "runtime/draft_loader.h"
 #include "runtime/engine.h"
+#include "model/model.h"
 #include "runtime/model_loader.h"
 #include "spec/proposer.h"
 #include "structured/structured.h"
@@ -47,6 +52,35 @@ Out collect(RequestHandle& h) {
   return o;
 }
 
+// Delegates to the CPU model; in forward_sample records whether the first constrained row's mask
+// changed when before_sample ran (the engine deferred the fill into the pass), or never calls it.
+class DeferringModel : public Model {
+ public:
+  DeferringModel(std::unique_ptr<Model> m, bool call_hook) : m_(std::move(m)), call_hook_(call_hook) {}
+  const ModelConfig& config() const override { return m_->config(); }
+  const char* backend_name() const override { return "cpu+deferring"; }
+  void init_kv_cache(int n, int b) override { m_->init_kv_cache(n, b); }
+  int kv_block_size() const override { return m_->kv_block_size(); }
+  int kv_num_blocks() const override { return m_->kv_num_blocks(); }
+  void forward(const ForwardBatch& b, std::vector<float>& logits) override { m_->forward(b, logits); }
+  void forward_sample(const ForwardBatch& b, const std::vector<RowSampling>& rows, std::vector<RowSample>& out,
+                      const BeforeSample& before_sample) override {
+    const RowSampling* masked = nullptr;
+    for (const RowSampling& r : rows)
+      if (r.allowed_mask && !masked) masked = &r;
+    const size_t words = (size_t(config().vocab_size) + 31) / 32;
+    std::vector<uint32_t> at_entry;
+    if (masked) at_entry.assign(masked->allowed_mask, masked->allowed_mask + words);
+    Model::forward_sample(b, rows, out, call_hook_ ? before_sample : BeforeSample{});
+    if (masked && !std::equal(at_entry.begin(), at_entry.end(), masked->allowed_mask)) ++filled_during_pass;
+  }
+  int filled_during_pass = 0;
+
+ private:
+  std::unique_ptr<Model> m_;
+  bool call_hook_;
+};
+
 // Identifier-ish characters, bounded length.
 const char* kPattern = "[a-z_ (),+*=:]{6,60}";
 
@@ -69,10 +103,12 @@ class DemoConstraint : public ::testing::Test {
   }
 
   static std::unique_ptr<Engine> engine(SpecMethod method = SpecMethod::None, int blocks = 256, int max_num_tokens = 2048,
-                                        int max_batch = 16, int constraint_threads = -1) {
+                                        int max_batch = 16, int constraint_threads = -1,
+                                        const std::function<std::unique_ptr<Model>(std::unique_ptr<Model>)>& wrap = {}) {
     ModelLoadOptions lo;
     lo.device = "cpu";
     LoadedModel lm = load_model(kTarget, lo, 16);
+    if (wrap) lm.model = wrap(std::move(lm.model));
     EngineConfig ec;
     ec.kv_block_size = 16;
     ec.kv_num_blocks = blocks;
@@ -232,4 +268,37 @@ TEST_F(DemoConstraint, ParallelMaskFillGivesTheSameTokens) {
     ASSERT_NE(parallel[i].finish, FinishReason::Error) << parallel[i].error;
     EXPECT_EQ(parallel[i].tokens, serial[i].tokens) << "request " << i;
   }
+}
+
+TEST_F(DemoConstraint, MasksAreFilledDuringThePassAndAMissingFillIsAnError) {
+  auto want = [&](Engine& e) {
+    std::vector<Out> outs;
+    for (size_t i = 0; i < prompts_.size(); ++i) outs.push_back(collect(*e.submit(request(prompts_[i], regex(), i ? 0.9f : 0.0f, i, 24))));
+    return outs;
+  };
+  std::vector<Out> ref = want(*engine());
+  DeferringModel* dm = nullptr;
+  auto deferring = engine(SpecMethod::None, 256, 2048, 16, -1, [&](std::unique_ptr<Model> m) {
+    auto w = std::make_unique<DeferringModel>(std::move(m), true);
+    dm = w.get();
+    return w;
+  });
+  std::vector<Out> got = want(*deferring);
+  ASSERT_EQ(got.size(), ref.size());
+  for (size_t i = 0; i < ref.size(); ++i) {
+    ASSERT_NE(got[i].finish, FinishReason::Error) << got[i].error;
+    EXPECT_EQ(got[i].tokens, ref[i].tokens) << "prompt " << i;
+  }
+  EXPECT_GT(dm->filled_during_pass, 0) << "the masks must be filled inside forward_sample, not before it";
+
+  auto skipping = engine(SpecMethod::None, 256, 2048, 16, -1,
+                         [](std::unique_ptr<Model> m) { return std::make_unique<DeferringModel>(std::move(m), false); });
+  Out bad = collect(*skipping->submit(request(prompts_[0], regex())));
+  EXPECT_EQ(bad.finish, FinishReason::Error);
+  EXPECT_NE(bad.error.find("without filling"), std::string::npos) << bad.error;
+  GenerateRequest plain = request(prompts_[0], regex(), 0, 0, 8);
+  plain.constraint = nullptr;
+  Out after = collect(*skipping->submit(plain));
+  EXPECT_EQ(after.finish, FinishReason::Length) << after.error;
+  EXPECT_EQ(after.tokens.size(), 8u);
 }

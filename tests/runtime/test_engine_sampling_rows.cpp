@@ -35,10 +35,12 @@ class RecordingModel : public Model {
     host_calls++;
     m_->forward(b, logits);
   }
-  void forward_sample(const ForwardBatch& b, const std::vector<RowSampling>& rows, std::vector<RowSample>& out) override {
+  void forward_sample(const ForwardBatch& b, const std::vector<RowSampling>& rows, std::vector<RowSample>& out,
+                      const BeforeSample& before_sample) override {
     device_calls++;
     std::vector<float> logits;
     m_->forward(b, logits);
+    if (before_sample) before_sample();
     ASSERT_EQ(rows.size(), size_t(b.num_logit_rows()));
     const int V = config().vocab_size;
     out.assign(rows.size(), RowSample{});
