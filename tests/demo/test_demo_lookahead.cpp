@@ -194,23 +194,28 @@ class DemoTree : public ::testing::Test {
 
 TEST_F(DemoTree, TreeOracleBatchOneAndMixedIdentical) {
   for (int concurrent = 0; concurrent < 2; ++concurrent) {
-    auto e = engine(SpecMethod::None, std::make_unique<TreeOracle>(ref_map(), 4000, 0.2), concurrent ? 16 : 256,
-                    concurrent ? 48 : 2048, 6);
-    std::vector<std::shared_ptr<RequestHandle>> hs;
-    std::vector<Out> got;
-    for (auto& p : prompts_) {
-      if (!concurrent) got.push_back(collect(*e->submit(request(p, kMaxTokens))));
-      else hs.push_back(e->submit(request(p, kMaxTokens)));
+    // The concurrent case needs the requests in flight together (16 blocks cannot hold them all, so
+    // some are preempted); on a loaded machine the submitting thread can be descheduled long enough
+    // for an early 24-token request to finish alone, so that case gets a few attempts, each checked.
+    int64_t preemptions = 0;
+    for (int attempt = 0; attempt < (concurrent ? 4 : 1) && (!concurrent || preemptions == 0); ++attempt) {
+      auto e = engine(SpecMethod::None, std::make_unique<TreeOracle>(ref_map(), 4000, 0.2), concurrent ? 16 : 256,
+                      concurrent ? 48 : 2048, 6);
+      std::vector<std::shared_ptr<RequestHandle>> hs;
+      std::vector<Out> got;
+      for (auto& p : prompts_) {
+        if (!concurrent) got.push_back(collect(*e->submit(request(p, kMaxTokens))));
+        else hs.push_back(e->submit(request(p, kMaxTokens)));
+      }
+      for (auto& h : hs) got.push_back(collect(*h));
+      expect_reference(got);
+      EngineStats s = idle(*e);
+      EXPECT_EQ(s.kv_blocks_used, 0);
+      EXPECT_GT(s.spec_accepted_tokens, 20) << "concurrent " << concurrent;
+      EXPECT_LT(s.spec_accepted_tokens, s.spec_proposed_tokens);
+      preemptions = s.preemptions;
     }
-    for (auto& h : hs) got.push_back(collect(*h));
-    expect_reference(got);
-    EngineStats s = idle(*e);
-    EXPECT_EQ(s.kv_blocks_used, 0);
-    EXPECT_GT(s.spec_accepted_tokens, 20) << "concurrent " << concurrent;
-    EXPECT_LT(s.spec_accepted_tokens, s.spec_proposed_tokens);
-    if (concurrent) {
-      EXPECT_GT(s.preemptions, 0);
-    }
+    if (concurrent) EXPECT_GT(preemptions, 0);
   }
 }
 
