@@ -20,9 +20,9 @@ void Engine::Impl::init_speculation(std::unique_ptr<Proposer> p, int num_blocks,
                 "--num-speculative-tokens must be in [1, 64] (got {})", sc.num_speculative_tokens);
   spec_max_k = spec_max_proposals(sc);
   IGNIS_CHECK(!p->proposes_trees() || model->supports_tree(),
-              "--speculative {}: the {} backend cannot verify token trees yet (no tree attention mask / KV "
-              "compaction); use the CPU backend or --speculative ngram|draft",
-              p->name(), model->backend_name());
+              "--speculative {}: the {} backend cannot verify token trees for this model (CUDA: not with a "
+              "sliding window, {} here); use the CPU backend or --speculative ngram|draft",
+              p->name(), model->backend_name(), model->config().sliding_window);
   p->init(model->config(), num_blocks, block_size);
   proposer = std::move(p);
   policy = std::make_unique<SpecPolicy>(spec_max_k, sc.policy);
