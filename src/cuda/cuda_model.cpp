@@ -107,9 +107,10 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
   const int tq = kernels::attention_tile_tokens(attention_impl_, G, cfg_.head_dim, dtype_, kv_dtype_);
   Pass p;
   // Graphed steps: every piece one decode token, or every piece the same 2..kMaxGraphTokens tokens with
-  // all their logits (speculative verification: the last token and k proposals), one attention tile each.
+  // all their logits (speculative verification: the last token and k proposals, or a token tree), in
+  // ceil(per / tq) attention tiles each (padding sequences too, so the launch shape is the key's).
   const int per = pieces.empty() ? 0 : pieces[0].num_tokens;
-  bool decode = opt_.cuda_graphs && !graphs_broken_ && per >= 1 && per <= std::min(kMaxGraphTokens, tq);
+  bool decode = opt_.cuda_graphs && !graphs_broken_ && per >= 1 && per <= kMaxGraphTokens;
   for (auto& pc : pieces) decode = decode && pc.num_tokens == per && (per == 1 || pc.all_logits);
   int n_rows = int(pieces.size());
   p.tree_words = 0;
@@ -163,7 +164,7 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
   }
   if (p.graph) {  // pad to the bucket: padding tokens write no K/V and their tiles are skipped
     for (int i = n_rows; i < p.bucket; ++i) {
-      tiles[nt++] = kernels::AttentionTile{i, T, 0, 0};
+      for (int t0 = 0; t0 < p.per_seq; t0 += tq) tiles[nt++] = kernels::AttentionTile{i, T + t0, 0, 0};
       for (int t = 0; t < p.per_seq; ++t) {
         tok[T] = 0;
         pos[T] = t;
@@ -176,7 +177,8 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
         ++T;
       }
     }
-    p.num_splits = kernels::attention_num_splits(p.bucket, cfg_.num_kv_heads, max_model_len_, num_sms_);
+    const int tiles_per_seq = (p.per_seq + tq - 1) / tq;
+    p.num_splits = kernels::attention_num_splits(p.bucket * tiles_per_seq, cfg_.num_kv_heads, max_model_len_, num_sms_);
   } else {
     p.num_splits = kernels::attention_num_splits(nt, cfg_.num_kv_heads, max_keys, num_sms_);
   }

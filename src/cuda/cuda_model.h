@@ -150,8 +150,8 @@ class CudaModel : public Model {
     int per_seq = 1;  // graphed passes: tokens of every sequence (1 = decode; 1 + k = verification)
     int tree_words = 0;  // > 0: the pass has token trees (PagedAttentionArgs::tree_words)
   };
-  // Largest per-sequence token count of a graphed pass (verification of up to 15 proposals).
-  static constexpr int kMaxGraphTokens = 16;
+  // Largest per-sequence token count of a graphed pass (verification of up to 63 proposals or tree nodes).
+  static constexpr int kMaxGraphTokens = 64;
   static int graph_key(const Pass& p) {
     return (p.bucket * (kMaxGraphTokens + 1) + p.per_seq) * 2 + (p.tree_words > 0 ? 1 : 0);
   }

@@ -120,9 +120,9 @@ TEST(GpuTree, LogitsMatchTheCpuReferenceThenCompactAndDecode) {
   test::rel_error(got, want, "decode after compaction", 1e-4);
 }
 
-// bf16, head_dim 128 (the tensor-core kernels): tree steps of 4, 9 and 16 nodes for 1, 3 and 5
-// sequences in CUDA graphs give the eager model's tokens, one graph per (bucket, size); a chain
-// written as a tree gives the chain's tokens.
+// bf16, head_dim 128 (the tensor-core kernels): tree steps of 4, 9, 16 and 40 nodes (40: several
+// attention tiles per sequence and two mask words) for 1, 3 and 5 sequences in CUDA graphs give the
+// eager model's tokens, one graph per (bucket, size); a chain written as a tree gives the chain's tokens.
 TEST(GpuTree, GraphsMatchEagerAndAChainTreeIsTheChain) {
   IGNIS_SKIP_WITHOUT_GPU();
   const ModelConfig cfg = tree_config(128);
@@ -132,7 +132,8 @@ TEST(GpuTree, GraphsMatchEagerAndAChainTreeIsTheChain) {
   o.dtype = DType::BF16;
   o.progress = false;
   o.max_batch_size = 8;
-  o.max_num_tokens = 128;
+  o.max_num_tokens = 512;
+  o.max_logit_rows = 512;
   cuda::CudaModel graphed(cfg, ws, o);
   o.cuda_graphs = false;
   cuda::CudaModel eager(cfg, ws, o);
@@ -142,7 +143,7 @@ TEST(GpuTree, GraphsMatchEagerAndAChainTreeIsTheChain) {
   std::mt19937_64 rng(22);
   const SamplingParams greedy;
   const int graphs_before = graphed.num_graphs();
-  for (int n : {4, 9, 16}) {
+  for (int n : {4, 9, 16, 40}) {
     for (int nseq : {1, 3, 5}) {
       ForwardBatch pre;
       for (int s = 0; s < nseq; ++s) {
@@ -181,7 +182,7 @@ TEST(GpuTree, GraphsMatchEagerAndAChainTreeIsTheChain) {
         EXPECT_EQ(a[i].result.token, c[i].result.token) << "chain n " << n << " seqs " << nseq << " row " << i;
     }
   }
-  EXPECT_EQ(graphed.num_graphs() - graphs_before, 9);  // buckets 1, 4, 8 for each tree size
+  EXPECT_EQ(graphed.num_graphs() - graphs_before, 12);  // buckets 1, 4, 8 for each tree size
   EXPECT_EQ(eager.num_graphs(), 0);
 }
 
