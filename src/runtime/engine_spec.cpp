@@ -97,7 +97,7 @@ bool Engine::Impl::propose(StepPlan& plan) {
     IGNIS_LOG(Error, "engine: speculative proposer {} failed: {}", proposer->name(), e.what());
     proposals.assign(spec_seqs.size(), Proposal{});
   }
-  policy->observe_proposer(proposer->last_rounds(), wanted, now() - t0);
+  policy->observe_proposer(proposer->last_rounds(), wanted, now() - t0, proposer->last_catchup_tokens());
   for (size_t i = 0; i < spec_seqs.size(); ++i) {
     ScheduledSeq& s = *spec_plan_seqs[i];
     Proposal& p = proposals[i];

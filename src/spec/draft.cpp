@@ -50,6 +50,7 @@ void DraftProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager&
   out.resize(seqs.size());
   for (auto& p : out) p.clear();
   last_rounds_ = 0;
+  last_catchup_ = 0;
   dists_used_ = 0;
   history_.resize(seqs.size());
   const int B = block_size_;
@@ -96,6 +97,7 @@ void DraftProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager&
   }
   for (int32_t b : claimed) claimed_[size_t(b)] = 0;
   if (active.empty()) return;
+  last_catchup_ = int(batch_.tokens.size() - active.size());
 
   run_round(seqs, active, 0, out);
   for (int i : active) seqs_[seqs[size_t(i)].id].computed = int(seqs[size_t(i)].tokens.size());

@@ -39,6 +39,7 @@ class DraftProposer : public Proposer {
   void on_preempted(uint64_t id) override { seqs_.erase(id); }
   void on_finished(uint64_t id) override { seqs_.erase(id); }
   int last_rounds() const override { return last_rounds_; }
+  int last_catchup_tokens() const override { return last_catchup_; }
 
   const Model& draft() const { return *draft_; }
   int draft_computed(uint64_t id) const;  // -1 when not tracked (tests)
@@ -59,6 +60,7 @@ class DraftProposer : public Proposer {
   std::vector<uint32_t> valid_gen_;  // (num_blocks) generation whose draft KV is valid; 0 = none
   std::unordered_map<uint64_t, SeqState> seqs_;
   int last_rounds_ = 0;
+  int last_catchup_ = 0;  // round 0's tokens beyond one per sequence
 
   // Per-call scratch.
   ForwardBatch batch_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/error.h"
 
@@ -55,14 +56,14 @@ void SpecPolicy::observe_target(int num_tokens, double seconds) {
   tnt_ = tnt_ * d + n * seconds;
 }
 
-void SpecPolicy::observe_proposer(int rounds, int proposals, double seconds) {
+void SpecPolicy::observe_proposer(int rounds, int proposals, double seconds, int catchup_tokens) {
   if (!(seconds >= 0) || proposals <= 0) return;
-  const double d = cfg_.time_decay, r = rounds, m = proposals;
-  prr_ = prr_ * d + r * r;
-  prm_ = prm_ * d + r * m;
-  pmm_ = pmm_ * d + m * m;
-  prt_ = prt_ * d + r * seconds;
-  pmt_ = pmt_ * d + m * seconds;
+  const double d = cfg_.time_decay;
+  const double f[3] = {double(rounds), double(proposals), double(std::max(0, catchup_tokens))};
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 3; ++j) pg_[i][j] = pg_[i][j] * d + f[i] * f[j];
+    pt_[i] = pt_[i] * d + f[i] * seconds;
+  }
 }
 
 void SpecPolicy::fit_target(double& a, double& b) const {
@@ -80,18 +81,61 @@ void SpecPolicy::fit_target(double& a, double& b) const {
   }
 }
 
-void SpecPolicy::fit_proposer(double& c_round, double& c_token) const {
-  c_round = c_token = 0;
-  if (pmm_ <= 0) return;
-  const double det = prr_ * pmm_ - prm_ * prm_;
-  if (prr_ > 0 && det > 1e-9 * prr_ * pmm_) {
-    c_round = (prt_ * pmm_ - pmt_ * prm_) / det;
-    c_token = (pmt_ * prr_ - prt_ * prm_) / det;
-    if (c_round >= 0 && c_token >= 0) return;
+namespace {
+
+// Least squares over the features in `use` (indices into the 3 x 3 Gram matrix g and the products t):
+// false when the system is (nearly) singular or a coefficient comes out negative.
+bool solve_subset(const double g[3][3], const double t[3], const std::vector<int>& use, double coef[3]) {
+  const int n = int(use.size());
+  double a[3][4];
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < n; ++j) a[i][j] = g[use[size_t(i)]][use[size_t(j)]];
+    a[i][n] = t[use[size_t(i)]];
   }
-  // Rounds and proposals move together (or a coefficient came out negative): all per proposal.
-  c_round = 0;
-  c_token = std::max(0.0, (pmt_ + prt_) / (pmm_ + prm_));
+  for (int c = 0; c < n; ++c) {  // Gaussian elimination with partial pivoting
+    int piv = c;
+    for (int r = c + 1; r < n; ++r)
+      if (std::fabs(a[r][c]) > std::fabs(a[piv][c])) piv = r;
+    if (!(std::fabs(a[piv][c]) > 1e-9 * std::max(1e-300, g[use[size_t(c)]][use[size_t(c)]]))) return false;
+    std::swap(a[c], a[piv]);
+    for (int r = 0; r < n; ++r) {
+      if (r == c) continue;
+      const double m = a[r][c] / a[c][c];
+      for (int j = c; j <= n; ++j) a[r][j] -= m * a[c][j];
+    }
+  }
+  double x[3] = {};
+  for (int i = 0; i < n; ++i) {
+    x[i] = a[i][n] / a[i][i];
+    if (!(x[i] >= 0)) return false;
+  }
+  coef[0] = coef[1] = coef[2] = 0;
+  for (int i = 0; i < n; ++i) coef[use[size_t(i)]] = x[i];
+  return true;
+}
+
+}  // namespace
+
+void SpecPolicy::fit_proposer(double& c_round, double& c_token, double& c_catchup) const {
+  c_round = c_token = c_catchup = 0;
+  if (pg_[1][1] <= 0) return;
+  // The full model, then without rounds (they move with proposals at batch 1), without catch-up
+  // (none observed), proposals alone.
+  const bool catchup_seen = pg_[2][2] > 0;
+  std::vector<std::vector<int>> tries;
+  if (catchup_seen) tries = {{0, 1, 2}, {1, 2}};
+  tries.push_back({0, 1});
+  for (const auto& use : tries) {
+    double c[3];
+    if (solve_subset(pg_, pt_, use, c)) {
+      c_round = c[0], c_token = c[1], c_catchup = c[2];
+      return;
+    }
+  }
+  // Too few distinct observations (one call cannot tell its parts apart), or a coefficient came out
+  // negative: one price per token run, a catch-up token costing what a proposal does.
+  const double mc2 = pg_[1][1] + 2 * pg_[1][2] + pg_[2][2];
+  c_token = c_catchup = std::max(0.0, (pt_[1] + pt_[2]) / mc2);
 }
 
 double SpecPolicy::target_time(int num_tokens) const {
@@ -101,9 +145,15 @@ double SpecPolicy::target_time(int num_tokens) const {
 }
 
 double SpecPolicy::proposer_time(int rounds, int proposals) const {
-  double cr, ct;
-  fit_proposer(cr, ct);
+  double cr, ct, cc;
+  fit_proposer(cr, ct, cc);
   return cr * rounds + ct * proposals;
+}
+
+double SpecPolicy::proposer_catchup_time(int tokens) const {
+  double cr, ct, cc;
+  fit_proposer(cr, ct, cc);
+  return cc * tokens;
 }
 
 void SpecPolicy::choose(int base_tokens, const std::vector<Candidate>& cands, std::vector<int>& k) {
@@ -118,9 +168,9 @@ void SpecPolicy::choose(int base_tokens, const std::vector<Candidate>& cands, st
   }
   std::vector<double> alpha(cands.size());
   for (size_t i = 0; i < cands.size(); ++i) alpha[i] = acceptance(cands[i].id);
-  double a, b, cr, ct;
+  double a, b, cr, ct, cc;
   fit_target(a, b);
-  fit_proposer(cr, ct);
+  fit_proposer(cr, ct, cc);
   if (tw_ <= 0) a = cfg_.flat_tokens, b = 1.0;  // nothing measured yet: the prior shape (units cancel: no proposer cost)
   const int base = std::max<int>(base_tokens, int(cands.size()));
   auto rate = [&](int kk) {

@@ -6,7 +6,10 @@
 // accepted proposals and of rejections, behind the engine-wide rate as a prior), the engine-wide one
 // behind accept_prior. A step of n target tokens costs T(n) = a + b n seconds (weighted least
 // squares over recent steps; until the token counts vary, b = a / flat_tokens), and the proposer
-// D = c_round * rounds + c_token * proposals (its forward rounds and proposals, also fitted).
+// D = c_round * rounds + c_token * proposals + c_catchup * catch-up tokens (its forward rounds, its
+// proposals, and the tokens a draft model runs to catch up — prompts at a request's first proposal,
+// tokens accepted since — which do not grow with k: fitted too, so one call that prefilled 32 prompts
+// does not make every later proposal look expensive; D(k) leaves them out).
 //
 // Decision, each step, for the candidates (decoding sequences that may speculate, each with a cap
 // from max_tokens): the common k in [0, K] that maximizes the expected decode rate
@@ -42,14 +45,16 @@ class SpecPolicy {
 
   void observe_acceptance(uint64_t id, int proposed, int accepted);
   void observe_target(int num_tokens, double seconds);           // one target forward
-  void observe_proposer(int rounds, int proposals, double seconds);  // one propose call
+  // One propose call: its rounds, proposals and catch-up tokens (Proposer::last_catchup_tokens).
+  void observe_proposer(int rounds, int proposals, double seconds, int catchup_tokens = 0);
   void forget(uint64_t id);
 
   // Introspection (tests, logs).
   double acceptance(uint64_t id) const;  // the request's alpha (the global one for unknown ids)
   double global_acceptance() const;
   double target_time(int num_tokens) const;          // T(n); 0 before any observation
-  double proposer_time(int rounds, int proposals) const;
+  double proposer_time(int rounds, int proposals) const;  // D without catch-up
+  double proposer_catchup_time(int tokens) const;         // c_catchup * tokens
   // R(k) of the last choose() for k = 0 .. K (empty when it had no candidates).
   const std::vector<double>& last_rates() const { return last_rates_; }
   int last_k() const { return last_k_; }  // the common k the last choose() settled on
@@ -63,7 +68,7 @@ class SpecPolicy {
     int idle = 0;             // steps since its last proposal
   };
   void fit_target(double& a, double& b) const;
-  void fit_proposer(double& c_round, double& c_token) const;
+  void fit_proposer(double& c_round, double& c_token, double& c_catchup) const;
 
   int max_k_;
   SpecPolicyConfig cfg_;
@@ -71,8 +76,9 @@ class SpecPolicy {
   double g_acc_ = 0, g_rej_ = 0;
   // Weighted sums for T(n) = a + b n: weight, n, n^2, t, n t.
   double tw_ = 0, tn_ = 0, tnn_ = 0, tt_ = 0, tnt_ = 0;
-  // Weighted sums for D = c_r r + c_t m: r^2, r m, m^2, r t, m t.
-  double prr_ = 0, prm_ = 0, pmm_ = 0, prt_ = 0, pmt_ = 0;
+  // Weighted sums for D = c_r r + c_t m + c_c c (least squares without intercept): the Gram matrix
+  // of the features (r, m, c) and their products with t.
+  double pg_[3][3] = {}, pt_[3] = {};
   int off_steps_ = 0;
   int last_k_ = 0;
   std::vector<double> last_rates_;

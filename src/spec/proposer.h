@@ -79,6 +79,10 @@ class Proposer {
   virtual void on_finished(uint64_t id) {}   // forget it
   // Forward rounds the last propose call ran (the policy's draft cost model); 0 for n-gram.
   virtual int last_rounds() const { return 0; }
+  // Tokens its first round ran beyond one per sequence: a draft model catching up on a prompt at a
+  // request's first proposal, or on tokens accepted since its last one. Work that does not grow with
+  // k, which the policy's cost model keeps apart (SpecPolicy::observe_proposer).
+  virtual int last_catchup_tokens() const { return 0; }
 };
 
 // The proposer of cfg.method: NgramProposer, LookaheadProposer, or DraftProposer over `draft`

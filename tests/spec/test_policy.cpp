@@ -132,6 +132,52 @@ TEST(SpecPolicy, CapsAndFixedMode) {
   EXPECT_NO_THROW(SpecPolicy(512));  // lookahead (8, 8, 8): a 112-node tree; (W + G)(N - 1) <= 512
 }
 
+// A draft model's catch-up (prompts at a request's first proposal, tokens accepted since) is fitted
+// apart from the cost of proposals: the coefficients come back from calls where all three vary, and
+// one call that prefilled 32 prompts of 255 tokens does not make proposals look expensive (it switched
+// speculation off at batch 32 on the H200: 1.02x where a fixed K = 4 gave 1.37x).
+TEST(SpecPolicy, FitsTheDraftCatchUpApart) {
+  SpecPolicy fit(8);
+  for (int i = 0; i < 60; ++i) {
+    const int r = 1 + i % 4, m = r * (1 + i % 3), c = (i % 5) * 37;
+    fit.observe_proposer(r, m, 0.3e-3 * r + 0.05e-3 * m + 4e-6 * c, c);
+  }
+  EXPECT_NEAR(fit.proposer_time(2, 6), 0.6e-3 + 0.3e-3, 1e-8);
+  EXPECT_NEAR(fit.proposer_catchup_time(100), 4e-4, 1e-8);
+  // Rounds moving with proposals (batch 1: k rounds for k proposals) and catch-up: proposals + catch-up.
+  SpecPolicy one(8);
+  for (int i = 0; i < 40; ++i) {
+    const int k = 1 + i % 8, c = i % 2 ? 0 : 1 + i % 7;
+    one.observe_proposer(k, k, 0.2e-3 * k + 5e-6 * c, c);
+  }
+  EXPECT_NEAR(one.proposer_time(4, 4), 0.8e-3, 1e-8);
+  EXPECT_NEAR(one.proposer_catchup_time(10), 5e-5, 1e-8);
+
+  // Batch 32: prefill steps, then one propose call that caught up 32 x 255 prompt tokens (30 ms).
+  SpecPolicy pol(8);
+  for (int i = 0; i < 4; ++i) pol.observe_target(2048, 42e-3);
+  std::vector<SpecPolicy::Candidate> cands;
+  for (uint64_t id = 1; id <= 32; ++id) cands.push_back({id, 100});
+  std::vector<int> k;
+  pol.observe_target(64, 6.5e-3);
+  pol.observe_proposer(1, 32, 30e-3, 32 * 255);
+  EXPECT_LT(pol.proposer_time(1, 32), 1e-3) << "the catch-up is not charged to the proposals";
+  int speculated = 0;
+  for (int step = 0; step < 20; ++step) {
+    pol.choose(32, cands, k);
+    int total = 0, rounds = 0;
+    for (size_t i = 0; i < k.size(); ++i) {
+      total += k[i];
+      rounds = std::max(rounds, k[i]);
+      if (k[i] > 0) pol.observe_acceptance(cands[i].id, k[i], std::min(k[i], 3));
+    }
+    pol.observe_target(32 + total, 5.9e-3 + 8e-6 * total);
+    if (total > 0) pol.observe_proposer(rounds, total, 0.35e-3 * rounds, 0);
+    speculated += total > 0;
+  }
+  EXPECT_GE(speculated, 18) << "speculation stays on at batch 32 with 75% acceptance";
+}
+
 TEST(SpecPolicy, FitsTheStepCostModel) {
   SpecPolicy pol(4);
   for (int i = 0; i < 50; ++i) {
