@@ -69,6 +69,13 @@ class Model {
   // Sets (nullptr: clears) the observer later forward passes report to; false when the backend
   // cannot observe (then nothing is reported).
   virtual bool set_calibration_observer(CalibrationObserver* obs) { return false; }
+  // Final hidden states (what Medusa / EAGLE heads read): sets (nullptr: clears) the vector later
+  // forward passes (forward, forward_sample, forward_verify) fill with the hidden state of every
+  // logit row of the pass, after the final norm (the lm_head's input, transformers' last
+  // hidden_states): (batch.num_logit_rows(), hidden_size) fp32, in logit-row order, from the same
+  // pass that produced the logits. False when the backend cannot (then nothing is written; the
+  // CUDA backend cannot yet, so the engine refuses hidden-state proposers there).
+  virtual bool set_hidden_state_sink(std::vector<float>* sink) { return false; }
   // Allocates the KV pool: num_blocks blocks of block_size tokens over all layers.
   virtual void init_kv_cache(int num_blocks, int block_size) = 0;
   virtual int kv_block_size() const = 0;

@@ -111,6 +111,10 @@ struct Engine::Impl {
   std::vector<SpecSeq> spec_seqs;
   std::vector<ScheduledSeq*> spec_plan_seqs;
   std::vector<Proposal> proposals;
+  // A hidden-state proposer's (Medusa): the target's final hidden states of this step's logit
+  // rows (Model::set_hidden_state_sink), (logit rows, hidden_size).
+  bool spec_hidden = false;
+  std::vector<float> hidden_rows;
 
   void loop();
   void step();
@@ -139,6 +143,9 @@ struct Engine::Impl {
   void verify_seq(const ScheduledSeq& s, Active& a, int row);  // acceptance, rollback, tokens out
   void add_tree_rows(const ScheduledSeq& s, Active& a, std::vector<RowSampling>& rows);  // a token tree's rows
   void verify_tree_seq(const ScheduledSeq& s, Active& a, int row);
+  // Hands a hidden-state proposer logit row `row`'s hidden state: the row whose token is about to
+  // become request r's last (r then holds num_tokens tokens). Call before on_tokens.
+  void pass_hidden(const SchedRequest* r, int row, int num_tokens);
   double now() const { return clock(); }
 };
 

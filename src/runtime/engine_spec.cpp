@@ -14,8 +14,10 @@ void Engine::Impl::init_speculation(std::unique_ptr<Proposer> p, int num_blocks,
   if (!p && (sc.method == SpecMethod::Ngram || sc.method == SpecMethod::Lookahead)) p = make_proposer(sc);
   IGNIS_CHECK(p || sc.method != SpecMethod::Draft,
               "engine: --speculative draft needs the draft model's proposer (spec::make_proposer)");
+  IGNIS_CHECK(p || sc.method != SpecMethod::Medusa,
+              "engine: --speculative medusa needs the heads' proposer (spec::make_medusa_proposer)");
   if (!p) return;
-  if (sc.method != SpecMethod::Lookahead)
+  if (sc.method != SpecMethod::Lookahead && sc.method != SpecMethod::Medusa)
     IGNIS_CHECK(sc.num_speculative_tokens >= 1 && sc.num_speculative_tokens <= 64,
                 "--num-speculative-tokens must be in [1, 64] (got {})", sc.num_speculative_tokens);
   spec_max_k = spec_max_proposals(sc);
@@ -23,6 +25,13 @@ void Engine::Impl::init_speculation(std::unique_ptr<Proposer> p, int num_blocks,
               "--speculative {}: the {} backend cannot verify token trees yet (no tree attention mask / KV "
               "compaction); use the CPU backend or --speculative ngram|draft",
               p->name(), model->backend_name());
+  if (p->wants_hidden_states()) {
+    IGNIS_CHECK(model->set_hidden_state_sink(&hidden_rows),
+                "--speculative {}: the {} backend cannot return the target's hidden states yet "
+                "(Model::set_hidden_state_sink); use the CPU backend or --speculative ngram|draft|lookahead",
+                p->name(), model->backend_name());
+    spec_hidden = true;
+  }
   p->init(model->config(), num_blocks, block_size);
   proposer = std::move(p);
   policy = std::make_unique<SpecPolicy>(spec_max_k, sc.policy);
@@ -215,6 +224,7 @@ void Engine::Impl::verify_seq(const ScheduledSeq& s, Active& a, int row) {
   }
   sched->commit_drafts(s, j);
   proposer->on_verified(r->id, r->num_computed, *kv);
+  pass_hidden(r, row + j, int(r->tokens.size()) + 1);
   policy->observe_acceptance(r->id, k, j);
   {
     std::lock_guard lk(stats_mu);
@@ -333,6 +343,7 @@ void Engine::Impl::verify_tree_seq(const ScheduledSeq& s, Active& a, int row) {
   const int max_depth = *std::max_element(a.tree_depth.begin(), a.tree_depth.end());
   sched->commit_drafts(s, m);
   proposer->on_verified(r->id, r->num_computed, *kv);
+  pass_hidden(r, row + last_row, int(r->tokens.size()) + 1);
   policy->observe_acceptance(r->id, max_depth, m);  // as a chain as deep as the tree
   {
     std::lock_guard lk(stats_mu);
@@ -341,6 +352,19 @@ void Engine::Impl::verify_tree_seq(const ScheduledSeq& s, Active& a, int row) {
     stats.spec_accepted_tokens += m;
   }
   on_tokens(a, r, a.tree_samples.data(), m + 1, m);
+}
+
+void Engine::Impl::pass_hidden(const SchedRequest* r, int row, int num_tokens) {
+  if (!spec_hidden) return;
+  const size_t H = size_t(model->config().hidden_size);
+  // A backend that took the sink but wrote no rows this pass gives no state: no proposal follows.
+  if (hidden_rows.size() != sample_rows.size() * H || row < 0 || size_t(row) >= sample_rows.size()) return;
+  try {
+    proposer->on_hidden(r->id, num_tokens, std::span<const float>(hidden_rows.data() + size_t(row) * H, H));
+  } catch (const std::exception& e) {  // an accelerator only: its failure costs no request
+    IGNIS_LOG(Error, "engine: speculative proposer {} failed on the hidden state of request {}: {}", proposer->name(),
+              r->id, e.what());
+  }
 }
 
 }  // namespace ignis
