@@ -103,6 +103,14 @@ void SpecFlags::add(CLI::App& app) {
   app.add_option("--medusa-choices", medusa_choices,
                  "Medusa's candidate tree as JSON medusa_choices, e.g. [[0],[0,0],[1]] (a node per path of top-k "
                  "indices); default: Medusa's mc_sim_7b_63 (63 nodes)");
+  app.add_flag("--typical-acceptance", typical,
+               "Medusa's typical acceptance for sampled requests (not exact: accepts a tree token whose target "
+               "probability beats min(--posterior-threshold, --posterior-alpha * exp(-entropy))); greedy stays exact");
+  app.add_option("--posterior-threshold", posterior_threshold, "typical acceptance's threshold (Medusa: 0.09)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--posterior-alpha", posterior_alpha,
+                 "typical acceptance's entropy factor (Medusa: 0.3, about sqrt(threshold))")
+      ->check(CLI::Range(0.0, 100.0));
   app.add_option("--num-speculative-tokens", num_tokens, "most proposed tokens per sequence per step (the policy picks <= K)")
       ->check(CLI::Range(1, 64));
   app.add_option("--ngram-min", ngram_min, "shortest n-gram the prompt lookup matches")->check(CLI::Range(1, 64));
@@ -137,6 +145,11 @@ SpecConfig SpecFlags::config() const {
     }
   }
   if (c.method == SpecMethod::Medusa) medusa_tree(c.medusa_choices);  // validated before the loads
+  IGNIS_CHECK(!typical || c.method == SpecMethod::Medusa || c.method == SpecMethod::Lookahead,
+              "--typical-acceptance needs --speculative medusa or lookahead");
+  c.typical_acceptance = typical;
+  c.posterior_threshold = posterior_threshold;
+  c.posterior_alpha = posterior_alpha;
   IGNIS_CHECK(c.method != SpecMethod::Draft || !draft_dir.empty(), "--speculative draft needs --speculative-model DIR");
   IGNIS_CHECK(ngram_min <= ngram_max, "--ngram-min ({}) must be <= --ngram-max ({})", ngram_min, ngram_max);
   c.num_speculative_tokens = num_tokens;

@@ -34,6 +34,15 @@ struct RowSampling {
   // fill_mask); null = unconstrained. Disallowed logits become -inf before every other processing
   // step (sample_token_u's `allowed`); logprobs stay those of the raw logits.
   const uint32_t* allowed_mask = nullptr;
+  // Typical acceptance (spec/medusa.h typical_accept_path): when typical_entropy is set, the
+  // backend also reports, before sampling the row, the processed distribution p that
+  // sample_token_u draws from (penalties, then temperature, top-k, top-p, min-p):
+  // typical_probs[j] = p(typical_tokens[j]) for j < n_typical and *typical_entropy = -sum p ln p.
+  // A backend that cannot leaves them as they were (the engine then accepts exactly).
+  const int32_t* typical_tokens = nullptr;
+  int n_typical = 0;
+  float* typical_probs = nullptr;
+  float* typical_entropy = nullptr;
   // *params, or greedy without logprobs for a discarded row.
   const SamplingParams& sampling() const;
 };

@@ -55,6 +55,13 @@ struct Active {
   std::vector<size_t> tree_hist_off;
   std::vector<int32_t> tree_row_tokens, tree_src, tree_dst, tree_table;
   std::vector<RowSample> tree_samples;
+  // Typical acceptance of this step's tree (SpecConfig::typical_acceptance): each row's children's
+  // tokens (typ_off: per row, its range; typ_pos: per node, its place), their probabilities and
+  // each row's entropy, as the backend reports them (RowSampling::typical_*; NaN: not reported).
+  bool typical = false;
+  std::vector<int32_t> typ_tokens;
+  std::vector<int> typ_off, typ_pos;
+  std::vector<float> typ_probs, typ_entropy, typ_node_prob;
   // Constrained decoding: the parser state after `output` (GenerateRequest::constraint), and this
   // step's allowed-token masks, (rows, mask_words) with rows = 1 or k + 1 (speculative rows).
   std::optional<structured::Matcher> matcher;

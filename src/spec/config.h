@@ -35,6 +35,12 @@ struct SpecConfig {
   // Medusa's default mc_sim_7b_63 (63 nodes, depth 4). Nodes deeper than the heads are dropped.
   // Its proposals are token trees of up to that many nodes, which replaces K.
   std::vector<std::vector<int>> medusa_choices;
+  // Medusa's typical acceptance (spec/medusa.h typical_accept_path), opt-in: sampled requests (no
+  // logprobs) accept a tree node whose target probability exceeds min(posterior_threshold,
+  // posterior_alpha * exp(-entropy)) instead of the exact rule, trading the target's exact
+  // distribution for longer accepted paths. Greedy requests stay exact. Tree proposers only.
+  bool typical_acceptance = false;
+  double posterior_threshold = 0.09, posterior_alpha = 0.3;  // Medusa's defaults
   SpecPolicyConfig policy;
   // Seconds on a monotonic clock, for the policy's step timings; null = std::chrono::steady_clock.
   // Tests inject a fake one.

@@ -236,6 +236,31 @@ void MedusaProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager
   }
 }
 
+void typical_accept_path(std::span<const int32_t> parents, std::span<const float> node_prob,
+                         std::span<const float> row_entropy, double threshold, double alpha, std::vector<int>& path) {
+  const size_t n = parents.size();
+  IGNIS_CHECK(node_prob.size() == n && row_entropy.size() == n + 1,
+              "typical acceptance: {} nodes with {} probabilities and {} row entropies", n, node_prob.size(),
+              row_entropy.size());
+  std::vector<int> depth(n, 0);
+  std::vector<double> loglik(n, 0);
+  int best = -1;
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t par = parents[i];
+    IGNIS_CHECK(par >= -1 && par < int32_t(i), "typical acceptance: node {} has parent {}", i, par);
+    if (par >= 0 && depth[size_t(par)] == 0) continue;  // the parent was not accepted
+    const double limit = std::min(threshold, alpha * std::exp(-double(row_entropy[size_t(par + 1)])));
+    if (!(double(node_prob[i]) > limit)) continue;
+    depth[i] = (par < 0 ? 0 : depth[size_t(par)]) + 1;
+    loglik[i] = (par < 0 ? 0.0 : loglik[size_t(par)]) + std::log(double(node_prob[i]));
+    if (best < 0 || depth[i] > depth[size_t(best)] || (depth[i] == depth[size_t(best)] && loglik[i] > loglik[size_t(best)]))
+      best = int(i);
+  }
+  path.clear();
+  for (int cur = best; cur >= 0; cur = parents[size_t(cur)]) path.push_back(cur);
+  std::reverse(path.begin(), path.end());
+}
+
 std::unique_ptr<Proposer> make_medusa_proposer(const fs::path& dir, const SpecConfig& cfg, const ModelConfig& target) {
   return std::make_unique<MedusaProposer>(MedusaHeads::load(dir, target), cfg.medusa_choices);
 }

@@ -73,6 +73,15 @@ MedusaTree medusa_tree(const std::vector<std::vector<int>>& choices, int num_hea
 const std::vector<std::vector<int>>& medusa_default_choices();  // mc_sim_7b_63
 int medusa_tree_size(const SpecConfig& c);  // the tree's node count (all heads)
 
+// Medusa's typical acceptance over a verified token tree (n nodes, parents[i] < i, -1 = the root):
+// node i is accepted when its parent is (or is the root) and node_prob[i] > min(threshold, alpha *
+// exp(-row_entropy[parents[i] + 1])), with node_prob[i] its token's probability and row_entropy[r]
+// the entropy of the target's distribution at row r (0: the root's, 1 + i: node i's). Writes the
+// deepest accepted path, root to leaf, into `path` (ties: the higher sum of log probabilities,
+// then the lower indices); empty when no node is accepted.
+void typical_accept_path(std::span<const int32_t> parents, std::span<const float> node_prob,
+                         std::span<const float> row_entropy, double threshold, double alpha, std::vector<int>& path);
+
 class MedusaProposer : public Proposer {
  public:
   MedusaProposer(std::shared_ptr<const MedusaHeads> heads, const std::vector<std::vector<int>>& choices = {});

@@ -352,8 +352,12 @@ std::shared_ptr<const MedusaHeads> tiny_heads(const fs::path& model_dir, int hea
 }
 
 std::unique_ptr<Engine> engine(const fs::path& dir, bool medusa, int blocks, int max_num_tokens,
-                               std::vector<std::vector<int>> choices = {}) {
+                               std::vector<std::vector<int>> choices = {}, bool typical = false, double threshold = 0.09,
+                               double alpha = 0.3) {
   EngineConfig cfg;
+  cfg.spec.typical_acceptance = typical;
+  cfg.spec.posterior_threshold = threshold;
+  cfg.spec.posterior_alpha = alpha;
   cfg.kv_block_size = 8;
   cfg.kv_num_blocks = blocks;
   cfg.max_num_tokens = max_num_tokens;
@@ -443,6 +447,79 @@ TEST(Medusa, EngineSeededSamplingIdentical) {
   EngineStats s = wait_idle(*spec);
   EXPECT_GT(s.spec_sequences, 0);
   EXPECT_EQ(s.kv_blocks_used, 0);
+}
+
+TEST(Medusa, TypicalAcceptPath) {
+  // Root -> 0 -> 2 -> 4, root -> 1 -> 3; node 5 under 1.
+  const std::vector<int32_t> par = {-1, -1, 0, 1, 2, 1};
+  std::vector<float> prob = {0.5f, 0.4f, 0.3f, 0.6f, 0.01f, 0.7f};
+  std::vector<float> ent(7, 0.0f);  // alpha * exp(0) = alpha
+  std::vector<int> path;
+  typical_accept_path(par, prob, ent, 0.09, 0.3, path);
+  // Threshold min(0.09, 0.3) = 0.09: node 4 fails; depth 2 ties between 0->2 (0.15) and 1->3 (0.24), 1->5 (0.28).
+  EXPECT_EQ(path, (std::vector<int>{1, 5}));
+  prob[4] = 0.1f;
+  typical_accept_path(par, prob, ent, 0.09, 0.3, path);
+  EXPECT_EQ(path, (std::vector<int>{0, 2, 4})) << "the deepest wins";
+  // A high-entropy row lowers its bar: alpha * exp(-H).
+  std::vector<float> p2 = {0.05f, 0.02f, 0.3f, 0.6f, 0.1f, 0.7f};
+  typical_accept_path(par, p2, ent, 0.09, 0.3, path);
+  EXPECT_TRUE(path.empty());
+  ent[0] = 3.0f;  // root row: 0.3 * e^-3 = 0.0149
+  typical_accept_path(par, p2, ent, 0.09, 0.3, path);
+  EXPECT_EQ(path, (std::vector<int>{0, 2, 4})) << "node 0 (0.05) and node 1 (0.02) pass, 0's subtree is deeper";
+  typical_accept_path(par, p2, ent, 1.0, 1e9, path);
+  EXPECT_TRUE(path.empty()) << "threshold 1: nothing is accepted";
+  EXPECT_THROW(typical_accept_path(par, p2, std::vector<float>(6), 0.09, 0.3, path), Error);
+}
+
+TEST(Medusa, EngineTypicalAcceptance) {
+  const fs::path dir = tiny_dir();
+  const auto ps = prompts();
+  auto request = [&](size_t i) {
+    GenerateRequest r = greedy_request(ps[i], 32);
+    r.sampling.temperature = 0.8f;
+    r.sampling.top_k = 4;
+    r.sampling.seed = 300 + i;
+    r.sampling.ignore_eos = true;
+    return r;
+  };
+  auto plain = engine(dir, false, 128, 512);
+  auto exact = engine(dir, true, 128, 512);
+  auto none = engine(dir, true, 128, 512, {}, true, 1.0, 100.0);  // the bar is never met
+  auto lenient = engine(dir, true, 128, 512, {}, true, 0.0, 0.3);  // every token with p > 0 passes
+  for (size_t i = 0; i < ps.size(); ++i) {
+    const Collected want = collect(*plain->submit(request(i)));
+    const Collected e = collect(*exact->submit(request(i)));
+    const Collected n = collect(*none->submit(request(i)));
+    const Collected l = collect(*lenient->submit(request(i)));
+    ASSERT_EQ(e.error, "");
+    ASSERT_EQ(n.error, "");
+    ASSERT_EQ(l.error, "");
+    EXPECT_EQ(e.tokens, want.tokens) << "exact by default";
+    EXPECT_EQ(n.tokens, want.tokens) << "nothing accepted: each step's token is the root row's sample";
+    EXPECT_EQ(l.tokens.size(), want.tokens.size());
+    // Greedy requests stay exact with typical acceptance on.
+    EXPECT_EQ(collect(*lenient->submit(greedy_request(ps[i], 32))).tokens,
+              collect(*plain->submit(greedy_request(ps[i], 32))).tokens);
+  }
+  const EngineStats se = wait_idle(*exact), sn = wait_idle(*none), sl = wait_idle(*lenient);
+  // (The never-met bar may still accept where max_tokens leaves room for one node only: a one-node
+  // tree runs as a chain, verified exactly; the tokens equal the plain run's either way.)
+  EXPECT_LT(sn.spec_accepted_tokens, 5);
+  EXPECT_GT(sl.spec_accepted_tokens, se.spec_accepted_tokens) << "typical acceptance accepts more";
+  EXPECT_EQ(sl.kv_blocks_used, 0);
+  EXPECT_EQ(sn.kv_blocks_used, 0);
+  std::fprintf(stderr, "tiny model, sampled: exact %lld accepted, lenient typical %lld\n",
+               (long long)se.spec_accepted_tokens, (long long)sl.spec_accepted_tokens);
+  // Only tree proposers take it; its parameters are validated.
+  EngineConfig cfg;
+  cfg.kv_block_size = 8;
+  cfg.kv_num_blocks = 32;
+  cfg.spec.method = SpecMethod::Ngram;
+  cfg.spec.typical_acceptance = true;
+  EXPECT_THROW(Engine(CpuModel::load(dir, LoadFormat::Dummy, kSeed), cfg, nullptr), Error);
+  EXPECT_THROW(engine(dir, true, 32, 512, {}, true, 1.5, 0.3), Error);
 }
 
 namespace {
