@@ -178,7 +178,7 @@ EngineParts load_engine_parts(const ModelFlags& mf, const SpecFlags& sf) {
   p.model = std::move(lm.model);
   p.config = mf.engine_config(blocks);
   p.config.spec = sc;
-  if (sc.method == SpecMethod::Medusa) p.proposer = make_medusa_proposer(sf.draft_dir, sc, p.model->config());
+  if (sc.method == SpecMethod::Medusa) p.proposer = make_medusa_proposer(sf.draft_dir, sc, p.model->config(), mf.model_dir);
   else p.proposer = make_proposer(sc, std::move(draft));
   return p;
 }

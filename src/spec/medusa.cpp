@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "model/json_util.h"
 #include "model/safetensors.h"
+#include "model/weights.h"
 
 namespace ignis {
 
@@ -72,9 +73,10 @@ MedusaTree medusa_tree(const std::vector<std::vector<int>>& choices_in, int num_
 
 int medusa_tree_size(const SpecConfig& c) { return int(medusa_tree(c.medusa_choices).paths.size()); }
 
-MedusaHeads::MedusaHeads(int hidden, int vocab, int num_layers, std::vector<Head> heads, std::string base_model)
+MedusaHeads::MedusaHeads(int hidden, int vocab, int num_layers, std::vector<Head> heads, std::string base_model,
+                         bool shared_lm_head)
     : hidden_(hidden), vocab_(vocab), num_layers_(num_layers), heads_(std::move(heads)),
-      base_model_(std::move(base_model)) {
+      base_model_(std::move(base_model)), shared_lm_head_(shared_lm_head) {
   IGNIS_CHECK(hidden_ > 0 && vocab_ > 0 && num_layers_ >= 0 && !heads_.empty(),
               "medusa: heads need positive sizes (hidden {}, vocab {}, layers {}, heads {})", hidden_, vocab_,
               num_layers_, heads_.size());
@@ -84,12 +86,36 @@ MedusaHeads::MedusaHeads(int hidden, int vocab, int num_layers, std::vector<Head
     for (const auto& b : h.blocks)
       IGNIS_CHECK(b.n() == hidden_ && b.k() == hidden_, "medusa: ResBlock {} is [{}, {}], expected [{}, {}]", b.name(),
                   b.n(), b.k(), hidden_, hidden_);
-    IGNIS_CHECK(h.lm_head.n() == vocab_ && h.lm_head.k() == hidden_, "medusa: {} is [{}, {}], expected [{}, {}]",
-                h.lm_head.name(), h.lm_head.n(), h.lm_head.k(), vocab_, hidden_);
+    IGNIS_CHECK(h.lm_head && h.lm_head->n() == vocab_ && h.lm_head->k() == hidden_,
+                "medusa: a head's final linear is missing or not [{}, {}]", vocab_, hidden_);
   }
 }
 
-std::shared_ptr<const MedusaHeads> MedusaHeads::load(const fs::path& dir, const ModelConfig& target) {
+namespace {
+
+// The target's lm_head (tied: its embeddings) as an fp32 linear, from its folder.
+std::shared_ptr<const cpu::Linear> target_lm_head(const fs::path& target_dir, const ModelConfig& target) {
+  IGNIS_CHECK(!target_dir.empty(), "medusa: these heads share the target's lm_head (ignis_shared_lm_head), but no "
+              "target folder was given to read it from");
+  const WeightStore ws = WeightStore::load(target_dir, target);
+  const std::string name = target.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+  const TensorRef& t = ws.get(name);
+  const int64_t H = target.hidden_size, V = target.vocab_size;
+  IGNIS_CHECK(t.shape == std::vector<int64_t>({V, H}) &&
+                  (t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16) &&
+                  t.nbytes == size_t(V * H) * dtype_size(t.dtype),
+              "medusa: the target's {} ({}, [{}]) is not a dense F32/F16/BF16 [{}, {}] matrix; heads that share it "
+              "need one", name, dtype_name(t.dtype), fmt::join(t.shape, ", "), V, H);
+  std::vector<float> w(size_t(V * H));
+  to_f32(t.dtype, t.data, w.data(), w.size());
+  return std::make_shared<const cpu::Linear>("medusa shared lm_head (target " + name + ")", std::move(w), V, H,
+                                             std::vector<float>{});
+}
+
+}  // namespace
+
+std::shared_ptr<const MedusaHeads> MedusaHeads::load(const fs::path& dir, const ModelConfig& target,
+                                                     const fs::path& target_dir) {
   const std::string cfg_path = (dir / "config.json").string();
   IGNIS_CHECK(fs::is_regular_file(cfg_path), "medusa: {} not found (a Medusa heads folder holds config.json and "
               "medusa_lm_head.safetensors)", cfg_path);
@@ -98,6 +124,7 @@ std::shared_ptr<const MedusaHeads> MedusaHeads::load(const fs::path& dir, const 
   const int num_heads = int(jsonf::req_int(cfg, "medusa_num_heads", cfg_path, 1, 64));
   const int num_layers = int(jsonf::req_int(cfg, "medusa_num_layers", cfg_path, 0, 64));
   const std::string base = jsonf::opt_string(cfg, "base_model_name_or_path", cfg_path).value_or("");
+  const bool shared = jsonf::opt_bool(cfg, "ignis_shared_lm_head", cfg_path).value_or(false);
 
   const fs::path st = dir / "medusa_lm_head.safetensors";
   if (!fs::is_regular_file(st)) {
@@ -110,8 +137,8 @@ std::shared_ptr<const MedusaHeads> MedusaHeads::load(const fs::path& dir, const 
   SafetensorsFile file(st.string());
   std::map<std::string, const SafetensorsEntry*> by_name;
   for (const auto& e : file.header().tensors) by_name[e.name] = &e;
-  const std::string prefix = by_name.count("medusa_head.0." + std::to_string(num_layers) + ".weight") ? "medusa_head."
-                                                                                                        : "";
+  const std::string probe = shared ? "0.0.linear.weight" : "0." + std::to_string(num_layers) + ".weight";
+  const std::string prefix = by_name.count("medusa_head." + probe) ? "medusa_head." : "";
   const int64_t H = target.hidden_size, V = target.vocab_size;
   auto get = [&](const std::string& name, std::vector<int64_t> shape) {
     auto it = by_name.find(prefix + name);
@@ -139,12 +166,25 @@ std::shared_ptr<const MedusaHeads> MedusaHeads::load(const fs::path& dir, const 
                                            get(b + "bias", {H}));
     }
     const std::string w = fmt::format("{}.{}.weight", i, num_layers);
-    heads[size_t(i)].lm_head = cpu::Linear("medusa " + w, get(w, {V, H}), V, H, {});
+    if (shared) {
+      IGNIS_CHECK(!by_name.count(prefix + w), "medusa: {} has {} but config.json says ignis_shared_lm_head",
+                  st.string(), prefix + w);
+    } else {
+      heads[size_t(i)].lm_head = std::make_shared<const cpu::Linear>("medusa " + w, get(w, {V, H}), V, H,
+                                                                     std::vector<float>{});
+    }
   }
   // A head the config does not declare means the config and the weights disagree.
-  IGNIS_CHECK(!by_name.count(prefix + fmt::format("{}.{}.weight", num_heads, num_layers)),
+  IGNIS_CHECK(!by_name.count(prefix + fmt::format("{}.{}.weight", num_heads, num_layers)) &&
+                  !by_name.count(prefix + fmt::format("{}.0.linear.weight", num_heads)),
               "medusa: {} has more heads than config.json's medusa_num_heads {}", st.string(), num_heads);
-  return std::make_shared<const MedusaHeads>(int(H), int(V), num_layers, std::move(heads), base);
+  if (shared) {
+    IGNIS_CHECK(num_layers > 0, "{}: ignis_shared_lm_head with medusa_num_layers 0 would make every head the target's "
+                "own lm_head", cfg_path);
+    auto lm = target_lm_head(target_dir, target);
+    for (Head& h : heads) h.lm_head = lm;
+  }
+  return std::make_shared<const MedusaHeads>(int(H), int(V), num_layers, std::move(heads), base, shared);
 }
 
 void MedusaHeads::forward(int head, const float* h, int m, float* logits) const {
@@ -156,7 +196,7 @@ void MedusaHeads::forward(int head, const float* h, int m, float* logits) const 
     b.forward(y_.data(), x_.data(), m);
     for (size_t i = 0; i < n; ++i) x_[i] += y_[i] / (1.0f + std::exp(-y_[i]));  // x + silu(W x + b)
   }
-  hd.lm_head.forward(logits, x_.data(), m);
+  hd.lm_head->forward(logits, x_.data(), m);
 }
 
 MedusaProposer::MedusaProposer(std::shared_ptr<const MedusaHeads> heads, const std::vector<std::vector<int>>& choices)
@@ -261,8 +301,9 @@ void typical_accept_path(std::span<const int32_t> parents, std::span<const float
   std::reverse(path.begin(), path.end());
 }
 
-std::unique_ptr<Proposer> make_medusa_proposer(const fs::path& dir, const SpecConfig& cfg, const ModelConfig& target) {
-  return std::make_unique<MedusaProposer>(MedusaHeads::load(dir, target), cfg.medusa_choices);
+std::unique_ptr<Proposer> make_medusa_proposer(const fs::path& dir, const SpecConfig& cfg, const ModelConfig& target,
+                                               const fs::path& target_dir) {
+  return std::make_unique<MedusaProposer>(MedusaHeads::load(dir, target, target_dir), cfg.medusa_choices);
 }
 
 }  // namespace ignis

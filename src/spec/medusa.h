@@ -15,6 +15,10 @@
 //   with `python3 -c "import torch, safetensors.torch as s; s.save_file({k: v.contiguous() for k, v
 //   in torch.load('medusa_lm_head.pt', map_location='cpu').items()}, 'medusa_lm_head.safetensors')"`
 //   (tools/train/train_medusa.py writes safetensors directly).
+// - ignis extension, "ignis_shared_lm_head": true in config.json: the heads have no final linear
+//   ("{i}.{L}.weight" absent) and each uses the target's own lm_head (Medusa initializes them to it;
+//   train_medusa.py keeps it frozen), so a folder of heads is a few hundred KB instead of one
+//   vocab x hidden matrix per head (models/demo: 12 MB each in bf16).
 //
 // Each step the proposer runs the heads on the hidden state of the row that produced the
 // sequence's last token (Proposer::on_hidden, from the same pass that verified the previous
@@ -37,13 +41,18 @@ namespace ignis {
 class MedusaHeads {
  public:
   struct Head {
-    std::vector<cpu::Linear> blocks;  // (hidden, hidden) + bias each: x <- x + silu(W x + b)
-    cpu::Linear lm_head;              // (vocab, hidden), no bias
+    std::vector<cpu::Linear> blocks;                // (hidden, hidden) + bias each: x <- x + silu(W x + b)
+    std::shared_ptr<const cpu::Linear> lm_head;     // (vocab, hidden), no bias; shared by all heads when
+                                                    // they use the target's
   };
-  MedusaHeads(int hidden, int vocab, int num_layers, std::vector<Head> heads, std::string base_model = {});
+  MedusaHeads(int hidden, int vocab, int num_layers, std::vector<Head> heads, std::string base_model = {},
+              bool shared_lm_head = false);
   // DIR/config.json + DIR/medusa_lm_head.safetensors (see above); throws Error naming the file and
-  // the field or tensor. `target` (hidden_size, vocab_size) must match the heads.
-  static std::shared_ptr<const MedusaHeads> load(const std::filesystem::path& dir, const ModelConfig& target);
+  // the field or tensor. `target` (hidden_size, vocab_size) must match the heads; `target_dir`
+  // (the target's folder) is read only for heads that share its lm_head.
+  static std::shared_ptr<const MedusaHeads> load(const std::filesystem::path& dir, const ModelConfig& target,
+                                                 const std::filesystem::path& target_dir = {});
+  bool shared_lm_head() const { return shared_lm_head_; }
 
   int num_heads() const { return int(heads_.size()); }
   int num_layers() const { return num_layers_; }
@@ -57,6 +66,7 @@ class MedusaHeads {
   int hidden_, vocab_, num_layers_;
   std::vector<Head> heads_;
   std::string base_model_;
+  bool shared_lm_head_ = false;
   mutable std::vector<float> x_, y_;  // scratch (m, hidden)
 };
 
@@ -109,8 +119,9 @@ class MedusaProposer : public Proposer {
   std::vector<int32_t> top_, idx_;  // (m, topk) candidates of one head; index scratch
 };
 
-// MedusaHeads::load(dir, target) wrapped in a MedusaProposer over cfg.medusa_choices.
+// MedusaHeads::load(dir, target, target_dir) wrapped in a MedusaProposer over cfg.medusa_choices.
 std::unique_ptr<Proposer> make_medusa_proposer(const std::filesystem::path& dir, const SpecConfig& cfg,
-                                               const ModelConfig& target);
+                                               const ModelConfig& target,
+                                               const std::filesystem::path& target_dir = {});
 
 }  // namespace ignis

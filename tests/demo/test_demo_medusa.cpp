@@ -56,6 +56,7 @@ class DemoMedusa : public ::testing::Test {
     if (!fs::exists(kTarget / "tokenizer.json")) return;
     tok_ = std::shared_ptr<const Tokenizer>(Tokenizer::load(kTarget));
     heads_dir_ = fs::temp_directory_path() / ("ignis_demo_medusa_" + std::to_string(::getpid()));
+    shared_dir_ = heads_dir_.string() + "_shared";
     {
       auto m = CpuModel::load(kTarget);
       ignis::testing::MedusaHeadsSpec s;
@@ -65,6 +66,10 @@ class DemoMedusa : public ::testing::Test {
       s.block_scale = 0.02f;
       s.prefix = "medusa_head.";
       ignis::testing::write_medusa_heads(heads_dir_, s);
+      // The ignis extension: ResBlocks only, the target's lm_head (what train_medusa.py writes).
+      s.shared_lm_head = true;
+      s.prefix.clear();
+      ignis::testing::write_medusa_heads(shared_dir_, s);
     }
     nlohmann::json golden = nlohmann::json::parse(std::ifstream(kTarget / "eval_golden.json"));
     for (auto& c : golden["completions"]) prompts_.push_back(c["prompt_ids"].get<std::vector<int32_t>>());
@@ -84,6 +89,7 @@ class DemoMedusa : public ::testing::Test {
     ref_.clear();
     tok_.reset();
     fs::remove_all(heads_dir_);
+    fs::remove_all(shared_dir_);
   }
   void SetUp() override {
     if (!tok_) GTEST_SKIP() << "models/demo has no tokenizer.json: run scripts/fetch-assets.sh";
@@ -103,7 +109,7 @@ class DemoMedusa : public ::testing::Test {
 
   // The demo target on the CPU (fixed policy), with Medusa over the test's heads or without.
   static std::unique_ptr<Engine> engine(bool medusa, int blocks, int max_num_tokens, int max_batch = 16,
-                                        std::vector<std::vector<int>> choices = {}) {
+                                        std::vector<std::vector<int>> choices = {}, bool shared = false) {
     ModelLoadOptions lo;
     lo.device = "cpu";
     LoadedModel lm = load_model(kTarget, lo, 16);
@@ -117,7 +123,7 @@ class DemoMedusa : public ::testing::Test {
     if (medusa) {
       ec.spec.method = SpecMethod::Medusa;
       ec.spec.medusa_choices = choices;
-      p = make_medusa_proposer(heads_dir_, ec.spec, lm.model->config());
+      p = make_medusa_proposer(shared ? shared_dir_ : heads_dir_, ec.spec, lm.model->config(), kTarget);
     }
     return std::make_unique<Engine>(std::move(lm.model), ec, tok_, std::move(p));
   }
@@ -140,7 +146,7 @@ class DemoMedusa : public ::testing::Test {
   }
 
   static inline std::shared_ptr<const Tokenizer> tok_;
-  static inline fs::path heads_dir_;
+  static inline fs::path heads_dir_, shared_dir_;
   static inline std::vector<std::vector<int32_t>> prompts_;
   static inline std::vector<Out> ref_;
 };
@@ -229,4 +235,23 @@ TEST_F(DemoMedusa, SeededSamplingIdentical) {
   EngineStats s = idle(*spec);
   EXPECT_GT(s.spec_sequences, 0);
   EXPECT_EQ(s.kv_blocks_used, 0);
+}
+
+TEST_F(DemoMedusa, SharedLmHeadHeadsIdentical) {
+  // Heads without final linears use the demo's own lm_head: the same as heads that carry a copy
+  // of it (bar the copies' noise), and the output is the reference.
+  auto e = engine(true, 256, 2048, 16, {}, /*shared=*/true);
+  std::vector<Out> got;
+  for (auto& p : prompts_) got.push_back(collect(*e->submit(request(p, kMaxTokens))));
+  expect_reference(got);
+  EngineStats s = idle(*e);
+  EXPECT_EQ(s.kv_blocks_used, 0);
+  EXPECT_GT(s.spec_accepted_tokens, 0);
+  ModelLoadOptions lo;
+  lo.device = "cpu";
+  LoadedModel lm = load_model(kTarget, lo, 16);
+  auto heads = MedusaHeads::load(shared_dir_, lm.model->config(), kTarget);
+  EXPECT_TRUE(heads->shared_lm_head());
+  EXPECT_EQ(heads->num_heads(), 3);
+  EXPECT_THROW(MedusaHeads::load(shared_dir_, lm.model->config()), Error) << "no target folder";
 }

@@ -25,6 +25,7 @@ struct MedusaHeadsSpec {
   bool write_config = true;
   std::string config_json;  // non-empty: config.json's text as given
   std::vector<std::string> skip;  // tensor names (without prefix) left out
+  bool shared_lm_head = false;    // "ignis_shared_lm_head": no final linears (the target's lm_head)
 };
 
 inline std::vector<uint8_t> f32_bytes(const std::vector<float>& v) {
@@ -46,7 +47,8 @@ inline MedusaHeadsWeights write_medusa_heads(const std::filesystem::path& dir, c
     if (!s.config_json.empty()) cfg << s.config_json;
     else
       cfg << "{\"medusa_num_heads\": " << s.heads << ", \"medusa_num_layers\": " << s.layers
-          << ", \"base_model_name_or_path\": \"test\"}";
+          << ", \"base_model_name_or_path\": \"test\"" << (s.shared_lm_head ? ", \"ignis_shared_lm_head\": true" : "")
+          << "}";
   }
   std::mt19937_64 rng(s.seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -70,6 +72,7 @@ inline MedusaHeadsWeights write_medusa_heads(const std::filesystem::path& dir, c
       out.w.back().push_back(w);
       out.b.back().push_back(b);
     }
+    if (s.shared_lm_head) continue;
     std::vector<float> lm(static_cast<size_t>(V * H));
     for (size_t k = 0; k < lm.size(); ++k)
       lm[k] = s.lm_head.empty() ? nd(rng) / std::sqrt(float(H)) : s.lm_head[k] + s.lm_noise * nd(rng);

@@ -236,6 +236,19 @@ TEST(Medusa, LoaderErrorsAreClear) {
     EXPECT_NE(load_error(d, cfg).find("not found"), std::string::npos);
   }
   {
+    const fs::path d = tmp("shared");
+    MedusaHeadsSpec t = s;
+    t.shared_lm_head = true;
+    write_medusa_heads(d, t);
+    EXPECT_NE(load_error(d, cfg).find("no target folder"), std::string::npos) << load_error(d, cfg);
+    EXPECT_NE(load_error(d, cfg).find("ignis_shared_lm_head"), std::string::npos) << load_error(d, cfg);
+    t.shared_lm_head = false;
+    write_medusa_heads(d, t);  // final linears present...
+    std::ofstream(d / "config.json") << R"({"medusa_num_heads": 2, "medusa_num_layers": 1, "ignis_shared_lm_head": true})";
+    EXPECT_NE(load_error(d, cfg).find("but config.json says ignis_shared_lm_head"), std::string::npos)
+        << load_error(d, cfg);
+  }
+  {
     const fs::path d = tmp("nan");
     write_medusa_heads(d, s);
     std::vector<float> bad(8, std::nanf(""));
