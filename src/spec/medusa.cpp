@@ -243,12 +243,17 @@ void MedusaProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager
   top.resize(size_t(depth));
   logits_.resize(size_t(m) * size_t(V));
   idx_.resize(size_t(V));
+  std::vector<char> bad(size_t(m), 0);  // a row with non-finite logits proposes nothing
   for (int d = 0; d < depth; ++d) {
     const int k = std::min(tree_.topk[size_t(d)], V);
     heads_->forward(d, h_.data(), m, logits_.data());
     top[size_t(d)].resize(size_t(m) * size_t(k));
     for (int r = 0; r < m; ++r) {
       const float* lg = logits_.data() + size_t(r) * size_t(V);
+      if (bad[size_t(r)] || !std::all_of(lg, lg + V, [](float x) { return std::isfinite(x); })) {
+        bad[size_t(r)] = 1;
+        continue;
+      }
       for (int v = 0; v < V; ++v) idx_[size_t(v)] = v;
       std::partial_sort(idx_.begin(), idx_.begin() + k, idx_.end(),
                         [&](int32_t a, int32_t b) { return lg[a] != lg[b] ? lg[a] > lg[b] : a < b; });
@@ -258,6 +263,7 @@ void MedusaProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager
   for (int r = 0; r < m; ++r) {
     const SpecSeq& s = seqs[ready[size_t(r)]];
     Proposal& p = out[ready[size_t(r)]];
+    if (bad[size_t(r)]) continue;
     const int n = std::min(s.k, int(tree_.paths.size()));
     // A node whose index is beyond the vocabulary (tiny models) is dropped with its subtree; the
     // kept nodes' parents are renumbered.

@@ -309,6 +309,11 @@ TEST(Medusa, ProposerBuildsTheTreeFromTheHeadsTopK) {
   p.propose({&q, 1}, kv, out);
   EXPECT_EQ(out[0].tokens, (std::vector<int32_t>{t0[0], t0[1], t1[0]}));
   EXPECT_EQ(p.tracked(), 1u);
+  std::vector<float> nan_h = h;
+  nan_h[3] = std::nanf("");
+  p.on_hidden(7, 3, nan_h);
+  p.propose({&q, 1}, kv, out);
+  EXPECT_TRUE(out[0].tokens.empty()) << "non-finite head logits propose nothing";
   p.on_preempted(7);
   EXPECT_EQ(p.tracked(), 0u);
   p.on_hidden(7, 3, h);
