@@ -8,16 +8,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EX=.git/info/exclude
 case ${1:-} in
-  on|bench)  # bench: also tests/data (for calls that carry the demo models)
+  on|bench|lean)  # bench: also tests/data (for calls that carry the demo models); lean: also models/encoder-mini
     git rm -r -q --cached models/demo models/demo-draft models/chat-demo
-    if [ "$1" = bench ]; then git rm -r -q --cached tests/data; fi
+    if [ "$1" != on ]; then git rm -r -q --cached tests/data; fi
+    if [ "$1" = lean ]; then git rm -r -q --cached models/encoder-mini; fi
     mkdir -p "$(dirname "$EX")"
-    grep -qx "/models/demo/" "$EX" || printf '/models/demo/\n/models/demo-draft/\n/models/chat-demo/\n/tests/data/\n' >> "$EX"
+    grep -qx "/models/demo/" "$EX" || printf '/models/demo/\n/models/demo-draft/\n/models/chat-demo/\n/tests/data/\n/models/encoder-mini/\n' >> "$EX"
     echo "device-slim: models/demo* untracked and ignored for the device call" ;;
   off)
-    sed -i '\#^/models/demo/$#d; \#^/models/demo-draft/$#d; \#^/models/chat-demo/$#d; \#^/tests/data/$#d' "$EX"
-    git reset -q -- models/demo models/demo-draft models/chat-demo tests/data
+    sed -i '\#^/models/encoder-mini/$#d; \#^/models/demo/$#d; \#^/models/demo-draft/$#d; \#^/models/chat-demo/$#d; \#^/tests/data/$#d' "$EX"
+    git reset -q -- models/demo models/demo-draft models/chat-demo models/encoder-mini tests/data
     git status --short models | head -3
     echo "device-slim: models/demo* tracked again" ;;
-  *) echo "usage: $0 on|bench|off" >&2; exit 2 ;;
+  *) echo "usage: $0 on|bench|lean|off" >&2; exit 2 ;;
 esac

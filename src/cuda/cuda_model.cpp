@@ -66,8 +66,20 @@ void CudaModel::validate(const ForwardBatch& b) const {
     const BatchSeq& s = b.seqs[i];
     IGNIS_CHECK(s.num_tokens > 0 && s.num_cached >= 0, "cuda forward: sequence {} has num_tokens {} num_cached {}", i,
                 s.num_tokens, s.num_cached);
-    IGNIS_CHECK(!s.is_tree(), "cuda forward: sequence {} is a token tree ({} nodes): the CUDA backend has no tree "
-                "attention mask yet (tree verification runs on the CPU backend)", i, s.num_tokens);
+    if (s.is_tree()) {
+      IGNIS_CHECK(supports_tree(), "cuda forward: sequence {} is a token tree: the CUDA backend verifies trees only "
+                  "without a sliding window (the model's is {})", i, cfg_.sliding_window);
+      IGNIS_CHECK(s.all_logits && int64_t(s.tree_parent.size()) == s.num_tokens,
+                  "cuda forward: sequence {} is a tree of {} parents for {} tokens (all_logits {})", i,
+                  s.tree_parent.size(), s.num_tokens, s.all_logits);
+      IGNIS_CHECK(s.num_tokens <= kMaxTreeTokens, "cuda forward: sequence {} is a tree of {} nodes, above the {} the "
+                  "CUDA backend verifies", i, s.num_tokens, kMaxTreeTokens);
+      IGNIS_CHECK(s.tree_parent[0] == -1, "cuda forward: sequence {} tree root has parent {} (need -1)", i,
+                  s.tree_parent[0]);
+      for (int t = 1; t < s.num_tokens; ++t)
+        IGNIS_CHECK(s.tree_parent[size_t(t)] >= 0 && s.tree_parent[size_t(t)] < t,
+                    "cuda forward: sequence {} tree node {} has parent {} (need [0, {}))", i, t, s.tree_parent[size_t(t)], t);
+    }
     const int64_t end = int64_t(s.num_cached) + s.num_tokens;
     IGNIS_CHECK(end <= max_model_len_, "cuda forward: sequence {} reaches position {} beyond max_model_len {}", i, end,
                 max_model_len_);
@@ -95,11 +107,17 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
   const int tq = kernels::attention_tile_tokens(attention_impl_, G, cfg_.head_dim, dtype_, kv_dtype_);
   Pass p;
   // Graphed steps: every piece one decode token, or every piece the same 2..kMaxGraphTokens tokens with
-  // all their logits (speculative verification: the last token and k proposals), one attention tile each.
+  // all their logits (speculative verification: the last token and k proposals, or a token tree), in
+  // ceil(per / tq) attention tiles each (padding sequences too, so the launch shape is the key's).
   const int per = pieces.empty() ? 0 : pieces[0].num_tokens;
-  bool decode = opt_.cuda_graphs && !graphs_broken_ && per >= 1 && per <= std::min(kMaxGraphTokens, tq);
+  bool decode = opt_.cuda_graphs && !graphs_broken_ && per >= 1 && per <= kMaxGraphTokens;
   for (auto& pc : pieces) decode = decode && pc.num_tokens == per && (per == 1 || pc.all_logits);
   int n_rows = int(pieces.size());
+  p.tree_words = 0;
+  for (auto& pc : pieces) {
+    const BatchSeq& s = batch.seqs[pc.seq];
+    if (s.is_tree()) p.tree_words = std::max(p.tree_words, (s.num_tokens + 31) / 32);
+  }
   if (decode) {
     p.graph = true;
     p.per_seq = per;
@@ -141,20 +159,26 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
       slot[T + t] = table[p_ / block_size_] * block_size_ + p_ % block_size_;
       if (pc.all_logits || (pc.last_logit && t == pc.num_tokens - 1)) rows[R++] = T + t;
     }
+    if (p.tree_words > 0) stage_tree(s, pc, T, p.tree_words);
     T += pc.num_tokens;
   }
   if (p.graph) {  // pad to the bucket: padding tokens write no K/V and their tiles are skipped
     for (int i = n_rows; i < p.bucket; ++i) {
-      tiles[nt++] = kernels::AttentionTile{i, T, 0, 0};
+      for (int t0 = 0; t0 < p.per_seq; t0 += tq) tiles[nt++] = kernels::AttentionTile{i, T + t0, 0, 0};
       for (int t = 0; t < p.per_seq; ++t) {
         tok[T] = 0;
         pos[T] = t;
         slot[T] = -1;
+        if (p.tree_words > 0) {
+          h_attn_positions_.as<int32_t>()[T] = t;
+          h_tree_begin_.as<int32_t>()[T] = INT32_MAX;
+        }
         rows[R++] = T;
         ++T;
       }
     }
-    p.num_splits = kernels::attention_num_splits(p.bucket, cfg_.num_kv_heads, max_model_len_, num_sms_);
+    const int tiles_per_seq = (p.per_seq + tq - 1) / tq;
+    p.num_splits = kernels::attention_num_splits(p.bucket * tiles_per_seq, cfg_.num_kv_heads, max_model_len_, num_sms_);
   } else {
     p.num_splits = kernels::attention_num_splits(nt, cfg_.num_kv_heads, max_keys, num_sms_);
   }
@@ -171,9 +195,51 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
   IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_tiles_.get(), tiles, nt * sizeof(kernels::AttentionTile), cudaMemcpyHostToDevice,
                                    stream_));
   IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_logit_rows_.get(), rows, R * 4, cudaMemcpyHostToDevice, stream_));
+  if (p.tree_words > 0) {
+    IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_attn_positions_.get(), h_attn_positions_.as<int32_t>(), T * 4, cudaMemcpyHostToDevice,
+                                     stream_));
+    IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_tree_begin_.get(), h_tree_begin_.as<int32_t>(), T * 4, cudaMemcpyHostToDevice, stream_));
+    IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_tree_mask_.get(), h_tree_mask_.as<uint32_t>(), size_t(T) * p.tree_words * 4,
+                                     cudaMemcpyHostToDevice, stream_));
+  }
   IGNIS_CUDA_CHECK(cudaMemcpy2DAsync(d_block_tables_.get(), size_t(max_blocks_per_seq_) * 4, bt, size_t(W) * 4,
                                      size_t(W) * 4, pieces.size(), cudaMemcpyHostToDevice, stream_));
   return p;
+}
+
+// A pass with token trees: for the piece's tokens at pass rows T0.., RoPE's positions (num_cached +
+// depth: overwrites what stage_pass wrote), attention's KV slot positions, tree roots and mask rows
+// (a chain's tokens: no tree, INT32_MAX). A piece may be part of a tree that spans passes: depths
+// and masks are those of the whole tree.
+void CudaModel::stage_tree(const BatchSeq& s, const Piece& pc, int T0, int words) {
+  auto* pos = h_positions_.as<int32_t>();
+  auto* apos = h_attn_positions_.as<int32_t>();
+  auto* begin = h_tree_begin_.as<int32_t>();
+  auto* mask = h_tree_mask_.as<uint32_t>();
+  const int first = pc.num_cached - s.num_cached;  // the piece's first node
+  for (int t = 0; t < pc.num_tokens; ++t) apos[T0 + t] = pc.num_cached + t;
+  if (!s.is_tree()) {
+    for (int t = 0; t < pc.num_tokens; ++t) begin[T0 + t] = INT32_MAX;
+    return;
+  }
+  const int n = s.num_tokens;
+  tree_depth_.assign(size_t(n), 0);
+  tree_rows_.assign(size_t(n) * words, 0u);
+  for (int i = 0; i < n; ++i) {
+    const int par = s.tree_parent[size_t(i)];
+    uint32_t* row = tree_rows_.data() + size_t(i) * words;
+    if (par >= 0) {
+      tree_depth_[size_t(i)] = tree_depth_[size_t(par)] + 1;
+      std::copy_n(tree_rows_.data() + size_t(par) * words, words, row);
+    }
+    row[i / 32] |= 1u << (i % 32);
+  }
+  for (int t = 0; t < pc.num_tokens; ++t) {
+    const int node = first + t;
+    pos[T0 + t] = s.num_cached + tree_depth_[size_t(node)];
+    begin[T0 + t] = s.num_cached;
+    std::copy_n(tree_rows_.data() + size_t(node) * words, words, mask + size_t(T0 + t) * words);
+  }
 }
 
 // Everything from the embedding to the final norm of the logit rows (into x_), then the
@@ -234,7 +300,12 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     aa.v_cache = vc;
     aa.block_tables = d_block_tables_.as<int32_t>();
     aa.bt_stride = max_blocks_per_seq_;
-    aa.positions = d_positions_.as<int32_t>();
+    aa.positions = (p.tree_words > 0 ? d_attn_positions_ : d_positions_).as<int32_t>();
+    if (p.tree_words > 0) {
+      aa.tree_begin = d_tree_begin_.as<int32_t>();
+      aa.tree_mask = d_tree_mask_.as<uint32_t>();
+      aa.tree_words = p.tree_words;
+    }
     aa.tiles = d_tiles_.as<kernels::AttentionTile>();
     aa.num_tiles = p.num_tiles;
     aa.num_tokens = T;

@@ -74,9 +74,16 @@ class CudaModel : public Model {
   // verification graph when the step has one); sampled rows take the host default.
   void forward_verify(const ForwardBatch& batch, const std::vector<RowSampling>& rows,
                       std::vector<RowSample>& out, const BeforeSample& before_sample = {}) override;
+  // Token trees (model/batch.h BatchSeq::tree_parent) of up to kMaxTreeTokens nodes: RoPE at
+  // num_cached + depth, K/V at slot num_cached + i, the attention kernels' tree mask
+  // (kernels::PagedAttentionArgs::tree_mask); trees of up to kMaxGraphTokens nodes per sequence run in
+  // CUDA graphs (one per batch bucket and tree size: the shape is data). Not with a sliding window
+  // (the kernels' window counts KV slots, the reference positions).
+  bool supports_tree() const override { return cfg_.sliding_window <= 0; }
+  static constexpr int kMaxTreeWords = 17;  // the CLI's largest lookahead tree: (W + G)(N - 1) + 1 <= 513 nodes
+  static constexpr int kMaxTreeTokens = 32 * kMaxTreeWords;
   // Tree verification's KV compaction (kernels/kv_copy_rows over every layer's K and V, stream
-  // ordered). Ready for tree batches, which forward still rejects (supports_tree() is false: no
-  // tree mask in the attention kernels and graphs yet).
+  // ordered).
   void compact_kv(const std::vector<int32_t>& block_table, const std::vector<int32_t>& src,
                   const std::vector<int32_t>& dst) override;
   // Greedy only: for each logit row (same rows as forward), the argmax token and its
@@ -141,10 +148,13 @@ class CudaModel : public Model {
     bool graph = false;
     int bucket = 0;
     int per_seq = 1;  // graphed passes: tokens of every sequence (1 = decode; 1 + k = verification)
+    int tree_words = 0;  // > 0: the pass has token trees (PagedAttentionArgs::tree_words)
   };
-  // Largest per-sequence token count of a graphed pass (verification of up to 15 proposals).
-  static constexpr int kMaxGraphTokens = 16;
-  static int graph_key(const Pass& p) { return p.bucket * (kMaxGraphTokens + 1) + p.per_seq; }
+  // Largest per-sequence token count of a graphed pass (verification of up to 63 proposals or tree nodes).
+  static constexpr int kMaxGraphTokens = 64;
+  static int graph_key(const Pass& p) {
+    return (p.bucket * (kMaxGraphTokens + 1) + p.per_seq) * 2 + (p.tree_words > 0 ? 1 : 0);
+  }
 
   void upload_weights(const WeightStore& ws);
   // Where the producer of `w`'s input writes FP8 codes for a pass of T tokens (empty for dense w).
@@ -160,6 +170,7 @@ class CudaModel : public Model {
   void run_batch(const ForwardBatch& batch, Mode mode, std::vector<float>* logits, std::vector<int32_t>* tokens,
                  std::vector<float>* logprobs, const BeforeSample* before_sample = nullptr);
   Pass stage_pass(const ForwardBatch& batch, const std::vector<Piece>& pieces);
+  void stage_tree(const BatchSeq& s, const Piece& pc, int T0, int words);
   void enqueue_pass(const Pass& p, bool argmax);
   void run_pass(const Pass& p, bool greedy);
   void validate(const ForwardBatch& batch) const;
@@ -205,6 +216,11 @@ class CudaModel : public Model {
   // step inputs: device buffers and their pinned host staging
   DeviceBuffer d_tokens_, d_positions_, d_slots_, d_tiles_, d_logit_rows_, d_block_tables_;
   PinnedBuffer h_tokens_, h_positions_, h_slots_, h_tiles_, h_logit_rows_, h_block_tables_;
+  // Tree passes only: attention's KV slot positions (d_positions_ holds RoPE's), tree roots and masks.
+  DeviceBuffer d_attn_positions_, d_tree_begin_, d_tree_mask_;
+  PinnedBuffer h_attn_positions_, h_tree_begin_, h_tree_mask_;
+  std::vector<int32_t> tree_depth_;   // stage_pass scratch: one tree's node depths
+  std::vector<uint32_t> tree_rows_;   // and mask rows (kMaxTreeWords per node)
   int h_bt_width_ = 0;  // columns staged in h_block_tables_ for the current pass
 
   // activations

@@ -375,6 +375,13 @@ void CudaModel::allocate_activations() {
   h_slots_ = PinnedBuffer(T * 4);
   h_tiles_ = PinnedBuffer(T * sizeof(kernels::AttentionTile));
   h_logit_rows_ = PinnedBuffer(T * 4);
+  // tree verification: attention's slot positions, each token's tree root slot and mask row
+  d_attn_positions_ = DeviceBuffer(T * 4, "step attention positions");
+  d_tree_begin_ = DeviceBuffer(T * 4, "step tree roots");
+  d_tree_mask_ = DeviceBuffer(size_t(T) * kMaxTreeWords * 4, "step tree masks");
+  h_attn_positions_ = PinnedBuffer(T * 4);
+  h_tree_begin_ = PinnedBuffer(T * 4);
+  h_tree_mask_ = PinnedBuffer(size_t(T) * kMaxTreeWords * 4);
 }
 
 std::unique_ptr<CudaModel> CudaModel::load(const std::filesystem::path& dir, LoadFormat fmt, uint64_t seed,

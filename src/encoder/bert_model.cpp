@@ -259,7 +259,8 @@ std::vector<float> BertModel::forward(const std::vector<EncoderInput>& batch) co
       const int64_t o = start[b] * H;
       // Heads on parallel_for's threads (OpenBLAS is single-threaded: model/cpu/matmul.h).
       cpu::parallel_for(nh, n >= 64 ? 1 : nh, [&](int64_t h0, int64_t h1) {
-        std::vector<float> scores(static_cast<size_t>(n) * n);
+        thread_local std::vector<float> scores;  // reused across heads, sequences and layers
+        scores.resize(static_cast<size_t>(n) * n);
         for (int64_t h = h0; h < h1; ++h) {
           // scores (n, n) = q_h k_h^T * scale; softmax over keys; ctx_h = p v_h
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dh, scale, q.data() + o + h * dh, H,

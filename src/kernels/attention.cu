@@ -101,7 +101,9 @@ paged_attention_kernel(PagedAttentionArgs a) {
         if (r >= rows) break;
         const int qpos = pos_first + (r0 + r) / G;
         const int p = k0 + lane;
-        const bool ok = kvalid[lane] && p <= qpos && (a.sliding_window <= 0 || qpos - p < a.sliding_window);
+        const TreeRow tr = tree_row(a.tree_begin, a.tree_mask, a.tree_words, tile.token_begin + (r0 + r) / G, true);
+        const bool ok = kvalid[lane] && p <= qpos && (a.sliding_window <= 0 || qpos - p < a.sliding_window) &&
+                        tree_visible(tr, p);
         float s = -INFINITY;
         if (ok) {
           const float* qr = Qs + r * D;
@@ -365,6 +367,8 @@ void paged_attention(const PagedAttentionArgs& args, cudaStream_t stream) {
   IGNIS_KCHECK(a.num_splits >= 1 && (a.num_splits == 1 || a.workspace), "attention: splits need a workspace");
   IGNIS_KCHECK(a.num_splits <= kMaxSplits, "attention: num_splits " + std::to_string(a.num_splits) + " above " +
                                                std::to_string(kMaxSplits));
+  IGNIS_KCHECK(!a.tree_mask || (a.tree_begin && a.tree_words >= 1),
+               "attention: a tree mask needs tree_begin and tree_words >= 1");
   const bool fp8 = attention_kv_fp8(a.kv_dtype);
   // The kernels see the effective arguments: k_scale folded into the softmax scale, v_scale applied to
   // the output (both 1 for a cache of the compute dtype, which leaves that path's arithmetic unchanged).

@@ -71,12 +71,23 @@ struct PagedAttentionArgs {
   const void* v_cache = nullptr;  // same
   const int32_t* block_tables = nullptr;  // (num_seqs, bt_stride); -1 = released block
   int bt_stride = 0;
-  const int32_t* positions = nullptr;     // (num_tokens); consecutive within a tile
+  // (num_tokens) the KV slot position of each token (= its position, except in a token tree);
+  // consecutive within a tile. A token sees keys at slots <= its own (and the window, and the tree).
+  const int32_t* positions = nullptr;
   const AttentionTile* tiles = nullptr;   // (num_tiles)
   int num_tiles = 0;
   int num_tokens = 0;           // rows of q/out (including padding rows)
   int num_heads = 0, num_kv_heads = 0, head_dim = 0, block_size = 0;
   int sliding_window = 0;       // 0 = full; else key k visible to query q iff q - k < window
+  // Tree verification (model/batch.h BatchSeq::tree_parent; null = none): the key at KV slot p is
+  // visible to token t only if p < tree_begin[t] (the context before t's tree) or bit p - tree_begin[t]
+  // of t's mask row is set (an ancestor of t, or t itself). tree_begin (num_tokens): the KV slot of
+  // t's tree root, INT32_MAX for a token that is not in a tree; tree_mask (num_tokens, tree_words)
+  // 32-bit words, bit j of word j / 32 = tree node j (slot tree_begin[t] + j). Every kernel honours it
+  // (the fast paths for wholly visible chunks step aside for chunks that reach a tree).
+  const int32_t* tree_begin = nullptr;
+  const uint32_t* tree_mask = nullptr;
+  int tree_words = 0;
   float scale = 0.0f;           // usually 1/sqrt(head_dim)
   int num_splits = 1;
   // Decode tiles (attention_decode_tile: 1..16 query rows), if the caller counted them;

@@ -111,11 +111,13 @@ __device__ __forceinline__ void decode_pass(const PagedAttentionArgs& a, const A
   // lane's ldmatrix row address for the A fragments (as in the main kernel)
   const uint32_t q_addr = smem_addr(Qs + ((lane & 7) + ((lane >> 3) & 1) * 8) * SD + (lane >> 4) * 8);
   int hi[2], lo[2];  // visible keys lo <= p <= hi of rows g, g + 8 (padding rows: none)
+  TreeRow tr[2];     // and their tree masks
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     const int r = r0 + g + 8 * i;
     hi[i] = r < rows_total ? pos_first + r / G : -1;
     lo[i] = a.sliding_window > 0 ? hi[i] - a.sliding_window + 1 : INT_MIN;
+    tr[i] = tree_row(a.tree_begin, a.tree_mask, a.tree_words, tile.token_begin + r / G, r < rows_total);
   }
   float o[NT_O][4];
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // l: this thread's partial row sums
@@ -155,7 +157,7 @@ __device__ __forceinline__ void decode_pass(const PagedAttentionArgs& a, const A
       for (int e = 0; e < 4; ++e) {
         const int k = j * 8 + 2 * qd + (e & 1);
         const int p = kw + k;
-        const bool ok = ((vb >> k) & 1u) && p <= hi[e >> 1] && p >= lo[e >> 1];
+        const bool ok = ((vb >> k) & 1u) && p <= hi[e >> 1] && p >= lo[e >> 1] && tree_visible(tr[e >> 1], p);
         s[j][e] = ok ? s[j][e] * scale_log2 : -INFINITY;
       }
     online_softmax(s, m, l, o);
@@ -346,11 +348,13 @@ __device__ __forceinline__ void decode_pass_fp8(const PagedAttentionArgs& a, con
   }
   const uint32_t q_addr = smem_addr(Qs + ((lane & 7) + ((lane >> 3) & 1) * 8) * SD + (lane >> 4) * 8);
   int hi[2], lo[2];  // visible keys lo <= p <= hi of rows g, g + 8 (padding rows: none)
+  TreeRow tr[2];     // and their tree masks
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     const int r = r0 + g + 8 * i;
     hi[i] = r < rows_total ? pos_first + r / G : -1;
     lo[i] = a.sliding_window > 0 ? hi[i] - a.sliding_window + 1 : INT_MIN;
+    tr[i] = tree_row(a.tree_begin, a.tree_mask, a.tree_words, tile.token_begin + r / G, r < rows_total);
   }
   float o[NT_O][4];
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // l: this thread's partial row sums
@@ -388,7 +392,7 @@ __device__ __forceinline__ void decode_pass_fp8(const PagedAttentionArgs& a, con
       for (int e = 0; e < 4; ++e) {
         const int k = j * 8 + 2 * qd + (e & 1);
         const int p = kw + k;
-        const bool ok = ((vb >> k) & 1u) && p <= hi[e >> 1] && p >= lo[e >> 1];
+        const bool ok = ((vb >> k) & 1u) && p <= hi[e >> 1] && p >= lo[e >> 1] && tree_visible(tr[e >> 1], p);
         s[j][e] = ok ? s[j][e] * scale_log2 : -INFINITY;
       }
     online_softmax(s, m, l, o);

@@ -179,11 +179,13 @@ __global__ void __launch_bounds__(kThreads) paged_attention_mma_kernel(PagedAtte
     const bool active = warp * 16 < rows;  // warp-uniform: has at least one real row
     // rows g and g + 8 of this warp: visible keys p with lo <= p <= hi (padding rows: none)
     int hi[2], lo[2];
+    TreeRow tr[2];  // and their tree masks
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const int r = warp * 16 + g + 8 * i;
       hi[i] = r < rows ? pos_first + (r0 + r) / G : -1;
       lo[i] = a.sliding_window > 0 ? hi[i] - a.sliding_window + 1 : INT_MIN;
+      tr[i] = tree_row(a.tree_begin, a.tree_mask, a.tree_words, tile.token_begin + (r0 + r) / G, r < rows);
     }
     float o[NT_O][4];
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // l: this thread's partial row sums
@@ -234,7 +236,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_mma_kernel(PagedAtte
       if (active) {
         const uint64_t vb = uint64_t(valid_bits[c & 1][0]) | (uint64_t(valid_bits[c & 1][1]) << 32);
         const bool all_visible = vb == ~uint64_t(0) && k0 + kChunk - 1 <= min(hi[0], hi[1]) &&
-                                 (a.sliding_window <= 0 || max(lo[0], lo[1]) <= k0);
+                                 (a.sliding_window <= 0 || max(lo[0], lo[1]) <= k0) &&
+                                 k0 + kChunk - 1 < min(tr[0].begin, tr[1].begin);
         if (all_visible) {
 #pragma unroll
           for (int j = 0; j < NT_S; ++j)
@@ -247,7 +250,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_mma_kernel(PagedAtte
             for (int e = 0; e < 4; ++e) {
               const int kk = j * 8 + 2 * qd + (e & 1);  // key within the chunk
               const int p = k0 + kk;
-              const bool ok = ((vb >> kk) & 1u) && p <= hi[e >> 1] && p >= lo[e >> 1];
+              const bool ok = ((vb >> kk) & 1u) && p <= hi[e >> 1] && p >= lo[e >> 1] && tree_visible(tr[e >> 1], p);
               s[j][e] = ok ? s[j][e] * scale_log2 : -INFINITY;
             }
         }

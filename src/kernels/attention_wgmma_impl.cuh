@@ -307,11 +307,13 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
     // thread index around wgmma makes ptxas serialize every wgmma of the kernel.)
     // rows wrow and wrow + 8 of this warpgroup: visible keys p with lo <= p <= hi (padding rows: none)
     int hi[2], lo[2];
+    TreeRow tr[2];  // and their tree masks
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const int r = wg * 64 + wrow + 8 * i;
       hi[i] = r < rows ? pos_first + (r0 + r) / G : -1;
       lo[i] = a.sliding_window > 0 ? hi[i] - a.sliding_window + 1 : INT_MIN;
+      tr[i] = tree_row(a.tree_begin, a.tree_mask, a.tree_words, tile.token_begin + (r0 + r) / G, r < rows);
     }
     float o[NT_O][4], s[NT_S][4];
     uint32_t pa[kChunk / 16][4] = {};  // P(j-1) as A fragments, one per 16 keys
@@ -324,6 +326,8 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
     // (block-uniform: the first row of the pass sees the fewest keys; the last the window's start).
     const int pass_hi = pos_first + r0 / G;
     const int pass_lo = a.sliding_window > 0 ? pos_first + (r0 + rows - 1) / G - a.sliding_window + 1 : INT_MIN;
+    // The tree's first slot (the tile is one sequence's: its tree rows share it; INT_MAX without a tree).
+    const int pass_tree = tree_row(a.tree_begin, a.tree_mask, a.tree_words, tile.token_begin, true).begin;
     for (int j = 0; j < n; ++j) {
       const int st = (gc + j) % kStages;
       wgmma::mbar_wait(full0 + 8 * st, ((gc + j) / kStages) & 1);  // chunk j landed
@@ -352,14 +356,15 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
       const int k0 = kb + j * kChunk;
       const uint64_t vb[2] = {*reinterpret_cast<const uint64_t*>(vbits + st * 4),
                               *reinterpret_cast<const uint64_t*>(vbits + st * 4 + 2)};
-      const bool all_visible = (vb[0] & vb[1]) == ~uint64_t(0) && k0 + kChunk - 1 <= pass_hi && pass_lo <= k0;
+      const bool all_visible =
+          (vb[0] & vb[1]) == ~uint64_t(0) && k0 + kChunk - 1 <= pass_hi && pass_lo <= k0 && k0 + kChunk - 1 < pass_tree;
       // The causal diagonal without a window: the chunk's nk keys inside the split all present (the
       // others absent), so key kk is visible to a row iff kk < nk and k0 + kk <= hi: one compare per
       // score (kk < nk matters for a split that ends before a row's position).
       const int nk = min(kChunk, it.ke - k0);
       const uint64_t want0 = nk >= 64 ? ~uint64_t(0) : (uint64_t(1) << nk) - 1;
       const uint64_t want1 = nk >= 128 ? ~uint64_t(0) : nk <= 64 ? 0 : (uint64_t(1) << (nk - 64)) - 1;
-      const bool causal_only = a.sliding_window <= 0 && vb[0] == want0 && vb[1] == want1;
+      const bool causal_only = a.sliding_window <= 0 && vb[0] == want0 && vb[1] == want1 && k0 + nk - 1 < pass_tree;
       if (!all_visible && causal_only) {
         const int lim[2] = {min(hi[0] - k0, nk - 1) - 2 * qd, min(hi[1] - k0, nk - 1) - 2 * qd};  // (hi = -1: none)
 #pragma unroll
@@ -373,7 +378,8 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
           for (int e = 0; e < 4; ++e) {
             const int kk = t * 8 + 2 * qd + (e & 1);
             const int p = k0 + kk;
-            const bool ok = ((vb[kk >> 6] >> (kk & 63)) & 1u) && p <= hi[e >> 1] && p >= lo[e >> 1];
+            const bool ok = ((vb[kk >> 6] >> (kk & 63)) & 1u) && p <= hi[e >> 1] && p >= lo[e >> 1] &&
+                            tree_visible(tr[e >> 1], p);
             s[t][e] = ok ? s[t][e] : -INFINITY;
           }
       }

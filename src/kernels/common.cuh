@@ -4,6 +4,7 @@
 #include <cuda_fp16.h>
 
 #include <cfloat>
+#include <climits>
 #include <cstdint>
 
 namespace ignis::kernels {
@@ -89,6 +90,26 @@ __device__ __forceinline__ KeyRange split_key_range(int pos_first, int num_token
   const int per_split = ((span + num_splits - 1) / num_splits + chunk - 1) / chunk * chunk;
   const int kb = key_begin + split * per_split;
   return {kb, min(key_end, kb + per_split)};
+}
+
+// Tree verification (PagedAttentionArgs::tree_begin / tree_mask): one query row's view of its tree.
+// begin INT_MAX (no tree, or a padding row): every key before the row's own slot is visible.
+struct TreeRow {
+  int begin = INT_MAX;
+  const uint32_t* mask = nullptr;
+};
+__device__ __forceinline__ TreeRow tree_row(const int32_t* tree_begin, const uint32_t* tree_mask, int words,
+                                            int token, bool real_row) {
+  TreeRow r;
+  if (tree_mask && real_row) {
+    r.begin = tree_begin[token];
+    r.mask = tree_mask + size_t(token) * words;
+  }
+  return r;
+}
+// Whether key slot p (at most the row's own slot) passes the row's tree mask.
+__device__ __forceinline__ bool tree_visible(const TreeRow& r, int p) {
+  return p < r.begin || ((r.mask[(p - r.begin) >> 5] >> ((p - r.begin) & 31)) & 1u);
 }
 
 // 16 bytes of weights that are read once: not kept in L1 (ld.global.nc.L1::no_allocate). p 16-byte aligned.

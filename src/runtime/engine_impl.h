@@ -121,6 +121,7 @@ struct Engine::Impl {
   // A hidden-state proposer's (Medusa): the target's final hidden states of this step's logit
   // rows (Model::set_hidden_state_sink), (logit rows, hidden_size).
   bool spec_hidden = false;
+  bool typical_warned = false;  // a backend that ignored RowSampling::typical_* was logged once
   std::vector<float> hidden_rows;
 
   void loop();

@@ -31,9 +31,9 @@ void Engine::Impl::init_speculation(std::unique_ptr<Proposer> p, int num_blocks,
               sc.posterior_threshold, sc.posterior_alpha);
   spec_max_k = spec_max_proposals(sc);
   IGNIS_CHECK(!p->proposes_trees() || model->supports_tree(),
-              "--speculative {}: the {} backend cannot verify token trees yet (no tree attention mask / KV "
-              "compaction); use the CPU backend or --speculative ngram|draft",
-              p->name(), model->backend_name());
+              "--speculative {}: the {} backend cannot verify token trees for this model (CUDA: not with a "
+              "sliding window, {} here); use the CPU backend or --speculative ngram|draft",
+              p->name(), model->backend_name(), model->config().sliding_window);
   if (p->wants_hidden_states()) {
     IGNIS_CHECK(model->set_hidden_state_sink(&hidden_rows),
                 "--speculative {}: the {} backend cannot return the target's hidden states yet "
@@ -340,6 +340,11 @@ void Engine::Impl::verify_tree_seq(const ScheduledSeq& s, Active& a, int row) {
   // Typical acceptance where the backend reported the rows' distributions; else exact.
   const bool typical = a.typical && std::none_of(a.typ_entropy.begin(), a.typ_entropy.end(),
                                                  [](float h) { return std::isnan(h); });
+  if (a.typical && !typical && !typical_warned) {
+    typical_warned = true;
+    IGNIS_LOG(Warn, "engine: the {} backend does not report tree rows' distributions (RowSampling::typical_*): "
+              "--typical-acceptance falls back to exact acceptance", model->backend_name());
+  }
   if (typical) {
     a.typ_node_prob.resize(size_t(n));
     for (int i = 0; i < n; ++i) a.typ_node_prob[size_t(i)] = a.typ_probs[size_t(a.typ_pos[size_t(i)])];

@@ -8,7 +8,8 @@
 namespace ignis {
 
 SpecPolicy::SpecPolicy(int max_k, SpecPolicyConfig cfg) : max_k_(max_k), cfg_(cfg) {
-  IGNIS_CHECK(max_k >= 0 && max_k <= 64, "--num-speculative-tokens must be in [0, 64] (got {})", max_k);
+  // 64 chained proposals (--num-speculative-tokens) or a lookahead tree of up to 512 nodes (spec/lookahead.h)
+  IGNIS_CHECK(max_k >= 0 && max_k <= 512, "speculative policy: at most 512 proposals per step (got {})", max_k);
   IGNIS_CHECK(cfg.accept_prior > 0 && cfg.accept_prior < 1 && cfg.prior_weight > 0 && cfg.flat_tokens > 0 &&
                   cfg.request_decay > 0 && cfg.request_decay <= 1 && cfg.global_decay > 0 && cfg.global_decay <= 1 &&
                   cfg.time_decay > 0 && cfg.time_decay <= 1 && cfg.probe_interval >= 1,

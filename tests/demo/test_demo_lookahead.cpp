@@ -231,6 +231,25 @@ TEST_F(DemoTree, LookaheadBatchOneIdentical) {
   EXPECT_LT(s.steps, s.generated_tokens) << "several tokens per step";
 }
 
+// TensorRT-LLM's (W, N, G) = (8, 8, 8): trees of up to 112 nodes per step, beyond
+// --num-speculative-tokens' 64 (the policy takes a lookahead tree's size as its K). The window needs
+// W (N - 1) + 1 = 57 KV positions left before max_tokens, so these requests are longer.
+TEST_F(DemoTree, LookaheadWithLargeTreesIdentical) {
+  constexpr int kLong = 80;
+  auto plain = engine(SpecMethod::None, nullptr, 256, 2048);
+  auto e = lookahead(256, 2048, 16, 8, 8, 8);
+  for (size_t i = 0; i < 1; ++i) {
+    Out want = collect(*plain->submit(request(prompts_[i], kLong)));
+    Out got = collect(*e->submit(request(prompts_[i], kLong)));
+    ASSERT_NE(got.finish, FinishReason::Error) << got.error;
+    EXPECT_EQ(got.tokens, want.tokens) << "prompt " << i;
+  }
+  EngineStats s = idle(*e);
+  EXPECT_EQ(s.kv_blocks_used, 0);
+  EXPECT_GT(s.spec_sequences, 0);
+  EXPECT_GT(s.spec_proposed_tokens, 56 * s.spec_sequences / 2) << "large trees (57 to 113 nodes while the window runs)";
+}
+
 TEST_F(DemoTree, LookaheadMixedBatchesWithOptOutChunksAndPreemptionIdentical) {
   // 40-token steps next to prefill chunks; 14 blocks of 16 cannot hold every sequence at once.
   for (auto [W, N, G] : {std::tuple{3, 3, 2}, std::tuple{2, 4, 3}, std::tuple{5, 2, 0}}) {

@@ -21,7 +21,20 @@ namespace {  // (test-only header: one copy per test file)
 
 struct SeqSpec {
   int num_cached, num_tokens;
+  // A token tree (model/batch.h BatchSeq::tree_parent; empty = a chain): the kernels get the KV slot
+  // positions and the tree mask (PagedAttentionArgs::tree_begin / tree_mask), the reference the parents.
+  std::vector<int32_t> parents = {};
 };
+
+// A random token tree of n nodes: node i > 0 hangs from a node in [max(0, i - reach), i).
+std::vector<int32_t> random_tree(std::mt19937_64& rng, int n, int reach) {
+  std::vector<int32_t> p(size_t(n), -1);
+  for (int i = 1; i < n; ++i) {
+    const int lo = std::max(0, i - reach);
+    p[size_t(i)] = lo + int(rng() % uint64_t(i - lo));
+  }
+  return p;
+}
 
 struct AttnCase {
   DType dtype;
@@ -77,6 +90,7 @@ std::string describe(const AttnCase& c) {
   for (auto& q : c.seqs) {
     add(" ", q.num_cached);
     add("+", q.num_tokens);
+    if (!q.parents.empty()) s += "(tree)";
   }
   return s;
 }
@@ -143,8 +157,26 @@ void run_case(const AttnCase& c, std::mt19937_64& rng) {
       tiles.push_back({int32_t(i), tok + t0, std::min(tq, s.num_tokens - t0), 0});
       max_keys = std::max(max_keys, s.num_cached + std::min(s.num_tokens, t0 + tq));
     }
-    ref_seqs.push_back({tok, s.num_tokens, s.num_cached, &bt[i * W], W});
+    ref_seqs.push_back({tok, s.num_tokens, s.num_cached, &bt[i * W], W, s.parents.empty() ? nullptr : s.parents.data()});
     tok += s.num_tokens;
+  }
+  // tree masks: bit j of token t's row = node j is t or an ancestor of t
+  int tree_words = 0;
+  for (auto& s : c.seqs)
+    if (!s.parents.empty()) tree_words = std::max(tree_words, (s.num_tokens + 31) / 32);
+  std::vector<int32_t> tree_begin;
+  std::vector<uint32_t> tree_mask;
+  if (tree_words > 0) {
+    tree_begin.assign(size_t(T), INT32_MAX);
+    tree_mask.assign(size_t(T) * tree_words, 0u);
+    int t0 = 0;
+    for (auto& s : c.seqs) {
+      for (int t = 0; !s.parents.empty() && t < s.num_tokens; ++t) {
+        tree_begin[size_t(t0 + t)] = s.num_cached;
+        for (int n = t; n >= 0; n = s.parents[size_t(n)]) tree_mask[size_t(t0 + t) * tree_words + n / 32] |= 1u << (n % 32);
+      }
+      t0 += s.num_tokens;
+    }
   }
   // reference
   cpu::PagedCacheShape shape{num_blocks, bs, KVH, D};
@@ -155,6 +187,11 @@ void run_case(const AttnCase& c, std::mt19937_64& rng) {
   // GPU
   auto dq = test::to_device(q), dk = test::to_device(kc), dv = test::to_device(vc), dbt = test::to_device(bt),
        dpos = test::to_device(positions), dtiles = test::to_device(tiles);
+  cuda::DeviceBuffer dtb, dtm;
+  if (tree_words > 0) {
+    dtb = test::to_device(tree_begin);
+    dtm = test::to_device(tree_mask);
+  }
   cuda::DeviceBuffer out(want.size() * dtype_size(c.dtype), "attention out");
   test::poison(out);
   const int splits = c.force_splits > 0 ? c.force_splits
@@ -184,6 +221,11 @@ void run_case(const AttnCase& c, std::mt19937_64& rng) {
   a.head_dim = D;
   a.block_size = bs;
   a.sliding_window = c.window;
+  if (tree_words > 0) {
+    a.tree_begin = dtb.as<int32_t>();
+    a.tree_mask = dtm.as<uint32_t>();
+    a.tree_words = tree_words;
+  }
   a.scale = params.scale;
   a.num_splits = splits;
   if (c.count_small) {  // as the engine counts them (0 for a launch of prefill tiles only)

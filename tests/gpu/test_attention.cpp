@@ -236,6 +236,41 @@ TEST(GpuAttention, DecodeTilesLargeScoresAndEmptySplits) {
   }
 }
 
+// Tree verification (PagedAttentionArgs::tree_begin / tree_mask): each tree token sees the context and
+// its own ancestors only, on every kernel (decode tiles, the mma main kernel, wgmma prefill tiles, the
+// simple kernel), trees of one to seven mask words cut into several tiles, beside chains, decodes and
+// prefills in the same launch, split or not, against the reference given the parents.
+TEST(GpuAttention, TreeMasks) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(20);
+  std::vector<AttnCase> cases;
+  for (DType t : {DType::BF16, DType::F16})
+    for (int hd : {64, 128})
+      for (int gqa : {1, 4, 8}) {
+        const int kvh = gqa == 1 ? 4 : 2;
+        for (int splits : {1, 0, 4}) {
+          std::vector<SeqSpec> seqs = {{500, 3, random_tree(rng, 3, 2)},  {37, 9, random_tree(rng, 9, 9)},
+                                       {100, 1},                          {0, 16, random_tree(rng, 16, 3)},
+                                       {1500, 40, random_tree(rng, 40, 40)}, {64, 30}, {999, 4, random_tree(rng, 4, 1)}};
+          cases.push_back({t, hd, kvh * gqa, kvh, 16, 0, seqs, splits});
+        }
+        // multi-word masks: a lookahead-sized tree (112 nodes) and a 200-node one, deep and bushy
+        cases.push_back({t, hd, kvh * gqa, kvh, 32, 0, {{300, 112, random_tree(rng, 112, 20)}, {7, 1}}});
+        cases.push_back({t, hd, kvh * gqa, kvh, 16, 0, {{2000, 200, random_tree(rng, 200, 200)}, {0, 33}}, 3});
+      }
+  // forced tilings: one-token tiles (all decode tiles), 4-token tiles, and tiles of 128 rows
+  for (int tile : {1, 4, 32}) {
+    cases.push_back({DType::BF16, 128, 32, 8, 16, 0, {{250, 50, random_tree(rng, 50, 8)}, {10, 3}, {400, 1}}, 0, tile});
+    cases.push_back({DType::F16, 64, 8, 2, 16, 0, {{0, 70, random_tree(rng, 70, 70)}, {90, 2, {-1, 0}}}, 2, tile});
+  }
+  // large scores: a row's running max over masked-out siblings must not leak
+  cases.push_back({DType::BF16, 128, 32, 8, 16, 0, {{100, 24, random_tree(rng, 24, 24)}}, 5, 0, false, 40.0f});
+  for (auto impl : kImpls) {
+    ImplScope scope(impl);
+    for (auto& c : cases) run_case(c, rng);
+  }
+}
+
 TEST(GpuAttention, SelectorAndTiling) {
   // host-only: no device needed
   using kernels::AttentionImpl;

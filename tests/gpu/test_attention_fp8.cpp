@@ -78,6 +78,23 @@ TEST(GpuAttentionFp8, DecodeTiles) {
   run_all(cases, rng);
 }
 
+// Tree masks on an FP8 cache: decode tiles, the main kernel and wgmma, one to four mask words.
+TEST(GpuAttentionFp8, TreeMasks) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(113);
+  std::vector<AttnCase> cases;
+  for (DType t : {DType::BF16, DType::F16})
+    for (int hd : {64, 128})
+      for (int splits : {1, 0}) {
+        cases.push_back({t, hd, 32, 8, 16, 0,
+                         {{500, 3, random_tree(rng, 3, 2)}, {37, 9, random_tree(rng, 9, 9)}, {100, 1},
+                          {1500, 40, random_tree(rng, 40, 40)}, {64, 30}},
+                         splits});
+        cases.push_back({t, hd, 16, 4, 32, 0, {{300, 112, random_tree(rng, 112, 20)}, {7, 1}}, splits});
+      }
+  run_all(cases, rng);
+}
+
 // Long and chunked prefills (many chunks per tile: the mma kernel's staging tiles and the wgmma ring of
 // in-place conversions wrap many times), with decode tiles in the same launch, partly empty 128-row
 // passes (G = 7), splits over prefill tiles, a sliding window, large scores.

@@ -1,13 +1,17 @@
 // Reference ops of src/model/cpu against hand-written formulas.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <stdexcept>
+#include <thread>
 #include <random>
 
 #include "core/error.h"
 #include "model/cpu/embedding.h"
 #include "model/cpu/matmul.h"
 #include "model/cpu/paged_attention.h"
+#include "model/cpu/parallel.h"
 #include "model/cpu/rmsnorm.h"
 #include "model/cpu/rope.h"
 #include "model/cpu/swiglu.h"
@@ -130,6 +134,59 @@ TEST(Linear, IsXTimesWTransposedPlusBias) {
       for (int t = 0; t < k; ++t) s += double(x[i * k + t]) * w[j * k + t];
       EXPECT_NEAR(y[i * n + j], s, 1e-5);
     }
+}
+
+// Products above the threading threshold are split over output columns (gemv at m = 1, gemm
+// otherwise), odd column counts included; from a thread of a concurrent caller too.
+TEST(Linear, SplitProductsMatchTheFormula) {
+  auto check = [](int m, int n, int k, uint64_t seed) {
+    auto x = randn(size_t(m) * k, seed), w = randn(size_t(n) * k, seed + 1), b = randn(n, seed + 2);
+    std::vector<float> y(size_t(m) * n);
+    linear(y.data(), x.data(), w.data(), b.data(), m, n, k);
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) {
+        double s = b[j];
+        for (int t = 0; t < k; ++t) s += double(x[size_t(i) * k + t]) * w[size_t(j) * k + t];
+        ASSERT_NEAR(y[size_t(i) * n + j], s, 1e-3) << m << "x" << n << "x" << k << " at " << i << "," << j;
+      }
+  };
+  check(1, 1001, 192, 10);
+  check(5, 777, 96, 20);
+  std::thread other([&] { check(3, 515, 160, 30); });
+  check(2, 1200, 128, 40);
+  other.join();
+}
+
+// Every index once, on the pool or (for a call made inside a chunk or beside another call) on
+// threads of its own; an exception reaches the caller.
+TEST(ParallelFor, CoversEveryIndexOnceNestedAndConcurrent) {
+  auto cover = [](int64_t n, int64_t grain) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    parallel_for(n, grain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+    });
+    for (int64_t i = 0; i < n; ++i)
+      if (hits[size_t(i)] != 1) return false;
+    return true;
+  };
+  for (int64_t n : {1, 2, 3, 17, 1000}) EXPECT_TRUE(cover(n, 1)) << n;
+  std::atomic<int> nested_ok{0};
+  parallel_for(8, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) nested_ok += cover(50, 1);
+  });
+  EXPECT_EQ(nested_ok.load(), 8);
+  std::atomic<bool> other_ok{true};
+  std::thread other([&] {
+    for (int r = 0; r < 50; ++r) other_ok = other_ok && cover(300, 7);
+  });
+  for (int r = 0; r < 50; ++r) EXPECT_TRUE(cover(300, 7));
+  other.join();
+  EXPECT_TRUE(other_ok.load());
+  EXPECT_THROW(parallel_for(64, 1, [](int64_t b, int64_t) {
+                 if (b > 0) throw std::runtime_error("chunk");
+               }),
+               std::runtime_error);
+  EXPECT_TRUE(cover(100, 1)) << "the pool keeps working after an exception";
 }
 
 TEST(Embedding, GathersRowsAndRejectsBadIds) {

@@ -128,7 +128,8 @@ TEST(SpecPolicy, CapsAndFixedMode) {
   EXPECT_GT(k[1], 0);
   adaptive.choose(0, {}, k);
   EXPECT_TRUE(k.empty());
-  EXPECT_THROW(SpecPolicy(65), Error);
+  EXPECT_THROW(SpecPolicy(513), Error);
+  EXPECT_NO_THROW(SpecPolicy(512));  // lookahead (8, 8, 8): a 112-node tree; (W + G)(N - 1) <= 512
 }
 
 TEST(SpecPolicy, FitsTheStepCostModel) {

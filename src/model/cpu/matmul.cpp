@@ -10,12 +10,12 @@
 
 namespace ignis::cpu {
 
+namespace {
+
 void blas_single_threaded() {
   static std::once_flag once;
   std::call_once(once, [] { openblas_set_num_threads(1); });
 }
-
-namespace {
 
 // Multiply-adds below which one thread does the whole product (a pool wake-up costs ~10 us).
 constexpr int64_t kParallelMacs = int64_t{1} << 15;

@@ -13,7 +13,4 @@ namespace ignis::cpu {
 // y (m, n) = x (m, k) . w (n, k)^T + bias (n) (bias may be null).
 void linear(float* y, const float* x, const float* w, const float* bias, int m, int n, int k);
 
-// Makes OpenBLAS single-threaded (idempotent); for the module's other direct BLAS callers.
-void blas_single_threaded();
-
 }  // namespace ignis::cpu

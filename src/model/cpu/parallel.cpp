@@ -18,6 +18,15 @@ int num_threads() {
 namespace {
 
 std::mutex pool_mu;  // held by the one parallel_for that uses the pool
+// Set while this thread runs a pooled call (as its caller or for one of its chunks): a nested call
+// must not try_lock pool_mu, which this very thread may hold.
+thread_local bool in_pooled_call = false;
+
+struct PooledCallFlag {
+  bool saved = in_pooled_call;
+  PooledCallFlag() { in_pooled_call = true; }
+  ~PooledCallFlag() { in_pooled_call = saved; }
+};
 
 WorkerPool& pool() {
   static WorkerPool p(num_threads() - 1);
@@ -56,11 +65,18 @@ void parallel_for(int64_t n, int64_t min_grain, const std::function<void(int64_t
   const int64_t per = (n + chunks - 1) / chunks;
   chunks = (n + per - 1) / per;  // every chunk non-empty
   auto chunk = [&](int64_t c) { fn(c * per, std::min(n, (c + 1) * per)); };
-  std::unique_lock lk(pool_mu, std::try_to_lock);
-  if (lk.owns_lock())
-    pool().run(size_t(chunks), [&](size_t c) { chunk(int64_t(c)); });
-  else
-    run_on_new_threads(chunks, chunk);
+  if (!in_pooled_call) {
+    std::unique_lock lk(pool_mu, std::try_to_lock);
+    if (lk.owns_lock()) {
+      PooledCallFlag caller;
+      pool().run(size_t(chunks), [&](size_t c) {
+        PooledCallFlag worker;
+        chunk(int64_t(c));
+      });
+      return;
+    }
+  }
+  run_on_new_threads(chunks, chunk);
 }
 
 }  // namespace ignis::cpu
