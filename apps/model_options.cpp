@@ -5,7 +5,9 @@
 
 #include "core/error.h"
 #include "model/config.h"
+#include "model/json_util.h"
 #include "runtime/draft_loader.h"
+#include "spec/medusa.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ignis::cli {
@@ -91,11 +93,24 @@ EngineConfig ModelFlags::engine_config(int kv_num_blocks) const {
 
 void SpecFlags::add(CLI::App& app) {
   app.add_option("--speculative", method,
-                 "speculative decoding: ngram (prompt lookup) | draft | lookahead (Jacobi n-grams, token trees) | none")
-      ->check(CLI::IsMember({"ngram", "draft", "lookahead", "none"}));
+                 "speculative decoding: ngram (prompt lookup) | draft | lookahead (Jacobi n-grams, token trees) | "
+                 "medusa (Medusa heads, token trees; CPU backend) | none")
+      ->check(CLI::IsMember({"ngram", "draft", "lookahead", "medusa", "none"}));
   app.add_option("--speculative-model", draft_dir,
-                 "draft model folder for draft-target speculation (implies --speculative draft; same tokenizer)")
+                 "draft model folder for draft-target speculation (implies --speculative draft; same tokenizer), or "
+                 "with --speculative medusa the Medusa heads folder (config.json + medusa_lm_head.safetensors)")
       ->check(CLI::ExistingDirectory);
+  app.add_option("--medusa-choices", medusa_choices,
+                 "Medusa's candidate tree as JSON medusa_choices, e.g. [[0],[0,0],[1]] (a node per path of top-k "
+                 "indices); default: Medusa's mc_sim_7b_63 (63 nodes)");
+  app.add_flag("--typical-acceptance", typical,
+               "Medusa's typical acceptance for sampled requests (not exact: accepts a tree token whose target "
+               "probability beats min(--posterior-threshold, --posterior-alpha * exp(-entropy))); greedy stays exact");
+  app.add_option("--posterior-threshold", posterior_threshold, "typical acceptance's threshold (Medusa: 0.09)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--posterior-alpha", posterior_alpha,
+                 "typical acceptance's entropy factor (Medusa: 0.3, about sqrt(threshold))")
+      ->check(CLI::Range(0.0, 100.0));
   app.add_option("--num-speculative-tokens", num_tokens, "most proposed tokens per sequence per step (the policy picks <= K)")
       ->check(CLI::Range(1, 64));
   app.add_option("--ngram-min", ngram_min, "shortest n-gram the prompt lookup matches")->check(CLI::Range(1, 64));
@@ -113,10 +128,28 @@ void SpecFlags::add(CLI::App& app) {
 SpecConfig SpecFlags::config() const {
   SpecConfig c;
   c.method = parse_spec_method(method);
-  if (!draft_dir.empty()) {
+  if (!draft_dir.empty() && c.method != SpecMethod::Medusa) {
     IGNIS_CHECK(c.method != SpecMethod::Ngram, "--speculative ngram and --speculative-model exclude each other");
     c.method = SpecMethod::Draft;
   }
+  IGNIS_CHECK(c.method != SpecMethod::Medusa || !draft_dir.empty(),
+              "--speculative medusa needs --speculative-model DIR (the Medusa heads folder)");
+  IGNIS_CHECK(medusa_choices.empty() || c.method == SpecMethod::Medusa, "--medusa-choices needs --speculative medusa");
+  if (!medusa_choices.empty()) {
+    const jsonf::Json j = jsonf::parse(medusa_choices, "--medusa-choices");
+    IGNIS_CHECK(j.is_array(), "--medusa-choices must be a JSON list of lists of integers, e.g. [[0],[0,0],[1]]");
+    for (const auto& path : j) {
+      IGNIS_CHECK(path.is_array(), "--medusa-choices must be a JSON list of lists of integers, e.g. [[0],[0,0],[1]]");
+      std::vector<int>& node = c.medusa_choices.emplace_back();
+      for (const auto& i : path) node.push_back(int(jsonf::get_int(i, "--medusa-choices", "index", 0, 63)));
+    }
+  }
+  if (c.method == SpecMethod::Medusa) medusa_tree(c.medusa_choices);  // validated before the loads
+  IGNIS_CHECK(!typical || c.method == SpecMethod::Medusa || c.method == SpecMethod::Lookahead,
+              "--typical-acceptance needs --speculative medusa or lookahead");
+  c.typical_acceptance = typical;
+  c.posterior_threshold = posterior_threshold;
+  c.posterior_alpha = posterior_alpha;
   IGNIS_CHECK(c.method != SpecMethod::Draft || !draft_dir.empty(), "--speculative draft needs --speculative-model DIR");
   IGNIS_CHECK(ngram_min <= ngram_max, "--ngram-min ({}) must be <= --ngram-max ({})", ngram_min, ngram_max);
   c.num_speculative_tokens = num_tokens;
@@ -145,7 +178,8 @@ EngineParts load_engine_parts(const ModelFlags& mf, const SpecFlags& sf) {
   p.model = std::move(lm.model);
   p.config = mf.engine_config(blocks);
   p.config.spec = sc;
-  p.proposer = make_proposer(sc, std::move(draft));
+  if (sc.method == SpecMethod::Medusa) p.proposer = make_medusa_proposer(sf.draft_dir, sc, p.model->config(), mf.model_dir);
+  else p.proposer = make_proposer(sc, std::move(draft));
   return p;
 }
 

@@ -40,8 +40,9 @@ struct ModelFlags {
 // IGNIS_PROFILE=1, IGNIS_GEMM_CACHE=0, IGNIS_GEMM_TUNE=0|1, IGNIS_ATTENTION=simple|mma|wgmma).
 void apply_launch_env(ModelLoadOptions& o);
 
-// Speculative decoding: --speculative ngram|draft|lookahead|none, --speculative-model DIR (implies
-// draft), --num-speculative-tokens K, --ngram-min / --ngram-max, --lookahead-window W /
+// Speculative decoding: --speculative ngram|draft|lookahead|medusa|none, --speculative-model DIR
+// (implies draft; with medusa: the heads folder), --medusa-choices JSON, --typical-acceptance
+// --posterior-threshold T --posterior-alpha A, --num-speculative-tokens K, --ngram-min / --ngram-max, --lookahead-window W /
 // --lookahead-ngram N / --lookahead-verify G, --speculative-policy adaptive|fixed.
 struct SpecFlags {
   std::string method = "none";
@@ -50,6 +51,9 @@ struct SpecFlags {
   int ngram_min = 2, ngram_max = 4;
   int lookahead_window = 4, lookahead_ngram = 3, lookahead_verify = 4;  // W, N, G
   std::string policy = "adaptive";
+  std::string medusa_choices;  // --medusa-choices JSON (empty: Medusa's default tree)
+  bool typical = false;        // --typical-acceptance (--posterior-threshold, --posterior-alpha)
+  double posterior_threshold = 0.09, posterior_alpha = 0.3;
 
   void add(CLI::App& app);
   SpecConfig config() const;  // the method resolved (draft when --speculative-model is given)

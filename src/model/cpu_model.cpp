@@ -244,6 +244,7 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
     for (int t = all ? 0 : s.num_tokens - 1; t < s.num_tokens; ++t, ++r)
       std::memcpy(sel.data() + size_t(r) * H, x.data() + size_t(s.token_offset + t) * H, sizeof(float) * H);
   }
+  if (hidden_sink_) hidden_sink_->assign(sel.begin(), sel.end());  // after the final norm: lm_head's input
   logits.resize(size_t(rows) * V);
   if (observer_) observer_->input_amax(-1, LinearSlot::LmHead, abs_max(sel.data(), int64_t(rows) * H));
   lm_head_.forward(logits.data(), sel.data(), rows);

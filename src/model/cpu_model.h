@@ -40,6 +40,10 @@ class CpuModel : public Model {
     observer_ = obs;
     return true;
   }
+  bool set_hidden_state_sink(std::vector<float>* sink) override {
+    hidden_sink_ = sink;
+    return true;
+  }
   // Per-layer (k_scale, v_scale) of the FP8 KV cache (empty without one).
   const std::vector<std::pair<float, float>>& kv_scales() const { return kv_scales_; }
   // The projections as built (tests).
@@ -80,6 +84,7 @@ class CpuModel : public Model {
   DType kv_dtype_ = DType::F32;
   std::vector<std::pair<float, float>> kv_scales_;  // (num_layers) with an FP8 KV cache
   CalibrationObserver* observer_ = nullptr;
+  std::vector<float>* hidden_sink_ = nullptr;  // set_hidden_state_sink: the logit rows' final hidden states
 };
 
 }  // namespace ignis

@@ -1,8 +1,19 @@
 #include "model/model.h"
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace ignis {
+
+namespace {
+
+std::vector<float>& typical_scratch() {  // (vocab) a typical-acceptance row's distribution
+  thread_local std::vector<float> v;
+  return v;
+}
+
+}  // namespace
 
 const SamplingParams& RowSampling::sampling() const {
   static const SamplingParams kDiscard = [] {
@@ -22,6 +33,21 @@ void Model::sample_on_host(float* logits, int vocab, const std::vector<RowSampli
     o.accepted = false;
     try {
       float* row = logits + i * size_t(vocab);
+      if (r.typical_entropy) {  // before sampling, which processes the row in place
+        std::vector<float>& dist = typical_scratch();
+        dist.assign(row, row + vocab);
+        if (r.allowed_mask) apply_allowed_mask(dist.data(), vocab, r.allowed_mask);
+        apply_penalties(dist.data(), vocab, r.sampling(), r.prompt_ids, r.n_prompt, r.output_ids, r.n_output);
+        dense_distribution(dist.data(), vocab, r.sampling(), dist.data());
+        double h = 0;
+        for (int v = 0; v < vocab; ++v)
+          if (dist[size_t(v)] > 0) h -= double(dist[size_t(v)]) * std::log(double(dist[size_t(v)]));
+        for (int j = 0; j < r.n_typical; ++j) {
+          const int32_t t = r.typical_tokens[j];
+          r.typical_probs[j] = t >= 0 && t < vocab ? dist[size_t(t)] : 0.0f;
+        }
+        *r.typical_entropy = float(h);
+      }
       if (r.draft_token >= 0) {
         DraftCheck d{r.draft_token, r.draft_prob, r.draft_dist, r.u_accept};
         o.result = verify_draft_u(row, vocab, r.sampling(), r.u, d, r.prompt_ids, r.n_prompt, r.output_ids,

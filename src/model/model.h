@@ -34,6 +34,15 @@ struct RowSampling {
   // fill_mask); null = unconstrained. Disallowed logits become -inf before every other processing
   // step (sample_token_u's `allowed`); logprobs stay those of the raw logits.
   const uint32_t* allowed_mask = nullptr;
+  // Typical acceptance (spec/medusa.h typical_accept_path): when typical_entropy is set, the
+  // backend also reports, before sampling the row, the processed distribution p that
+  // sample_token_u draws from (penalties, then temperature, top-k, top-p, min-p):
+  // typical_probs[j] = p(typical_tokens[j]) for j < n_typical and *typical_entropy = -sum p ln p.
+  // A backend that cannot leaves them as they were (the engine then accepts exactly).
+  const int32_t* typical_tokens = nullptr;
+  int n_typical = 0;
+  float* typical_probs = nullptr;
+  float* typical_entropy = nullptr;
   // *params, or greedy without logprobs for a discarded row.
   const SamplingParams& sampling() const;
 };
@@ -69,6 +78,13 @@ class Model {
   // Sets (nullptr: clears) the observer later forward passes report to; false when the backend
   // cannot observe (then nothing is reported).
   virtual bool set_calibration_observer(CalibrationObserver* obs) { return false; }
+  // Final hidden states (what Medusa / EAGLE heads read): sets (nullptr: clears) the vector later
+  // forward passes (forward, forward_sample, forward_verify) fill with the hidden state of every
+  // logit row of the pass, after the final norm (the lm_head's input, transformers' last
+  // hidden_states): (batch.num_logit_rows(), hidden_size) fp32, in logit-row order, from the same
+  // pass that produced the logits. False when the backend cannot (then nothing is written; the
+  // CUDA backend cannot yet, so the engine refuses hidden-state proposers there).
+  virtual bool set_hidden_state_sink(std::vector<float>* sink) { return false; }
   // Allocates the KV pool: num_blocks blocks of block_size tokens over all layers.
   virtual void init_kv_cache(int num_blocks, int block_size) = 0;
   virtual int kv_block_size() const = 0;

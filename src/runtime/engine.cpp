@@ -273,8 +273,10 @@ void Engine::Impl::step() {
       verify_seq(s, a, row);
     else if (!samples[size_t(row)].error.empty())
       finish(a, FinishReason::Error, {}, "sampling failed: " + samples[size_t(row)].error);
-    else
+    else {
+      if (spec_hidden) pass_hidden(s.req, row, int(s.req->tokens.size()) + 1);
       on_tokens(a, s.req, &samples[size_t(row)], 1, 0);
+    }
   }
 }
 

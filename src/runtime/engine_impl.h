@@ -55,6 +55,13 @@ struct Active {
   std::vector<size_t> tree_hist_off;
   std::vector<int32_t> tree_row_tokens, tree_src, tree_dst, tree_table;
   std::vector<RowSample> tree_samples;
+  // Typical acceptance of this step's tree (SpecConfig::typical_acceptance): each row's children's
+  // tokens (typ_off: per row, its range; typ_pos: per node, its place), their probabilities and
+  // each row's entropy, as the backend reports them (RowSampling::typical_*; NaN: not reported).
+  bool typical = false;
+  std::vector<int32_t> typ_tokens;
+  std::vector<int> typ_off, typ_pos;
+  std::vector<float> typ_probs, typ_entropy, typ_node_prob;
   // Constrained decoding: the parser state after `output` (GenerateRequest::constraint), and this
   // step's allowed-token masks, (rows, mask_words) with rows = 1 or k + 1 (speculative rows).
   std::optional<structured::Matcher> matcher;
@@ -111,6 +118,11 @@ struct Engine::Impl {
   std::vector<SpecSeq> spec_seqs;
   std::vector<ScheduledSeq*> spec_plan_seqs;
   std::vector<Proposal> proposals;
+  // A hidden-state proposer's (Medusa): the target's final hidden states of this step's logit
+  // rows (Model::set_hidden_state_sink), (logit rows, hidden_size).
+  bool spec_hidden = false;
+  bool typical_warned = false;  // a backend that ignored RowSampling::typical_* was logged once
+  std::vector<float> hidden_rows;
 
   void loop();
   void step();
@@ -139,6 +151,9 @@ struct Engine::Impl {
   void verify_seq(const ScheduledSeq& s, Active& a, int row);  // acceptance, rollback, tokens out
   void add_tree_rows(const ScheduledSeq& s, Active& a, std::vector<RowSampling>& rows);  // a token tree's rows
   void verify_tree_seq(const ScheduledSeq& s, Active& a, int row);
+  // Hands a hidden-state proposer logit row `row`'s hidden state: the row whose token is about to
+  // become request r's last (r then holds num_tokens tokens). Call before on_tokens.
+  void pass_hidden(const SchedRequest* r, int row, int num_tokens);
   double now() const { return clock(); }
 };
 

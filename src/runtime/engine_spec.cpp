@@ -3,9 +3,12 @@
 // capacity pass, the verification rows, and acceptance + rollback after the forward.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
 
 #include "core/log.h"
 #include "runtime/engine_impl.h"
+#include "spec/medusa.h"
 
 namespace ignis {
 
@@ -14,15 +17,30 @@ void Engine::Impl::init_speculation(std::unique_ptr<Proposer> p, int num_blocks,
   if (!p && (sc.method == SpecMethod::Ngram || sc.method == SpecMethod::Lookahead)) p = make_proposer(sc);
   IGNIS_CHECK(p || sc.method != SpecMethod::Draft,
               "engine: --speculative draft needs the draft model's proposer (spec::make_proposer)");
+  IGNIS_CHECK(p || sc.method != SpecMethod::Medusa,
+              "engine: --speculative medusa needs the heads' proposer (spec::make_medusa_proposer)");
   if (!p) return;
-  if (sc.method != SpecMethod::Lookahead)
+  if (sc.method != SpecMethod::Lookahead && sc.method != SpecMethod::Medusa)
     IGNIS_CHECK(sc.num_speculative_tokens >= 1 && sc.num_speculative_tokens <= 64,
                 "--num-speculative-tokens must be in [1, 64] (got {})", sc.num_speculative_tokens);
+  IGNIS_CHECK(!sc.typical_acceptance || p->proposes_trees(),
+              "--typical-acceptance needs a tree proposer (--speculative medusa or lookahead), not {}", p->name());
+  IGNIS_CHECK(sc.posterior_threshold >= 0 && sc.posterior_threshold <= 1 && sc.posterior_alpha >= 0 &&
+                  std::isfinite(sc.posterior_alpha),
+              "--posterior-threshold must be in [0, 1] and --posterior-alpha >= 0 (got {} and {})",
+              sc.posterior_threshold, sc.posterior_alpha);
   spec_max_k = spec_max_proposals(sc);
   IGNIS_CHECK(!p->proposes_trees() || model->supports_tree(),
               "--speculative {}: the {} backend cannot verify token trees for this model (CUDA: not with a "
               "sliding window, {} here); use the CPU backend or --speculative ngram|draft",
               p->name(), model->backend_name(), model->config().sliding_window);
+  if (p->wants_hidden_states()) {
+    IGNIS_CHECK(model->set_hidden_state_sink(&hidden_rows),
+                "--speculative {}: the {} backend cannot return the target's hidden states yet "
+                "(Model::set_hidden_state_sink); use the CPU backend or --speculative ngram|draft|lookahead",
+                p->name(), model->backend_name());
+    spec_hidden = true;
+  }
   p->init(model->config(), num_blocks, block_size);
   proposer = std::move(p);
   policy = std::make_unique<SpecPolicy>(spec_max_k, sc.policy);
@@ -215,6 +233,7 @@ void Engine::Impl::verify_seq(const ScheduledSeq& s, Active& a, int row) {
   }
   sched->commit_drafts(s, j);
   proposer->on_verified(r->id, r->num_computed, *kv);
+  pass_hidden(r, row + j, int(r->tokens.size()) + 1);
   policy->observe_acceptance(r->id, k, j);
   {
     std::lock_guard lk(stats_mu);
@@ -263,6 +282,31 @@ void Engine::Impl::add_tree_rows(const ScheduledSeq& s, Active& a, std::vector<R
     row.output_ids = a.spec_hist.data() + a.tree_hist_off[size_t(r)];
     row.n_output = out_n + size_t(a.tree_depth[size_t(r)]);
   }
+  // Typical acceptance (opt-in, sampled requests without logprobs): every row also reports its
+  // children's probabilities and its entropy.
+  a.typical = cfg.spec.typical_acceptance && sampled && sp.logprobs < 0;
+  if (!a.typical) return;
+  a.typ_off.assign(size_t(n) + 2, 0);
+  for (int i = 0; i < n; ++i) a.typ_off[size_t(par[size_t(i)] + 2)]++;
+  for (int r = 0; r <= n; ++r) a.typ_off[size_t(r) + 1] += a.typ_off[size_t(r)];
+  a.typ_tokens.resize(size_t(n));
+  a.typ_pos.resize(size_t(n));
+  std::vector<int> cursor(a.typ_off.begin(), a.typ_off.end() - 1);
+  for (int i = 0; i < n; ++i) {
+    const int pos = cursor[size_t(par[size_t(i)] + 1)]++;
+    a.typ_tokens[size_t(pos)] = d[size_t(i)];
+    a.typ_pos[size_t(i)] = pos;
+  }
+  a.typ_probs.assign(size_t(n), 0.0f);
+  a.typ_entropy.assign(size_t(n) + 1, std::numeric_limits<float>::quiet_NaN());
+  RowSampling* first = rows.data() + (rows.size() - size_t(n) - 1);
+  for (int r = 0; r <= n; ++r) {
+    RowSampling& row = first[r];
+    row.typical_tokens = a.typ_tokens.data() + a.typ_off[size_t(r)];
+    row.n_typical = a.typ_off[size_t(r) + 1] - a.typ_off[size_t(r)];
+    row.typical_probs = a.typ_probs.data() + a.typ_off[size_t(r)];
+    row.typical_entropy = a.typ_entropy.data() + r;
+  }
 }
 
 // Tree acceptance: from the root, follow the child whose token is the target's token at the
@@ -293,7 +337,22 @@ void Engine::Impl::verify_tree_seq(const ScheduledSeq& s, Active& a, int row) {
   }
   std::vector<int>& path = a.tree_path;
   path.clear();
-  for (int cur = next[0]; cur >= 0; cur = next[size_t(cur) + 1]) path.push_back(cur);
+  // Typical acceptance where the backend reported the rows' distributions; else exact.
+  const bool typical = a.typical && std::none_of(a.typ_entropy.begin(), a.typ_entropy.end(),
+                                                 [](float h) { return std::isnan(h); });
+  if (a.typical && !typical && !typical_warned) {
+    typical_warned = true;
+    IGNIS_LOG(Warn, "engine: the {} backend does not report tree rows' distributions (RowSampling::typical_*): "
+              "--typical-acceptance falls back to exact acceptance", model->backend_name());
+  }
+  if (typical) {
+    a.typ_node_prob.resize(size_t(n));
+    for (int i = 0; i < n; ++i) a.typ_node_prob[size_t(i)] = a.typ_probs[size_t(a.typ_pos[size_t(i)])];
+    typical_accept_path(par, a.typ_node_prob, a.typ_entropy, cfg.spec.posterior_threshold, cfg.spec.posterior_alpha,
+                        path);
+  } else {
+    for (int cur = next[0]; cur >= 0; cur = next[size_t(cur) + 1]) path.push_back(cur);
+  }
   const int m = int(path.size());
   const int last_row = m == 0 ? 0 : path.back() + 1;
   if (!samples[size_t(row + last_row)].error.empty()) {
@@ -330,9 +389,14 @@ void Engine::Impl::verify_tree_seq(const ScheduledSeq& s, Active& a, int row) {
     r->draft_tokens[size_t(dd)] = r->draft_tokens[size_t(path[size_t(dd)])];
     a.tree_samples.push_back(std::move(samples[size_t(row + 1 + path[size_t(dd)])]));
   }
+  // Exact acceptance: each accepted node is its parent row's sample already. Typical: the node's
+  // token replaces the row's sample (no logprobs are asked); the last row's sample is the bonus.
+  if (typical)
+    for (int dd = 0; dd < m; ++dd) a.tree_samples[size_t(dd)].result.token = r->draft_tokens[size_t(dd)];
   const int max_depth = *std::max_element(a.tree_depth.begin(), a.tree_depth.end());
   sched->commit_drafts(s, m);
   proposer->on_verified(r->id, r->num_computed, *kv);
+  pass_hidden(r, row + last_row, int(r->tokens.size()) + 1);
   policy->observe_acceptance(r->id, max_depth, m);  // as a chain as deep as the tree
   {
     std::lock_guard lk(stats_mu);
@@ -341,6 +405,19 @@ void Engine::Impl::verify_tree_seq(const ScheduledSeq& s, Active& a, int row) {
     stats.spec_accepted_tokens += m;
   }
   on_tokens(a, r, a.tree_samples.data(), m + 1, m);
+}
+
+void Engine::Impl::pass_hidden(const SchedRequest* r, int row, int num_tokens) {
+  if (!spec_hidden) return;
+  const size_t H = size_t(model->config().hidden_size);
+  // A backend that took the sink but wrote no rows this pass gives no state: no proposal follows.
+  if (hidden_rows.size() != sample_rows.size() * H || row < 0 || size_t(row) >= sample_rows.size()) return;
+  try {
+    proposer->on_hidden(r->id, num_tokens, std::span<const float>(hidden_rows.data() + size_t(row) * H, H));
+  } catch (const std::exception& e) {  // an accelerator only: its failure costs no request
+    IGNIS_LOG(Error, "engine: speculative proposer {} failed on the hidden state of request {}: {}", proposer->name(),
+              r->id, e.what());
+  }
 }
 
 }  // namespace ignis

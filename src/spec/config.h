@@ -2,11 +2,12 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace ignis {
 
-enum class SpecMethod { None, Ngram, Draft, Lookahead };
-const char* spec_method_name(SpecMethod m);   // "none" | "ngram" | "draft" | "lookahead"
+enum class SpecMethod { None, Ngram, Draft, Lookahead, Medusa };
+const char* spec_method_name(SpecMethod m);   // "none" | "ngram" | "draft" | "lookahead" | "medusa"
 SpecMethod parse_spec_method(const std::string& s);  // throws Error naming --speculative
 
 // The policy's knobs (spec/policy.h has what they mean).
@@ -29,6 +30,17 @@ struct SpecConfig {
   // Lookahead decoding (spec/lookahead.h): window W, n-gram size N, verification set G. Its
   // proposals are token trees of up to lookahead_tree_size(W, N, G) nodes, which replaces K.
   int lookahead_window = 4, lookahead_ngram = 3, lookahead_verify = 4;
+  // Medusa (spec/medusa.h): the candidate tree as Medusa's "medusa_choices", each node a path of
+  // top-k indices, one per head ({0, 1}: head 0's best token, then head 1's second best); empty =
+  // Medusa's default mc_sim_7b_63 (63 nodes, depth 4). Nodes deeper than the heads are dropped.
+  // Its proposals are token trees of up to that many nodes, which replaces K.
+  std::vector<std::vector<int>> medusa_choices;
+  // Medusa's typical acceptance (spec/medusa.h typical_accept_path), opt-in: sampled requests (no
+  // logprobs) accept a tree node whose target probability exceeds min(posterior_threshold,
+  // posterior_alpha * exp(-entropy)) instead of the exact rule, trading the target's exact
+  // distribution for longer accepted paths. Greedy requests stay exact. Tree proposers only.
+  bool typical_acceptance = false;
+  double posterior_threshold = 0.09, posterior_alpha = 0.3;  // Medusa's defaults
   SpecPolicyConfig policy;
   // Seconds on a monotonic clock, for the policy's step timings; null = std::chrono::steady_clock.
   // Tests inject a fake one.
@@ -49,7 +61,8 @@ void check_lookahead_request(const SpecConfig& c, const LookaheadParams& r);
 // Lookahead: throws Error naming the flag unless 1 <= W <= 64, 2 <= N <= 16, 0 <= G <= 64 and the
 // tree fits 512 tokens; returns the tree's size, (W + G) * (N - 1).
 int lookahead_tree_size(int window, int ngram, int verify);
-// The most proposals per sequence per step: K, or the lookahead tree's size.
+// The most proposals per sequence per step: K, the lookahead tree's size, or the Medusa tree's
+// (medusa_tree_size).
 int spec_max_proposals(const SpecConfig& c);
 
 }  // namespace ignis

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "spec/medusa.h"
 
 namespace ignis {
 
@@ -22,6 +23,7 @@ int lookahead_tree_size(int window, int ngram, int verify) {
 int spec_max_proposals(const SpecConfig& c) {
   if (c.method == SpecMethod::Lookahead)
     return lookahead_tree_size(c.lookahead_window, c.lookahead_ngram, c.lookahead_verify);
+  if (c.method == SpecMethod::Medusa) return medusa_tree_size(c);
   return c.num_speculative_tokens;
 }
 

@@ -14,6 +14,7 @@ const char* spec_method_name(SpecMethod m) {
     case SpecMethod::Ngram: return "ngram";
     case SpecMethod::Draft: return "draft";
     case SpecMethod::Lookahead: return "lookahead";
+    case SpecMethod::Medusa: return "medusa";
   }
   return "?";
 }
@@ -23,7 +24,8 @@ SpecMethod parse_spec_method(const std::string& s) {
   if (s == "ngram") return SpecMethod::Ngram;
   if (s == "draft") return SpecMethod::Draft;
   if (s == "lookahead") return SpecMethod::Lookahead;
-  IGNIS_FAIL("--speculative must be ngram, draft, lookahead or none (got '{}')", s);
+  if (s == "medusa") return SpecMethod::Medusa;
+  IGNIS_FAIL("--speculative must be ngram, draft, lookahead, medusa or none (got '{}')", s);
 }
 
 std::unique_ptr<Proposer> make_proposer(const SpecConfig& cfg, std::unique_ptr<Model> draft) {
@@ -35,6 +37,8 @@ std::unique_ptr<Proposer> make_proposer(const SpecConfig& cfg, std::unique_ptr<M
     case SpecMethod::Draft:
       IGNIS_CHECK(draft != nullptr, "--speculative draft needs a draft model (--speculative-model DIR)");
       return std::make_unique<DraftProposer>(std::move(draft));
+    case SpecMethod::Medusa:
+      IGNIS_FAIL("--speculative medusa needs its heads (--speculative-model DIR; spec::make_medusa_proposer)");
   }
   return nullptr;
 }

@@ -75,6 +75,14 @@ class Proposer {
   // the target's token after the root, row_tokens[1 + i] its token after proposal i's path
   // (greedy: the argmax; sampled: the row's sample; -1 where the row could not be sampled).
   virtual void on_rows(uint64_t id, std::span<const int32_t> row_tokens) {}
+  // Hidden-state proposers (Medusa, EAGLE): the engine sets the target's hidden-state sink
+  // (Model::set_hidden_state_sink) and refuses the proposer at start where the backend has none.
+  virtual bool wants_hidden_states() const { return false; }
+  // For such a proposer, after every pass that produced a token for `id`: `hidden` (hidden_size)
+  // is the target's final hidden state at the row whose logits gave the sequence's last token,
+  // when the sequence holds `num_tokens` tokens (that token the last; its KV not computed yet):
+  // the state a proposal made with SpecSeq::tokens.size() == num_tokens starts from.
+  virtual void on_hidden(uint64_t id, int num_tokens, std::span<const float> hidden) {}
   virtual void on_preempted(uint64_t id) {}  // its KV blocks were released (recomputed later)
   virtual void on_finished(uint64_t id) {}   // forget it
   // Forward rounds the last propose call ran (the policy's draft cost model); 0 for n-gram.
@@ -86,7 +94,7 @@ class Proposer {
 };
 
 // The proposer of cfg.method: NgramProposer, LookaheadProposer, or DraftProposer over `draft`
-// (required for Draft).
+// (required for Draft). Medusa's heads come from a folder: make_medusa_proposer (spec/medusa.h).
 std::unique_ptr<Proposer> make_proposer(const SpecConfig& cfg, std::unique_ptr<Model> draft = nullptr);
 
 }  // namespace ignis

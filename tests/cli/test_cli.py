@@ -100,6 +100,45 @@ r = run(["generate", "--model", models["mistral"], "--prompt", "x", "--temperatu
 check(r.returncode != 0, "negative temperature must be rejected")
 r = run(["nonsense"])
 check(r.returncode != 0 and "unknown command" in r.stderr, "unknown command")
+# Medusa heads (zero weights: the reference layout written here) on the dummy Mistral model.
+def write_heads(d, hidden, vocab, heads):
+    import struct
+    os.makedirs(d)
+    json.dump({"medusa_num_heads": heads, "medusa_num_layers": 1, "base_model_name_or_path": "x"},
+              open(os.path.join(d, "config.json"), "w"))
+    tensors, off = {}, 0
+    for i in range(heads):
+        for name, shape in ((f"{i}.0.linear.weight", [hidden, hidden]), (f"{i}.0.linear.bias", [hidden]),
+                            (f"{i}.1.weight", [vocab, hidden])):
+            n = 4 * (shape[0] * (shape[1] if len(shape) > 1 else 1))
+            tensors[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + n]}
+            off += n
+    hdr = json.dumps(tensors).encode()
+    hdr += b" " * ((8 - len(hdr) % 8) % 8)
+    with open(os.path.join(d, "medusa_lm_head.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(hdr)) + hdr + bytes(off))
+
+
+heads = os.path.join(root, "medusa-heads")
+write_heads(heads, 32, 32000, 2)
+med = ["generate", "--model", models["mistral"], "--prompt", "Once upon a time", "--speculative", "medusa"] + common
+g = run(med + ["--speculative-model", heads])
+check(g.returncode == 0 and "generated tokens 6" in g.stderr and "speculative:" in g.stderr, f"medusa: {g.stderr[-300:]}")
+t = med.index("--temperature")
+g = run(med[:t + 1] + ["0.7"] + med[t + 2:] +
+        ["--speculative-model", heads, "--medusa-choices", "[[0],[1],[0,0]]", "--typical-acceptance", "--seed", "3"])
+check(g.returncode == 0 and "generated tokens 6" in g.stderr, f"medusa typical: {g.stderr[-300:]}")
+g = run(med)
+check(g.returncode != 0 and "--speculative-model" in g.stderr, f"medusa without heads: {g.stderr[-200:]}")
+g = run(med + ["--speculative-model", heads, "--medusa-choices", "[[1,0]]"])
+check(g.returncode != 0 and "no parent" in g.stderr, f"bad --medusa-choices: {g.stderr[-200:]}")
+g = run(med + ["--speculative-model", models["qwen3"]])
+check(g.returncode != 0 and "medusa_num_heads" in g.stderr, f"not a heads folder: {g.stderr[-200:]}")
+g = run(["generate", "--model", models["qwen3"], "--prompt", "x", "--speculative", "medusa",
+         "--speculative-model", heads] + common)
+check(g.returncode != 0 and "shape" in g.stderr, f"heads of another model: {g.stderr[-200:]}")
+g = run(["generate", "--model", models["mistral"], "--prompt", "x", "--speculative", "ngram", "--typical-acceptance"] + common)
+check(g.returncode != 0 and "--typical-acceptance" in g.stderr, f"typical without a tree proposer: {g.stderr[-200:]}")
 # Several prompts run as one batch, outputs in order.
 r = run(["generate", "--model", models["qwen3"], "--prompt", "a", "--prompt", "b", "--prompt", "c"] + common)
 check(r.returncode == 0 and r.stdout.count("=== [") == 3 and "3 request(s)" in r.stderr, f"batch: {r.stdout[-300:]}")
