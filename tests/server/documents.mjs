@@ -3,11 +3,12 @@
 // (the sources come first and point at the right file and line), the non-streaming form, delete,
 // concurrent questions during an upload, and the refusals: path traversal, hidden names, other
 // types, size limit, unreadable content, bad bodies, no key, no --docs.
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startServer, request, parseSSE, check, finish, metrics } from "./lib.mjs";
+import { startServer, request, parseSSE, check, finish, metrics, IGNIS_BIN } from "./lib.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const MODEL = path.resolve(here, "../../models/chat-demo");
@@ -94,6 +95,18 @@ try {
   check(gm.status === 200 && gm.json.sources[0].file === "garden.md" && gm.json.sources[0].heading === "Garden" &&
         gm.json.sources[0].line === 3,
     "a markdown source has its heading", gm.text);
+
+  // The same prompt as `ignis rag ask` (greedy: the same answer and the same sources).
+  const q = "How often are the backup encryption keys rotated?";
+  const cli = execFileSync(IGNIS_BIN, ["rag", "ask", "--index", path.join(docs, ".ignis-index"), "--retrieval", "lexical",
+    "--top-k", "2", "--model", MODEL, "--device", "cpu", "--temperature", "0", "--max-tokens", "12", q], { encoding: "utf8" });
+  const sv = await ask({ question: q, retrieval: "lexical", top_k: 2, temperature: 0, max_tokens: 12 });
+  const cliAnswer = cli.slice(0, cli.indexOf("\n\nSources:\n"));
+  const cliSources = cli.slice(cli.indexOf("\n\nSources:\n") + 11).trim().split("\n");
+  check(sv.status === 200 && sv.json.choices[0].message.content === cliAnswer, "the answer is `ignis rag ask`'s",
+    JSON.stringify({ server: sv.json && sv.json.choices[0].message.content, cli: cliAnswer }));
+  check(sv.json.sources.map((s) => `[${s.index}] ${s.citation}`).join("\n") === cliSources.join("\n"), "the sources are `ignis rag ask`'s",
+    JSON.stringify({ server: sv.json.sources.map((s) => s.citation), cli: cliSources }));
 
   // ---- concurrent questions during an upload ----
   const qs = [];
