@@ -120,8 +120,14 @@ class FolderDocuments : public server::Documents {
         IGNIS_FAIL("cannot write into the documents folder {}", flags_.docs);
       }
     }
-    if (*replaced) fs::rename(target, backup);  // kept until the new version is indexed
-    fs::rename(tmp, target);
+    try {
+      if (*replaced) fs::rename(target, backup);  // kept until the new version is indexed
+      fs::rename(tmp, target);
+    } catch (...) {
+      fs::remove(tmp, ec);
+      if (*replaced && !fs::exists(fs::symlink_status(target, ec))) fs::rename(backup, target, ec);
+      throw;
+    }
     rag::IndexReport r;
     try {
       r = update_locked(true);
@@ -150,9 +156,15 @@ class FolderDocuments : public server::Documents {
     bool found = false;
     for (const server::DocumentFile& f : list()) found = found || f.name == name;
     if (!found) return false;
-    // The name comes from the index (a walk below the folder), never from the request alone.
+    // The name comes from the index (a walk below the folder), never from the request alone; the
+    // walk follows symlinked directories, whose files are not removed (they live elsewhere).
     const fs::path path = fs::path(flags_.docs) / fs::path(name);
     std::error_code ec;
+    const fs::path root = fs::canonical(flags_.docs), parent = fs::canonical(path.parent_path(), ec);
+    const std::string rs = root.string(), ps = parent.string();
+    if (ec || !(ps == rs || (ps.size() > rs.size() && ps.compare(0, rs.size(), rs) == 0 && ps[rs.size()] == '/')))
+      server::throw_api(403, "'" + name + "' is reached through a symbolic link out of the documents folder; not removed",
+                        "name", "document_outside_folder");
     fs::remove(path, ec);
     IGNIS_CHECK(!ec, "cannot remove {} from the documents folder: {}", name, ec.message());
     update_locked(true);

@@ -129,6 +129,17 @@ try {
   const trav = await request(server, "DELETE", "/v1/documents/..%2Foutside.txt", undefined, auth);
   check(trav.status === 404 && fs.existsSync(path.join(root, "outside.txt")), "delete ../outside.txt -> 404, untouched", trav.text);
 
+  // A file reached through a symlinked directory is listed, but not removed from outside the folder.
+  fs.mkdirSync(path.join(root, "elsewhere"));
+  fs.writeFileSync(path.join(root, "elsewhere", "linked.md"), "# Linked\n\nA file outside the folder.\n");
+  fs.symlinkSync(path.join(root, "elsewhere"), path.join(docs, "shelf"));
+  const ri = await request(server, "POST", "/v1/documents/reindex", undefined, auth);
+  check(ri.status === 200 && ri.json.data.some((f) => f.name === "shelf/linked.md"), "reindex picks up files changed on disk", ri.text);
+  const out = await request(server, "DELETE", "/v1/documents/shelf/linked.md", undefined, auth);
+  check(out.status === 403 && fs.existsSync(path.join(root, "elsewhere", "linked.md")),
+    "delete through a symlink out of the folder -> 403, file kept", out.text);
+  fs.unlinkSync(path.join(docs, "shelf"));
+
   // ---- refused uploads ----
   const refuse = async (body, status, what) => {
     const res = await request(server, "POST", "/v1/documents", body, auth);
