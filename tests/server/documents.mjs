@@ -2,7 +2,8 @@
 // with the shipped chat demo. Upload (text and base64), list with chunk counts, ask with streaming
 // (the sources come first and point at the right file and line), the non-streaming form, delete,
 // concurrent questions during an upload, and the refusals: path traversal, hidden names, other
-// types, size limit, unreadable content, bad bodies, no key, no --docs.
+// types, size limit, unreadable content, symlinks out of the folder, bad bodies, no key, no --docs;
+// and a BM25-only index when there is no embedding model.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -207,6 +208,24 @@ try {
   check(l.status === 404 && /--docs/.test(l.json.error.message), "no --docs: /v1/documents -> 404", l.text);
 } finally {
   await plain.stop();
+}
+// --docs without an embedding model: a BM25-only index in a folder created at start.
+const lexDocs = path.join(root, "new-folder");
+const lex = await startServer({ args: ["--docs", lexDocs, "--no-access-log"] });
+try {
+  check(fs.existsSync(lexDocs), "--docs creates a missing folder");
+  const l = await request(lex, "GET", "/v1/documents");
+  check(l.status === 200 && l.json.retrieval === "lexical" && l.json.embedding_model === null && l.json.files === 0,
+    "no embedding model: an empty lexical index", l.text);
+  const up = await request(lex, "POST", "/v1/documents", { name: "x.md", content: "Quartz is a hard mineral.\n" });
+  check(up.status === 201, "upload into the lexical index", up.text);
+  const h = await request(lex, "POST", "/v1/rag/chat", { question: "quartz mineral", max_tokens: 4 });
+  check(h.status === 200 && h.json.sources[0].file === "x.md" && /lexical retrieval only/.test(h.json.note),
+    "hybrid falls back to BM25 and says so", h.text);
+  const d = await request(lex, "POST", "/v1/rag/chat", { question: "quartz", retrieval: "dense", max_tokens: 4 });
+  check(d.status === 400 && /embedding model/.test(d.json.error.message), "dense on a lexical index -> 400", d.text);
+} finally {
+  await lex.stop();
 }
 fs.rmSync(root, { recursive: true, force: true });
 finish("documents");
