@@ -1,5 +1,5 @@
 // Chat with your documents over HTTP: `ignis serve --docs DIR --embedding-model models/encoder-mini`
-// with the shipped chat demo. Upload (text and base64), list with chunk counts, ask with streaming
+// with the shipped chat demo. Upload (text, and base64: a subtitle file and a two-page pdf), list with chunk counts, ask with streaming
 // (the sources come first and point at the right file and line), the non-streaming form, delete,
 // concurrent questions during an upload, and the refusals: path traversal, hidden names, other
 // types, size limit, unreadable content, symlinks out of the folder, bad bodies, no key, no --docs;
@@ -17,6 +17,24 @@ const ENCODER = path.resolve(here, "../../models/encoder-mini");
 if (!fs.existsSync(path.join(MODEL, "tokenizer.json"))) {
   console.log(`documents: SKIPPED (${MODEL} has no tokenizer.json: run scripts/fetch-assets.sh)`);
   process.exit(0);
+}
+// A minimal PDF written by hand (as tests/rag/test_parse_pdf.cpp does): one text line per page.
+function makePdf(pages) {
+  const objs = ["<< /Type /Catalog /Pages 2 0 R >>"];
+  const font = 3 + 2 * pages.length;
+  objs.push(`<< /Type /Pages /Kids [${pages.map((_, i) => `${3 + 2 * i} 0 R`).join(" ")}] /Count ${pages.length} >>`);
+  pages.forEach((text, i) => {
+    const content = `BT /F1 12 Tf 72 720 Td (${text}) Tj ET`;
+    objs.push(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 ${font} 0 R >> >> /Contents ${4 + 2 * i} 0 R >>`);
+    objs.push(`<< /Length ${content.length} >>\nstream\n${content}\nendstream`);
+  });
+  objs.push("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>");
+  let pdf = "%PDF-1.4\n";
+  const offsets = objs.map((o, i) => { const at = pdf.length; pdf += `${i + 1} 0 obj\n${o}\nendobj\n`; return at; });
+  const xref = pdf.length;
+  pdf += `xref\n0 ${objs.length + 1}\n0000000000 65535 f \n` + offsets.map((o) => `${String(o).padStart(10, "0")} 00000 n \n`).join("");
+  pdf += `trailer\n<< /Size ${objs.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(pdf, "latin1");
 }
 const KEY = "doc-key";
 const auth = { Authorization: `Bearer ${KEY}` };
@@ -54,11 +72,14 @@ try {
   const up2 = await request(server, "POST", "/v1/documents",
     { name: "talk.vtt", content_base64: Buffer.from(vtt).toString("base64") }, auth);
   check(up2.status === 201 && up2.json.format === "vtt" && up2.json.chunks === 1, "upload (base64) -> 201", up2.text);
+  const pdf = await request(server, "POST", "/v1/documents", { name: "manual.pdf",
+    content_base64: makePdf(["Chapter one is an introduction.", "The pump pressure must stay below four bar."]).toString("base64") }, auth);
+  check(pdf.status === 201 && pdf.json.format === "pdf" && pdf.json.chunks === 2, "upload (pdf, base64) -> 201, a chunk per page", pdf.text);
   const again = await request(server, "POST", "/v1/documents",
     { name: "llamas.md", content: "# Andes\n\nLlamas graze on the high plateaus of the Andes mountains, says the guide.\n" }, auth);
   check(again.status === 200 && again.json.replaced === true, "re-upload replaces -> 200", again.text);
   list = await request(server, "GET", "/v1/documents", undefined, auth);
-  check(list.json.data.map((f) => f.name).join(",") === "garden.md,llamas.md,ops.txt,talk.vtt" && list.json.files === 4,
+  check(list.json.data.map((f) => f.name).join(",") === "garden.md,llamas.md,manual.pdf,ops.txt,talk.vtt" && list.json.files === 5,
     "the uploads are listed", list.text);
   check(!fs.readdirSync(docs).some((n) => n.startsWith(".ignis-upload")), "no temporary files left", fs.readdirSync(docs).join(","));
 
@@ -92,6 +113,9 @@ try {
   const lv = await ask({ question: "glacier retreats meters", max_tokens: 4, top_k: 1, retrieval: "lexical" });
   check(lv.status === 200 && lv.json.sources[0].file === "talk.vtt" && lv.json.sources[0].anchor === "00:00:01.000",
     "a subtitle source has its cue time", lv.text);
+  const pg = await ask({ question: "pump pressure bar", max_tokens: 4, top_k: 1, retrieval: "lexical" });
+  check(pg.status === 200 && pg.json.sources[0].file === "manual.pdf" && pg.json.sources[0].page === 2 &&
+        /^manual\.pdf, page 2/.test(pg.json.sources[0].citation), "a pdf source has its page", pg.text);
   const gm = await ask({ question: "how often to turn the compost", max_tokens: 4, top_k: 1, retrieval: "lexical" });
   check(gm.status === 200 && gm.json.sources[0].file === "garden.md" && gm.json.sources[0].heading === "Garden" &&
         gm.json.sources[0].line === 3,
