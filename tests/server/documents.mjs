@@ -1,9 +1,10 @@
 // Chat with your documents over HTTP: `ignis serve --docs DIR --embedding-model models/encoder-mini`
-// with the shipped chat demo. Upload (text, and base64: a subtitle file and a two-page pdf), list with chunk counts, ask with streaming
-// (the sources come first and point at the right file and line), the non-streaming form, delete,
-// concurrent questions during an upload, and the refusals: path traversal, hidden names, other
-// types, size limit, unreadable content, symlinks out of the folder, bad bodies, no key, no --docs;
-// and a BM25-only index when there is no embedding model.
+// with the shipped chat demo. Upload (text, and base64: a subtitle file and a two-page pdf), list
+// with chunk counts, ask with streaming (the sources come first and point at the right file, line,
+// page, heading, cue), the non-streaming and messages forms, the same answer as `ignis rag ask`,
+// delete, concurrent questions during an upload, and the refusals: path traversal, hidden names,
+// other types, size limit, unreadable content, symlinks out of the folder, bad bodies, no key, no
+// --docs; and a BM25-only index when there is no embedding model.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
