@@ -3,14 +3,16 @@
 // current Index (a shared_ptr swapped after each update) and searches it under that Index's own
 // mutex, so an upload re-indexes while queries keep answering from the previous generation (an
 // open Index holds its Faiss and BM25 in memory; its store reads skip chunks deleted since). The
-// encoder is called from one thread at a time (encoder_mu_ around each embedding call: a query's
-// embedding runs between the update's batches).
+// encoder is called from one thread at a time (EncoderTurn around each call; a waiting query's
+// embedding goes before the update's next batch). The server runs these calls off its HTTP worker
+// threads (server/documents.cpp, off_worker).
 #include "documents.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -54,20 +56,20 @@ class FolderDocuments : public server::Documents {
       auto existing = try_open(dir_);
       le_ = resolve_embedding(flags_, existing.get());
     }
-    if (le_) {  // every encoder call under encoder_mu_ (queries and updates run on different threads)
+    if (le_) {  // one encoder call at a time (queries and updates run on different threads); queries first
       auto passages = le_->emb.embed_passages;
       auto query = le_->emb.embed_query;
       auto count = le_->emb.count_tokens;
       le_->emb.embed_passages = [this, passages](const std::vector<std::string>& t) {
-        std::lock_guard<std::mutex> l(encoder_mu_);
+        EncoderTurn turn(*this, false);
         return passages(t);
       };
       le_->emb.embed_query = [this, query](const std::string& q) {
-        std::lock_guard<std::mutex> l(encoder_mu_);
+        EncoderTurn turn(*this, true);
         return query(q);
       };
       le_->emb.count_tokens = [this, count](const std::string& t) {
-        std::lock_guard<std::mutex> l(encoder_mu_);
+        EncoderTurn turn(*this, false);
         return count(t);
       };
     }
@@ -209,6 +211,26 @@ class FolderDocuments : public server::Documents {
   std::uint64_t max_document_bytes() const override { return opts_.max_document_bytes; }
 
  private:
+  // Holds the encoder for one call. A query's turn comes before any update's next one (an update
+  // embeds batch after batch; a plain mutex would let it take the encoder again and again).
+  struct EncoderTurn {
+    FolderDocuments& d;
+    EncoderTurn(FolderDocuments& docs, bool query) : d(docs) {
+      std::unique_lock<std::mutex> l(d.encoder_mu_);
+      if (query) d.queries_waiting_++;
+      d.encoder_cv_.wait(l, [&] { return !d.encoder_busy_ && (query || d.queries_waiting_ == 0); });
+      if (query) d.queries_waiting_--;
+      d.encoder_busy_ = true;
+    }
+    ~EncoderTurn() {
+      {
+        std::lock_guard<std::mutex> l(d.encoder_mu_);
+        d.encoder_busy_ = false;
+      }
+      d.encoder_cv_.notify_all();
+    }
+  };
+
   std::shared_ptr<OpenIndex> current() {
     std::lock_guard<std::mutex> l(index_mu_);
     return index_;
@@ -242,6 +264,9 @@ class FolderDocuments : public server::Documents {
   std::unique_ptr<ChatTemplate> tmpl_;
   std::unique_ptr<LoadedEmbedding> le_;
   std::mutex encoder_mu_, update_mu_, index_mu_;
+  std::condition_variable encoder_cv_;  // under encoder_mu_: encoder_busy_, queries_waiting_
+  bool encoder_busy_ = false;
+  int queries_waiting_ = 0;
   std::shared_ptr<OpenIndex> index_;  // under index_mu_
   std::atomic<int> counter_{0};
 };

@@ -3,7 +3,10 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <ctime>
+#include <functional>
+#include <future>
 #include <limits>
 
 #include "server/fields.h"
@@ -15,6 +18,23 @@ namespace {
 constexpr int kMaxTopK = 50;
 constexpr int kDefaultMaxTokens = 256;
 constexpr size_t kMaxQuestionBytes = 64 * 1024;
+
+// Runs f on a thread of its own while the handler's fiber waits: an index update or a query's
+// retrieval may wait for the encoder, and the HTTP worker thread stays free for other requests
+// meanwhile. Exceptions (ApiError, Error) come back through the future.
+template <class F>
+auto off_worker(HttpResponder& res, F f) -> decltype(f()) {
+  std::function<void()> wake = res.waker();
+  auto fut = std::async(std::launch::async, [f = std::move(f), wake]() mutable {
+    struct OnExit {
+      std::function<void()>& fn;
+      ~OnExit() { fn(); }
+    } on_exit{wake};
+    return f();
+  });
+  while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) res.wait(std::chrono::milliseconds(100));
+  return fut.get();
+}
 
 Documents& need_docs(Documents* docs) {
   if (!docs) throw_api(404, "no document index is served (start the server with --docs DIR)", "", "documents_not_enabled");
@@ -174,9 +194,9 @@ std::string decode_path_segment(const std::string& s) {
 
 void handle_documents_list(Documents* docs, HttpResponder& res) {
   Documents& d = need_docs(docs);
+  auto [list, out] = off_worker(res, [&d] { return std::make_pair(d.list(), d.describe()); });
   json files = json::array();
-  for (const DocumentFile& f : d.list()) files.push_back(file_json(f));
-  json out = d.describe();
+  for (const DocumentFile& f : list) files.push_back(file_json(f));
   out["object"] = "list";
   out["data"] = std::move(files);
   res.send(200, "application/json", dump(out));
@@ -200,7 +220,7 @@ void handle_documents_upload(Documents* docs, Metrics& metrics, const json& body
     throw_api(413, fmt::format("the document is {} bytes, more than the {}-byte limit", content.size(), limit),
               text ? "content" : "content_base64");
   bool replaced = false;
-  DocumentFile f = d.add(*name, content, &replaced);
+  DocumentFile f = off_worker(res, [&] { return d.add(*name, content, &replaced); });
   metrics.count_request("documents");
   json out = file_json(f);
   out["object"] = "document";
@@ -210,7 +230,7 @@ void handle_documents_upload(Documents* docs, Metrics& metrics, const json& body
 
 void handle_documents_reindex(Documents* docs, Metrics& metrics, HttpResponder& res) {
   Documents& d = need_docs(docs);
-  d.reindex();
+  off_worker(res, [&d] { d.reindex(); });
   metrics.count_request("documents");
   handle_documents_list(docs, res);
 }
@@ -219,7 +239,7 @@ void handle_documents_delete(Documents* docs, Metrics& metrics, const std::strin
   Documents& d = need_docs(docs);
   const std::string name = decode_path_segment(raw_name);
   if (name.empty()) throw_api(400, "no document name in the path (DELETE /v1/documents/{name})", "name");
-  if (!d.remove(name)) throw_api(404, "no indexed document named '" + name + "'", "name", "document_not_found");
+  if (!off_worker(res, [&] { return d.remove(name); })) throw_api(404, "no indexed document named '" + name + "'", "name", "document_not_found");
   metrics.count_request("documents");
   res.send(200, "application/json", dump(json{{"object", "document.deleted"}, {"name", name}, {"deleted", true}}));
 }
@@ -259,7 +279,7 @@ void handle_rag_chat(ServerContext& ctx, Documents* docs, const json& body, Http
                                "context", answer_tokens, ctx.model.max_model_len),
               "max_tokens", "context_length_exceeded");
 
-  DocumentPrompt p = d.prepare(history, question, top_k, retrieval, static_cast<int>(budget));
+  DocumentPrompt p = off_worker(res, [&] { return d.prepare(history, question, top_k, retrieval, static_cast<int>(budget)); });
   fit_max_tokens(ctx.model, static_cast<int>(p.ids.size()), answer_tokens, 0, &sp);
   GenerateRequest req;
   req.prompt_ids = std::move(p.ids);
