@@ -1,7 +1,8 @@
 // ignis rag: chat with your documents. `index` builds / updates a folder's index (src/rag),
 // `search` prints the retrieved chunks, `ask` answers one question from them with a chat model,
-// `chat` answers questions read from stdin line by line. The sentence encoder (src/encoder) is
-// adapted here to rag::Embedding, so src/rag never sees encoder/ or runtime/.
+// `chat` answers questions read from stdin line by line. The sentence encoder is adapted to
+// rag::Embedding in rag_index.cpp (shared with `ignis serve --docs`); the answer prompt is
+// rag/answer.h's (shared with POST /v1/rag/chat).
 #ifdef HAVE_IGNIS_RAG
 #include <CLI/CLI.hpp>
 #include <unistd.h>
@@ -19,241 +20,17 @@
 #include "command.h"
 #include "core/error.h"
 #include "model_options.h"
+#include "rag/answer.h"
 #include "rag/index.h"
-#include "rag/index/sha256.h"
+#include "rag_index.h"
 #include "runtime/engine.h"
 #include "runtime/model_loader.h"
 #include "template/chat_template.h"
 #include "tokenizer/tokenizer.h"
-#ifdef HAVE_IGNIS_ENCODER
-#include "encoder/sentence_encoder.h"
-#endif
 
 namespace ignis::cli {
 namespace {
 namespace fs = std::filesystem;
-
-// ---- the embedding model ----
-
-// "<folder name>@<16 hex>": a hash over the folder's file names, sizes and contents (files over
-// 64 MiB: their first and last 4 MiB), so another checkpoint under the same name re-embeds.
-std::string model_fingerprint(const fs::path& dir) {
-  std::vector<fs::path> files;
-  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
-    if (it->path().filename().string().rfind('.', 0) == 0) {
-      if (it->is_directory()) it.disable_recursion_pending();
-      continue;
-    }
-    if (it->is_regular_file()) files.push_back(it->path());
-  }
-  std::sort(files.begin(), files.end());
-  rag::Sha256 h;
-  std::vector<char> buf(1 << 20);
-  for (const fs::path& f : files) {
-    const std::string rel = fs::relative(f, dir).generic_string();
-    const uint64_t size = fs::file_size(f);
-    h.update(rel.data(), rel.size() + 1);
-    h.update(&size, sizeof size);
-    std::FILE* fp = std::fopen(f.c_str(), "rb");
-    IGNIS_CHECK(fp, "{}: cannot read", f.string());
-    auto hash_range = [&](uint64_t from, uint64_t n) {
-      std::fseek(fp, long(from), SEEK_SET);
-      while (n > 0) {
-        size_t got = std::fread(buf.data(), 1, std::min<uint64_t>(n, buf.size()), fp);
-        if (got == 0) break;
-        h.update(buf.data(), got);
-        n -= got;
-      }
-    };
-    const uint64_t big = 64ull << 20, edge = 4ull << 20;
-    if (size <= big) {
-      hash_range(0, size);
-    } else {
-      hash_range(0, edge);
-      hash_range(size - edge, edge);
-    }
-    std::fclose(fp);
-  }
-  fs::path abs = fs::absolute(dir).lexically_normal();
-  std::string name = abs.filename().string();
-  if (name.empty()) name = abs.parent_path().filename().string();
-  return name + "@" + h.hex().substr(0, 16);
-}
-
-struct LoadedEmbedding {
-#ifdef HAVE_IGNIS_ENCODER
-  std::unique_ptr<enc::SentenceEncoder> encoder;
-#endif
-  rag::Embedding emb;
-  int max_tokens = 0;  // the encoder's max_seq_length less its special tokens
-};
-
-std::unique_ptr<LoadedEmbedding> load_embedding(const std::string& dir) {
-#ifdef HAVE_IGNIS_ENCODER
-  auto le = std::make_unique<LoadedEmbedding>();
-  le->encoder = enc::SentenceEncoder::load(dir);
-  const enc::SentenceEncoder* e = le->encoder.get();
-  const auto& prompts = e->config().prompts;
-  auto prompt = [&](std::initializer_list<const char*> names) {
-    for (const char* n : names)
-      if (prompts.count(n)) return std::string(n);
-    return std::string();  // the default prompt, if any
-  };
-  const std::string passage = prompt({"passage", "document"}), query = prompt({"query"});
-  le->emb.model_id = model_fingerprint(dir);
-  le->emb.model_dir = fs::absolute(dir).lexically_normal().string();
-  le->emb.dim = e->dim();
-  le->emb.count_tokens = [e](const std::string& t) { return int(e->tokenizer().encode(t, false).size()); };
-  le->emb.embed_passages = [e, passage](const std::vector<std::string>& texts) { return e->embed(texts, passage); };
-  le->emb.embed_query = [e, query](const std::string& q) { return e->embed({q}, query).at(0); };
-  const int overhead = int(e->tokenize("", passage).ids.size());
-  le->max_tokens = e->config().max_seq_length > 0 ? e->config().max_seq_length - overhead : 0;
-  return le;
-#else
-  IGNIS_FAIL("--embedding-model {}: this build has no encoder library (needs OpenBLAS)", dir);
-#endif
-}
-
-// ---- where the index is and what builds it ----
-
-struct IndexFlags {
-  std::string docs, index, embedding_model;
-  int chunk_tokens = 0, chunk_overlap = -1;  // 0 / -1 = defaults (512 / 200, fitted to the encoder)
-  bool quiet = false;
-
-  void add(CLI::App& app, bool docs_required) {
-    auto* d = app.add_option("--docs", docs, "the folder of documents")->check(CLI::ExistingDirectory);
-    if (docs_required) d->required();
-    app.add_option("--index", index, "the index directory (default: DOCS/.ignis-index)");
-    app.add_option("--embedding-model", embedding_model,
-                   "sentence-transformers folder for dense retrieval (default: the one the index was built with; "
-                   "'none': BM25 only)")
-        ->check(CLI::ExistingDirectory | CLI::IsMember({"none"}));
-    app.add_option("--chunk-tokens", chunk_tokens, "tokens per chunk (default 512, at most what the encoder reads)")
-        ->check(CLI::Range(1, 1 << 20));
-    app.add_option("--chunk-overlap", chunk_overlap, "tokens shared by consecutive chunks (default 200)")
-        ->check(CLI::Range(0, 1 << 20));
-    app.add_flag("--quiet", quiet, "no progress or report on stderr");
-  }
-  fs::path index_dir() const {
-    IGNIS_CHECK(!docs.empty() || !index.empty(), "give --docs DIR or --index PATH");
-    return index.empty() ? fs::path(docs) / ".ignis-index" : fs::path(index);
-  }
-};
-
-// The existing index's info, if there is a valid one.
-std::unique_ptr<rag::Index> try_open(const fs::path& dir) {
-  if (!fs::exists(dir / "index.sqlite")) return nullptr;
-  try {
-    return rag::Index::open(dir);
-  } catch (const Error&) {
-    return nullptr;
-  }
-}
-
-// The embedding model: --embedding-model, else the one recorded in the existing index.
-std::unique_ptr<LoadedEmbedding> resolve_embedding(const IndexFlags& f, const rag::Index* existing) {
-  if (f.embedding_model == "none") return nullptr;
-  if (!f.embedding_model.empty()) return load_embedding(f.embedding_model);
-  if (existing && existing->dense()) {
-    const std::string& dir = existing->info().model_dir;
-    IGNIS_CHECK(!dir.empty() && fs::is_directory(dir),
-                "the index was built with embedding model {} from '{}', which is not there: pass --embedding-model DIR",
-                existing->info().model_id, dir);
-    return load_embedding(dir);
-  }
-  return nullptr;
-}
-
-rag::ChunkOptions chunk_options(const IndexFlags& f, const LoadedEmbedding* le) {
-  rag::ChunkOptions c;
-  if (f.chunk_tokens > 0) {
-    c.chunk_tokens = f.chunk_tokens;
-  } else if (le && le->max_tokens > 0 && le->max_tokens < c.chunk_tokens) {
-    // The encoder would truncate a 512-token chunk: fit the chunk to it, overlap in proportion.
-    c.overlap_tokens = std::max(0, c.overlap_tokens * le->max_tokens / c.chunk_tokens);
-    c.chunk_tokens = le->max_tokens;
-  }
-  if (f.chunk_overlap >= 0) c.overlap_tokens = f.chunk_overlap;
-  if (f.chunk_tokens > 0 && f.chunk_overlap < 0) c.overlap_tokens = std::min(c.overlap_tokens, c.chunk_tokens / 2);
-  IGNIS_CHECK(c.overlap_tokens < c.chunk_tokens, "--chunk-overlap ({}) must be less than --chunk-tokens ({})",
-              c.overlap_tokens, c.chunk_tokens);
-  if (le && le->max_tokens > 0 && c.chunk_tokens > le->max_tokens)
-    std::fprintf(stderr, "note: the embedding model reads %d tokens; chunks of %d are truncated when embedded\n",
-                 le->max_tokens, c.chunk_tokens);
-  return c;
-}
-
-// A progress bar on a terminal, plain lines otherwise.
-class ProgressBar {
- public:
-  explicit ProgressBar(bool quiet) : quiet_(quiet), tty_(isatty(fileno(stderr))) {}
-  void update(int done, int total, int chunks, const std::string& rel) {
-    if (quiet_) return;
-    if (tty_) {
-      auto now = std::chrono::steady_clock::now();
-      if (done < total && now - last_ < std::chrono::milliseconds(100)) return;
-      last_ = now;
-      const int width = 30;
-      int fill = total > 0 ? done * width / total : width;
-      std::string name = rel.size() > 40 ? "..." + rel.substr(rel.size() - 37) : rel;
-      std::fprintf(stderr, "\r\033[K[%s%s] %d/%d files, %d chunks  %s", std::string(size_t(fill), '#').c_str(),
-                   std::string(size_t(width - fill), '.').c_str(), done, total, chunks, name.c_str());
-      shown_ = true;
-    } else if (done > last_done_) {
-      std::fprintf(stderr, "index: %d/%d files, %d chunks: %s\n", done, total, chunks, rel.c_str());
-    }
-    last_done_ = std::max(last_done_, done);
-    std::fflush(stderr);
-  }
-  void finish() {
-    if (shown_) std::fputs("\n", stderr);
-    shown_ = false;
-  }
-
- private:
-  bool quiet_, tty_, shown_ = false;
-  int last_done_ = 0;
-  std::chrono::steady_clock::time_point last_{};
-};
-
-void print_report(const rag::IndexReport& r, const fs::path& dir, const LoadedEmbedding* le) {
-  std::fprintf(stderr, "index %s (%s)\n", dir.string().c_str(),
-               le ? ("dense " + le->emb.model_id + " + BM25").c_str() : "BM25 only: no embedding model");
-  if (r.rebuilt) std::fprintf(stderr, "rebuilt: %s\n", r.rebuild_reason.c_str());
-  std::fprintf(stderr,
-               "indexed %d, unchanged %d, removed %d, skipped %zu files; chunks +%d -%d, %d in the index; %.2f s\n",
-               r.files_indexed, r.files_unchanged, r.files_removed, r.skipped.size(), r.chunks_added, r.chunks_removed,
-               r.chunks_total, r.seconds);
-  if (r.chunks_added > 0 && r.seconds > 0)
-    std::fprintf(stderr, "%.0f chunks/s (%d embedding calls)\n", r.chunks_added / r.seconds, r.embed_calls);
-  for (const auto& s : r.skipped) std::fprintf(stderr, "skipped %s: %s\n", s.rel.c_str(), s.reason.c_str());
-}
-
-// Builds or updates the index of f.docs; returns the embedding used (null: lexical only).
-std::unique_ptr<LoadedEmbedding> update_index(const IndexFlags& f, const fs::path& dir) {
-  auto existing = try_open(dir);
-  auto le = resolve_embedding(f, existing.get());
-  rag::BuildOptions bo;
-  bo.chunk = chunk_options(f, le.get());
-  // Without chunk flags an existing index of the same model keeps its own options (no rebuild by surprise).
-  if (f.chunk_tokens == 0 && f.chunk_overlap < 0 && existing &&
-      existing->info().model_id == (le ? le->emb.model_id : ""))
-    bo.chunk = existing->info().chunk;
-  existing.reset();
-  ProgressBar bar(f.quiet);
-  bo.progress.on_file = [&](int done, int total, int chunks, const std::string& rel) { bar.update(done, total, chunks, rel); };
-  rag::IndexReport r;
-  try {
-    r = rag::build_index(f.docs, dir, le ? &le->emb : nullptr, bo, rag::default_source());
-  } catch (...) {
-    bar.finish();
-    throw;
-  }
-  bar.finish();
-  if (!f.quiet) print_report(r, dir, le.get());
-  return le;
-}
 
 int run_index(int argc, char** argv) {
   CLI::App app{"Build or update the index of a folder (txt, md, pdf, docx, xml, html, vtt, srt): only changed files "
@@ -344,10 +121,6 @@ int run_search(int argc, char** argv) {
 
 // ---- answering ----
 
-const char* kInstruction =
-    "Answer the question using only the numbered context passages below. Cite the passages you use as [n]. "
-    "If the answer is not in them, say that the documents do not say.";
-
 struct Answerer {
   std::shared_ptr<const Tokenizer> tok;
   std::unique_ptr<ChatTemplate> tmpl;  // null: the model has no chat template (plain prompt)
@@ -364,45 +137,28 @@ struct Answerer {
     engine = std::make_unique<Engine>(std::move(lm.model), mf.engine_config(lm.kv_num_blocks), tok);
   }
 
-  std::string render(const std::string& question, const std::vector<rag::Hit>& hits, size_t n, size_t cut_last) const {
-    std::string ctx;
-    for (size_t i = 0; i < n; i++) {
-      std::string text = hits[i].text;
-      if (i + 1 == n && cut_last > 0 && cut_last < text.size()) text = text.substr(0, cut_last) + " ...";
-      ctx += fmt::format("[{}] ({})\n{}\n\n", i + 1, rag::cite(hits[i]), text);
-    }
-    const std::string system = std::string(kInstruction) + "\n\nContext:\n\n" + ctx;
-    if (!tmpl) return system + "Question: " + question + "\nAnswer:";
-    try {
-      nlohmann::ordered_json msgs = nlohmann::ordered_json::array(
-          {{{"role", "system"}, {"content", system}}, {{"role", "user"}, {"content", question}}});
+  // The model's chat template over the turns (null without one), as the server's /v1/rag/chat does it.
+  rag::RenderTurns renderer() const {
+    if (!tmpl) return nullptr;
+    return [this](const std::vector<rag::ChatTurn>& turns) {
+      nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
+      for (const auto& t : turns) msgs.push_back({{"role", t.role}, {"content", t.content}});
       return tmpl->apply(msgs, /*add_generation_prompt=*/true);
-    } catch (const Error&) {  // a template without a system role: the context goes in the user turn
-      nlohmann::ordered_json msgs =
-          nlohmann::ordered_json::array({{{"role", "user"}, {"content", system + "Question: " + question}}});
-      return tmpl->apply(msgs, /*add_generation_prompt=*/true);
-    }
+    };
   }
 
   // Streams the answer to stdout, then the sources of the chunks in the prompt.
   void answer(const std::string& question, const std::vector<rag::Hit>& hits) {
     const int budget = context - sp.max_tokens;
     IGNIS_CHECK(budget > 0, "--max-tokens {} leaves no room in the model's {}-token context", sp.max_tokens, context);
-    size_t n = hits.size(), cut = 0;
-    std::vector<int32_t> ids = tok->encode(render(question, hits, n, 0), /*add_special_tokens=*/false);
-    while (int(ids.size()) > budget && n > 1) ids = tok->encode(render(question, hits, --n, 0), false);
-    if (int(ids.size()) > budget && n == 1) {  // even one chunk is too long: cut it
-      cut = hits[0].text.size();
-      while (int(ids.size()) > budget && cut > 16) {
-        cut = cut * 3 / 4;
-        ids = tok->encode(render(question, hits, 1, cut), false);
-      }
-    }
-    IGNIS_CHECK(int(ids.size()) <= budget, "the question does not fit the model's {}-token context with --max-tokens {}",
-                context, sp.max_tokens);
-    if (n < hits.size() || cut > 0)
+    rag::AnswerPrompt p = rag::fit_answer_prompt(question, hits, budget, renderer(), [this](const std::string& text) {
+      return tok->encode(text, /*add_special_tokens=*/false);
+    });
+    const size_t n = p.chunks;
+    if (n < hits.size() || p.cut)
       std::fprintf(stderr, "note: %zu of %zu chunks fit the model's %d-token context%s\n", n, hits.size(), context,
-                   cut > 0 ? " (cut)" : "");
+                   p.cut ? " (cut)" : "");
+    std::vector<int32_t> ids = std::move(p.ids);
     GenerateRequest r;
     r.prompt_ids = std::move(ids);
     r.sampling = sp;

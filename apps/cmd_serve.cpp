@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "command.h"
+#include "documents.h"
 #include "embedder.h"
 #include "core/error.h"
 #include "model_options.h"
@@ -62,7 +63,8 @@ int run_serve(int argc, char** argv) {
   ModelFlags mf;
   SpecFlags spf;
   bool spec_default = true;
-  std::string host = "127.0.0.1", served_name, embedding_dir, embedding_device = "auto";
+  std::string host = "127.0.0.1", served_name, embedding_dir, embedding_device = "auto", docs_dir, index_dir;
+  double max_document_mb = 16;
   int port = 8000, max_queue = 1024;
   server::HttpServerOptions http;  // admission, timeouts and threads keep their defaults unless set
   double header_timeout = http.header_timeout_ms / 1000.0, keep_alive_timeout = http.keep_alive_timeout_ms / 1000.0;
@@ -104,6 +106,12 @@ int run_serve(int argc, char** argv) {
                  "sentence-transformers folder served by /v1/embeddings (its folder name is the id)");
   app.add_option("--embedding-device", embedding_device, "where the embedding model runs: auto (GPU if any), cpu, cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--docs", docs_dir,
+                 "a folder of documents served by /v1/documents and /v1/rag/chat (indexed at start, uploads re-index "
+                 "it; dense retrieval with --embedding-model or the model the index was built with, else BM25)");
+  app.add_option("--index", index_dir, "the index directory of --docs (default: DOCS/.ignis-index)");
+  app.add_option("--max-document-mb", max_document_mb, "largest document POST /v1/documents accepts, in MiB")
+      ->check(CLI::Range(0.001, 1024.0))->capture_default_str();
   app.add_flag("--no-access-log", no_access_log, "no per-request log line on stderr");
   try {
     app.parse(argc, argv);
@@ -171,6 +179,22 @@ int run_serve(int argc, char** argv) {
     so.embeddings.created = model.created;
     std::fprintf(stderr, "ignis serve: embedding model '%s' (dimension %d, %d tokens) on /v1/embeddings\n",
                  so.embeddings.name.c_str(), so.embeddings.embedder->dim(), so.embeddings.embedder->max_tokens());
+  }
+  if (!docs_dir.empty()) {
+    DocumentsOptions d;
+    d.docs = docs_dir;
+    d.index = index_dir;
+    d.embedding_model = embedding_dir;
+    d.chat_model_dir = mf.model_dir;
+    d.tok = tok;
+    d.max_document_bytes = static_cast<uint64_t>(max_document_mb * (1 << 20));
+    so.documents = open_documents(d);
+    server::json info = so.documents->describe();
+    std::fprintf(stderr, "ignis serve: documents in %s: %d files, %d chunks (%s retrieval) on /v1/documents and /v1/rag/chat\n",
+                 info["docs"].get<std::string>().c_str(), info["files"].get<int>(), info["chunks"].get<int>(),
+                 info["retrieval"].get<std::string>().c_str());
+  } else {
+    IGNIS_CHECK(index_dir.empty(), "--index needs --docs DIR");
   }
   server::Server srv(backend, tok, model, so, render_chat);
   srv.listen();

@@ -188,6 +188,17 @@ const char* retrieval_name(Retrieval r);
 // and anchor where present.
 std::string cite(const Hit& h);
 
+// A file in the index (Index::files).
+struct IndexedFile {
+  std::string rel;  // FolderEntry::rel
+  std::string format, title;
+  std::uint64_t size = 0;
+  int chunks = 0;
+};
+
+// One Index is not safe for concurrent calls (one SQLite connection): callers serialize them. An
+// update by build_index on the same directory may run meanwhile (another connection); an open
+// Index keeps serving its generation's vectors and BM25 (hits of chunks deleted since are left out).
 class Index {
  public:
   // Opens and validates an index directory. Throws Error when it is missing, not an index,
@@ -203,6 +214,9 @@ class Index {
   // (Dense is an Error). Each retriever contributes its best candidates (max(top_k, 50)) to fusion.
   std::vector<Hit> search(const std::string& query, int top_k, Retrieval mode, const Embedding* embedding,
                           std::string* note = nullptr) const;
+
+  // The files of the store as it is now, by rel.
+  std::vector<IndexedFile> files() const;
 
  private:
   struct Impl;

@@ -33,6 +33,12 @@ const std::vector<std::string> kTriton = {
     "guided_json", "guided_regex", "guided_grammar", "guided_choice", "structured_outputs", "guided_decoding_guide_type",
     "guided_decoding_guide"};
 const std::vector<std::string> kEmbeddings = {"model", "input", "encoding_format", "dimensions", "user"};
+// "top_k" is the number of chunks retrieved, not the sampler's (documents.cpp).
+const std::vector<std::string> kRagChat = {
+    "model", "question", "messages", "top_k", "retrieval", "max_tokens", "max_completion_tokens", "temperature",
+    "top_p", "min_p", "presence_penalty", "frequency_penalty", "repetition_penalty", "seed", "ignore_eos", "stop",
+    "stream", "stream_options", "user"};
+const std::vector<std::string> kDocumentUpload = {"name", "content", "content_base64"};
 const std::vector<std::string> kTgiTop = {"inputs", "parameters", "stream"};
 const std::vector<std::string> kTgiParameters = {
     "do_sample", "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "frequency_penalty",
@@ -51,6 +57,8 @@ const std::vector<std::string>& accepted_fields(Endpoint e) {
     case Endpoint::TgiTop: return kTgiTop;
     case Endpoint::TgiParameters: return kTgiParameters;
     case Endpoint::Embeddings: return kEmbeddings;
+    case Endpoint::RagChat: return kRagChat;
+    case Endpoint::DocumentUpload: return kDocumentUpload;
   }
   return kCompletions;
 }

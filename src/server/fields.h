@@ -17,6 +17,8 @@ enum class Endpoint {
   TgiTop,           // the same URLs, text-generation-inference form: top-level keys
   TgiParameters,    // ... and the keys of its "parameters" object
   Embeddings,       // /v1/embeddings
+  RagChat,          // /v1/rag/chat
+  DocumentUpload,   // POST /v1/documents
 };
 
 // The accepted field names of an endpoint, in the order README lists them.

@@ -111,7 +111,7 @@ std::string Metrics::render(const EngineStats& s) const {
         s.spec_proposed_tokens ? static_cast<double>(s.spec_accepted_tokens) / s.spec_proposed_tokens : 0.0);
 
   std::lock_guard<std::mutex> lk(mu_);
-  out += "# HELP ignis_requests_total Requests by outcome (stop, length, cancelled, error, rejected, queue_full, unauthorized, embeddings).\n"
+  out += "# HELP ignis_requests_total Requests by outcome (stop, length, cancelled, error, rejected, queue_full, unauthorized, embeddings, documents).\n"
          "# TYPE ignis_requests_total counter\n";
   for (const char* o : {"stop", "length", "cancelled", "error", "rejected", "queue_full", "unauthorized"})
     if (!outcomes_.count(o)) out += fmt::format("ignis_requests_total{{outcome=\"{}\"}} 0\n", o);

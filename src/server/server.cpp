@@ -201,6 +201,30 @@ void Server::route(const HttpRequest& req, HttpResponder& res, bool* triton) {
     handle_embeddings(em, embed_mu_, metrics_, parse_body(req), res);
     return;
   }
+  if (p == "/v1/documents") {
+    if (m == "POST") {
+      handle_documents_upload(opts_.documents.get(), metrics_, parse_body(req), res);
+      return;
+    }
+    need("GET");
+    handle_documents_list(opts_.documents.get(), res);
+    return;
+  }
+  if (p == "/v1/documents/reindex") {
+    need("POST");
+    handle_documents_reindex(opts_.documents.get(), metrics_, res);
+    return;
+  }
+  if (starts_with(p, "/v1/documents/")) {
+    need("DELETE");
+    handle_documents_delete(opts_.documents.get(), metrics_, p.substr(14), res);
+    return;
+  }
+  if (p == "/v1/rag/chat") {
+    need("POST");
+    handle_rag_chat(ctx, opts_.documents.get(), parse_body(req), res);
+    return;
+  }
   if (starts_with(p, "/v1/models/")) {
     need("GET");
     std::string id = p.substr(11);

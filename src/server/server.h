@@ -1,5 +1,5 @@
 // ignis server: `ignis serve`'s HTTP application: routing, API keys, access log,
-// the OpenAI / Triton / operations endpoints, the embedded chat page, and a
+// the OpenAI / Triton / operations endpoints, the document endpoints, the embedded chat page, and a
 // graceful shutdown (stop accepting, let in-flight requests finish, then cancel).
 #pragma once
 #include <atomic>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "server/api.h"
+#include "server/documents.h"
 #include "server/embeddings.h"
 #include "server/http.h"
 #include "server/metrics.h"
@@ -25,6 +26,7 @@ struct ServerOptions {
   bool speculative_default = true;  // requests without "speculative" speculate (when the engine does)
   SpecConfig spec;                  // the engine's speculative decoding (per-request lookahead fields are checked against it)
   EmbeddingModel embeddings;        // --embedding-model: served by /v1/embeddings, listed by /v1/models
+  std::shared_ptr<Documents> documents;  // --docs: /v1/documents and /v1/rag/chat (null = 404)
 };
 
 class Server {

@@ -151,4 +151,11 @@ std::vector<Hit> Index::search(const std::string& query, int top_k, Retrieval mo
   return hits;
 }
 
+std::vector<IndexedFile> Index::files() const {
+  std::vector<IndexedFile> out;
+  for (auto& [rel, f] : impl_->store->files())
+    out.push_back({rel, f.format, f.title, static_cast<std::uint64_t>(f.size), f.chunks});
+  return out;
+}
+
 }  // namespace ignis::rag
