@@ -49,7 +49,8 @@ std::unique_ptr<Model> make(const Checkpoint& c, int tp, int pp, int micro = 0) 
 }
 
 // A scripted run over a paged KV pool: 3 prompts (7, 5, 9 tokens), 3 decode steps, a 3-token
-// all_logits chunk beside decodes, a tree step. Returns every step's logits.
+// all_logits chunk beside decodes, a tree step, KV compaction and a decode after it. Returns every
+// step's logits.
 std::vector<std::vector<float>> script(Model& m) {
   const int V = m.config().vocab_size, bs = 4;
   m.init_kv_cache(48, bs);
@@ -99,6 +100,14 @@ std::vector<std::vector<float>> script(Model& m) {
   BatchSeq tree{len[1], 4, table(1), true};
   tree.tree_parent = {-1, 0, 0, 1};
   b.seqs.push_back(tree);
+  run(b);
+  // Accept the path root -> 1 -> 3: its K/V moves to slots num_cached + 1, + 2 (every rank, its
+  // heads of its layers), then a decode step reads it.
+  m.compact_kv(table(1), {len[1] + 1, len[1] + 3}, {len[1] + 1, len[1] + 2});
+  len[1] += 3;
+  b = {};
+  b.tokens.push_back(tok());
+  b.seqs.push_back({len[1]++, 1, table(1)});
   run(b);
   return steps;
 }
