@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "model/cpu/parallel.h"
 #include "parallel/thread_comm.h"
 
 namespace ignis {
@@ -87,7 +88,9 @@ void ParallelCpuModel::forward(const ForwardBatch& batch, std::vector<float>& lo
   std::vector<std::vector<std::vector<float>>> out(n_ranks, std::vector<std::vector<float>>(n_mbs));
   std::vector<std::exception_ptr> errs(n_ranks);
   std::vector<uint8_t> secondary(n_ranks, 0);  // failed only because another rank aborted the groups
+  const int cores_per_rank = std::max(1, cpu::num_threads() / N);
   auto run_rank = [&](int r) {
+    cpu::ThreadCap cap(cores_per_rank);  // the ranks share the cores
     try {
       if (hook_) hook_(r);
       for (int m = 0; m < M; ++m) ranks_[size_t(r)]->forward(mbs[size_t(m)], out[size_t(r)][size_t(m)]);
