@@ -62,10 +62,8 @@ void ParallelCpuModel::forward(const ForwardBatch& batch, std::vector<float>& lo
   // Pipeline micro-batches: contiguous groups of sequences.
   const int want = P > 1 ? (popt_.micro_batches > 0 ? popt_.micro_batches : P) : 1;
   const int M = std::max(1, std::min<int>(want, int(batch.seqs.size())));
-  std::vector<ForwardBatch> mbs;
-  if (M == 1) {
-    mbs.push_back(batch);
-  } else {
+  std::vector<ForwardBatch> mbs;  // M > 1 only (else the batch itself)
+  if (M > 1) {
     mbs.resize(size_t(M));
     size_t tok = 0;
     for (int m = 0; m < M; ++m) {
@@ -93,7 +91,7 @@ void ParallelCpuModel::forward(const ForwardBatch& batch, std::vector<float>& lo
     cpu::ThreadCap cap(cores_per_rank);  // the ranks share the cores
     try {
       if (hook_) hook_(r);
-      for (int m = 0; m < M; ++m) ranks_[size_t(r)]->forward(mbs[size_t(m)], out[size_t(r)][size_t(m)]);
+      for (int m = 0; m < M; ++m) ranks_[size_t(r)]->forward(M == 1 ? batch : mbs[size_t(m)], out[size_t(r)][size_t(m)]);
     } catch (const parallel::CommAborted& e) {
       errs[size_t(r)] = std::current_exception();
       secondary[size_t(r)] = 1;
@@ -101,6 +99,9 @@ void ParallelCpuModel::forward(const ForwardBatch& batch, std::vector<float>& lo
     } catch (const std::exception& e) {
       errs[size_t(r)] = std::current_exception();
       abort_all(fmt::format("rank {} (pipeline stage {}, tensor parallel rank {}) failed: {}", r, r / T, r % T, e.what()));
+    } catch (...) {
+      errs[size_t(r)] = std::current_exception();
+      abort_all(fmt::format("rank {} (pipeline stage {}, tensor parallel rank {}) failed", r, r / T, r % T));
     }
   };
   {
@@ -123,6 +124,8 @@ void ParallelCpuModel::forward(const ForwardBatch& batch, std::vector<float>& lo
     } catch (const std::exception& e) {
       if (N == 1) throw;
       IGNIS_FAIL("rank {} (pipeline stage {}, tensor parallel rank {}): {}", failed, failed / T, failed % T, e.what());
+    } catch (...) {
+      IGNIS_FAIL("rank {} (pipeline stage {}, tensor parallel rank {}) failed", failed, failed / T, failed % T);
     }
   }
   const int last = (P - 1) * T;  // the last stage's tensor parallel rank 0

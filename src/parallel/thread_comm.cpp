@@ -105,17 +105,20 @@ void ThreadGroup::arrive_and_wait(std::unique_lock<std::mutex>& lk, int rank, co
 void ThreadGroup::collective(int rank, Op op, const float* src, float* dst, size_t count) {
   const char* what = op_name(int(op));
   std::unique_lock lk(mu_);
-  slots_[size_t(rank)] = {op, count, src, dst};
-  arrive_and_wait(lk, rank, what);
-  // Every rank sees the same slots here (none is written again before the last phase below).
+  if (aborted_) throw_aborted_locked();
+  // The ranks already waiting in this first phase called the same collective (each pair of ranks is
+  // compared by the later one; a rank still in the previous collective cannot be present here).
   for (int r = 0; r < size_; ++r) {
     const Slot& s = slots_[size_t(r)];
-    if (s.op != op || s.count != count) {
+    if (present_[size_t(r)] && (s.op != op || s.count != count)) {
       abort_locked(fmt::format("ranks out of step: rank {} called {}({}) while rank {} called {}({})", rank, what,
                                count, r, op_name(int(s.op)), s.count));
       throw_aborted_locked();
     }
   }
+  slots_[size_t(rank)] = {op, count, src, dst};
+  arrive_and_wait(lk, rank, what);
+  // The slots stay as they are until the last phase below completes.
   if (op == Op::Barrier) return;
   lk.unlock();
   if (op == Op::AllGather) {

@@ -158,6 +158,40 @@ TEST(ThreadComm, AbortFromOneRankUnblocksTheOthers) {
   for (auto& e : ok) EXPECT_EQ(e, "");
 }
 
+TEST(ThreadComm, AbortAtRandomPointsNeverHangs) {
+  std::mt19937 rng(3);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int trial = 0; trial < 60; ++trial) {
+    const int n = 2 + int(rng() % 3), bad = int(rng() % uint32_t(n)), at = int(rng() % 20);
+    const int kind = int(rng() % 4);
+    ThreadGroup g(n);
+    auto err = run_ranks(n, [&](int r) {
+      Communicator& c = g.comm(r);
+      std::vector<float> buf(37, 1.f), all(37 * size_t(n));
+      for (int it = 0; it < 40; ++it) {
+        if (r == bad && it == at) {
+          c.abort("failed at step " + std::to_string(it));
+          return;
+        }
+        switch ((kind + it) % 4) {
+          case 0: c.all_reduce_sum(buf.data(), buf.size()); break;
+          case 1: c.all_gather(buf.data(), all.data(), buf.size()); break;
+          case 2: c.barrier(); break;
+          default:  // a ring step: buffered send, then recv
+            c.send(buf.data(), buf.size(), (r + 1) % n);
+            c.recv(buf.data(), buf.size(), (r + n - 1) % n);
+        }
+      }
+    });
+    for (int r = 0; r < n; ++r) {
+      if (r == bad) continue;
+      EXPECT_NE(err[size_t(r)].find("rank " + std::to_string(bad) + ": failed at step"), std::string::npos)
+          << "trial " << trial << " rank " << r << ": " << err[size_t(r)];
+    }
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+}
+
 TEST(ThreadComm, AbortUnblocksRecv) {
   ThreadGroup g(2);
   auto err = run_ranks(2, [&](int r) {
