@@ -18,6 +18,7 @@
 #include "model/cpu/parallel.h"
 #include "model/cpu_model.h"
 #include "model/linear_weights.h"
+#include "model/parallel_layout.h"
 #include "model/parallel_model.h"
 #include "model/weights.h"
 
@@ -184,6 +185,47 @@ TEST(ParallelCpuModel, IntCheckpointsMatchTp1) {
 
 TEST(ParallelCpuModel, OnLoadQuantizationMatchesTp1) {
   for (const char* q : {"fp8", "int8-wo", "int4"}) expect_matches(kData / "models" / "llama", q, {{2, 1}, {4, 1}, {2, 2}});
+}
+
+TEST(ParallelLayout, HeadsColumnsVocabularyAndLayers) {
+  ModelConfig cfg;
+  cfg.num_heads = 8;
+  cfg.num_kv_heads = 2;
+  cfg.intermediate_size = 100;
+  cfg.vocab_size = 1001;
+  cfg.num_layers = 14;
+  int64_t covered_i = 0, covered_v = 0;
+  for (int r = 0; r < 4; ++r) {
+    const TpLayout t = tp_layout(cfg, r, 4);
+    EXPECT_EQ(t.heads, 2);
+    EXPECT_EQ(t.head0, 2 * r);
+    EXPECT_EQ(t.kv_heads, 1);
+    EXPECT_EQ(t.kv_head0, r / 2);  // query heads 0-3 read KV head 0, 4-7 KV head 1: replicated on 2 ranks each
+    EXPECT_EQ(t.i0, covered_i);
+    EXPECT_EQ(t.v0, covered_v);
+    covered_i = t.i1;
+    covered_v = t.v1;
+    EXPECT_EQ(t.vocab_chunk, 251);
+  }
+  EXPECT_EQ(covered_i, 100);
+  EXPECT_EQ(covered_v, 1001);
+  const TpLayout two = tp_layout(cfg, 1, 2);
+  EXPECT_EQ(two.kv_heads, 1);
+  EXPECT_EQ(two.kv_head0, 1);
+  EXPECT_EQ(split_range(100, 3, 0, 32, "x"), (std::pair<int64_t, int64_t>{0, 32}));
+  EXPECT_EQ(split_range(100, 3, 2, 32, "x"), (std::pair<int64_t, int64_t>{64, 100}));  // the remainder: last rank
+  EXPECT_THROW(split_range(100, 4, 0, 32, "x"), Error);                               // 3 units for 4 ranks
+  EXPECT_EQ(pp_layers(cfg, 0, 4), (std::pair<int, int>{0, 3}));
+  EXPECT_EQ(pp_layers(cfg, 3, 4), (std::pair<int, int>{10, 14}));
+  cfg.num_kv_heads = 4;  // 8 ranks, 4 KV heads: each replicated on 2 ranks
+  EXPECT_EQ(tp_layout(cfg, 7, 8).kv_head0, 3);
+  EXPECT_EQ(tp_layout(cfg, 7, 8).kv_heads, 1);
+  cfg.num_kv_heads = 8;
+  cfg.num_heads = 16;
+  EXPECT_NO_THROW(tp_layout(cfg, 0, 8));
+  cfg.num_kv_heads = 3;
+  cfg.num_heads = 6;
+  EXPECT_THROW(tp_layout(cfg, 0, 2), Error);  // 2 neither divides nor is a multiple of 3 KV heads
 }
 
 TEST(ParallelCpuModel, ShardsHoldTheirPart) {
