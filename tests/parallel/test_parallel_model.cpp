@@ -1,9 +1,10 @@
 // ParallelCpuModel: tensor parallelism (2, 4), pipeline parallelism (2, 3) and both at once give
-// the logits of the unsharded CpuModel within 1e-5 (relative to the largest logit; see expect_close
-// for fake-quantized schemes) over prefill, decode, multi-token chunks, a tree step and KV compaction, for every tiny test model and every quantized checkpoint format the CPU backend
-// loads (FP8 compressed-tensors / ModelOpt / block, AWQ, GPTQ, compressed-tensors int4 / int8,
-// --quantization fp8 / int8-wo / int4); sizes that do not fit the model are errors; a failing rank
-// ends the step with its error (no hang) and the next step runs normally.
+// the logits of the unsharded CpuModel within 1e-5 (relative to the largest logit; expect_close
+// says what fake-quantized schemes may differ by) over prefill, decode, multi-token chunks, a tree
+// step and KV compaction, for every tiny test model and every quantized checkpoint format the CPU
+// backend loads (FP8 compressed-tensors / ModelOpt / block, AWQ, GPTQ, compressed-tensors int4 /
+// int8, --quantization fp8 / int8-wo / int4, FP8 KV cache); sizes that do not fit the model are
+// errors; a failing rank ends the step with its error (no hang) and the next step runs normally.
 #include <gtest/gtest.h>
 
 #include <chrono>
