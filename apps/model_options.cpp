@@ -43,6 +43,14 @@ void ModelFlags::add(CLI::App& app) {
                  "auto (fp8 when the checkpoint carries KV scales) | bf16 (the compute dtype) | fp8 (e4m3 with "
                  "per-layer scales: the checkpoint's, else 1.0)")
       ->check(CLI::IsMember({"auto", "bf16", "fp8"}));
+  app.add_option("--tensor-parallel-size", tensor_parallel,
+                 "ranks each layer is split across (attention heads, MLP columns, vocabulary; an all-reduce after "
+                 "attention and MLP). CPU backend only for now: one thread per rank")
+      ->check(CLI::Range(1, 64));
+  app.add_option("--pipeline-parallel-size", pipeline_parallel,
+                 "stages the layers are split into (hidden states passed stage to stage, the step's sequences in "
+                 "micro-batches). CPU backend only for now")
+      ->check(CLI::Range(1, 64));
   app.add_flag("--no-cuda-graphs", no_cuda_graphs, "GPU: do not replay CUDA graphs for decode steps");
   app.add_flag("--no-gemm-tune", no_gemm_tune,
                "GPU: keep cuBLASLt's heuristic GEMM choice (no timing of candidates at load, ~1-3 s)");
@@ -61,6 +69,8 @@ ModelLoadOptions ModelFlags::load_options() const {
   o.gemm_tune = !no_gemm_tune;
   o.quantization = quantization == "none" ? "" : quantization;
   o.kv_cache_dtype = kv_cache_dtype;
+  o.tensor_parallel = tensor_parallel;
+  o.pipeline_parallel = pipeline_parallel;
   apply_launch_env(o);
   return o;
 }

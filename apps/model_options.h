@@ -30,6 +30,8 @@ struct ModelFlags {
   bool no_gemm_tune = false;
   std::string quantization = "none";
   std::string kv_cache_dtype = "auto";
+  int tensor_parallel = 1;
+  int pipeline_parallel = 1;
 
   void add(CLI::App& app);
   ModelLoadOptions load_options() const;

@@ -11,6 +11,7 @@
 #include "model/cpu/rmsnorm.h"
 #include "model/cpu/rope.h"
 #include "model/cpu/swiglu.h"
+#include "parallel/communicator.h"
 #include "quant/quantize.h"
 
 namespace ignis {
@@ -50,7 +51,7 @@ std::vector<float> get_f32(const WeightStore& ws, const std::string& name, std::
 
 }  // namespace
 
-CpuModel::CpuModel(const ModelConfig& cfg, const WeightStore& ws, CpuModelOptions opt) : cfg_(cfg) {
+CpuModel::CpuModel(const ModelConfig& cfg, const WeightStore& ws, CpuModelOptions opt) : cfg_(cfg), shard_(opt.shard) {
   IGNIS_CHECK(cfg.vocab_size > 0 && cfg.hidden_size > 0 && cfg.intermediate_size > 0 && cfg.num_layers > 0 &&
                   cfg.num_heads > 0 && cfg.num_kv_heads > 0 && cfg.head_dim > 0,
               "cpu model: config has non-positive sizes (vocab {}, hidden {}, intermediate {}, layers {}, heads {}, "
@@ -65,14 +66,47 @@ CpuModel::CpuModel(const ModelConfig& cfg, const WeightStore& ws, CpuModelOption
   const int64_t Q = cfg.q_size(), KV = cfg.kv_size();
   const bool qkv_bias = cfg.attention_bias || cfg.arch == Arch::Qwen2;
 
-  embed_ = get_f32(ws, "model.embed_tokens.weight", {V, H});
-  final_norm_ = get_f32(ws, "model.norm.weight", {H});
-  if (cfg.tie_word_embeddings) lm_head_ = cpu::Linear("lm_head (tied to model.embed_tokens)", embed_, V, H, {});
-  else lm_head_ = cpu::Linear(load_linear(ws, cfg, {"lm_head"}, H), {});
+  // Tensor / pipeline parallel rank (CpuShard): which heads, columns, vocabulary rows and layers.
+  const CpuShard& sh = shard_;
+  IGNIS_CHECK((sh.tp_size == 1 || sh.tp) && (sh.stages == 1 || sh.pp),
+              "cpu model: a tensor / pipeline parallel rank needs its communicators");
+  tp_ = tp_layout(cfg, sh.tp_rank, sh.tp_size);
+  std::tie(first_layer_, end_layer_) = pp_layers(cfg, sh.stage, sh.stages);
+  const bool tp = sh.tp_size > 1, first = sh.stage == 0, last = sh.stage + 1 == sh.stages;
+  const std::string what = fmt::format("(tensor parallel rank {} of {})", sh.tp_rank, sh.tp_size);
+  const int64_t hd = cfg.head_dim, q0 = tp_.head0 * hd, q1 = (tp_.head0 + tp_.heads) * hd;
+  const int64_t k0 = tp_.kv_head0 * hd, k1 = (tp_.kv_head0 + tp_.kv_heads) * hd;
+  auto row_parallel = [&](cpu::Linear full, int64_t b, int64_t e, bool keep_bias) {
+    if (!tp) return full;
+    cpu::Linear part = full.select_cols(b, e, keep_bias, what);
+    if (part.spec().act == ActScale::DynamicToken || part.spec().act == ActScale::DynamicGroup)
+      // each (row, group)'s scale from its amax over every rank's columns
+      part.set_row_amax_reduce([c = sh.tp, n = sh.tp_size](float* amax, int m) {
+        std::vector<float> all(size_t(m) * size_t(n));
+        c->all_gather(amax, all.data(), size_t(m));
+        for (int r = 0; r < n; ++r)
+          for (int i = 0; i < m; ++i) amax[i] = std::max(amax[i], all[size_t(r) * size_t(m) + size_t(i)]);
+      });
+    return part;
+  };
+
+  if (first || (last && cfg.tie_word_embeddings)) {
+    embed_ = get_f32(ws, "model.embed_tokens.weight", {V, H});
+    if (tp) embed_ = std::vector<float>(embed_.begin() + tp_.v0 * H, embed_.begin() + tp_.v1 * H);
+  }
+  if (last) {
+    final_norm_ = get_f32(ws, "model.norm.weight", {H});
+    if (cfg.tie_word_embeddings)
+      lm_head_ = cpu::Linear(tp ? "lm_head (tied to model.embed_tokens) " + what : "lm_head (tied to model.embed_tokens)",
+                             embed_, tp_.v1 - tp_.v0, H, {});
+    else if (tp) lm_head_ = cpu::Linear(load_linear(ws, cfg, {"lm_head"}, H), {}).select_rows({{tp_.v0, tp_.v1}}, what);
+    else lm_head_ = cpu::Linear(load_linear(ws, cfg, {"lm_head"}, H), {});
+  }
+  if (!first) embed_.clear();
   inv_freq_ = cpu::rope_inv_freq(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling);
 
   layers_.resize(cfg.num_layers);
-  for (int l = 0; l < cfg.num_layers; ++l) {
+  for (int l = first_layer_; l < end_layer_; ++l) {
     Layer& L = layers_[l];
     const LayerLinears mods = layer_linears(l);
     L.attn_norm = get_f32(ws, lname(l, "input_layernorm.weight"), {H});
@@ -85,9 +119,13 @@ CpuModel::CpuModel(const ModelConfig& cfg, const WeightStore& ws, CpuModelOption
     }
     if (cfg.o_proj_bias) bo = get_f32(ws, lname(l, "self_attn.o_proj.bias"), {H});
     L.qkv = cpu::Linear(load_linear(ws, cfg, mods.qkv, H), std::move(bqkv));
-    L.o = cpu::Linear(load_linear(ws, cfg, mods.o, Q), std::move(bo));
+    L.o = row_parallel(cpu::Linear(load_linear(ws, cfg, mods.o, Q), std::move(bo)), q0, q1, sh.tp_rank == 0);
     L.gate_up = cpu::Linear(load_linear(ws, cfg, mods.gate_up, H), {});
-    L.down = cpu::Linear(load_linear(ws, cfg, mods.down, I), {});
+    L.down = row_parallel(cpu::Linear(load_linear(ws, cfg, mods.down, I), {}), tp_.i0, tp_.i1, true);
+    if (tp) {  // column parallel: this rank's q / k / v heads and gate / up columns
+      L.qkv = L.qkv.select_rows({{q0, q1}, {Q + k0, Q + k1}, {Q + KV + k0, Q + KV + k1}}, what);
+      L.gate_up = L.gate_up.select_rows({{tp_.i0, tp_.i1}, {I + tp_.i0, I + tp_.i1}}, what);
+    }
   }
   kv_dtype_ = opt.kv_dtype;
   if (kv_dtype_ == DType::F8_E4M3) {
@@ -103,11 +141,12 @@ CpuModel::CpuModel(const ModelConfig& cfg, const WeightStore& ws, CpuModelOption
 void CpuModel::init_kv_cache(int num_blocks, int block_size) {
   IGNIS_CHECK(num_blocks > 0 && block_size > 0, "cpu model: KV cache needs positive num_blocks and block_size, got {} "
               "and {}", num_blocks, block_size);
-  const int64_t per_layer = int64_t(num_blocks) * block_size * cfg_.kv_size();
+  const int64_t per_layer = int64_t(num_blocks) * block_size * tp_.kv_heads * cfg_.head_dim;
   IGNIS_CHECK(per_layer <= (int64_t(1) << 40), "cpu model: KV cache of {} blocks x {} tokens is too large", num_blocks,
               block_size);
-  cache_shape_ = {num_blocks, block_size, cfg_.num_kv_heads, cfg_.head_dim};
-  for (Layer& L : layers_) {
+  cache_shape_ = {num_blocks, block_size, tp_.kv_heads, cfg_.head_dim};
+  for (int l = first_layer_; l < end_layer_; ++l) {
+    Layer& L = layers_[size_t(l)];
     L.k_cache.assign(size_t(per_layer), 0.0f);
     L.v_cache.assign(size_t(per_layer), 0.0f);
   }
@@ -152,8 +191,9 @@ void CpuModel::validate(const ForwardBatch& batch) const {
 void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
   validate(batch);
   const int n = int(batch.tokens.size());
-  const int H = cfg_.hidden_size, I = cfg_.intermediate_size, V = cfg_.vocab_size;
-  const int Q = cfg_.q_size(), KV = cfg_.kv_size(), QKV = Q + 2 * KV;
+  const int H = cfg_.hidden_size, I = int(tp_.i1 - tp_.i0), V = cfg_.vocab_size;
+  const int Q = tp_.heads * cfg_.head_dim, KV = tp_.kv_heads * cfg_.head_dim, QKV = Q + 2 * KV;
+  const bool tp = shard_.tp_size > 1, last = shard_.stage + 1 == shard_.stages;
   const float eps = cfg_.rms_norm_eps;
 
   // Per-token positions and per-sequence attention descriptors.
@@ -168,7 +208,7 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
     off += s.num_tokens;
   }
   cpu::AttnParams ap;
-  ap.num_heads = cfg_.num_heads;
+  ap.num_heads = tp_.heads;
   ap.sliding_window = cfg_.sliding_window;
   ap.scale = 1.0f / std::sqrt(float(cfg_.head_dim));
 
@@ -183,9 +223,22 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
   std::vector<float> gu(size_t(n) * 2 * I);   // (n, 2 * intermediate)
   std::vector<float> act(size_t(n) * I);      // (n, intermediate)
 
-  cpu::embedding(h.data(), embed_.data(), batch.tokens.data(), n, V, H);
-  cpu::rmsnorm(x.data(), h.data(), layers_[0].attn_norm.data(), n, H, eps);
-  for (int l = 0; l < cfg_.num_layers; ++l) {
+  if (shard_.stage > 0) {  // a later pipeline stage: the previous stage's residual stream
+    shard_.pp->recv(h.data(), h.size(), shard_.prev_rank);
+  } else if (!tp) {
+    cpu::embedding(h.data(), embed_.data(), batch.tokens.data(), n, V, H);
+  } else {  // vocabulary parallel: this rank's rows, zeros elsewhere, summed over the ranks
+    for (int i = 0; i < n; ++i) {
+      const int32_t t = batch.tokens[size_t(i)];
+      IGNIS_CHECK(t >= 0 && t < V, "embedding: token id {} at index {} is outside the vocabulary [0, {})", t, i, V);
+      float* row = h.data() + size_t(i) * H;
+      if (t >= tp_.v0 && t < tp_.v1) std::memcpy(row, embed_.data() + (t - tp_.v0) * H, sizeof(float) * size_t(H));
+      else std::fill(row, row + H, 0.0f);
+    }
+    shard_.tp->all_reduce_sum(h.data(), h.size());
+  }
+  cpu::rmsnorm(x.data(), h.data(), layers_[size_t(first_layer_)].attn_norm.data(), n, H, eps);
+  for (int l = first_layer_; l < end_layer_; ++l) {
     Layer& L = layers_[l];
     // Attention block.
     if (observer_) {
@@ -199,8 +252,8 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
       std::memcpy(k.data() + size_t(t) * KV, r + Q, sizeof(float) * KV);
       std::memcpy(v.data() + size_t(t) * KV, r + Q + KV, sizeof(float) * KV);
     }
-    cpu::rope_apply(q.data(), pos.data(), n, cfg_.num_heads, cfg_.head_dim, inv_freq_.data());
-    cpu::rope_apply(k.data(), pos.data(), n, cfg_.num_kv_heads, cfg_.head_dim, inv_freq_.data());
+    cpu::rope_apply(q.data(), pos.data(), n, tp_.heads, cfg_.head_dim, inv_freq_.data());
+    cpu::rope_apply(k.data(), pos.data(), n, tp_.kv_heads, cfg_.head_dim, inv_freq_.data());
     if (observer_) observer_->kv_amax(l, abs_max(k.data(), int64_t(n) * KV), abs_max(v.data(), int64_t(n) * KV));
     if (kv_dtype_ == DType::F8_E4M3) {  // what an FP8 cache holds: K after RoPE and V, rounded with the layer's scales
       const auto [ks, vs] = kv_scales_[size_t(l)];
@@ -218,6 +271,7 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
       observer_->input_rows(l, LinearSlot::O, attn.data(), n, Q);
     }
     L.o.forward(o.data(), attn.data(), n);
+    if (tp) shard_.tp->all_reduce_sum(o.data(), o.size());  // row parallel: partial sums of every rank
     cpu::add_rmsnorm(x.data(), h.data(), o.data(), L.mlp_norm.data(), n, H, eps);
     // MLP block; its residual add is fused with the next norm (next layer's, or the final one).
     if (observer_) {
@@ -231,8 +285,18 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
       observer_->input_rows(l, LinearSlot::Down, act.data(), n, I);
     }
     L.down.forward(o.data(), act.data(), n);
+    if (tp) shard_.tp->all_reduce_sum(o.data(), o.size());
+    if (l + 1 == end_layer_ && !last) {  // the next stage norms the residual stream it receives
+      for (size_t i = 0; i < h.size(); ++i) h[i] += o[i];
+      break;
+    }
     const float* next_norm = l + 1 < cfg_.num_layers ? layers_[l + 1].attn_norm.data() : final_norm_.data();
     cpu::add_rmsnorm(x.data(), h.data(), o.data(), next_norm, n, H, eps);
+  }
+  if (!last) {
+    shard_.pp->send(h.data(), h.size(), shard_.next_rank);
+    logits.clear();
+    return;
   }
 
   // Rows that need logits: every new token of all_logits sequences, else the last one.
@@ -247,7 +311,22 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
   if (hidden_sink_) hidden_sink_->assign(sel.begin(), sel.end());  // after the final norm: lm_head's input
   logits.resize(size_t(rows) * V);
   if (observer_) observer_->input_amax(-1, LinearSlot::LmHead, abs_max(sel.data(), int64_t(rows) * H));
-  lm_head_.forward(logits.data(), sel.data(), rows);
+  if (!tp) {
+    lm_head_.forward(logits.data(), sel.data(), rows);
+    return;
+  }
+  // Vocabulary parallel: every rank's (rows, its vocabulary) logits, padded to one chunk, gathered.
+  const size_t chunk = size_t(tp_.vocab_chunk), mine = size_t(tp_.v1 - tp_.v0), R = size_t(rows);
+  std::vector<float> part(R * mine), padded(R * chunk, 0.0f), all(R * chunk * size_t(shard_.tp_size));
+  lm_head_.forward(part.data(), sel.data(), rows);
+  for (size_t i = 0; i < R; ++i) std::memcpy(padded.data() + i * chunk, part.data() + i * mine, sizeof(float) * mine);
+  shard_.tp->all_gather(padded.data(), all.data(), padded.size());
+  for (int r = 0; r < shard_.tp_size; ++r) {
+    const auto [b, e] = split_range(V, shard_.tp_size, r, 1, "the vocabulary");
+    for (size_t i = 0; i < R; ++i)
+      std::memcpy(logits.data() + i * size_t(V) + size_t(b), all.data() + (size_t(r) * R + i) * chunk,
+                  sizeof(float) * size_t(e - b));
+  }
 }
 
 void CpuModel::compact_kv(const std::vector<int32_t>& table, const std::vector<int32_t>& src,
@@ -262,11 +341,12 @@ void CpuModel::compact_kv(const std::vector<int32_t>& table, const std::vector<i
                 "[0, {})", slot, blk, cache_shape_.num_blocks);
     return int64_t(blk) * bs + slot % bs;
   };
-  const int64_t KV = cfg_.kv_size();
+  const int64_t KV = int64_t(tp_.kv_heads) * cfg_.head_dim;
   for (size_t i = 0; i < src.size(); ++i) {
     const int64_t from = row_of(src[i]) * KV, to = row_of(dst[i]) * KV;
     if (from == to) continue;
     for (Layer& L : layers_) {
+      if (L.k_cache.empty()) continue;  // another pipeline stage's layer
       std::memmove(L.k_cache.data() + to, L.k_cache.data() + from, sizeof(float) * size_t(KV));
       std::memmove(L.v_cache.data() + to, L.v_cache.data() + from, sizeof(float) * size_t(KV));
     }

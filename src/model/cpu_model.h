@@ -13,15 +13,34 @@
 #include "model/cpu/linear.h"
 #include "model/cpu/paged_attention.h"
 #include "model/model.h"
+#include "model/parallel_layout.h"
 #include "model/weights.h"
 
 namespace ignis {
+
+namespace parallel {
+class Communicator;
+}
+
+// One rank of a tensor- and / or pipeline-parallel model (model/parallel_model.h builds them; the
+// default is the whole model): the rank's slice of every projection (model/parallel_layout.h), an
+// all-reduce after o_proj and down_proj, a vocabulary-parallel embedding (all-reduced) and lm_head
+// (logits all-gathered); a pipeline stage's layers only, its hidden states received from the
+// previous stage and sent to the next. The communicators are the caller's and outlive the model.
+struct CpuShard {
+  int tp_rank = 0, tp_size = 1;
+  parallel::Communicator* tp = nullptr;  // this stage's tensor-parallel ranks (tp_size > 1)
+  int stage = 0, stages = 1;
+  parallel::Communicator* pp = nullptr;  // hidden states between stages (stages > 1)
+  int prev_rank = -1, next_rank = -1;    // pp ranks of the previous / next stage's counterpart
+};
 
 struct CpuModelOptions {
   DType kv_dtype = DType::F32;  // F32, or F8_E4M3 (values fake-quantized, still stored as fp32)
   // Per-layer (k_scale, v_scale) of an FP8 KV cache; empty: the checkpoint's (load_kv_scales), else
   // 1.0 with a warning.
   std::vector<std::pair<float, float>> kv_scales;
+  CpuShard shard;
 };
 
 class CpuModel : public Model {
@@ -52,6 +71,7 @@ class CpuModel : public Model {
   void init_kv_cache(int num_blocks, int block_size) override;
   int kv_block_size() const override { return cache_shape_.block_size; }
   int kv_num_blocks() const override { return cache_shape_.num_blocks; }
+  // A pipeline stage other than the last returns no logits (it sends its hidden states on).
   void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
   bool supports_tree() const override { return true; }
   void compact_kv(const std::vector<int32_t>& block_table, const std::vector<int32_t>& src,
@@ -75,7 +95,10 @@ class CpuModel : public Model {
   void validate(const ForwardBatch& batch) const;
 
   ModelConfig cfg_;
-  std::vector<float> embed_;       // (vocab, hidden)
+  CpuShard shard_;
+  TpLayout tp_;                    // this rank's heads / columns / vocabulary rows (the whole model by default)
+  int first_layer_ = 0, end_layer_ = 0;  // this stage's layers (layers_ outside it stay empty)
+  std::vector<float> embed_;       // (vocab rows of this rank, hidden)
   std::vector<float> final_norm_;  // (hidden)
   cpu::Linear lm_head_;            // (vocab, hidden); a copy of embed_ when tied
   std::vector<float> inv_freq_;    // (head_dim / 2)

@@ -48,6 +48,7 @@ LoadedDraft load_draft_model(const fs::path& draft_dir, const fs::path& target_d
                              int target_kv_blocks, const ModelLoadOptions& opt, int kv_block_size) {
   ModelLoadOptions o = opt;
   o.device = target.backend_name();  // "cpu" | "cuda": the target's device
+  o.tensor_parallel = o.pipeline_parallel = 1;  // the draft runs on one rank beside a parallel target
   IGNIS_CHECK(o.device == "cpu" || o.device == "cuda", "--speculative-model: unsupported target backend '{}'",
               o.device);
   LoadedModel lm = load_model(draft_dir, o, kv_block_size);

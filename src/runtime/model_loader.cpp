@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "model/cpu_model.h"
 #include "model/linear_weights.h"
+#include "model/parallel_model.h"
 #include "quant/config.h"
 #ifdef IGNIS_HAVE_CUDA
 #include <cuda_runtime_api.h>
@@ -33,7 +34,15 @@ LoadedModel load_model(const std::filesystem::path& dir, const ModelLoadOptions&
               "--device must be auto, cpu or cuda (got '{}')", opt.device);
   IGNIS_CHECK(opt.kv_cache_fraction > 0.0 && opt.kv_cache_fraction <= 1.0,
               "--kv-cache-fraction must be in (0, 1] (got {})", opt.kv_cache_fraction);
+  IGNIS_CHECK(opt.tensor_parallel >= 1 && opt.pipeline_parallel >= 1,
+              "--tensor-parallel-size and --pipeline-parallel-size must be at least 1 (got {} and {})",
+              opt.tensor_parallel, opt.pipeline_parallel);
+  const bool parallel = opt.tensor_parallel > 1 || opt.pipeline_parallel > 1;
   bool use_cuda = opt.device == "cuda" || (opt.device == "auto" && cuda_device_available());
+  IGNIS_CHECK(!use_cuda || !parallel,
+              "--tensor-parallel-size {} --pipeline-parallel-size {} on the CUDA backend: multi-GPU runs need NCCL "
+              "ranks, which are not wired into the CUDA backend yet; the CPU backend runs them (--device cpu)",
+              opt.tensor_parallel, opt.pipeline_parallel);
   LoadedModel out;
   if (use_cuda) {
 #ifdef IGNIS_HAVE_CUDA
@@ -76,7 +85,17 @@ LoadedModel load_model(const std::filesystem::path& dir, const ModelLoadOptions&
     IGNIS_LOG(Info, "{}: {} projections{}, KV cache {}", dir.string(),
               cfg.quant.quantized() ? quant_method_name(cfg.quant.method) : "dense",
               cfg.quant.quantized() ? ": " + cfg.quant.linear.describe() : "", dtype_name(co.kv_dtype));
-  auto m = std::make_unique<CpuModel>(cfg, ws, co);
+  std::unique_ptr<Model> m;
+  if (parallel) {
+    ParallelOptions po;
+    po.tensor_parallel = opt.tensor_parallel;
+    po.pipeline_parallel = opt.pipeline_parallel;
+    m = std::make_unique<ParallelCpuModel>(cfg, ws, co, po);
+    IGNIS_LOG(Info, "{}: {} CPU ranks (tensor parallel {} x pipeline parallel {}), one thread each", dir.string(),
+              opt.tensor_parallel * opt.pipeline_parallel, opt.tensor_parallel, opt.pipeline_parallel);
+  } else {
+    m = std::make_unique<CpuModel>(cfg, ws, co);
+  }
   // The CPU backend stores K/V as fp32 whatever kv_dtype() says (FP8 values are fake-quantized).
   int64_t per_block = m->config().kv_bytes_per_token(DType::F32) * kv_block_size;
   out.kv_num_blocks = int(std::max<int64_t>(16, opt.cpu_kv_memory_bytes / std::max<int64_t>(1, per_block)));

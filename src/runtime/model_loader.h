@@ -31,6 +31,10 @@ struct ModelLoadOptions {
   std::string attention = "wgmma";      // attention kernels: wgmma (Hopper prefill) | mma | simple
   std::string quantization;             // "" | "fp8": quantize the dense projections at load (--quantization)
   std::string kv_cache_dtype = "auto";  // "auto" (fp8 when the checkpoint has KV scales) | "bf16" | "fp8"
+  // Tensor / pipeline parallel ranks (model/parallel_model.h): CPU only for now (one thread per
+  // rank); the CUDA backend refuses sizes above 1 (multi-GPU needs NCCL ranks, not wired yet).
+  int tensor_parallel = 1;
+  int pipeline_parallel = 1;
 };
 
 struct LoadedModel {

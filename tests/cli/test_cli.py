@@ -87,6 +87,20 @@ check(g.returncode == 0 and "int4 (round to nearest on load" in g.stderr, f"int4
 g = run(["generate", "--model", models["llama3"], "--prompt", "x", "--quantization", "int3"] + common)
 check(g.returncode != 0 and "--quantization" in g.stderr, f"bad --quantization: {g.stderr[-200:]}")
 
+# Tensor parallel CPU ranks: the same greedy text as one rank; sizes that do not fit and the CUDA
+# backend are refused with a clear error.
+g1 = run(["generate", "--model", models["mistral"], "--prompt", "Once upon a time"] + common)
+g2 = run(["generate", "--model", models["mistral"], "--prompt", "Once upon a time", "--tensor-parallel-size", "2"] + common)
+check(g2.returncode == 0 and "tensor parallel 2 x pipeline parallel 1" in g2.stderr, f"tp 2 generate: {g2.stderr[-300:]}")
+check(g1.returncode == 0 and g2.stdout == g1.stdout, f"tp 2 output differs: {g2.stdout!r} vs {g1.stdout!r}")
+r = run(["generate", "--model", models["mistral"], "--prompt", "x", "--pipeline-parallel-size", "2"] + common)
+check(r.returncode != 0 and "between 1 and the model's 1 layers" in r.stderr, f"pp 2 of 1 layer: {r.stderr[-300:]}")
+r = run(["generate", "--model", models["mistral"], "--prompt", "x", "--tensor-parallel-size", "3"] + common)
+check(r.returncode != 0 and "does not divide the model's 2 attention heads" in r.stderr, f"tp 3: {r.stderr[-300:]}")
+r = run(["generate", "--model", models["mistral"], "--prompt", "x", "--tensor-parallel-size", "2"]
+        + [c if c != "cpu" else "cuda" for c in common])
+check(r.returncode != 0 and ("NCCL" in r.stderr or "no CUDA backend" in r.stderr), f"tp 2 on cuda: {r.stderr[-300:]}")
+
 # No chat template: a clear error, non-zero exit.
 nt = make_model(root, "notemplate", os.path.join(ASSETS, "tokenizer-mistral", "models"), 32000)
 r = run(["chat", "--model", nt] + common, "hi\n")

@@ -28,6 +28,8 @@ struct PooledCallFlag {
   ~PooledCallFlag() { in_pooled_call = saved; }
 };
 
+thread_local int thread_cap = 0;  // 0: no cap (ThreadCap)
+
 WorkerPool& pool() {
   static WorkerPool p(num_threads() - 1);
   return p;
@@ -54,10 +56,14 @@ void run_on_new_threads(int64_t chunks, const std::function<void(int64_t)>& chun
 
 }  // namespace
 
+ThreadCap::ThreadCap(int threads) : saved_(thread_cap) { thread_cap = std::max(1, threads); }
+ThreadCap::~ThreadCap() { thread_cap = saved_; }
+
 void parallel_for(int64_t n, int64_t min_grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   min_grain = std::max<int64_t>(1, min_grain);
-  int64_t chunks = std::min<int64_t>(num_threads(), (n + min_grain - 1) / min_grain);
+  const int threads = thread_cap > 0 ? std::min(thread_cap, num_threads()) : num_threads();
+  int64_t chunks = std::min<int64_t>(threads, (n + min_grain - 1) / min_grain);
   if (chunks <= 1) {
     fn(0, n);
     return;

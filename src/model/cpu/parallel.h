@@ -11,6 +11,19 @@ namespace ignis::cpu {
 // Number of worker threads the CPU ops use (hardware concurrency, at least 1).
 int num_threads();
 
+// While alive, parallel_for calls made on this thread use at most `threads` threads (>= 1): the
+// ranks of a ParallelCpuModel share the cores instead of each starting num_threads() per op.
+class ThreadCap {
+ public:
+  explicit ThreadCap(int threads);
+  ~ThreadCap();
+  ThreadCap(const ThreadCap&) = delete;
+  ThreadCap& operator=(const ThreadCap&) = delete;
+
+ private:
+  int saved_;
+};
+
 // Calls fn(begin, end) over [0, n) split into contiguous chunks of at least
 // `min_grain` items, on up to num_threads() threads (the caller's thread included).
 // Exceptions thrown by fn are rethrown on the caller's thread.
