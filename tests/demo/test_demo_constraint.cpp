@@ -21,6 +21,7 @@
 #include "spec/proposer.h"
 #include "structured/structured.h"
 #include "tokenizer/tokenizer.h"
+#include "demo_engine.h"
 
 namespace fs = std::filesystem;
 using namespace ignis;
@@ -30,27 +31,8 @@ namespace {
 const fs::path kModels = fs::path(IGNIS_SOURCE_DIR) / "models";
 const fs::path kTarget = kModels / "demo", kDraft = kModels / "demo-draft";
 
-struct Out {
-  std::vector<int32_t> tokens;
-  std::string text;
-  FinishReason finish = FinishReason::None;
-  std::string error;
-};
-
-Out collect(RequestHandle& h) {
-  Out o;
-  StreamChunk c;
-  while (h.next(&c, std::chrono::seconds(120))) {
-    o.tokens.insert(o.tokens.end(), c.tokens.begin(), c.tokens.end());
-    o.text += c.text;
-    if (c.finish != FinishReason::None) {
-      o.finish = c.finish;
-      o.error = c.error;
-      break;
-    }
-  }
-  return o;
-}
+using Out = test::Collected;
+using test::collect;
 
 // Delegates to the CPU model; in forward_sample records whether the first constrained row's mask
 // changed when before_sample ran (the engine deferred the fill into the pass), or never calls it.

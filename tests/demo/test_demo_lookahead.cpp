@@ -19,6 +19,7 @@
 #include "runtime/model_loader.h"
 #include "spec/lookahead.h"
 #include "tokenizer/tokenizer.h"
+#include "demo_engine.h"
 
 namespace fs = std::filesystem;
 using namespace ignis;
@@ -27,27 +28,8 @@ namespace {
 
 const fs::path kTarget = fs::path(IGNIS_SOURCE_DIR) / "models" / "demo";
 
-struct Out {
-  std::vector<int32_t> tokens;
-  std::string text;
-  FinishReason finish = FinishReason::None;
-  std::string error;
-};
-
-Out collect(RequestHandle& h) {
-  Out o;
-  StreamChunk c;
-  while (h.next(&c, std::chrono::seconds(120))) {
-    o.tokens.insert(o.tokens.end(), c.tokens.begin(), c.tokens.end());
-    o.text += c.text;
-    if (c.finish != FinishReason::None) {
-      o.finish = c.finish;
-      o.error = c.error;
-      break;
-    }
-  }
-  return o;
-}
+using Out = test::Collected;
+using test::collect;
 
 // Proposes, for each sequence, a random tree of up to k nodes that contains the true greedy
 // continuation (from the reference outputs) as one path, at random child positions, among
@@ -215,7 +197,9 @@ TEST_F(DemoTree, TreeOracleBatchOneAndMixedIdentical) {
       EXPECT_LT(s.spec_accepted_tokens, s.spec_proposed_tokens);
       preemptions = s.preemptions;
     }
-    if (concurrent) EXPECT_GT(preemptions, 0);
+    if (concurrent) {
+      EXPECT_GT(preemptions, 0);
+    }
   }
 }
 

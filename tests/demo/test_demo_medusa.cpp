@@ -20,6 +20,7 @@
 #include "runtime/model_loader.h"
 #include "spec/medusa.h"
 #include "tokenizer/tokenizer.h"
+#include "demo_engine.h"
 
 namespace fs = std::filesystem;
 using namespace ignis;
@@ -28,27 +29,8 @@ namespace {
 
 const fs::path kTarget = fs::path(IGNIS_SOURCE_DIR) / "models" / "demo";
 
-struct Out {
-  std::vector<int32_t> tokens;
-  std::string text;
-  FinishReason finish = FinishReason::None;
-  std::string error;
-};
-
-Out collect(RequestHandle& h) {
-  Out o;
-  StreamChunk c;
-  while (h.next(&c, std::chrono::seconds(120))) {
-    o.tokens.insert(o.tokens.end(), c.tokens.begin(), c.tokens.end());
-    o.text += c.text;
-    if (c.finish != FinishReason::None) {
-      o.finish = c.finish;
-      o.error = c.error;
-      break;
-    }
-  }
-  return o;
-}
+using Out = test::Collected;
+using test::collect;
 
 class DemoMedusa : public ::testing::Test {
  protected:

@@ -18,6 +18,7 @@
 #include "runtime/model_loader.h"
 #include "spec/proposer.h"
 #include "tokenizer/tokenizer.h"
+#include "demo_engine.h"
 
 namespace fs = std::filesystem;
 using namespace ignis;
@@ -27,29 +28,8 @@ namespace {
 const fs::path kModels = fs::path(IGNIS_SOURCE_DIR) / "models";
 const fs::path kTarget = kModels / "demo", kDraft = kModels / "demo-draft";
 
-struct Out {
-  std::vector<int32_t> tokens;
-  std::string text;
-  FinishReason finish = FinishReason::None;
-  std::string error;
-  int chunks = 0;
-};
-
-Out collect(RequestHandle& h) {
-  Out o;
-  StreamChunk c;
-  while (h.next(&c, std::chrono::seconds(120))) {
-    ++o.chunks;
-    o.tokens.insert(o.tokens.end(), c.tokens.begin(), c.tokens.end());
-    o.text += c.text;
-    if (c.finish != FinishReason::None) {
-      o.finish = c.finish;
-      o.error = c.error;
-      break;
-    }
-  }
-  return o;
-}
+using Out = test::Collected;
+using test::collect;
 
 class DemoSpec : public ::testing::Test {
  protected:
