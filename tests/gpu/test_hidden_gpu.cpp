@@ -189,7 +189,7 @@ TEST(GpuHidden, ManyLogitRowsAndPassesMatchTheCpuReference) {
   got_h.clear();
   gpu.forward_sample(b, rs, out);
   test::rel_error(got_h, want_h, "many rows hidden (greedy)", 1e-4);
-  // a second, smaller batch reuses the staging (it does not grow): decodes of every sequence
+  // a smaller batch after it: decodes of every sequence (two graphed passes of 4 and 2)
   ForwardBatch d;
   for (size_t s = 0; s < len.size(); ++s) d.seqs.push_back(seq_at(int(s), len[s], 1, bps));
   random_tokens(rng, V, int(len.size()), d.tokens);
