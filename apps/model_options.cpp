@@ -104,7 +104,7 @@ EngineConfig ModelFlags::engine_config(int kv_num_blocks) const {
 void SpecFlags::add(CLI::App& app) {
   app.add_option("--speculative", method,
                  "speculative decoding: ngram (prompt lookup) | draft | lookahead (Jacobi n-grams, token trees) | "
-                 "medusa (Medusa heads, token trees; CPU backend) | none")
+                 "medusa (Medusa heads, token trees; CPU or CUDA backend) | none")
       ->check(CLI::IsMember({"ngram", "draft", "lookahead", "medusa", "none"}));
   app.add_option("--speculative-model", draft_dir,
                  "draft model folder for draft-target speculation (implies --speculative draft; same tokenizer), or "

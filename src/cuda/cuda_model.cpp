@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "kernels/argmax.h"
@@ -471,12 +472,23 @@ void CudaModel::run_batch(const ForwardBatch& batch, Mode mode, std::vector<floa
   if (logprobs) logprobs->resize(total_rows);
   size_t out_row = 0;
   bool masks_staged = false;  // Mode::Sample: the deferred host work ran and the masks are uploaded
+  const size_t hidden_row_bytes = size_t(cfg_.hidden_size) * esize_;
+  if (hidden_sink_ && h_hidden_.bytes() < total_rows * hidden_row_bytes) {
+    IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // no copy into the old buffer is in flight
+    h_hidden_ = PinnedBuffer(std::max(total_rows, std::max<size_t>(64, 2 * h_hidden_.bytes() / hidden_row_bytes)) *
+                             hidden_row_bytes);
+  }
 
   auto flush = [&](const std::vector<Piece>& pieces) {
     if (pieces.empty()) return;
     Pass p = stage_pass(batch, pieces);
     const int real_rows = p.graph ? p.num_logit_rows - (p.bucket - int(pieces.size())) * p.per_seq : p.num_logit_rows;
     run_pass(p, greedy);
+    // the lm_head's input rows of this pass (real rows first, graph padding after), ordered on the
+    // stream after the pass or its graph launch and before the next pass rewrites x_
+    if (hidden_sink_ && real_rows > 0)
+      IGNIS_CUDA_CHECK(cudaMemcpyAsync(h_hidden_.as<char>() + out_row * hidden_row_bytes, x_.get(),
+                                       size_t(real_rows) * hidden_row_bytes, cudaMemcpyDeviceToHost, stream_));
     // logit rows beyond the first max_logit_rows_ (eager passes only): more lm_head GEMMs
     for (int r0 = 0; r0 < real_rows; r0 += max_logit_rows_) {
       const int n = std::min(max_logit_rows_, real_rows - r0);
@@ -540,6 +552,24 @@ void CudaModel::run_batch(const ForwardBatch& batch, Mode mode, std::vector<floa
   }
   flush(pieces);
   IGNIS_CHECK(out_row == total_rows, "cuda forward: produced {} logit rows, expected {}", out_row, total_rows);
+  if (hidden_sink_) copy_hidden_rows(total_rows);
+}
+
+void CudaModel::copy_hidden_rows(size_t rows) {
+  IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the passes' copies into h_hidden_ are done
+  const size_t n = rows * size_t(cfg_.hidden_size);
+  hidden_sink_->resize(n);
+  float* dst = hidden_sink_->data();
+  if (dtype_ == DType::F32) {
+    if (n) std::memcpy(dst, h_hidden_.as<float>(), n * sizeof(float));
+  } else if (dtype_ == DType::BF16) {
+    const uint16_t* src = h_hidden_.as<uint16_t>();
+    for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
+  } else {
+    IGNIS_CHECK(dtype_ == DType::F16, "cuda hidden states: compute dtype {} unsupported", dtype_name(dtype_));
+    const uint16_t* src = h_hidden_.as<uint16_t>();
+    for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(src[i]);
+  }
 }
 
 void CudaModel::compact_kv(const std::vector<int32_t>& table, const std::vector<int32_t>& src,

@@ -80,6 +80,14 @@ class CudaModel : public Model {
   // CUDA graphs (one per batch bucket and tree size: the shape is data). Not with a sliding window
   // (the kernels' window counts KV slots, the reference positions).
   bool supports_tree() const override { return cfg_.sliding_window <= 0; }
+  // Model::set_hidden_state_sink: after each pass the logit rows' final-normed hidden states (x_,
+  // the lm_head's input, in the compute dtype) are copied to pinned memory on the stream, after the
+  // pass (or its graph launch), and widened to fp32 on the host once the batch is done. Every
+  // forward path (forward, forward_sample, forward_verify, forward_greedy) goes through run_batch.
+  bool set_hidden_state_sink(std::vector<float>* sink) override {
+    hidden_sink_ = sink;
+    return true;
+  }
   static constexpr int kMaxTreeWords = 17;  // the CLI's largest lookahead tree: (W + G)(N - 1) + 1 <= 513 nodes
   static constexpr int kMaxTreeTokens = 32 * kMaxTreeWords;
   // Tree verification's KV compaction (kernels/kv_copy_rows over every layer's K and V, stream
@@ -169,6 +177,8 @@ class CudaModel : public Model {
   enum class Mode { Logits, Greedy, Sample };  // what each pass's logit rows become
   void run_batch(const ForwardBatch& batch, Mode mode, std::vector<float>* logits, std::vector<int32_t>* tokens,
                  std::vector<float>* logprobs, const BeforeSample* before_sample = nullptr);
+  // run_batch's end with a hidden-state sink: waits for the passes' x_ copies, widens them into the sink.
+  void copy_hidden_rows(size_t rows);
   Pass stage_pass(const ForwardBatch& batch, const std::vector<Piece>& pieces);
   void stage_tree(const BatchSeq& s, const Piece& pc, int T0, int words);
   void enqueue_pass(const Pass& p, bool argmax);
@@ -232,6 +242,8 @@ class CudaModel : public Model {
   DeviceBuffer act8_, act_scale_;  // FP8 input codes (max_tokens, max k) and their scales, reused by each FP8 layer
   size_t attn_ws_floats_ = 0;
   PinnedBuffer h_sample_tokens_, h_sample_logprobs_;
+  std::vector<float>* hidden_sink_ = nullptr;  // set_hidden_state_sink
+  PinnedBuffer h_hidden_;  // (batch logit rows, hidden) of dtype_: the passes' x_ rows, grown on demand
   DeviceSampler sampler_;
   std::vector<int32_t> greedy_tokens_;
   std::vector<float> greedy_logprobs_;

@@ -82,8 +82,8 @@ class Model {
   // forward passes (forward, forward_sample, forward_verify) fill with the hidden state of every
   // logit row of the pass, after the final norm (the lm_head's input, transformers' last
   // hidden_states): (batch.num_logit_rows(), hidden_size) fp32, in logit-row order, from the same
-  // pass that produced the logits. False when the backend cannot (then nothing is written; the
-  // CUDA backend cannot yet, so the engine refuses hidden-state proposers there).
+  // pass that produced the logits. False when the backend cannot (then nothing is written, and the
+  // engine refuses hidden-state proposers there). The CPU and CUDA backends can.
   virtual bool set_hidden_state_sink(std::vector<float>* sink) { return false; }
   // Allocates the KV pool: num_blocks blocks of block_size tokens over all layers.
   virtual void init_kv_cache(int num_blocks, int block_size) = 0;

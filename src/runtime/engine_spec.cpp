@@ -36,8 +36,8 @@ void Engine::Impl::init_speculation(std::unique_ptr<Proposer> p, int num_blocks,
               p->name(), model->backend_name(), model->config().sliding_window);
   if (p->wants_hidden_states()) {
     IGNIS_CHECK(model->set_hidden_state_sink(&hidden_rows),
-                "--speculative {}: the {} backend cannot return the target's hidden states yet "
-                "(Model::set_hidden_state_sink); use the CPU backend or --speculative ngram|draft|lookahead",
+                "--speculative {}: the {} backend cannot return the target's hidden states "
+                "(Model::set_hidden_state_sink); use the CPU or CUDA backend or --speculative ngram|draft|lookahead",
                 p->name(), model->backend_name());
     spec_hidden = true;
   }

@@ -27,7 +27,7 @@
 // in one pass. The tree is deterministic given the hidden state, so the engine's tree acceptance
 // (the path the target's own tokens follow) is exact for greedy and seeded sampled requests.
 // The heads run on the host in fp32 (cpu::Linear), whichever backend the target uses; only
-// backends with Model::set_hidden_state_sink (the CPU backend) can feed them.
+// backends with Model::set_hidden_state_sink (the CPU and CUDA backends) can feed them.
 #pragma once
 #include <filesystem>
 #include <memory>
