@@ -91,7 +91,8 @@ class DemoMedusa : public ::testing::Test {
 
   // The demo target on the CPU (fixed policy), with Medusa over the test's heads or without.
   static std::unique_ptr<Engine> engine(bool medusa, int blocks, int max_num_tokens, int max_batch = 16,
-                                        std::vector<std::vector<int>> choices = {}, bool shared = false) {
+                                        std::vector<std::vector<int>> choices = {}, bool shared = false,
+                                        const fs::path& heads = {}) {
     ModelLoadOptions lo;
     lo.device = "cpu";
     LoadedModel lm = load_model(kTarget, lo, 16);
@@ -105,7 +106,8 @@ class DemoMedusa : public ::testing::Test {
     if (medusa) {
       ec.spec.method = SpecMethod::Medusa;
       ec.spec.medusa_choices = choices;
-      p = make_medusa_proposer(shared ? shared_dir_ : heads_dir_, ec.spec, lm.model->config(), kTarget);
+      p = make_medusa_proposer(!heads.empty() ? heads : shared ? shared_dir_ : heads_dir_, ec.spec, lm.model->config(),
+                               kTarget);
     }
     return std::make_unique<Engine>(std::move(lm.model), ec, tok_, std::move(p));
   }
@@ -150,6 +152,18 @@ TEST_F(DemoMedusa, BatchOneIdentical) {
                  choices.size(), (long long)s.spec_sequences, (long long)s.spec_accepted_tokens, (long long)s.steps,
                  (long long)s.generated_tokens);
   }
+}
+
+// The heads shipped in models/medusa-demo (tools/train/train_medusa.py on the H200; docs/PERF.md): they
+// load from a fresh clone, keep greedy output identical and get proposals accepted.
+TEST_F(DemoMedusa, ShippedHeadsIdentical) {
+  auto e = engine(true, 256, 2048, 16, {}, false, fs::path(IGNIS_SOURCE_DIR) / "models" / "medusa-demo");
+  std::vector<Out> got;
+  for (auto& p : prompts_) got.push_back(collect(*e->submit(request(p, kMaxTokens))));
+  expect_reference(got);
+  EngineStats s = idle(*e);
+  EXPECT_EQ(s.kv_blocks_used, 0);
+  EXPECT_GT(s.spec_accepted_tokens, s.spec_sequences / 4) << "trained heads: accepted proposals in many steps";
 }
 
 TEST_F(DemoMedusa, MixedBatchesWithOptOutChunksAndPreemptionIdentical) {
