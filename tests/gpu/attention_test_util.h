@@ -25,16 +25,7 @@ struct SeqSpec {
   // positions and the tree mask (PagedAttentionArgs::tree_begin / tree_mask), the reference the parents.
   std::vector<int32_t> parents = {};
 };
-
-// A random token tree of n nodes: node i > 0 hangs from a node in [max(0, i - reach), i).
-std::vector<int32_t> random_tree(std::mt19937_64& rng, int n, int reach) {
-  std::vector<int32_t> p(size_t(n), -1);
-  for (int i = 1; i < n; ++i) {
-    const int lo = std::max(0, i - reach);
-    p[size_t(i)] = lo + int(rng() % uint64_t(i - lo));
-  }
-  return p;
-}
+using test::random_tree;
 
 struct AttnCase {
   DType dtype;

@@ -3,6 +3,7 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -109,6 +110,17 @@ inline double rel_error(const std::vector<float>& got, const std::vector<float>&
   }
   EXPECT_LE(err, tol) << what << ": relative error " << err;
   return err;
+}
+
+// A random token tree of n nodes (model/batch.h BatchSeq::tree_parent): node 0 the root, node i > 0
+// under a node in [max(0, i - reach), i).
+inline std::vector<int32_t> random_tree(std::mt19937_64& rng, int n, int reach) {
+  std::vector<int32_t> p(size_t(n), -1);
+  for (int i = 1; i < n; ++i) {
+    const int lo = std::max(0, i - reach);
+    p[size_t(i)] = lo + int(rng() % uint64_t(i - lo));
+  }
+  return p;
 }
 
 inline const char* dname(DType t) { return t == DType::F32 ? "f32" : (t == DType::F16 ? "f16" : "bf16"); }

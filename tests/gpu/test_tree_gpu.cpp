@@ -30,16 +30,6 @@ ModelConfig tree_config(int head_dim) {
   return c;
 }
 
-// n nodes: node 0 the root, node i > 0 under a node in [max(0, i - reach), i).
-std::vector<int32_t> make_tree(std::mt19937_64& rng, int n, int reach) {
-  std::vector<int32_t> p(size_t(n), -1);
-  for (int i = 1; i < n; ++i) {
-    const int lo = std::max(0, i - reach);
-    p[size_t(i)] = lo + int(rng() % uint64_t(i - lo));
-  }
-  return p;
-}
-
 BatchSeq seq_at(int index, int num_cached, int num_tokens, int bps) {
   BatchSeq s;
   s.num_cached = num_cached;
@@ -82,7 +72,7 @@ TEST(GpuTree, LogitsMatchTheCpuReferenceThenCompactAndDecode) {
     BatchSeq q = seq_at(int(s), ctx[s], nodes[s], bps);
     if (s != 1) {
       q.all_logits = true;
-      q.tree_parent = s == 3 ? std::vector<int32_t>{-1, 0, 1, 2, 3, 4} : make_tree(rng, nodes[s], s == 2 ? 45 : 4);
+      q.tree_parent = s == 3 ? std::vector<int32_t>{-1, 0, 1, 2, 3, 4} : test::random_tree(rng, nodes[s], s == 2 ? 45 : 4);
     }
     b.seqs.push_back(q);
     for (int t = 0; t < nodes[s]; ++t) b.tokens.push_back(int32_t(rng() % uint64_t(V)));
@@ -159,7 +149,7 @@ TEST(GpuTree, GraphsMatchEagerAndAChainTreeIsTheChain) {
       for (int s = 0; s < nseq; ++s) {
         BatchSeq q = seq_at(s, 20 + 7 * s, n, bps);
         q.all_logits = true;
-        q.tree_parent = make_tree(rng, n, s + 1);
+        q.tree_parent = test::random_tree(rng, n, s + 1);
         b.seqs.push_back(q);
         for (int t = 0; t < n; ++t) b.tokens.push_back(int32_t(rng() % uint64_t(V)));
       }
