@@ -14,6 +14,7 @@
 #include "../runtime/engine_test_util.h"
 #include "../spec/medusa_test_util.h"
 #include "cuda/cuda_model.h"
+#include "gpu_model_util.h"
 #include "gpu_test_util.h"
 #include "model/cpu_model.h"
 #include "model/weights.h"
@@ -23,32 +24,9 @@
 namespace ignis {
 namespace {
 
+using test::seq_at;
+
 namespace fs = std::filesystem;
-
-ModelConfig hidden_config(int head_dim) {
-  ModelConfig c;
-  c.arch = Arch::Llama;
-  c.architecture = "LlamaForCausalLM";
-  c.vocab_size = 512;
-  c.hidden_size = 256;
-  c.intermediate_size = 512;
-  c.num_layers = 2;
-  c.num_heads = 256 / head_dim * 2;
-  c.num_kv_heads = c.num_heads / 2;
-  c.head_dim = head_dim;
-  c.max_position_embeddings = 2048;
-  c.rope_theta = 10000.0f;
-  c.dtype = DType::BF16;
-  return c;
-}
-
-BatchSeq seq_at(int index, int num_cached, int num_tokens, int bps) {
-  BatchSeq s;
-  s.num_cached = num_cached;
-  s.num_tokens = num_tokens;
-  for (int j = 0; j < bps; ++j) s.block_table.push_back(index * bps + j);
-  return s;
-}
 
 void random_tokens(std::mt19937_64& rng, int V, int n, std::vector<int32_t>& out) {
   for (int t = 0; t < n; ++t) out.push_back(int32_t(rng() % uint64_t(V)));
@@ -56,7 +34,7 @@ void random_tokens(std::mt19937_64& rng, int V, int n, std::vector<int32_t>& out
 
 TEST(GpuHidden, MixedBatchMatchesTheCpuReferenceOnEveryPath) {
   IGNIS_SKIP_WITHOUT_GPU();
-  const ModelConfig cfg = hidden_config(64);
+  const ModelConfig cfg = test::tiny_llama(64);
   const int V = cfg.vocab_size, H = cfg.hidden_size, bps = 16;
   WeightStore ws = make_dummy_weights(cfg, 31);
   CpuModel cpu(cfg, ws);
@@ -148,7 +126,7 @@ TEST(GpuHidden, MixedBatchMatchesTheCpuReferenceOnEveryPath) {
 // (max_num_tokens, max_batch_size), F32 against the CPU reference.
 TEST(GpuHidden, ManyLogitRowsAndPassesMatchTheCpuReference) {
   IGNIS_SKIP_WITHOUT_GPU();
-  const ModelConfig cfg = hidden_config(64);
+  const ModelConfig cfg = test::tiny_llama(64);
   const int V = cfg.vocab_size, H = cfg.hidden_size, bps = 16;
   WeightStore ws = make_dummy_weights(cfg, 32);
   CpuModel cpu(cfg, ws);
@@ -204,7 +182,7 @@ TEST(GpuHidden, ManyLogitRowsAndPassesMatchTheCpuReference) {
 // hidden states, through forward (logits) and forward_sample (the in-graph argmax).
 TEST(GpuHidden, GraphedStepsMatchEager) {
   IGNIS_SKIP_WITHOUT_GPU();
-  const ModelConfig cfg = hidden_config(128);
+  const ModelConfig cfg = test::tiny_llama(128);
   const int V = cfg.vocab_size, H = cfg.hidden_size, bps = 16;
   WeightStore ws = make_dummy_weights(cfg, 33);
   cuda::CudaModelOptions o;

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "cuda/cuda_model.h"
+#include "gpu_model_util.h"
 #include "gpu_test_util.h"
 #include "model/cpu_model.h"
 #include "model/weights.h"
@@ -13,34 +14,11 @@
 namespace ignis {
 namespace {
 
-ModelConfig tree_config(int head_dim) {
-  ModelConfig c;
-  c.arch = Arch::Llama;
-  c.architecture = "LlamaForCausalLM";
-  c.vocab_size = 512;
-  c.hidden_size = 256;
-  c.intermediate_size = 512;
-  c.num_layers = 2;
-  c.num_heads = 256 / head_dim * 2;
-  c.num_kv_heads = c.num_heads / 2;
-  c.head_dim = head_dim;
-  c.max_position_embeddings = 2048;
-  c.rope_theta = 10000.0f;
-  c.dtype = DType::BF16;
-  return c;
-}
-
-BatchSeq seq_at(int index, int num_cached, int num_tokens, int bps) {
-  BatchSeq s;
-  s.num_cached = num_cached;
-  s.num_tokens = num_tokens;
-  for (int j = 0; j < bps; ++j) s.block_table.push_back(index * bps + j);
-  return s;
-}
+using test::seq_at;
 
 TEST(GpuTree, LogitsMatchTheCpuReferenceThenCompactAndDecode) {
   IGNIS_SKIP_WITHOUT_GPU();
-  const ModelConfig cfg = tree_config(64);
+  const ModelConfig cfg = test::tiny_llama(64);
   const int V = cfg.vocab_size, bps = 16;
   WeightStore ws = make_dummy_weights(cfg, 11);
   CpuModel cpu(cfg, ws);
@@ -115,7 +93,7 @@ TEST(GpuTree, LogitsMatchTheCpuReferenceThenCompactAndDecode) {
 // eager model's tokens, one graph per (bucket, size); a chain written as a tree gives the chain's tokens.
 TEST(GpuTree, GraphsMatchEagerAndAChainTreeIsTheChain) {
   IGNIS_SKIP_WITHOUT_GPU();
-  const ModelConfig cfg = tree_config(128);
+  const ModelConfig cfg = test::tiny_llama(128);
   const int V = cfg.vocab_size, bps = 16;
   WeightStore ws = make_dummy_weights(cfg, 12);
   cuda::CudaModelOptions o;
@@ -178,7 +156,7 @@ TEST(GpuTree, GraphsMatchEagerAndAChainTreeIsTheChain) {
 
 TEST(GpuTree, BadTreesAreRefused) {
   IGNIS_SKIP_WITHOUT_GPU();
-  const ModelConfig cfg = tree_config(64);
+  const ModelConfig cfg = test::tiny_llama(64);
   WeightStore ws = make_dummy_weights(cfg, 13);
   cuda::CudaModelOptions o;
   o.dtype = DType::F32;
