@@ -1,11 +1,13 @@
 // ignis: one binary, several subcommands (generate, chat, info, tokenize, serve, bench, eval).
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
 
 #include "command.h"
 #include "core/error.h"
+#include "core/log.h"
 
 namespace ignis::cli {
 std::map<std::string, Command>& registry() {
@@ -31,6 +33,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: unknown command '%s'\n", argv[1]);
     usage();
     return 2;
+  }
+  // IGNIS_LOG_LEVEL=debug|info|warn|error: the log level's default (the library never reads it).
+  if (const char* lv = std::getenv("IGNIS_LOG_LEVEL")) {
+    const std::string l = lv;
+    if (l == "debug") ignis::set_log_level(ignis::LogLevel::Debug);
+    else if (l == "info") ignis::set_log_level(ignis::LogLevel::Info);
+    else if (l == "warn") ignis::set_log_level(ignis::LogLevel::Warn);
+    else if (l == "error") ignis::set_log_level(ignis::LogLevel::Error);
+    else std::fprintf(stderr, "warning: IGNIS_LOG_LEVEL=%s is not debug, info, warn or error; ignored\n", lv);
   }
   std::string prog = std::string("ignis ") + argv[1];
   argv[1] = prog.data();

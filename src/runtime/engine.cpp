@@ -256,7 +256,22 @@ void Engine::Impl::step() {
       finish(*active.at(s.req->id), FinishReason::Error, {}, std::string("model forward failed: ") + e.what());
     return;
   }
-  if (policy) policy->observe_target(plan.num_tokens, now() - t0);
+  if (policy) {
+    const double dt = now() - t0;
+    policy->observe_target(plan.num_tokens, dt);
+    // The policy's view of this step next to what it cost (IGNIS_LOG_LEVEL=debug at the CLI): predicted
+    // rates R(0) and R(k) in tokens/s, the k it chose, and the measured target pass.
+    if (verify && LogLevel::Debug >= log_level()) {
+      const auto& rates = policy->last_rates();
+      const int k = policy->last_k();
+      int proposals = 0;
+      for (const auto& sq : plan.seqs) proposals += sq.num_draft;
+      IGNIS_LOG(Debug, "spec step: {} tokens ({} proposed), {} sequences, k {}, predicted R(0) {:.0f} R(k) {:.0f} tok/s, target {:.3f} ms "
+                "(model {:.3f} ms), proposer model {:.3f} ms", plan.num_tokens, proposals, plan.seqs.size(), k,
+                rates.empty() ? 0.0 : rates[0], size_t(k) < rates.size() ? rates[size_t(k)] : 0.0, dt * 1e3,
+                policy->target_time(plan.num_tokens) * 1e3, policy->proposer_time(k, proposals) * 1e3);
+    }
+  }
   sched->on_step_done(plan);
   {
     std::lock_guard lk(stats_mu);
