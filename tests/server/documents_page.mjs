@@ -57,7 +57,7 @@ try {
   check(fs.existsSync(path.join(docs, "llamas.md")), "the uploaded file is in the docs folder");
   check(/2 files/.test(await page.$eval("#doc_status", (e) => e.textContent)), "the status counts the files");
 
-  // Ask: the answer streams, then the sources appear under it.
+  // Ask: the sources appear first (with the first event), then the answer streams in above them.
   await page.$eval("#max_tokens", (el) => { el.value = "16"; });
   await page.$eval("#top_k", (el) => { el.value = "2"; });
   await page.type("#input", "Where do llamas graze?");
@@ -72,12 +72,14 @@ try {
     sources: [...document.querySelectorAll("#doc_log .msg.assistant .sources a")].map((a) => ({ file: a.dataset.file, text: a.textContent })),
     answer: document.querySelector("#doc_log .msg.assistant") && document.querySelector("#doc_log .msg.assistant").textContent,
     tokens: document.getElementById("stats").dataset.tokens,
+    sourcesAt: document.querySelector("#doc_log .msg.assistant") && document.querySelector("#doc_log .msg.assistant").dataset.sourcesAt,
   }));
   check(!state.error, "no error shown", state.error);
   check(state.user[0] === "Where do llamas graze?", "the question is shown");
   check(state.sources.length === 2 && state.sources.some((s) => s.file === "llamas.md" && /llamas\.md, line 3/.test(s.text)),
     "the answer lists its sources with file and line", JSON.stringify(state.sources));
   check(Number(state.tokens) === 16, "the answer streamed 16 tokens", state.tokens);
+  check(state.sourcesAt === "0", "the sources were shown before the first token", state.sourcesAt);
   check(state.answer.length > state.sources.map((s) => s.text).join("").length, "answer text above the sources", state.answer);
 
   // A click on a citation shows the chunk and its position.
