@@ -117,7 +117,10 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
   p.tree_words = 0;
   for (auto& pc : pieces) {
     const BatchSeq& s = batch.seqs[pc.seq];
-    if (s.is_tree()) p.tree_words = std::max(p.tree_words, (s.num_tokens + 31) / 32);
+    if (!s.is_tree()) continue;
+    p.tree_words = std::max(p.tree_words, (s.num_tokens + 31) / 32);
+    // a graph bakes tree_words in: only whole trees (their words follow from per, a key part) are graphed
+    if (pc.num_tokens != s.num_tokens) decode = false;
   }
   if (decode) {
     p.graph = true;
