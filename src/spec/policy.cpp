@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <vector>
 
 #include "core/error.h"
@@ -85,18 +86,24 @@ namespace {
 
 // Least squares over the features in `use` (indices into the 3 x 3 Gram matrix g and the products t):
 // false when the system is (nearly) singular or a coefficient comes out negative.
-bool solve_subset(const double g[3][3], const double t[3], const std::vector<int>& use, double coef[3]) {
-  const int n = int(use.size());
+struct Features {
+  int n;
+  int use[3];
+};
+
+bool solve_subset(const double g[3][3], const double t[3], const Features& f, double coef[3]) {
+  const int n = f.n;
+  const int* use = f.use;
   double a[3][4];
   for (int i = 0; i < n; ++i) {
-    for (int j = 0; j < n; ++j) a[i][j] = g[use[size_t(i)]][use[size_t(j)]];
-    a[i][n] = t[use[size_t(i)]];
+    for (int j = 0; j < n; ++j) a[i][j] = g[use[i]][use[j]];
+    a[i][n] = t[use[i]];
   }
   for (int c = 0; c < n; ++c) {  // Gaussian elimination with partial pivoting
     int piv = c;
     for (int r = c + 1; r < n; ++r)
       if (std::fabs(a[r][c]) > std::fabs(a[piv][c])) piv = r;
-    if (!(std::fabs(a[piv][c]) > 1e-9 * std::max(1e-300, g[use[size_t(c)]][use[size_t(c)]]))) return false;
+    if (!(std::fabs(a[piv][c]) > 1e-9 * std::max(1e-300, g[use[c]][use[c]]))) return false;
     std::swap(a[c], a[piv]);
     for (int r = 0; r < n; ++r) {
       if (r == c) continue;
@@ -110,7 +117,7 @@ bool solve_subset(const double g[3][3], const double t[3], const std::vector<int
     if (!(x[i] >= 0)) return false;
   }
   coef[0] = coef[1] = coef[2] = 0;
-  for (int i = 0; i < n; ++i) coef[use[size_t(i)]] = x[i];
+  for (int i = 0; i < n; ++i) coef[use[i]] = x[i];
   return true;
 }
 
@@ -119,15 +126,13 @@ bool solve_subset(const double g[3][3], const double t[3], const std::vector<int
 void SpecPolicy::fit_proposer(double& c_round, double& c_token, double& c_catchup) const {
   c_round = c_token = c_catchup = 0;
   if (pg_[1][1] <= 0) return;
-  // The full model, then without rounds (they move with proposals at batch 1), without catch-up
-  // (none observed), proposals alone.
+  // The full model, then without rounds (they move with proposals at batch 1), then without catch-up
+  // (the first two only once catch-up was observed); else the one-price fallback below.
+  static constexpr Features kTries[] = {{3, {0, 1, 2}}, {2, {1, 2}}, {2, {0, 1}}};
   const bool catchup_seen = pg_[2][2] > 0;
-  std::vector<std::vector<int>> tries;
-  if (catchup_seen) tries = {{0, 1, 2}, {1, 2}};
-  tries.push_back({0, 1});
-  for (const auto& use : tries) {
+  for (const Features& f : std::span(kTries).subspan(catchup_seen ? 0 : 2)) {
     double c[3];
-    if (solve_subset(pg_, pt_, use, c)) {
+    if (solve_subset(pg_, pt_, f, c)) {
       c_round = c[0], c_token = c[1], c_catchup = c[2];
       return;
     }
