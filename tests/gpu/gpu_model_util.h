@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 
+#include "cuda/cuda_model.h"
 #include "model/batch.h"
 #include "model/config.h"
 
@@ -24,6 +25,16 @@ inline ModelConfig tiny_llama(int head_dim) {
   c.rope_theta = 10000.0f;
   c.dtype = DType::BF16;
   return c;
+}
+
+// CudaModel options of these tests: compute dtype, batch and token limits, no progress bar.
+inline cuda::CudaModelOptions model_options(DType dtype, int max_batch_size, int max_num_tokens) {
+  cuda::CudaModelOptions o;
+  o.dtype = dtype;
+  o.progress = false;
+  o.max_batch_size = max_batch_size;
+  o.max_num_tokens = max_num_tokens;
+  return o;
 }
 
 // Sequence `index` of a batch whose sequences own blocks [index * bps, (index + 1) * bps).

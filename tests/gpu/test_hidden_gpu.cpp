@@ -38,11 +38,7 @@ TEST(GpuHidden, MixedBatchMatchesTheCpuReferenceOnEveryPath) {
   const int V = cfg.vocab_size, H = cfg.hidden_size, bps = 16;
   WeightStore ws = make_dummy_weights(cfg, 31);
   CpuModel cpu(cfg, ws);
-  cuda::CudaModelOptions o;
-  o.dtype = DType::F32;
-  o.progress = false;
-  o.max_batch_size = 8;
-  o.max_num_tokens = 256;
+  cuda::CudaModelOptions o = test::model_options(DType::F32, 8, 256);
   cuda::CudaModel gpu(cfg, ws, o);
   cpu.init_kv_cache(8 * bps, 16);
   gpu.init_kv_cache(8 * bps, 16);
@@ -130,12 +126,8 @@ TEST(GpuHidden, ManyLogitRowsAndPassesMatchTheCpuReference) {
   const int V = cfg.vocab_size, H = cfg.hidden_size, bps = 16;
   WeightStore ws = make_dummy_weights(cfg, 32);
   CpuModel cpu(cfg, ws);
-  cuda::CudaModelOptions o;
-  o.dtype = DType::F32;
-  o.progress = false;
-  o.max_batch_size = 4;
+  cuda::CudaModelOptions o = test::model_options(DType::F32, 4, 64);
   o.max_logit_rows = 4;  // max(4, max_batch_size): 4 rows per lm_head GEMM
-  o.max_num_tokens = 64;
   cuda::CudaModel gpu(cfg, ws, o);
   cpu.init_kv_cache(8 * bps, 16);
   gpu.init_kv_cache(8 * bps, 16);
@@ -185,11 +177,7 @@ TEST(GpuHidden, GraphedStepsMatchEager) {
   const ModelConfig cfg = test::tiny_llama(128);
   const int V = cfg.vocab_size, H = cfg.hidden_size, bps = 16;
   WeightStore ws = make_dummy_weights(cfg, 33);
-  cuda::CudaModelOptions o;
-  o.dtype = DType::BF16;
-  o.progress = false;
-  o.max_batch_size = 8;
-  o.max_num_tokens = 256;
+  cuda::CudaModelOptions o = test::model_options(DType::BF16, 8, 256);
   cuda::CudaModel graphed(cfg, ws, o);
   o.cuda_graphs = false;
   cuda::CudaModel eager(cfg, ws, o);
@@ -265,11 +253,7 @@ TEST(GpuHidden, EngineMedusaGreedyIdenticalOnCuda) {
   IGNIS_SKIP_WITHOUT_GPU();
   constexpr uint64_t kSeed = 13;
   const fs::path dir = tiny_model_dir();
-  cuda::CudaModelOptions o;
-  o.dtype = DType::F32;
-  o.progress = false;
-  o.max_batch_size = 8;
-  o.max_num_tokens = 512;
+  cuda::CudaModelOptions o = test::model_options(DType::F32, 8, 512);
   auto make_engine = [&](bool medusa) {
     EngineConfig cfg;
     cfg.kv_block_size = 16;

@@ -22,11 +22,8 @@ TEST(GpuTree, LogitsMatchTheCpuReferenceThenCompactAndDecode) {
   const int V = cfg.vocab_size, bps = 16;
   WeightStore ws = make_dummy_weights(cfg, 11);
   CpuModel cpu(cfg, ws);
-  cuda::CudaModelOptions o;
-  o.dtype = DType::F32;
-  o.progress = false;
-  o.max_batch_size = 8;
-  o.max_num_tokens = 64;  // the 45- and 70-node trees span passes
+  // 64 tokens per pass: the 45- and 70-node trees span passes
+  cuda::CudaModelOptions o = test::model_options(DType::F32, 8, 64);
   cuda::CudaModel gpu(cfg, ws, o);
   cpu.init_kv_cache(8 * bps, 16);
   gpu.init_kv_cache(8 * bps, 16);
@@ -96,11 +93,7 @@ TEST(GpuTree, GraphsMatchEagerAndAChainTreeIsTheChain) {
   const ModelConfig cfg = test::tiny_llama(128);
   const int V = cfg.vocab_size, bps = 16;
   WeightStore ws = make_dummy_weights(cfg, 12);
-  cuda::CudaModelOptions o;
-  o.dtype = DType::BF16;
-  o.progress = false;
-  o.max_batch_size = 8;
-  o.max_num_tokens = 512;
+  cuda::CudaModelOptions o = test::model_options(DType::BF16, 8, 512);
   o.max_logit_rows = 512;
   cuda::CudaModel graphed(cfg, ws, o);
   o.cuda_graphs = false;
@@ -158,10 +151,7 @@ TEST(GpuTree, BadTreesAreRefused) {
   IGNIS_SKIP_WITHOUT_GPU();
   const ModelConfig cfg = test::tiny_llama(64);
   WeightStore ws = make_dummy_weights(cfg, 13);
-  cuda::CudaModelOptions o;
-  o.dtype = DType::F32;
-  o.progress = false;
-  o.max_num_tokens = 512;
+  cuda::CudaModelOptions o = test::model_options(DType::F32, cuda::CudaModelOptions{}.max_batch_size, 512);
   cuda::CudaModel gpu(cfg, ws, o);
   gpu.init_kv_cache(64, 16);
   auto run = [&](std::vector<int32_t> parents) {
