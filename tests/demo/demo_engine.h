@@ -1,6 +1,8 @@
 // The shipped models' tests: a model folder on the CPU engine, greedy generation collected.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -45,6 +47,42 @@ inline Collected collect(RequestHandle& h) {
     }
   }
   return o;
+}
+
+// Stops in the middle of a speculative step: for every `stride`-th prompt whose greedy reference is long
+// enough, three greedy requests (stop token = its 12th token, a 4-byte stop string from the middle of its
+// text, max_tokens 7) on `plain` and on `spec` must end alike, with the same tokens and text. Returns how
+// many requests were compared.
+inline int compare_mid_step_stops(Engine& plain, Engine& spec, const std::vector<std::vector<int32_t>>& prompts,
+                                  const std::vector<Collected>& ref, size_t stride, int max_tokens) {
+  auto request = [](const std::vector<int32_t>& p, int n) {
+    GenerateRequest r;
+    r.prompt_ids = p;
+    r.sampling.temperature = 0;
+    r.sampling.max_tokens = n;
+    return r;
+  };
+  int compared = 0;
+  for (size_t i = 0; i < prompts.size(); i += stride) {
+    const Collected& r = ref[i];
+    if (r.tokens.size() < 20 || r.text.size() < 30) continue;
+    std::vector<GenerateRequest> reqs;
+    GenerateRequest a = request(prompts[i], max_tokens);
+    a.sampling.stop_token_ids = {r.tokens[11]};  // ends where that token first comes
+    reqs.push_back(a);
+    GenerateRequest b = request(prompts[i], max_tokens);
+    b.sampling.stop_strings = {r.text.substr(r.text.size() / 2, 4)};
+    reqs.push_back(b);
+    reqs.push_back(request(prompts[i], 7));  // max_tokens inside a step
+    for (auto& q : reqs) {
+      Collected want = collect(*plain.submit(q)), got = collect(*spec.submit(q));
+      EXPECT_EQ(got.finish, want.finish);
+      EXPECT_EQ(got.tokens, want.tokens);
+      EXPECT_EQ(got.text, want.text);
+      ++compared;
+    }
+  }
+  return compared;
 }
 
 // Greedy continuation of `prompt`, at most max_tokens: the tokens and their streamed text.

@@ -257,27 +257,7 @@ TEST_F(DemoTree, LookaheadMixedBatchesWithOptOutChunksAndPreemptionIdentical) {
 TEST_F(DemoTree, LookaheadStopsAndLengthInTheMiddleOfAStep) {
   auto plain = engine(SpecMethod::None, nullptr, 64, 2048);
   auto spec = lookahead(64, 2048);
-  int compared = 0;
-  for (size_t i = 0; i < prompts_.size(); i += 2) {
-    const Out& r = ref_[i];
-    if (r.tokens.size() < 20 || r.text.size() < 30) continue;
-    std::vector<GenerateRequest> reqs;
-    GenerateRequest a = request(prompts_[i], kMaxTokens);
-    a.sampling.stop_token_ids = {r.tokens[11]};
-    reqs.push_back(a);
-    GenerateRequest b = request(prompts_[i], kMaxTokens);
-    b.sampling.stop_strings = {r.text.substr(r.text.size() / 2, 4)};
-    reqs.push_back(b);
-    reqs.push_back(request(prompts_[i], 7));
-    for (auto& q : reqs) {
-      Out want = collect(*plain->submit(q)), got = collect(*spec->submit(q));
-      EXPECT_EQ(got.finish, want.finish);
-      EXPECT_EQ(got.tokens, want.tokens);
-      EXPECT_EQ(got.text, want.text);
-      ++compared;
-    }
-  }
-  EXPECT_GE(compared, 6);
+  EXPECT_GE(test::compare_mid_step_stops(*plain, *spec, prompts_, ref_, 2, kMaxTokens), 6);
   EXPECT_EQ(idle(*spec).kv_blocks_used, 0);
 }
 
