@@ -119,6 +119,7 @@ CudaModel::CudaModel(const ModelConfig& cfg, const WeightStore& weights, CudaMod
     profiler_ = std::make_unique<StepProfiler>();
     opt_.cuda_graphs = false;  // events are recorded between eager launches only
   }
+  IGNIS_CHECK(!cfg.fusion.enabled, "cuda backend: feature-fusion models (EAGLE draft heads) are not supported yet");
   use_gemv_ = opt_.gemv;
   attention_impl_ = opt_.attention;
   IGNIS_CHECK(device_count() > 0, "cuda backend: no CUDA device found (cudaGetDeviceCount)");

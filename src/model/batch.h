@@ -30,6 +30,10 @@ struct BatchSeq {
   // acceptance the engine moves the accepted path's K/V to slots num_cached + depth with
   // Model::compact_kv. Requires all_logits.
   std::vector<int32_t> tree_parent = {};
+  // A model with ModelConfig::fusion (an EAGLE draft head): (num_tokens, hidden_size) fp32 in host
+  // memory, valid for the forward call; row i is the feature token i's embedding is fused with.
+  // Required for such a model (a backend throws Error without it), ignored by any other.
+  const float* features = nullptr;
   bool is_tree() const { return !tree_parent.empty(); }
 };
 

@@ -25,6 +25,17 @@ struct RopeScaling {
   int original_max_position_embeddings = 8192;
 };
 
+// A model whose first layer reads fc(concat(embed(token), feature)) instead of embed(token), with
+// `feature` a hidden state given per token (BatchSeq::features): how an EAGLE draft head (Li et al.
+// 2024, SafeAILab/EAGLE; spec/eagle.h) runs as a one-layer Llama over the target's hidden states.
+// Only the EAGLE loader sets it; a Hugging Face config.json never does.
+struct FeatureFusion {
+  bool enabled = false;
+  bool fc_bias = false;          // "model.fc.bias" (hidden_size) beside "model.fc.weight" (hidden_size, 2 * hidden_size)
+  bool first_input_norm = true;  // layer 0 applies its input_layernorm (EAGLE-1/2 heads: no, and have none)
+  bool final_norm = true;        // "model.norm.weight" before lm_head (EAGLE-1/2 heads: no)
+};
+
 struct ModelConfig {
   Arch arch = Arch::Llama;
   std::string architecture;  // "LlamaForCausalLM", ...
@@ -49,6 +60,7 @@ struct ModelConfig {
   // How the projections are stored: config.json quantization_config, else hf_quant_config.json
   // (ModelOpt), else none; --quantization fp8 sets Method::OnLoad (runtime/model_loader).
   QuantConfig quant;
+  FeatureFusion fusion;
 
   int q_size() const { return num_heads * head_dim; }
   int kv_size() const { return num_kv_heads * head_dim; }

@@ -58,6 +58,7 @@ CpuModel::CpuModel(const ModelConfig& cfg, const WeightStore& ws, CpuModelOption
               "kv_heads {}, head_dim {})",
               cfg.vocab_size, cfg.hidden_size, cfg.intermediate_size, cfg.num_layers, cfg.num_heads,
               cfg.num_kv_heads, cfg.head_dim);
+  IGNIS_CHECK(!cfg.fusion.enabled, "cpu model: feature-fusion models (EAGLE draft heads) are not supported yet");
   IGNIS_CHECK(cfg.num_heads % cfg.num_kv_heads == 0, "cpu model: num_heads {} is not a multiple of num_kv_heads {}",
               cfg.num_heads, cfg.num_kv_heads);
   IGNIS_CHECK(opt.kv_dtype == DType::F32 || opt.kv_dtype == DType::F8_E4M3,

@@ -48,9 +48,13 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const
   const int64_t h = c.hidden_size, q = c.q_size(), kv = c.kv_size(), ff = c.intermediate_size, v = c.vocab_size;
   std::vector<std::pair<std::string, std::vector<int64_t>>> t;
   t.push_back({"model.embed_tokens.weight", {v, h}});
+  if (c.fusion.enabled) {
+    t.push_back({"model.fc.weight", {h, 2 * h}});
+    if (c.fusion.fc_bias) t.push_back({"model.fc.bias", {h}});
+  }
   for (int i = 0; i < c.num_layers; i++) {
     auto n = [&](const char* s) { return layer_tensor_name(i, s); };
-    t.push_back({n("input_layernorm.weight"), {h}});
+    if (i > 0 || !c.fusion.enabled || c.fusion.first_input_norm) t.push_back({n("input_layernorm.weight"), {h}});
     t.push_back({n("self_attn.q_proj.weight"), {q, h}});
     t.push_back({n("self_attn.k_proj.weight"), {kv, h}});
     t.push_back({n("self_attn.v_proj.weight"), {kv, h}});
@@ -66,7 +70,7 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const
     t.push_back({n("mlp.up_proj.weight"), {ff, h}});
     t.push_back({n("mlp.down_proj.weight"), {h, ff}});
   }
-  t.push_back({"model.norm.weight", {h}});
+  if (!c.fusion.enabled || c.fusion.final_norm) t.push_back({"model.norm.weight", {h}});
   if (!c.tie_word_embeddings) t.push_back({"lm_head.weight", {v, h}});
   return t;
 }
