@@ -42,6 +42,8 @@ LIBS=/tmp/ignis-gpu/lib
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do [ -d "$d" ] && LIBS=$LIBS:$d; done
 PYCUBLAS=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null || true)
 [ -n "$PYCUBLAS" ] && LIBS=$LIBS:$PYCUBLAS
+PYNCCL=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2>/dev/null || true)
+[ -n "$PYNCCL" ] && LIBS=$LIBS:$PYNCCL  # pack-gpu-build.sh leaves libnccl out (218 MB)
 export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
 export IGNIS_TEST_DATA_DIR=$ROOT/tests/data
 nvidia-smi -L 2>&1 | tee "$OUTDIR/device.txt"

@@ -30,6 +30,7 @@ for b in "$OUTD"/bin/*; do
     case "$(basename "$lib")" in
       libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|ld-linux*|libstdc++.so*|libgcc_s.so*) continue ;;
       libcuda.so*|libcudart.so*|libcublas*.so*|libnvidia*) continue ;;
+      libnccl.so*) continue ;;  # 218 MB; the GPU machine has it (torch's nvidia-nccl wheel: scripts/gpu-libpath.sh)
     esac
     cp -L -n "$lib" "$OUTD/lib/" 2>/dev/null || true
   done
