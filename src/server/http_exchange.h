@@ -26,11 +26,14 @@ class Waiter {
   // Returns when woken (a wake() since the last wait() returned counts) or after `timeout`.
   void wait(std::chrono::milliseconds timeout);
   void wake();
-  // Worker side: binds the waiter to the fiber task running its handler (nullptr when it ends).
+  // Worker side: binds the waiter to the fiber task running its handler. A connection's waiter
+  // serves its requests one after another, and the next one may start on another worker before
+  // the previous task has finished returning: unbind(t) clears the binding only while it is t's.
   void bind(Worker* w, Task* t);
-  // Worker side, on its own thread: resume the task if it is still waiting (timer fired).
-  // Returns the task to resume, or nullptr.
-  Task* take_if_waiting();
+  void unbind(Task* t);
+  // Worker side, on its own thread: resume t if it is the bound task and still waiting (its timer
+  // fired). Returns t to resume, or nullptr.
+  Task* take_if_waiting(Task* t);
 
  private:
   std::mutex mu_;

@@ -28,9 +28,17 @@ void Waiter::wake() {
   cv_.notify_all();
 }
 
-Task* Waiter::take_if_waiting() {
+void Waiter::unbind(Task* t) {
   std::lock_guard lk(mu_);
-  if (!waiting_ || !task_) return nullptr;
+  if (task_ != t) return;  // the connection's next request is already bound (another worker)
+  worker_ = nullptr;
+  task_ = nullptr;
+  waiting_ = false;
+}
+
+Task* Waiter::take_if_waiting(Task* t) {
+  std::lock_guard lk(mu_);
+  if (!waiting_ || !task_ || task_ != t) return nullptr;
   waiting_ = false;
   return task_;
 }
@@ -105,7 +113,7 @@ void Worker::resume(Task* t) {
   }
   t->fiber->resume();
   if (!t->fiber->done()) return;
-  t->waiter->bind(nullptr, nullptr);  // late wake()s (an engine push after the end) go nowhere
+  t->waiter->unbind(t);  // late wake()s (an engine push after the end) go nowhere
   if (t->has_timer) timers_.erase(t->timer);
   for (auto& p : tasks_) {
     if (p.get() != t) continue;
@@ -145,7 +153,7 @@ void Worker::run() {
       Task* t = timers_.begin()->second;
       timers_.erase(timers_.begin());
       t->has_timer = false;
-      if (Task* r = t->waiter->take_if_waiting()) resume(r);
+      if (Task* r = t->waiter->take_if_waiting(t)) resume(r);
     }
   }
 }

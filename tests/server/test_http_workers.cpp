@@ -70,5 +70,35 @@ TEST(HttpWorkers, TimeoutAndEarlyWake) {
   EXPECT_LT(early_ms.load(), 100);
 }
 
+// A connection's waiter serves its requests one after another; the I/O loop may start the next
+// one on another worker while the previous task is still returning (its handler posted Done).
+// The finishing task must not unbind the new one: before the fix its unbind cleared the new
+// task's binding, whose timer then found nothing waiting, and that request hung for ever (seen
+// as an unanswered request under load in server_tools and server_documents_page).
+TEST(HttpWorkers, NextRequestOnAnotherWorkerKeepsItsWaiter) {
+  auto w = std::make_shared<Waiter>();
+  auto w1 = std::make_unique<Worker>(64 * 1024), w2 = std::make_unique<Worker>(64 * 1024);
+  std::atomic<bool> second_waiting{false}, second_done{false};
+  w1->submit([&] {
+    w2->submit([&] {
+      second_waiting = true;
+      for (int i = 0; i < 5; i++) w->wait(20ms);  // timers only: nobody wakes it
+      second_done = true;
+    }, w);
+    while (!second_waiting) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(10ms);  // the second task is suspended in wait() now; this one returns
+  }, w);
+  auto t0 = std::chrono::steady_clock::now();
+  while (!second_done && std::chrono::steady_clock::now() - t0 < 3s) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(second_done.load()) << "the second request's task was never resumed";
+  if (!second_done) {  // it never will be: leak the workers rather than join a thread for ever
+    (void)w1.release();
+    (void)w2.release();
+    return;
+  }
+  w1->stop();
+  w2->stop();
+}
+
 }  // namespace
 }  // namespace ignis::server::detail
