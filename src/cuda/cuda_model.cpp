@@ -358,7 +358,7 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
 }
 
 void CudaModel::linear(const void* x, const void* w, void* y, int m, int n, int k, DType out) {
-  if (use_gemv_ && kernels::gemv_supported(dtype_, out, x, w, m, k))
+  if (use_gemv_ && m <= kernels::kGemvPreferredMaxM && kernels::gemv_supported(dtype_, out, x, w, m, k))
     kernels::gemv(dtype_, out, x, w, y, m, n, k, stream_, opt_.pdl);
   else
     gemm_->matmul(dtype_, out, x, w, y, m, n, k, stream_);

@@ -186,7 +186,7 @@ class CudaModel : public Model {
   void validate(const ForwardBatch& batch) const;
   void sample_greedy(const ForwardBatch& batch, const std::vector<RowSampling>& rows, std::vector<RowSample>& out);
   // y (m, n) = x (m, k) . w (n, k)^T in the compute dtype (y in `out`): the GEMV kernel for
-  // m <= kernels::kGemvMaxM, cuBLASLt otherwise.
+  // m <= kernels::kGemvPreferredMaxM, cuBLASLt otherwise.
   void linear(const void* x, const void* w, void* y, int m, int n, int k, DType out);
   // The one dispatch of a projection on its LinearSpec: dense as above; FP8 (W8A8) on the FP8 GEMV
   // for m <= kernels::kFp8GemvMaxM, cuBLASLt's FP8 GEMM otherwise.

@@ -9,6 +9,10 @@
 namespace ignis::kernels {
 
 constexpr int kGemvMaxM = 4;
+// The most rows CudaModel sends to gemv() instead of cuBLASLt: on the H200 (Llama-3.1-8B shape,
+// bf16, `ignis bench latency --concurrency c`, 2026-12-03) the GEMV wins at 1 row (227 vs 202 tok/s)
+// and 2 (420 vs 404) and loses at 3 (487 vs 578) and 4 (653 vs 788).
+constexpr int kGemvPreferredMaxM = 2;
 
 // Whether gemv() handles this case: m in [1, kGemvMaxM], `in` F16/BF16, `out` = in or F32,
 // k a multiple of 8, x / w 16-byte aligned.
