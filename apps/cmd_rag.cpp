@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -115,6 +116,92 @@ int run_search(int argc, char** argv) {
     if (text.size() > 240) text = text.substr(0, 237) + "...";
     std::printf("%zu. %s  (score %.4f, dense rank %d, lexical rank %d)\n   %s\n", i + 1, rag::cite(h).c_str(), h.score,
                 h.dense_rank, h.lexical_rank, text.c_str());
+  }
+  return 0;
+}
+
+// ---- bench: retrieval latency over an existing index ----
+
+// Latency of retrieval over an index, per mode, for the queries of a file (one per line, or JSON
+// lines with a "query" field): the whole search call (the query's embedding, the Faiss and BM25
+// look-ups, the fusion and the chunk texts), after --warmup untimed queries. Prints count, mean,
+// p50, p99 and max in ms, one line per mode; --json writes the same figures to a file.
+int run_bench(int argc, char** argv) {
+  CLI::App app{"Retrieval latency over an index: mean / p50 / p99 per mode for a file of queries", "ignis rag bench"};
+  IndexFlags f;
+  Retriever r;
+  std::string modes = "all", queries_path, json_path;
+  int warmup = 5, repeat = 1;
+  f.add(app, false);
+  app.add_option("--top-k", r.top_k, "chunks retrieved")->check(CLI::Range(1, 1000));
+  app.add_option("--retrieval", modes, "all | hybrid | dense | lexical")
+      ->check(CLI::IsMember({"all", "hybrid", "dense", "lexical"}));
+  app.add_option("--queries", queries_path, "a file of queries: one per line, or JSON lines with \"query\"")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--warmup", warmup, "queries run first and not timed")->check(CLI::Range(0, 1000));
+  app.add_option("--repeat", repeat, "passes over the queries")->check(CLI::Range(1, 1000));
+  app.add_option("--json", json_path, "also write the figures to this file");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  std::vector<std::string> queries;
+  {
+    std::ifstream in(queries_path);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      if (line.front() != '{') {
+        queries.push_back(line);
+        continue;
+      }
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      IGNIS_CHECK(!j.is_discarded() && j.is_object() && j.contains("query") && j["query"].is_string(),
+                  "{}: a JSON line without a string \"query\": {}", queries_path, line.substr(0, 80));
+      queries.push_back(j["query"].get<std::string>());
+    }
+  }
+  IGNIS_CHECK(!queries.empty(), "{}: no queries", queries_path);
+  r.open(f, modes == "all" ? "hybrid" : modes);
+  std::vector<rag::Retrieval> run;
+  for (const char* m : {"lexical", "dense", "hybrid"})
+    if ((modes == "all" || modes == m) && (std::string(m) == "lexical" || (r.le && r.index->dense())))
+      run.push_back(rag::parse_retrieval(m));
+  IGNIS_CHECK(!run.empty(), "--retrieval {}: the index has no dense vectors or no embedding model", modes);
+  long long chunks = 0;
+  for (const auto& file : r.index->files()) chunks += file.chunks;
+  std::printf("index %s: %lld chunks; %zu queries x %d, top %d\n", f.index_dir().string().c_str(), chunks,
+              queries.size(), repeat, r.top_k);
+  std::printf("%-8s %8s %9s %9s %9s %9s\n", "mode", "queries", "mean ms", "p50 ms", "p99 ms", "max ms");
+  nlohmann::ordered_json out = {{"index", f.index_dir().string()}, {"chunks", chunks}, {"top_k", r.top_k},
+                                {"modes", nlohmann::ordered_json::object()}};
+  for (rag::Retrieval mode : run) {
+    r.mode = mode;
+    for (int i = 0; i < warmup; i++) (void)r.search(queries[size_t(i) % queries.size()]);
+    std::vector<double> ms;
+    for (int p = 0; p < repeat; p++)
+      for (const auto& q : queries) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto hits = r.search(q);
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        IGNIS_CHECK(!hits.empty() || mode != rag::Retrieval::Dense, "dense retrieval returned no hits for '{}'", q);
+      }
+    std::vector<double> sorted = ms;
+    std::sort(sorted.begin(), sorted.end());
+    auto pct = [&](double p) { return sorted[size_t(p * double(sorted.size() - 1) + 0.5)]; };
+    double mean = 0;
+    for (double v : ms) mean += v / double(ms.size());
+    const char* name = rag::retrieval_name(mode);
+    std::printf("%-8s %8zu %9.3f %9.3f %9.3f %9.3f\n", name, ms.size(), mean, pct(0.5), pct(0.99), sorted.back());
+    out["modes"][name] = {{"queries", ms.size()}, {"mean_ms", mean}, {"p50_ms", pct(0.5)}, {"p99_ms", pct(0.99)},
+                          {"max_ms", sorted.back()}};
+  }
+  if (!json_path.empty()) {
+    std::ofstream o(json_path);
+    o << out.dump(1) << "\n";
+    IGNIS_CHECK(o.good(), "--json {}: cannot write", json_path);
   }
   return 0;
 }
@@ -229,9 +316,10 @@ int run_ask_or_chat(int argc, char** argv, bool chat) {
 
 void usage() {
   std::fprintf(stderr,
-               "usage: ignis rag <index|search|ask|chat> [options]\n\n"
+               "usage: ignis rag <index|search|bench|ask|chat> [options]\n\n"
                "  index   build or update a folder's index: --docs DIR [--embedding-model DIR] [--index PATH]\n"
                "  search  print the chunks retrieved for a query: (--docs DIR | --index PATH) \"query\"\n"
+               "  bench   retrieval latency (mean / p50 / p99 per mode): --index PATH --queries FILE\n"
                "  ask     answer one question: --docs DIR --model DIR \"question\"\n"
                "  chat    answer questions from stdin, one per line: --docs DIR --model DIR\n\n"
                "'ignis rag <sub> --help' for the options. With --docs, search / ask / chat update the index first\n"
@@ -248,6 +336,7 @@ int run_rag(int argc, char** argv) {
   argv[1] = prog.data();
   if (sub == "index") return run_index(argc - 1, argv + 1);
   if (sub == "search") return run_search(argc - 1, argv + 1);
+  if (sub == "bench") return run_bench(argc - 1, argv + 1);
   if (sub == "ask") return run_ask_or_chat(argc - 1, argv + 1, false);
   if (sub == "chat") return run_ask_or_chat(argc - 1, argv + 1, true);
   std::fprintf(stderr, "error: unknown rag command '%s'\n", sub.c_str());
@@ -258,6 +347,6 @@ int run_rag(int argc, char** argv) {
 }  // namespace
 }  // namespace ignis::cli
 
-IGNIS_COMMAND(rag, "chat with your documents: index a folder, search it, ask questions (index|search|ask|chat)",
+IGNIS_COMMAND(rag, "chat with your documents: index a folder, search it, ask questions (index|search|bench|ask|chat)",
               ignis::cli::run_rag);
 #endif  // HAVE_IGNIS_RAG

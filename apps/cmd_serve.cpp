@@ -185,6 +185,7 @@ int run_serve(int argc, char** argv) {
     d.docs = docs_dir;
     d.index = index_dir;
     d.embedding_model = embedding_dir;
+    d.embedding_device = embedding_device;
     d.chat_model_dir = mf.model_dir;
     d.tok = tok;
     d.max_document_bytes = static_cast<uint64_t>(max_document_mb * (1 << 20));

@@ -48,6 +48,7 @@ class FolderDocuments : public server::Documents {
     flags_.docs = fs::absolute(o.docs).lexically_normal().string();
     flags_.index = o.index;
     flags_.embedding_model = o.embedding_model;
+    flags_.embedding_device = o.embedding_device;
     dir_ = flags_.index_dir();
     tok_ = o.tok;
     if (!tok_->chat_template().empty())

@@ -16,6 +16,7 @@ struct DocumentsOptions {
   std::string docs;             // the folder (created if missing)
   std::string index;            // "" = DOCS/.ignis-index
   std::string embedding_model;  // "" = the one the index was built with; "none" = BM25 only
+  std::string embedding_device = "auto";  // where it runs (--embedding-device)
   std::string chat_model_dir;   // its chat template renders the answer prompt (as `ignis rag ask`)
   std::shared_ptr<const Tokenizer> tok;  // the chat model's tokenizer
   std::uint64_t max_document_bytes = 16ull << 20;

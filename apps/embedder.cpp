@@ -36,7 +36,7 @@ class EncoderEmbedder : public server::Embedder {
 
 }  // namespace
 
-std::shared_ptr<const server::Embedder> load_embedder(const std::string& dir, const std::string& device) {
+std::unique_ptr<enc::SentenceEncoder> load_sentence_encoder(const std::string& dir, const std::string& device) {
   IGNIS_CHECK(device == "auto" || device == "cpu" || device == "cuda",
               "--embedding-device must be auto, cpu or cuda (got '{}')", device);
   enc::SentenceEncoder::BackendFactory backend;
@@ -49,9 +49,16 @@ std::shared_ptr<const server::Embedder> load_embedder(const std::string& dir, co
 #else
   IGNIS_CHECK(device != "cuda", "--embedding-device cuda: this build has no CUDA encoder");
 #endif
-  return std::make_shared<EncoderEmbedder>(enc::SentenceEncoder::load(dir, backend));
+  return enc::SentenceEncoder::load(dir, backend);
+}
+
+std::shared_ptr<const server::Embedder> load_embedder(const std::string& dir, const std::string& device) {
+  return std::make_shared<EncoderEmbedder>(load_sentence_encoder(dir, device));
 }
 #else
+std::unique_ptr<enc::SentenceEncoder> load_sentence_encoder(const std::string& dir, const std::string&) {
+  IGNIS_FAIL("--embedding-model {}: this build has no encoder library (needs OpenBLAS)", dir);
+}
 std::shared_ptr<const server::Embedder> load_embedder(const std::string& dir, const std::string& device) {
   IGNIS_FAIL("--embedding-model {}: this build has no encoder library (needs OpenBLAS)", dir);
 }

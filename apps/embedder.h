@@ -13,3 +13,15 @@ namespace ignis::cli {
 std::shared_ptr<const server::Embedder> load_embedder(const std::string& dir, const std::string& device = "auto");
 
 }  // namespace ignis::cli
+
+namespace ignis::enc {
+class SentenceEncoder;
+}
+
+namespace ignis::cli {
+
+// The sentence encoder of `dir` on `device` (as load_embedder): what load_embedder and the rag
+// index (`ignis rag`, `serve --docs`) share. Throws Error without the encoder library.
+std::unique_ptr<enc::SentenceEncoder> load_sentence_encoder(const std::string& dir, const std::string& device = "auto");
+
+}  // namespace ignis::cli

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "embedder.h"
 #include "rag/index/sha256.h"
 #ifdef HAVE_IGNIS_ENCODER
 #include "encoder/sentence_encoder.h"
@@ -103,10 +104,10 @@ std::string model_fingerprint(const fs::path& dir) {
 }
 
 
-std::unique_ptr<LoadedEmbedding> load_embedding(const std::string& dir) {
+std::unique_ptr<LoadedEmbedding> load_embedding(const std::string& dir, const std::string& device) {
 #ifdef HAVE_IGNIS_ENCODER
   auto le = std::make_unique<LoadedEmbedding>();
-  le->encoder = enc::SentenceEncoder::load(dir);
+  le->encoder = load_sentence_encoder(dir, device);
   const enc::SentenceEncoder* e = le->encoder.get();
   const auto& prompts = e->config().prompts;
   auto prompt = [&](std::initializer_list<const char*> names) {
@@ -145,13 +146,13 @@ std::unique_ptr<rag::Index> try_open(const fs::path& dir) {
 // The embedding model: --embedding-model, else the one recorded in the existing index.
 std::unique_ptr<LoadedEmbedding> resolve_embedding(const IndexFlags& f, const rag::Index* existing) {
   if (f.embedding_model == "none") return nullptr;
-  if (!f.embedding_model.empty()) return load_embedding(f.embedding_model);
+  if (!f.embedding_model.empty()) return load_embedding(f.embedding_model, f.embedding_device);
   if (existing && existing->dense()) {
     const std::string& dir = existing->info().model_dir;
     IGNIS_CHECK(!dir.empty() && fs::is_directory(dir),
                 "the index was built with embedding model {} from '{}', which is not there: pass --embedding-model DIR",
                 existing->info().model_id, dir);
-    return load_embedding(dir);
+    return load_embedding(dir, f.embedding_device);
   }
   return nullptr;
 }

@@ -29,10 +29,11 @@ struct LoadedEmbedding {
 };
 
 // Loads a sentence-transformers folder; throws Error (also in a build without the encoder).
-std::unique_ptr<LoadedEmbedding> load_embedding(const std::string& dir);
+// device: where it runs, as --embedding-device (auto: the GPU when there is one).
+std::unique_ptr<LoadedEmbedding> load_embedding(const std::string& dir, const std::string& device = "auto");
 
 struct IndexFlags {
-  std::string docs, index, embedding_model;
+  std::string docs, index, embedding_model, embedding_device = "auto";
   int chunk_tokens = 0, chunk_overlap = -1;  // 0 / -1 = defaults (512 / 200, fitted to the encoder)
   bool quiet = false;
 
@@ -44,6 +45,8 @@ struct IndexFlags {
                    "sentence-transformers folder for dense retrieval (default: the one the index was built with; "
                    "'none': BM25 only)")
         ->check(CLI::ExistingDirectory | CLI::IsMember({"none"}));
+    app.add_option("--embedding-device", embedding_device, "where the embedding model runs: auto (GPU if any), cpu, cuda")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     app.add_option("--chunk-tokens", chunk_tokens, "tokens per chunk (default 512, at most what the encoder reads)")
         ->check(CLI::Range(1, 1 << 20));
     app.add_option("--chunk-overlap", chunk_overlap, "tokens shared by consecutive chunks (default 200)")

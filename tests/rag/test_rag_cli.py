@@ -71,6 +71,26 @@ check(len(hits) == 3 and hits[0]["file"] == "kitchen/bread.txt", f"hybrid hits: 
 check(all(h["dense_rank"] > 0 for h in hits), "every chunk is in the dense list")
 check(hits and hits[0]["lexical_rank"] == 1 and hits[0]["line"] == 1, "the answer's lexical rank and line")
 
+# bench: latency per mode over a file of queries (plain lines and JSON lines), figures in --json.
+qfile = os.path.join(root, "queries.txt")
+write(qfile, 'knead the dough\n{"query": "kite string"}\n\nwhen to water tomatoes\n')
+bjson = os.path.join(root, "bench.json")
+r = run(["bench", "--index", index, "--queries", qfile, "--warmup", "1", "--repeat", "2", "--json", bjson])
+check(r.returncode == 0, f"bench: rc {r.returncode}: {r.stderr[-500:]}")
+lines = r.stdout.splitlines()
+check(len(lines) == 5 and "3 queries x 2, top 4" in lines[0] and lines[1].split()[:2] == ["mode", "queries"],
+      f"bench header: {r.stdout}")
+check([l.split()[0] for l in lines[2:]] == ["lexical", "dense", "hybrid"], f"bench modes: {r.stdout}")
+b = json.load(open(bjson)) if r.returncode == 0 else {}
+m = b.get("modes", {})
+check(b.get("chunks", 0) >= 3 and set(m) == {"lexical", "dense", "hybrid"}, f"bench json: {b}")
+check(all(v["queries"] == 6 and 0 < v["p50_ms"] <= v["p99_ms"] <= v["max_ms"] for v in m.values()), f"bench figures: {m}")
+r = run(["bench", "--index", index, "--queries", qfile, "--retrieval", "lexical"])
+check(r.returncode == 0 and len(r.stdout.splitlines()) == 3, f"bench one mode: {r.stdout} {r.stderr}")
+write(qfile, '{"q": "no query field"}\n')
+r = run(["bench", "--index", index, "--queries", qfile])
+check(r.returncode == 1 and 'without a string "query"' in r.stderr, f"bench bad queries file: {r.stderr}")
+
 # Re-run without the flag: the index's own model is reused, nothing changes.
 r = run(["index", "--docs", docs])
 check(r.returncode == 0 and "indexed 0, unchanged 3, removed 0" in r.stderr and "rebuilt" not in r.stderr,
