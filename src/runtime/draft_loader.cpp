@@ -91,7 +91,7 @@ LoadedDraft load_draft_model(const fs::path& draft_dir, const fs::path& target_d
 LoadedDraft load_eagle_draft(const fs::path& head_dir, const fs::path& target_dir, const Model& target,
                              int target_kv_blocks, const ModelLoadOptions& opt, int kv_block_size) {
   const std::string device = target.backend_name();
-  EagleHead head = load_eagle_head(head_dir, target.config(), target_dir);
+  EagleHead head = load_eagle_head(head_dir, target.config(), target_dir, opt.load_format, opt.seed);
   LoadedDraft out;
   if (device == "cuda") {
 #ifdef IGNIS_HAVE_CUDA

@@ -22,7 +22,8 @@ int eagle_tree_size(int total_tokens, int depth, int topk) {
   return total_tokens - 1;
 }
 
-EagleHead load_eagle_head(const fs::path& dir, const ModelConfig& target, const fs::path& target_dir) {
+EagleHead load_eagle_head(const fs::path& dir, const ModelConfig& target, const fs::path& target_dir, LoadFormat fmt,
+                          uint64_t seed) {
   const std::string cfg_path = (dir / "config.json").string();
   IGNIS_CHECK(fs::is_regular_file(cfg_path), "eagle: {} not found (an EAGLE head folder holds config.json and "
               "model.safetensors)", cfg_path);
@@ -96,7 +97,7 @@ EagleHead load_eagle_head(const fs::path& dir, const ModelConfig& target, const 
   // The target's embeddings and lm_head.
   IGNIS_CHECK(!target_dir.empty(), "eagle: the head uses the target's embeddings and lm_head, but no target folder was "
               "given to read them from");
-  auto tw = std::make_shared<WeightStore>(WeightStore::load(target_dir, target));
+  auto tw = std::make_shared<WeightStore>(WeightStore::load(target_dir, target, fmt, seed));
   for (const char* name : {"model.embed_tokens.weight", "lm_head.weight"}) {
     if (std::string(name) == "lm_head.weight" && target.tie_word_embeddings) continue;
     IGNIS_CHECK(tw->has(name), "eagle: the target {} has no tensor {}", target_dir.string(), name);

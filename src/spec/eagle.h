@@ -68,9 +68,11 @@ struct EagleHead {
 };
 
 // DIR/config.json + DIR/model.safetensors (see above) and the target's embeddings / lm_head from
-// target_dir; throws Error naming the file and the field or tensor.
+// target_dir, loaded as the target was (`fmt`, `seed`: its dummy weights are regenerated alike);
+// throws Error naming the file and the field or tensor.
 EagleHead load_eagle_head(const std::filesystem::path& dir, const ModelConfig& target,
-                          const std::filesystem::path& target_dir);
+                          const std::filesystem::path& target_dir, LoadFormat fmt = LoadFormat::Auto,
+                          uint64_t seed = 0);
 
 class EagleProposer : public Proposer {
  public:
