@@ -14,6 +14,12 @@ namespace ignis {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+constexpr int kMaxHeldRows = 4096;  // target hidden states held per sequence (64 MB at hidden 4096)
+
+}  // namespace
+
 int eagle_tree_size(int total_tokens, int depth, int topk) {
   IGNIS_CHECK(total_tokens >= 2 && total_tokens <= 513,
               "--eagle-total-tokens must be in [2, 513] (the root and 1 to 512 draft tokens; got {})", total_tokens);
@@ -170,6 +176,14 @@ void EagleProposer::on_hidden_rows(uint64_t id, int first_pos, int count, std::s
   const size_t n = size_t(count - skip) * H;
   if (s.feats.size() < at + n) s.feats.resize(at + n);
   std::copy_n(rows.begin() + long(size_t(skip) * H), n, s.feats.begin() + long(at));
+  // A request that does not speculate for long (the policy's choice) holds at most the last
+  // kMaxHeldRows states; older positions then run with a zero feature at the next catch-up.
+  const size_t held = s.feats.size() / H;
+  if (held > size_t(kMaxHeldRows)) {
+    const size_t drop = held - size_t(kMaxHeldRows);
+    s.feats.erase(s.feats.begin(), s.feats.begin() + long(drop * H));
+    s.feat_base += int(drop);
+  }
 }
 
 int EagleProposer::valid_prefix(std::span<const int32_t> table, int from_block, const KvCacheManager& kv) const {

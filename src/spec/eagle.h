@@ -41,6 +41,8 @@
 // their true features (EAGLE does the same). The tree is deterministic given the hidden states,
 // so the engine's tree acceptance stays exact for greedy and seeded sampled requests.
 //
+// At most 4096 unconsumed states are held per sequence (a request the policy keeps from
+// speculating for longer runs its older positions with a zero feature).
 // Positions without a hidden state (taken from the prefix cache: the target never computed them
 // for this request) are run through the draft with a zero feature, unless their draft KV blocks
 // are known valid (computed with true features, recorded with the block's generation as
