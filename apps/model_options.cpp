@@ -157,6 +157,8 @@ SpecConfig SpecFlags::config() const {
   IGNIS_CHECK(medusa_choices.empty() || c.method == SpecMethod::Medusa, "--medusa-choices needs --speculative medusa");
   IGNIS_CHECK(c.method != SpecMethod::Eagle || !draft_dir.empty(),
               "--speculative eagle needs --speculative-model DIR (the EAGLE head folder)");
+  IGNIS_CHECK(c.method == SpecMethod::Eagle || (eagle_total_tokens == 60 && eagle_depth == 5 && eagle_topk == 10),
+              "--eagle-total-tokens, --eagle-depth and --eagle-topk need --speculative eagle");
   if (c.method == SpecMethod::Eagle) eagle_tree_size(eagle_total_tokens, eagle_depth, eagle_topk);
   c.eagle_total_tokens = eagle_total_tokens;
   c.eagle_depth = eagle_depth;

@@ -92,7 +92,7 @@ inline void write_eagle_head(const std::filesystem::path& dir, const EagleHeadSp
     add(p + "self_attn.q_proj.weight", {Q, H}, sh);
     add(p + "self_attn.k_proj.weight", {KV, H}, sh);
     add(p + "self_attn.v_proj.weight", {KV, H}, sh);
-    add(p + "self_attn.o_proj.weight", {H, Q}, out_scale / std::sqrt(float(Q)) * (s.pass_through ? 1.0f : 1.0f));
+    add(p + "self_attn.o_proj.weight", {H, Q}, out_scale / std::sqrt(float(Q)));
     add(p + "post_attention_layernorm.weight", {H}, 0.1f, 1.0f);
     add(p + "mlp.gate_proj.weight", {I, H}, sh);
     add(p + "mlp.up_proj.weight", {I, H}, sh);
