@@ -262,7 +262,7 @@ int run_in_process(int argc, char** argv, bool latency) {
                     dataset.empty() ? "synthetic workload" : dataset, t, cfg.vocab_size);
     EngineConfig ec = ep.config;
     ec.max_queue = std::max<int>(ec.max_queue, static_cast<int>(items.size()));
-    IGNIS_CHECK(!compare_no_spec || ep.proposer, "--compare-no-spec needs --speculative ngram|draft|lookahead|medusa");
+    IGNIS_CHECK(!compare_no_spec || ep.proposer, "--compare-no-spec needs --speculative ngram|draft|lookahead|medusa|eagle");
     std::shared_ptr<const structured::CompiledConstraint> constraint;
     std::optional<double> compile_ms;
     if (spec) {

@@ -7,6 +7,7 @@
 #include "model/config.h"
 #include "model/json_util.h"
 #include "runtime/draft_loader.h"
+#include "spec/eagle.h"
 #include "spec/medusa.h"
 #include "tokenizer/tokenizer.h"
 
@@ -104,11 +105,13 @@ EngineConfig ModelFlags::engine_config(int kv_num_blocks) const {
 void SpecFlags::add(CLI::App& app) {
   app.add_option("--speculative", method,
                  "speculative decoding: ngram (prompt lookup) | draft | lookahead (Jacobi n-grams, token trees) | "
-                 "medusa (Medusa heads, token trees; CPU or CUDA backend) | none")
-      ->check(CLI::IsMember({"ngram", "draft", "lookahead", "medusa", "none"}));
+                 "medusa (Medusa heads, token trees; CPU or CUDA backend) | eagle (an EAGLE draft head over the "
+                 "target's hidden states, EAGLE-2 dynamic trees) | none")
+      ->check(CLI::IsMember({"ngram", "draft", "lookahead", "medusa", "eagle", "none"}));
   app.add_option("--speculative-model", draft_dir,
                  "draft model folder for draft-target speculation (implies --speculative draft; same tokenizer), or "
-                 "with --speculative medusa the Medusa heads folder (config.json + medusa_lm_head.safetensors)")
+                 "with --speculative medusa the Medusa heads folder (config.json + medusa_lm_head.safetensors), with "
+                 "--speculative eagle the EAGLE head folder (config.json + model.safetensors)")
       ->check(CLI::ExistingDirectory);
   app.add_option("--medusa-choices", medusa_choices,
                  "Medusa's candidate tree as JSON medusa_choices, e.g. [[0],[0,0],[1]] (a node per path of top-k "
@@ -121,6 +124,13 @@ void SpecFlags::add(CLI::App& app) {
   app.add_option("--posterior-alpha", posterior_alpha,
                  "typical acceptance's entropy factor (Medusa: 0.3, about sqrt(threshold))")
       ->check(CLI::Range(0.0, 100.0));
+  app.add_option("--eagle-total-tokens", eagle_total_tokens,
+                 "EAGLE: tokens verified per step, the root included (EAGLE-2's total_token; the draft tree has one "
+                 "less; 2-513)");
+  app.add_option("--eagle-depth", eagle_depth,
+                 "EAGLE: expansion steps of the draft tree after its first level (EAGLE-2's depth; 1-32)");
+  app.add_option("--eagle-topk", eagle_topk,
+                 "EAGLE: nodes expanded per step and children per node (EAGLE-2's top_k; 1-64)");
   app.add_option("--num-speculative-tokens", num_tokens, "most proposed tokens per sequence per step (the policy picks <= K)")
       ->check(CLI::Range(1, 64));
   app.add_option("--ngram-min", ngram_min, "shortest n-gram the prompt lookup matches")->check(CLI::Range(1, 64));
@@ -138,13 +148,21 @@ void SpecFlags::add(CLI::App& app) {
 SpecConfig SpecFlags::config() const {
   SpecConfig c;
   c.method = parse_spec_method(method);
-  if (!draft_dir.empty() && c.method != SpecMethod::Medusa) {
+  if (!draft_dir.empty() && c.method != SpecMethod::Medusa && c.method != SpecMethod::Eagle) {
     IGNIS_CHECK(c.method != SpecMethod::Ngram, "--speculative ngram and --speculative-model exclude each other");
     c.method = SpecMethod::Draft;
   }
   IGNIS_CHECK(c.method != SpecMethod::Medusa || !draft_dir.empty(),
               "--speculative medusa needs --speculative-model DIR (the Medusa heads folder)");
   IGNIS_CHECK(medusa_choices.empty() || c.method == SpecMethod::Medusa, "--medusa-choices needs --speculative medusa");
+  IGNIS_CHECK(c.method != SpecMethod::Eagle || !draft_dir.empty(),
+              "--speculative eagle needs --speculative-model DIR (the EAGLE head folder)");
+  IGNIS_CHECK(c.method == SpecMethod::Eagle || (eagle_total_tokens == 60 && eagle_depth == 5 && eagle_topk == 10),
+              "--eagle-total-tokens, --eagle-depth and --eagle-topk need --speculative eagle");
+  if (c.method == SpecMethod::Eagle) eagle_tree_size(eagle_total_tokens, eagle_depth, eagle_topk);
+  c.eagle_total_tokens = eagle_total_tokens;
+  c.eagle_depth = eagle_depth;
+  c.eagle_topk = eagle_topk;
   if (!medusa_choices.empty()) {
     const jsonf::Json j = jsonf::parse(medusa_choices, "--medusa-choices");
     IGNIS_CHECK(j.is_array(), "--medusa-choices must be a JSON list of lists of integers, e.g. [[0],[0,0],[1]]");
@@ -155,8 +173,9 @@ SpecConfig SpecFlags::config() const {
     }
   }
   if (c.method == SpecMethod::Medusa) medusa_tree(c.medusa_choices);  // validated before the loads
-  IGNIS_CHECK(!typical || c.method == SpecMethod::Medusa || c.method == SpecMethod::Lookahead,
-              "--typical-acceptance needs --speculative medusa or lookahead");
+  IGNIS_CHECK(!typical || c.method == SpecMethod::Medusa || c.method == SpecMethod::Lookahead ||
+                  c.method == SpecMethod::Eagle,
+              "--typical-acceptance needs --speculative medusa, eagle or lookahead");
   c.typical_acceptance = typical;
   c.posterior_threshold = posterior_threshold;
   c.posterior_alpha = posterior_alpha;
@@ -184,11 +203,16 @@ EngineParts load_engine_parts(const ModelFlags& mf, const SpecFlags& sf) {
     LoadedDraft ld = load_draft_model(sf.draft_dir, mf.model_dir, *lm.model, lm.kv_num_blocks, lo, mf.kv_block_size);
     draft = std::move(ld.model);
     blocks = ld.kv_num_blocks;
+  } else if (sc.method == SpecMethod::Eagle) {
+    LoadedDraft ld = load_eagle_draft(sf.draft_dir, mf.model_dir, *lm.model, lm.kv_num_blocks, lo, mf.kv_block_size);
+    draft = std::move(ld.model);
+    blocks = ld.kv_num_blocks;
   }
   p.model = std::move(lm.model);
   p.config = mf.engine_config(blocks);
   p.config.spec = sc;
   if (sc.method == SpecMethod::Medusa) p.proposer = make_medusa_proposer(sf.draft_dir, sc, p.model->config(), mf.model_dir);
+  else if (sc.method == SpecMethod::Eagle) p.proposer = make_eagle_proposer(std::move(draft), sc);
   else p.proposer = make_proposer(sc, std::move(draft));
   return p;
 }

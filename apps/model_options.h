@@ -42,8 +42,9 @@ struct ModelFlags {
 // IGNIS_PROFILE=1, IGNIS_GEMM_CACHE=0, IGNIS_GEMM_TUNE=0|1, IGNIS_ATTENTION=simple|mma|wgmma).
 void apply_launch_env(ModelLoadOptions& o);
 
-// Speculative decoding: --speculative ngram|draft|lookahead|medusa|none, --speculative-model DIR
-// (implies draft; with medusa: the heads folder), --medusa-choices JSON, --typical-acceptance
+// Speculative decoding: --speculative ngram|draft|lookahead|medusa|eagle|none, --speculative-model DIR
+// (implies draft; with medusa / eagle: the heads folder), --eagle-total-tokens / --eagle-depth /
+// --eagle-topk, --medusa-choices JSON, --typical-acceptance
 // --posterior-threshold T --posterior-alpha A, --num-speculative-tokens K, --ngram-min / --ngram-max, --lookahead-window W /
 // --lookahead-ngram N / --lookahead-verify G, --speculative-policy adaptive|fixed.
 struct SpecFlags {
@@ -56,6 +57,7 @@ struct SpecFlags {
   std::string medusa_choices;  // --medusa-choices JSON (empty: Medusa's default tree)
   bool typical = false;        // --typical-acceptance (--posterior-threshold, --posterior-alpha)
   double posterior_threshold = 0.09, posterior_alpha = 0.3;
+  int eagle_total_tokens = 60, eagle_depth = 5, eagle_topk = 10;  // EAGLE-2's EaModel defaults
 
   void add(CLI::App& app);
   SpecConfig config() const;  // the method resolved (draft when --speculative-model is given)

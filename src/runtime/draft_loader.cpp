@@ -5,6 +5,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "model/config.h"
+#include "model/cpu_model.h"
+#include "spec/eagle.h"
 #include "tokenizer/tokenizer.h"
 #ifdef IGNIS_HAVE_CUDA
 #include "cuda/cuda_model.h"
@@ -44,6 +46,33 @@ void check_draft_tokenizer(const fs::path& target_dir, const ModelConfig& target
                 d, i, dt->id_to_piece(i), tt->id_to_piece(i), t);
 }
 
+namespace {
+
+// Blocks of the shared pool once every block id holds target and draft KV.
+int shared_kv_blocks(const Model& target, const Model& draft, int target_kv_blocks, const ModelLoadOptions& opt,
+                     int kv_block_size, const fs::path& draft_dir) {
+#ifdef IGNIS_HAVE_CUDA
+  if (std::string(target.backend_name()) == "cuda") {
+    // The draft's weights took device memory after the target's suggestion was made: recount.
+    const auto* tc = dynamic_cast<const cuda::CudaModel*>(&target);
+    const auto* dc = dynamic_cast<const cuda::CudaModel*>(&draft);
+    IGNIS_CHECK(tc && dc, "--speculative-model: target and draft must both be CUDA models");
+    const int64_t tb = tc->kv_bytes_per_block(kv_block_size), db = dc->kv_bytes_per_block(kv_block_size);
+    const int64_t blocks = int64_t(tc->kv_blocks_for_fraction(opt.kv_cache_fraction, kv_block_size)) * tb / (tb + db);
+    const int n = int(std::max<int64_t>(0, blocks));
+    IGNIS_CHECK(n > 0, "{}: no GPU memory left for the KV cache of target and draft", draft_dir.string());
+    return n;
+  }
+#endif
+  (void)opt;
+  (void)kv_block_size;
+  (void)draft_dir;
+  const int64_t tb = target.config().kv_bytes_per_token(DType::F32), db = draft.config().kv_bytes_per_token(DType::F32);
+  return int(std::max<int64_t>(16, int64_t(target_kv_blocks) * tb / std::max<int64_t>(1, tb + db)));
+}
+
+}  // namespace
+
 LoadedDraft load_draft_model(const fs::path& draft_dir, const fs::path& target_dir, const Model& target,
                              int target_kv_blocks, const ModelLoadOptions& opt, int kv_block_size) {
   ModelLoadOptions o = opt;
@@ -55,22 +84,29 @@ LoadedDraft load_draft_model(const fs::path& draft_dir, const fs::path& target_d
   check_draft_tokenizer(target_dir, target.config(), draft_dir, lm.model->config());
   LoadedDraft out;
   out.model = std::move(lm.model);
+  out.kv_num_blocks = shared_kv_blocks(target, *out.model, target_kv_blocks, opt, kv_block_size, draft_dir);
+  return out;
+}
+
+LoadedDraft load_eagle_draft(const fs::path& head_dir, const fs::path& target_dir, const Model& target,
+                             int target_kv_blocks, const ModelLoadOptions& opt, int kv_block_size) {
+  const std::string device = target.backend_name();
+  EagleHead head = load_eagle_head(head_dir, target.config(), target_dir, opt.load_format, opt.seed);
+  LoadedDraft out;
+  if (device == "cuda") {
 #ifdef IGNIS_HAVE_CUDA
-  if (o.device == "cuda") {
-    // The draft's weights took device memory after the target's suggestion was made: recount.
-    const auto* tc = dynamic_cast<const cuda::CudaModel*>(&target);
-    const auto* dc = dynamic_cast<const cuda::CudaModel*>(out.model.get());
-    IGNIS_CHECK(tc && dc, "--speculative-model: target and draft must both be CUDA models");
-    const int64_t tb = tc->kv_bytes_per_block(kv_block_size), db = dc->kv_bytes_per_block(kv_block_size);
-    const int64_t blocks = int64_t(tc->kv_blocks_for_fraction(opt.kv_cache_fraction, kv_block_size)) * tb / (tb + db);
-    out.kv_num_blocks = int(std::max<int64_t>(0, blocks));
-    IGNIS_CHECK(out.kv_num_blocks > 0, "{}: no GPU memory left for the KV cache of target and draft",
-                draft_dir.string());
-    return out;
-  }
+    cuda::CudaModelOptions co;
+    fill_cuda_model_options(opt, co);
+    co.quantization.clear();  // the head stays dense
+    out.model = std::make_unique<cuda::CudaModel>(head.config, head.weights, co);
+#else
+    IGNIS_FAIL("--speculative eagle: this build has no CUDA backend");
 #endif
-  const int64_t tb = target.config().kv_bytes_per_token(DType::F32), db = out.model->config().kv_bytes_per_token(DType::F32);
-  out.kv_num_blocks = int(std::max<int64_t>(16, int64_t(target_kv_blocks) * tb / std::max<int64_t>(1, tb + db)));
+  } else {
+    IGNIS_CHECK(device == "cpu", "--speculative eagle: unsupported target backend '{}'", device);
+    out.model = std::make_unique<CpuModel>(head.config, head.weights);
+  }
+  out.kv_num_blocks = shared_kv_blocks(target, *out.model, target_kv_blocks, opt, kv_block_size, head_dir);
   return out;
 }
 

@@ -32,4 +32,11 @@ LoadedDraft load_draft_model(const std::filesystem::path& draft_dir, const std::
                              const Model& target, int target_kv_blocks, const ModelLoadOptions& opt,
                              int kv_block_size);
 
+// EAGLE (--speculative eagle --speculative-model DIR): the head (spec/eagle.h load_eagle_head,
+// the target's embeddings and lm_head from target_dir) built on the backend `target` runs on, and
+// the shared KV pool sized as load_draft_model does.
+LoadedDraft load_eagle_draft(const std::filesystem::path& head_dir, const std::filesystem::path& target_dir,
+                             const Model& target, int target_kv_blocks, const ModelLoadOptions& opt,
+                             int kv_block_size);
+
 }  // namespace ignis

@@ -236,6 +236,10 @@ void Engine::Impl::step() {
   const bool verify = proposer && propose(plan);
 
   build_forward_batch(plan, *kv, batch);
+  if (spec_all_rows)  // a proposer that reads every position's hidden state: every row of a prefill chunk
+    for (size_t i = 0; i < plan.seqs.size(); ++i)
+      if (plan.seqs[i].num_draft == 0 && plan.seqs[i].num_tokens > 1 && wants_all_rows(*active.at(plan.seqs[i].req->id)))
+        batch.seqs[i].all_logits = true;
   build_rows(plan);
   const double t0 = proposer ? now() : 0.0;
   // The plain constrained rows' masks are filled while the model runs the pass (Model::forward_sample).
@@ -281,6 +285,11 @@ void Engine::Impl::step() {
   }
   for (size_t i = 0; i < plan.seqs.size(); ++i) {
     const ScheduledSeq& s = plan.seqs[i];
+    if (spec_all_rows && s.num_draft == 0 && wants_all_rows(*active.at(s.req->id))) {
+      // Every row of a prefill chunk (all_logits), or the one row of a plain decode.
+      const int count = batch.seqs[i].all_logits ? s.num_tokens : 1;
+      pass_hidden_rows(s.req, row_of[i] - (count - 1), s.num_cached + s.num_tokens - count, count);
+    }
     if (!s.last_chunk()) continue;  // mid-prompt chunk: its logit row is not needed
     Active& a = *active.at(s.req->id);
     const int row = row_of[i];
@@ -309,6 +318,10 @@ void Engine::Impl::build_rows(const StepPlan& plan) {
     if (s.num_draft > 0) {
       add_spec_rows(s, a, sample_rows);
       continue;
+    }
+    if (batch.seqs[i].all_logits) {  // a prefill chunk's rows for the proposer's hidden states: not sampled
+      sample_rows.resize(sample_rows.size() + size_t(s.num_tokens - 1));
+      row_of[i] = int(sample_rows.size());  // the chunk's last row, as for any chunk
     }
     RowSampling& r = sample_rows.emplace_back();
     if (!s.last_chunk()) continue;

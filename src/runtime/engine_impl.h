@@ -123,6 +123,11 @@ struct Engine::Impl {
   bool spec_hidden = false;
   bool typical_warned = false;  // a backend that ignored RowSampling::typical_* was logged once
   std::vector<float> hidden_rows;
+  // A proposer that wants every position's hidden state (Proposer::wants_all_hidden_rows, EAGLE):
+  // the prefill chunks of requests that may speculate run with all_logits, and each pass's kept
+  // rows go to Proposer::on_hidden_rows.
+  bool spec_all_rows = false;
+  std::vector<float> hidden_gather;  // a verified tree's accepted rows, gathered
 
   void loop();
   void step();
@@ -154,6 +159,11 @@ struct Engine::Impl {
   // Hands a hidden-state proposer logit row `row`'s hidden state: the row whose token is about to
   // become request r's last (r then holds num_tokens tokens). Call before on_tokens.
   void pass_hidden(const SchedRequest* r, int row, int num_tokens);
+  // Hands Proposer::on_hidden_rows the `count` consecutive hidden rows from logit row `row`: the
+  // states at positions first_pos .. first_pos + count - 1 of request r.
+  void pass_hidden_rows(const SchedRequest* r, int row, int first_pos, int count);
+  // True when request `a`'s prefill chunks run with all_logits for the proposer.
+  bool wants_all_rows(const Active& a) const;
   double now() const { return clock(); }
 };
 

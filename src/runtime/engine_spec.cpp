@@ -19,12 +19,14 @@ void Engine::Impl::init_speculation(std::unique_ptr<Proposer> p, int num_blocks,
               "engine: --speculative draft needs the draft model's proposer (spec::make_proposer)");
   IGNIS_CHECK(p || sc.method != SpecMethod::Medusa,
               "engine: --speculative medusa needs the heads' proposer (spec::make_medusa_proposer)");
+  IGNIS_CHECK(p || sc.method != SpecMethod::Eagle,
+              "engine: --speculative eagle needs the head's proposer (spec::make_eagle_proposer)");
   if (!p) return;
-  if (sc.method != SpecMethod::Lookahead && sc.method != SpecMethod::Medusa)
+  if (sc.method != SpecMethod::Lookahead && sc.method != SpecMethod::Medusa && sc.method != SpecMethod::Eagle)
     IGNIS_CHECK(sc.num_speculative_tokens >= 1 && sc.num_speculative_tokens <= 64,
                 "--num-speculative-tokens must be in [1, 64] (got {})", sc.num_speculative_tokens);
   IGNIS_CHECK(!sc.typical_acceptance || p->proposes_trees(),
-              "--typical-acceptance needs a tree proposer (--speculative medusa or lookahead), not {}", p->name());
+              "--typical-acceptance needs a tree proposer (--speculative medusa, eagle or lookahead), not {}", p->name());
   IGNIS_CHECK(sc.posterior_threshold >= 0 && sc.posterior_threshold <= 1 && sc.posterior_alpha >= 0 &&
                   std::isfinite(sc.posterior_alpha),
               "--posterior-threshold must be in [0, 1] and --posterior-alpha >= 0 (got {} and {})",
@@ -40,6 +42,7 @@ void Engine::Impl::init_speculation(std::unique_ptr<Proposer> p, int num_blocks,
                 "(Model::set_hidden_state_sink); use the CPU or CUDA backend or --speculative ngram|draft|lookahead",
                 p->name(), model->backend_name());
     spec_hidden = true;
+    spec_all_rows = p->wants_all_hidden_rows();
   }
   p->init(model->config(), num_blocks, block_size);
   proposer = std::move(p);
@@ -232,6 +235,7 @@ void Engine::Impl::verify_seq(const ScheduledSeq& s, Active& a, int row) {
     return;
   }
   sched->commit_drafts(s, j);
+  if (spec_all_rows) pass_hidden_rows(r, row, s.num_cached, j + 1);  // the root's and the accepted rows
   proposer->on_verified(r->id, r->num_computed, *kv);
   pass_hidden(r, row + j, int(r->tokens.size()) + 1);
   policy->observe_acceptance(r->id, k, j);
@@ -395,6 +399,22 @@ void Engine::Impl::verify_tree_seq(const ScheduledSeq& s, Active& a, int row) {
     for (int dd = 0; dd < m; ++dd) a.tree_samples[size_t(dd)].result.token = r->draft_tokens[size_t(dd)];
   const int max_depth = *std::max_element(a.tree_depth.begin(), a.tree_depth.end());
   sched->commit_drafts(s, m);
+  if (spec_all_rows) {  // the root's and the accepted path's rows, in path order
+    const size_t H = size_t(model->config().hidden_size);
+    if (hidden_rows.size() == sample_rows.size() * H) {
+      hidden_gather.resize(size_t(m + 1) * H);
+      for (int dd = 0; dd <= m; ++dd) {
+        const size_t src = size_t(row + (dd == 0 ? 0 : 1 + path[size_t(dd - 1)]));
+        std::copy_n(hidden_rows.begin() + long(src * H), H, hidden_gather.begin() + long(size_t(dd) * H));
+      }
+      try {
+        proposer->on_hidden_rows(r->id, s.num_cached, m + 1, hidden_gather);
+      } catch (const std::exception& e) {  // an accelerator only: its failure costs no request
+        IGNIS_LOG(Error, "engine: speculative proposer {} failed on the hidden states of request {}: {}",
+                  proposer->name(), r->id, e.what());
+      }
+    }
+  }
   proposer->on_verified(r->id, r->num_computed, *kv);
   pass_hidden(r, row + last_row, int(r->tokens.size()) + 1);
   policy->observe_acceptance(r->id, max_depth, m);  // as a chain as deep as the tree
@@ -416,6 +436,23 @@ void Engine::Impl::pass_hidden(const SchedRequest* r, int row, int num_tokens) {
     proposer->on_hidden(r->id, num_tokens, std::span<const float>(hidden_rows.data() + size_t(row) * H, H));
   } catch (const std::exception& e) {  // an accelerator only: its failure costs no request
     IGNIS_LOG(Error, "engine: speculative proposer {} failed on the hidden state of request {}: {}", proposer->name(),
+              r->id, e.what());
+  }
+}
+
+bool Engine::Impl::wants_all_rows(const Active& a) const { return a.req.speculative && spec_all_rows; }
+
+void Engine::Impl::pass_hidden_rows(const SchedRequest* r, int row, int first_pos, int count) {
+  const size_t H = size_t(model->config().hidden_size);
+  // A backend that took the sink but wrote no rows this pass gives no states: the proposer waits.
+  if (count <= 0 || hidden_rows.size() != sample_rows.size() * H || row < 0 ||
+      size_t(row) + size_t(count) > sample_rows.size())
+    return;
+  try {
+    proposer->on_hidden_rows(r->id, first_pos, count,
+                             std::span<const float>(hidden_rows.data() + size_t(row) * H, size_t(count) * H));
+  } catch (const std::exception& e) {  // an accelerator only: its failure costs no request
+    IGNIS_LOG(Error, "engine: speculative proposer {} failed on the hidden states of request {}: {}", proposer->name(),
               r->id, e.what());
   }
 }

@@ -29,6 +29,28 @@ bool cuda_device_available() {
 #endif
 }
 
+#ifdef IGNIS_HAVE_CUDA
+void fill_cuda_model_options(const ModelLoadOptions& opt, cuda::CudaModelOptions& co) {
+  co.cuda_graphs = opt.cuda_graphs;
+  co.gemm_tune = opt.gemm_tune;
+  co.max_num_tokens = opt.max_num_tokens;
+  co.max_batch_size = opt.max_batch_size;
+  co.max_model_len = opt.max_model_len;
+  co.progress = opt.progress;
+  co.gemv = opt.gemv;
+  co.pdl = opt.pdl;
+  co.profile = opt.profile;
+  co.gemm_cache = opt.gemm_cache;
+  IGNIS_CHECK(opt.attention == "wgmma" || opt.attention == "mma" || opt.attention == "simple",
+              "attention kernels '{}': expected wgmma, mma or simple", opt.attention);
+  co.attention = opt.attention == "simple" ? kernels::AttentionImpl::Simple
+                 : opt.attention == "mma"  ? kernels::AttentionImpl::Mma
+                                           : kernels::AttentionImpl::Wgmma;
+  co.quantization = opt.quantization;
+  co.kv_cache_dtype = opt.kv_cache_dtype;
+}
+#endif
+
 LoadedModel load_model(const std::filesystem::path& dir, const ModelLoadOptions& opt, int kv_block_size) {
   IGNIS_CHECK(opt.device == "auto" || opt.device == "cpu" || opt.device == "cuda",
               "--device must be auto, cpu or cuda (got '{}')", opt.device);
@@ -48,23 +70,7 @@ LoadedModel load_model(const std::filesystem::path& dir, const ModelLoadOptions&
 #ifdef IGNIS_HAVE_CUDA
     IGNIS_CHECK(cuda_device_available(), "--device cuda: no usable CUDA device");
     cuda::CudaModelOptions co;
-    co.cuda_graphs = opt.cuda_graphs;
-    co.gemm_tune = opt.gemm_tune;
-    co.max_num_tokens = opt.max_num_tokens;
-    co.max_batch_size = opt.max_batch_size;
-    co.max_model_len = opt.max_model_len;
-    co.progress = opt.progress;
-    co.gemv = opt.gemv;
-    co.pdl = opt.pdl;
-    co.profile = opt.profile;
-    co.gemm_cache = opt.gemm_cache;
-    IGNIS_CHECK(opt.attention == "wgmma" || opt.attention == "mma" || opt.attention == "simple",
-                "attention kernels '{}': expected wgmma, mma or simple", opt.attention);
-    co.attention = opt.attention == "simple" ? kernels::AttentionImpl::Simple
-                   : opt.attention == "mma"  ? kernels::AttentionImpl::Mma
-                                             : kernels::AttentionImpl::Wgmma;
-    co.quantization = opt.quantization;
-    co.kv_cache_dtype = opt.kv_cache_dtype;
+    fill_cuda_model_options(opt, co);
     auto m = cuda::CudaModel::load(dir, opt.load_format, opt.seed, co);
     out.kv_num_blocks = m->kv_blocks_for_fraction(opt.kv_cache_fraction, kv_block_size);
     IGNIS_CHECK(out.kv_num_blocks > 0, "{}: no GPU memory left for the KV cache (kv-cache-fraction {})",

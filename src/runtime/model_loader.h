@@ -49,4 +49,12 @@ bool cuda_device_available();
 // throws Error naming the folder/file on failure.
 LoadedModel load_model(const std::filesystem::path& dir, const ModelLoadOptions& opt, int kv_block_size = 32);
 
+#ifdef IGNIS_HAVE_CUDA
+namespace cuda {
+struct CudaModelOptions;
+}
+// The CUDA backend's model options from the load options (load_model's; the EAGLE head's too).
+void fill_cuda_model_options(const ModelLoadOptions& opt, cuda::CudaModelOptions& co);
+#endif
+
 }  // namespace ignis

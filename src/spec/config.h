@@ -6,8 +6,8 @@
 
 namespace ignis {
 
-enum class SpecMethod { None, Ngram, Draft, Lookahead, Medusa };
-const char* spec_method_name(SpecMethod m);   // "none" | "ngram" | "draft" | "lookahead" | "medusa"
+enum class SpecMethod { None, Ngram, Draft, Lookahead, Medusa, Eagle };
+const char* spec_method_name(SpecMethod m);   // "none" | "ngram" | "draft" | "lookahead" | "medusa" | "eagle"
 SpecMethod parse_spec_method(const std::string& s);  // throws Error naming --speculative
 
 // The policy's knobs (spec/policy.h has what they mean).
@@ -41,6 +41,11 @@ struct SpecConfig {
   // distribution for longer accepted paths. Greedy requests stay exact. Tree proposers only.
   bool typical_acceptance = false;
   double posterior_threshold = 0.09, posterior_alpha = 0.3;  // Medusa's defaults
+  // EAGLE-2's dynamic draft tree (spec/eagle.h), EaModel's defaults: `eagle_depth` expansion steps
+  // after the first (the tree is at most depth + 1 deep), each expanding the eagle_topk best nodes
+  // of the frontier by their eagle_topk best children; then the eagle_total_tokens - 1 best nodes
+  // (with the root: eagle_total_tokens verified tokens) are proposed. This replaces K.
+  int eagle_total_tokens = 60, eagle_depth = 5, eagle_topk = 10;
   SpecPolicyConfig policy;
   // Seconds on a monotonic clock, for the policy's step timings; null = std::chrono::steady_clock.
   // Tests inject a fake one.
@@ -61,8 +66,11 @@ void check_lookahead_request(const SpecConfig& c, const LookaheadParams& r);
 // Lookahead: throws Error naming the flag unless 1 <= W <= 64, 2 <= N <= 16, 0 <= G <= 64 and the
 // tree fits 512 tokens; returns the tree's size, (W + G) * (N - 1).
 int lookahead_tree_size(int window, int ngram, int verify);
-// The most proposals per sequence per step: K, the lookahead tree's size, or the Medusa tree's
-// (medusa_tree_size).
+// EAGLE: throws Error naming the flag unless 2 <= total_tokens <= 513, 1 <= depth <= 32 and
+// 1 <= topk <= 64; returns the draft tree's size, total_tokens - 1.
+int eagle_tree_size(int total_tokens, int depth, int topk);
+// The most proposals per sequence per step: K, the lookahead tree's size, the Medusa tree's
+// (medusa_tree_size) or the EAGLE tree's (eagle_tree_size).
 int spec_max_proposals(const SpecConfig& c);
 
 }  // namespace ignis

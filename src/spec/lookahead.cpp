@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "spec/eagle.h"
 #include "spec/medusa.h"
 
 namespace ignis {
@@ -24,6 +25,7 @@ int spec_max_proposals(const SpecConfig& c) {
   if (c.method == SpecMethod::Lookahead)
     return lookahead_tree_size(c.lookahead_window, c.lookahead_ngram, c.lookahead_verify);
   if (c.method == SpecMethod::Medusa) return medusa_tree_size(c);
+  if (c.method == SpecMethod::Eagle) return eagle_tree_size(c.eagle_total_tokens, c.eagle_depth, c.eagle_topk);
   return c.num_speculative_tokens;
 }
 

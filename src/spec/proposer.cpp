@@ -15,6 +15,7 @@ const char* spec_method_name(SpecMethod m) {
     case SpecMethod::Draft: return "draft";
     case SpecMethod::Lookahead: return "lookahead";
     case SpecMethod::Medusa: return "medusa";
+    case SpecMethod::Eagle: return "eagle";
   }
   return "?";
 }
@@ -25,7 +26,8 @@ SpecMethod parse_spec_method(const std::string& s) {
   if (s == "draft") return SpecMethod::Draft;
   if (s == "lookahead") return SpecMethod::Lookahead;
   if (s == "medusa") return SpecMethod::Medusa;
-  IGNIS_FAIL("--speculative must be ngram, draft, lookahead, medusa or none (got '{}')", s);
+  if (s == "eagle") return SpecMethod::Eagle;
+  IGNIS_FAIL("--speculative must be ngram, draft, lookahead, medusa, eagle or none (got '{}')", s);
 }
 
 std::unique_ptr<Proposer> make_proposer(const SpecConfig& cfg, std::unique_ptr<Model> draft) {
@@ -39,6 +41,8 @@ std::unique_ptr<Proposer> make_proposer(const SpecConfig& cfg, std::unique_ptr<M
       return std::make_unique<DraftProposer>(std::move(draft));
     case SpecMethod::Medusa:
       IGNIS_FAIL("--speculative medusa needs its heads (--speculative-model DIR; spec::make_medusa_proposer)");
+    case SpecMethod::Eagle:
+      IGNIS_FAIL("--speculative eagle needs its draft head (--speculative-model DIR; spec::make_eagle_proposer)");
   }
   return nullptr;
 }

@@ -83,6 +83,18 @@ class Proposer {
   // when the sequence holds `num_tokens` tokens (that token the last; its KV not computed yet):
   // the state a proposal made with SpecSeq::tokens.size() == num_tokens starts from.
   virtual void on_hidden(uint64_t id, int num_tokens, std::span<const float> hidden) {}
+  // Hidden-state proposers that need the target's state at EVERY position (EAGLE: its draft's KV
+  // at position j is computed from token j + 1 and the target's hidden state at j): the engine
+  // then runs the prefill chunks of requests that may speculate with all_logits (a logit and
+  // hidden row per token; the extra rows are not sampled) and, after every pass that ran such a
+  // request, calls on_hidden_rows with the rows it keeps: every row of a prefill chunk, the row of
+  // a plain decode, the root's and the accepted proposals' rows of a verification (a tree: the
+  // accepted path's, in path order), never a rejected one. `rows` is (count, hidden_size): row i
+  // is the state at position first_pos + i, whose logits predict token first_pos + i + 1.
+  // Positions the target took from the prefix cache never get one. Called before on_verified /
+  // on_hidden of the same pass; on_hidden is still called as for any hidden-state proposer.
+  virtual bool wants_all_hidden_rows() const { return false; }
+  virtual void on_hidden_rows(uint64_t id, int first_pos, int count, std::span<const float> rows) {}
   virtual void on_preempted(uint64_t id) {}  // its KV blocks were released (recomputed later)
   virtual void on_finished(uint64_t id) {}   // forget it
   // Forward rounds the last propose call ran (the policy's draft cost model); 0 for n-gram.

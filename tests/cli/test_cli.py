@@ -153,6 +153,51 @@ g = run(["generate", "--model", models["qwen3"], "--prompt", "x", "--speculative
 check(g.returncode != 0 and "shape" in g.stderr, f"heads of another model: {g.stderr[-200:]}")
 g = run(["generate", "--model", models["mistral"], "--prompt", "x", "--speculative", "ngram", "--typical-acceptance"] + common)
 check(g.returncode != 0 and "--typical-acceptance" in g.stderr, f"typical without a tree proposer: {g.stderr[-200:]}")
+# An EAGLE head (EAGLE-1/2 layout, zero weights) on the dummy Mistral model: runs, greedy output as without it.
+def write_eagle_head(d, hidden, vocab, bias_key=True):
+    import struct
+    os.makedirs(d)
+    cfg = {"architectures": ["LlamaForCausalLM"], "hidden_size": hidden, "intermediate_size": 64,
+           "num_attention_heads": 2, "num_key_value_heads": 1, "num_hidden_layers": 1, "vocab_size": vocab,
+           "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 512, "torch_dtype": "float32"}
+    if bias_key:
+        cfg["bias"] = True
+    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+    tensors, off = {}, 0
+    shapes = [("fc.weight", [hidden, 2 * hidden]), ("fc.bias", [hidden])]
+    for n, sh in (("q_proj", [hidden, hidden]), ("k_proj", [hidden // 2, hidden]), ("v_proj", [hidden // 2, hidden]),
+                  ("o_proj", [hidden, hidden])):
+        shapes.append((f"layers.0.self_attn.{n}.weight", sh))
+    shapes += [("layers.0.post_attention_layernorm.weight", [hidden]), ("layers.0.mlp.gate_proj.weight", [64, hidden]),
+               ("layers.0.mlp.up_proj.weight", [64, hidden]), ("layers.0.mlp.down_proj.weight", [hidden, 64])]
+    for name, shape in shapes:
+        n = 4 * (shape[0] * (shape[1] if len(shape) > 1 else 1))
+        tensors[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + n]}
+        off += n
+    hdr = json.dumps(tensors).encode()
+    hdr += b" " * ((8 - len(hdr) % 8) % 8)
+    with open(os.path.join(d, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(hdr)) + hdr + bytes(off))
+
+
+ehead = os.path.join(root, "eagle-head")
+write_eagle_head(ehead, 32, 32000)
+base = run(["generate", "--model", models["mistral"], "--prompt", "Once upon a time"] + common)
+eag = ["generate", "--model", models["mistral"], "--prompt", "Once upon a time", "--speculative", "eagle"] + common
+g = run(eag + ["--speculative-model", ehead, "--eagle-total-tokens", "8", "--eagle-depth", "3", "--eagle-topk", "3"])
+check(g.returncode == 0 and "generated tokens 6" in g.stderr and "speculative:" in g.stderr and g.stdout == base.stdout,
+      f"eagle: {g.stderr[-300:]}")
+g = run(eag)
+check(g.returncode != 0 and "--speculative-model" in g.stderr, f"eagle without a head: {g.stderr[-200:]}")
+g = run(eag + ["--speculative-model", ehead, "--eagle-depth", "0"])
+check(g.returncode != 0 and "--eagle-depth" in g.stderr, f"bad --eagle-depth: {g.stderr[-200:]}")
+g = run(["generate", "--model", models["mistral"], "--prompt", "x", "--eagle-topk", "4"] + common)
+check(g.returncode != 0 and "--speculative eagle" in g.stderr, f"--eagle-topk without eagle: {g.stderr[-200:]}")
+g = run(eag + ["--speculative-model", heads])
+check(g.returncode != 0 and "config.json" in g.stderr, f"not an EAGLE head: {g.stderr[-200:]}")
+g = run(["generate", "--model", models["qwen3"], "--prompt", "x", "--speculative", "eagle", "--speculative-model", ehead]
+        + common)
+check(g.returncode != 0 and "vocab_size" in g.stderr, f"head of another model: {g.stderr[-200:]}")
 # Several prompts run as one batch, outputs in order.
 r = run(["generate", "--model", models["qwen3"], "--prompt", "a", "--prompt", "b", "--prompt", "c"] + common)
 check(r.returncode == 0 and r.stdout.count("=== [") == 3 and "3 request(s)" in r.stderr, f"batch: {r.stdout[-300:]}")
