@@ -58,7 +58,9 @@ CpuModel::CpuModel(const ModelConfig& cfg, const WeightStore& ws, CpuModelOption
               "kv_heads {}, head_dim {})",
               cfg.vocab_size, cfg.hidden_size, cfg.intermediate_size, cfg.num_layers, cfg.num_heads,
               cfg.num_kv_heads, cfg.head_dim);
-  IGNIS_CHECK(!cfg.fusion.enabled, "cpu model: feature-fusion models (EAGLE draft heads) are not supported yet");
+  IGNIS_CHECK(!cfg.fusion.enabled || (opt.shard.tp_size == 1 && opt.shard.stages == 1),
+              "cpu model: a feature-fusion model (EAGLE draft head) runs on one rank only (tensor parallel {}, "
+              "pipeline stages {})", opt.shard.tp_size, opt.shard.stages);
   IGNIS_CHECK(cfg.num_heads % cfg.num_kv_heads == 0, "cpu model: num_heads {} is not a multiple of num_kv_heads {}",
               cfg.num_heads, cfg.num_kv_heads);
   IGNIS_CHECK(opt.kv_dtype == DType::F32 || opt.kv_dtype == DType::F8_E4M3,
@@ -95,8 +97,13 @@ CpuModel::CpuModel(const ModelConfig& cfg, const WeightStore& ws, CpuModelOption
     embed_ = get_f32(ws, "model.embed_tokens.weight", {V, H});
     if (tp) embed_ = std::vector<float>(embed_.begin() + tp_.v0 * H, embed_.begin() + tp_.v1 * H);
   }
+  if (cfg.fusion.enabled) {  // one rank only (checked above): x = fc(concat(embed, feature)) (+ bias)
+    std::vector<float> fc_bias;
+    if (cfg.fusion.fc_bias) fc_bias = get_f32(ws, "model.fc.bias", {H});
+    fc_ = cpu::Linear("model.fc", get_f32(ws, "model.fc.weight", {H, 2 * H}), H, 2 * H, std::move(fc_bias));
+  }
   if (last) {
-    final_norm_ = get_f32(ws, "model.norm.weight", {H});
+    if (!cfg.fusion.enabled || cfg.fusion.final_norm) final_norm_ = get_f32(ws, "model.norm.weight", {H});
     if (cfg.tie_word_embeddings)
       lm_head_ = cpu::Linear(tp ? "lm_head (tied to model.embed_tokens) " + what : "lm_head (tied to model.embed_tokens)",
                              embed_, tp_.v1 - tp_.v0, H, {});
@@ -110,7 +117,8 @@ CpuModel::CpuModel(const ModelConfig& cfg, const WeightStore& ws, CpuModelOption
   for (int l = first_layer_; l < end_layer_; ++l) {
     Layer& L = layers_[l];
     const LayerLinears mods = layer_linears(l);
-    L.attn_norm = get_f32(ws, lname(l, "input_layernorm.weight"), {H});
+    if (l > 0 || !cfg.fusion.enabled || cfg.fusion.first_input_norm)
+      L.attn_norm = get_f32(ws, lname(l, "input_layernorm.weight"), {H});
     L.mlp_norm = get_f32(ws, lname(l, "post_attention_layernorm.weight"), {H});
     std::vector<float> bqkv, bo;
     if (qkv_bias) {
@@ -163,6 +171,9 @@ void CpuModel::validate(const ForwardBatch& batch) const {
     IGNIS_CHECK(s.num_cached >= 0 && int64_t(s.num_cached) + s.num_tokens <= std::numeric_limits<int32_t>::max() / 2,
                 "forward: sequence {} has num_cached {} out of range", si, s.num_cached);
     total += s.num_tokens;
+    IGNIS_CHECK(!cfg_.fusion.enabled || s.features,
+                "forward: sequence {} has no features; a feature-fusion model (EAGLE draft head) needs one hidden "
+                "state per new token (BatchSeq::features)", si);
     if (s.is_tree()) {
       IGNIS_CHECK(int(s.tree_parent.size()) == s.num_tokens && s.all_logits,
                   "forward: sequence {} tree has {} parents for {} tokens (all_logits {}); need one per token and "
@@ -226,6 +237,18 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
 
   if (shard_.stage > 0) {  // a later pipeline stage: the previous stage's residual stream
     shard_.pp->recv(h.data(), h.size(), shard_.prev_rank);
+  } else if (cfg_.fusion.enabled) {  // h = fc(concat(embed(token), feature)) per row, embedding first
+    std::vector<float> e(size_t(n) * H), cat(size_t(n) * 2 * H);
+    cpu::embedding(e.data(), embed_.data(), batch.tokens.data(), n, V, H);
+    for (const auto& s : aseqs) {
+      const float* f = batch.seqs[size_t(&s - aseqs.data())].features;
+      for (int t = 0; t < s.num_tokens; ++t) {
+        float* row = cat.data() + size_t(s.token_offset + t) * 2 * H;
+        std::memcpy(row, e.data() + size_t(s.token_offset + t) * H, sizeof(float) * H);
+        std::memcpy(row + H, f + size_t(t) * H, sizeof(float) * H);
+      }
+    }
+    fc_.forward(h.data(), cat.data(), n);
   } else if (!tp) {
     cpu::embedding(h.data(), embed_.data(), batch.tokens.data(), n, V, H);
   } else {  // vocabulary parallel: this rank's rows, zeros elsewhere, summed over the ranks
@@ -238,7 +261,9 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
     }
     shard_.tp->all_reduce_sum(h.data(), h.size());
   }
-  cpu::rmsnorm(x.data(), h.data(), layers_[size_t(first_layer_)].attn_norm.data(), n, H, eps);
+  // A fusion model's layer 0 without an input norm reads the fused rows as they are.
+  if (layers_[size_t(first_layer_)].attn_norm.empty()) x = h;
+  else cpu::rmsnorm(x.data(), h.data(), layers_[size_t(first_layer_)].attn_norm.data(), n, H, eps);
   for (int l = first_layer_; l < end_layer_; ++l) {
     Layer& L = layers_[l];
     // Attention block.
@@ -292,7 +317,12 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
       break;
     }
     const float* next_norm = l + 1 < cfg_.num_layers ? layers_[l + 1].attn_norm.data() : final_norm_.data();
-    cpu::add_rmsnorm(x.data(), h.data(), o.data(), next_norm, n, H, eps);
+    if (l + 1 == cfg_.num_layers && final_norm_.empty()) {  // a fusion model without a final norm
+      for (size_t i = 0; i < h.size(); ++i) h[i] += o[i];
+      x = h;
+    } else {
+      cpu::add_rmsnorm(x.data(), h.data(), o.data(), next_norm, n, H, eps);
+    }
   }
   if (!last) {
     shard_.pp->send(h.data(), h.size(), shard_.next_rank);

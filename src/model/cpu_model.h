@@ -83,7 +83,7 @@ class CpuModel : public Model {
 
  private:
   struct Layer {
-    std::vector<float> attn_norm;  // (hidden)
+    std::vector<float> attn_norm;  // (hidden); empty for a fusion model's layer 0 without an input norm
     cpu::Linear qkv;               // (q_size + 2 * kv_size, hidden): q_proj, k_proj, v_proj stacked (+ bias)
     cpu::Linear o;                 // (hidden, q_size) (+ bias)
     std::vector<float> mlp_norm;   // (hidden)
@@ -99,7 +99,8 @@ class CpuModel : public Model {
   TpLayout tp_;                    // this rank's heads / columns / vocabulary rows (the whole model by default)
   int first_layer_ = 0, end_layer_ = 0;  // this stage's layers (layers_ outside it stay empty)
   std::vector<float> embed_;       // (vocab rows of this rank, hidden)
-  std::vector<float> final_norm_;  // (hidden)
+  std::vector<float> final_norm_;  // (hidden); empty for a fusion model without one
+  cpu::Linear fc_;                 // (hidden, 2 * hidden) a fusion model's fc (+ bias), else empty
   cpu::Linear lm_head_;            // (vocab, hidden); a copy of embed_ when tied
   std::vector<float> inv_freq_;    // (head_dim / 2)
   std::vector<Layer> layers_;

@@ -99,8 +99,13 @@ WeightStore tiny_weights(const ModelConfig& c, uint64_t seed, DType dtype) {
   const int64_t H = c.hidden_size, I = c.intermediate_size, Q = c.q_size(), KV = c.kv_size();
   const float sh = 1.0f / std::sqrt(float(H)), si = 1.0f / std::sqrt(float(I)), sq = 1.0f / std::sqrt(float(Q));
   add_tensor(ws, "model.embed_tokens.weight", {c.vocab_size, H}, dtype, rng, 0.0f, 1.0f);
+  if (c.fusion.enabled) {
+    add_tensor(ws, "model.fc.weight", {H, 2 * H}, dtype, rng, 0.0f, 1.0f / std::sqrt(float(2 * H)));
+    if (c.fusion.fc_bias) add_tensor(ws, "model.fc.bias", {H}, dtype, rng, 0.0f, 0.2f);
+  }
   for (int l = 0; l < c.num_layers; ++l) {
-    add_tensor(ws, ln(l, "input_layernorm.weight"), {H}, dtype, rng, 1.0f, 0.2f);
+    if (l > 0 || !c.fusion.enabled || c.fusion.first_input_norm)
+      add_tensor(ws, ln(l, "input_layernorm.weight"), {H}, dtype, rng, 1.0f, 0.2f);
     add_tensor(ws, ln(l, "post_attention_layernorm.weight"), {H}, dtype, rng, 1.0f, 0.2f);
     add_tensor(ws, ln(l, "self_attn.q_proj.weight"), {Q, H}, dtype, rng, 0.0f, sh);
     add_tensor(ws, ln(l, "self_attn.k_proj.weight"), {KV, H}, dtype, rng, 0.0f, sh);
@@ -116,7 +121,7 @@ WeightStore tiny_weights(const ModelConfig& c, uint64_t seed, DType dtype) {
     add_tensor(ws, ln(l, "mlp.up_proj.weight"), {I, H}, dtype, rng, 0.0f, sh);
     add_tensor(ws, ln(l, "mlp.down_proj.weight"), {H, I}, dtype, rng, 0.0f, si);
   }
-  add_tensor(ws, "model.norm.weight", {H}, dtype, rng, 1.0f, 0.2f);
+  if (!c.fusion.enabled || c.fusion.final_norm) add_tensor(ws, "model.norm.weight", {H}, dtype, rng, 1.0f, 0.2f);
   if (!c.tie_word_embeddings) add_tensor(ws, "lm_head.weight", {c.vocab_size, H}, dtype, rng, 0.0f, 2.0f * sh);
   return ws;
 }
@@ -159,7 +164,7 @@ int first_ambiguous_row(const std::vector<float>& x, int m, int k, const LinearS
 }  // namespace
 
 std::vector<float> naive_logits(const ModelConfig& c, const WeightStore& ws, const std::vector<int32_t>& tokens,
-                                const NaiveQuant* nq) {
+                                const NaiveQuant* nq, const std::vector<float>* features) {
   if (nq) nq->ambiguous_from = int(tokens.size());
   // The input a module sees: x itself, or a fake-quantized copy when nq says so.
   auto in = [&](const std::string& module, const std::vector<float>& x, int m, int k) {
@@ -178,6 +183,18 @@ std::vector<float> naive_logits(const ModelConfig& c, const WeightStore& ws, con
   std::vector<float> h(size_t(n) * H);
   for (int t = 0; t < n; ++t)
     for (int j = 0; j < H; ++j) h[size_t(t) * H + j] = emb[size_t(tokens[t]) * H + j];
+  if (c.fusion.enabled) {  // h = fc(concat(embed, feature)) (+ bias)
+    IGNIS_CHECK(features && features->size() == size_t(n) * H, "naive_logits: a fusion model needs (n, hidden) features");
+    std::vector<float> cat(size_t(n) * 2 * H);
+    for (int t = 0; t < n; ++t)
+      for (int j = 0; j < H; ++j) {
+        cat[size_t(t) * 2 * H + j] = h[size_t(t) * H + j];
+        cat[size_t(t) * 2 * H + H + j] = (*features)[size_t(t) * H + j];
+      }
+    std::vector<float> bias;
+    if (c.fusion.fc_bias) bias = f32(ws, "model.fc.bias");
+    h = lin(cat, f32(ws, "model.fc.weight"), c.fusion.fc_bias ? &bias : nullptr, n, H, 2 * H);
+  }
   // Explicit mask: query i may see key j iff j <= i and (no window or i - j < window).
   std::vector<char> mask(size_t(n) * n);
   for (int i = 0; i < n; ++i)
@@ -197,7 +214,9 @@ std::vector<float> naive_logits(const ModelConfig& c, const WeightStore& ws, con
       }
   };
   for (int l = 0; l < c.num_layers; ++l) {
-    auto x = norm(h, f32(ws, ln(l, "input_layernorm.weight")), n, H, c.rms_norm_eps);
+    auto x = l == 0 && c.fusion.enabled && !c.fusion.first_input_norm
+                 ? h
+                 : norm(h, f32(ws, ln(l, "input_layernorm.weight")), n, H, c.rms_norm_eps);
     bool qb = c.attention_bias || c.arch == Arch::Qwen2;
     std::vector<float> bq, bk, bv, bo;
     if (qb) bq = f32(ws, ln(l, "self_attn.q_proj.bias")), bk = f32(ws, ln(l, "self_attn.k_proj.bias")),
@@ -249,7 +268,7 @@ std::vector<float> naive_logits(const ModelConfig& c, const WeightStore& ws, con
     auto d = lin(in(ln(l, "mlp.down_proj"), g, n, I), f32(ws, ln(l, "mlp.down_proj.weight")), nullptr, n, H, I);
     for (size_t i = 0; i < h.size(); ++i) h[i] += d[i];
   }
-  auto x = norm(h, f32(ws, "model.norm.weight"), n, H, c.rms_norm_eps);
+  auto x = c.fusion.enabled && !c.fusion.final_norm ? h : norm(h, f32(ws, "model.norm.weight"), n, H, c.rms_norm_eps);
   auto head = f32(ws, c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
   return lin(in("lm_head", x, n, H), head, nullptr, n, V, H);
 }

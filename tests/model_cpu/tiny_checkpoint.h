@@ -17,7 +17,7 @@ namespace ignis::test {
 ModelConfig tiny_config(Arch arch = Arch::Llama, int kv_heads = 2, int sliding_window = 0);
 
 // Random weights for every tensor `cfg` needs (biases when attention_bias / Qwen2 / o_proj_bias,
-// no lm_head when tied), stored as `dtype` (F32, F16 or BF16). Deterministic in `seed`.
+// no lm_head when tied; a fusion config's fc, without the norms it drops), stored as `dtype` (F32, F16 or BF16). Deterministic in `seed`.
 WeightStore tiny_weights(const ModelConfig& cfg, uint64_t seed, DType dtype = DType::F32);
 
 // FP8 fake-quantization for naive_logits: per module ("model.layers.0.self_attn.q_proj", "lm_head"),
@@ -35,9 +35,10 @@ struct NaiveQuant {
 
 // Logits (tokens.size(), vocab) of one sequence starting at position 0, computed densely
 // with plain loops: no KV cache, no paging, an explicit mask matrix. With `q`, every projection's
-// input is fake-quantized first (quant/quantize.h) and K (after RoPE) / V too.
+// input is fake-quantized first (quant/quantize.h) and K (after RoPE) / V too. A fusion config
+// (ModelConfig::fusion) needs `features` (tokens.size(), hidden): row t is fused with token t.
 std::vector<float> naive_logits(const ModelConfig& cfg, const WeightStore& ws, const std::vector<int32_t>& tokens,
-                                const NaiveQuant* q = nullptr);
+                                const NaiveQuant* q = nullptr, const std::vector<float>* features = nullptr);
 
 // max |a - b| / max |b|.
 double rel_err(const float* a, const float* b, size_t n);
