@@ -15,6 +15,7 @@
 #include "kernels/int_gemv.h"
 #include "kernels/kv_compact.h"
 #include "kernels/fp8_quantize.h"
+#include "kernels/fusion.h"
 #include "kernels/gemv.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope_kv.h"
@@ -81,6 +82,9 @@ void CudaModel::validate(const ForwardBatch& b) const {
         IGNIS_CHECK(s.tree_parent[size_t(t)] >= 0 && s.tree_parent[size_t(t)] < t,
                     "cuda forward: sequence {} tree node {} has parent {} (need [0, {}))", i, t, s.tree_parent[size_t(t)], t);
     }
+    IGNIS_CHECK(!cfg_.fusion.enabled || s.features,
+                "cuda forward: sequence {} has no features; a feature-fusion model (EAGLE draft head) needs one "
+                "hidden state per new token (BatchSeq::features, num_tokens x hidden_size {} fp32)", i, cfg_.hidden_size);
     const int64_t end = int64_t(s.num_cached) + s.num_tokens;
     IGNIS_CHECK(end <= max_model_len_, "cuda forward: sequence {} reaches position {} beyond max_model_len {}", i, end,
                 max_model_len_);
@@ -164,6 +168,10 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
       if (pc.all_logits || (pc.last_logit && t == pc.num_tokens - 1)) rows[R++] = T + t;
     }
     if (p.tree_words > 0) stage_tree(s, pc, T, p.tree_words);
+    if (cfg_.fusion.enabled)  // the piece's rows of the sequence's features (validate: not null)
+      std::memcpy(h_features_.as<float>() + size_t(T) * cfg_.hidden_size,
+                  s.features + size_t(pc.num_cached - s.num_cached) * cfg_.hidden_size,
+                  size_t(pc.num_tokens) * cfg_.hidden_size * sizeof(float));
     T += pc.num_tokens;
   }
   if (p.graph) {  // pad to the bucket: padding tokens write no K/V and their tiles are skipped
@@ -178,6 +186,8 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
           h_tree_begin_.as<int32_t>()[T] = INT32_MAX;
         }
         rows[R++] = T;
+        if (cfg_.fusion.enabled)
+          std::memset(h_features_.as<float>() + size_t(T) * cfg_.hidden_size, 0, size_t(cfg_.hidden_size) * sizeof(float));
         ++T;
       }
     }
@@ -199,6 +209,9 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
   IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_tiles_.get(), tiles, nt * sizeof(kernels::AttentionTile), cudaMemcpyHostToDevice,
                                    stream_));
   IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_logit_rows_.get(), rows, R * 4, cudaMemcpyHostToDevice, stream_));
+  if (cfg_.fusion.enabled)
+    IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_features_.get(), h_features_.as<float>(), size_t(T) * cfg_.hidden_size * sizeof(float),
+                                     cudaMemcpyHostToDevice, stream_));
   if (p.tree_words > 0) {
     IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_attn_positions_.get(), h_attn_positions_.as<int32_t>(), T * 4, cudaMemcpyHostToDevice,
                                      stream_));
@@ -259,15 +272,34 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
   };
   if (prof) prof->begin(s, T);
   float* res = residual_.as<float>();
-  kernels::embedding(dtype_, d_tokens_.as<int32_t>(), T, embed_.get(), cfg_.vocab_size, H, res, s);
-  mark("embedding");
+  if (cfg_.fusion.enabled) {
+    // residual = x_ = fc(concat(embed(token), feature)) (+ bias): one GEMM over the fused rows (fp32 out)
+    kernels::fusion_concat(dtype_, d_tokens_.as<int32_t>(), T, embed_.get(), cfg_.vocab_size, H,
+                           d_features_.as<float>(), fusion_in_.get(), s);
+    mark("fusion_concat");
+    linear(fusion_in_.get(), fc_w_.get(), res, T, H, 2 * H, DType::F32);
+    mark("gemm_fc");
+    kernels::fusion_bias_residual(dtype_, res, fc_b_ ? fc_b_.get() : nullptr, T, H, res, x_.get(), s);
+    mark("fusion_bias");
+  } else {
+    kernels::embedding(dtype_, d_tokens_.as<int32_t>(), T, embed_.get(), cfg_.vocab_size, H, res, s);
+    mark("embedding");
+  }
   for (int l = 0; l < cfg_.num_layers; ++l) {
     const LayerWeights& w = layers_[l];
-    // residual += previous MLP output (none for layer 0), fused with this layer's input norm, which
-    // writes what the q/k/v projection reads (dtype activations or FP8 codes + scales)
-    kernels::add_rmsnorm(dtype_, res, l == 0 ? nullptr : o_.get(), nullptr, w.attn_norm.get(),
-                         w.qkv.fp8() ? nullptr : x_.get(), nullptr, T, H, eps, s, fp8_out_for(w.qkv, T));
-    mark("add_rmsnorm");
+    if (!w.attn_norm) {
+      // a fusion model's layer 0 without an input norm: q/k/v read the fused rows (x_) as they are
+      if (w.qkv.fp8()) {
+        kernels::quantize_rows_fp8(dtype_, x_.get(), H, T, H, fp8_out_for(w.qkv, T), s);
+        mark("quantize_fp8");
+      }
+    } else {
+      // residual += previous MLP output (none for layer 0), fused with this layer's input norm, which
+      // writes what the q/k/v projection reads (dtype activations or FP8 codes + scales)
+      kernels::add_rmsnorm(dtype_, res, l == 0 ? nullptr : o_.get(), nullptr, w.attn_norm.get(),
+                           w.qkv.fp8() ? nullptr : x_.get(), nullptr, T, H, eps, s, fp8_out_for(w.qkv, T));
+      mark("add_rmsnorm");
+    }
     linear(linear_in(w.qkv, x_.get()), w.qkv, qkv_.get(), T, dtype_);
     mark("gemm_qkv");
     char* kc = kv_.as<char>() + size_t(2 * l) * kv_layer_bytes_;
@@ -342,10 +374,16 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     linear(linear_in(w.down, act_.get()), w.down, o_.get(), T, dtype_);
     mark("gemm_down");
   }
-  // last MLP output added only for the logit rows, then the final norm (gathered rows -> x_)
-  kernels::add_rmsnorm(dtype_, res, o_.get(), nullptr, final_norm_.get(), x_.get(), d_logit_rows_.as<int32_t>(),
-                       p.num_logit_rows, H, eps, s);
-  mark("add_rmsnorm");
+  // last MLP output added only for the logit rows, then the final norm (gathered rows -> x_); a
+  // fusion model without a final norm gathers the rows as they are (its predicted features)
+  if (!final_norm_) {
+    kernels::add_gather_rows(dtype_, res, o_.get(), d_logit_rows_.as<int32_t>(), p.num_logit_rows, H, x_.get(), s);
+    mark("add_gather_rows");
+  } else {
+    kernels::add_rmsnorm(dtype_, res, o_.get(), nullptr, final_norm_.get(), x_.get(), d_logit_rows_.as<int32_t>(),
+                         p.num_logit_rows, H, eps, s);
+    mark("add_rmsnorm");
+  }
   const int rows = std::min(p.num_logit_rows, max_logit_rows_);
   linear(x_.get(), lm_head_.ptr, logits_.get(), rows, cfg_.vocab_size, H, DType::F32);
   mark("gemm_lm_head");

@@ -136,7 +136,7 @@ class CudaModel : public Model {
     bool wint() const { return bits != 0; }
   };
   struct LayerWeights {
-    DeviceBuffer attn_norm, bqkv, bo, mlp_norm;
+    DeviceBuffer attn_norm, bqkv, bo, mlp_norm;  // attn_norm empty: a fusion model's layer 0 without an input norm
     Linear qkv, o, gate_up, down;
   };
   // The input of a linear layer: dtype activations, and FP8 codes + scales when it is FP8 (written by
@@ -213,7 +213,13 @@ class CudaModel : public Model {
   int gemm_cached_ = 0, gemm_timed_ = 0;
 
   // weights
-  DeviceBuffer embed_, final_norm_, inv_freq_;
+  DeviceBuffer embed_, final_norm_, inv_freq_;  // final_norm_ empty for a fusion model without one
+  // A feature-fusion model (ModelConfig::fusion, an EAGLE draft head): fc (hidden, 2 * hidden) and its bias
+  // (hidden, or empty) in the compute dtype; each pass's BatchSeq::features rows are staged with the other
+  // step inputs (h_features_ -> d_features_, fp32) and fused with the embeddings into fusion_in_ (tokens,
+  // 2 * hidden) before one GEMM into the residual stream. The buffers are fixed: fusion passes are graph-safe.
+  DeviceBuffer fc_w_, fc_b_, fusion_in_, d_features_;
+  PinnedBuffer h_features_;
   Linear lm_head_;
   std::vector<LayerWeights> layers_;
 

@@ -119,7 +119,6 @@ CudaModel::CudaModel(const ModelConfig& cfg, const WeightStore& weights, CudaMod
     profiler_ = std::make_unique<StepProfiler>();
     opt_.cuda_graphs = false;  // events are recorded between eager launches only
   }
-  IGNIS_CHECK(!cfg.fusion.enabled, "cuda backend: feature-fusion models (EAGLE draft heads) are not supported yet");
   use_gemv_ = opt_.gemv;
   attention_impl_ = opt_.attention;
   IGNIS_CHECK(device_count() > 0, "cuda backend: no CUDA device found (cudaGetDeviceCount)");
@@ -287,11 +286,16 @@ void CudaModel::upload_weights(const WeightStore& ws) {
   };
 
   embed_ = up.upload({{"model.embed_tokens.weight", {V, H}}}, "model.embed_tokens.weight");
+  if (cfg_.fusion.enabled) {  // an EAGLE head's fc: dense in the compute dtype (never quantized)
+    fc_w_ = up.upload({{"model.fc.weight", {H, 2 * H}}}, "model.fc.weight");
+    if (cfg_.fusion.fc_bias) fc_b_ = up.upload({{"model.fc.bias", {H}}}, "model.fc.bias");
+  }
   layers_.resize(cfg_.num_layers);
   for (int l = 0; l < cfg_.num_layers; ++l) {
     LayerWeights& w = layers_[l];
     const LayerLinears mods = layer_linears(l);
-    w.attn_norm = up.upload({{L(l, "input_layernorm.weight"), {H}}}, L(l, "input_layernorm.weight"));
+    if (l > 0 || !cfg_.fusion.enabled || cfg_.fusion.first_input_norm)
+      w.attn_norm = up.upload({{L(l, "input_layernorm.weight"), {H}}}, L(l, "input_layernorm.weight"));
     w.qkv = upload_linear(load_linear(ws, cfg_, mods.qkv, H));
     if (qkv_bias)
       w.bqkv = up.upload({{L(l, "self_attn.q_proj.bias"), {Q}},
@@ -304,7 +308,8 @@ void CudaModel::upload_weights(const WeightStore& ws) {
     w.gate_up = upload_linear(load_linear(ws, cfg_, mods.gate_up, H));
     w.down = upload_linear(load_linear(ws, cfg_, mods.down, I));
   }
-  final_norm_ = up.upload({{"model.norm.weight", {H}}}, "model.norm.weight");
+  if (!cfg_.fusion.enabled || cfg_.fusion.final_norm)
+    final_norm_ = up.upload({{"model.norm.weight", {H}}}, "model.norm.weight");
   if (cfg_.tie_word_embeddings) {
     lm_head_.n = int(V);
     lm_head_.k = int(H);
@@ -383,6 +388,11 @@ void CudaModel::allocate_activations() {
   h_attn_positions_ = PinnedBuffer(T * 4);
   h_tree_begin_ = PinnedBuffer(T * 4);
   h_tree_mask_ = PinnedBuffer(size_t(T) * kMaxTreeWords * 4);
+  if (cfg_.fusion.enabled) {  // the fused input rows, and each pass's features (fp32)
+    fusion_in_ = DeviceBuffer(T * 2 * H * es, "fusion fc input (max_num_tokens, 2 * hidden)");
+    d_features_ = DeviceBuffer(T * H * 4, "step features (max_num_tokens, hidden) fp32");
+    h_features_ = PinnedBuffer(T * H * 4);
+  }
 }
 
 std::unique_ptr<CudaModel> CudaModel::load(const std::filesystem::path& dir, LoadFormat fmt, uint64_t seed,
