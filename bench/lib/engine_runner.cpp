@@ -162,6 +162,7 @@ std::vector<RequestRecord> run_engine(Engine& engine, const Tokenizer* tok, cons
     obs->spec_sequences = after.spec_sequences - before.spec_sequences;
     obs->spec_proposed = after.spec_proposed_tokens - before.spec_proposed_tokens;
     obs->spec_accepted = after.spec_accepted_tokens - before.spec_accepted_tokens;
+    obs->spec_propose_ns = after.spec_propose_ns - before.spec_propose_ns;
     if (o.constraint) {
       obs->constraint = o.constraint_name.empty() ? "constrained" : o.constraint_name;
       obs->constraint_masks = after.constraint_masks - before.constraint_masks;

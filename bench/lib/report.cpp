@@ -97,6 +97,8 @@ Report compute_report(const std::string& mode, const std::vector<RequestRecord>&
     r.spec_accepted_tokens = obs.spec_accepted;
     r.spec_acceptance_rate = obs.spec_proposed > 0 ? double(obs.spec_accepted) / double(obs.spec_proposed) : 0.0;
     r.spec_mean_accepted = obs.spec_sequences > 0 ? double(obs.spec_accepted) / double(obs.spec_sequences) : 0.0;
+    if (obs.spec_propose_ns >= 0 && obs.spec_steps > 0)
+      r.spec_propose_ms_per_step = double(obs.spec_propose_ns) / 1e6 / double(obs.spec_steps);
   }
   r.constraint = obs.constraint;
   if (!obs.constraint.empty()) {
@@ -185,6 +187,9 @@ std::string format_table(const Report& r) {
                      "sequence-step, {} steps verified\n",
                      r.spec_method, *r.spec_acceptance_rate * 100, r.spec_accepted_tokens.value_or(0),
                      r.spec_proposed_tokens.value_or(0), *r.spec_mean_accepted, *r.spec_steps);
+  if (r.spec_propose_ms_per_step && r.spec_steps && r.duration_s > 0)
+    s += fmt::format("  drafting              {:.2f} ms per verified step ({:.1f} % of the run)\n", *r.spec_propose_ms_per_step,
+                     *r.spec_propose_ms_per_step * double(*r.spec_steps) / 10.0 / r.duration_s);
   if (r.speedup && r.baseline_output_tokens_per_s)
     s += fmt::format("  vs no speculation     {:.3f} x output tokens/s ({:.1f} without)\n", *r.speedup,
                      *r.baseline_output_tokens_per_s);
@@ -249,6 +254,7 @@ std::string to_json(const Report& r) {
       {"spec_steps", opt_json(r.spec_steps)},
       {"spec_proposed_tokens", opt_json(r.spec_proposed_tokens)},
       {"spec_accepted_tokens", opt_json(r.spec_accepted_tokens)},
+      {"spec_propose_ms_per_step", opt_json(r.spec_propose_ms_per_step)},
       {"baseline_output_tokens_per_s", opt_json(r.baseline_output_tokens_per_s)},
       {"speedup_vs_no_spec", opt_json(r.speedup)},
       {"greedy_identical", opt_json(r.greedy_identical)},

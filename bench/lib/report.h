@@ -41,6 +41,7 @@ struct EngineObservations {
   std::string hardware;                        // "" = unknown
   // Speculative decoding (EngineStats' spec counters over the run); -1 = unknown / off.
   int64_t spec_steps = -1, spec_sequences = -1, spec_proposed = -1, spec_accepted = -1;
+  int64_t spec_propose_ns = -1;  // host time spent drafting (Proposer::propose) over the run
   std::string spec_method;  // "" = no speculation
   // Constrained decoding (--json-schema / --regex); "" / -1 = free decoding or unknown.
   std::string constraint;             // what constrained every request, e.g. "json_schema FILE"
@@ -72,6 +73,7 @@ struct Report {
   std::string spec_method;
   std::optional<double> spec_acceptance_rate, spec_mean_accepted;
   std::optional<int64_t> spec_steps, spec_proposed_tokens, spec_accepted_tokens;
+  std::optional<double> spec_propose_ms_per_step;  // drafting time per verified step
   // With a baseline run of the same workload without speculation (add_baseline): its output
   // tokens/s, the speedup (this run's output tokens/s over it) and, when both runs are greedy,
   // how many requests produced identical tokens.

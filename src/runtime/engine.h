@@ -152,6 +152,7 @@ struct EngineStats {
   // Speculative decoding: steps that verified proposals, sequence-steps that did (each yields
   // accepted + 1 tokens), proposals verified and accepted.
   int64_t spec_steps = 0, spec_sequences = 0, spec_proposed_tokens = 0, spec_accepted_tokens = 0;
+  int64_t spec_propose_ns = 0;  // engine-thread time in Proposer::propose (drafting, before the verification pass)
   // Constrained decoding: sampling rows masked by a request's constraint and the host time the
   // engine thread spent filling those masks (Matcher::fill_mask, before each step's sampling).
   int64_t constraint_masks = 0, constraint_mask_ns = 0;

@@ -118,7 +118,9 @@ bool Engine::Impl::propose(StepPlan& plan) {
     IGNIS_LOG(Error, "engine: speculative proposer {} failed: {}", proposer->name(), e.what());
     proposals.assign(spec_seqs.size(), Proposal{});
   }
-  policy->observe_proposer(proposer->last_rounds(), wanted, now() - t0, proposer->last_catchup_tokens());
+  const double propose_s = now() - t0;
+  stats.spec_propose_ns += int64_t(propose_s * 1e9);
+  policy->observe_proposer(proposer->last_rounds(), wanted, propose_s, proposer->last_catchup_tokens());
   for (size_t i = 0; i < spec_seqs.size(); ++i) {
     ScheduledSeq& s = *spec_plan_seqs[i];
     Proposal& p = proposals[i];

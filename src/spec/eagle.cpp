@@ -196,22 +196,35 @@ int EagleProposer::valid_prefix(std::span<const int32_t> table, int from_block, 
 }
 
 bool EagleProposer::top_children(const float* lg, int k, std::vector<std::pair<int32_t, double>>& out) {
+  // One pass for the maximum (and finiteness), one for the top k (a sorted array of k: most ids
+  // fail one comparison with its worst), one for the log-sum-exp: terms more than 40 below the
+  // maximum (each < 4.3e-18 of the sum's largest term) are left out. Called for every frontier
+  // node of every draft pass, so it is on the step's critical path.
   out.clear();
   const int V = vocab_;
-  double mx = -INFINITY;
+  float mx = -INFINITY;
+  bool finite = true;
   for (int v = 0; v < V; ++v) {
-    if (!std::isfinite(lg[v])) return false;
-    mx = std::max(mx, double(lg[v]));
+    finite &= std::isfinite(lg[v]);
+    mx = std::max(mx, lg[v]);
   }
-  double sum = 0;
-  for (int v = 0; v < V; ++v) sum += std::exp(double(lg[v]) - mx);
-  const double lse = mx + std::log(sum);
+  if (!finite) return false;
   k = std::min(k, V);
-  idx_.resize(size_t(V));
-  for (int v = 0; v < V; ++v) idx_[size_t(v)] = v;
-  std::partial_sort(idx_.begin(), idx_.begin() + k, idx_.end(),
-                    [&](int32_t a, int32_t b) { return lg[a] != lg[b] ? lg[a] > lg[b] : a < b; });
-  for (int i = 0; i < k; ++i) out.push_back({idx_[size_t(i)], double(lg[idx_[size_t(i)]]) - lse});
+  std::vector<int32_t>& top = idx_;  // ids, best first (ties: the lower id)
+  top.clear();
+  for (int v = 0; v < V; ++v) {
+    if (int(top.size()) == k && !(lg[v] > lg[top.back()])) continue;  // v > every id held: ties lose
+    size_t at = top.size();
+    while (at > 0 && lg[v] > lg[top[at - 1]]) --at;
+    top.insert(top.begin() + long(at), v);
+    if (int(top.size()) > k) top.pop_back();
+  }
+  const float cut = mx - 40.0f;
+  double sum = 0;
+  for (int v = 0; v < V; ++v)
+    if (lg[v] > cut) sum += double(std::exp(lg[v] - mx));
+  const double lse = double(mx) + std::log(sum);
+  for (int32_t t : top) out.push_back({t, double(lg[t]) - lse});
   return true;
 }
 

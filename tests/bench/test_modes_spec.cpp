@@ -54,6 +54,7 @@ TEST(BenchModesSpec, CompareNoSpecOnTheDemoModels) {
     EXPECT_EQ(j["greedy_identical"], 2) << out;
     EXPECT_GT(j["spec_proposed_tokens"].get<int64_t>(), 0) << out;
     EXPECT_TRUE(j["spec_acceptance_rate"].is_number()) << out;
+    EXPECT_GT(j["spec_propose_ms_per_step"].get<double>(), 0.0) << out;  // the engine timed the drafting
     EXPECT_TRUE(j["speedup_vs_no_spec"].is_number()) << out;
   }
   out = run_capture(kIgnis + " generate --model " + kDemo.string() + " --device cpu --speculative-model " +

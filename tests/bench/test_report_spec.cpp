@@ -33,6 +33,7 @@ TEST(ReportSpec, AcceptanceSpeedupAndIdenticalOutputs) {
   o.spec_sequences = 20;
   o.spec_proposed = 80;
   o.spec_accepted = 50;
+  o.spec_propose_ns = 30'000'000;  // 30 ms over 10 verified steps
   const auto spec_recs = recs(1.0, {{1, 2, 3, 4}, {5, 6, 7, 8}, {9, 9}});
   const auto base_recs = recs(2.0, {{1, 2, 3, 4}, {5, 6, 0, 8}, {9, 9}});
   Report r = compute_report("latency", spec_recs, o);
@@ -40,6 +41,8 @@ TEST(ReportSpec, AcceptanceSpeedupAndIdenticalOutputs) {
   ASSERT_TRUE(r.spec_acceptance_rate && r.spec_mean_accepted && r.spec_steps);
   EXPECT_DOUBLE_EQ(*r.spec_acceptance_rate, 50.0 / 80.0);
   EXPECT_DOUBLE_EQ(*r.spec_mean_accepted, 2.5);
+  ASSERT_TRUE(r.spec_propose_ms_per_step.has_value());
+  EXPECT_DOUBLE_EQ(*r.spec_propose_ms_per_step, 3.0);
   EXPECT_FALSE(r.speedup.has_value());
   add_baseline(r, base, spec_recs, base_recs, /*greedy=*/true);
   ASSERT_TRUE(r.speedup && r.greedy_identical && r.greedy_compared);
@@ -49,11 +52,13 @@ TEST(ReportSpec, AcceptanceSpeedupAndIdenticalOutputs) {
   const std::string t = format_table(r);
   EXPECT_NE(t.find("speculative (draft)     acceptance 62.5 % (50 of 80 proposed), 2.50 accepted"), std::string::npos) << t;
   EXPECT_NE(t.find("vs no speculation     2.000 x output tokens/s"), std::string::npos) << t;
+  EXPECT_NE(t.find("drafting              3.00 ms per verified step (3.0 % of the run)"), std::string::npos) << t;
   EXPECT_NE(t.find("greedy output         2 of 3 requests identical"), std::string::npos) << t;
   const auto j = nlohmann::json::parse(to_json(r));
   EXPECT_EQ(j["speculative_method"], "draft");
   EXPECT_DOUBLE_EQ(j["spec_acceptance_rate"].get<double>(), 0.625);
   EXPECT_DOUBLE_EQ(j["spec_mean_accepted_per_step"].get<double>(), 2.5);
+  EXPECT_DOUBLE_EQ(j["spec_propose_ms_per_step"].get<double>(), 3.0);
   EXPECT_DOUBLE_EQ(j["speedup_vs_no_spec"].get<double>(), 2.0);
   EXPECT_EQ(j["greedy_identical"], 2);
   EXPECT_EQ(j["greedy_compared"], 3);
