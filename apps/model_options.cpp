@@ -207,12 +207,18 @@ EngineParts load_engine_parts(const ModelFlags& mf, const SpecFlags& sf) {
     LoadedDraft ld = load_eagle_draft(sf.draft_dir, mf.model_dir, *lm.model, lm.kv_num_blocks, lo, mf.kv_block_size);
     draft = std::move(ld.model);
     blocks = ld.kv_num_blocks;
+  } else if (sc.method == SpecMethod::Medusa) {
+    LoadedMedusa m = load_medusa_proposer(sf.draft_dir, mf.model_dir, *lm.model, sc, lm.kv_num_blocks, lo,
+                                          mf.kv_block_size);
+    p.proposer = std::move(m.proposer);
+    blocks = m.kv_num_blocks;
   }
   p.model = std::move(lm.model);
   p.config = mf.engine_config(blocks);
   p.config.spec = sc;
-  if (sc.method == SpecMethod::Medusa) p.proposer = make_medusa_proposer(sf.draft_dir, sc, p.model->config(), mf.model_dir);
-  else if (sc.method == SpecMethod::Eagle) p.proposer = make_eagle_proposer(std::move(draft), sc);
+  if (sc.method == SpecMethod::Medusa) {
+    // the proposer was loaded beside the target above
+  } else if (sc.method == SpecMethod::Eagle) p.proposer = make_eagle_proposer(std::move(draft), sc);
   else p.proposer = make_proposer(sc, std::move(draft));
   return p;
 }

@@ -7,9 +7,11 @@
 #include "model/config.h"
 #include "model/cpu_model.h"
 #include "spec/eagle.h"
+#include "spec/medusa.h"
 #include "tokenizer/tokenizer.h"
 #ifdef IGNIS_HAVE_CUDA
 #include "cuda/cuda_model.h"
+#include "cuda/medusa_heads.h"
 #endif
 
 namespace ignis {
@@ -107,6 +109,62 @@ LoadedDraft load_eagle_draft(const fs::path& head_dir, const fs::path& target_di
     out.model = std::make_unique<CpuModel>(head.config, head.weights);
   }
   out.kv_num_blocks = shared_kv_blocks(target, *out.model, target_kv_blocks, opt, kv_block_size, head_dir);
+  return out;
+}
+
+#ifdef IGNIS_HAVE_CUDA
+namespace {
+
+// cuda::DeviceMedusaHeads as the proposer's runner.
+class CudaMedusaRunner : public MedusaHeadRunner {
+ public:
+  CudaMedusaRunner(const MedusaHeads& heads, DType dtype) {
+    cuda::MedusaHeadsHost h;
+    h.hidden = heads.hidden();
+    h.vocab = heads.vocab();
+    for (int i = 0; i < heads.num_heads(); ++i) {
+      const MedusaHeads::Head& hd = heads.head(i);
+      std::vector<cuda::MedusaHeadsHost::Block> blocks;
+      for (const cpu::Linear& b : hd.blocks) blocks.push_back({b.weight().data(), b.bias().data()});
+      h.heads.push_back(std::move(blocks));
+      h.lm_heads.push_back(hd.lm_head->weight().data());
+    }
+    dev_ = std::make_unique<cuda::DeviceMedusaHeads>(h, dtype);
+  }
+  const char* where() const override { return "cuda"; }
+  void top_tokens(const float* h, int m, const std::vector<int>& topk, std::vector<std::vector<int32_t>>& top,
+                  std::vector<char>& bad) override {
+    dev_->top_tokens(h, m, topk, top, bad);
+  }
+
+ private:
+  std::unique_ptr<cuda::DeviceMedusaHeads> dev_;
+};
+
+}  // namespace
+#endif
+
+LoadedMedusa load_medusa_proposer(const fs::path& heads_dir, const fs::path& target_dir, const Model& target,
+                                  const SpecConfig& cfg, int target_kv_blocks, const ModelLoadOptions& opt,
+                                  int kv_block_size) {
+  auto heads = MedusaHeads::load(heads_dir, target.config(), target_dir);
+  LoadedMedusa out;
+  out.kv_num_blocks = target_kv_blocks;
+  std::unique_ptr<MedusaHeadRunner> runner;
+  const std::string device = target.backend_name();
+  if (device == "cuda") {
+#ifdef IGNIS_HAVE_CUDA
+    const auto* tc = dynamic_cast<const cuda::CudaModel*>(&target);
+    IGNIS_CHECK(tc, "--speculative medusa: the target is not a CUDA model");
+    runner = std::make_unique<CudaMedusaRunner>(*heads, tc->dtype());
+    out.kv_num_blocks = tc->kv_blocks_for_fraction(opt.kv_cache_fraction, kv_block_size);
+    IGNIS_CHECK(out.kv_num_blocks > 0, "{}: no GPU memory left for the KV cache beside the Medusa heads",
+                heads_dir.string());
+#else
+    IGNIS_FAIL("--speculative medusa: this build has no CUDA backend");
+#endif
+  }
+  out.proposer = std::make_unique<MedusaProposer>(std::move(heads), cfg.medusa_choices, std::move(runner));
   return out;
 }
 

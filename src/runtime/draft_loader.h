@@ -8,6 +8,8 @@
 
 #include "model/model.h"
 #include "runtime/model_loader.h"
+#include "spec/config.h"
+#include "spec/proposer.h"
 
 namespace ignis {
 
@@ -38,5 +40,18 @@ LoadedDraft load_draft_model(const std::filesystem::path& draft_dir, const std::
 LoadedDraft load_eagle_draft(const std::filesystem::path& head_dir, const std::filesystem::path& target_dir,
                              const Model& target, int target_kv_blocks, const ModelLoadOptions& opt,
                              int kv_block_size);
+
+// Medusa (--speculative medusa --speculative-model DIR): the heads (spec/medusa.h
+// MedusaHeads::load; a shared lm_head read from target_dir) run where the target runs: beside a
+// CUDA target, a device copy in its dtype (cuda/medusa_heads.h), else the host reference. On the
+// GPU the KV pool is recounted (kv_num_blocks) once the heads' weights took their memory; else
+// target_kv_blocks is kept.
+struct LoadedMedusa {
+  std::unique_ptr<Proposer> proposer;
+  int kv_num_blocks = 0;
+};
+LoadedMedusa load_medusa_proposer(const std::filesystem::path& heads_dir, const std::filesystem::path& target_dir,
+                                  const Model& target, const SpecConfig& cfg, int target_kv_blocks,
+                                  const ModelLoadOptions& opt, int kv_block_size);
 
 }  // namespace ignis

@@ -121,6 +121,8 @@ EagleProposer::EagleProposer(std::unique_ptr<Model> draft, int total_tokens, int
     : draft_(std::move(draft)), total_tokens_(total_tokens), depth_(depth), topk_(topk) {
   IGNIS_CHECK(draft_ != nullptr, "eagle: no draft head");
   eagle_tree_size(total_tokens, depth, topk);
+  top_params_.temperature = 0;
+  top_params_.logprobs = topk;
   IGNIS_CHECK(draft_->config().fusion.enabled, "eagle: the draft is not a feature-fusion model (an EAGLE head)");
 }
 
@@ -195,37 +197,31 @@ int EagleProposer::valid_prefix(std::span<const int32_t> table, int from_block, 
   return int(n) * block_size_;
 }
 
-bool EagleProposer::top_children(const float* lg, int k, std::vector<std::pair<int32_t, double>>& out) {
-  // One pass for the maximum (and finiteness), one for the top k (a sorted array of k: most ids
-  // fail one comparison with its worst), one for the log-sum-exp: terms more than 40 below the
-  // maximum (each < 4.3e-18 of the sum's largest term) are left out. Called for every frontier
-  // node of every draft pass, so it is on the step's critical path.
-  out.clear();
-  const int V = vocab_;
-  float mx = -INFINITY;
-  bool finite = true;
-  for (int v = 0; v < V; ++v) {
-    finite &= std::isfinite(lg[v]);
-    mx = std::max(mx, lg[v]);
+void EagleProposer::run_draft(const std::vector<char>& want) {
+  // Called for the catch-up and every expansion pass, so it is on the step's critical path: the
+  // backend ranks the rows (on a device: where the logits are; the host reference sampler
+  // otherwise, which computes the same top-n and raw log-softmax).
+  const size_t rows = size_t(batch_.num_logit_rows());
+  IGNIS_CHECK(want.size() == rows, "eagle: {} ranking flags for {} draft rows", want.size(), rows);
+  rows_.assign(rows, RowSampling{});
+  for (size_t r = 0; r < rows; ++r)
+    if (want[r]) rows_[r].params = &top_params_;
+  draft_->forward_sample(batch_, rows_, samples_);
+  IGNIS_CHECK(samples_.size() == rows && sink_.size() >= rows * size_t(hidden_),
+              "eagle: the draft returned {} samples and {} hidden values for {} rows", samples_.size(), sink_.size(),
+              rows);
+  kids_.resize(rows);
+  bad_row_.assign(rows, 0);
+  for (size_t r = 0; r < rows; ++r) {
+    kids_[r].clear();
+    if (!want[r]) continue;
+    const RowSample& o = samples_[r];
+    if (!o.error.empty() || o.result.top.empty()) {
+      bad_row_[r] = 1;
+      continue;
+    }
+    for (const auto& [t, lp] : o.result.top) kids_[r].push_back({t, double(lp)});
   }
-  if (!finite) return false;
-  k = std::min(k, V);
-  std::vector<int32_t>& top = idx_;  // ids, best first (ties: the lower id)
-  top.clear();
-  for (int v = 0; v < V; ++v) {
-    if (int(top.size()) == k && !(lg[v] > lg[top.back()])) continue;  // v > every id held: ties lose
-    size_t at = top.size();
-    while (at > 0 && lg[v] > lg[top[at - 1]]) --at;
-    top.insert(top.begin() + long(at), v);
-    if (int(top.size()) > k) top.pop_back();
-  }
-  const float cut = mx - 40.0f;
-  double sum = 0;
-  for (int v = 0; v < V; ++v)
-    if (lg[v] > cut) sum += double(std::exp(lg[v] - mx));
-  const double lse = double(mx) + std::log(sum);
-  for (int32_t t : top) out.push_back({t, double(lg[t]) - lse});
-  return true;
 }
 
 void EagleProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager& kv, std::vector<Proposal>& out) {
@@ -234,7 +230,7 @@ void EagleProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager&
   for (auto& p : out) p.clear();
   last_rounds_ = 0;
   last_catchup_ = 0;
-  const int B = block_size_, H = hidden_, V = vocab_;
+  const int B = block_size_, H = hidden_;
   const size_t HS = size_t(H);
   const int max_pos = draft_->config().max_position_embeddings;
 
@@ -278,14 +274,10 @@ void EagleProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager&
   for (size_t j = 0; j < active.size(); ++j) batch_.seqs[j].features = features_[j].data();
   last_catchup_ = int(batch_.tokens.size() - active.size());
   ++last_rounds_;
-  draft_->forward(batch_, logits_);
-  IGNIS_CHECK(logits_.size() >= active.size() * size_t(V) && sink_.size() >= active.size() * HS,
-              "eagle: the draft returned {} logits and {} hidden values for {} rows", logits_.size(), sink_.size(),
-              active.size());
+  run_draft(std::vector<char>(active.size(), 1));
   feat_pool_.clear();
   nodes_.assign(active.size(), {});
   std::vector<char> bad(active.size(), 0);
-  std::vector<std::pair<int32_t, double>> kids;
   std::vector<std::vector<int>> frontier(active.size());
   for (size_t j = 0; j < active.size(); ++j) {
     const SpecSeq& s = seqs[size_t(active[j])];
@@ -298,13 +290,13 @@ void EagleProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager&
       st.feats.erase(st.feats.begin(), st.feats.begin() + long(size_t(keep_from - st.feat_base) * HS));
       st.feat_base = keep_from;
     }
-    if (!top_children(logits_.data() + j * size_t(V), topk_, kids)) {
+    if (bad_row_[j]) {
       bad[j] = 1;
       continue;
     }
     const int root_out = int(feat_pool_.size() / HS);
     feat_pool_.insert(feat_pool_.end(), sink_.begin() + long(j * HS), sink_.begin() + long((j + 1) * HS));
-    for (const auto& [tok, lp] : kids) {
+    for (const auto& [tok, lp] : kids_[j]) {
       frontier[j].push_back(int(nodes_[j].size()));
       nodes_[j].push_back({tok, -1, 1, lp, root_out, -1});
     }
@@ -353,12 +345,20 @@ void EagleProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager&
     }
     if (run.empty()) break;
     for (size_t r = 0; r < run.size(); ++r) batch_.seqs[r].features = features_[r].data();
+    // Only the frontier's rows are ranked (the root's and the ancestors' are rerun for their KV).
+    std::vector<char> want(size_t(batch_.num_logit_rows()), 0);
+    {
+      size_t r0 = 0;
+      for (int j : run) {
+        for (int f : frontier[size_t(j)]) {
+          const auto pos = std::lower_bound(pass_nodes[size_t(j)].begin(), pass_nodes[size_t(j)].end(), f);
+          want[r0 + 1 + size_t(pos - pass_nodes[size_t(j)].begin())] = 1;
+        }
+        r0 += 1 + pass_nodes[size_t(j)].size();
+      }
+    }
     ++last_rounds_;
-    draft_->forward(batch_, logits_);
-    const size_t rows = size_t(batch_.num_logit_rows());
-    IGNIS_CHECK(logits_.size() >= rows * size_t(V) && sink_.size() >= rows * HS,
-                "eagle: the draft returned {} logits and {} hidden values for {} tree rows", logits_.size(),
-                sink_.size(), rows);
+    run_draft(want);
     size_t row0 = 0;
     for (int j : run) {
       std::vector<Node>& nodes = nodes_[size_t(j)];
@@ -367,7 +367,7 @@ void EagleProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager&
         // f's row in this pass: its place among the pass's nodes, after the root
         const auto pos = std::lower_bound(pass_nodes[size_t(j)].begin(), pass_nodes[size_t(j)].end(), f);
         const size_t row = row0 + 1 + size_t(pos - pass_nodes[size_t(j)].begin());
-        if (!top_children(logits_.data() + row * size_t(V), topk_, kids)) {
+        if (bad_row_[row]) {
           bad[size_t(j)] = 1;
           break;
         }
@@ -376,7 +376,7 @@ void EagleProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager&
         nodes[size_t(f)].out = out_row;
         const double base = nodes[size_t(f)].value;
         const int d = nodes[size_t(f)].depth + 1;
-        for (const auto& [tok, lp] : kids) {
+        for (const auto& [tok, lp] : kids_[row]) {
           children.push_back(int(nodes.size()));
           nodes.push_back({tok, f, d, base + lp, out_row, -1});
         }

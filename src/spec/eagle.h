@@ -120,9 +120,12 @@ class EagleProposer : public Proposer {
     int out = -1;        // row in feat_pool_ of its own predicted feature, once run
   };
   int valid_prefix(std::span<const int32_t> table, int from_block, const KvCacheManager& kv) const;
-  // The top `k` tokens of logits row `lg` by log-probability (ties: the lower id): false when the
-  // row is not finite.
-  bool top_children(const float* lg, int k, std::vector<std::pair<int32_t, double>>& out);
+  // Runs batch_ through the draft and fills kids_[r] for every logit row r with want[r] set: the
+  // top topk_ tokens of its distribution by log-probability (ties: the lower id), best first.
+  // bad_row_[r] is set when the row cannot be ranked (a non-finite logit). The top-k is the
+  // backend's forward_sample with greedy rows asking for topk_ logprobs: a device backend ranks
+  // the rows where the logits are, so only k (id, logprob) pairs per row cross to the host.
+  void run_draft(const std::vector<char>& want);
 
   std::unique_ptr<Model> draft_;
   int total_tokens_, depth_, topk_;
@@ -133,11 +136,14 @@ class EagleProposer : public Proposer {
 
   // Per-call scratch.
   ForwardBatch batch_;
-  std::vector<float> logits_, sink_, feat_pool_;  // feat_pool_: (rows, hidden) predicted features
+  std::vector<float> sink_, feat_pool_;  // feat_pool_: (rows, hidden) predicted features
   std::vector<std::vector<float>> features_;      // per batch sequence: its fc input rows
   std::vector<std::vector<Node>> nodes_;          // per proposing sequence
-  std::vector<int32_t> idx_;
-  std::vector<float> lp_;
+  SamplingParams top_params_;                   // greedy, logprobs = topk_
+  std::vector<RowSampling> rows_;
+  std::vector<RowSample> samples_;
+  std::vector<std::vector<std::pair<int32_t, double>>> kids_;  // per logit row of the last run_draft
+  std::vector<char> bad_row_;
 };
 
 // load_eagle_head's model built by the caller on the target's backend, wrapped in an EagleProposer

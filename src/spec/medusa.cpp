@@ -199,10 +199,59 @@ void MedusaHeads::forward(int head, const float* h, int m, float* logits) const 
   hd.lm_head->forward(logits, x_.data(), m);
 }
 
-MedusaProposer::MedusaProposer(std::shared_ptr<const MedusaHeads> heads, const std::vector<std::vector<int>>& choices)
-    : heads_(std::move(heads)) {
+namespace {
+
+class HostMedusaRunner : public MedusaHeadRunner {
+ public:
+  explicit HostMedusaRunner(std::shared_ptr<const MedusaHeads> heads) : heads_(std::move(heads)) {}
+  const char* where() const override { return "host"; }
+  void top_tokens(const float* h, int m, const std::vector<int>& topk, std::vector<std::vector<int32_t>>& top,
+                  std::vector<char>& bad) override {
+    const int V = heads_->vocab();
+    IGNIS_CHECK(int(topk.size()) <= heads_->num_heads(), "medusa: top tokens of {} heads, the folder has {}",
+                topk.size(), heads_->num_heads());
+    top.resize(topk.size());
+    bad.assign(size_t(m), 0);
+    logits_.resize(size_t(m) * size_t(V));
+    idx_.resize(size_t(V));
+    for (size_t d = 0; d < topk.size(); ++d) {
+      const int k = topk[d];
+      IGNIS_CHECK(k >= 1 && k <= V, "medusa: top {} of a vocabulary of {}", k, V);
+      heads_->forward(int(d), h, m, logits_.data());
+      top[d].assign(size_t(m) * size_t(k), 0);
+      for (int r = 0; r < m; ++r) {
+        const float* lg = logits_.data() + size_t(r) * size_t(V);
+        if (bad[size_t(r)] || !std::all_of(lg, lg + V, [](float x) { return std::isfinite(x); })) {
+          bad[size_t(r)] = 1;
+          continue;
+        }
+        for (int v = 0; v < V; ++v) idx_[size_t(v)] = v;
+        std::partial_sort(idx_.begin(), idx_.begin() + k, idx_.end(),
+                          [&](int32_t a, int32_t b) { return lg[a] != lg[b] ? lg[a] > lg[b] : a < b; });
+        std::copy_n(idx_.begin(), k, top[d].begin() + long(size_t(r) * size_t(k)));
+      }
+    }
+  }
+
+ private:
+  std::shared_ptr<const MedusaHeads> heads_;
+  std::vector<float> logits_;
+  std::vector<int32_t> idx_;
+};
+
+}  // namespace
+
+std::unique_ptr<MedusaHeadRunner> make_host_medusa_runner(std::shared_ptr<const MedusaHeads> heads) {
+  IGNIS_CHECK(heads != nullptr, "medusa: no heads");
+  return std::make_unique<HostMedusaRunner>(std::move(heads));
+}
+
+MedusaProposer::MedusaProposer(std::shared_ptr<const MedusaHeads> heads, const std::vector<std::vector<int>>& choices,
+                               std::unique_ptr<MedusaHeadRunner> runner)
+    : heads_(std::move(heads)), runner_(std::move(runner)) {
   IGNIS_CHECK(heads_ != nullptr, "medusa: no heads");
   tree_ = medusa_tree(choices, heads_->num_heads());
+  if (!runner_) runner_ = make_host_medusa_runner(heads_);
 }
 
 void MedusaProposer::init(const ModelConfig& target, int, int) {
@@ -239,27 +288,11 @@ void MedusaProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager
   int depth = 0;
   for (int n = 0; n < nodes; ++n) depth = std::max(depth, int(tree_.paths[size_t(n)].size()));
   // Per head (depth), each sequence's top-k tokens (ties: the lower id).
-  std::vector<std::vector<int32_t>> top;
-  top.resize(size_t(depth));
-  logits_.resize(size_t(m) * size_t(V));
-  idx_.resize(size_t(V));
-  std::vector<char> bad(size_t(m), 0);  // a row with non-finite logits proposes nothing
-  for (int d = 0; d < depth; ++d) {
-    const int k = std::min(tree_.topk[size_t(d)], V);
-    heads_->forward(d, h_.data(), m, logits_.data());
-    top[size_t(d)].resize(size_t(m) * size_t(k));
-    for (int r = 0; r < m; ++r) {
-      const float* lg = logits_.data() + size_t(r) * size_t(V);
-      if (bad[size_t(r)] || !std::all_of(lg, lg + V, [](float x) { return std::isfinite(x); })) {
-        bad[size_t(r)] = 1;
-        continue;
-      }
-      for (int v = 0; v < V; ++v) idx_[size_t(v)] = v;
-      std::partial_sort(idx_.begin(), idx_.begin() + k, idx_.end(),
-                        [&](int32_t a, int32_t b) { return lg[a] != lg[b] ? lg[a] > lg[b] : a < b; });
-      std::copy_n(idx_.begin(), k, top[size_t(d)].begin() + long(size_t(r) * size_t(k)));
-    }
-  }
+  std::vector<int> topk(static_cast<size_t>(depth));
+  for (int d = 0; d < depth; ++d) topk[size_t(d)] = std::min(tree_.topk[size_t(d)], V);
+  runner_->top_tokens(h_.data(), m, topk, top_, bad_);
+  const auto& top = top_;
+  const auto& bad = bad_;
   for (int r = 0; r < m; ++r) {
     const SpecSeq& s = seqs[ready[size_t(r)]];
     Proposal& p = out[ready[size_t(r)]];
@@ -267,7 +300,7 @@ void MedusaProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager
     const int n = std::min(s.k, int(tree_.paths.size()));
     // A node whose index is beyond the vocabulary (tiny models) is dropped with its subtree; the
     // kept nodes' parents are renumbered.
-    std::vector<int32_t>& remap = idx_;
+    std::vector<int32_t>& remap = remap_;
     remap.assign(size_t(n), -1);
     for (int i = 0; i < n; ++i) {
       const auto& path = tree_.paths[size_t(i)];

@@ -26,8 +26,11 @@
 // node is a path of top-k indices, one per depth; default mc_sim_7b_63), which the target verifies
 // in one pass. The tree is deterministic given the hidden state, so the engine's tree acceptance
 // (the path the target's own tokens follow) is exact for greedy and seeded sampled requests.
-// The heads run on the host in fp32 (cpu::Linear), whichever backend the target uses; only
-// backends with Model::set_hidden_state_sink (the CPU and CUDA backends) can feed them.
+// A MedusaHeadRunner runs the heads: the host reference (fp32, cpu::Linear: any target backend)
+// or a device copy (cuda/medusa_heads.h: bf16 weights, one lm_head GEMM for every head's rows
+// when they share the target's, the top-k ranked on the GPU), chosen by the runtime for the
+// target's backend (runtime/draft_loader.h load_medusa_proposer). Only backends with
+// Model::set_hidden_state_sink (the CPU and CUDA backends) can feed them.
 #pragma once
 #include <filesystem>
 #include <memory>
@@ -55,6 +58,7 @@ class MedusaHeads {
   bool shared_lm_head() const { return shared_lm_head_; }
 
   int num_heads() const { return int(heads_.size()); }
+  const Head& head(int i) const { return heads_.at(size_t(i)); }
   int num_layers() const { return num_layers_; }
   int hidden() const { return hidden_; }
   int vocab() const { return vocab_; }
@@ -69,6 +73,21 @@ class MedusaHeads {
   bool shared_lm_head_ = false;
   mutable std::vector<float> x_, y_;  // scratch (m, hidden)
 };
+
+// What runs the heads for the proposer: for m hidden states, the top tokens of heads 0, 1, ...
+class MedusaHeadRunner {
+ public:
+  virtual ~MedusaHeadRunner() = default;
+  virtual const char* where() const = 0;  // "host", "cuda"
+  // h (m, hidden) fp32. top[d] gets (m, topk[d]) ids for every d < topk.size() (<= num_heads,
+  // topk[d] <= vocab): row r's best first by the head's logit, ties the lower id. bad[r] = 1 when
+  // some head's logits for row r are not finite (the row then proposes nothing); the other rows'
+  // results do not depend on it.
+  virtual void top_tokens(const float* h, int m, const std::vector<int>& topk, std::vector<std::vector<int32_t>>& top,
+                          std::vector<char>& bad) = 0;
+};
+// The host reference: MedusaHeads::forward in fp32 and a partial sort of every row.
+std::unique_ptr<MedusaHeadRunner> make_host_medusa_runner(std::shared_ptr<const MedusaHeads> heads);
 
 // The candidate tree of `choices` (Medusa's medusa_choices; empty = mc_sim_7b_63) for heads with
 // `num_heads` heads (0 = no limit): nodes sorted by depth then path (parents first), deeper than
@@ -94,7 +113,9 @@ void typical_accept_path(std::span<const int32_t> parents, std::span<const float
 
 class MedusaProposer : public Proposer {
  public:
-  MedusaProposer(std::shared_ptr<const MedusaHeads> heads, const std::vector<std::vector<int>>& choices = {});
+  // runner: what runs the heads (null: make_host_medusa_runner(heads)).
+  MedusaProposer(std::shared_ptr<const MedusaHeads> heads, const std::vector<std::vector<int>>& choices = {},
+                 std::unique_ptr<MedusaHeadRunner> runner = nullptr);
   const char* name() const override { return "medusa"; }
   bool proposes_trees() const override { return true; }
   bool wants_hidden_states() const override { return true; }
@@ -105,6 +126,7 @@ class MedusaProposer : public Proposer {
   void on_finished(uint64_t id) override { seqs_.erase(id); }
 
   const MedusaTree& tree() const { return tree_; }
+  const MedusaHeadRunner& runner() const { return *runner_; }
   size_t tracked() const { return seqs_.size(); }  // sequences with a hidden state held (tests)
 
  private:
@@ -113,13 +135,17 @@ class MedusaProposer : public Proposer {
     std::vector<float> hidden;
   };
   std::shared_ptr<const MedusaHeads> heads_;
+  std::unique_ptr<MedusaHeadRunner> runner_;
   MedusaTree tree_;
   std::unordered_map<uint64_t, State> seqs_;
-  std::vector<float> h_, logits_;   // (m, hidden), (m, vocab) for the sequences of one propose
-  std::vector<int32_t> top_, idx_;  // (m, topk) candidates of one head; index scratch
+  std::vector<float> h_;              // (m, hidden) for the sequences of one propose
+  std::vector<std::vector<int32_t>> top_;  // per head, (m, topk) candidates
+  std::vector<char> bad_;
+  std::vector<int32_t> remap_;
 };
 
-// MedusaHeads::load(dir, target, target_dir) wrapped in a MedusaProposer over cfg.medusa_choices.
+// MedusaHeads::load(dir, target, target_dir) wrapped in a MedusaProposer over cfg.medusa_choices,
+// the heads on the host (runtime/draft_loader.h load_medusa_proposer picks the target's device).
 std::unique_ptr<Proposer> make_medusa_proposer(const std::filesystem::path& dir, const SpecConfig& cfg,
                                                const ModelConfig& target,
                                                const std::filesystem::path& target_dir = {});

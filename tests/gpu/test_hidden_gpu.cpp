@@ -3,8 +3,8 @@
 // mixed batch of prefills, decodes and a token tree, the same through the Greedy and Sample paths
 // (forward_sample), for batches cut into several passes with more logit rows than max_logit_rows;
 // bf16 decode and verification steps replayed in CUDA graphs against an eager model; no writes once
-// the sink is cleared. Then Medusa through the engine on a CudaModel: greedy output identical to no
-// speculation.
+// the sink is cleared. Then Medusa through the engine on a CudaModel, its heads on the device
+// (runtime load_medusa_proposer): greedy output identical to no speculation.
 #include <unistd.h>
 
 #include <filesystem>
@@ -18,6 +18,7 @@
 #include "gpu_test_util.h"
 #include "model/cpu_model.h"
 #include "model/weights.h"
+#include "runtime/draft_loader.h"
 #include "runtime/engine.h"
 #include "spec/medusa.h"
 
@@ -262,6 +263,7 @@ TEST(GpuHidden, EngineMedusaGreedyIdenticalOnCuda) {
     cfg.max_batch_size = 8;
     cfg.spec.policy.adaptive = false;
     std::unique_ptr<Proposer> p;
+    auto model = cuda::CudaModel::load(dir, LoadFormat::Dummy, kSeed, o);
     if (medusa) {
       auto ref = CpuModel::load(dir, LoadFormat::Dummy, kSeed);  // the same dummy weights: its lm_head
       testing::MedusaHeadsSpec hs;
@@ -271,10 +273,12 @@ TEST(GpuHidden, EngineMedusaGreedyIdenticalOnCuda) {
       const fs::path hd = dir.parent_path() / "heads";
       testing::write_medusa_heads(hd, hs);
       cfg.spec.method = SpecMethod::Medusa;
-      p = std::make_unique<MedusaProposer>(MedusaHeads::load(hd, ref->config()));
+      // the runtime's loader: beside a CUDA target the heads run on the device
+      p = load_medusa_proposer(hd, dir, *model, cfg.spec, cfg.kv_num_blocks, ModelLoadOptions{}, cfg.kv_block_size)
+              .proposer;
+      EXPECT_STREQ(static_cast<const MedusaProposer&>(*p).runner().where(), "cuda");
     }
-    return std::make_unique<Engine>(cuda::CudaModel::load(dir, LoadFormat::Dummy, kSeed, o), cfg, nullptr,
-                                    std::move(p));
+    return std::make_unique<Engine>(std::move(model), cfg, nullptr, std::move(p));
   };
   std::vector<std::vector<int32_t>> ps;
   for (int i = 0; i < 5; ++i) {

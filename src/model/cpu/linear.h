@@ -45,6 +45,7 @@ class Linear {
   int64_t k() const { return k_; }
   float input_scale() const { return input_scale_; }
   const std::vector<float>& weight() const { return w_; }  // (n, k) fp32
+  const std::vector<float>& bias() const { return bias_; }  // (n) or empty
 
  private:
   std::string name_;
