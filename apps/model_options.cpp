@@ -216,10 +216,8 @@ EngineParts load_engine_parts(const ModelFlags& mf, const SpecFlags& sf) {
   p.model = std::move(lm.model);
   p.config = mf.engine_config(blocks);
   p.config.spec = sc;
-  if (sc.method == SpecMethod::Medusa) {
-    // the proposer was loaded beside the target above
-  } else if (sc.method == SpecMethod::Eagle) p.proposer = make_eagle_proposer(std::move(draft), sc);
-  else p.proposer = make_proposer(sc, std::move(draft));
+  if (sc.method == SpecMethod::Eagle) p.proposer = make_eagle_proposer(std::move(draft), sc);
+  else if (sc.method != SpecMethod::Medusa) p.proposer = make_proposer(sc, std::move(draft));  // Medusa's: above
   return p;
 }
 

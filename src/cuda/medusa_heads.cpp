@@ -8,6 +8,7 @@
 #include "kernels/cuda_check.h"
 #include "kernels/medusa.h"
 #include "kernels/sampling.h"
+#include "sampling/sampler.h"
 
 namespace ignis::cuda {
 
@@ -126,20 +127,13 @@ void DeviceMedusaHeads::rank_rows(int row0, int rows, int lm, const std::vector<
   IGNIS_CUDA_CHECK(cudaMemcpyAsync(host_logits_.data(), logits_.get(), host_logits_.size() * 4, cudaMemcpyDeviceToHost,
                                    stream_));
   IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  idx_.resize(V);
   for (int r = 0; r < rows; ++r) {
     const float* lg = host_logits_.data() + size_t(r) * V;
     const size_t row = size_t(row0 + r);
-    if (!std::all_of(lg, lg + V, [](float v) { return std::isfinite(v); })) {
-      host_status_[row] = kernels::kSampleBadLogit;
-      continue;
-    }
-    const int k = row_k[row];
-    for (size_t v = 0; v < V; ++v) idx_[v] = int32_t(v);
-    std::partial_sort(idx_.begin(), idx_.begin() + k, idx_.end(),
-                      [&](int32_t a, int32_t b) { return lg[a] != lg[b] ? lg[a] > lg[b] : a < b; });
-    host_ids_[row].assign(idx_.begin(), idx_.begin() + k);
-    host_status_[row] = kernels::kSampleOk;
+    host_ids_[row].resize(size_t(row_k[row]));
+    const bool ok = top_k_ids(lg, int(V), row_k[row], host_ids_[row].data());
+    if (!ok) host_ids_[row].clear();
+    host_status_[row] = ok ? kernels::kSampleOk : kernels::kSampleBadLogit;
   }
 }
 

@@ -70,7 +70,6 @@ class DeviceMedusaHeads {
   DeviceBuffer d_rows_, d_token_, d_logprob_, d_top_ids_, d_top_lp_, d_status_;
   PinnedBuffer h_rows_, h_top_ids_, h_status_;
   std::vector<float> host_logits_;
-  std::vector<int32_t> idx_;
   std::vector<std::vector<int32_t>> host_ids_;  // per stacked row ranked on the host: its ids
   std::vector<int32_t> host_status_;            // per stacked row: -1 ranked on the GPU, else its status
 };

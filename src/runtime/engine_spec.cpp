@@ -46,7 +46,10 @@ void Engine::Impl::init_speculation(std::unique_ptr<Proposer> p, int num_blocks,
   }
   p->init(model->config(), num_blocks, block_size);
   proposer = std::move(p);
-  policy = std::make_unique<SpecPolicy>(spec_max_k, sc.policy);
+  // A tree proposer's tree is one unit (lookahead: a smaller offer drops its Jacobi window): the
+  // policy gives a request its whole tree or nothing.
+  policy = std::make_unique<SpecPolicy>(spec_max_k, sc.policy,
+                                        proposer->proposes_trees() ? SpecPolicy::Units::Trees : SpecPolicy::Units::Tokens);
   clock = sc.clock;
   if (!clock)
     clock = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); };
@@ -71,11 +74,7 @@ void Engine::Impl::choose_speculation() {
   }
   if (spec_cands.empty()) return;
   policy->choose(std::min(base, sched->config().max_num_tokens), spec_cands, spec_ks);
-  // A tree proposer's tree is one unit (lookahead: a smaller offer drops its Jacobi window): the
-  // policy's k only switches it on or off for the request.
-  const bool whole = proposer->proposes_trees();
-  for (size_t i = 0; i < spec_cands.size(); ++i)
-    spec_cand_reqs[i]->spec_k = whole && spec_ks[i] > 0 ? spec_cands[i].cap : spec_ks[i];
+  for (size_t i = 0; i < spec_cands.size(); ++i) spec_cand_reqs[i]->spec_k = spec_ks[i];
 }
 
 bool Engine::Impl::propose(StepPlan& plan) {
@@ -419,7 +418,7 @@ void Engine::Impl::verify_tree_seq(const ScheduledSeq& s, Active& a, int row) {
   }
   proposer->on_verified(r->id, r->num_computed, *kv);
   pass_hidden(r, row + last_row, int(r->tokens.size()) + 1);
-  policy->observe_acceptance(r->id, max_depth, m);  // as a chain as deep as the tree
+  policy->observe_tree(r->id, n, max_depth, m);
   {
     std::lock_guard lk(stats_mu);
     stats.spec_sequences++;

@@ -144,6 +144,14 @@ std::vector<Cand> top_n(const float* logits, int vocab, int n) {
 
 }  // namespace
 
+bool top_k_ids(const float* logits, int vocab, int k, int32_t* out) {
+  IGNIS_CHECK(k >= 1 && k <= vocab, "top-k: {} of a vocabulary of {}", k, vocab);
+  if (!std::all_of(logits, logits + vocab, [](float x) { return std::isfinite(x); })) return false;
+  const std::vector<Cand> best = top_n(logits, vocab, k);
+  for (int i = 0; i < k; ++i) out[i] = best[size_t(i)].id;
+  return true;
+}
+
 std::vector<TokenProb> sampling_distribution(const float* logits, int vocab, const SamplingParams& p) {
   IGNIS_CHECK(vocab > 0, "sampling: vocab size must be positive (got {})", vocab);
   if (p.greedy()) return {TokenProb{argmax(logits, vocab), 1.0}};

@@ -121,4 +121,9 @@ struct TokenProb {
 // Greedy params give the argmax alone with probability 1.
 std::vector<TokenProb> sampling_distribution(const float* logits, int vocab, const SamplingParams& p);
 
+// The k best token ids of a row of logits, best first (ties to the lower id), into out[0, k): the
+// host reference of every device top-k (Medusa's heads, EAGLE's draft rows). False, with out
+// untouched, when a logit is not finite. 1 <= k <= vocab.
+bool top_k_ids(const float* logits, int vocab, int k, int32_t* out);
+
 }  // namespace ignis

@@ -346,27 +346,29 @@ void EagleProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager&
     if (run.empty()) break;
     for (size_t r = 0; r < run.size(); ++r) batch_.seqs[r].features = features_[r].data();
     // Only the frontier's rows are ranked (the root's and the ancestors' are rerun for their KV).
+    // frontier_rows_[q][i]: the row of run[q]'s frontier node i in this pass (its place among the
+    // pass's nodes, after the root).
     std::vector<char> want(size_t(batch_.num_logit_rows()), 0);
-    {
-      size_t r0 = 0;
-      for (int j : run) {
-        for (int f : frontier[size_t(j)]) {
-          const auto pos = std::lower_bound(pass_nodes[size_t(j)].begin(), pass_nodes[size_t(j)].end(), f);
-          want[r0 + 1 + size_t(pos - pass_nodes[size_t(j)].begin())] = 1;
-        }
-        r0 += 1 + pass_nodes[size_t(j)].size();
+    frontier_rows_.resize(run.size());
+    for (size_t q = 0, r0 = 0; q < run.size(); ++q) {
+      const std::vector<int>& pn = pass_nodes[size_t(run[q])];
+      frontier_rows_[q].clear();
+      for (int f : frontier[size_t(run[q])]) {
+        const size_t row = r0 + 1 + size_t(std::lower_bound(pn.begin(), pn.end(), f) - pn.begin());
+        frontier_rows_[q].push_back(row);
+        want[row] = 1;
       }
+      r0 += 1 + pn.size();
     }
     ++last_rounds_;
     run_draft(want);
-    size_t row0 = 0;
-    for (int j : run) {
+    for (size_t q = 0; q < run.size(); ++q) {
+      const int j = run[q];
       std::vector<Node>& nodes = nodes_[size_t(j)];
       std::vector<int> children;
-      for (int f : frontier[size_t(j)]) {
-        // f's row in this pass: its place among the pass's nodes, after the root
-        const auto pos = std::lower_bound(pass_nodes[size_t(j)].begin(), pass_nodes[size_t(j)].end(), f);
-        const size_t row = row0 + 1 + size_t(pos - pass_nodes[size_t(j)].begin());
+      for (size_t fi = 0; fi < frontier[size_t(j)].size(); ++fi) {
+        const int f = frontier[size_t(j)][fi];
+        const size_t row = frontier_rows_[q][fi];
         if (bad_row_[row]) {
           bad[size_t(j)] = 1;
           break;
@@ -381,7 +383,6 @@ void EagleProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager&
           nodes.push_back({tok, f, d, base + lp, out_row, -1});
         }
       }
-      row0 += 1 + pass_nodes[size_t(j)].size();
       // The next frontier: the top-k children by value (ties: the earlier node).
       std::stable_sort(children.begin(), children.end(),
                        [&](int a, int b) { return nodes[size_t(a)].value > nodes[size_t(b)].value; });

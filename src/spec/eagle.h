@@ -144,6 +144,7 @@ class EagleProposer : public Proposer {
   std::vector<RowSample> samples_;
   std::vector<std::vector<std::pair<int32_t, double>>> kids_;  // per logit row of the last run_draft
   std::vector<char> bad_row_;
+  std::vector<std::vector<size_t>> frontier_rows_;  // per sequence of an expansion pass: its frontier's rows
 };
 
 // load_eagle_head's model built by the caller on the target's backend, wrapped in an EagleProposer

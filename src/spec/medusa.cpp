@@ -9,6 +9,7 @@
 #include "model/json_util.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
+#include "sampling/sampler.h"
 
 namespace ignis {
 
@@ -213,7 +214,6 @@ class HostMedusaRunner : public MedusaHeadRunner {
     top.resize(topk.size());
     bad.assign(size_t(m), 0);
     logits_.resize(size_t(m) * size_t(V));
-    idx_.resize(size_t(V));
     for (size_t d = 0; d < topk.size(); ++d) {
       const int k = topk[d];
       IGNIS_CHECK(k >= 1 && k <= V, "medusa: top {} of a vocabulary of {}", k, V);
@@ -221,14 +221,7 @@ class HostMedusaRunner : public MedusaHeadRunner {
       top[d].assign(size_t(m) * size_t(k), 0);
       for (int r = 0; r < m; ++r) {
         const float* lg = logits_.data() + size_t(r) * size_t(V);
-        if (bad[size_t(r)] || !std::all_of(lg, lg + V, [](float x) { return std::isfinite(x); })) {
-          bad[size_t(r)] = 1;
-          continue;
-        }
-        for (int v = 0; v < V; ++v) idx_[size_t(v)] = v;
-        std::partial_sort(idx_.begin(), idx_.begin() + k, idx_.end(),
-                          [&](int32_t a, int32_t b) { return lg[a] != lg[b] ? lg[a] > lg[b] : a < b; });
-        std::copy_n(idx_.begin(), k, top[d].begin() + long(size_t(r) * size_t(k)));
+        if (!bad[size_t(r)] && !top_k_ids(lg, V, k, top[d].data() + size_t(r) * size_t(k))) bad[size_t(r)] = 1;
       }
     }
   }
@@ -236,7 +229,6 @@ class HostMedusaRunner : public MedusaHeadRunner {
  private:
   std::shared_ptr<const MedusaHeads> heads_;
   std::vector<float> logits_;
-  std::vector<int32_t> idx_;
 };
 
 }  // namespace

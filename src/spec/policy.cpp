@@ -9,7 +9,7 @@
 
 namespace ignis {
 
-SpecPolicy::SpecPolicy(int max_k, SpecPolicyConfig cfg) : max_k_(max_k), cfg_(cfg) {
+SpecPolicy::SpecPolicy(int max_k, SpecPolicyConfig cfg, Units units) : max_k_(max_k), cfg_(cfg), units_(units) {
   // 64 chained proposals (--num-speculative-tokens) or a lookahead tree of up to 512 nodes (spec/lookahead.h)
   IGNIS_CHECK(max_k >= 0 && max_k <= 512, "speculative policy: at most 512 proposals per step (got {})", max_k);
   IGNIS_CHECK(cfg.accept_prior > 0 && cfg.accept_prior < 1 && cfg.prior_weight > 0 && cfg.flat_tokens > 0 &&
@@ -45,6 +45,25 @@ void SpecPolicy::observe_acceptance(uint64_t id, int proposed, int accepted) {
   g_rej_ = g_rej_ * cfg_.global_decay + rej;
 }
 
+void SpecPolicy::observe_tree(uint64_t id, int nodes, int depth, int accepted) {
+  if (nodes <= 0) return;
+  observe_acceptance(id, std::max(depth, 1), accepted);  // the chain view (acceptance(), logs)
+  Rate& r = req_[id];
+  r.trees = r.trees * cfg_.request_decay + 1;
+  r.nodes = r.nodes * cfg_.request_decay + nodes;
+  g_trees_ = g_trees_ * cfg_.global_decay + 1;
+  g_tree_acc_ = g_tree_acc_ * cfg_.global_decay + accepted;
+}
+
+double SpecPolicy::tree_tokens(uint64_t id) const {
+  // Before any tree: a chain at the prior rate, as long as it likes (alpha / (1 - alpha) accepted).
+  const double prior = cfg_.accept_prior / (1.0 - cfg_.accept_prior);
+  const double g = (g_tree_acc_ + prior * cfg_.prior_weight) / (g_trees_ + cfg_.prior_weight);
+  auto it = req_.find(id);
+  if (it == req_.end()) return 1.0 + g;
+  return 1.0 + (it->second.acc + g * cfg_.prior_weight) / (it->second.trees + cfg_.prior_weight);
+}
+
 void SpecPolicy::forget(uint64_t id) { req_.erase(id); }
 
 void SpecPolicy::observe_target(int num_tokens, double seconds) {
@@ -60,6 +79,8 @@ void SpecPolicy::observe_target(int num_tokens, double seconds) {
 void SpecPolicy::observe_proposer(int rounds, int proposals, double seconds, int catchup_tokens) {
   if (!(seconds >= 0) || proposals <= 0) return;
   const double d = cfg_.time_decay;
+  rounds_w_ = rounds_w_ * d + 1;
+  rounds_ = rounds_ * d + std::max(0, rounds);
   const double f[3] = {double(rounds), double(proposals), double(std::max(0, catchup_tokens))};
   for (int i = 0; i < 3; ++i) {
     for (int j = 0; j < 3; ++j) pg_[i][j] = pg_[i][j] * d + f[i] * f[j];
@@ -171,6 +192,7 @@ void SpecPolicy::choose(int base_tokens, const std::vector<Candidate>& cands, st
     last_k_ = max_k_;
     return;
   }
+  if (units_ == Units::Trees) return choose_trees(base_tokens, cands, k);
   std::vector<double> alpha(cands.size());
   for (size_t i = 0; i < cands.size(); ++i) alpha[i] = acceptance(cands[i].id);
   double a, b, cr, ct, cc;
@@ -220,6 +242,72 @@ void SpecPolicy::choose(int base_tokens, const std::vector<Candidate>& cands, st
       r.idle = 0;
       k[i] = 1;
     }
+  }
+}
+
+void SpecPolicy::choose_trees(int base_tokens, const std::vector<Candidate>& cands, std::vector<int>& k) {
+  double a, b, cr, ct, cc;
+  fit_target(a, b);
+  fit_proposer(cr, ct, cc);
+  if (tw_ <= 0) a = cfg_.flat_tokens, b = 1.0;  // nothing measured yet: the prior shape
+  const int base = std::max<int>(base_tokens, int(cands.size()));
+  const double rounds = rounds_w_ > 0 ? rounds_ / rounds_w_ : 1.0;
+  struct Offer {
+    size_t i;
+    int cap;
+    double gain, nodes;  // E_i - 1, and the nodes its tree is expected to have
+  };
+  std::vector<Offer> offers;
+  for (size_t i = 0; i < cands.size(); ++i) {
+    const int cap = std::clamp(cands[i].cap, 0, max_k_);
+    if (cap <= 0) continue;
+    auto it = req_.find(cands[i].id);
+    const double nodes =
+        it != req_.end() && it->second.trees > 0 ? std::min(double(cap), it->second.nodes / it->second.trees) : cap;
+    offers.push_back({i, cap, tree_tokens(cands[i].id) - 1.0, std::max(nodes, 1.0)});
+  }
+  // The best yield per node first (ties: the earlier candidate), then every prefix's rate.
+  std::stable_sort(offers.begin(), offers.end(),
+                   [](const Offer& x, const Offer& y) { return x.gain * y.nodes > y.gain * x.nodes; });
+  double toks = double(cands.size()), extra = 0;
+  last_rates_.push_back(toks / std::max(1e-300, a + b * base));
+  size_t best = 0;
+  for (size_t j = 0; j < offers.size(); ++j) {
+    toks += offers[j].gain;
+    extra += offers[j].nodes;
+    const double t = a + b * (base + extra) + cr * rounds + ct * extra;
+    last_rates_.push_back(t > 0 ? toks / t : 0.0);
+    if (last_rates_.back() > last_rates_[best]) best = j + 1;
+  }
+  const bool on = best > 0 && last_rates_[best] > last_rates_[0] * (1.0 + cfg_.min_gain);
+  ++step_;
+  if (on) {
+    off_steps_ = 0;
+    last_k_ = int(best);
+    for (size_t j = 0; j < best; ++j) k[offers[j].i] = offers[j].cap;
+  } else if (++off_steps_ >= cfg_.probe_interval && !offers.empty()) {
+    // A probe: trees for the requests whose acceptance is the oldest news, one and two in turn, so
+    // the proposer's cost per round and per node come apart (one size cannot tell them apart, and a
+    // cost charged to nodes alone would keep a batch of trees off however cheap its nodes are).
+    off_steps_ = 0;
+    std::vector<const Offer*> by_age;
+    for (const Offer& o : offers) by_age.push_back(&o);
+    std::stable_sort(by_age.begin(), by_age.end(), [&](const Offer* x, const Offer* y) {
+      return req_[cands[x->i].id].last_tree < req_[cands[y->i].id].last_tree;
+    });
+    const size_t take = std::min(by_age.size(), size_t(1 + probes_++ % 2));
+    for (size_t j = 0; j < take; ++j) k[by_age[j]->i] = by_age[j]->cap;
+    last_k_ = int(take);
+  }
+  for (const Offer& o : offers) {
+    Rate& r = req_[cands[o.i].id];
+    if (k[o.i] > 0) {
+      r.idle = 0;
+    } else if (on && ++r.idle >= cfg_.probe_interval) {  // left out while others speculate
+      r.idle = 0;
+      k[o.i] = o.cap;
+    }
+    if (k[o.i] > 0) r.last_tree = step_;
   }
 }
 

@@ -21,6 +21,16 @@
 // proposal for probe_interval steps gets one (and so does everyone, when speculation was off that
 // long), so acceptance is re-measured when the text changes character; the probes cost at most
 // 1 / probe_interval of the steps.
+// Trees (Units::Trees: Medusa, EAGLE, lookahead). A tree proposer's tree is one unit: a request
+// either verifies its whole tree (cap_i nodes at most, n_i on average as measured) or nothing, and a
+// tree's yield is not a chain's: 1 + the request's mean accepted tokens per verified tree (decayed,
+// behind the engine-wide mean as a prior). The decision ranks the candidates by yield per node and
+// takes the best j of them, j = 0 .. n, maximizing
+//   R(j) = (sum_{i <= j} E_i + n - j) / (T(base + sum_{i <= j} n_i) + D(rounds, sum_{i <= j} n_i))
+// (rounds: the mean the proposer ran per call), speculating when R(j) > (1 + min_gain) R(0). A probe
+// (speculation off for probe_interval steps) gives a tree to one request, or to two in turn (so the
+// proposer's cost per round and per node come apart), those idle longest: a batch of many requests
+// does not pay for a batch of trees to re-measure acceptance.
 // With adaptive = false every candidate gets min(K, cap_i) (tests, A/B runs). Pure host code with no
 // clock of its own: the engine feeds it measured times (tests feed synthetic ones).
 #pragma once
@@ -34,7 +44,8 @@ namespace ignis {
 
 class SpecPolicy {
  public:
-  SpecPolicy(int max_k, SpecPolicyConfig cfg = {});
+  enum class Units { Tokens, Trees };  // chained proposals, or one tree per request (above)
+  SpecPolicy(int max_k, SpecPolicyConfig cfg = {}, Units units = Units::Tokens);
 
   struct Candidate {
     uint64_t id = 0;
@@ -44,6 +55,8 @@ class SpecPolicy {
   void choose(int base_tokens, const std::vector<Candidate>& cands, std::vector<int>& k);
 
   void observe_acceptance(uint64_t id, int proposed, int accepted);
+  // One verified tree of `nodes` nodes, `depth` deep, of which `accepted` tokens were kept (Trees).
+  void observe_tree(uint64_t id, int nodes, int depth, int accepted);
   void observe_target(int num_tokens, double seconds);           // one target forward
   // One propose call: its rounds, proposals and catch-up tokens (Proposer::last_catchup_tokens).
   void observe_proposer(int rounds, int proposals, double seconds, int catchup_tokens = 0);
@@ -52,12 +65,14 @@ class SpecPolicy {
   // Introspection (tests, logs).
   double acceptance(uint64_t id) const;  // the request's alpha (the global one for unknown ids)
   double global_acceptance() const;
+  double tree_tokens(uint64_t id) const;  // Trees: E_i, 1 + mean accepted per tree (global for unknown ids)
   double target_time(int num_tokens) const;          // T(n); 0 before any observation
   double proposer_time(int rounds, int proposals) const;  // D without catch-up
   double proposer_catchup_time(int tokens) const;         // c_catchup * tokens
-  // R(k) of the last choose() for k = 0 .. K (empty when it had no candidates).
+  // R(k) of the last choose() for k = 0 .. K (Trees: R(j) for j = 0 .. n requests with a tree);
+  // empty when it had no candidates.
   const std::vector<double>& last_rates() const { return last_rates_; }
-  int last_k() const { return last_k_; }  // the common k the last choose() settled on
+  int last_k() const { return last_k_; }  // the common k the last choose() settled on (Trees: j)
   int max_k() const { return max_k_; }
 
   static double expected_tokens(double alpha, int k);
@@ -66,12 +81,18 @@ class SpecPolicy {
   struct Rate {
     double acc = 0, rej = 0;  // decayed counts
     int idle = 0;             // steps since its last proposal
+    double trees = 0, nodes = 0;  // Trees: decayed counts of verified trees and of their nodes
+    int64_t last_tree = 0;        // Trees: the choose() call that last gave it a tree
   };
+  void choose_trees(int base, const std::vector<Candidate>& cands, std::vector<int>& k);
   void fit_target(double& a, double& b) const;
   void fit_proposer(double& c_round, double& c_token, double& c_catchup) const;
 
   int max_k_;
   SpecPolicyConfig cfg_;
+  Units units_;
+  double g_trees_ = 0, g_tree_acc_ = 0;  // Trees: engine-wide decayed counts of trees and accepted tokens
+  double rounds_w_ = 0, rounds_ = 0;     // decayed count and sum of the proposer's rounds per call
   std::unordered_map<uint64_t, Rate> req_;
   double g_acc_ = 0, g_rej_ = 0;
   // Weighted sums for T(n) = a + b n: weight, n, n^2, t, n t.
@@ -80,6 +101,8 @@ class SpecPolicy {
   // of the features (r, m, c) and their products with t.
   double pg_[3][3] = {}, pt_[3] = {};
   int off_steps_ = 0;
+  int64_t step_ = 0;  // choose() calls in Trees mode
+  int64_t probes_ = 0;  // Trees: probes so far (they alternate one and two trees)
   int last_k_ = 0;
   std::vector<double> last_rates_;
 };

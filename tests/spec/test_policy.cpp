@@ -199,3 +199,129 @@ TEST(SpecPolicy, FitsTheStepCostModel) {
   pol.choose(2, {{7, 4}, {8, 4}}, k);
   EXPECT_GT(k[0], k[1]);
 }
+
+namespace {
+
+// Trees (Units::Trees): each request verifies a tree of `nodes` nodes, `depth` deep, whose accepted
+// path follows a chain at rate alpha; the proposer costs c_round per round (`rounds` per call) plus
+// c_node per node, the target T(n) = a + b n. Returns tokens per second over `steps` steps.
+struct TreeSim {
+  double a, b, c_round, c_node;
+  int nodes, depth, rounds;
+  std::mt19937_64 rng{3};
+  double run(SpecPolicy& pol, int batch, double alpha, int steps, double* trees_per_step = nullptr) {
+    std::vector<SpecPolicy::Candidate> cands;
+    for (int i = 0; i < batch; ++i) cands.push_back({uint64_t(i + 1), nodes});
+    std::vector<int> k;
+    std::bernoulli_distribution acc(alpha);
+    double time = 0, tokens = 0, trees = 0;
+    for (int s = 0; s < steps; ++s) {
+      pol.choose(batch, cands, k);
+      int extra = 0, with = 0;
+      for (int ki : k) {
+        EXPECT_TRUE(ki == 0 || ki == nodes) << "a tree is one unit";
+        extra += ki, with += ki > 0;
+      }
+      if (extra > 0) {
+        const double dt = c_round * rounds + c_node * extra;
+        pol.observe_proposer(rounds, extra, dt);
+        time += dt;
+      }
+      const double tt = a + b * (batch + extra);
+      pol.observe_target(batch + extra, tt);
+      time += tt;
+      for (int i = 0; i < batch; ++i) {
+        int j = 0;
+        if (k[size_t(i)] > 0) {
+          while (j < depth && acc(rng)) ++j;
+          pol.observe_tree(cands[size_t(i)].id, k[size_t(i)], depth, j);
+        }
+        tokens += j + 1;
+      }
+      trees += with;
+    }
+    if (trees_per_step) *trees_per_step = trees / steps;
+    return tokens / time;
+  }
+};
+
+double tree_no_spec_rate(const TreeSim& s, int batch) { return batch / (s.a + s.b * batch); }
+
+}  // namespace
+
+// The H200 at batch 1 (8B fixture): a 25-token pass costs about a 1-token one; EAGLE's 24-node tree
+// keeps 2.8 tokens: the tree goes on every step.
+TEST(SpecPolicy, TreesOnAtBatchOne) {
+  TreeSim sim{4.1e-3, 0.004e-3, 0.4e-3, 0.01e-3, 24, 4, 5};
+  SpecPolicy pol(24, {}, SpecPolicy::Units::Trees);
+  double per_step = 0;
+  sim.run(pol, 1, 0.8, 50);
+  const double rate = sim.run(pol, 1, 0.8, 300, &per_step);
+  EXPECT_GT(per_step, 0.95);
+  EXPECT_GT(rate, 1.8 * tree_no_spec_rate(sim, 1)) << "rate " << rate;
+  EXPECT_GT(pol.tree_tokens(1), 2.5);
+  EXPECT_LT(pol.tree_tokens(1), 3.8);
+}
+
+// Batch 16 with Medusa's 63-node tree keeping 0.8 tokens (the H200 run that went 0.374x with the
+// chain model: it offered k = 1, the engine sent 63 nodes): off, and the probes (one tree for one
+// request every probe_interval steps) cost less than 5%.
+TEST(SpecPolicy, TreesOffAtBatchSixteenWhenTreesCost) {
+  TreeSim sim{6e-3, 0.02e-3, 0.25e-3, 0.0, 63, 4, 1};
+  SpecPolicy pol(63, {}, SpecPolicy::Units::Trees);
+  double per_step = 0;
+  sim.run(pol, 16, 0.45, 64);
+  const double rate = sim.run(pol, 16, 0.45, 640, &per_step);
+  EXPECT_LT(per_step, 0.1);
+  EXPECT_GT(rate, 0.95 * tree_no_spec_rate(sim, 16)) << "more than 5% slower than without speculation";
+}
+
+// Batch 16 where trees are cheap (memory-bound target, a proposer whose rounds, not its nodes, cost):
+// most requests speculate, and the rate beats no speculation.
+TEST(SpecPolicy, TreesOnAtBatchSixteenWhenTheyPay) {
+  TreeSim sim{6e-3, 0.002e-3, 0.4e-3, 0.001e-3, 24, 4, 5};
+  SpecPolicy pol(24, {}, SpecPolicy::Units::Trees);
+  double per_step = 0;
+  sim.run(pol, 16, 0.8, 100);
+  const double rate = sim.run(pol, 16, 0.8, 300, &per_step);
+  EXPECT_GT(per_step, 12.0);
+  EXPECT_GT(rate, 1.8 * tree_no_spec_rate(sim, 16)) << "rate " << rate;
+}
+
+TEST(SpecPolicy, TreesNeverMuchSlowerOnAGrid) {
+  for (double b : {0.002e-3, 0.02e-3, 0.2e-3})
+    for (int batch : {1, 4, 16, 64})
+      for (double alpha : {0.1, 0.5, 0.9})
+        for (int nodes : {8, 63}) {
+          TreeSim sim{6e-3, b, 0.3e-3, 0.01e-3, nodes, 4, 3};
+          SpecPolicy pol(nodes, {}, SpecPolicy::Units::Trees);
+          sim.run(pol, batch, alpha, 80);
+          const double rate = sim.run(pol, batch, alpha, 400);
+          EXPECT_GT(rate, 0.95 * tree_no_spec_rate(sim, batch))
+              << "b " << b << " batch " << batch << " alpha " << alpha << " nodes " << nodes;
+        }
+}
+
+// A probe gives a tree to one request or two in turn (those without news the longest), not to all.
+TEST(SpecPolicy, TreeProbesRotateOverRequests) {
+  SpecPolicyConfig c;
+  c.probe_interval = 4;
+  SpecPolicy pol(10, c, SpecPolicy::Units::Trees);
+  for (int i = 0; i < 20; ++i) pol.observe_target(4 + (i % 2) * 40, 5e-3 + (i % 2) * 40 * 0.1e-3);
+  for (uint64_t id = 1; id <= 4; ++id) pol.observe_tree(id, 10, 3, 0);  // nothing accepted: off
+  std::vector<SpecPolicy::Candidate> cands{{1, 10}, {2, 10}, {3, 10}, {4, 10}};
+  std::vector<int> k;
+  std::vector<int> probed(4, 0);
+  for (int step = 0; step < 32; ++step) {
+    pol.choose(4, cands, k);
+    int with = 0;
+    for (size_t i = 0; i < 4; ++i)
+      if (k[i] > 0) {
+        EXPECT_EQ(k[i], 10);
+        ++with, ++probed[i];
+        pol.observe_tree(cands[i].id, 10, 3, 0);
+      }
+    EXPECT_LE(with, 2);
+  }
+  for (int p : probed) EXPECT_EQ(p, 3) << "8 probes of 1 and 2 trees over 4 requests, in turn";
+}
