@@ -283,9 +283,10 @@ void SpecPolicy::choose_trees(int base_tokens, const std::vector<Candidate>& can
   ++step_;
   if (on) {
     off_steps_ = 0;
+    probe_gap_ = cfg_.probe_interval;
     last_k_ = int(best);
     for (size_t j = 0; j < best; ++j) k[offers[j].i] = offers[j].cap;
-  } else if (++off_steps_ >= cfg_.probe_interval && !offers.empty()) {
+  } else if (++off_steps_ >= std::max(probe_gap_, cfg_.probe_interval) && !offers.empty()) {
     // A probe: trees for the requests whose acceptance is the oldest news, one and two in turn, so
     // the proposer's cost per round and per node come apart (one size cannot tell them apart, and a
     // cost charged to nodes alone would keep a batch of trees off however cheap its nodes are).
@@ -296,6 +297,10 @@ void SpecPolicy::choose_trees(int base_tokens, const std::vector<Candidate>& can
       return req_[cands[x->i].id].last_tree < req_[cands[y->i].id].last_tree;
     });
     const size_t take = std::min(by_age.size(), size_t(1 + probes_++ % 2));
+    // After the first pair (one tree, two trees: the cost model's two sizes), each probe that
+    // leaves speculation off doubles the wait for the next, up to 8 probe intervals: a tree probe
+    // costs a tree pass and, for a draft head, a catch-up over the request's history.
+    if (probes_ >= 2) probe_gap_ = std::min(2 * std::max(probe_gap_, cfg_.probe_interval), 8 * cfg_.probe_interval);
     for (size_t j = 0; j < take; ++j) k[by_age[j]->i] = by_age[j]->cap;
     last_k_ = int(take);
   }

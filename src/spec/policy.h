@@ -30,7 +30,8 @@
 // (rounds: the mean the proposer ran per call), speculating when R(j) > (1 + min_gain) R(0). A probe
 // (speculation off for probe_interval steps) gives a tree to one request, or to two in turn (so the
 // proposer's cost per round and per node come apart), those idle longest: a batch of many requests
-// does not pay for a batch of trees to re-measure acceptance.
+// does not pay for a batch of trees to re-measure acceptance; while probes keep finding it off, the
+// wait between them doubles, up to 8 x probe_interval.
 // With adaptive = false every candidate gets min(K, cap_i) (tests, A/B runs). Pure host code with no
 // clock of its own: the engine feeds it measured times (tests feed synthetic ones).
 #pragma once
@@ -103,6 +104,7 @@ class SpecPolicy {
   int off_steps_ = 0;
   int64_t step_ = 0;  // choose() calls in Trees mode
   int64_t probes_ = 0;  // Trees: probes so far (they alternate one and two trees)
+  int probe_gap_ = 0;    // Trees: off steps before the next probe (doubles per probe while off)
   int last_k_ = 0;
   std::vector<double> last_rates_;
 };
