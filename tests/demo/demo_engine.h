@@ -5,8 +5,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/engine.h"
@@ -47,6 +51,55 @@ inline Collected collect(RequestHandle& h) {
     }
   }
   return o;
+}
+
+// The demo's test prompts: the training script's completion prompts (eval_golden.json) and windows of
+// held-out Python code, `count` in all.
+inline std::vector<std::vector<int32_t>> demo_prompts(const std::filesystem::path& dir, const Tokenizer& tok,
+                                                      size_t count = 7) {
+  std::vector<std::vector<int32_t>> prompts;
+  nlohmann::json golden = nlohmann::json::parse(std::ifstream(dir / "eval_golden.json"));
+  for (auto& c : golden["completions"]) prompts.push_back(c["prompt_ids"].get<std::vector<int32_t>>());
+  std::stringstream ss;
+  ss << std::ifstream(dir / "heldout.txt").rdbuf();
+  const std::vector<int32_t> ids = tok.encode(ss.str(), false);
+  for (size_t start = 0, len = 20; prompts.size() < count && start + len < ids.size(); start += 997, len += 13) {
+    std::vector<int32_t> p = {1};  // BOS
+    p.insert(p.end(), ids.begin() + long(start), ids.begin() + long(start + len));
+    prompts.push_back(p);
+  }
+  return prompts;
+}
+
+// A greedy request (temperature 0), or a seeded sampled one.
+inline GenerateRequest demo_request(const std::vector<int32_t>& p, int max_tokens, float temperature = 0,
+                                    uint64_t seed = 0) {
+  GenerateRequest r;
+  r.prompt_ids = p;
+  r.sampling.temperature = temperature;
+  if (temperature > 0) r.sampling.seed = seed;
+  r.sampling.max_tokens = max_tokens;
+  return r;
+}
+
+// Every stream ended without an error, with the reference's tokens and text.
+inline void expect_same_outputs(const std::vector<Collected>& got, const std::vector<Collected>& ref) {
+  ASSERT_EQ(got.size(), ref.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_NE(got[i].finish, FinishReason::Error) << got[i].error;
+    EXPECT_EQ(got[i].tokens, ref[i].tokens) << "prompt " << i;
+    EXPECT_EQ(got[i].text, ref[i].text) << "prompt " << i;
+  }
+}
+
+// The engine's stats once nothing runs and no KV block is held (or after about 2 s).
+inline EngineStats wait_idle(Engine& e) {
+  EngineStats s = e.stats();
+  for (int i = 0; i < 2000 && (s.running || s.kv_blocks_used); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    s = e.stats();
+  }
+  return s;
 }
 
 // Stops in the middle of a speculative step: for every `stride`-th prompt whose greedy reference is long

@@ -53,16 +53,7 @@ class DemoMedusa : public ::testing::Test {
       s.prefix.clear();
       ignis::testing::write_medusa_heads(shared_dir_, s);
     }
-    nlohmann::json golden = nlohmann::json::parse(std::ifstream(kTarget / "eval_golden.json"));
-    for (auto& c : golden["completions"]) prompts_.push_back(c["prompt_ids"].get<std::vector<int32_t>>());
-    std::stringstream ss;
-    ss << std::ifstream(kTarget / "heldout.txt").rdbuf();
-    const std::vector<int32_t> ids = tok_->encode(ss.str(), false);
-    for (size_t start = 0, len = 20; prompts_.size() < 7 && start + len < ids.size(); start += 997, len += 13) {
-      std::vector<int32_t> p = {1};  // BOS
-      p.insert(p.end(), ids.begin() + long(start), ids.begin() + long(start + len));
-      prompts_.push_back(p);
-    }
+    prompts_ = test::demo_prompts(kTarget, *tok_);
     auto e = engine(false, 256, 2048);
     for (auto& p : prompts_) ref_.push_back(collect(*e->submit(request(p, kMaxTokens))));
   }
@@ -81,12 +72,7 @@ class DemoMedusa : public ::testing::Test {
 
   static GenerateRequest request(const std::vector<int32_t>& p, int max_tokens, float temperature = 0,
                                  uint64_t seed = 0) {
-    GenerateRequest r;
-    r.prompt_ids = p;
-    r.sampling.temperature = temperature;
-    if (temperature > 0) r.sampling.seed = seed;
-    r.sampling.max_tokens = max_tokens;
-    return r;
+    return test::demo_request(p, max_tokens, temperature, seed);
   }
 
   // The demo target on the CPU (fixed policy), with Medusa over the test's heads or without.
@@ -112,22 +98,8 @@ class DemoMedusa : public ::testing::Test {
     return std::make_unique<Engine>(std::move(lm.model), ec, tok_, std::move(p));
   }
 
-  static void expect_reference(const std::vector<Out>& got) {
-    ASSERT_EQ(got.size(), ref_.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_NE(got[i].finish, FinishReason::Error) << got[i].error;
-      EXPECT_EQ(got[i].tokens, ref_[i].tokens) << "prompt " << i;
-      EXPECT_EQ(got[i].text, ref_[i].text) << "prompt " << i;
-    }
-  }
-  static EngineStats idle(Engine& e) {
-    EngineStats s = e.stats();
-    for (int i = 0; i < 2000 && (s.running || s.kv_blocks_used); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      s = e.stats();
-    }
-    return s;
-  }
+  static void expect_reference(const std::vector<Out>& got) { test::expect_same_outputs(got, ref_); }
+  static EngineStats idle(Engine& e) { return test::wait_idle(e); }
 
   static inline std::shared_ptr<const Tokenizer> tok_;
   static inline fs::path heads_dir_, shared_dir_;

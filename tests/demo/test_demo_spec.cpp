@@ -37,16 +37,7 @@ class DemoSpec : public ::testing::Test {
     if (!fs::exists(kTarget / "tokenizer.json") || !fs::exists(kDraft / "tokenizer.json")) return;
     tok_ = std::shared_ptr<const Tokenizer>(Tokenizer::load(kTarget));
     // Prompts: the training script's completion prompts and windows of held-out Python code.
-    nlohmann::json golden = nlohmann::json::parse(std::ifstream(kTarget / "eval_golden.json"));
-    for (auto& c : golden["completions"]) prompts_.push_back(c["prompt_ids"].get<std::vector<int32_t>>());
-    std::stringstream ss;
-    ss << std::ifstream(kTarget / "heldout.txt").rdbuf();
-    const std::vector<int32_t> ids = tok_->encode(ss.str(), false);
-    for (size_t start = 0, len = 20; prompts_.size() < 7 && start + len < ids.size(); start += 997, len += 13) {
-      std::vector<int32_t> p = {1};  // BOS
-      p.insert(p.end(), ids.begin() + long(start), ids.begin() + long(start + len));
-      prompts_.push_back(p);
-    }
+    prompts_ = test::demo_prompts(kTarget, *tok_);
     // The reference: each request alone, no speculation.
     auto e = engine(SpecMethod::None, 256, 2048);
     for (auto& p : prompts_) ref_.push_back(collect(*e->submit(request(p, kMaxTokens))));
@@ -63,11 +54,7 @@ class DemoSpec : public ::testing::Test {
   static constexpr int kMaxTokens = 24;
 
   static GenerateRequest request(const std::vector<int32_t>& p, int max_tokens) {
-    GenerateRequest r;
-    r.prompt_ids = p;
-    r.sampling.temperature = 0;
-    r.sampling.max_tokens = max_tokens;
-    return r;
+    return test::demo_request(p, max_tokens);
   }
 
   // An engine over the demo target on the CPU, speculating with `method` (fixed policy, K = k).
@@ -91,22 +78,8 @@ class DemoSpec : public ::testing::Test {
     return std::make_unique<Engine>(std::move(lm.model), ec, tok_, make_proposer(ec.spec, std::move(draft)));
   }
 
-  static void expect_reference(const std::vector<Out>& got) {
-    ASSERT_EQ(got.size(), ref_.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_NE(got[i].finish, FinishReason::Error) << got[i].error;
-      EXPECT_EQ(got[i].tokens, ref_[i].tokens) << "prompt " << i;
-      EXPECT_EQ(got[i].text, ref_[i].text) << "prompt " << i;
-    }
-  }
-  static EngineStats idle(Engine& e) {
-    EngineStats s = e.stats();
-    for (int i = 0; i < 2000 && (s.running || s.kv_blocks_used); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      s = e.stats();
-    }
-    return s;
-  }
+  static void expect_reference(const std::vector<Out>& got) { test::expect_same_outputs(got, ref_); }
+  static EngineStats idle(Engine& e) { return test::wait_idle(e); }
 
   static inline std::shared_ptr<const Tokenizer> tok_;
   static inline std::vector<std::vector<int32_t>> prompts_;
