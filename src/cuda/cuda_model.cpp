@@ -46,7 +46,7 @@ void CudaModel::init_kv_cache(int num_blocks, int block_size) {
   IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream_));
   for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);  // they hold the old pool's pointers
   graphs_.clear();
-  warmed_.clear();
+  graph_runs_.clear();
   kv_ = DeviceBuffer();
   kv_layer_bytes_ = size_t(num_blocks) * block_size * cfg_.num_kv_heads * cfg_.head_dim * kv_esize_;
   kv_ = DeviceBuffer(kv_layer_bytes_ * 2 * cfg_.num_layers,
@@ -143,6 +143,9 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
   for (auto& pc : pieces) W = std::max(W, (pc.num_cached + pc.num_tokens + block_size_ - 1) / block_size_);
   auto* bt = h_block_tables_.as<int32_t>();
   int T = 0, R = 0, nt = 0, max_keys = 1;
+  // Hidden-only rows (all_hidden pieces' tokens without a logit) follow the logit rows in the
+  // gather; their x_ rows go to the sink only (their tokens, and their hidden-row places, here).
+  hidden_only_.clear();
   p.num_small_tiles = 0;
   for (size_t i = 0; i < pieces.size(); ++i) {
     const Piece& pc = pieces[i];
@@ -165,7 +168,10 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
       tok[T + t] = batch.tokens[pc.token_begin + t];
       pos[T + t] = p_;
       slot[T + t] = table[p_ / block_size_] * block_size_ + p_ % block_size_;
-      if (pc.all_logits || (pc.last_logit && t == pc.num_tokens - 1)) rows[R++] = T + t;
+      if (pc.all_logits || (pc.last_logit && t == pc.num_tokens - 1))
+        rows[R++] = T + t;
+      else if (pc.all_hidden)
+        hidden_only_.push_back(T + t);
     }
     if (p.tree_words > 0) stage_tree(s, pc, T, p.tree_words);
     if (cfg_.fusion.enabled)  // the piece's rows of the sequence's features (validate: not null)
@@ -202,13 +208,29 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
   p.num_tokens = T;
   p.num_tiles = nt;
   p.num_logit_rows = R;
+  p.num_hidden_only = int(hidden_only_.size());
+  IGNIS_CHECK(!p.graph || p.num_hidden_only == 0, "cuda forward: a graphed pass with {} hidden-only rows", p.num_hidden_only);
+  std::copy(hidden_only_.begin(), hidden_only_.end(), rows + R);
+  if (hidden_sink_) {  // the sink's row of each gathered row of this pass (graph padding rows have none)
+    auto place = [&](const Piece& pc, int t) {
+      const BatchSeq& s = batch.seqs[size_t(pc.seq)];
+      return hidden_base_[size_t(pc.seq)] + (pc.num_cached - s.num_cached + t) - (s.num_tokens - s.hidden_rows());
+    };
+    for (int pass_logits = 0; pass_logits < 2; ++pass_logits)
+      for (const Piece& pc : pieces)
+        for (int t = 0; t < pc.num_tokens; ++t) {
+          const bool logit = pc.all_logits || (pc.last_logit && t == pc.num_tokens - 1);
+          if (pass_logits == 0 ? logit : (!logit && pc.all_hidden)) hidden_dst_.push_back(place(pc, t));
+        }
+  }
 
   IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_tokens_.get(), tok, T * 4, cudaMemcpyHostToDevice, stream_));
   IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_positions_.get(), pos, T * 4, cudaMemcpyHostToDevice, stream_));
   IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_slots_.get(), slot, T * 4, cudaMemcpyHostToDevice, stream_));
   IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_tiles_.get(), tiles, nt * sizeof(kernels::AttentionTile), cudaMemcpyHostToDevice,
                                    stream_));
-  IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_logit_rows_.get(), rows, R * 4, cudaMemcpyHostToDevice, stream_));
+  IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_logit_rows_.get(), rows, (R + p.num_hidden_only) * 4, cudaMemcpyHostToDevice,
+                                   stream_));
   if (cfg_.fusion.enabled)
     IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_features_.get(), h_features_.as<float>(), size_t(T) * cfg_.hidden_size * sizeof(float),
                                      cudaMemcpyHostToDevice, stream_));
@@ -374,18 +396,20 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     linear(linear_in(w.down, act_.get()), w.down, o_.get(), T, dtype_);
     mark("gemm_down");
   }
-  // last MLP output added only for the logit rows, then the final norm (gathered rows -> x_); a
-  // fusion model without a final norm gathers the rows as they are (its predicted features)
+  // last MLP output added only for the gathered rows (logit rows, then hidden-only rows), then the
+  // final norm (gathered rows -> x_); a fusion model without a final norm gathers the rows as they
+  // are (its predicted features)
+  const int gathered = p.num_logit_rows + p.num_hidden_only;
   if (!final_norm_) {
-    kernels::add_gather_rows(dtype_, res, o_.get(), d_logit_rows_.as<int32_t>(), p.num_logit_rows, H, x_.get(), s);
+    kernels::add_gather_rows(dtype_, res, o_.get(), d_logit_rows_.as<int32_t>(), gathered, H, x_.get(), s);
     mark("add_gather_rows");
   } else {
     kernels::add_rmsnorm(dtype_, res, o_.get(), nullptr, final_norm_.get(), x_.get(), d_logit_rows_.as<int32_t>(),
-                         p.num_logit_rows, H, eps, s);
+                         gathered, H, eps, s);
     mark("add_rmsnorm");
   }
   const int rows = std::min(p.num_logit_rows, max_logit_rows_);
-  linear(x_.get(), lm_head_.ptr, logits_.get(), rows, cfg_.vocab_size, H, DType::F32);
+  linear(x_.get(), lm_head_.ptr, logits_.get(), head_rows(rows), cfg_.vocab_size, H, DType::F32);
   mark("gemm_lm_head");
   if (argmax) {
     kernels::argmax_logprob(logits_.as<float>(), rows, cfg_.vocab_size, sample_tokens_.as<int32_t>(),
@@ -474,9 +498,14 @@ void CudaModel::run_pass(const Pass& p, bool greedy) {
     IGNIS_CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
     return;
   }
-  // First use of this bucket: run eagerly (sets kernel attributes, picks GEMM algorithms),
-  // then capture the same work for the next steps. Capture executes nothing.
+  // First uses of this shape: eagerly; then run eagerly (sets kernel attributes, picks GEMM
+  // algorithms) and capture the same work for the next steps. Capture executes nothing.
   enqueue_pass(p, true);
+  if (int& runs = graph_runs_[key]; runs < opt_.graph_warmup_runs) {
+    ++runs;
+    return;
+  }
+  graph_runs_.erase(key);
   cudaGraph_t graph = nullptr;
   IGNIS_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
   try {
@@ -511,13 +540,20 @@ void CudaModel::run_batch(const ForwardBatch& batch, Mode mode, std::vector<floa
   if (logits) logits->resize(total_rows * V);
   if (tokens) tokens->resize(total_rows);
   if (logprobs) logprobs->resize(total_rows);
-  size_t out_row = 0;
+  size_t out_row = 0, hidden_row = 0;
   bool masks_staged = false;  // Mode::Sample: the deferred host work ran and the masks are uploaded
   const size_t hidden_row_bytes = size_t(cfg_.hidden_size) * esize_;
-  if (hidden_sink_ && h_hidden_.bytes() < total_rows * hidden_row_bytes) {
-    IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // no copy into the old buffer is in flight
-    h_hidden_ = PinnedBuffer(std::max(total_rows, std::max<size_t>(64, 2 * h_hidden_.bytes() / hidden_row_bytes)) *
-                             hidden_row_bytes);
+  const size_t total_hidden = hidden_sink_ ? size_t(batch.num_hidden_rows()) : 0;
+  if (hidden_sink_) {
+    if (h_hidden_.bytes() < total_hidden * hidden_row_bytes) {
+      IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // no copy into the old buffer is in flight
+      h_hidden_ = PinnedBuffer(std::max(total_hidden, std::max<size_t>(64, 2 * h_hidden_.bytes() / hidden_row_bytes)) *
+                               hidden_row_bytes);
+    }
+    hidden_base_.resize(batch.seqs.size());
+    int32_t base = 0;
+    for (size_t i = 0; i < batch.seqs.size(); ++i) hidden_base_[i] = base, base += batch.seqs[i].hidden_rows();
+    hidden_dst_.clear();
   }
 
   auto flush = [&](const std::vector<Piece>& pieces) {
@@ -525,17 +561,22 @@ void CudaModel::run_batch(const ForwardBatch& batch, Mode mode, std::vector<floa
     Pass p = stage_pass(batch, pieces);
     const int real_rows = p.graph ? p.num_logit_rows - (p.bucket - int(pieces.size())) * p.per_seq : p.num_logit_rows;
     run_pass(p, greedy);
-    // the lm_head's input rows of this pass (real rows first, graph padding after), ordered on the
-    // stream after the pass or its graph launch and before the next pass rewrites x_
-    if (hidden_sink_ && real_rows > 0)
-      IGNIS_CUDA_CHECK(cudaMemcpyAsync(h_hidden_.as<char>() + out_row * hidden_row_bytes, x_.get(),
-                                       size_t(real_rows) * hidden_row_bytes, cudaMemcpyDeviceToHost, stream_));
+    // the gathered rows of this pass (real logit rows first, then graph padding or hidden-only
+    // rows; a graph has no hidden-only rows), ordered on the stream after the pass or its graph
+    // launch and before the next pass rewrites x_
+    const size_t copy_rows = size_t(real_rows + p.num_hidden_only);
+    if (hidden_sink_ && copy_rows > 0) {
+      IGNIS_CUDA_CHECK(cudaMemcpyAsync(h_hidden_.as<char>() + hidden_row * hidden_row_bytes, x_.get(),
+                                       copy_rows * hidden_row_bytes, cudaMemcpyDeviceToHost, stream_));
+      hidden_row += copy_rows;
+    }
     // logit rows beyond the first max_logit_rows_ (eager passes only): more lm_head GEMMs
     for (int r0 = 0; r0 < real_rows; r0 += max_logit_rows_) {
       const int n = std::min(max_logit_rows_, real_rows - r0);
       if (r0 > 0) {
         const char* xr = x_.as<char>() + size_t(r0) * cfg_.hidden_size * esize_;
-        linear(xr, lm_head_.ptr, logits_.get(), n, cfg_.vocab_size, cfg_.hidden_size, DType::F32);
+        const int hn = r0 + head_rows(n) <= alloc_tokens_ ? head_rows(n) : n;  // padded rows inside x_
+        linear(xr, lm_head_.ptr, logits_.get(), hn, cfg_.vocab_size, cfg_.hidden_size, DType::F32);
         if (greedy)
           kernels::argmax_logprob(logits_.as<float>(), n, cfg_.vocab_size, sample_tokens_.as<int32_t>(),
                                   sample_logprobs_.as<float>(), stream_);
@@ -584,6 +625,7 @@ void CudaModel::run_batch(const ForwardBatch& batch, Mode mode, std::vector<floa
       pc.num_cached = s.num_cached + done;
       pc.num_tokens = n;
       pc.all_logits = s.all_logits;
+      pc.all_hidden = s.all_hidden;
       pc.last_logit = done + n == s.num_tokens;
       pieces.push_back(pc);
       pass_tokens += n;
@@ -593,23 +635,31 @@ void CudaModel::run_batch(const ForwardBatch& batch, Mode mode, std::vector<floa
   }
   flush(pieces);
   IGNIS_CHECK(out_row == total_rows, "cuda forward: produced {} logit rows, expected {}", out_row, total_rows);
-  if (hidden_sink_) copy_hidden_rows(total_rows);
+  if (hidden_sink_) {
+    IGNIS_CHECK(hidden_row == total_hidden && hidden_dst_.size() == total_hidden,
+                "cuda forward: produced {} hidden rows ({} placed), expected {}", hidden_row, hidden_dst_.size(),
+                total_hidden);
+    copy_hidden_rows(total_hidden);
+  }
 }
 
 void CudaModel::copy_hidden_rows(size_t rows) {
   IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the passes' copies into h_hidden_ are done
-  const size_t n = rows * size_t(cfg_.hidden_size);
-  hidden_sink_->resize(n);
-  float* dst = hidden_sink_->data();
-  if (dtype_ == DType::F32) {
-    if (n) std::memcpy(dst, h_hidden_.as<float>(), n * sizeof(float));
-  } else if (dtype_ == DType::BF16) {
-    const uint16_t* src = h_hidden_.as<uint16_t>();
-    for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
-  } else {
-    IGNIS_CHECK(dtype_ == DType::F16, "cuda hidden states: compute dtype {} unsupported", dtype_name(dtype_));
-    const uint16_t* src = h_hidden_.as<uint16_t>();
-    for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(src[i]);
+  const size_t H = size_t(cfg_.hidden_size);
+  hidden_sink_->resize(rows * H);
+  IGNIS_CHECK(dtype_ == DType::F32 || dtype_ == DType::BF16 || dtype_ == DType::F16,
+              "cuda hidden states: compute dtype {} unsupported", dtype_name(dtype_));
+  for (size_t j = 0; j < rows; ++j) {  // h_hidden_ row j -> sink row hidden_dst_[j], widened to fp32
+    float* dst = hidden_sink_->data() + size_t(hidden_dst_[j]) * H;
+    if (dtype_ == DType::F32) {
+      std::memcpy(dst, h_hidden_.as<float>() + j * H, H * sizeof(float));
+    } else {
+      const uint16_t* src = h_hidden_.as<uint16_t>() + j * H;
+      if (dtype_ == DType::BF16)
+        for (size_t i = 0; i < H; ++i) dst[i] = bf16_to_f32(src[i]);
+      else
+        for (size_t i = 0; i < H; ++i) dst[i] = f16_to_f32(src[i]);
+    }
   }
 }
 

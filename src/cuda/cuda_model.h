@@ -28,6 +28,11 @@ namespace ignis::cuda {
 struct CudaModelOptions {
   std::optional<DType> dtype;  // compute/KV dtype; default: the config's BF16/F16, else BF16
   bool cuda_graphs = true;     // replay graphs for decode-only steps
+  // Eager runs of a graph shape (batch bucket, tokens per sequence, tree) before it is captured: a
+  // shape met once (a speculative probe's tree, a verification of an unusual size) never pays a
+  // capture (an eager run, the capture and its instantiation: 3-30 ms), one met again is captured
+  // on its second run. 0: captured on first use.
+  int graph_warmup_runs = 1;
   int max_num_tokens = 2048;   // tokens per internal pass (bigger batches are cut into passes)
   int max_batch_size = 256;    // sequences per pass; largest graph bucket
   int max_model_len = 0;       // 0 = config max_position_embeddings
@@ -80,8 +85,8 @@ class CudaModel : public Model {
   // CUDA graphs (one per batch bucket and tree size: the shape is data). Not with a sliding window
   // (the kernels' window counts KV slots, the reference positions).
   bool supports_tree() const override { return cfg_.sliding_window <= 0; }
-  // Model::set_hidden_state_sink: after each pass the logit rows' final-normed hidden states (x_,
-  // the lm_head's input, in the compute dtype) are copied to pinned memory on the stream, after the
+  // Model::set_hidden_state_sink: after each pass the hidden rows' final-normed hidden states (x_:
+  // the lm_head's input rows, then the all_hidden rows the lm_head skips, in the compute dtype) are copied to pinned memory on the stream, after the
   // pass (or its graph launch), and widened to fp32 on the host once the batch is done. Every
   // forward path (forward, forward_sample, forward_verify, forward_greedy) goes through run_batch.
   bool set_hidden_state_sink(std::vector<float>* sink) override {
@@ -103,8 +108,12 @@ class CudaModel : public Model {
   size_t weight_bytes() const { return weight_bytes_; }
   // Bytes of one KV block (K and V, all layers).
   int64_t kv_bytes_per_block(int block_size) const;
-  // Rows the layer GEMMs of a pass of `num_tokens` run on once tuned: above `pad`, rounded up to a
-  // multiple of `pad` (a tuned count) unless that exceeds `max_tokens` (the activation buffers).
+  // Rows the GEMMs of a pass of `num_tokens` rows run on, one of a few tuned counts, unless that
+  // exceeds `max_tokens` (the buffers): up to 8 rows exact (decode buckets, the GEMV), up to 64 a
+  // multiple of 8, up to kGemmPad a multiple of 32, above it (pad > 0) a multiple of `pad`. Every
+  // other count would meet cuBLASLt on first use (a heuristic query and lazily loaded kernels:
+  // 10-15 ms on an H200 for an 8B pass, measured on verification steps) and run untuned; the extra
+  // rows compute on stale activations and are never read (below the ridge they cost nothing).
   static int padded_gemm_rows(int num_tokens, int pad, int max_tokens);
   static constexpr int kGemmPad = 256;
   // floor(free_bytes * fraction / bytes_per_block), >= 0.
@@ -149,9 +158,13 @@ class CudaModel : public Model {
   struct Piece {  // a run of new tokens of one batch sequence inside one pass
     int seq = 0, token_begin = 0, num_cached = 0, num_tokens = 0;
     bool all_logits = false, last_logit = false;
+    bool all_hidden = false;  // every token's hidden state (BatchSeq::all_hidden), logits as above
   };
   struct Pass {
     int num_tokens = 0, num_tiles = 0, num_logit_rows = 0, num_splits = 1;
+    // Rows gathered after the last layer (final norm -> x_): the logit rows first (the lm_head's
+    // input), then num_hidden_only rows whose hidden states alone are asked (BatchSeq::all_hidden).
+    int num_hidden_only = 0;
     int num_small_tiles = -1;  // tiles of 1..16 query rows (PagedAttentionArgs::num_small_tiles; -1 = not counted)
     bool graph = false;
     int bucket = 0;
@@ -172,12 +185,14 @@ class CudaModel : public Model {
   void allocate_activations();
   void tune_gemms();
   int gemm_rows(int num_tokens) const;  // token count the layer GEMMs of a pass run on (tune_gemms)
+  int head_rows(int rows) const;        // rows the lm_head GEMM of `rows` logit rows runs on (tune_gemms)
   // Cuts a batch into passes, runs each, and calls sink(pass_rows) after each pass with the
   // logits (fp32, device) or sampled tokens ready.
   enum class Mode { Logits, Greedy, Sample };  // what each pass's logit rows become
   void run_batch(const ForwardBatch& batch, Mode mode, std::vector<float>* logits, std::vector<int32_t>* tokens,
                  std::vector<float>* logprobs, const BeforeSample* before_sample = nullptr);
   // run_batch's end with a hidden-state sink: waits for the passes' x_ copies, widens them into the sink.
+  // Each gathered row's place among the batch's hidden rows (hidden_dst_, appended pass by pass).
   void copy_hidden_rows(size_t rows);
   Pass stage_pass(const ForwardBatch& batch, const std::vector<Piece>& pieces);
   void stage_tree(const BatchSeq& s, const Piece& pc, int T0, int words);
@@ -249,14 +264,18 @@ class CudaModel : public Model {
   size_t attn_ws_floats_ = 0;
   PinnedBuffer h_sample_tokens_, h_sample_logprobs_;
   std::vector<float>* hidden_sink_ = nullptr;  // set_hidden_state_sink
-  PinnedBuffer h_hidden_;  // (batch logit rows, hidden) of dtype_: the passes' x_ rows, grown on demand
+  PinnedBuffer h_hidden_;  // (batch hidden rows, hidden) of dtype_: the passes' x_ rows, grown on demand
+  // A run_batch's hidden rows: hidden_base_[seq] = the sequence's first hidden row (ForwardBatch's
+  // hidden-row order); hidden_dst_[j] = where h_hidden_ row j goes in the sink.
+  std::vector<int32_t> hidden_base_, hidden_dst_;
+  std::vector<int32_t> hidden_only_;  // stage_pass: the pass's hidden-only token rows
   DeviceSampler sampler_;
   std::vector<int32_t> greedy_tokens_;
   std::vector<float> greedy_logprobs_;
 
   // decode / verification graphs per (bucket, tokens per sequence): graph_key()
   std::map<int, cudaGraphExec_t> graphs_;
-  std::map<int, bool> warmed_;
+  std::map<int, int> graph_runs_;  // eager runs of each graph key not captured yet (graph_warmup_runs)
   bool graphs_broken_ = false;
 
   // IGNIS_PROFILE=1: per-op event timing of every pass (graphs off), printed at destruction.

@@ -183,17 +183,16 @@ void CudaModel::tune_gemms() {
                 L.n, L.k, L.fp8() ? "fp8" : "dense", e.what());
     }
   };
-  // The row counts the layer GEMMs run on: decode buckets (padded like any pass above kGemmPad
-  // tokens) and every padded prefill count; the lm_head at the buckets (its rows are never padded).
+  // The row counts the GEMMs run on (padded_gemm_rows): every count of a pass of up to kGemmPad
+  // tokens (decode buckets, verification and small mixed steps) and every padded prefill count;
+  // the lm_head at every count of up to max_logit_rows (head_rows).
   gemm_pad_ = max_tokens_ >= 2 * kGemmPad;
-  std::set<int> layer_rows, fp8_layer_rows, head_rows;
-  for (int b = 1;; b = std::min(2 * b, max_seqs_)) {
-    if (b > max_tokens_) break;
-    layer_rows.insert(gemm_rows(b));
-    fp8_layer_rows.insert(fp8_rows(b));
-    if (b <= max_logit_rows_) head_rows.insert(b);
-    if (b == max_seqs_) break;
+  std::set<int> layer_rows, fp8_layer_rows, lm_rows;
+  for (int t = 1; t <= std::min(max_tokens_, kGemmPad); ++t) {
+    layer_rows.insert(gemm_rows(t));
+    fp8_layer_rows.insert(fp8_rows(t));
   }
+  for (int t = 1; t <= max_logit_rows_; ++t) lm_rows.insert(head_rows(t));
   if (gemm_pad_)
     for (int m = 2 * kGemmPad; m <= max_tokens_; m += kGemmPad) {
       layer_rows.insert(m);
@@ -201,22 +200,26 @@ void CudaModel::tune_gemms() {
     }
   for (const Case& c : layer)
     for (int m : c.w->fp8() ? fp8_layer_rows : layer_rows) tune(c, m);
-  for (int m : head_rows) tune(lm_head, m);
+  for (int m : lm_rows) tune(lm_head, m);
   cache.save();
   gemm_cached_ = cached;
   gemm_timed_ = timed;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  IGNIS_LOG(Info, "cuda: GEMMs for decode batches up to {} and passes of {}..{} tokens: {} from the tuning cache, {} "
-            "timed in {:.1f} s ({:.1f}% less time than the heuristic's choices)", max_seqs_, 2 * kGemmPad,
+  IGNIS_LOG(Info, "cuda: GEMMs for passes of 1..{} and {}..{} tokens: {} from the tuning cache, {} "
+            "timed in {:.1f} s ({:.1f}% less time than the heuristic's choices)", std::min(max_tokens_, kGemmPad), 2 * kGemmPad,
             max_tokens_ / kGemmPad * kGemmPad, cached, timed, secs, heur > 0 ? 100.0 * (1.0 - tuned / heur) : 0.0);
 }
 
 int CudaModel::padded_gemm_rows(int num_tokens, int pad, int max_tokens) {
-  if (num_tokens <= pad) return num_tokens;
-  const int r = (num_tokens + pad - 1) / pad * pad;
+  const int step = num_tokens <= 8 ? 1 : num_tokens <= 64 ? 8 : num_tokens <= kGemmPad ? 32 : pad;
+  if (step <= 1) return num_tokens;
+  const int r = (num_tokens + step - 1) / step * step;
   return r <= max_tokens ? r : num_tokens;
 }
 
-int CudaModel::gemm_rows(int T) const { return gemm_pad_ ? padded_gemm_rows(T, kGemmPad, max_tokens_) : T; }
+int CudaModel::gemm_rows(int T) const { return padded_gemm_rows(T, gemm_pad_ ? kGemmPad : 0, max_tokens_); }
+
+// The lm_head's input rows are x_'s (alloc_tokens_) and its output logits_ (max_logit_rows_).
+int CudaModel::head_rows(int rows) const { return padded_gemm_rows(rows, 0, std::min(max_logit_rows_, alloc_tokens_)); }
 
 }  // namespace ignis::cuda

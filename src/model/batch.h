@@ -14,6 +14,10 @@ struct BatchSeq {
   // outside the window may be -1 (released).
   std::vector<int32_t> block_table;
   bool all_logits = false;  // logits for every new token (eval, verification); else only the last
+  // Hidden states (Model::set_hidden_state_sink) for every new token while logits stay as
+  // all_logits says: a prefill chunk whose every position feeds a proposer (EAGLE) without an
+  // lm_head row nobody samples. Implied by all_logits.
+  bool all_hidden = false;
   // Speculative verification: of the num_tokens new tokens, the trailing num_draft are proposals
   // (the first is the sequence's last accepted token, so num_tokens == 1 + num_draft and
   // all_logits is set: row i judges proposal i, the last row is the bonus row). Positions stay
@@ -35,6 +39,8 @@ struct BatchSeq {
   // Required for such a model (a backend throws Error without it), ignored by any other.
   const float* features = nullptr;
   bool is_tree() const { return !tree_parent.empty(); }
+  int32_t logit_rows() const { return all_logits ? num_tokens : 1; }
+  int32_t hidden_rows() const { return all_logits || all_hidden ? num_tokens : 1; }
 };
 
 struct ForwardBatch {
@@ -42,7 +48,14 @@ struct ForwardBatch {
   std::vector<BatchSeq> seqs;
   int32_t num_logit_rows() const {
     int32_t n = 0;
-    for (auto& s : seqs) n += s.all_logits ? s.num_tokens : 1;
+    for (auto& s : seqs) n += s.logit_rows();
+    return n;
+  }
+  // Rows of the hidden-state sink: every new token of all_logits or all_hidden sequences, else the
+  // last one (a superset of the logit rows, in the same sequence order).
+  int32_t num_hidden_rows() const {
+    int32_t n = 0;
+    for (auto& s : seqs) n += s.hidden_rows();
     return n;
   }
 };

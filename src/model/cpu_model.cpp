@@ -339,7 +339,16 @@ void CpuModel::forward(const ForwardBatch& batch, std::vector<float>& logits) {
     for (int t = all ? 0 : s.num_tokens - 1; t < s.num_tokens; ++t, ++r)
       std::memcpy(sel.data() + size_t(r) * H, x.data() + size_t(s.token_offset + t) * H, sizeof(float) * H);
   }
-  if (hidden_sink_) hidden_sink_->assign(sel.begin(), sel.end());  // after the final norm: lm_head's input
+  if (hidden_sink_) {  // after the final norm: lm_head's input, for every hidden row (a superset of sel's)
+    hidden_sink_->resize(size_t(batch.num_hidden_rows()) * H);
+    size_t h = 0;
+    for (const auto& s : aseqs) {
+      const int n = batch.seqs[&s - aseqs.data()].hidden_rows();
+      std::memcpy(hidden_sink_->data() + h * H, x.data() + size_t(s.token_offset + s.num_tokens - n) * H,
+                  sizeof(float) * H * size_t(n));
+      h += size_t(n);
+    }
+  }
   logits.resize(size_t(rows) * V);
   if (observer_) observer_->input_amax(-1, LinearSlot::LmHead, abs_max(sel.data(), int64_t(rows) * H));
   if (!tp) {

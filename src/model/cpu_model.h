@@ -108,7 +108,7 @@ class CpuModel : public Model {
   DType kv_dtype_ = DType::F32;
   std::vector<std::pair<float, float>> kv_scales_;  // (num_layers) with an FP8 KV cache
   CalibrationObserver* observer_ = nullptr;
-  std::vector<float>* hidden_sink_ = nullptr;  // set_hidden_state_sink: the logit rows' final hidden states
+  std::vector<float>* hidden_sink_ = nullptr;  // set_hidden_state_sink: the hidden rows' final hidden states
 };
 
 }  // namespace ignis

@@ -80,9 +80,10 @@ class Model {
   virtual bool set_calibration_observer(CalibrationObserver* obs) { return false; }
   // Final hidden states (what Medusa / EAGLE heads read): sets (nullptr: clears) the vector later
   // forward passes (forward, forward_sample, forward_verify) fill with the hidden state of every
-  // logit row of the pass, after the final norm (the lm_head's input, transformers' last
-  // hidden_states): (batch.num_logit_rows(), hidden_size) fp32, in logit-row order, from the same
-  // pass that produced the logits. False when the backend cannot (then nothing is written, and the
+  // hidden row of the pass (BatchSeq::hidden_rows: the logit rows, plus every token of all_hidden
+  // sequences), after the final norm (the lm_head's input, transformers' last hidden_states):
+  // (batch.num_hidden_rows(), hidden_size) fp32, sequence after sequence, from the same pass that
+  // produced the logits. False when the backend cannot (then nothing is written, and the
   // engine refuses hidden-state proposers there). The CPU and CUDA backends can.
   virtual bool set_hidden_state_sink(std::vector<float>* sink) { return false; }
   // Allocates the KV pool: num_blocks blocks of block_size tokens over all layers.

@@ -239,7 +239,7 @@ void Engine::Impl::step() {
   if (spec_all_rows)  // a proposer that reads every position's hidden state: every row of a prefill chunk
     for (size_t i = 0; i < plan.seqs.size(); ++i)
       if (plan.seqs[i].num_draft == 0 && plan.seqs[i].num_tokens > 1 && wants_all_rows(*active.at(plan.seqs[i].req->id)))
-        batch.seqs[i].all_logits = true;
+        batch.seqs[i].all_hidden = true;
   build_rows(plan);
   const double t0 = proposer ? now() : 0.0;
   // The plain constrained rows' masks are filled while the model runs the pass (Model::forward_sample).
@@ -262,18 +262,27 @@ void Engine::Impl::step() {
   }
   if (policy) {
     const double dt = now() - t0;
+    const bool debug = LogLevel::Debug >= log_level();
+    const double predicted = debug ? policy->target_time(plan.num_tokens) : 0.0;  // before this step joins the fit
     policy->observe_target(plan.num_tokens, dt);
     // The policy's view of this step next to what it cost (IGNIS_LOG_LEVEL=debug at the CLI): predicted
-    // rates R(0) and R(k) in tokens/s, the k it chose, and the measured target pass.
-    if (verify && LogLevel::Debug >= log_level()) {
+    // rates R(0) and R(k) in tokens/s, the k it chose, the measured target pass and proposer call
+    // against their models; a plain step's pass against the target model.
+    if (debug && verify) {
       const auto& rates = policy->last_rates();
       const int k = policy->last_k();
       int proposals = 0;
       for (const auto& sq : plan.seqs) proposals += sq.num_draft;
       IGNIS_LOG(Debug, "spec step: {} tokens ({} proposed), {} sequences, k {}, predicted R(0) {:.0f} R(k) {:.0f} tok/s, target {:.3f} ms "
-                "(model {:.3f} ms), proposer model {:.3f} ms", plan.num_tokens, proposals, plan.seqs.size(), k,
-                rates.empty() ? 0.0 : rates[0], size_t(k) < rates.size() ? rates[size_t(k)] : 0.0, dt * 1e3,
-                policy->target_time(plan.num_tokens) * 1e3, policy->proposer_time(k, proposals) * 1e3);
+                "(model {:.3f} ms), proposer {:.3f} ms (model {:.3f} ms, {} rounds, {} catch-up tokens)", plan.num_tokens,
+                proposals, plan.seqs.size(), k, rates.empty() ? 0.0 : rates[0],
+                size_t(k) < rates.size() ? rates[size_t(k)] : 0.0, dt * 1e3, predicted * 1e3, spec_propose_s * 1e3,
+                (policy->proposer_time(proposer->last_rounds(), proposals) +
+                 policy->proposer_catchup_time(proposer->last_catchup_tokens())) * 1e3,
+                proposer->last_rounds(), proposer->last_catchup_tokens());
+    } else if (debug) {
+      IGNIS_LOG(Debug, "plain step: {} tokens, {} sequences, target {:.3f} ms (model {:.3f} ms)", plan.num_tokens,
+                plan.seqs.size(), dt * 1e3, predicted * 1e3);
     }
   }
   sched->on_step_done(plan);
@@ -285,20 +294,22 @@ void Engine::Impl::step() {
   }
   for (size_t i = 0; i < plan.seqs.size(); ++i) {
     const ScheduledSeq& s = plan.seqs[i];
+    // A plain sequence's hidden rows end with its logit row's.
+    const int last_hrow = hidden_row_of[i] + batch.seqs[i].hidden_rows() - 1;
     if (spec_all_rows && s.num_draft == 0 && wants_all_rows(*active.at(s.req->id))) {
-      // Every row of a prefill chunk (all_logits), or the one row of a plain decode.
-      const int count = batch.seqs[i].all_logits ? s.num_tokens : 1;
-      pass_hidden_rows(s.req, row_of[i] - (count - 1), s.num_cached + s.num_tokens - count, count);
+      // Every row of a prefill chunk (all_hidden), or the one row of a plain decode.
+      const int count = batch.seqs[i].hidden_rows();
+      pass_hidden_rows(s.req, hidden_row_of[i], s.num_cached + s.num_tokens - count, count);
     }
     if (!s.last_chunk()) continue;  // mid-prompt chunk: its logit row is not needed
     Active& a = *active.at(s.req->id);
     const int row = row_of[i];
     if (s.num_draft > 0)
-      verify_seq(s, a, row);
+      verify_seq(s, a, row, hidden_row_of[i]);
     else if (!samples[size_t(row)].error.empty())
       finish(a, FinishReason::Error, {}, "sampling failed: " + samples[size_t(row)].error);
     else {
-      if (spec_hidden) pass_hidden(s.req, row, int(s.req->tokens.size()) + 1);
+      if (spec_hidden) pass_hidden(s.req, last_hrow, int(s.req->tokens.size()) + 1);
       on_tokens(a, s.req, &samples[size_t(row)], 1, 0);
     }
   }
@@ -311,17 +322,17 @@ void Engine::Impl::build_rows(const StepPlan& plan) {
   sample_rows.clear();
   mask_jobs.clear();  // a failed forward may have left the previous step's
   row_of.resize(plan.seqs.size());
+  hidden_row_of.resize(plan.seqs.size());
+  hidden_count = 0;
   for (size_t i = 0; i < plan.seqs.size(); ++i) {
     const ScheduledSeq& s = plan.seqs[i];
     row_of[i] = int(sample_rows.size());
+    hidden_row_of[i] = int(hidden_count);
+    hidden_count += size_t(batch.seqs[i].hidden_rows());
     Active& a = *active.at(s.req->id);
     if (s.num_draft > 0) {
       add_spec_rows(s, a, sample_rows);
       continue;
-    }
-    if (batch.seqs[i].all_logits) {  // a prefill chunk's rows for the proposer's hidden states: not sampled
-      sample_rows.resize(sample_rows.size() + size_t(s.num_tokens - 1));
-      row_of[i] = int(sample_rows.size());  // the chunk's last row, as for any chunk
     }
     RowSampling& r = sample_rows.emplace_back();
     if (!s.last_chunk()) continue;

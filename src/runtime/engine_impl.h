@@ -101,6 +101,8 @@ struct Engine::Impl {
   std::vector<RowSampling> sample_rows;  // (logit rows) this step's sampling inputs
   std::vector<RowSample> samples;        // (logit rows) and outputs
   std::vector<int> row_of;               // (plan seqs) first logit row of each scheduled sequence
+  std::vector<int> hidden_row_of;        // (plan seqs) first hidden row (ForwardBatch::num_hidden_rows order)
+  size_t hidden_count = 0;               // this step's hidden rows (batch.num_hidden_rows())
   int64_t mask_rows = 0, mask_ns = 0;   // fill_mask calls and their time (published as EngineStats::constraint_*)
   int64_t mask_wall_ns = 0;             // the engine thread's wall time in fill_masks()
   std::unique_ptr<WorkerPool> mask_pool;  // EngineConfig::constraint_threads
@@ -111,6 +113,7 @@ struct Engine::Impl {
   std::unique_ptr<Proposer> proposer;
   std::unique_ptr<SpecPolicy> policy;
   int spec_max_k = 0;  // the most proposals per sequence per step (spec_max_proposals)
+  double spec_propose_s = 0;  // the last propose call's time (the policy's debug log)
   std::function<double()> clock;
   std::vector<SpecPolicy::Candidate> spec_cands;
   std::vector<SchedRequest*> spec_cand_reqs;
@@ -118,14 +121,14 @@ struct Engine::Impl {
   std::vector<SpecSeq> spec_seqs;
   std::vector<ScheduledSeq*> spec_plan_seqs;
   std::vector<Proposal> proposals;
-  // A hidden-state proposer's (Medusa): the target's final hidden states of this step's logit
-  // rows (Model::set_hidden_state_sink), (logit rows, hidden_size).
+  // A hidden-state proposer's (Medusa, EAGLE): the target's final hidden states of this step's
+  // hidden rows (Model::set_hidden_state_sink), (hidden_count, hidden_size).
   bool spec_hidden = false;
   bool typical_warned = false;  // a backend that ignored RowSampling::typical_* was logged once
   std::vector<float> hidden_rows;
   // A proposer that wants every position's hidden state (Proposer::wants_all_hidden_rows, EAGLE):
-  // the prefill chunks of requests that may speculate run with all_logits, and each pass's kept
-  // rows go to Proposer::on_hidden_rows.
+  // the prefill chunks of requests that may speculate run with all_hidden (no lm_head row for
+  // positions nobody samples), and each pass's kept rows go to Proposer::on_hidden_rows.
   bool spec_all_rows = false;
   std::vector<float> hidden_gather;  // a verified tree's accepted rows, gathered
 
@@ -153,16 +156,17 @@ struct Engine::Impl {
   void choose_speculation();       // before planning: SchedRequest::spec_k from the policy
   bool propose(StepPlan& plan);    // after the capacity pass: proposals, set_drafts; true if any
   void add_spec_rows(const ScheduledSeq& s, Active& a, std::vector<RowSampling>& rows);
-  void verify_seq(const ScheduledSeq& s, Active& a, int row);  // acceptance, rollback, tokens out
+  // Acceptance, rollback, tokens out: the sequence's logit rows from `row`, hidden rows from `hrow`.
+  void verify_seq(const ScheduledSeq& s, Active& a, int row, int hrow);
   void add_tree_rows(const ScheduledSeq& s, Active& a, std::vector<RowSampling>& rows);  // a token tree's rows
-  void verify_tree_seq(const ScheduledSeq& s, Active& a, int row);
-  // Hands a hidden-state proposer logit row `row`'s hidden state: the row whose token is about to
+  void verify_tree_seq(const ScheduledSeq& s, Active& a, int row, int hrow);
+  // Hands a hidden-state proposer hidden row `row`'s state: the row whose token is about to
   // become request r's last (r then holds num_tokens tokens). Call before on_tokens.
   void pass_hidden(const SchedRequest* r, int row, int num_tokens);
-  // Hands Proposer::on_hidden_rows the `count` consecutive hidden rows from logit row `row`: the
+  // Hands Proposer::on_hidden_rows the `count` consecutive hidden rows from hidden row `row`: the
   // states at positions first_pos .. first_pos + count - 1 of request r.
   void pass_hidden_rows(const SchedRequest* r, int row, int first_pos, int count);
-  // True when request `a`'s prefill chunks run with all_logits for the proposer.
+  // True when request `a`'s prefill chunks run with all_hidden for the proposer.
   bool wants_all_rows(const Active& a) const;
   double now() const { return clock(); }
 };

@@ -118,6 +118,7 @@ bool Engine::Impl::propose(StepPlan& plan) {
     proposals.assign(spec_seqs.size(), Proposal{});
   }
   const double propose_s = now() - t0;
+  spec_propose_s = propose_s;
   stats.spec_propose_ns += int64_t(propose_s * 1e9);
   policy->observe_proposer(proposer->last_rounds(), wanted, propose_s, proposer->last_catchup_tokens());
   for (size_t i = 0; i < spec_seqs.size(); ++i) {
@@ -219,8 +220,8 @@ void Engine::Impl::add_spec_rows(const ScheduledSeq& s, Active& a, std::vector<R
   }
 }
 
-void Engine::Impl::verify_seq(const ScheduledSeq& s, Active& a, int row) {
-  if (!s.req->draft_parents.empty()) return verify_tree_seq(s, a, row);
+void Engine::Impl::verify_seq(const ScheduledSeq& s, Active& a, int row, int hrow) {
+  if (!s.req->draft_parents.empty()) return verify_tree_seq(s, a, row, hrow);
   const int k = s.num_draft;
   SchedRequest* r = s.req;
   // Accept while accepted; the first rejected row gives the corrected token, else the bonus row.
@@ -236,9 +237,9 @@ void Engine::Impl::verify_seq(const ScheduledSeq& s, Active& a, int row) {
     return;
   }
   sched->commit_drafts(s, j);
-  if (spec_all_rows) pass_hidden_rows(r, row, s.num_cached, j + 1);  // the root's and the accepted rows
+  if (spec_all_rows) pass_hidden_rows(r, hrow, s.num_cached, j + 1);  // the root's and the accepted rows
   proposer->on_verified(r->id, r->num_computed, *kv);
-  pass_hidden(r, row + j, int(r->tokens.size()) + 1);
+  pass_hidden(r, hrow + j, int(r->tokens.size()) + 1);
   policy->observe_acceptance(r->id, k, j);
   {
     std::lock_guard lk(stats_mu);
@@ -319,7 +320,7 @@ void Engine::Impl::add_tree_rows(const ScheduledSeq& s, Active& a, std::vector<R
 // way); the accepted path's K/V moves to slots num_cached + 1 + depth (Model::compact_kv), its
 // tokens to the front of draft_tokens, and commit_drafts keeps them and rolls the rest back; the
 // path's last row gives the bonus token.
-void Engine::Impl::verify_tree_seq(const ScheduledSeq& s, Active& a, int row) {
+void Engine::Impl::verify_tree_seq(const ScheduledSeq& s, Active& a, int row, int hrow) {
   SchedRequest* r = s.req;
   const int n = s.num_draft;
   const auto& par = r->draft_parents;
@@ -402,10 +403,10 @@ void Engine::Impl::verify_tree_seq(const ScheduledSeq& s, Active& a, int row) {
   sched->commit_drafts(s, m);
   if (spec_all_rows) {  // the root's and the accepted path's rows, in path order
     const size_t H = size_t(model->config().hidden_size);
-    if (hidden_rows.size() == sample_rows.size() * H) {
+    if (hidden_rows.size() == hidden_count * H) {
       hidden_gather.resize(size_t(m + 1) * H);
       for (int dd = 0; dd <= m; ++dd) {
-        const size_t src = size_t(row + (dd == 0 ? 0 : 1 + path[size_t(dd - 1)]));
+        const size_t src = size_t(hrow + (dd == 0 ? 0 : 1 + path[size_t(dd - 1)]));
         std::copy_n(hidden_rows.begin() + long(src * H), H, hidden_gather.begin() + long(size_t(dd) * H));
       }
       try {
@@ -417,7 +418,7 @@ void Engine::Impl::verify_tree_seq(const ScheduledSeq& s, Active& a, int row) {
     }
   }
   proposer->on_verified(r->id, r->num_computed, *kv);
-  pass_hidden(r, row + last_row, int(r->tokens.size()) + 1);
+  pass_hidden(r, hrow + last_row, int(r->tokens.size()) + 1);
   policy->observe_tree(r->id, n, max_depth, m);
   {
     std::lock_guard lk(stats_mu);
@@ -432,7 +433,7 @@ void Engine::Impl::pass_hidden(const SchedRequest* r, int row, int num_tokens) {
   if (!spec_hidden) return;
   const size_t H = size_t(model->config().hidden_size);
   // A backend that took the sink but wrote no rows this pass gives no state: no proposal follows.
-  if (hidden_rows.size() != sample_rows.size() * H || row < 0 || size_t(row) >= sample_rows.size()) return;
+  if (hidden_rows.size() != hidden_count * H || row < 0 || size_t(row) >= hidden_count) return;
   try {
     proposer->on_hidden(r->id, num_tokens, std::span<const float>(hidden_rows.data() + size_t(row) * H, H));
   } catch (const std::exception& e) {  // an accelerator only: its failure costs no request
@@ -446,8 +447,7 @@ bool Engine::Impl::wants_all_rows(const Active& a) const { return a.req.speculat
 void Engine::Impl::pass_hidden_rows(const SchedRequest* r, int row, int first_pos, int count) {
   const size_t H = size_t(model->config().hidden_size);
   // A backend that took the sink but wrote no rows this pass gives no states: the proposer waits.
-  if (count <= 0 || hidden_rows.size() != sample_rows.size() * H || row < 0 ||
-      size_t(row) + size_t(count) > sample_rows.size())
+  if (count <= 0 || hidden_rows.size() != hidden_count * H || row < 0 || size_t(row) + size_t(count) > hidden_count)
     return;
   try {
     proposer->on_hidden_rows(r->id, first_pos, count,

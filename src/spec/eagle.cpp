@@ -147,6 +147,14 @@ void EagleProposer::init(const ModelConfig& target, int num_blocks, int block_si
   block_size_ = block_size;
   valid_gen_.assign(size_t(num_blocks), 0);
   seqs_.clear();
+  store_ = FeatureStore(size_t(hidden_));
+}
+
+void EagleProposer::forget(uint64_t id) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) return;
+  store_.release(it->second.feats);
+  seqs_.erase(it);
 }
 
 int EagleProposer::draft_computed(uint64_t id) const {
@@ -157,7 +165,7 @@ int EagleProposer::draft_computed(uint64_t id) const {
 std::pair<int, int> EagleProposer::features_held(uint64_t id) const {
   auto it = seqs_.find(id);
   if (it == seqs_.end() || it->second.feats.empty()) return {-1, -1};
-  return {it->second.feat_base, it->second.feat_base + int(it->second.feats.size() / size_t(hidden_))};
+  return {it->second.feats.base, it->second.feats.end()};
 }
 
 void EagleProposer::on_hidden_rows(uint64_t id, int first_pos, int count, std::span<const float> rows) {
@@ -167,25 +175,11 @@ void EagleProposer::on_hidden_rows(uint64_t id, int first_pos, int count, std::s
               "eagle: {} hidden values for {} rows of {} at position {}", rows.size(), count, H, first_pos);
   if (count == 0) return;
   SeqState& s = seqs_[id];
-  if (s.feats.empty()) s.feat_base = first_pos;
-  int end = s.feat_base + int(s.feats.size() / H);
-  int skip = std::max(0, s.feat_base - first_pos);  // rows before what is held: already consumed
-  if (skip >= count) return;
-  const int from = first_pos + skip;
-  if (from > end) s.feats.resize(s.feats.size() + size_t(from - end) * H, 0.0f);  // a gap: zero features
-  end = std::max(end, from);
-  const size_t at = size_t(from - s.feat_base) * H;
-  const size_t n = size_t(count - skip) * H;
-  if (s.feats.size() < at + n) s.feats.resize(at + n);
-  std::copy_n(rows.begin() + long(size_t(skip) * H), n, s.feats.begin() + long(at));
+  // Rows before what is held are already consumed; a gap after it holds zero features.
+  store_.write(s.feats, first_pos, rows.data(), count);
   // A request that does not speculate for long (the policy's choice) holds at most the last
   // kMaxHeldRows states; older positions then run with a zero feature at the next catch-up.
-  const size_t held = s.feats.size() / H;
-  if (held > size_t(kMaxHeldRows)) {
-    const size_t drop = held - size_t(kMaxHeldRows);
-    s.feats.erase(s.feats.begin(), s.feats.begin() + long(drop * H));
-    s.feat_base += int(drop);
-  }
+  store_.keep_last(s.feats, kMaxHeldRows);
 }
 
 int EagleProposer::valid_prefix(std::span<const int32_t> table, int from_block, const KvCacheManager& kv) const {
@@ -249,8 +243,8 @@ void EagleProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager&
     if (it == seqs_.end()) continue;  // no hidden state yet
     SeqState& st = it->second;
     if (st.feats.empty()) continue;
-    const int fe = st.feat_base + int(st.feats.size() / HS);
-    if (fe < L - 1 || st.feat_base > L - 2) continue;  // f_{L-2} (the root's feature) not here
+    const int fb = st.feats.base, fe = st.feats.end();
+    if (fe < L - 1 || fb > L - 2) continue;  // f_{L-2} (the root's feature) not here
     if (int64_t(s.block_table.size()) * B < L) continue;  // no slot for the first tree pass
     st.computed = std::min(st.computed, L - 2);
     st.computed = std::max(st.computed, std::min(valid_prefix(s.block_table, st.computed / B, kv), L - 2));
@@ -261,10 +255,9 @@ void EagleProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager&
     bs.block_table.assign(s.block_table.begin(), s.block_table.end());
     std::vector<float>& f = features_[active.size()];
     f.assign(size_t(bs.num_tokens) * HS, 0.0f);
-    for (int p = start; p < L - 1; ++p)
-      if (p >= st.feat_base)
-        std::copy_n(st.feats.begin() + long(size_t(p - st.feat_base) * HS), HS, f.begin() + long(size_t(p - start) * HS));
-    if (start < st.feat_base) st.zero_until = std::max(st.zero_until, st.feat_base);
+    for (int p = std::max(start, fb); p < L - 1; ++p)
+      std::copy_n(store_.row(st.feats, p), HS, f.begin() + long(size_t(p - start) * HS));
+    if (start < fb) st.zero_until = std::max(st.zero_until, fb);
     root_feat.emplace_back(f.end() - long(HS), f.end());
     batch_.tokens.insert(batch_.tokens.end(), s.tokens.begin() + start + 1, s.tokens.end());
     batch_.seqs.push_back(std::move(bs));
@@ -285,11 +278,7 @@ void EagleProposer::propose(std::span<const SpecSeq> seqs, const KvCacheManager&
     const int L = int(s.tokens.size());
     st.computed = L - 1;  // positions [0, L - 1) now have draft KV from true (or zero) features
     // Keep only f_{L-2} on: earlier features are consumed.
-    const int keep_from = L - 2;
-    if (keep_from > st.feat_base) {
-      st.feats.erase(st.feats.begin(), st.feats.begin() + long(size_t(keep_from - st.feat_base) * HS));
-      st.feat_base = keep_from;
-    }
+    store_.drop_before(st.feats, L - 2);
     if (bad_row_[j]) {
       bad[j] = 1;
       continue;

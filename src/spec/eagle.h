@@ -56,6 +56,7 @@
 #include "model/batch.h"
 #include "model/model.h"
 #include "model/weights.h"
+#include "spec/feature_store.h"
 #include "spec/proposer.h"
 
 namespace ignis {
@@ -90,8 +91,8 @@ class EagleProposer : public Proposer {
   void propose(std::span<const SpecSeq> seqs, const KvCacheManager& kv, std::vector<Proposal>& out) override;
   void on_hidden_rows(uint64_t id, int first_pos, int count, std::span<const float> rows) override;
   void on_verified(uint64_t id, int num_computed, const KvCacheManager& kv) override;
-  void on_preempted(uint64_t id) override { seqs_.erase(id); }
-  void on_finished(uint64_t id) override { seqs_.erase(id); }
+  void on_preempted(uint64_t id) override { forget(id); }
+  void on_finished(uint64_t id) override { forget(id); }
   int last_rounds() const override { return last_rounds_; }
   int last_catchup_tokens() const override { return last_catchup_; }
 
@@ -108,8 +109,7 @@ class EagleProposer : public Proposer {
     int computed = 0;    // draft KV valid for positions [0, computed)
     int zero_until = 0;  // positions below it may have been run with a zero feature
     int marked = 0;      // leading blocks recorded as valid
-    int feat_base = 0;   // position of feats' first row
-    std::vector<float> feats;  // (rows, hidden) the target's hidden states from feat_base on
+    FeatureStore::Seq feats;  // the target's hidden states not yet consumed (store_)
   };
   struct Node {
     int32_t token = 0;
@@ -120,6 +120,7 @@ class EagleProposer : public Proposer {
     int out = -1;        // row in feat_pool_ of its own predicted feature, once run
   };
   int valid_prefix(std::span<const int32_t> table, int from_block, const KvCacheManager& kv) const;
+  void forget(uint64_t id);  // drops the sequence's state, its feature pages back to store_
   // Runs batch_ through the draft and fills kids_[r] for every logit row r with want[r] set: the
   // top topk_ tokens of its distribution by log-probability (ties: the lower id), best first.
   // bad_row_[r] is set when the row cannot be ranked (a non-finite logit). The top-k is the
@@ -132,6 +133,7 @@ class EagleProposer : public Proposer {
   int hidden_ = 0, vocab_ = 0, block_size_ = 0;
   std::vector<uint32_t> valid_gen_;  // (num_blocks) generation whose draft KV is valid; 0 = none
   std::unordered_map<uint64_t, SeqState> seqs_;
+  FeatureStore store_;  // every sequence's held target hidden states, in pages of one pool
   int last_rounds_ = 0, last_catchup_ = 0;
 
   // Per-call scratch.

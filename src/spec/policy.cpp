@@ -256,6 +256,7 @@ void SpecPolicy::choose_trees(int base_tokens, const std::vector<Candidate>& can
     size_t i;
     int cap;
     double gain, nodes;  // E_i - 1, and the nodes its tree is expected to have
+    int64_t last_tree;   // the step of its last tree (probes: the oldest news first)
   };
   std::vector<Offer> offers;
   for (size_t i = 0; i < cands.size(); ++i) {
@@ -264,7 +265,8 @@ void SpecPolicy::choose_trees(int base_tokens, const std::vector<Candidate>& can
     auto it = req_.find(cands[i].id);
     const double nodes =
         it != req_.end() && it->second.trees > 0 ? std::min(double(cap), it->second.nodes / it->second.trees) : cap;
-    offers.push_back({i, cap, tree_tokens(cands[i].id) - 1.0, std::max(nodes, 1.0)});
+    offers.push_back({i, cap, tree_tokens(cands[i].id) - 1.0, std::max(nodes, 1.0),
+                      it != req_.end() ? int64_t(it->second.last_tree) : int64_t(0)});
   }
   // The best yield per node first (ties: the earlier candidate), then every prefix's rate.
   std::stable_sort(offers.begin(), offers.end(),
@@ -293,9 +295,8 @@ void SpecPolicy::choose_trees(int base_tokens, const std::vector<Candidate>& can
     off_steps_ = 0;
     std::vector<const Offer*> by_age;
     for (const Offer& o : offers) by_age.push_back(&o);
-    std::stable_sort(by_age.begin(), by_age.end(), [&](const Offer* x, const Offer* y) {
-      return req_[cands[x->i].id].last_tree < req_[cands[y->i].id].last_tree;
-    });
+    std::stable_sort(by_age.begin(), by_age.end(),
+                     [](const Offer* x, const Offer* y) { return x->last_tree < y->last_tree; });
     const size_t take = std::min(by_age.size(), size_t(1 + probes_++ % 2));
     // After the first pair (one tree, two trees: the cost model's two sizes), each probe that
     // leaves speculation off doubles the wait for the next, up to 8 probe intervals: a tree probe

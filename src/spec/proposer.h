@@ -85,8 +85,8 @@ class Proposer {
   virtual void on_hidden(uint64_t id, int num_tokens, std::span<const float> hidden) {}
   // Hidden-state proposers that need the target's state at EVERY position (EAGLE: its draft's KV
   // at position j is computed from token j + 1 and the target's hidden state at j): the engine
-  // then runs the prefill chunks of requests that may speculate with all_logits (a logit and
-  // hidden row per token; the extra rows are not sampled) and, after every pass that ran such a
+  // then runs the prefill chunks of requests that may speculate with all_hidden (a hidden row
+  // per token, the logits of the last one only) and, after every pass that ran such a
   // request, calls on_hidden_rows with the rows it keeps: every row of a prefill chunk, the row of
   // a plain decode, the root's and the accepted proposals' rows of a verification (a tree: the
   // accepted path's, in path order), never a rejected one. `rows` is (count, hidden_size): row i

@@ -170,6 +170,52 @@ TEST(GpuHidden, ManyLogitRowsAndPassesMatchTheCpuReference) {
   test::rel_error(got_h, want_h, "decode hidden after a large batch", 1e-4);
 }
 
+// BatchSeq::all_hidden (every token's hidden state, the last row's logits only): prefill chunks
+// beside all_logits and plain ones, one cut over two passes, F32 against the CPU reference; the
+// logit rows stay those of a plain chunk.
+TEST(GpuHidden, AllHiddenRowsMatchTheCpuReference) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  const ModelConfig cfg = test::tiny_llama(64);
+  const int V = cfg.vocab_size, H = cfg.hidden_size, bps = 16;
+  WeightStore ws = make_dummy_weights(cfg, 34);
+  CpuModel cpu(cfg, ws);
+  cuda::CudaModelOptions o = test::model_options(DType::F32, 4, 64);
+  o.max_logit_rows = 4;
+  cuda::CudaModel gpu(cfg, ws, o);
+  cpu.init_kv_cache(8 * bps, 16);
+  gpu.init_kv_cache(8 * bps, 16);
+  std::vector<float> want_h, got_h, want, got;
+  ASSERT_TRUE(cpu.set_hidden_state_sink(&want_h));
+  ASSERT_TRUE(gpu.set_hidden_state_sink(&got_h));
+  std::mt19937_64 rng(44);
+  // seq 0: all_hidden 30; 1: all_logits 9; 2: plain 20; 3: all_hidden 100 (two passes); 4: a decode-sized 1
+  ForwardBatch b;
+  const std::vector<int> len = {30, 9, 20, 100, 1};
+  for (size_t s = 0; s < len.size(); ++s) {
+    b.seqs.push_back(seq_at(int(s), 0, len[s], bps));
+    b.seqs.back().all_hidden = s == 0 || s == 3 || s == 4;
+    b.seqs.back().all_logits = s == 1;
+    random_tokens(rng, V, len[s], b.tokens);
+  }
+  ASSERT_EQ(b.num_logit_rows(), 1 + 9 + 1 + 1 + 1);
+  ASSERT_EQ(b.num_hidden_rows(), 30 + 9 + 1 + 100 + 1);
+  cpu.forward(b, want);
+  gpu.forward(b, got);
+  ASSERT_EQ(want_h.size(), size_t(b.num_hidden_rows()) * H);
+  ASSERT_EQ(got_h.size(), want_h.size());
+  test::rel_error(got_h, want_h, "all_hidden rows", 1e-4);
+  ASSERT_EQ(got.size(), size_t(b.num_logit_rows()) * V);
+  test::rel_error(got, want, "all_hidden batch logits", 1e-4);
+  const SamplingParams greedy;
+  std::vector<RowSampling> rs(size_t(b.num_logit_rows()));
+  for (auto& r : rs) r.params = &greedy;
+  std::vector<RowSample> out;
+  got_h.clear();
+  gpu.forward_sample(b, rs, out);
+  ASSERT_EQ(out.size(), rs.size());
+  test::rel_error(got_h, want_h, "all_hidden rows (greedy)", 1e-4);
+}
+
 // bf16 (head_dim 128, the tensor-core kernels): decode steps and 5-token verification steps of 3
 // sequences (bucket 4: one padding sequence) replayed in CUDA graphs report the eager model's
 // hidden states, through forward (logits) and forward_sample (the in-graph argmax).

@@ -473,6 +473,14 @@ TEST(CudaModelStatic, GemmRowPadding) {
   // no GPU needed: passes above 256 tokens run their GEMMs on a tuned multiple of 256 rows
   using cuda::CudaModel;
   EXPECT_EQ(CudaModel::padded_gemm_rows(1, 256, 8192), 1);      // decode batches: exact (graph buckets)
+  EXPECT_EQ(CudaModel::padded_gemm_rows(8, 256, 8192), 8);
+  EXPECT_EQ(CudaModel::padded_gemm_rows(9, 256, 8192), 16);     // small passes: a few tuned counts
+  EXPECT_EQ(CudaModel::padded_gemm_rows(64, 256, 8192), 64);
+  EXPECT_EQ(CudaModel::padded_gemm_rows(65, 256, 8192), 96);
+  EXPECT_EQ(CudaModel::padded_gemm_rows(137, 0, 8192), 160);    // also without prefill padding
+  EXPECT_EQ(CudaModel::padded_gemm_rows(250, 256, 8192), 256);
+  EXPECT_EQ(CudaModel::padded_gemm_rows(60, 256, 62), 60);      // beyond the buffers: unpadded
+  EXPECT_EQ(CudaModel::padded_gemm_rows(300, 0, 8192), 300);    // no prefill padding asked
   EXPECT_EQ(CudaModel::padded_gemm_rows(256, 256, 8192), 256);
   EXPECT_EQ(CudaModel::padded_gemm_rows(257, 256, 8192), 512);
   EXPECT_EQ(CudaModel::padded_gemm_rows(7585, 256, 8192), 7680);

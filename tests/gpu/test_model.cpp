@@ -387,6 +387,8 @@ TEST(GpuModel, GraphsMatchEager) {
     a.forward(d, la);
     e.forward(d, le);
     test::rel_error(la, le, "graph vs eager step " + std::to_string(step), 1e-2);
+    // graph_warmup_runs (default 1): the first step runs eagerly, the second captures
+    EXPECT_EQ(a.num_graphs(), step == 0 ? 0 : 1) << "step " << step;
     b = d;
   }
   EXPECT_EQ(a.num_graphs(), 1);

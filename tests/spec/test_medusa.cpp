@@ -354,6 +354,43 @@ TEST(Medusa, CpuHiddenStatesAreTheLmHeadInput) {
   EXPECT_TRUE(hidden.empty());
 }
 
+// BatchSeq::all_hidden: every token's hidden state with the last row's logits only; the hidden
+// rows are those of all_logits, the logits those of a plain chunk, in sequence order.
+TEST(Medusa, CpuAllHiddenRowsWithoutLogits) {
+  const fs::path dir = tiny_dir();
+  auto m = CpuModel::load(dir, LoadFormat::Dummy, kSeed);
+  m->init_kv_cache(32, 8);
+  std::vector<float> hidden;
+  ASSERT_TRUE(m->set_hidden_state_sink(&hidden));
+  auto batch = [](bool all_logits) {
+    ForwardBatch b;
+    b.tokens = {5, 6, 7, 8, 9, 10, 11, 12, 13};
+    BatchSeq s1, s2, s3;
+    s1.num_tokens = 4, s1.block_table = {0};
+    s2.num_tokens = 2, s2.block_table = {1};  // last row only
+    s3.num_tokens = 3, s3.block_table = {2};
+    (all_logits ? s1.all_logits : s1.all_hidden) = true;
+    (all_logits ? s3.all_logits : s3.all_hidden) = true;
+    b.seqs = {s1, s2, s3};
+    return b;
+  };
+  const ForwardBatch all = batch(true), hid = batch(false);
+  EXPECT_EQ(hid.num_logit_rows(), 3);
+  EXPECT_EQ(hid.num_hidden_rows(), 8);
+  EXPECT_EQ(all.num_hidden_rows(), 8);
+  std::vector<float> want_logits, logits;
+  m->forward(all, want_logits);
+  const std::vector<float> want_hidden = hidden;
+  m->forward(hid, logits);  // the same K/V rewritten
+  const int H = 32, V = 96;
+  ASSERT_EQ(hidden.size(), size_t(8 * H));
+  EXPECT_EQ(hidden, want_hidden);
+  ASSERT_EQ(logits.size(), size_t(3 * V));
+  for (const auto& [got_row, want_row] : std::vector<std::pair<int, int>>{{0, 3}, {1, 4}, {2, 7}})
+    for (int v = 0; v < V; ++v)
+      EXPECT_EQ(logits[size_t(got_row * V + v)], want_logits[size_t(want_row * V + v)]) << got_row << " " << v;
+}
+
 namespace {
 
 // Heads whose final linears are the target's lm_head (Medusa's initialization) plus noise: on a
