@@ -643,6 +643,21 @@ void CudaModel::run_batch(const ForwardBatch& batch, Mode mode, std::vector<floa
   }
 }
 
+bool CudaModel::set_hidden_state_sink(std::vector<float>* sink) {
+  hidden_sink_ = sink;
+  if (!sink) return true;
+  const size_t rows = size_t(alloc_tokens_), row_bytes = size_t(cfg_.hidden_size) * esize_;
+  if (h_hidden_.bytes() < rows * row_bytes) {
+    IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // no copy into the old buffer is in flight
+    h_hidden_ = PinnedBuffer(rows * row_bytes);  // page-locked: resident already
+  }
+  if (sink->capacity() < rows * size_t(cfg_.hidden_size)) {
+    sink->assign(rows * size_t(cfg_.hidden_size), 0.0f);
+    sink->clear();
+  }
+  return true;
+}
+
 void CudaModel::copy_hidden_rows(size_t rows) {
   IGNIS_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the passes' copies into h_hidden_ are done
   const size_t H = size_t(cfg_.hidden_size);

@@ -89,10 +89,9 @@ class CudaModel : public Model {
   // the lm_head's input rows, then the all_hidden rows the lm_head skips, in the compute dtype) are copied to pinned memory on the stream, after the
   // pass (or its graph launch), and widened to fp32 on the host once the batch is done. Every
   // forward path (forward, forward_sample, forward_verify, forward_greedy) goes through run_batch.
-  bool set_hidden_state_sink(std::vector<float>* sink) override {
-    hidden_sink_ = sink;
-    return true;
-  }
+  // Setting a sink sizes the pinned rows and the sink for a full pass up front (touched: the first
+  // prefill does not pay their allocation and page faults).
+  bool set_hidden_state_sink(std::vector<float>* sink) override;
   static constexpr int kMaxTreeWords = 17;  // the CLI's largest lookahead tree: (W + G)(N - 1) + 1 <= 513 nodes
   static constexpr int kMaxTreeTokens = 32 * kMaxTreeWords;
   // Tree verification's KV compaction (kernels/kv_copy_rows over every layer's K and V, stream

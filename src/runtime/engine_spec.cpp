@@ -69,7 +69,7 @@ void Engine::Impl::choose_speculation() {
     // Never more than max_tokens allows: k proposals make up to k + 1 tokens.
     const int cap = std::min(K, a.req.sampling.max_tokens - int(a.output.size()) - 1);
     if (cap <= 0) continue;
-    spec_cands.push_back({r->id, cap});
+    spec_cands.push_back({r->id, cap, proposer->pending_catchup(r->id, int(r->tokens.size()))});
     spec_cand_reqs.push_back(r);
   }
   if (spec_cands.empty()) return;

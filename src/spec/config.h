@@ -21,6 +21,9 @@ struct SpecPolicyConfig {
   double min_gain = 0.03;       // speculate only when the predicted rate beats no speculation by this fraction
   int probe_interval = 64;      // steps without proposals before one probe step (1 proposal) re-measures acceptance
   double flat_tokens = 64;      // until measured: a step of n tokens costs (flat_tokens + n) / (flat_tokens + 1) of a 1-token step
+  // Trees: steps over which turning a request on pays for its catch-up backlog (short: at batch 16 a
+  // tree decision on the H200 held for a step or two, then acceptance sent it off and the backlog grew)
+  int catchup_horizon = 8;
 };
 
 struct SpecConfig {

@@ -17,6 +17,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int kMaxHeldRows = 4096;  // target hidden states held per sequence (64 MB at hidden 4096)
+constexpr size_t kWarmPages = 64;   // feature pages faulted in at init (4,096 rows: 64 MB at hidden 4096)
 
 }  // namespace
 
@@ -148,6 +149,42 @@ void EagleProposer::init(const ModelConfig& target, int num_blocks, int block_si
   valid_gen_.assign(size_t(num_blocks), 0);
   seqs_.clear();
   store_ = FeatureStore(size_t(hidden_));
+  warm_up(num_blocks);
+}
+
+// What the first propose calls would otherwise pay on the engine thread, paid at start: the
+// feature pool's first pages faulted in, and one catch-up chunk and one token tree through the
+// draft with its rows ranked (a device backend loads those kernels lazily on first use: on the
+// H200 the first batch-16 probes cost about 150 ms more than the later ones). The passes write
+// draft KV into the first blocks of the pool, which no block generation marks valid.
+void EagleProposer::warm_up(int num_blocks) {
+  store_.reserve(kWarmPages);
+  const int room = num_blocks * block_size_;
+  const int chunk = std::min(64, room - 8), nodes = 5;
+  if (chunk < 2) return;
+  const size_t HS = size_t(hidden_);
+  std::vector<int32_t> table(size_t(std::min(num_blocks, (chunk + nodes + block_size_ - 1) / block_size_)));
+  for (size_t b = 0; b < table.size(); ++b) table[b] = int32_t(b);
+  features_.resize(std::max<size_t>(features_.size(), 1));
+  for (int pass = 0; pass < 2; ++pass) {
+    batch_.tokens.clear();
+    batch_.seqs.clear();
+    BatchSeq bs;
+    bs.num_cached = pass == 0 ? 0 : chunk;
+    bs.num_tokens = pass == 0 ? chunk : nodes;
+    bs.block_table = table;
+    if (pass == 1) {
+      bs.all_logits = true;
+      bs.tree_parent = {-1, 0, 0, 1, 2};
+    }
+    batch_.tokens.assign(size_t(bs.num_tokens), 0);
+    features_[0].assign(size_t(bs.num_tokens) * HS, 0.0f);
+    bs.features = features_[0].data();
+    batch_.seqs.push_back(std::move(bs));
+    run_draft(std::vector<char>(size_t(batch_.num_logit_rows()), 1));
+  }
+  batch_.tokens.clear();
+  batch_.seqs.clear();
 }
 
 void EagleProposer::forget(uint64_t id) {
@@ -155,6 +192,11 @@ void EagleProposer::forget(uint64_t id) {
   if (it == seqs_.end()) return;
   store_.release(it->second.feats);
   seqs_.erase(it);
+}
+
+int EagleProposer::pending_catchup(uint64_t id, int num_tokens) const {
+  auto it = seqs_.find(id);
+  return std::max(0, num_tokens - 1 - (it == seqs_.end() ? 0 : it->second.computed));
 }
 
 int EagleProposer::draft_computed(uint64_t id) const {

@@ -95,6 +95,7 @@ class EagleProposer : public Proposer {
   void on_finished(uint64_t id) override { forget(id); }
   int last_rounds() const override { return last_rounds_; }
   int last_catchup_tokens() const override { return last_catchup_; }
+  int pending_catchup(uint64_t id, int num_tokens) const override;
 
   const Model& draft() const { return *draft_; }
   int draft_computed(uint64_t id) const;  // -1 when not tracked (tests)
@@ -121,6 +122,7 @@ class EagleProposer : public Proposer {
   };
   int valid_prefix(std::span<const int32_t> table, int from_block, const KvCacheManager& kv) const;
   void forget(uint64_t id);  // drops the sequence's state, its feature pages back to store_
+  void warm_up(int num_blocks);  // init's end: the feature pool's first pages, a chunk and a tree through the draft
   // Runs batch_ through the draft and fills kids_[r] for every logit row r with want[r] set: the
   // top topk_ tokens of its distribution by log-probability (ties: the lower id), best first.
   // bad_row_[r] is set when the row cannot be ranked (a non-finite logit). The top-k is the

@@ -13,21 +13,23 @@ FeatureStore::FeatureStore(size_t width, int rows_per_page, size_t max_free_page
 }
 
 int32_t FeatureStore::take_page() {
-  if (!free_.empty()) {
-    const int32_t id = free_.back();
-    free_.pop_back();
-    return id;
+  if (free_.empty()) return new_page();
+  const int32_t id = free_.back();
+  free_.pop_back();
+  return id;
+}
+
+int32_t FeatureStore::new_page() {
+  auto mem = std::make_unique<float[]>(width_ * size_t(rows_per_page_));  // value-initialized: touched
+  if (dead_ids_.empty()) {
+    pages_.push_back(std::move(mem));
+    return int32_t(pages_.size() - 1);
   }
-  auto mem = std::make_unique<float[]>(width_ * size_t(rows_per_page_));
-  if (!dead_ids_.empty()) {
-    const int32_t id = dead_ids_.back();
-    dead_ids_.pop_back();
-    --dead_;
-    pages_[size_t(id)] = std::move(mem);
-    return id;
-  }
-  pages_.push_back(std::move(mem));
-  return int32_t(pages_.size() - 1);
+  const int32_t id = dead_ids_.back();
+  dead_ids_.pop_back();
+  --dead_;
+  pages_[size_t(id)] = std::move(mem);
+  return id;
 }
 
 void FeatureStore::give_page(int32_t id) {
@@ -95,6 +97,10 @@ void FeatureStore::drop_before(Seq& s, int pos) {
 
 void FeatureStore::keep_last(Seq& s, int max_rows) {
   if (s.count > max_rows) drop_before(s, s.end() - std::max(0, max_rows));
+}
+
+void FeatureStore::reserve(size_t pages) {
+  while (free_.size() < std::min(pages, max_free_)) free_.push_back(new_page());
 }
 
 void FeatureStore::release(Seq& s) {

@@ -44,6 +44,9 @@ class FeatureStore {
   // Keeps at most max_rows rows: the last ones.
   void keep_last(Seq& s, int max_rows);
   void release(Seq& s);  // every page back to the pool; s becomes empty
+  // Allocates (and touches) pages until the pool holds `pages` free ones (at most max_free_pages):
+  // the first requests then write into memory already faulted in.
+  void reserve(size_t pages);
 
   size_t pages_allocated() const { return pages_.size() - dead_; }  // live + free pages (tests)
   size_t pages_free() const { return free_.size(); }
@@ -51,7 +54,8 @@ class FeatureStore {
  private:
   float* page(int32_t id) const { return pages_[size_t(id)].get(); }
   float* at(const Seq& s, int pos) const;  // row() without the const
-  int32_t take_page();
+  int32_t take_page();  // a free page, else a new one
+  int32_t new_page();   // allocated (reusing a given-back id)
   void give_page(int32_t id);
 
   size_t width_;

@@ -256,6 +256,7 @@ void SpecPolicy::choose_trees(int base_tokens, const std::vector<Candidate>& can
     size_t i;
     int cap;
     double gain, nodes;  // E_i - 1, and the nodes its tree is expected to have
+    double backlog;      // its catch-up tokens (Candidate::backlog)
     int64_t last_tree;   // the step of its last tree (probes: the oldest news first)
   };
   std::vector<Offer> offers;
@@ -265,19 +266,21 @@ void SpecPolicy::choose_trees(int base_tokens, const std::vector<Candidate>& can
     auto it = req_.find(cands[i].id);
     const double nodes =
         it != req_.end() && it->second.trees > 0 ? std::min(double(cap), it->second.nodes / it->second.trees) : cap;
-    offers.push_back({i, cap, tree_tokens(cands[i].id) - 1.0, std::max(nodes, 1.0),
+    offers.push_back({i, cap, tree_tokens(cands[i].id) - 1.0, std::max(nodes, 1.0), double(std::max(0, cands[i].backlog)),
                       it != req_.end() ? int64_t(it->second.last_tree) : int64_t(0)});
   }
   // The best yield per node first (ties: the earlier candidate), then every prefix's rate.
   std::stable_sort(offers.begin(), offers.end(),
                    [](const Offer& x, const Offer& y) { return x.gain * y.nodes > y.gain * x.nodes; });
-  double toks = double(cands.size()), extra = 0;
+  double toks = double(cands.size()), extra = 0, backlog = 0;
   last_rates_.push_back(toks / std::max(1e-300, a + b * base));
   size_t best = 0;
+  const double horizon = std::max(1, cfg_.catchup_horizon);
   for (size_t j = 0; j < offers.size(); ++j) {
     toks += offers[j].gain;
     extra += offers[j].nodes;
-    const double t = a + b * (base + extra) + cr * rounds + ct * extra;
+    backlog += offers[j].backlog;
+    const double t = a + b * (base + extra) + cr * rounds + ct * extra + cc * backlog / horizon;
     last_rates_.push_back(t > 0 ? toks / t : 0.0);
     if (last_rates_.back() > last_rates_[best]) best = j + 1;
   }

@@ -27,7 +27,9 @@
 // behind the engine-wide mean as a prior). The decision ranks the candidates by yield per node and
 // takes the best j of them, j = 0 .. n, maximizing
 //   R(j) = (sum_{i <= j} E_i + n - j) / (T(base + sum_{i <= j} n_i) + D(rounds, sum_{i <= j} n_i))
-// (rounds: the mean the proposer ran per call), speculating when R(j) > (1 + min_gain) R(0). A probe
+// (rounds: the mean the proposer ran per call; a request's catch-up backlog adds c_catchup * backlog /
+// catchup_horizon to the time, the one-time work spread over the steps a decision is expected to
+// hold), speculating when R(j) > (1 + min_gain) R(0). A probe
 // (speculation off for probe_interval steps) gives a tree to one request, or to two in turn (so the
 // proposer's cost per round and per node come apart), those idle longest: a batch of many requests
 // does not pay for a batch of trees to re-measure acceptance; while probes keep finding it off, the
@@ -51,6 +53,10 @@ class SpecPolicy {
   struct Candidate {
     uint64_t id = 0;
     int cap = 0;  // the most proposals this request may take this step
+    // Tokens the proposer would first catch up on for it (Proposer::pending_catchup): one-time work,
+    // which Trees pricing charges at c_catchup * backlog / catchup_horizon per step to the requests
+    // it turns on (a request that sat out long under EAGLE carries its whole history).
+    int backlog = 0;
   };
   // k[i] for cands[i]; base_tokens: the step's target tokens without proposals (>= cands.size()).
   void choose(int base_tokens, const std::vector<Candidate>& cands, std::vector<int>& k);

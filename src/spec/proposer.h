@@ -103,6 +103,10 @@ class Proposer {
   // request's first proposal, or on tokens accepted since its last one. Work that does not grow with
   // k, which the policy's cost model keeps apart (SpecPolicy::observe_proposer).
   virtual int last_catchup_tokens() const { return 0; }
+  // Tokens a proposal for `id`, which holds `num_tokens` tokens, would first have to catch up on
+  // (the catch-up above, before the call): the policy weighs it when it considers turning a
+  // request on (SpecPolicy::Candidate::backlog). 0 where the proposer keeps up as it goes.
+  virtual int pending_catchup(uint64_t id, int num_tokens) const { return 0; }
 };
 
 // The proposer of cfg.method: NgramProposer, LookaheadProposer, or DraftProposer over `draft`

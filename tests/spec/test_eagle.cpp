@@ -245,6 +245,9 @@ TEST(Eagle, ProposerTreeFollowsTheDraftStepByStep) {
   EXPECT_TRUE(p.dists.empty()) << "deterministic";
   EXPECT_EQ(f.p->draft_computed(5), L - 1);
   EXPECT_EQ(f.p->last_catchup_tokens(), L - 2);
+  EXPECT_EQ(f.p->pending_catchup(5, L), 0) << "caught up";
+  EXPECT_EQ(f.p->pending_catchup(5, L + 3), 3) << "three tokens since";
+  EXPECT_EQ(f.p->pending_catchup(99, 10), 9) << "never seen: its whole history";
   EXPECT_EQ(f.p->last_rounds(), 1 + 3);
   EXPECT_EQ(f.p->features_held(5), (std::pair<int, int>{L - 2, L - 1})) << "consumed features dropped";
   // Every node: its token is among the top-k of the draft's distribution after its path, computed

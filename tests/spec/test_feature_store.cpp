@@ -128,6 +128,13 @@ TEST(FeatureStore, PagesAreReusedAcrossSequences) {
   st.drop_before(b, 104);  // the first page of b back
   EXPECT_EQ(st.pages_free(), 1u);
   EXPECT_EQ(st.row(b, 104)[0], 4.0f);
+  st.reserve(5);  // up to the cap of free pages
+  EXPECT_EQ(st.pages_free(), 2u);
+  EXPECT_EQ(st.pages_allocated(), 5u);
+  FeatureStore::Seq d;
+  st.write(d, 0, r.data(), 8);  // the reserved pages
+  EXPECT_EQ(st.pages_allocated(), 5u);
+  EXPECT_EQ(st.row(d, 7)[0], 7.0f);
 }
 
 }  // namespace
