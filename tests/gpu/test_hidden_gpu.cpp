@@ -33,19 +33,37 @@ void random_tokens(std::mt19937_64& rng, int V, int n, std::vector<int32_t>& out
   for (int t = 0; t < n; ++t) out.push_back(int32_t(rng() % uint64_t(V)));
 }
 
+// The CPU reference and a CUDA model (F32, the same dummy weights of a tiny Llama), each with a
+// hidden-state sink and a KV pool of 8 x 16 blocks of 16 tokens.
+struct SinkPair {
+  ModelConfig cfg = test::tiny_llama(64);
+  WeightStore ws;
+  CpuModel cpu;
+  cuda::CudaModel gpu;
+  std::vector<float> want_h, got_h;
+  static cuda::CudaModelOptions options(int max_batch, int max_tokens, int max_logit_rows) {
+    cuda::CudaModelOptions o = test::model_options(DType::F32, max_batch, max_tokens);
+    if (max_logit_rows > 0) o.max_logit_rows = max_logit_rows;
+    return o;
+  }
+  SinkPair(uint64_t seed, int max_batch, int max_tokens, int max_logit_rows = 0)
+      : ws(make_dummy_weights(cfg, seed)), cpu(cfg, ws), gpu(cfg, ws, options(max_batch, max_tokens, max_logit_rows)) {
+    cpu.init_kv_cache(8 * 16, 16);
+    gpu.init_kv_cache(8 * 16, 16);
+    EXPECT_TRUE(cpu.set_hidden_state_sink(&want_h));
+    EXPECT_TRUE(gpu.set_hidden_state_sink(&got_h));
+  }
+};
+
 TEST(GpuHidden, MixedBatchMatchesTheCpuReferenceOnEveryPath) {
   IGNIS_SKIP_WITHOUT_GPU();
-  const ModelConfig cfg = test::tiny_llama(64);
-  const int V = cfg.vocab_size, H = cfg.hidden_size, bps = 16;
-  WeightStore ws = make_dummy_weights(cfg, 31);
-  CpuModel cpu(cfg, ws);
-  cuda::CudaModelOptions o = test::model_options(DType::F32, 8, 256);
-  cuda::CudaModel gpu(cfg, ws, o);
-  cpu.init_kv_cache(8 * bps, 16);
-  gpu.init_kv_cache(8 * bps, 16);
-  std::vector<float> want_h, got_h, want, got;
-  ASSERT_TRUE(cpu.set_hidden_state_sink(&want_h));
-  ASSERT_TRUE(gpu.set_hidden_state_sink(&got_h));
+  SinkPair m(31, 8, 256);
+  CpuModel& cpu = m.cpu;
+  cuda::CudaModel& gpu = m.gpu;
+  std::vector<float>& want_h = m.want_h;
+  std::vector<float>& got_h = m.got_h;
+  std::vector<float> want, got;
+  const int V = m.cfg.vocab_size, H = m.cfg.hidden_size, bps = 16;
   std::mt19937_64 rng(41);
 
   // prefill: seq 0 with every row's logits, the others their last row
@@ -123,18 +141,13 @@ TEST(GpuHidden, MixedBatchMatchesTheCpuReferenceOnEveryPath) {
 // (max_num_tokens, max_batch_size), F32 against the CPU reference.
 TEST(GpuHidden, ManyLogitRowsAndPassesMatchTheCpuReference) {
   IGNIS_SKIP_WITHOUT_GPU();
-  const ModelConfig cfg = test::tiny_llama(64);
-  const int V = cfg.vocab_size, H = cfg.hidden_size, bps = 16;
-  WeightStore ws = make_dummy_weights(cfg, 32);
-  CpuModel cpu(cfg, ws);
-  cuda::CudaModelOptions o = test::model_options(DType::F32, 4, 64);
-  o.max_logit_rows = 4;  // max(4, max_batch_size): 4 rows per lm_head GEMM
-  cuda::CudaModel gpu(cfg, ws, o);
-  cpu.init_kv_cache(8 * bps, 16);
-  gpu.init_kv_cache(8 * bps, 16);
-  std::vector<float> want_h, got_h, want, got;
-  ASSERT_TRUE(cpu.set_hidden_state_sink(&want_h));
-  ASSERT_TRUE(gpu.set_hidden_state_sink(&got_h));
+  SinkPair m(32, 4, 64, 4);
+  CpuModel& cpu = m.cpu;
+  cuda::CudaModel& gpu = m.gpu;
+  std::vector<float>& want_h = m.want_h;
+  std::vector<float>& got_h = m.got_h;
+  std::vector<float> want, got;
+  const int V = m.cfg.vocab_size, H = m.cfg.hidden_size, bps = 16;
   std::mt19937_64 rng(42);
   // seq 0: 21 rows of logits; 1: a 100-token prefill over two passes (last row); 2: 50 rows
   // beside it; 3..5: one row each (the sequence cap cuts another pass)
@@ -175,18 +188,13 @@ TEST(GpuHidden, ManyLogitRowsAndPassesMatchTheCpuReference) {
 // logit rows stay those of a plain chunk.
 TEST(GpuHidden, AllHiddenRowsMatchTheCpuReference) {
   IGNIS_SKIP_WITHOUT_GPU();
-  const ModelConfig cfg = test::tiny_llama(64);
-  const int V = cfg.vocab_size, H = cfg.hidden_size, bps = 16;
-  WeightStore ws = make_dummy_weights(cfg, 34);
-  CpuModel cpu(cfg, ws);
-  cuda::CudaModelOptions o = test::model_options(DType::F32, 4, 64);
-  o.max_logit_rows = 4;
-  cuda::CudaModel gpu(cfg, ws, o);
-  cpu.init_kv_cache(8 * bps, 16);
-  gpu.init_kv_cache(8 * bps, 16);
-  std::vector<float> want_h, got_h, want, got;
-  ASSERT_TRUE(cpu.set_hidden_state_sink(&want_h));
-  ASSERT_TRUE(gpu.set_hidden_state_sink(&got_h));
+  SinkPair m(34, 4, 64, 4);
+  CpuModel& cpu = m.cpu;
+  cuda::CudaModel& gpu = m.gpu;
+  std::vector<float>& want_h = m.want_h;
+  std::vector<float>& got_h = m.got_h;
+  std::vector<float> want, got;
+  const int V = m.cfg.vocab_size, H = m.cfg.hidden_size, bps = 16;
   std::mt19937_64 rng(44);
   // seq 0: all_hidden 30; 1: all_logits 9; 2: plain 20; 3: all_hidden 100 (two passes); 4: a decode-sized 1
   ForwardBatch b;
