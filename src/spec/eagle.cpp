@@ -1,11 +1,13 @@
 #include "spec/eagle.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <map>
 #include <set>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "kv/kv_cache_manager.h"
 #include "model/json_util.h"
 #include "model/safetensors.h"
@@ -159,7 +161,8 @@ void EagleProposer::init(const ModelConfig& target, int num_blocks, int block_si
 // draft KV into the first blocks of the pool, which no block generation marks valid.
 void EagleProposer::warm_up(int num_blocks) {
   store_.reserve(kWarmPages);
-  const int room = num_blocks * block_size_;
+  const int max_pos = draft_->config().max_position_embeddings;
+  const int room = std::min(num_blocks * block_size_, max_pos > 0 ? max_pos : INT32_MAX);
   const int chunk = std::min(64, room - 8), nodes = 5;
   if (chunk < 2) return;
   const size_t HS = size_t(hidden_);
@@ -181,7 +184,12 @@ void EagleProposer::warm_up(int num_blocks) {
     features_[0].assign(size_t(bs.num_tokens) * HS, 0.0f);
     bs.features = features_[0].data();
     batch_.seqs.push_back(std::move(bs));
-    run_draft(std::vector<char>(size_t(batch_.num_logit_rows()), 1));
+    try {
+      run_draft(std::vector<char>(size_t(batch_.num_logit_rows()), 1));
+    } catch (const std::exception& e) {  // a warm-up only: the first real calls pay instead
+      IGNIS_LOG(Warn, "eagle: warm-up pass through the draft failed: {}", e.what());
+      break;
+    }
   }
   batch_.tokens.clear();
   batch_.seqs.clear();
