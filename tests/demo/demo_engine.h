@@ -138,6 +138,44 @@ inline int compare_mid_step_stops(Engine& plain, Engine& spec, const std::vector
   return compared;
 }
 
+// Every prompt on `e` at once, every third opting out of speculation: the outputs are the
+// reference, the engine speculated and holds no KV block at the end. Returns its idle stats (the
+// caller checks preemptions: the engines of these tests are too small for every sequence at once).
+inline EngineStats expect_mixed_opt_out_identical(Engine& e, const std::vector<std::vector<int32_t>>& prompts,
+                                                  const std::vector<Collected>& ref, int max_tokens) {
+  std::vector<std::shared_ptr<RequestHandle>> hs;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    GenerateRequest r = demo_request(prompts[i], max_tokens);
+    r.speculative = i % 3 != 1;  // some opt out
+    hs.push_back(e.submit(r));
+  }
+  std::vector<Collected> got;
+  for (auto& h : hs) got.push_back(collect(*h));
+  expect_same_outputs(got, ref);
+  EngineStats s = wait_idle(e);
+  EXPECT_GT(s.spec_sequences, 0);
+  EXPECT_EQ(s.kv_blocks_used, 0);
+  return s;
+}
+
+// Seeded sampled requests (temperature 0.8, top-p 0.95, repetition penalty 1.1: the rows' own
+// histories, output + their path) for every `stride`-th prompt: the same tokens on `plain` and on
+// `spec`, which speculated and holds no KV block at the end.
+inline void expect_seeded_sampling_identical(Engine& plain, Engine& spec, const std::vector<std::vector<int32_t>>& prompts,
+                                             size_t stride, int max_tokens) {
+  for (size_t i = 0; i < prompts.size(); i += stride) {
+    GenerateRequest q = demo_request(prompts[i], max_tokens, 0.8f, 1000 + i);
+    q.sampling.top_p = 0.95f;
+    q.sampling.repetition_penalty = 1.1f;
+    Collected want = collect(*plain.submit(q)), got = collect(*spec.submit(q));
+    ASSERT_NE(got.finish, FinishReason::Error) << got.error;
+    EXPECT_EQ(got.tokens, want.tokens) << "prompt " << i;
+  }
+  EngineStats s = wait_idle(spec);
+  EXPECT_GT(s.spec_sequences, 0);
+  EXPECT_EQ(s.kv_blocks_used, 0);
+}
+
 // Greedy continuation of `prompt`, at most max_tokens: the tokens and their streamed text.
 inline std::vector<int32_t> greedy(Engine& engine, const std::vector<int32_t>& prompt, int max_tokens, std::string* text) {
   GenerateRequest r;

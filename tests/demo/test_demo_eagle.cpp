@@ -147,19 +147,7 @@ TEST_F(DemoEagle, MixedBatchesWithOptOutChunksAndPreemptionIdentical) {
   int64_t preemptions = 0;
   for (int attempt = 0; attempt < 4 && preemptions == 0; ++attempt) {
     auto e = engine(true, 14, 80, 6);
-    std::vector<std::shared_ptr<RequestHandle>> hs;
-    for (size_t i = 0; i < prompts_.size(); ++i) {
-      GenerateRequest r = request(prompts_[i], kMaxTokens);
-      r.speculative = i % 3 != 1;  // some opt out
-      hs.push_back(e->submit(r));
-    }
-    std::vector<Out> got;
-    for (auto& h : hs) got.push_back(collect(*h));
-    expect_reference(got);
-    EngineStats s = idle(*e);
-    EXPECT_GT(s.spec_sequences, 0);
-    EXPECT_EQ(s.kv_blocks_used, 0);
-    preemptions = s.preemptions;
+    preemptions = test::expect_mixed_opt_out_identical(*e, prompts_, ref_, kMaxTokens).preemptions;
   }
   EXPECT_GT(preemptions, 0);
 }
@@ -174,17 +162,7 @@ TEST_F(DemoEagle, StopsAndLengthInTheMiddleOfAStep) {
 TEST_F(DemoEagle, SeededSamplingIdentical) {
   auto plain = engine(false, 64, 2048);
   auto spec = engine(true, 64, 2048);
-  for (size_t i = 0; i < prompts_.size(); i += 2) {
-    GenerateRequest q = request(prompts_[i], kMaxTokens, 0.8f, 1000 + i);
-    q.sampling.top_p = 0.95f;
-    q.sampling.repetition_penalty = 1.1f;  // the rows' own histories (output + their path)
-    Out want = collect(*plain->submit(q)), got = collect(*spec->submit(q));
-    ASSERT_NE(got.finish, FinishReason::Error) << got.error;
-    EXPECT_EQ(got.tokens, want.tokens) << "prompt " << i;
-  }
-  EngineStats s = idle(*spec);
-  EXPECT_GT(s.spec_sequences, 0);
-  EXPECT_EQ(s.kv_blocks_used, 0);
+  test::expect_seeded_sampling_identical(*plain, *spec, prompts_, 2, kMaxTokens);
 }
 
 TEST_F(DemoEagle, PrefixCacheHitIdentical) {

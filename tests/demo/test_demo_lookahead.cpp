@@ -210,19 +210,8 @@ TEST_F(DemoTree, LookaheadMixedBatchesWithOptOutChunksAndPreemptionIdentical) {
   // 40-token steps next to prefill chunks; 14 blocks of 16 cannot hold every sequence at once.
   for (auto [W, N, G] : {std::tuple{3, 3, 2}, std::tuple{2, 4, 3}, std::tuple{5, 2, 0}}) {
     auto e = lookahead(14, 40, 6, W, N, G);
-    std::vector<std::shared_ptr<RequestHandle>> hs;
-    for (size_t i = 0; i < prompts_.size(); ++i) {
-      GenerateRequest r = request(prompts_[i], kMaxTokens);
-      r.speculative = i % 3 != 1;  // some opt out
-      hs.push_back(e->submit(r));
-    }
-    std::vector<Out> got;
-    for (auto& h : hs) got.push_back(collect(*h));
-    expect_reference(got);
-    EngineStats s = idle(*e);
-    EXPECT_GT(s.preemptions, 0) << W << " " << N << " " << G;
-    EXPECT_GT(s.spec_sequences, 0);
-    EXPECT_EQ(s.kv_blocks_used, 0);
+    EXPECT_GT(test::expect_mixed_opt_out_identical(*e, prompts_, ref_, kMaxTokens).preemptions, 0)
+        << W << " " << N << " " << G;
   }
 }
 
@@ -236,17 +225,7 @@ TEST_F(DemoTree, LookaheadStopsAndLengthInTheMiddleOfAStep) {
 TEST_F(DemoTree, SeededSamplingIdenticalWithTrees) {
   auto plain = engine(SpecMethod::None, nullptr, 64, 2048);
   auto spec = lookahead(64, 2048);
-  for (size_t i = 0; i < prompts_.size(); ++i) {
-    GenerateRequest q = request(prompts_[i], kMaxTokens, 0.8f, 1000 + i);
-    q.sampling.top_p = 0.95f;
-    q.sampling.repetition_penalty = 1.1f;  // the rows' own histories (output + their path)
-    Out want = collect(*plain->submit(q)), got = collect(*spec->submit(q));
-    ASSERT_NE(got.finish, FinishReason::Error) << got.error;
-    EXPECT_EQ(got.tokens, want.tokens) << "prompt " << i;
-  }
-  EngineStats s = idle(*spec);
-  EXPECT_GT(s.spec_sequences, 0);
-  EXPECT_EQ(s.kv_blocks_used, 0);
+  test::expect_seeded_sampling_identical(*plain, *spec, prompts_, 1, kMaxTokens);
 }
 
 TEST_F(DemoTree, LookaheadAcceptsSeveralTokensPerStepOnRepetitiveText) {
