@@ -27,7 +27,6 @@ int32_t FeatureStore::new_page() {
   }
   const int32_t id = dead_ids_.back();
   dead_ids_.pop_back();
-  --dead_;
   pages_[size_t(id)] = std::move(mem);
   return id;
 }
@@ -39,7 +38,6 @@ void FeatureStore::give_page(int32_t id) {
   }
   pages_[size_t(id)].reset();
   dead_ids_.push_back(id);
-  ++dead_;
 }
 
 const float* FeatureStore::row(const Seq& s, int pos) const { return at(s, pos); }

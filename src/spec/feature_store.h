@@ -48,7 +48,7 @@ class FeatureStore {
   // the first requests then write into memory already faulted in.
   void reserve(size_t pages);
 
-  size_t pages_allocated() const { return pages_.size() - dead_; }  // live + free pages (tests)
+  size_t pages_allocated() const { return pages_.size() - dead_ids_.size(); }  // live + free pages (tests)
   size_t pages_free() const { return free_.size(); }
 
  private:
@@ -64,7 +64,6 @@ class FeatureStore {
   std::vector<std::unique_ptr<float[]>> pages_;  // by id; null = given back to the allocator
   std::vector<int32_t> free_;
   std::vector<int32_t> dead_ids_;  // ids whose page was given back (reused first)
-  size_t dead_ = 0;
 };
 
 }  // namespace ignis
