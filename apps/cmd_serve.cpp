@@ -106,6 +106,16 @@ int run_serve(int argc, char** argv) {
                  "sentence-transformers folder served by /v1/embeddings (its folder name is the id)");
   app.add_option("--embedding-device", embedding_device, "where the embedding model runs: auto (GPU if any), cpu, cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  server::EmbeddingBatcherOptions embed_batch;
+  app.add_option("--embedding-batch-inputs", embed_batch.max_batch_inputs,
+                 "/v1/embeddings inputs per encoder call (waiting requests share a call)")
+      ->check(CLI::Range(1, 65536))->capture_default_str();
+  app.add_option("--embedding-batch-tokens", embed_batch.max_batch_tokens,
+                 "/v1/embeddings tokens per encoder call (a larger request runs alone)")
+      ->check(CLI::Range(1, 1 << 24))->capture_default_str();
+  app.add_option("--embedding-queue-inputs", embed_batch.max_queued_inputs,
+                 "/v1/embeddings inputs allowed to wait; beyond it a request gets 503")
+      ->check(CLI::Range(1, 1 << 24))->capture_default_str();
   app.add_option("--docs", docs_dir,
                  "a folder of documents served by /v1/documents and /v1/rag/chat (indexed at start, uploads re-index "
                  "it; dense retrieval with --embedding-model or the model the index was built with, else BM25)");
@@ -177,6 +187,7 @@ int run_serve(int argc, char** argv) {
     so.embeddings.embedder = load_embedder(embedding_dir, embedding_device);
     so.embeddings.name = fs::weakly_canonical(embedding_dir).filename().string();
     so.embeddings.created = model.created;
+    so.embedding_batching = embed_batch;
     std::fprintf(stderr, "ignis serve: embedding model '%s' (dimension %d, %d tokens) on /v1/embeddings\n",
                  so.embeddings.name.c_str(), so.embeddings.embedder->dim(), so.embeddings.embedder->max_tokens());
   }

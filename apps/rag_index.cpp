@@ -185,7 +185,8 @@ void print_report(const rag::IndexReport& r, const fs::path& dir, const LoadedEm
                r.files_indexed, r.files_unchanged, r.files_removed, r.skipped.size(), r.chunks_added, r.chunks_removed,
                r.chunks_total, r.seconds);
   if (r.chunks_added > 0 && r.seconds > 0)
-    std::fprintf(stderr, "%.0f chunks/s (%d embedding calls)\n", r.chunks_added / r.seconds, r.embed_calls);
+    std::fprintf(stderr, "%.0f chunks/s (%d embedding calls); read+parse+chunk %.2f s, embed %.2f s, write %.2f s\n",
+                 r.chunks_added / r.seconds, r.embed_calls, r.prepare_seconds, r.embed_seconds, r.write_seconds);
   for (const auto& s : r.skipped) std::fprintf(stderr, "skipped %s: %s\n", s.rel.c_str(), s.reason.c_str());
 }
 
@@ -193,6 +194,8 @@ rag::IndexReport build_folder_index(const IndexFlags& f, const fs::path& dir, co
   auto existing = try_open(dir);
   rag::BuildOptions bo;
   bo.chunk = chunk_options(f, le);
+  bo.threads = f.index_threads;
+  bo.embed_batch = f.embed_batch;
   // Without chunk flags an existing index of the same model keeps its own options (no rebuild by surprise).
   if (f.chunk_tokens == 0 && f.chunk_overlap < 0 && existing &&
       existing->info().model_id == (le ? le->emb.model_id : ""))

@@ -35,6 +35,8 @@ std::unique_ptr<LoadedEmbedding> load_embedding(const std::string& dir, const st
 struct IndexFlags {
   std::string docs, index, embedding_model, embedding_device = "auto";
   int chunk_tokens = 0, chunk_overlap = -1;  // 0 / -1 = defaults (512 / 200, fitted to the encoder)
+  int index_threads = 0;                      // 0 = the machine's cores (at most 8)
+  int embed_batch = 128;                      // chunks per encoder call
   bool quiet = false;
 
   void add(CLI::App& app, bool docs_required) {
@@ -51,6 +53,10 @@ struct IndexFlags {
         ->check(CLI::Range(1, 1 << 20));
     app.add_option("--chunk-overlap", chunk_overlap, "tokens shared by consecutive chunks (default 200)")
         ->check(CLI::Range(0, 1 << 20));
+    app.add_option("--index-threads", index_threads, "threads reading, parsing and chunking files (0: the cores, at most 8)")
+        ->check(CLI::Range(0, 256));
+    app.add_option("--embed-batch", embed_batch, "chunks per embedding call (batches span files)")
+        ->check(CLI::Range(1, 65536))->capture_default_str();
     app.add_flag("--quiet", quiet, "no progress or report on stderr");
   }
   fs::path index_dir() const {

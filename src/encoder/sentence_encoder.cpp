@@ -1,6 +1,7 @@
 #include "encoder/sentence_encoder.h"
 
 #include "core/error.h"
+#include "model/cpu/parallel.h"
 #include "tokenizer/bert_normalizer.h"
 
 namespace ignis::enc {
@@ -37,9 +38,12 @@ std::vector<std::vector<float>> SentenceEncoder::embed_inputs(const std::vector<
 
 std::vector<std::vector<float>> SentenceEncoder::embed(const std::vector<std::string>& texts,
                                                        const std::string& prompt_name) const {
-  std::vector<EncoderInput> inputs;
-  inputs.reserve(texts.size());
-  for (const auto& t : texts) inputs.push_back(tokenize(t, prompt_name));
+  // Tokenizing is per text and the tokenizer is const (thread-safe): on the CPU pool's threads, so
+  // a fast encoder (the GPU's) is not left waiting on one host thread.
+  std::vector<EncoderInput> inputs(texts.size());
+  cpu::parallel_for(int64_t(texts.size()), 8, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; i++) inputs[size_t(i)] = tokenize(texts[size_t(i)], prompt_name);
+  });
   return embed_inputs(inputs);
 }
 

@@ -34,7 +34,8 @@
 namespace ignis::rag {
 
 // What the index needs from an encoder (apps/ adapts enc::SentenceEncoder to it): token
-// counting for chunking and batched embedding. All callbacks may be called from one thread only.
+// counting for chunking and batched embedding. count_tokens is called from several threads at once
+// (BuildOptions::threads); embed_passages and embed_query from one thread at a time.
 // Vectors must be L2-normalized (inner product = cosine).
 struct Embedding {
   std::string model_id;  // name + a hash of the model folder's files: a change re-embeds everything
@@ -81,6 +82,8 @@ class Bm25 {
  public:
   explicit Bm25(double k1 = 1.2, double b = 0.75) : k1_(k1), b_(b) {}
   void add(std::int64_t id, const std::string& text);
+  // add() with the text's lexical_terms computed beforehand (e.g. on other threads).
+  void add_terms(std::int64_t id, std::vector<std::string> terms);
   // The best k ids with their scores, best first (ties: smaller id first); only ids sharing a term.
   std::vector<std::pair<std::int64_t, double>> search(const std::string& query, int k) const;
   std::size_t size() const { return ids_.size(); }
@@ -121,6 +124,9 @@ struct IndexReport {
   std::vector<SkippedEntry> skipped; // one line each in the report
   int embed_calls = 0;               // embed_passages calls made (batches)
   double seconds = 0;
+  // Where the time went: reading, parsing and chunking (the threads' wall time), embedding, and
+  // writing the store and the derived files (Faiss, BM25).
+  double prepare_seconds = 0, embed_seconds = 0, write_seconds = 0;
 };
 
 struct Progress {
@@ -139,7 +145,11 @@ IndexSource default_source(const ParseLimits& limits = {});
 
 struct BuildOptions {
   ChunkOptions chunk;
-  int embed_batch = 16;  // passages per embed_passages call
+  int embed_batch = 16;  // passages per embed_passages call (a batch may span files)
+  // Threads reading, hashing, parsing and chunking files at once (0: the machine's cores, at most 8);
+  // they work through windows of up to 4 x threads files and about window_bytes of file data.
+  int threads = 0;
+  std::uint64_t window_bytes = 256ull << 20;
   // Files above this are skipped before they are hashed (the parsers' own limit, ParseLimits).
   std::uint64_t max_file_bytes = ParseLimits{}.max_file_bytes;
   Progress progress;

@@ -1,13 +1,16 @@
 // ignis server: POST /v1/embeddings. Input forms (OpenAI's): a string, a list of strings, a list of
 // token ids, or a list of lists of token ids. Texts are tokenized as sentence-transformers does
 // (specials added, truncated to max_seq_length); token-id input is taken as the full sequence
-// (no specials added) and truncated to the same length. All inputs go through one embed() call.
+// (no specials added) and truncated to the same length. All inputs of a request go to the encoder in
+// one call, which may also carry other requests' inputs (EmbeddingBatcher).
 #include "server/embeddings.h"
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstring>
 
+#include "server/embedding_batcher.h"
 #include "server/fields.h"
 
 namespace ignis::server {
@@ -84,7 +87,7 @@ std::vector<std::vector<int32_t>> read_inputs(const Embedder& e, const json& inp
 
 }  // namespace
 
-void handle_embeddings(const EmbeddingModel& em, std::mutex& mu, Metrics& metrics, const json& body,
+void handle_embeddings(const EmbeddingModel& em, EmbeddingBatcher& batcher, Metrics& metrics, const json& body,
                        HttpResponder& res) {
   if (!em.embedder) throw_api(404, "no embedding model is served (start with --embedding-model DIR)");
   reject_unknown_fields(body, Endpoint::Embeddings);
@@ -106,11 +109,15 @@ void handle_embeddings(const EmbeddingModel& em, std::mutex& mu, Metrics& metric
   std::vector<std::vector<int32_t>> seqs = read_inputs(e, body["input"]);
   size_t tokens = 0;
   for (auto& s : seqs) tokens += s.size();
-  std::vector<std::vector<float>> vecs;
-  {
-    std::lock_guard<std::mutex> lock(mu);  // the CPU encoder runs on this worker thread, one request at a time
-    vecs = e.embed(seqs);
+  std::shared_ptr<EmbeddingBatcher::Job> job = batcher.submit(std::move(seqs), res.waker());
+  while (!job->done()) {
+    res.wait(std::chrono::milliseconds(100));
+    if (!job->done() && res.client_gone() && batcher.cancel(job)) {
+      metrics.count_request("cancelled");
+      return;
+    }
   }
+  std::vector<std::vector<float>> vecs = job->take();
   json data = json::array();
   for (size_t i = 0; i < vecs.size(); i++) {
     json item{{"object", "embedding"}, {"index", i}};

@@ -3,7 +3,6 @@
 #pragma once
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -32,8 +31,12 @@ struct EmbeddingModel {
 
 constexpr size_t kMaxEmbeddingInputs = 2048;
 
-// Parses `body`, encodes every input in one embed() call (under `mu`), sends the OpenAI list.
-void handle_embeddings(const EmbeddingModel& em, std::mutex& mu, Metrics& metrics, const json& body,
+class EmbeddingBatcher;
+
+// Parses `body`, queues its inputs on `batcher` (the encoder's one caller, which batches them with
+// other requests'), waits for the vectors (the handler's fiber yields), sends the OpenAI list. A
+// client that leaves while its inputs still wait has them dropped.
+void handle_embeddings(const EmbeddingModel& em, EmbeddingBatcher& batcher, Metrics& metrics, const json& body,
                        HttpResponder& res);
 
 }  // namespace ignis::server

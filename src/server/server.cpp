@@ -77,6 +77,10 @@ Server::Server(Backend& backend, std::shared_ptr<const Tokenizer> tok, ServedMod
                std::function<std::string(const json&)> render_chat)
     : backend_(backend), tok_(std::move(tok)), model_(std::move(model)), opts_(std::move(opts)), render_chat_(std::move(render_chat)) {
   if (tok_) constraints_ = std::make_unique<ConstraintCompiler>(tok_, model_.eos_ids);
+  if (opts_.embeddings.embedder)
+    embedder_ = std::make_unique<EmbeddingBatcher>(
+        opts_.embeddings.embedder, opts_.embedding_batching,
+        [this](size_t inputs, size_t tokens, double seconds) { metrics_.record_embedding_call(inputs, tokens, seconds); });
   http_ = std::make_unique<HttpServer>(
       opts_.http, [this](const HttpRequest& req, HttpResponder& res) { handle(req, res); },
       [](int status, const std::string& msg) {
@@ -178,6 +182,15 @@ void Server::route(const HttpRequest& req, HttpResponder& res, bool* triton) {
         "ignis_http_connections_closed_total{{reason=\"refused\"}} {}\n"
         "ignis_http_connections_closed_total{{reason=\"timeout\"}} {}\n",
         http_->active_connections(), hc.evicted, hc.refused, hc.timed_out);
+    if (embedder_) {
+      EmbeddingBatcher::Stats es = embedder_->stats();
+      text += fmt::format(
+          "# HELP ignis_embedding_queued_inputs /v1/embeddings inputs waiting for an encoder call.\n"
+          "# TYPE ignis_embedding_queued_inputs gauge\nignis_embedding_queued_inputs {}\n"
+          "# HELP ignis_embedding_requests_refused_total /v1/embeddings requests refused with 503 (queue full).\n"
+          "# TYPE ignis_embedding_requests_refused_total counter\nignis_embedding_requests_refused_total {}\n",
+          es.queued_inputs, es.refused);
+    }
     res.send(200, "text/plain; version=0.0.4; charset=utf-8", text);
     return;
   }
@@ -198,7 +211,8 @@ void Server::route(const HttpRequest& req, HttpResponder& res, bool* triton) {
   }
   if (p == "/v1/embeddings") {
     need("POST");
-    handle_embeddings(em, embed_mu_, metrics_, parse_body(req), res);
+    if (!embedder_) throw_api(404, "no embedding model is served (start with --embedding-model DIR)");
+    handle_embeddings(em, *embedder_, metrics_, parse_body(req), res);
     return;
   }
   if (p == "/v1/documents") {

@@ -11,6 +11,7 @@
 
 #include "server/api.h"
 #include "server/documents.h"
+#include "server/embedding_batcher.h"
 #include "server/embeddings.h"
 #include "server/http.h"
 #include "server/metrics.h"
@@ -26,6 +27,7 @@ struct ServerOptions {
   bool speculative_default = true;  // requests without "speculative" speculate (when the engine does)
   SpecConfig spec;                  // the engine's speculative decoding (per-request lookahead fields are checked against it)
   EmbeddingModel embeddings;        // --embedding-model: served by /v1/embeddings, listed by /v1/models
+  EmbeddingBatcherOptions embedding_batching;  // how /v1/embeddings requests share encoder calls
   std::shared_ptr<Documents> documents;  // --docs: /v1/documents and /v1/rag/chat (null = 404)
 };
 
@@ -45,6 +47,7 @@ class Server {
   // Routing entry point (public for tests).
   void handle(const HttpRequest& req, HttpResponder& res);
   Metrics& metrics() { return metrics_; }
+  const EmbeddingBatcher* embedding_batcher() const { return embedder_.get(); }  // null without an embedding model
 
  private:
   bool authorized(const HttpRequest& req) const;
@@ -56,9 +59,10 @@ class Server {
   std::function<std::string(const json&)> render_chat_;
   Metrics metrics_;
   std::atomic<bool> force_stop_{false};
+  // Before http_: destroyed after it, so no handler still waits on the batcher.
+  std::unique_ptr<EmbeddingBatcher> embedder_;  // null without an embedding model
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<ConstraintCompiler> constraints_;
-  std::mutex embed_mu_;  // one encoder call at a time
 };
 
 // Constant-time comparison of a presented key against every configured key.

@@ -4,6 +4,8 @@
 // blank lines, '#' headings), so these tests do not depend on the parsers.
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -61,7 +63,7 @@ void write_file(const fs::path& p, const std::string& text) {
 // A txt/md source: every .txt / .md file below the root; passages = blank-line separated
 // paragraphs with their first line; '#' lines are headings (md). A file containing "@BAD@" is
 // rejected as the parsers reject hostile input.
-IndexSource test_source(int* parses = nullptr) {
+IndexSource test_source(std::atomic<int>* parses = nullptr) {  // parse runs on several threads
   IndexSource s;
   s.scan = [](const fs::path& root) {
     IGNIS_CHECK(fs::is_directory(root), "{}: not a directory", root.string());
@@ -540,19 +542,20 @@ TEST(RagIndex, IncrementalUpdates) {
   fs::path docs = t.path / "docs", ix = t.path / "index";
   write_corpus(docs);
   FakeEmbedding fe;
-  int parses = 0;
+  std::atomic<int> parses{0};
   BuildOptions o = small_chunks();
   IndexReport r0 = build_index(docs, ix, &fe.emb, o, test_source(&parses));
-  EXPECT_EQ(parses, 4);
+  EXPECT_EQ(parses.load(), 4);
 
   // Nothing changed: nothing parsed or embedded.
-  fe.calls = fe.texts = parses = 0;
+  fe.calls = fe.texts = 0;
+  parses = 0;
   IndexReport r1 = build_index(docs, ix, &fe.emb, o, test_source(&parses));
   EXPECT_EQ(r1.files_unchanged, 4);
   EXPECT_EQ(r1.files_indexed, 0);
   EXPECT_FALSE(r1.rebuilt);
   EXPECT_EQ(fe.calls, 0);
-  EXPECT_EQ(parses, 0);
+  EXPECT_EQ(parses.load(), 0);
   EXPECT_EQ(r1.chunks_total, r0.chunks_total);
 
   // Rewritten with the same bytes (mtime changes, sha256 does not): still unchanged.
@@ -562,14 +565,14 @@ TEST(RagIndex, IncrementalUpdates) {
   IndexReport r2 = build_index(docs, ix, &fe.emb, o, test_source(&parses));
   EXPECT_EQ(r2.files_unchanged, 4);
   EXPECT_EQ(fe.calls, 0);
-  EXPECT_EQ(parses, 0);
+  EXPECT_EQ(parses.load(), 0);
 
   // One file modified: only it is parsed and re-embedded.
   write_file(docs / "garden.txt", "Cucumbers climb a trellis and need daily watering.\n");
   IndexReport r3 = build_index(docs, ix, &fe.emb, o, test_source(&parses));
   EXPECT_EQ(r3.files_indexed, 1);
   EXPECT_EQ(r3.files_unchanged, 3);
-  EXPECT_EQ(parses, 1);
+  EXPECT_EQ(parses.load(), 1);
   EXPECT_EQ(fe.texts, 1) << "only the modified file's one chunk is embedded";
   EXPECT_EQ(fe.calls, 1);
   EXPECT_EQ(r3.embed_calls, 1);
@@ -647,13 +650,13 @@ TEST(RagIndex, SkipsBadFilesAndKeepsGoing) {
   BuildOptions tight = small_chunks();
   tight.max_file_bytes = 100;
   write_file(docs / "big.txt", std::string(200, 'x') + "\n");
-  int parses = 0;
+  std::atomic<int> parses{0};
   IndexReport big = build_index(docs, ix, &fe.emb, tight, test_source(&parses));
   std::map<std::string, std::string> why2;
   for (auto& s : big.skipped) why2[s.rel] = s.reason;
   EXPECT_EQ(why2["big.txt"], "larger than 100 bytes");
   EXPECT_EQ(why2["faiss.md"], "larger than 100 bytes");
-  EXPECT_EQ(parses, 1) << "only bad.txt (small, never indexed) is read again";
+  EXPECT_EQ(parses.load(), 1) << "only bad.txt (small, never indexed) is read again";
   fs::remove(docs / "big.txt");
   build_index(docs, ix, &fe.emb, small_chunks(), test_source());
   EXPECT_EQ(Index::open(ix)->info().files, 5);
@@ -682,7 +685,10 @@ TEST(RagIndex, InterruptedRunLeavesThePreviousIndex) {
   fs::remove(docs / "faiss.md");
   fe.calls = 0;
   fe.throw_after = 1;
-  EXPECT_THROW(build_index(docs, ix, &fe.emb, o, test_source()), Error);
+  BuildOptions one_by_one = o;  // one file per window, one chunk per call: the second call comes after a write
+  one_by_one.embed_batch = 1;
+  one_by_one.window_bytes = 1;
+  EXPECT_THROW(build_index(docs, ix, &fe.emb, one_by_one, test_source()), Error);
   {
     auto index = Index::open(ix);
     EXPECT_EQ(snapshot(*index, &fe.emb), before) << "the previous index answers identically";
@@ -705,6 +711,66 @@ TEST(RagIndex, InterruptedRunLeavesThePreviousIndex) {
   EXPECT_EQ(r.files_indexed, 2);
   EXPECT_EQ(r.files_removed, 1);
   EXPECT_EQ(Index::open(ix)->search("qubits", 1, Retrieval::Hybrid, &fe.emb)[0].file, "aaa_first.txt");
+}
+
+// Files parsed and chunked on several threads, in windows, with embedding batches that cross
+// files: the same index (chunks, positions, vectors, answers) as one thread, one chunk per call.
+TEST(RagIndex, ThreadsAndCrossFileBatchesGiveTheSameIndex) {
+  TempDir t;
+  fs::path docs = t.path / "docs";
+  write_corpus(docs);
+  for (int f = 0; f < 37; f++) {
+    std::string text;
+    for (int p = 0; p < 1 + f % 5; p++) text += words("w" + std::to_string(f % 7) + "x", 5 + (f * 3 + p) % 30, p) + "\n\n";
+    if (f == 11) text += "@BAD@\n";
+    write_file(docs / fmt::format("gen/file{:02d}.txt", f), text);
+  }
+  auto build = [&](const fs::path& ix, int threads, int batch, std::uint64_t window_bytes, FakeEmbedding& fe,
+                   std::vector<int>* done) {
+    BuildOptions o = small_chunks();
+    o.threads = threads;
+    o.embed_batch = batch;
+    o.window_bytes = window_bytes;
+    o.progress.on_file = [done](int d, int total, int, const std::string&) {
+      if (done) {
+        EXPECT_LE(d, total);
+        if (!done->empty()) EXPECT_GE(d, done->back()) << "progress goes forward";
+        done->push_back(d);
+      }
+    };
+    return build_index(docs, ix, &fe.emb, o, test_source());
+  };
+  FakeEmbedding one, many, narrow;
+  std::vector<int> done;
+  IndexReport r1 = build(t.path / "one", 1, 1, 256ull << 20, one, nullptr);
+  IndexReport r4 = build(t.path / "many", 4, 7, 256ull << 20, many, &done);
+  IndexReport rn = build(t.path / "narrow", 3, 5, 1, narrow, nullptr);  // one file per window
+  ASSERT_GT(r1.chunks_total, 40);
+  for (const IndexReport* r : {&r4, &rn}) {
+    EXPECT_EQ(r->chunks_total, r1.chunks_total);
+    EXPECT_EQ(r->files_indexed, r1.files_indexed);
+    ASSERT_EQ(r->skipped.size(), r1.skipped.size());
+    for (size_t i = 0; i < r1.skipped.size(); i++) EXPECT_EQ(r->skipped[i].rel, r1.skipped[i].rel);
+  }
+  EXPECT_EQ(r1.embed_calls, r1.chunks_total);
+  EXPECT_EQ(many.texts, r1.chunks_total);
+  // 41 files in windows of 16: batches of 7 cross files, so far fewer calls than files
+  EXPECT_LE(r4.embed_calls, (r1.chunks_total + 6) / 7 + 3);
+  EXPECT_LT(r4.embed_calls, r4.files_indexed);
+  ASSERT_FALSE(done.empty());
+  EXPECT_EQ(done.back(), r1.files_seen);
+  auto a = Index::open(t.path / "one"), b = Index::open(t.path / "many"), c = Index::open(t.path / "narrow");
+  EXPECT_EQ(snapshot(*b, &many.emb), snapshot(*a, &one.emb));
+  EXPECT_EQ(snapshot(*c, &narrow.emb), snapshot(*a, &one.emb));
+  for (const char* q : {"w3x", "w5x w1x", "Faiss"}) {
+    auto ha = a->search(q, 50, Retrieval::Lexical, nullptr), hb = b->search(q, 50, Retrieval::Lexical, nullptr);
+    ASSERT_EQ(ha.size(), hb.size()) << q;
+    for (size_t i = 0; i < ha.size(); i++) {
+      EXPECT_EQ(ha[i].file, hb[i].file);
+      EXPECT_EQ(ha[i].line, hb[i].line);
+      EXPECT_EQ(ha[i].text, hb[i].text);
+    }
+  }
 }
 
 TEST(RagIndex, OpenValidates) {

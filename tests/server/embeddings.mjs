@@ -38,6 +38,29 @@ try {
   check(t.data[0].embedding.every((v, k) => Math.abs(v - r.data[1].embedding[k]) < 1e-5), "token-id input = its text's vector");
   check(t.usage.prompt_tokens === golden.ids[1].length, "token-id usage");
 
+  // 24 requests at once (cross-request batching): each gets its own texts' vectors, within 1e-5 of
+  // the same texts embedded alone, in its own order; /metrics shows the encoder calls they shared.
+  const all = golden.sentences.filter((s) => s.length > 0);
+  const alone = await client.embeddings.create({ model: "bert_mean", input: all, encoding_format: "float" });
+  const jobs = [];
+  for (let i = 0; i < 24; i++) {
+    const pick = [all[i % all.length], all[(i * 7 + 3) % all.length]];
+    jobs.push(client.embeddings.create({ model: "bert_mean", input: pick, encoding_format: "float" }).then((res) => ({ i, res })));
+  }
+  let worst = 0;
+  for (const { i, res } of await Promise.all(jobs)) {
+    check(res.data.length === 2 && res.data[0].index === 0 && res.data[1].index === 1, `concurrent request ${i}: two items in order`);
+    [i % all.length, (i * 7 + 3) % all.length].forEach((s, k) =>
+      res.data[k].embedding.forEach((v, d) => { worst = Math.max(worst, Math.abs(v - alone.data[s].embedding[d])); }));
+  }
+  check(worst < 1e-5, "concurrent requests get their own texts' vectors", String(worst));
+  const metrics = await request(server, "GET", "/metrics", undefined, { authorization: `Bearer ${KEY}` });
+  const calls = Number((/^ignis_embedding_calls_total (\d+)/m.exec(metrics.text) || [])[1]);
+  const inputs = Number((/^ignis_embedding_inputs_total (\d+)/m.exec(metrics.text) || [])[1]);
+  check(inputs >= 48 + all.length + 4 && calls >= 1 && calls <= inputs, "/metrics counts embedding calls and inputs",
+        `${calls} calls, ${inputs} inputs`);
+  console.log(`concurrent embeddings: ${calls} encoder calls for ${inputs} inputs so far`);
+
   const auth = { authorization: `Bearer ${KEY}` };
   for (const body of [{ model: "bert_mean", input: [] }, { model: "bert_mean", input: "" }, { model: "bert_mean", input: 3 },
                       { model: "bert_mean", input: "a", dimensions: 2 }, { model: "bert_mean", input: "a", foo: 1 }]) {

@@ -10,8 +10,10 @@
 #include <map>
 #include <cmath>
 #include <set>
+#include <thread>
 
 #include "core/error.h"
+#include "core/worker_pool.h"
 #include "rag/index.h"
 #include "rag/index/atomic_file.h"
 #include "rag/index/dense.h"
@@ -77,6 +79,60 @@ void embed_chunks(const Embedding& emb, const std::vector<std::string>& texts, s
 std::string without_path(std::string msg, const fs::path& path) {
   if (msg.rfind(path.string() + ": ", 0) == 0) msg.erase(0, path.string().size() + 2);
   return msg;
+}
+
+// What one file needs done to the store, worked out without the store (on the pool's threads).
+struct Prepared {
+  enum Kind { Skip, Unchanged, Touched, Parsed } kind = Skip;
+  std::string reason;  // Skip
+  std::int64_t size = 0, mtime_ns = 0;
+  std::string sha, format, title;  // Parsed (sha also for Touched)
+  std::vector<Chunk> chunks;       // Parsed
+};
+
+Prepared prepare_file(const FolderEntry& e, const FileRecord* was, const Embedding* emb, const BuildOptions& opt,
+                      const IndexSource& source) {
+  Prepared p;
+  auto skip = [&](std::string reason) {
+    p.kind = Prepared::Skip;
+    p.reason = std::move(reason);
+    return p;
+  };
+  struct stat st {};
+  if (::stat(e.path.c_str(), &st) != 0) return skip(fmt::format("unreadable: {}", std::strerror(errno)));
+  p.size = st.st_size;
+  p.mtime_ns = std::int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  if (uint64_t(p.size) > opt.max_file_bytes) {
+    const uint64_t mib = opt.max_file_bytes >> 20;
+    return skip(mib << 20 == opt.max_file_bytes ? fmt::format("larger than {} MiB", mib)
+                                                : fmt::format("larger than {} bytes", opt.max_file_bytes));
+  }
+  if (was && was->size == p.size && was->mtime_ns == p.mtime_ns) {
+    p.kind = Prepared::Unchanged;
+    return p;
+  }
+  try {
+    p.sha = sha256_file(e.path);
+  } catch (const Error& err) {
+    return skip("unreadable: " + without_path(err.what(), e.path));
+  }
+  if (was && was->sha256 == p.sha) {
+    p.kind = Prepared::Touched;
+    return p;
+  }
+  ParsedDocument doc;
+  try {
+    doc = source.parse(e);
+  } catch (const ParseError& err) {
+    return skip(err.what());
+  } catch (const Error& err) {
+    return skip(without_path(err.what(), e.path));
+  }
+  p.kind = Prepared::Parsed;
+  p.format = std::move(doc.format);
+  p.title = std::move(doc.title);
+  p.chunks = chunk_passages(doc.passages, opt.chunk, emb ? emb->count_tokens : nullptr);
+  return p;
 }
 
 }  // namespace
@@ -159,100 +215,113 @@ IndexReport build_index(const fs::path& docs, const fs::path& index_dir, const E
       changed = true;
     }
 
+    // Files go in windows: the pool reads, hashes, parses and chunks a window's files at once
+    // (prepare_file touches no store), then this thread embeds the window's new chunks in batches
+    // that cross file boundaries and writes the files to the store in folder order.
     const int total = int(scan.files.size());
-    for (int i = 0; i < total; i++) {
-      const FolderEntry& e = scan.files[i];
-      auto progress = [&] {
-        if (opt.progress.on_file) opt.progress.on_file(i + 1, total, report.chunks_added, e.rel);
+    const int threads = opt.threads > 0 ? opt.threads : std::clamp(int(std::thread::hardware_concurrency()), 1, 8);
+    WorkerPool pool(threads - 1);
+    std::vector<Prepared> window;
+    for (int w0 = 0; w0 < total;) {
+      int w1 = w0;
+      std::uint64_t bytes = 0;
+      while (w1 < total && w1 - w0 < 4 * threads && (w1 == w0 || bytes < opt.window_bytes)) {
+        std::error_code size_ec;
+        const std::uintmax_t sz = fs::file_size(scan.files[w1].path, size_ec);
+        if (!size_ec && sz <= opt.max_file_bytes) bytes += sz;
+        w1++;
+      }
+      window.assign(size_t(w1 - w0), Prepared{});
+      auto tick = std::chrono::steady_clock::now();
+      auto lap = [&tick] {
+        const auto now = std::chrono::steady_clock::now();
+        const double sec = std::chrono::duration<double>(now - tick).count();
+        tick = now;
+        return sec;
       };
-      auto prev = old.find(e.rel);
-      const FileRecord* was = prev != old.end() ? &prev->second : nullptr;
-      auto skip = [&](const std::string& reason) {
-        report.skipped.push_back({e.rel, first_line(reason)});
-        if (was) {  // what the index held for it is no longer the file
-          report.chunks_removed += store.delete_file(was->id);
-          changed = true;
-        }
-        progress();
-      };
-      struct stat st {};
-      if (::stat(e.path.c_str(), &st) != 0) {
-        skip(fmt::format("unreadable: {}", std::strerror(errno)));
-        continue;
-      }
-      const std::int64_t size = st.st_size;
-      const std::int64_t mtime_ns = std::int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-      if (uint64_t(size) > opt.max_file_bytes) {
-        const uint64_t mib = opt.max_file_bytes >> 20;
-        skip(mib << 20 == opt.max_file_bytes ? fmt::format("larger than {} MiB", mib)
-                                             : fmt::format("larger than {} bytes", opt.max_file_bytes));
-        continue;
-      }
-      if (was && was->size == size && was->mtime_ns == mtime_ns) {
-        report.files_unchanged++;
-        progress();
-        continue;
-      }
-      std::string sha;
-      try {
-        sha = sha256_file(e.path);
-      } catch (const Error& err) {
-        skip("unreadable: " + without_path(err.what(), e.path));
-        continue;
-      }
-      if (was && was->sha256 == sha) {  // touched, not changed
-        store.update_file_stat(was->id, size, mtime_ns);
-        report.files_unchanged++;
-        progress();
-        continue;
-      }
-      ParsedDocument doc;
-      try {
-        doc = source.parse(e);
-      } catch (const ParseError& err) {
-        skip(err.what());
-        continue;
-      } catch (const Error& err) {
-        skip(without_path(err.what(), e.path));
-        continue;
-      }
-      std::vector<Chunk> chunks = chunk_passages(doc.passages, opt.chunk, emb ? emb->count_tokens : nullptr);
+      pool.run(window.size(), [&](size_t k) {
+        const FolderEntry& e = scan.files[size_t(w0) + k];
+        auto prev = old.find(e.rel);
+        window[k] = prepare_file(e, prev != old.end() ? &prev->second : nullptr, emb, opt, source);
+      });
+
+      report.prepare_seconds += lap();
+      // The window's new chunks, embedded in batches of embed_batch across its files.
       std::vector<std::vector<float>> vecs;
-      if (emb && !chunks.empty()) {
+      if (emb) {
         std::vector<std::string> texts;
-        texts.reserve(chunks.size());
-        for (const Chunk& c : chunks) texts.push_back(c.text);
-        const int before = report.chunks_added;
-        embed_chunks(*emb, texts, vecs, opt.embed_batch, report, [&](int done) {
-          if (opt.progress.on_file) opt.progress.on_file(i, total, before + done, e.rel);
-        });
+        std::vector<int> file_of;  // window index of each text
+        for (size_t k = 0; k < window.size(); k++)
+          for (const Chunk& c : window[k].chunks) {
+            texts.push_back(c.text);
+            file_of.push_back(int(k));
+          }
+        if (!texts.empty()) {
+          const int before = report.chunks_added;
+          embed_chunks(*emb, texts, vecs, opt.embed_batch, report, [&](int done) {
+            const int k = file_of[size_t(done - 1)];
+            if (opt.progress.on_file) opt.progress.on_file(w0, total, before + done, scan.files[size_t(w0 + k)].rel);
+          });
+        }
       }
-      if (was) report.chunks_removed += store.delete_file(was->id);
-      FileRecord f;
-      f.rel = e.rel;
-      f.sha256 = sha;
-      f.size = size;
-      f.mtime_ns = mtime_ns;
-      f.format = doc.format.empty() ? e.format : doc.format;
-      f.title = doc.title;
-      f.chunks = int(chunks.size());
-      const std::int64_t file_id = store.insert_file(f);
-      for (size_t k = 0; k < chunks.size(); k++) {
-        ChunkRecord r;
-        r.file_id = file_id;
-        r.seq = int(k);
-        r.page = chunks[k].page;
-        r.line = chunks[k].line;
-        r.heading = chunks[k].heading;
-        r.anchor = chunks[k].anchor;
-        r.tokens = chunks[k].tokens;
-        r.text = chunks[k].text;
-        store.insert_chunk(r, emb ? vecs[k].data() : nullptr, emb ? emb->dim : 0);
+
+      report.embed_seconds += lap();
+      size_t next_vec = 0;
+      for (size_t k = 0; k < window.size(); k++) {
+        const int i = w0 + int(k);
+        const FolderEntry& e = scan.files[size_t(i)];
+        Prepared& p = window[k];
+        auto prev = old.find(e.rel);
+        const FileRecord* was = prev != old.end() ? &prev->second : nullptr;
+        switch (p.kind) {
+          case Prepared::Skip:
+            report.skipped.push_back({e.rel, first_line(p.reason)});
+            if (was) {  // what the index held for it is no longer the file
+              report.chunks_removed += store.delete_file(was->id);
+              changed = true;
+            }
+            break;
+          case Prepared::Touched:  // touched, not changed
+            store.update_file_stat(was->id, p.size, p.mtime_ns);
+            [[fallthrough]];
+          case Prepared::Unchanged:
+            report.files_unchanged++;
+            break;
+          case Prepared::Parsed: {
+            if (was) report.chunks_removed += store.delete_file(was->id);
+            FileRecord f;
+            f.rel = e.rel;
+            f.sha256 = p.sha;
+            f.size = p.size;
+            f.mtime_ns = p.mtime_ns;
+            f.format = p.format.empty() ? e.format : p.format;
+            f.title = p.title;
+            f.chunks = int(p.chunks.size());
+            const std::int64_t file_id = store.insert_file(f);
+            for (size_t c = 0; c < p.chunks.size(); c++) {
+              const Chunk& ch = p.chunks[c];
+              ChunkRecord r;
+              r.file_id = file_id;
+              r.seq = int(c);
+              r.page = ch.page;
+              r.line = ch.line;
+              r.heading = ch.heading;
+              r.anchor = ch.anchor;
+              r.tokens = ch.tokens;
+              r.text = ch.text;
+              store.insert_chunk(r, emb ? vecs[next_vec + c].data() : nullptr, emb ? emb->dim : 0);
+            }
+            next_vec += p.chunks.size();
+            report.files_indexed++;
+            report.chunks_added += int(p.chunks.size());
+            changed = true;
+            break;
+          }
+        }
+        if (opt.progress.on_file) opt.progress.on_file(i + 1, total, report.chunks_added, e.rel);
       }
-      report.files_indexed++;
-      report.chunks_added += int(chunks.size());
-      changed = true;
-      progress();
+      report.write_seconds += lap();
+      w0 = w1;
     }
 
     // The derived files (Faiss from the store's vectors, the BM25 snapshot from its texts) are
@@ -260,6 +329,7 @@ IndexReport build_index(const fs::path& docs, const fs::path& index_dir, const E
     const std::string old_lexical = report.rebuilt && !fresh ? std::string() : store.meta("lexical_file").value_or("");
     auto missing = [&](const std::string& name) { return name.empty() || !fs::exists(index_dir / name); };
     std::string faiss_file = emb ? old_faiss : "", lexical_file = old_lexical;
+    const auto derived_t0 = std::chrono::steady_clock::now();
     if (changed || missing(old_lexical) || (emb && missing(old_faiss))) {
       const std::int64_t gen = meta_int("gen") + 1;
       if (emb) {
@@ -276,13 +346,31 @@ IndexReport build_index(const fs::path& docs, const fs::path& index_dir, const E
         dense.write(index_dir / faiss_file);
       }
       Bm25 bm25;
-      store.each_text([&](std::int64_t id, const std::string& text) { bm25.add(id, text); });
+      {  // terms extracted on the pool in blocks, added in id order (the snapshot is the same)
+        std::vector<std::int64_t> ids;
+        std::vector<std::string> texts;
+        std::vector<std::vector<std::string>> terms;
+        auto flush = [&] {
+          terms.assign(texts.size(), {});
+          pool.run(texts.size(), [&](size_t k) { terms[k] = lexical_terms(texts[k]); });
+          for (size_t k = 0; k < ids.size(); k++) bm25.add_terms(ids[k], std::move(terms[k]));
+          ids.clear();
+          texts.clear();
+        };
+        store.each_text([&](std::int64_t id, const std::string& text) {
+          ids.push_back(id);
+          texts.push_back(text);
+          if (texts.size() == 4096) flush();
+        });
+        flush();
+      }
       lexical_file = fmt::format("lexical-{}.bm25", gen);
       written.push_back(lexical_file);
       bm25.save(index_dir / lexical_file);
       fsync_dir(index_dir);
       store.set_meta("gen", std::to_string(gen));
     }
+    report.write_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - derived_t0).count();
     store.set_meta("faiss_file", faiss_file);
     store.set_meta("lexical_file", lexical_file);
     report.chunks_total = store.count_chunks();

@@ -92,10 +92,11 @@ std::vector<std::string> lexical_terms(const std::string& text) {
   return out;
 }
 
-void Bm25::add(std::int64_t id, const std::string& text) {
+void Bm25::add(std::int64_t id, const std::string& text) { add_terms(id, lexical_terms(text)); }
+
+void Bm25::add_terms(std::int64_t id, std::vector<std::string> terms) {
   const int doc = int(ids_.size());
   ids_.push_back(id);
-  std::vector<std::string> terms = lexical_terms(text);
   lengths_.push_back(int(terms.size()));
   total_length_ += double(terms.size());
   std::vector<int> tids;  // term ids, sorted then run-length counted (cheaper than sorting strings)
