@@ -9,6 +9,7 @@
 #include <cstring>
 #include <map>
 #include <cmath>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -221,7 +222,7 @@ IndexReport build_index(const fs::path& docs, const fs::path& index_dir, const E
     const int total = int(scan.files.size());
     const int threads = opt.threads > 0 ? opt.threads : std::clamp(int(std::thread::hardware_concurrency()), 1, 8);
     WorkerPool pool(threads - 1);
-    std::vector<Prepared> window;
+    std::vector<std::pair<int, int>> windows;  // [w0, w1) file ranges
     for (int w0 = 0; w0 < total;) {
       int w1 = w0;
       std::uint64_t bytes = 0;
@@ -231,7 +232,25 @@ IndexReport build_index(const fs::path& docs, const fs::path& index_dir, const E
         if (!size_ec && sz <= opt.max_file_bytes) bytes += sz;
         w1++;
       }
-      window.assign(size_t(w1 - w0), Prepared{});
+      windows.emplace_back(w0, w1);
+      w0 = w1;
+    }
+    // The next window is prepared on its own thread (driving the pool) while this one embeds and
+    // writes; prepare_seconds counts only the wait for it.
+    auto prepare_window = [&](size_t wi) {
+      const int w0 = windows[wi].first;
+      std::vector<Prepared> out(size_t(windows[wi].second - w0));
+      pool.run(out.size(), [&](size_t k) {
+        const FolderEntry& e = scan.files[size_t(w0) + k];
+        auto prev = old.find(e.rel);
+        out[k] = prepare_file(e, prev != old.end() ? &prev->second : nullptr, emb, opt, source);
+      });
+      return out;
+    };
+    std::future<std::vector<Prepared>> next;
+    if (!windows.empty()) next = std::async(std::launch::async, prepare_window, size_t(0));
+    for (size_t wi = 0; wi < windows.size(); wi++) {
+      const int w0 = windows[wi].first;
       auto tick = std::chrono::steady_clock::now();
       auto lap = [&tick] {
         const auto now = std::chrono::steady_clock::now();
@@ -239,12 +258,8 @@ IndexReport build_index(const fs::path& docs, const fs::path& index_dir, const E
         tick = now;
         return sec;
       };
-      pool.run(window.size(), [&](size_t k) {
-        const FolderEntry& e = scan.files[size_t(w0) + k];
-        auto prev = old.find(e.rel);
-        window[k] = prepare_file(e, prev != old.end() ? &prev->second : nullptr, emb, opt, source);
-      });
-
+      std::vector<Prepared> window = next.get();
+      if (wi + 1 < windows.size()) next = std::async(std::launch::async, prepare_window, wi + 1);
       report.prepare_seconds += lap();
       // The window's new chunks, embedded in batches of embed_batch across its files.
       std::vector<std::vector<float>> vecs;
@@ -321,7 +336,6 @@ IndexReport build_index(const fs::path& docs, const fs::path& index_dir, const E
         if (opt.progress.on_file) opt.progress.on_file(i + 1, total, report.chunks_added, e.rel);
       }
       report.write_seconds += lap();
-      w0 = w1;
     }
 
     // The derived files (Faiss from the store's vectors, the BM25 snapshot from its texts) are
