@@ -49,6 +49,9 @@ class FolderDocuments : public server::Documents {
     flags_.index = o.index;
     flags_.embedding_model = o.embedding_model;
     flags_.embedding_device = o.embedding_device;
+    // Re-indexing shares the encoder with the questions being answered: small calls let a question's
+    // query embedding in between (the CLI's 128 per call is for throughput).
+    flags_.embed_batch = 16;
     dir_ = flags_.index_dir();
     tok_ = o.tok;
     if (!tok_->chat_template().empty())
