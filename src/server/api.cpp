@@ -7,14 +7,18 @@
 
 namespace ignis::server {
 
-void throw_api(int status, std::string message, std::string param, std::string code) {
+ApiError make_api_error(int status, std::string message, std::string param, std::string code) {
   ApiError e;
   e.status = status;
   e.message = std::move(message);
   e.type = error_type_for(status);
   e.param = std::move(param);
   e.code = std::move(code);
-  throw e;
+  return e;
+}
+
+void throw_api(int status, std::string message, std::string param, std::string code) {
+  throw make_api_error(status, std::move(message), std::move(param), std::move(code));
 }
 
 std::string error_type_for(int status) {

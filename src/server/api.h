@@ -30,6 +30,8 @@ struct ApiError {
   std::string code;   // "" = null
 };
 
+// The error for `status` (its type from error_type_for); throw_api throws it.
+ApiError make_api_error(int status, std::string message, std::string param = "", std::string code = "");
 [[noreturn]] void throw_api(int status, std::string message, std::string param = "", std::string code = "");
 
 // OpenAI's error JSON: {"error": {"message", "type", "param", "code"}}.

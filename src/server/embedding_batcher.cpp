@@ -10,10 +10,6 @@
 
 namespace ignis::server {
 
-namespace {
-ApiError refusal(int status, std::string message) { return ApiError{status, std::move(message), error_type_for(status), "", ""}; }
-}  // namespace
-
 bool EmbeddingBatcher::Job::done() const {
   std::lock_guard<std::mutex> lk(mu);
   return finished;
@@ -46,7 +42,7 @@ EmbeddingBatcher::~EmbeddingBatcher() {
   cv_.notify_all();
   thread_.join();  // the call in progress, if any, finishes and delivers
   for (auto& job : left)
-    finish(*job, {}, std::make_exception_ptr(refusal(503, "the server is shutting down")));
+    finish(*job, {}, std::make_exception_ptr(make_api_error(503, "the server is shutting down")));
 }
 
 std::shared_ptr<EmbeddingBatcher::Job> EmbeddingBatcher::submit(std::vector<std::vector<int32_t>> seqs,
@@ -58,11 +54,11 @@ std::shared_ptr<EmbeddingBatcher::Job> EmbeddingBatcher::submit(std::vector<std:
   job->wake = std::move(wake);
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (stop_) throw refusal(503, "the server is shutting down");
+    if (stop_) throw_api(503, "the server is shutting down");
     if (stats_.queued_inputs > 0 && stats_.queued_inputs + job->seqs.size() > opt_.max_queued_inputs) {
       stats_.refused++;
-      throw refusal(503, fmt::format("too many embedding inputs waiting ({}, at most {}); retry later",
-                                     stats_.queued_inputs, opt_.max_queued_inputs));
+      throw_api(503, fmt::format("too many embedding inputs waiting ({}, at most {}); retry later",
+                                 stats_.queued_inputs, opt_.max_queued_inputs));
     }
     stats_.queued_inputs += job->seqs.size();
     queue_.push_back(job);
@@ -81,8 +77,8 @@ bool EmbeddingBatcher::cancel(const std::shared_ptr<Job>& job) {
     stats_.cancelled++;
   }
   std::lock_guard<std::mutex> lk(job->mu);
-  job->cancelled = job->finished = true;
-  job->error = std::make_exception_ptr(refusal(499, "cancelled: the client went away"));
+  job->finished = true;
+  job->error = std::make_exception_ptr(make_api_error(499, "cancelled: the client went away"));
   return true;
 }
 
@@ -128,15 +124,7 @@ void EmbeddingBatcher::run() {
 
 void EmbeddingBatcher::embed_batch(std::vector<std::shared_ptr<Job>>& batch) {
   std::vector<std::vector<int32_t>> seqs;
-  size_t tokens = 0;
-  for (auto& job : batch) {
-    {
-      std::lock_guard<std::mutex> lk(job->mu);
-      job->started = true;
-    }
-    tokens += job->tokens;
-    seqs.insert(seqs.end(), job->seqs.begin(), job->seqs.end());
-  }
+  for (auto& job : batch) seqs.insert(seqs.end(), job->seqs.begin(), job->seqs.end());
   auto call = [&](const std::vector<std::vector<int32_t>>& in) {
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<std::vector<float>> out = embedder_->embed(in);
@@ -150,7 +138,7 @@ void EmbeddingBatcher::embed_batch(std::vector<std::shared_ptr<Job>>& batch) {
       stats_.inputs += in.size();
       stats_.tokens += toks;
     }
-    if (on_call_) on_call_(in.size(), toks, sec);
+    if (on_call_) on_call_(in.size(), sec);
     return out;
   };
   std::vector<std::vector<float>> vecs;

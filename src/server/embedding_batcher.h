@@ -42,7 +42,7 @@ class EmbeddingBatcher {
     size_t tokens = 0;
     std::function<void()> wake;
     mutable std::mutex mu;
-    bool finished = false, started = false, cancelled = false;
+    bool finished = false;
     std::vector<std::vector<float>> vecs;
     std::exception_ptr error;
   };
@@ -52,8 +52,8 @@ class EmbeddingBatcher {
     uint64_t cancelled = 0, refused = 0;  // queue full
     size_t queued_inputs = 0;
   };
-  // on_call: after each encoder call (inputs, tokens, seconds), e.g. for metrics; may be empty.
-  using CallObserver = std::function<void(size_t inputs, size_t tokens, double seconds)>;
+  // on_call: after each encoder call (its inputs and seconds), e.g. for metrics' histograms; may be empty.
+  using CallObserver = std::function<void(size_t inputs, double seconds)>;
 
   EmbeddingBatcher(std::shared_ptr<const Embedder> embedder, EmbeddingBatcherOptions opt, CallObserver on_call = {});
   ~EmbeddingBatcher();

@@ -49,11 +49,8 @@ Metrics::Metrics()
       embedding_batch_({1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048}),
       embedding_seconds_({0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}) {}
 
-void Metrics::record_embedding_call(size_t inputs, size_t tokens, double seconds) {
+void Metrics::record_embedding_call(size_t inputs, double seconds) {
   std::lock_guard<std::mutex> lk(mu_);
-  embedding_calls_++;
-  embedding_inputs_ += inputs;
-  embedding_tokens_ += tokens;
   embedding_batch_.observe(double(inputs));
   embedding_seconds_.observe(seconds);
 }
@@ -138,10 +135,6 @@ std::string Metrics::render(const EngineStats& s) const {
   e2e_.render("ignis_e2e_request_latency_seconds", "Time from arrival to the last token.", &out);
   prompt_len_.render("ignis_request_prompt_tokens", "Prompt length per request.", &out);
   gen_len_.render("ignis_request_generation_tokens", "Generated tokens per request.", &out);
-  counter(&out, "ignis_embedding_calls_total", "Encoder calls made for /v1/embeddings (each may carry several requests).",
-          static_cast<double>(embedding_calls_));
-  counter(&out, "ignis_embedding_inputs_total", "Inputs embedded for /v1/embeddings.", static_cast<double>(embedding_inputs_));
-  counter(&out, "ignis_embedding_tokens_total", "Tokens embedded for /v1/embeddings.", static_cast<double>(embedding_tokens_));
   embedding_batch_.render("ignis_embedding_batch_inputs", "Inputs per /v1/embeddings encoder call.", &out);
   embedding_seconds_.render("ignis_embedding_call_seconds", "Time of one /v1/embeddings encoder call.", &out);
   return out;

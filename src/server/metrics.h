@@ -34,8 +34,9 @@ class Metrics {
   void count_http(int status);
   // One finished generation: its usage and timings (seconds).
   void record_generation(const RequestUsage& u, const RequestTimings& t);
-  // One /v1/embeddings encoder call (EmbeddingBatcher): the inputs and tokens it carried.
-  void record_embedding_call(size_t inputs, size_t tokens, double seconds);
+  // One /v1/embeddings encoder call (EmbeddingBatcher): its size and time, for the histograms (the
+  // batcher's own Stats hold the totals, rendered by the server).
+  void record_embedding_call(size_t inputs, double seconds);
   std::string render(const EngineStats& s) const;
 
  private:
@@ -44,7 +45,6 @@ class Metrics {
   std::map<int, uint64_t> http_;
   uint64_t prompt_tokens_ = 0, generation_tokens_ = 0, cached_prompt_tokens_ = 0;
   Histogram ttft_, tpot_, e2e_, prompt_len_, gen_len_;
-  uint64_t embedding_calls_ = 0, embedding_inputs_ = 0, embedding_tokens_ = 0;
   Histogram embedding_batch_, embedding_seconds_;
 };
 

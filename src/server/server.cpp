@@ -80,7 +80,7 @@ Server::Server(Backend& backend, std::shared_ptr<const Tokenizer> tok, ServedMod
   if (opts_.embeddings.embedder)
     embedder_ = std::make_unique<EmbeddingBatcher>(
         opts_.embeddings.embedder, opts_.embedding_batching,
-        [this](size_t inputs, size_t tokens, double seconds) { metrics_.record_embedding_call(inputs, tokens, seconds); });
+        [this](size_t inputs, double seconds) { metrics_.record_embedding_call(inputs, seconds); });
   http_ = std::make_unique<HttpServer>(
       opts_.http, [this](const HttpRequest& req, HttpResponder& res) { handle(req, res); },
       [](int status, const std::string& msg) {
@@ -185,11 +185,17 @@ void Server::route(const HttpRequest& req, HttpResponder& res, bool* triton) {
     if (embedder_) {
       EmbeddingBatcher::Stats es = embedder_->stats();
       text += fmt::format(
+          "# HELP ignis_embedding_calls_total Encoder calls made for /v1/embeddings (each may carry several requests).\n"
+          "# TYPE ignis_embedding_calls_total counter\nignis_embedding_calls_total {}\n"
+          "# HELP ignis_embedding_inputs_total Inputs embedded for /v1/embeddings.\n"
+          "# TYPE ignis_embedding_inputs_total counter\nignis_embedding_inputs_total {}\n"
+          "# HELP ignis_embedding_tokens_total Tokens embedded for /v1/embeddings.\n"
+          "# TYPE ignis_embedding_tokens_total counter\nignis_embedding_tokens_total {}\n"
           "# HELP ignis_embedding_queued_inputs /v1/embeddings inputs waiting for an encoder call.\n"
           "# TYPE ignis_embedding_queued_inputs gauge\nignis_embedding_queued_inputs {}\n"
           "# HELP ignis_embedding_requests_refused_total /v1/embeddings requests refused with 503 (queue full).\n"
           "# TYPE ignis_embedding_requests_refused_total counter\nignis_embedding_requests_refused_total {}\n",
-          es.queued_inputs, es.refused);
+          es.calls, es.inputs, es.tokens, es.queued_inputs, es.refused);
     }
     res.send(200, "text/plain; version=0.0.4; charset=utf-8", text);
     return;

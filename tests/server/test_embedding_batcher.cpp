@@ -260,7 +260,7 @@ TEST(EmbeddingBatcher, ServerBatchesConcurrentRequests) {
     EXPECT_EQ(j["data"][0]["embedding"], json::array({id * n, n, id}));
     EXPECT_EQ(j["usage"]["prompt_tokens"], i + 1);
   }
-  std::string text = srv.metrics().render({});
+  std::string text = request(srv, "GET", "/metrics", "").bytes;
   EXPECT_NE(text.find("ignis_embedding_inputs_total 9"), std::string::npos) << text;
   EXPECT_NE(text.find("ignis_embedding_calls_total 2"), std::string::npos) << text;
   EXPECT_EQ(e->calls(), (std::vector<size_t>{1, 8}));

@@ -44,12 +44,12 @@ struct Reply {
   std::string bytes;  // everything written to the client
 };
 
-// POSTs `body` (JSON) to `path` through server.handle; the status and the bytes the client received.
-inline Reply post(server::Server& server, const std::string& path, const std::string& body) {
+// Sends `method path` with `body` (JSON) through server.handle; the status and the bytes the client received.
+inline Reply request(server::Server& server, const std::string& method, const std::string& path, const std::string& body) {
   int fds[2];
   EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
   server::HttpRequest req;
-  req.method = "POST";
+  req.method = method;
   req.path = req.target = path;
   req.version = "HTTP/1.1";
   req.headers = {{"content-type", "application/json"}};
@@ -65,6 +65,10 @@ inline Reply post(server::Server& server, const std::string& path, const std::st
   for (ssize_t n; (n = read(fds[1], buf, sizeof buf)) > 0;) r.bytes.append(buf, size_t(n));
   close(fds[1]);
   return r;
+}
+
+inline Reply post(server::Server& server, const std::string& path, const std::string& body) {
+  return request(server, "POST", path, body);
 }
 
 }  // namespace ignis::test

@@ -85,6 +85,7 @@ std::string without_path(std::string msg, const fs::path& path) {
 // What one file needs done to the store, worked out without the store (on the pool's threads).
 struct Prepared {
   enum Kind { Skip, Unchanged, Touched, Parsed } kind = Skip;
+  const FileRecord* was = nullptr;  // what the index holds for the file, if anything
   std::string reason;  // Skip
   std::int64_t size = 0, mtime_ns = 0;
   std::string sha, format, title;  // Parsed (sha also for Touched)
@@ -94,6 +95,7 @@ struct Prepared {
 Prepared prepare_file(const FolderEntry& e, const FileRecord* was, const Embedding* emb, const BuildOptions& opt,
                       const IndexSource& source) {
   Prepared p;
+  p.was = was;
   auto skip = [&](std::string reason) {
     p.kind = Prepared::Skip;
     p.reason = std::move(reason);
@@ -227,9 +229,8 @@ IndexReport build_index(const fs::path& docs, const fs::path& index_dir, const E
       int w1 = w0;
       std::uint64_t bytes = 0;
       while (w1 < total && w1 - w0 < 4 * threads && (w1 == w0 || bytes < opt.window_bytes)) {
-        std::error_code size_ec;
-        const std::uintmax_t sz = fs::file_size(scan.files[w1].path, size_ec);
-        if (!size_ec && sz <= opt.max_file_bytes) bytes += sz;
+        const std::uint64_t sz = scan.files[size_t(w1)].size;  // as scanned; prepare_file stats again
+        if (sz <= opt.max_file_bytes) bytes += sz;
         w1++;
       }
       windows.emplace_back(w0, w1);
@@ -286,8 +287,7 @@ IndexReport build_index(const fs::path& docs, const fs::path& index_dir, const E
         const int i = w0 + int(k);
         const FolderEntry& e = scan.files[size_t(i)];
         Prepared& p = window[k];
-        auto prev = old.find(e.rel);
-        const FileRecord* was = prev != old.end() ? &prev->second : nullptr;
+        const FileRecord* was = p.was;
         switch (p.kind) {
           case Prepared::Skip:
             report.skipped.push_back({e.rel, first_line(p.reason)});
