@@ -83,6 +83,7 @@ void apply_launch_env(ModelLoadOptions& o) {
     return e ? e : "";
   };
   if (env("IGNIS_GEMV") == "0") o.gemv = false;
+  if (const std::string g = env("IGNIS_INT_GEMM"); !g.empty()) o.int_gemm = g != "0";
   if (env("IGNIS_PDL") == "0") o.pdl = false;
   if (const std::string p = env("IGNIS_PROFILE"); !p.empty() && p != "0") o.profile = true;
   if (env("IGNIS_GEMM_CACHE") == "0") o.gemm_cache = false;

@@ -11,10 +11,12 @@
 // TFLOP/s and as a percentage of an 8192^3 FP8 GEMM measured in the same process. The weights of the
 // GEMV and of the M <= 256 products rotate over copies that together exceed the 60 MB L2 several
 // times, so they stream from DRAM as in a decode step.
-// Then (--int 1) the integer weight-only GEMV (kernels/int_gemv.h, 4 and 8 bits, group 128, zero points)
-// at M = 1..64 next to the bf16 product the engine would run (the bf16 GEMV where it takes M, else
-// cuBLASLt), in us, GB/s of bytes read (codes, scales, x, y) and % of the copy bandwidth, and the
-// speed-up over bf16; weights rotate over copies beyond the L2 as above.
+// Then (--int 1) the integer weight-only products at M = 1..256 (4 and 8 bits, group 128, zero points):
+// the GEMV (kernels/int_gemv.h, M <= 64), the mixed-input wgmma GEMM (kernels/int_gemm.h) and the
+// dequantize-then-cuBLASLt path, next to the bf16 product the engine would run (the bf16 GEMV where it
+// takes M, else cuBLASLt), in us, GB/s of bytes read (codes, scales, x, y) by the fastest integer path
+// and % of the copy bandwidth, and the speed-up of each integer path over bf16; weights rotate over
+// copies beyond the L2 as above.
 //   ignis_gemm_bench [--m 2048,4096,...] [--fp8-m 8,16,...] [--iters N] [--bf16 0|1] [--fp8 0|1] [--int 0|1]
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +30,7 @@
 #include "cuda/bandwidth.h"
 #include "kernels/fp8_gemv.h"
 #include "kernels/gemv.h"
+#include "kernels/int_gemm.h"
 #include "kernels/int_gemv.h"
 
 using namespace ignis;
@@ -144,20 +147,25 @@ void bench_gemv(double copy_gbs, int iters) {
 }
 
 // cuBLASLt FP8 (channel: heuristic and tuned; block: heuristic) and bf16 (heuristic) at each M.
-// Integer GEMV (4 / 8 bits, group 128, zero points) at m = 1..64 against the bf16 product.
+// Integer products (4 / 8 bits, group 128, zero points) at m = 1..256 against the bf16 product.
 void bench_int(double copy_gbs, int iters) {
   cudaStream_t st;
   IGNIS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
   cuda::Gemm gemm;
-  std::printf("%-8s %3s %-6s %10s %10s %8s %10s %8s\n", "shape", "M", "kernel", "us", "GB/s", "%copy", "bf16_us",
-              "speedup");
+  int dev = 0, sms = 0;
+  IGNIS_CUDA_CHECK(cudaGetDevice(&dev));
+  IGNIS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  std::printf("%-8s %3s %-6s %9s %9s %9s %9s %8s %6s %6s %6s\n", "shape", "M", "kernel", "gemv_us", "gemm_us",
+              "deq_us", "bf16_us", "%copy", "gemv", "gemm", "deq");
   std::mt19937_64 rng(31);
+  constexpr int kMs[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+  constexpr int kMaxM = 256;
   for (const auto& s : kShapes) {
-    constexpr int kGroup = 128, kMaxM = kernels::kIntGemvMaxM;
+    constexpr int kGroup = 128;
     const size_t nk = size_t(s.n) * s.k;
     const int copies16 = weight_copies(2 * nk);
     cuda::DeviceBuffer w16(2 * nk * copies16, "bf16 weights"), x(size_t(kMaxM) * s.k * 2, "x"),
-        y(size_t(kMaxM) * s.n * 2, "y");
+        y(size_t(kMaxM) * s.n * 2, "y"), deq(2 * nk, "dequantized weights");
     bench::fill_bf16(w16, 0.05f, 41);
     bench::fill_bf16(x, 1.0f, 42);
     for (int bits : {4, 8}) {
@@ -173,11 +181,30 @@ void bench_int(double copy_gbs, int iters) {
       }
       cuda::DeviceBuffer dq(hq.size() * 4, "int weights");
       IGNIS_CUDA_CHECK(cudaMemcpy(dq.get(), hq.data(), hq.size() * 4, cudaMemcpyHostToDevice));
-      for (int m : {1, 2, 4, 8, 16, 32, 64}) {
-        const double ms = time_on(st, iters, [&](int i) {
-          const uint32_t* q = dq.as<uint32_t>() + (qbytes + mbytes) / 4 * size_t(i % copies);
-          kernels::gemv_int(DType::BF16, x.get(), q, q + qbytes / 4, y.get(), m, s.n, s.k, bits, kGroup, st, true);
-        });
+      const size_t ws_floats = kernels::gemm_int_workspace_floats(kMaxM, s.n, s.k, bits, sms);
+      cuda::DeviceBuffer ws(std::max<size_t>(ws_floats, 1) * 4, "gemm_int workspace");
+      IGNIS_CUDA_CHECK(cudaMemset(ws.get(), 0, std::max<size_t>(ws_floats, 1) * 4));
+      auto qat = [&](int i) { return dq.as<uint32_t>() + (qbytes + mbytes) / 4 * size_t(i % copies); };
+      for (int m : kMs) {
+        const double none = 0.0;
+        const double gv = kernels::gemv_int_supported(DType::BF16, bits, m, s.k, kGroup)
+                              ? time_on(st, iters, [&](int i) {
+                                  kernels::gemv_int(DType::BF16, x.get(), qat(i), qat(i) + qbytes / 4, y.get(), m, s.n,
+                                                    s.k, bits, kGroup, st, true);
+                                })
+                              : none;
+        const double gm = kernels::gemm_int_supported(DType::BF16, bits, m, s.k, kGroup)
+                              ? time_on(st, iters, [&](int i) {
+                                  kernels::gemm_int(DType::BF16, x.get(), qat(i), qat(i) + qbytes / 4, y.get(), m, s.n,
+                                                    s.k, bits, kGroup, ws.as<float>(), ws_floats, sms, st, true);
+                                })
+                              : none;
+        const double dg = m >= 16 ? time_on(st, iters, [&](int i) {
+          kernels::dequantize_int_weights(DType::BF16, qat(i), qat(i) + qbytes / 4, deq.get(), s.n, s.k, bits, kGroup,
+                                          st);
+          gemm.matmul(DType::BF16, DType::BF16, x.get(), deq.get(), y.get(), m, s.n, s.k, st);
+        })
+                                  : none;
         const double b16 = time_on(st, iters, [&](int i) {
           const void* w = w16.as<uint8_t>() + size_t(i % copies16) * 2 * nk;
           if (kernels::gemv_supported(DType::BF16, DType::BF16, x.get(), w, m, s.k))
@@ -185,9 +212,13 @@ void bench_int(double copy_gbs, int iters) {
           else
             gemm.matmul(DType::BF16, DType::BF16, x.get(), w, y.get(), m, s.n, s.k, st);
         });
-        const double gbs = double(qbytes + mbytes + size_t(m) * (s.k + s.n) * 2) / (ms * 1e-3) / 1e9;
-        std::printf("%-8s %3d int%-3d %10.2f %10.1f %8.1f %10.2f %8.2f\n", s.name, m, bits, ms * 1e3, gbs,
-                    100.0 * gbs / copy_gbs, b16 * 1e3, b16 / ms);
+        double best = 1e30;
+        for (double t : {gv, gm, dg})
+          if (t > 0) best = std::min(best, t);
+        const double gbs = double(qbytes + mbytes + size_t(m) * (s.k + s.n) * 2) / (best * 1e-3) / 1e9;
+        auto ratio = [&](double t) { return t > 0 ? b16 / t : 0.0; };
+        std::printf("%-8s %3d int%-3d %9.2f %9.2f %9.2f %9.2f %8.1f %6.2f %6.2f %6.2f\n", s.name, m, bits, gv * 1e3,
+                    gm * 1e3, dg * 1e3, b16 * 1e3, 100.0 * gbs / copy_gbs, ratio(gv), ratio(gm), ratio(dg));
         std::fflush(stdout);
       }
     }

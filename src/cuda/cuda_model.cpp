@@ -12,6 +12,7 @@
 #include "kernels/cuda_check.h"
 #include "kernels/embedding.h"
 #include "kernels/fp8_gemv.h"
+#include "kernels/int_gemm.h"
 #include "kernels/int_gemv.h"
 #include "kernels/kv_compact.h"
 #include "kernels/fp8_quantize.h"
@@ -458,11 +459,26 @@ CudaModel::LinearIn CudaModel::linear_in(const Linear& w, const void* x) const {
   return in;
 }
 
+CudaModel::IntPath CudaModel::int_path(int T, DType out) const {
+  if (out != dtype_) return IntPath::Dense;
+  if (use_gemv_ && T <= kIntGemvRows) return IntPath::Gemv;
+  if (int_gemm_ && T <= kIntGemmRows) return IntPath::Gemm;
+  if (use_gemv_ && T <= kernels::kIntGemvMaxM) return IntPath::Gemv;
+  return IntPath::Dense;
+}
+
 void CudaModel::linear_int(const void* x, const Linear& w, void* y, int T, DType out) {
-  if (use_gemv_ && T <= kernels::kIntGemvMaxM && out == dtype_) {
-    kernels::gemv_int(dtype_, x, w.w.as<uint32_t>(), w.meta.as<uint32_t>(), y, T, w.n, w.k, w.bits, w.group, stream_,
-                      opt_.pdl);
-    return;
+  switch (int_path(T, out)) {
+    case IntPath::Gemv:
+      kernels::gemv_int(dtype_, x, w.w.as<uint32_t>(), w.meta.as<uint32_t>(), y, T, w.n, w.k, w.bits, w.group,
+                        stream_, opt_.pdl);
+      return;
+    case IntPath::Gemm:
+      kernels::gemm_int(dtype_, x, w.w.as<uint32_t>(), w.meta.as<uint32_t>(), y, T, w.n, w.k, w.bits, w.group,
+                        int_gemm_ws_.as<float>(), int_gemm_ws_floats_, num_sms_, stream_, opt_.pdl);
+      return;
+    case IntPath::Dense:
+      break;
   }
   IGNIS_CHECK(size_t(w.n) * size_t(w.k) <= int_scratch_elems_, "cuda: integer projection {} x {} above the scratch of {}",
               w.n, w.k, int_scratch_elems_);

@@ -52,6 +52,8 @@ struct CudaModelOptions {
   // IGNIS_ATTENTION; kernels and models read no environment, so two models in one process may differ).
   bool gemv = true;     // GEMV kernels for 1..4 (bf16) / 1..8 (FP8) rows instead of cuBLASLt
   bool pdl = true;      // programmatic dependent launch of the GEMVs
+  bool int_gemm = false; // integer projections of 17..256 rows on the mixed-input GEMM (kernels/int_gemm.h):
+                         // off by default until it beats the GEMV / dequantized paths (docs/PERF.md 2026-12-07)
   bool profile = false; // per-op event timing of every pass (graphs off), printed at destruction
   kernels::AttentionImpl attention = kernels::AttentionImpl::Wgmma;
 };
@@ -205,9 +207,14 @@ class CudaModel : public Model {
   // The one dispatch of a projection on its LinearSpec: dense as above; FP8 (W8A8) on the FP8 GEMV
   // for m <= kernels::kFp8GemvMaxM, cuBLASLt's FP8 GEMM otherwise.
   void linear(const LinearIn& in, const Linear& w, void* y, int m, DType out);
-  // An integer projection of T rows: the integer GEMV up to kernels::kIntGemvMaxM rows, else the
-  // codes dequantized into int_scratch_ and the dense GEMM.
+  // An integer projection of T rows on the path int_path() picks.
   void linear_int(const void* x, const Linear& w, void* y, int T, DType out);
+  // The integer products by row count: the integer GEMV up to kIntGemvRows, the mixed-input GEMM
+  // (kernels/int_gemm.h, Hopper) up to kIntGemmRows, beyond (or without the GEMM: the GEMV up to
+  // kernels::kIntGemvMaxM) the codes dequantized into int_scratch_ and the dense GEMM.
+  enum class IntPath { Gemv, Gemm, Dense };
+  IntPath int_path(int T, DType out) const;
+  static constexpr int kIntGemvRows = 16, kIntGemmRows = 256;
 
   ModelConfig cfg_;
   CudaModelOptions opt_;
@@ -259,6 +266,10 @@ class CudaModel : public Model {
   // (empty without integer projections on the integer GEMV, or when no pass exceeds kIntGemvMaxM rows).
   DeviceBuffer int_scratch_;
   size_t int_scratch_elems_ = 0;
+  int int_projections_ = 0, int_gemm_projections_ = 0;  // on the integer kernels; of them, taken by the GEMM
+  bool int_gemm_ = false;        // every integer projection runs on the mixed-input GEMM (an sm_90 device)
+  DeviceBuffer int_gemm_ws_;     // its split-k workspace (zero between calls)
+  size_t int_gemm_ws_floats_ = 0;
   DeviceBuffer act8_, act_scale_;  // FP8 input codes (max_tokens, max k) and their scales, reused by each FP8 layer
   size_t attn_ws_floats_ = 0;
   PinnedBuffer h_sample_tokens_, h_sample_logprobs_;

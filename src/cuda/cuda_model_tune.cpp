@@ -144,8 +144,8 @@ void CudaModel::tune_gemms() {
     ops.y = c.y;
     type.out = c.out;
     if (L.wint()) {
-      if (use_gemv_ && m <= kernels::kIntGemvMaxM) return;  // the integer GEMV, not cuBLASLt
-      ops.w = int_scratch_.get();                           // the dense GEMM runs on the dequantized scratch
+      if (int_path(m, c.out) != IntPath::Dense) return;  // the integer GEMV or GEMM, not cuBLASLt
+      ops.w = int_scratch_.get();                         // the dense GEMM runs on the dequantized scratch
       if (!ops.w) return;
     }
     if (L.fp8()) {

@@ -13,6 +13,7 @@
 #include "cuda/cuda_model.h"
 #include "cuda/int_weights.h"
 #include "kernels/cuda_check.h"
+#include "kernels/int_gemm.h"
 #include "kernels/int_gemv.h"
 #include "model/cpu/rope.h"
 
@@ -206,6 +207,13 @@ void CudaModel::upload_weights(const WeightStore& ws) {
         w.meta = DeviceBuffer(d.meta.size() * 4, hl.name + " group scales and zeros");
         IGNIS_CUDA_CHECK(cudaMemcpy(w.meta.get(), d.meta.data(), d.meta.size() * 4, cudaMemcpyHostToDevice));
         int_scratch_elems_ = std::max(int_scratch_elems_, size_t(q.n) * size_t(q.k));
+        const bool gemm = opt_.int_gemm && kernels::gemm_int_supported(dtype_, d.bits, 1, int(q.k), d.group);
+        ++int_projections_;
+        int_gemm_projections_ += gemm ? 1 : 0;
+        if (gemm)
+          int_gemm_ws_floats_ = std::max(int_gemm_ws_floats_,
+                                         kernels::gemm_int_workspace_floats(std::min(max_tokens_, kIntGemmRows),
+                                                                            int(q.n), int(q.k), d.bits, num_sms_));
         return w;
       }
       // Other integer layouts: dequantized exactly in fp32 (quant/int_quant.h) and rounded to the
@@ -347,10 +355,17 @@ void CudaModel::allocate_activations() {
   gate_up_ = DeviceBuffer(T * 2 * I * es, "gate_up activations (max_num_tokens, 2 * intermediate)");
   act_ = DeviceBuffer(T * I * es, "SwiGLU output (max_num_tokens, intermediate)");
   logits_ = DeviceBuffer(size_t(max_logit_rows_) * cfg_.vocab_size * 4, "logits (max_logit_rows, vocab) fp32");
-  if (int_scratch_elems_ > 0 && (!use_gemv_ || max_tokens_ > kernels::kIntGemvMaxM))
+  int_gemm_ = int_projections_ > 0 && int_gemm_projections_ == int_projections_;
+  bool dense_int = false;  // some row count up to max_tokens_ takes the dequantized scratch
+  for (int T : {1, max_tokens_}) dense_int = dense_int || (int_scratch_elems_ > 0 && int_path(T, dtype_) == IntPath::Dense);
+  if (dense_int)
     int_scratch_ = DeviceBuffer(int_scratch_elems_ * es, "integer projection dequantized for large batches (n, k)");
   else
     int_scratch_elems_ = 0;
+  if (int_gemm_ && int_gemm_ws_floats_ > 0) {
+    int_gemm_ws_ = DeviceBuffer(int_gemm_ws_floats_ * 4, "integer GEMM split-k partial sums and tile counters");
+    IGNIS_CUDA_CHECK(cudaMemset(int_gemm_ws_.get(), 0, int_gemm_ws_.bytes()));
+  }
   if (any_fp8_) {  // the input codes of the FP8 layer running now, and their scales (per row or per 128 columns)
     const size_t K = std::max({H, Q, I});
     act8_ = DeviceBuffer(T * K, "FP8 layer input codes (max_num_tokens, max k)");

@@ -24,6 +24,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "core/dtype.h"
 #include "kernels/common.cuh"
@@ -106,20 +107,40 @@ __device__ __forceinline__ float meta_scale(uint32_t meta) {
   return __half2float(__ushort_as_half(static_cast<unsigned short>(meta & 0xFFFFu)));
 }
 
-// grid (ceil(n / 16)), block (32 * kWarps). k % U == 0, group % U == 0, m <= 8 * kNt.
-template <class T, int kBits, int kNt>
-__global__ void __launch_bounds__(32 * kWarps, kNt <= 2 ? 2 : 1)
+// The launch shape of one instantiation: warps per block (the split-k of a tile), units per warp
+// and iteration (each unit is 2 x 16 bytes of weights per lane), the blocks per SM that
+// __launch_bounds__ asks registers for, whether the next iteration's weights are loaded before the
+// current one is computed (two register sets), and whether the kernel lets a PDL-launched successor
+// be scheduled at its start. tools/probe/int_gemv_sweep.cu times other shapes against the default.
+template <int W, int U, int MinBlocks, bool Prefetch, bool Trigger>
+struct GemvShape {
+  static constexpr int kWarps = W, kUnroll = U, kMinBlocks = MinBlocks;
+  static constexpr bool kPrefetch = Prefetch, kTrigger = Trigger;
+};
+// The defaults, from tools/probe/int_gemv_sweep.cu on an H100 (2026-12-07, 8B projections, m = 1, back to
+// back with PDL; docs/PERF.md): 4 bits at 1-8 rows let the successor launch early (the four projections
+// 68.7 -> 61.8 us); 8 bits at 1-8 rows take 16-warp blocks of 2 units per iteration (101.6 -> 90.1 us).
+// Prefetching a second register set, 4-warp blocks and more blocks per SM were slower or equal.
+template <int kBits, int kNt>
+using DefaultShape = std::conditional_t<kNt == 1, std::conditional_t<kBits == 4, GemvShape<8, 4, 2, false, true>,
+                                                                     GemvShape<16, 2, 2, false, false>>,
+                                        GemvShape<kWarps, kNt <= 2 ? 4 : 2, kNt <= 2 ? 2 : 1, false, false>>;
+
+// grid (ceil(n / 16)), block (32 * S::kWarps). k % U == 0, group % U == 0, m <= 8 * kNt.
+template <class T, int kBits, int kNt, class S>
+__global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
     gemv_int_kernel(const T* __restrict__ x, const uint32_t* __restrict__ q, const uint32_t* __restrict__ meta,
                     T* __restrict__ y, int m, int n, int k, int group) {
+  constexpr int kW = S::kWarps, kU = S::kUnroll;
   constexpr int kUnit = kBits == 4 ? 128 : 64;  // columns per unit: 64 bytes of codes per row
   constexpr int kSteps = kUnit / 16;           // mma k steps per unit
-  constexpr int kUnroll = kNt <= 2 ? 4 : 2;    // units per warp and iteration
-  __shared__ float red[kNt * 4][kWarps][32];    // the warps' partial tiles, by accumulator register
+  __shared__ float red[kNt * 4][kW][32];        // the warps' partial tiles, by accumulator register
+  if constexpr (S::kTrigger) pdl_launch_dependents();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int row0 = blockIdx.x * kTileRows;
   const int units = k / kUnit;
-  const int ub = warp * units / kWarps, ue = (warp + 1) * units / kWarps;  // this warp's units
+  const int ub = warp * units / kW, ue = (warp + 1) * units / kW;  // this warp's units
   const bool lo_ok = row0 + g < n, hi_ok = row0 + g + 8 < n;
   const int words_row = k * kBits / 32;
   const uint32_t* wlo = q + size_t(row0 + g) * words_row + 4 * t;  // dereferenced only when lo_ok / hi_ok
@@ -127,34 +148,33 @@ __global__ void __launch_bounds__(32 * kWarps, kNt <= 2 ? 2 : 1)
   const int unit_words = kUnit * kBits / 32;  // 16
   const uint4 zero4 = make_uint4(0u, 0u, 0u, 0u);
 
-  uint4 wl[kUnroll], wh[kUnroll];
-  uint32_t ml[kUnroll], mh[kUnroll];
-  auto load_w = [&](int u0) {
+  struct Regs {  // one iteration's weights and group metadata
+    uint4 wl[kU], wh[kU];
+    uint32_t ml[kU], mh[kU];
+  };
+  auto load_w = [&](Regs& r, int u0) {
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
+    for (int u = 0; u < kU; ++u) {
       const int ui = u0 + u;
       const bool in = ui < ue;
       const size_t off = size_t(ui) * unit_words;
-      wl[u] = in && lo_ok ? load_stream(wlo + off) : zero4;
-      wh[u] = in && hi_ok ? load_stream(whi + off) : zero4;
+      r.wl[u] = in && lo_ok ? load_stream(wlo + off) : zero4;
+      r.wh[u] = in && hi_ok ? load_stream(whi + off) : zero4;
       const size_t mrow = size_t(ui) * kUnit / group * n + row0 + g;
-      ml[u] = in && lo_ok ? __ldg(meta + mrow) : 0u;
-      mh[u] = in && hi_ok ? __ldg(meta + mrow + 8) : 0u;
+      r.ml[u] = in && lo_ok ? __ldg(meta + mrow) : 0u;
+      r.mh[u] = in && hi_ok ? __ldg(meta + mrow + 8) : 0u;
     }
   };
   float acc[kNt][4];
 #pragma unroll
   for (int c = 0; c < kNt; ++c) acc[c][0] = acc[c][1] = acc[c][2] = acc[c][3] = 0.0f;
-  load_w(ub);  // the weights do not depend on the previous kernel
-  pdl_wait();  // x is the previous kernel's output
   const T* xr = x + size_t(g) * k + t * (kUnit / 4);  // column tile c: + 8 c rows; only rows < m
-  for (int u0 = ub; u0 < ue; u0 += kUnroll) {
-    if (u0 != ub) load_w(u0);
+  auto compute = [&](const Regs& r, int u0) {
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
+    for (int u = 0; u < kU; ++u) {
       const int ui = u0 + u;
       if (ui >= ue) break;  // warp-uniform: the mma needs every lane
-      const uint32_t zl = zero_operand<kBits>(ml[u], Act<T>::kMagic), zh = zero_operand<kBits>(mh[u], Act<T>::kMagic);
+      const uint32_t zl = zero_operand<kBits>(r.ml[u], Act<T>::kMagic), zh = zero_operand<kBits>(r.mh[u], Act<T>::kMagic);
       float c[kNt][4];
 #pragma unroll
       for (int ct = 0; ct < kNt; ++ct) c[ct][0] = c[ct][1] = c[ct][2] = c[ct][3] = 0.0f;
@@ -169,14 +189,14 @@ __global__ void __launch_bounds__(32 * kWarps, kNt <= 2 ? 2 : 1)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           uint32_t a0, a1, a2, a3;
-          dequant_step<T, kBits>(wl[u], s2 + h, zl, a0, a2);  // row g: slots 2t.., 2t+8..
-          dequant_step<T, kBits>(wh[u], s2 + h, zh, a1, a3);  // row g + 8
+          dequant_step<T, kBits>(r.wl[u], s2 + h, zl, a0, a2);  // row g: slots 2t.., 2t+8..
+          dequant_step<T, kBits>(r.wh[u], s2 + h, zh, a1, a3);  // row g + 8
 #pragma unroll
           for (int ct = 0; ct < kNt; ++ct)
             Act<T>::mma(c[ct], a0, a1, a2, a3, h ? xv[ct].z : xv[ct].x, h ? xv[ct].w : xv[ct].y);
         }
       }
-      const float sl = meta_scale(ml[u]), sh = meta_scale(mh[u]);
+      const float sl = meta_scale(r.ml[u]), sh = meta_scale(r.mh[u]);
 #pragma unroll
       for (int ct = 0; ct < kNt; ++ct) {
         acc[ct][0] = fmaf(c[ct][0], sl, acc[ct][0]);  // (row g, batch 8ct + 2t)
@@ -185,19 +205,41 @@ __global__ void __launch_bounds__(32 * kWarps, kNt <= 2 ? 2 : 1)
         acc[ct][3] = fmaf(c[ct][3], sh, acc[ct][3]);  // (row g + 8, batch 8ct + 2t + 1)
       }
     }
+  };
+  if constexpr (S::kPrefetch) {
+    // Two register sets in turn (a runtime index would put them in local memory): the loads of
+    // the next iteration are in flight while this one is dequantized.
+    Regs ra, rb;
+    load_w(ra, ub);  // the weights do not depend on the previous kernel
+    pdl_wait();      // x is the previous kernel's output
+    for (int u0 = ub; u0 < ue; u0 += 2 * kU) {
+      if (u0 + kU < ue) load_w(rb, u0 + kU);
+      compute(ra, u0);
+      if (u0 + kU >= ue) break;
+      if (u0 + 2 * kU < ue) load_w(ra, u0 + 2 * kU);
+      compute(rb, u0 + kU);
+    }
+  } else {
+    Regs r;
+    load_w(r, ub);  // the weights do not depend on the previous kernel
+    pdl_wait();     // x is the previous kernel's output
+    for (int u0 = ub; u0 < ue; u0 += kU) {
+      if (u0 != ub) load_w(r, u0);
+      compute(r, u0);
+    }
   }
 #pragma unroll
   for (int ct = 0; ct < kNt; ++ct)
 #pragma unroll
     for (int i = 0; i < 4; ++i) red[ct * 4 + i][warp][lane] = acc[ct][i];
   __syncthreads();
-  for (int idx = threadIdx.x; idx < kTileRows * 8 * kNt; idx += 32 * kWarps) {
+  for (int idx = threadIdx.x; idx < kTileRows * 8 * kNt; idx += 32 * kW) {
     // Output (tile row r, batch b = 8 ct + bb) sits in lane (r % 8) * 4 + bb / 2, register (r / 8) * 2 + bb % 2.
     const int r = idx & 15, b = idx >> 4, ct = b >> 3, bb = b & 7;
     const int src = (r & 7) * 4 + (bb >> 1), reg = ct * 4 + (r >> 3) * 2 + (bb & 1);
     float s = 0.0f;
 #pragma unroll
-    for (int wi = 0; wi < kWarps; ++wi) s += red[reg][wi][src];
+    for (int wi = 0; wi < kW; ++wi) s += red[reg][wi][src];
     const int row = row0 + r;
     if (b < m && row < n) y[size_t(b) * n + row] = from_f<T>(s);
   }
@@ -232,16 +274,21 @@ __global__ void dequantize_int_kernel(const uint32_t* __restrict__ q, const uint
   *reinterpret_cast<uint4*>(w + size_t(row) * k + col) = *reinterpret_cast<const uint4*>(out);  // one 16-byte store
 }
 
+template <class T, int kBits, int kNt, class S = DefaultShape<kBits, kNt>>
+void launch_gemv_tiles(const void* x, const uint32_t* q, const uint32_t* meta, void* y, int m, int n, int k,
+                       int group, cudaStream_t s, bool pdl) {
+  const dim3 grid((n + kTileRows - 1) / kTileRows), block(32 * S::kWarps);
+  launch_pdl(pdl, gemv_int_kernel<T, kBits, kNt, S>, grid, block, 0, s, static_cast<const T*>(x), q, meta,
+             static_cast<T*>(y), m, n, k, group);
+}
+
 template <class T, int kBits>
 void launch_gemv(const void* x, const uint32_t* q, const uint32_t* meta, void* y, int m, int n, int k, int group,
                  cudaStream_t s, bool pdl) {
-  const dim3 grid((n + kTileRows - 1) / kTileRows), block(32 * kWarps);
-  const T* xp = static_cast<const T*>(x);
-  T* yp = static_cast<T*>(y);
-  if (m <= 8) launch_pdl(pdl, gemv_int_kernel<T, kBits, 1>, grid, block, 0, s, xp, q, meta, yp, m, n, k, group);
-  else if (m <= 16) launch_pdl(pdl, gemv_int_kernel<T, kBits, 2>, grid, block, 0, s, xp, q, meta, yp, m, n, k, group);
-  else if (m <= 32) launch_pdl(pdl, gemv_int_kernel<T, kBits, 4>, grid, block, 0, s, xp, q, meta, yp, m, n, k, group);
-  else launch_pdl(pdl, gemv_int_kernel<T, kBits, 8>, grid, block, 0, s, xp, q, meta, yp, m, n, k, group);
+  if (m <= 8) launch_gemv_tiles<T, kBits, 1>(x, q, meta, y, m, n, k, group, s, pdl);
+  else if (m <= 16) launch_gemv_tiles<T, kBits, 2>(x, q, meta, y, m, n, k, group, s, pdl);
+  else if (m <= 32) launch_gemv_tiles<T, kBits, 4>(x, q, meta, y, m, n, k, group, s, pdl);
+  else launch_gemv_tiles<T, kBits, 8>(x, q, meta, y, m, n, k, group, s, pdl);
 }
 
 template <class T, int kBits>

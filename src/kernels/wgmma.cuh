@@ -1,4 +1,4 @@
-// ignis kernels: Hopper warpgroup MMA (wgmma, sm_90a) helpers for the attention kernel.
+// ignis kernels: Hopper warpgroup MMA (wgmma, sm_90a) helpers for the attention kernel and the integer GEMM.
 //
 // A warpgroup = 4 consecutive warps (128 threads) starting at a warp index divisible by 4; each
 // wgmma computes a 64 x N tile, warp w of the group owning rows 16w .. 16w+15. Fragment layouts
@@ -170,8 +170,51 @@ __device__ __forceinline__ void mma_m64n128k16_rs(float (&d)[16][4], const uint3
   }
 }
 
+#define IGNIS_WGMMA_RS_KMAJOR_M64N32K16(TY) \
+  asm volatile( \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %21, 0;\n" \
+      "wgmma.mma_async.sync.aligned.m64n32k16.f32." TY "." TY " {" \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15" \
+      "}, {%16, %17, %18, %19}, %20, p, 1, 1, 0;\n}\n" \
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), \
+        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]) \
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d))
+
+#define IGNIS_WGMMA_RS_KMAJOR_M64N64K16(TY) \
+  asm volatile( \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n" \
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " {" \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31" \
+      "}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n" \
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), \
+        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), \
+        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), \
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]) \
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d))
+
+
+// d (64 x N, f32) (+)= A (64 x 16, registers) * B (16 x N, shared, K-major: N rows of 16 k values,
+// the 128-byte swizzle of the K-major descriptor above); N = 32 or 64. scale_d = 0: d = A B.
+template <class T, int N>
+__device__ __forceinline__ void mma_m64nNk16_rs_kmajor(float (&d)[N / 8][4], const uint32_t (&a)[4], uint64_t desc_b,
+                                                       int scale_d) {
+  static_assert(N == 32 || N == 64, "N 32 or 64");
+  static_assert(std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>, "bf16 or f16");
+  constexpr bool kBf16 = std::is_same_v<T, __nv_bfloat16>;
+  if constexpr (N == 32) {
+    if constexpr (kBf16) IGNIS_WGMMA_RS_KMAJOR_M64N32K16("bf16");
+    else IGNIS_WGMMA_RS_KMAJOR_M64N32K16("f16");
+  } else {
+    if constexpr (kBf16) IGNIS_WGMMA_RS_KMAJOR_M64N64K16("bf16");
+    else IGNIS_WGMMA_RS_KMAJOR_M64N64K16("f16");
+  }
+}
+
 #undef IGNIS_WGMMA_SS_M64N128K16
 #undef IGNIS_WGMMA_SS0_M64N128K16
 #undef IGNIS_WGMMA_RS_M64N128K16
+#undef IGNIS_WGMMA_RS_KMAJOR_M64N32K16
+#undef IGNIS_WGMMA_RS_KMAJOR_M64N64K16
 
 }  // namespace ignis::kernels::wgmma

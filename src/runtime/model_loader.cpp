@@ -38,6 +38,7 @@ void fill_cuda_model_options(const ModelLoadOptions& opt, cuda::CudaModelOptions
   co.max_model_len = opt.max_model_len;
   co.progress = opt.progress;
   co.gemv = opt.gemv;
+  co.int_gemm = opt.int_gemm;
   co.pdl = opt.pdl;
   co.profile = opt.profile;
   co.gemm_cache = opt.gemm_cache;

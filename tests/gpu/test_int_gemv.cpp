@@ -2,13 +2,16 @@
 // from quant/int_quant.h's IntLinear: dequantize_int_weights exactly (the rounding of value(r, c)),
 // gemv_int within one output rounding of the fp64 product, for 4 and 8 bits, bf16 and fp16
 // activations, zero points and symmetric codes, group 128 / 256 / per channel, every column-tile
-// count (m 1 .. 64), row counts that are not multiples of the tile, and under graph capture.
+// count (m 1 .. 64), row counts that are not multiples of the tile, and under graph capture; gemm_int
+// (kernels/int_gemm.h, the mixed-input wgmma GEMM) the same way at 1 .. 256 rows, with and without
+// split-k, one shared workspace across calls, run to run bit-identical.
 #include <algorithm>
 #include <cstring>
 #include <string>
 
 #include "cuda/int_weights.h"
 #include "gpu_test_util.h"
+#include "kernels/int_gemm.h"
 #include "kernels/int_gemv.h"
 
 namespace ignis::test {
@@ -53,6 +56,20 @@ std::vector<float> rounded(std::vector<float> v, DType t) {
   return h.f;
 }
 
+// One case on the device: random weights in the kernels' layout, random x, y's reference.
+struct DeviceCase {
+  DeviceCase(std::mt19937_64& rng, const IntCase& c)
+      : q(random_int(rng, c)), d(cuda::int_gemv_weights(q)), x(random_tensor(rng, c.act, size_t(c.m) * c.k)),
+        dq(to_device(d.q)), dm(to_device(d.meta)), dx(to_device(x)), want(rounded(reference(q, x, c.m), c.act)) {}
+  const uint32_t* codes() const { return dq.as<uint32_t>(); }
+  const uint32_t* meta() const { return dm.as<uint32_t>(); }
+  IntLinear q;
+  cuda::IntGemvWeights d;
+  HostTensor x;
+  cuda::DeviceBuffer dq, dm, dx;
+  std::vector<float> want;
+};
+
 TEST(GpuIntGemv, DequantizeIsExact) {
   IGNIS_SKIP_WITHOUT_GPU();
   std::mt19937_64 rng(3);
@@ -94,17 +111,66 @@ TEST(GpuIntGemv, MatchesTheHostProduct) {
   for (const IntCase& c : cases) {
     SCOPED_TRACE(case_name(c));
     ASSERT_TRUE(kernels::gemv_int_supported(c.act, c.bits, c.m, c.k, c.group));
-    const IntLinear q = random_int(rng, c);
-    const cuda::IntGemvWeights d = cuda::int_gemv_weights(q);
-    const HostTensor x = random_tensor(rng, c.act, size_t(c.m) * c.k);
-    auto dq = to_device(d.q), dm = to_device(d.meta), dx = to_device(x);
+    const DeviceCase dc(rng, c);
     cuda::DeviceBuffer y(size_t(c.m) * c.n * 2, "y");
     poison(y);
-    kernels::gemv_int(c.act, dx.get(), dq.as<uint32_t>(), dm.as<uint32_t>(), y.get(), c.m, c.n, c.k, c.bits, d.group,
-                      nullptr, c.m % 2 == 0);
-    const std::vector<float> got = from_device(y, c.act, size_t(c.m) * c.n);
-    rel_error(got, rounded(reference(q, x, c.m), c.act), case_name(c), 1e-3);
+    kernels::gemv_int(c.act, dc.dx.get(), dc.codes(), dc.meta(), y.get(), c.m, c.n, c.k, c.bits, dc.d.group, nullptr,
+                      c.m % 2 == 0);
+    rel_error(from_device(y, c.act, size_t(c.m) * c.n), dc.want, case_name(c), 1e-3);
   }
+}
+
+int device_sms() {
+  int dev = 0, n = 0;
+  IGNIS_CUDA_CHECK(cudaGetDevice(&dev));
+  IGNIS_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+  return n;
+}
+
+TEST(GpuIntGemm, MatchesTheHostProduct) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  if (!kernels::gemm_int_supported(DType::BF16, 4, 64, 1024, 128)) GTEST_SKIP() << "no sm_90a device";
+  std::mt19937_64 rng(13);
+  std::vector<IntCase> cases;
+  for (int m : {1, 17, 32, 33, 64, 65, 130, 256})  // both x tiles (32, 64 rows), several tiles of x
+    cases.push_back({4, m, 200, 2048, 128, m % 2 == 1, m % 3 == 0 ? DType::F16 : DType::BF16});
+  for (int m : {24, 64}) cases.push_back({8, m, 136, 1024, 64, m == 24, DType::BF16});  // 8-bit units of 64
+  cases.push_back({4, 48, 1000, 1024, 256, true, DType::BF16});   // many row tiles, n % 128 != 0
+  cases.push_back({4, 40, 64, 512, 512, false, DType::F16});      // one group per row, a partial row tile
+  cases.push_back({4, 64, 4096, 4096, 128, true, DType::BF16});   // an 8B-sized projection
+  cases.push_back({8, 96, 512, 4096, 128, true, DType::BF16});
+  const int sms = device_sms();
+  size_t ws_floats = 0;
+  for (const IntCase& c : cases) ws_floats = std::max(ws_floats, kernels::gemm_int_workspace_floats(c.m, c.n, c.k, c.bits, sms));
+  ASSERT_GT(ws_floats, 0u);  // some case splits k
+  cuda::DeviceBuffer ws(ws_floats * 4, "gemm_int workspace");
+  IGNIS_CUDA_CHECK(cudaMemset(ws.get(), 0, ws_floats * 4));
+  for (const IntCase& c : cases) {
+    SCOPED_TRACE(case_name(c));
+    ASSERT_TRUE(kernels::gemm_int_supported(c.act, c.bits, c.m, c.k, c.group));
+    const DeviceCase dc(rng, c);
+    cuda::DeviceBuffer y(size_t(c.m) * c.n * 2, "y"), y2(size_t(c.m) * c.n * 2, "y2");
+    poison(y);
+    auto run = [&](cuda::DeviceBuffer& out, bool pdl) {
+      kernels::gemm_int(c.act, dc.dx.get(), dc.codes(), dc.meta(), out.get(), c.m, c.n, c.k, c.bits, dc.d.group,
+                        ws.as<float>(), ws_floats, sms, nullptr, pdl);
+    };
+    run(y, c.m % 2 == 0);
+    const std::vector<float> got = from_device(y, c.act, size_t(c.m) * c.n);
+    rel_error(got, dc.want, case_name(c), 1e-3);
+    run(y2, true);
+    EXPECT_EQ(got, from_device(y2, c.act, size_t(c.m) * c.n)) << "run to run";
+  }
+  // the workspace is left zero (the tile counters are reset by the last block of each tile)
+  std::vector<uint32_t> counters(1024);
+  IGNIS_CUDA_CHECK(cudaMemcpy(counters.data(), ws.get(), counters.size() * 4, cudaMemcpyDeviceToHost));
+  EXPECT_EQ(std::count(counters.begin(), counters.end(), 0u), 1024);
+  // a workspace that is too small is refused with a clear error
+  const IntCase c{4, 8, 128, 4096, 128, true, DType::BF16};
+  ASSERT_GT(kernels::gemm_int_workspace_floats(c.m, c.n, c.k, c.bits, sms), 0u);
+  EXPECT_THROW(kernels::gemm_int(c.act, nullptr, nullptr, nullptr, nullptr, c.m, c.n, c.k, c.bits, c.group, nullptr, 0,
+                                 sms, nullptr, false),
+               Error);
 }
 
 TEST(GpuIntGemv, GraphCaptureReplays) {
@@ -132,6 +198,20 @@ TEST(GpuIntGemv, GraphCaptureReplays) {
   IGNIS_CUDA_CHECK(cudaGraphExecDestroy(ge));
   IGNIS_CUDA_CHECK(cudaGraphDestroy(g));
   IGNIS_CUDA_CHECK(cudaStreamDestroy(s));
+}
+
+TEST(IntGemmStatic, SplitsAndWorkspace) {  // host only: runs without a device
+  // 8B shapes on 132 SMs: the wide gate_up projection fills the GPU without splitting at 64 rows and
+  // more; the 4096-wide ones split k at small batches, and a workspace holds the largest split's partials.
+  const size_t o = kernels::gemm_int_workspace_floats(256, 4096, 4096, 4, 132);
+  EXPECT_GT(o, size_t(2) * 64 * 4096);           // at least two splits of 64 rows
+  EXPECT_LT(o, size_t(16) * 256 * 4096 + 1024);  // never more than 16 splits of every row
+  EXPECT_GE(kernels::gemm_int_workspace_floats(256, 4096, 14336, 8, 132), o);
+  EXPECT_EQ(kernels::gemm_int_workspace_floats(64, 4096, 256, 4, 132), 0u);  // two units of k: nothing to split
+  // unsupported without a Hopper device, a dtype or a layout the GEMV would not take either
+  EXPECT_FALSE(kernels::gemm_int_supported(DType::F32, 4, 64, 4096, 128));
+  EXPECT_FALSE(kernels::gemm_int_supported(DType::BF16, 4, 64, 4096, 64));
+  EXPECT_FALSE(kernels::gemm_int_supported(DType::BF16, 4, 0, 4096, 128));
 }
 
 TEST(IntGemvStatic, LayoutAndSupport) {  // host only: runs without a device

@@ -41,10 +41,16 @@ std::vector<float> logits(Model& m, const std::vector<int32_t>& toks, int chunk 
   return out;
 }
 
+// Default: the integer GEMV up to 64 rows, the dequantized scratch beyond; WithGemm: the mixed-input GEMM
+// for 17..256 rows (Hopper); None: every pass on the dequantized scratch and cuBLASLt.
+enum class IntKernels { Default, WithGemm, None };
+
 void compare(const fs::path& dir, const std::string& quantization, const std::string& what, bool dummy = false,
-             int n_tokens = 33, int chunk = 0) {
+             int n_tokens = 33, int chunk = 0, IntKernels kernels = IntKernels::Default) {
   SCOPED_TRACE(what);
   ModelLoadOptions o;
+  o.gemv = kernels != IntKernels::None;
+  o.int_gemm = kernels == IntKernels::WithGemm;
   if (dummy) o.load_format = LoadFormat::Dummy;
   o.seed = 5;
   o.quantization = quantization;
@@ -91,7 +97,8 @@ namespace {
 
 // A llama whose projections the integer GEMV takes (k and groups multiples of 128): 4- and 8-bit
 // on-load quantization of seeded dummy weights, passes of 1, 5, 12, 33 and 64 rows (every column-tile
-// count of the GEMV) and of 100 rows (the dequantized scratch and the dense GEMM).
+// count of the GEMV) and of 100 rows (the dequantized scratch and the dense GEMM); 33, 64 and 100 rows
+// again on the mixed-input GEMM (Hopper), and 100 rows with the integer kernels off.
 TEST(GpuInt, IntegerGemvPathMatchesTheCpuReference) {
   if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU test skipped";
   test::TempDir dir("gpuint_gemv");
@@ -102,10 +109,15 @@ TEST(GpuInt, IntegerGemvPathMatchesTheCpuReference) {
       "head_dim": 64, "vocab_size": 512, "max_position_embeddings": 512, "rms_norm_eps": 1e-5,
       "rope_theta": 10000.0, "tie_word_embeddings": false, "torch_dtype": "bfloat16"})";
   }
-  for (const char* qz : {"int4", "int8-wo"})
+  for (const char* qz : {"int4", "int8-wo"}) {
     for (int chunk : {1, 5, 12, 33, 64, 100})
       compare(dir.path(), qz, std::string(qz) + " passes of " + std::to_string(chunk), true, chunk == 1 ? 9 : 100,
               chunk);
+    for (int chunk : {33, 64, 100})
+      compare(dir.path(), qz, std::string(qz) + " GEMM passes of " + std::to_string(chunk), true, 100, chunk,
+              IntKernels::WithGemm);
+    compare(dir.path(), qz, std::string(qz) + " dense passes of 100", true, 100, 100, IntKernels::None);
+  }
 }
 
 }  // namespace
