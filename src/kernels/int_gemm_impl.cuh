@@ -71,7 +71,7 @@ __device__ __forceinline__ uint32_t swz(int r, int v, uint32_t half) {
 
 // grid (ceil(n / 128), ceil(m / kN), splits), block 256, dynamic shared memory Layout::kSmem.
 template <class T, int kBits, int kN>
-__global__ void __launch_bounds__(kThreads, kN == 32 ? 2 : 1)  // 32 rows of x: two blocks per SM
+__global__ void __launch_bounds__(kThreads, 1)
     gemm_int_kernel(const T* __restrict__ x, const uint32_t* __restrict__ q, const uint32_t* __restrict__ meta,
                     T* __restrict__ y, float* __restrict__ ws, int m, int n, int k, int group) {
   using L = Layout<kBits, kN>;
@@ -103,30 +103,18 @@ __global__ void __launch_bounds__(kThreads, kN == 32 ? 2 : 1)  // 32 rows of x: 
       cp_async4_zfill(sw + L::kWBytes + tid * 4, meta + size_t(u) * kCols / group * n + (ok ? row0 + tid : 0), ok);
     }
   };
-  // The x tile: thread tid copies column pair tid % kPairsRow of rows tid / kPairsRow + j * kRowStep
-  // (kThreads is a multiple of kPairsRow), so its k position, and its swizzled byte offset up to the
-  // row term, are the same for every row and unit: computed once.
-  constexpr int kPairsRow = kCols / 2, kQuarter = kCols / 4, kRowStep = kThreads / kPairsRow;
-  constexpr int kXCopies = kN * kPairsRow / kThreads;  // 4-byte copies per thread and unit
-  static_assert(kThreads % kPairsRow == 0 && (kN * kPairsRow) % kThreads == 0, "x tile split");
-  const int xc = 2 * (tid % kPairsRow), xr0 = tid / kPairsRow;  // natural column, first row
-  const int xkpos = 16 * ((xc % kQuarter) >> 2) + 2 * (xc / kQuarter) + ((xc % kQuarter) & 2 ? 8 : 0);
-  uint32_t xdst[2];  // rows xr0 + j * kRowStep: the swizzle term alternates with j when kRowStep % 8 == 4
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int r = xr0 + h * kRowStep;
-    xdst[h] = swz(r, xkpos >> 3, L::kXHalf) - uint32_t(r) * 128u + (xkpos & 7) * 2;  // + row * 128 at the copy
-  }
-  const T* xsrc = x + size_t(b0 + xr0) * k + xc;  // row xr0 + j * kRowStep: + j * kRowStep * k
   auto load_x = [&](int i) {  // unit ub + i's x tile, each column pair at its mma k position
     unsigned char* sx = stage(i);
-    const size_t uoff = size_t(ub + i) * kCols;
-#pragma unroll
-    for (int j = 0; j < kXCopies; ++j) {
-      const int r = xr0 + j * kRowStep;
+    const int u = ub + i;
+    constexpr int kPairsRow = kCols / 2, kQuarter = kCols / 4;
+#pragma unroll 4
+    for (int p = tid; p < kN * kPairsRow; p += kThreads) {
+      const int r = p / kPairsRow, c = 2 * (p % kPairsRow);
+      const int tq = c / kQuarter, rem = c % kQuarter;
+      const int kpos = 16 * (rem >> 2) + 2 * tq + ((rem & 2) ? 8 : 0);
       const bool ok = b0 + r < m;
-      cp_async4_zfill(sx + xdst[(kRowStep % 8 == 4) ? (j & 1) : 0] + r * 128, ok ? xsrc + size_t(j) * kRowStep * k + uoff : x,
-                      ok);
+      cp_async4_zfill(sx + swz(r, kpos >> 3, L::kXHalf) + (kpos & 7) * 2,
+                      x + size_t(ok ? b0 + r : 0) * k + size_t(u) * kCols + c, ok);
     }
   };
 
@@ -150,6 +138,11 @@ __global__ void __launch_bounds__(kThreads, kN == 32 ? 2 : 1)  // 32 rows of x: 
     cp_async_wait_group<kStages - 2>();  // unit i has landed (this thread's copies)
     wgmma::fence_proxy_async();          // visible to wgmma's operand reads
     __syncthreads();                     // everyone's copies; stage i - 1 is free again
+    if (i + kStages - 1 < nu) {
+      load_w(i + kStages - 1);
+      load_x(i + kStages - 1);
+    }
+    cp_async_commit();
     const unsigned char* st = stage(i);
     const unsigned char* sw = st + L::kXBytes;
     const uint4 wl = *reinterpret_cast<const uint4*>(sw + rl * 64 + 16 * t);
@@ -170,12 +163,6 @@ __global__ void __launch_bounds__(kThreads, kN == 32 ? 2 : 1)  // 32 rows of x: 
       wgmma::mma_m64nNk16_rs_kmajor<T, kN>(part, a[s], desc + ((uint32_t((s >> 2) * L::kXHalf) + (s & 3) * 32) >> 4),
                                           s > 0 ? 1 : 0);
     wgmma::commit();
-    // The copies for unit i + 3 (into stage i - 1) are issued while the tensor cores run.
-    if (i + kStages - 1 < nu) {
-      load_w(i + kStages - 1);
-      load_x(i + kStages - 1);
-    }
-    cp_async_commit();
     wgmma::wait<0>();
     wgmma::pin(part);
     wgmma::pin(a);
