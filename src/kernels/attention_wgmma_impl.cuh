@@ -73,9 +73,7 @@ static_assert(kSmemBytes <= 227 * 1024, "shared memory");
 
 // Byte offset of 16-byte vector v (0..15 over the 128 dims) of row r in a [half 2][row][128 B] tile
 // whose halves are `half` bytes apart.
-__device__ __forceinline__ uint32_t swz(int r, int v, uint32_t half) {
-  return uint32_t(v >> 3) * half + uint32_t(r) * 128u + uint32_t(((v & 7) ^ (r & 7)) << 4);
-}
+using wgmma::swz128;
 
 // Work item i of a launch = (tile, kv head, split); items run longest first (the last tiles of a
 // sequence see the most keys). Invalid: padding tiles and decode tiles (<= 16 rows: the decode
@@ -187,8 +185,8 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
           // vectors 2 v8 (dims 16 v8 .. +7) and 2 v8 + 1; lanes v8 >= 4 store the odd one first, so a
           // quarter warp's stores cover all 8 bank groups
           const int first = v8 >> 2;
-          *reinterpret_cast<uint4*>(tile + swz(key, 2 * v8 + first, kKVHalf)) = first ? hi : lo;
-          *reinterpret_cast<uint4*>(tile + swz(key, 2 * v8 + 1 - first, kKVHalf)) = first ? lo : hi;
+          *reinterpret_cast<uint4*>(tile + swz128(key, 2 * v8 + first, kKVHalf)) = first ? hi : lo;
+          *reinterpret_cast<uint4*>(tile + swz128(key, 2 * v8 + 1 - first, kKVHalf)) = first ? lo : hi;
         }
       }
       wgmma::fence_proxy_async();  // the tiles' generic-proxy stores before the consumers' wgmma reads
@@ -223,7 +221,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
           const int r = i / VEC, vv = i % VEC;
           const int rr = r0 + min(r, rows - 1);
           const int t = it.tile.token_begin + rr / G, h = it.kvh * G + rr % G;
-          cp_async16_zfill(Qs + (r >> 6) * 2 * kQHalf + swz(r & 63, vv, kQHalf),
+          cp_async16_zfill(Qs + (r >> 6) * 2 * kQHalf + swz128(r & 63, vv, kQHalf),
                            q + size_t(t) * a.q_stride + size_t(h) * kD + vv * 8, r < rows);
         }
         wgmma::mbar_arrive_cp_async(qfull);
@@ -263,7 +261,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_attention_wgmma_kernel(Page
               const int k32 = 2 * i + (lane >> 4);
               const int sl = __shfl_sync(0xffffffffu, slot, k32);
               const size_t src = size_t(sl < 0 ? 0 : sl) * tok_stride + head_off + v * 8;
-              const uint32_t off = swz(pw * 32 + k32, v, kKVHalf);
+              const uint32_t off = swz128(pw * 32 + k32, v, kKVHalf);
               cp_async16_zfill(dst + off, kc + src, sl >= 0);
               cp_async16_zfill(dst + kTileBytes + off, vc + src, sl >= 0);
             }

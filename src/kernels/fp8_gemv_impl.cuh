@@ -55,7 +55,6 @@
 
 namespace ignis::kernels::fp8_gemv_detail {
 
-
 constexpr int kWarps = 8;        // warps per block: the split-k of one tile
 constexpr int kTileRows = 16;    // output channels per block (the mma's M)
 constexpr int kGroupBytes = 64;  // k per group: two m16n8k32 steps

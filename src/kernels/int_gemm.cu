@@ -19,7 +19,7 @@ void gemm_bits8(DType act, const void* x, const uint32_t* q, const uint32_t* met
 }  // namespace int_gemm_detail
 
 bool gemm_int_supported(DType act, int bits, int m, int k, int group) {
-  return m >= 1 && k % 8 == 0 && int_weights_supported(act, bits, k, group) && wgmma_device();
+  return m >= 1 && int_weights_supported(act, bits, k, group) && wgmma_device();  // k: a multiple of 64
 }
 
 size_t gemm_int_workspace_floats(int max_m, int n, int k, int bits, int num_sms) {

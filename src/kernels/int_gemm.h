@@ -27,7 +27,7 @@ bool gemm_int_supported(DType act, int bits, int m, int k, int group);
 // one counter per output tile. 0 when no split is ever taken.
 size_t gemm_int_workspace_floats(int max_m, int n, int k, int bits, int num_sms);
 
-// x (m, k), y (m, n) of dtype `act` (row-major, 16-byte aligned rows: k % 8 == 0); q, meta as in
+// x (m, k), y (m, n) of dtype `act` (row-major, 4-byte aligned); q, meta as in
 // kernels/int_gemv.h. workspace: at least gemm_int_workspace_floats(m, n, k, bits, num_sms) floats.
 // Deterministic: the split-k partial sums are added in split order by the last block of each tile.
 // pdl: launched with programmatic dependent launch (the first weights are loaded before

@@ -59,15 +59,7 @@ struct Layout {
   static constexpr size_t kSmem = 1024 + size_t(kStages) * kStage;
 };
 
-__device__ __forceinline__ void cp_async4_zfill(void* smem, const void* gmem, bool valid) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem), "r"(valid ? 4 : 0)
-               : "memory");
-}
-
-// Byte offset of 16-byte chunk v (of 8 k values) of row r in a K-major x tile of 64-column halves.
-__device__ __forceinline__ uint32_t swz(int r, int v, uint32_t half) {
-  return uint32_t(v >> 3) * half + uint32_t(r) * 128u + uint32_t(((v & 7) ^ (r & 7)) << 4);
-}
+using wgmma::swz128;
 
 // grid (ceil(n / 128), ceil(m / kN), splits), block 256, dynamic shared memory Layout::kSmem.
 template <class T, int kBits, int kN>
@@ -113,7 +105,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int tq = c / kQuarter, rem = c % kQuarter;
       const int kpos = 16 * (rem >> 2) + 2 * tq + ((rem & 2) ? 8 : 0);
       const bool ok = b0 + r < m;
-      cp_async4_zfill(sx + swz(r, kpos >> 3, L::kXHalf) + (kpos & 7) * 2,
+      cp_async4_zfill(sx + swz128(r, kpos >> 3, L::kXHalf) + (kpos & 7) * 2,
                       x + size_t(ok ? b0 + r : 0) * k + size_t(u) * kCols + c, ok);
     }
   };

@@ -1,5 +1,5 @@
 // ignis kernels: device helpers shared by the tensor-core attention kernels (attention_mma*.cu,
-// attention_wgmma*.cu): shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16, exp2, the
+// attention_wgmma*.cu) and the integer GEMM (int_gemm_impl.cuh): shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16, exp2, the
 // online softmax of an m16 fragment, packing two floats to 16-bit pairs, the epilogue that writes a
 // fragment's rows.
 #pragma once
@@ -25,6 +25,11 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
 // 16 bytes, or zeros when !valid (nothing is read from gmem then; it must still be a valid address).
 __device__ __forceinline__ void cp_async16_zfill(void* smem, const void* gmem, bool valid) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem), "r"(valid ? 16 : 0)
+               : "memory");
+}
+// 4 bytes, or zeros when !valid (cp.async.ca: 4- and 8-byte copies go through L1).
+__device__ __forceinline__ void cp_async4_zfill(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem), "r"(valid ? 4 : 0)
                : "memory");
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }

@@ -23,6 +23,12 @@
 
 namespace ignis::kernels::wgmma {
 
+// Byte offset of 16-byte chunk v (8 elements of 16 bits; v / 8 picks the 64-element half) of row r in a
+// tile of 128-byte-swizzled rows whose 64-element halves are `half` bytes apart (the layout above).
+__device__ __forceinline__ uint32_t swz128(int r, int v, uint32_t half) {
+  return uint32_t(v >> 3) * half + uint32_t(r) * 128u + uint32_t(((v & 7) ^ (r & 7)) << 4);
+}
+
 __device__ __forceinline__ uint64_t desc_sw128(uint32_t smem_byte_addr, uint32_t lbo_bytes, uint32_t sbo_bytes) {
   return uint64_t((smem_byte_addr & 0x3FFFFu) >> 4) | (uint64_t(lbo_bytes >> 4) << 16) |
          (uint64_t(sbo_bytes >> 4) << 32) | (uint64_t(1) << 62);

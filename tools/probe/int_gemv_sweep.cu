@@ -81,6 +81,23 @@ float bf2f(uint16_t v) {
   return f;
 }
 
+// Largest |out - ref| over the first `count` values, relative to the largest |ref| (0 when ref is 0).
+double max_rel_diff(const std::vector<uint16_t>& out, const std::vector<uint16_t>& ref, size_t count) {
+  double md = 0, mx = 0;
+  for (size_t i = 0; i < count; ++i) {
+    md = std::max(md, double(std::fabs(bf2f(out[i]) - bf2f(ref[i]))));
+    mx = std::max(mx, double(std::fabs(bf2f(ref[i]))));
+  }
+  return mx > 0 ? md / mx : 0.0;
+}
+
+// One table row: shape, bits, variant, us, GB/s of `bytes` read, % of the copy bandwidth, difference.
+void print_row(const char* shape, int bits, const char* name, double us, size_t bytes, double copy_gbs, double diff) {
+  const double gbs = double(bytes) / (us * 1e-6) / 1e9;
+  std::printf("%-8s %-4d %-18s %9.2f %9.1f %7.1f %9.2e\n", shape, bits, name, us, gbs, 100.0 * gbs / copy_gbs, diff);
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -165,20 +182,12 @@ int main(int argc, char** argv) {
         IGNIS_CUDA_CHECK(cudaStreamSynchronize(st));
         IGNIS_CUDA_CHECK(cudaMemcpy((first ? ref : out).data(), first ? y0 : y, size_t(m) * sh.n * 2,
                                     cudaMemcpyDeviceToHost));
-        double md = 0, mx = 0;
-        if (!first)
-          for (int i = 0; i < m * sh.n; ++i) {
-            md = std::max(md, double(std::fabs(bf2f(out[i]) - bf2f(ref[i]))));
-            mx = std::max(mx, double(std::fabs(bf2f(ref[i]))));
-          }
+        const double diff = first ? 0.0 : max_rel_diff(out, ref, size_t(m) * sh.n);
         const double us = time_us(st, iters, [&](int i) {
           const uint32_t* q = dq + per / 4 * size_t(i % copies);
           l(x, q, q + qbytes / 4, y, m, sh.n, sh.k, kGroup, st, true);
         });
-        const double gbs = double(per + size_t(m) * (sh.k + sh.n) * 2) / (us * 1e-6) / 1e9;
-        std::printf("%-8s %-4d %-18s %9.2f %9.1f %7.1f %9.2e\n", sh.name, bits, vars[vi].name, us, gbs,
-                    100.0 * gbs / copy_gbs, mx > 0 ? md / mx : 0.0);
-        std::fflush(stdout);
+        print_row(sh.name, bits, vars[vi].name, us, per + size_t(m) * (sh.k + sh.n) * 2, copy_gbs, diff);
       }
       cudaFree(dq);
     }
@@ -219,19 +228,11 @@ int main(int argc, char** argv) {
       fvars[vi].l(dx, sx, dw, sw, static_cast<T*>(yo), 1, sh.n, sh.k, st, true);
       IGNIS_CUDA_CHECK(cudaStreamSynchronize(st));
       IGNIS_CUDA_CHECK(cudaMemcpy((vi == 0 ? ref : out).data(), yo, size_t(sh.n) * 2, cudaMemcpyDeviceToHost));
-      double md = 0, mx = 0;
-      if (vi > 0)
-        for (int i = 0; i < sh.n; ++i) {
-          md = std::max(md, double(std::fabs(bf2f(out[i]) - bf2f(ref[i]))));
-          mx = std::max(mx, double(std::fabs(bf2f(ref[i]))));
-        }
+      const double diff = vi == 0 ? 0.0 : max_rel_diff(out, ref, size_t(sh.n));
       const double us = time_us(st, iters, [&](int i) {
         fvars[vi].l(dx, sx, dw + nk * size_t(i % copies), sw, static_cast<T*>(y), 1, sh.n, sh.k, st, true);
       });
-      const double gbs = double(nk + size_t(sh.k) + size_t(sh.n) * 2) / (us * 1e-6) / 1e9;
-      std::printf("%-8s %-4d %-18s %9.2f %9.1f %7.1f %9.2e\n", sh.name, 8, fvars[vi].name, us, gbs,
-                  100.0 * gbs / copy_gbs, mx > 0 ? md / mx : 0.0);
-      std::fflush(stdout);
+      print_row(sh.name, 8, fvars[vi].name, us, nk + size_t(sh.k) + size_t(sh.n) * 2, copy_gbs, diff);
     }
     cudaFree(dw);
     cudaFree(dx);
