@@ -53,6 +53,11 @@ void ModelFlags::add(CLI::App& app) {
                  "micro-batches). CPU backend only for now")
       ->check(CLI::Range(1, 64));
   app.add_flag("--no-cuda-graphs", no_cuda_graphs, "GPU: do not replay CUDA graphs for decode steps");
+  app.add_flag("--batch-invariant", batch_invariant,
+               "GPU: decode and verification passes compute each token's logits with the same bits whatever else "
+               "the pass holds (bf16 / fp16 projections of passes of 1-64 tokens on one tensor-core GEMV shape, "
+               "attention of decode / verification pieces in decode tiles with key splits at fixed positions), so "
+               "speculative decoding's greedy output equals decoding without it; slower at 17-64 tokens per pass");
   app.add_flag("--no-gemm-tune", no_gemm_tune,
                "GPU: keep cuBLASLt's heuristic GEMM choice (no timing of candidates at load, ~1-3 s)");
 }
@@ -67,6 +72,7 @@ ModelLoadOptions ModelFlags::load_options() const {
   o.max_batch_size = std::max(max_batch_size, 1);
   o.max_model_len = max_model_len;
   o.cuda_graphs = !no_cuda_graphs;
+  o.batch_invariant = batch_invariant;
   o.gemm_tune = !no_gemm_tune;
   o.quantization = quantization == "none" ? "" : quantization;
   o.kv_cache_dtype = kv_cache_dtype;
@@ -84,6 +90,7 @@ void apply_launch_env(ModelLoadOptions& o) {
   };
   if (env("IGNIS_GEMV") == "0") o.gemv = false;
   if (const std::string g = env("IGNIS_INT_GEMM"); !g.empty()) o.int_gemm = g != "0";
+  if (const std::string g = env("IGNIS_GEMV_MMA"); !g.empty()) o.gemv_mma_rows = std::clamp(std::atoi(g.c_str()), 0, 64);
   if (env("IGNIS_PDL") == "0") o.pdl = false;
   if (const std::string p = env("IGNIS_PROFILE"); !p.empty() && p != "0") o.profile = true;
   if (env("IGNIS_GEMM_CACHE") == "0") o.gemm_cache = false;

@@ -27,6 +27,7 @@ struct ModelFlags {
   int kv_reserve_tokens = 512;
   int constraint_threads = 0;
   bool no_cuda_graphs = false;
+  bool batch_invariant = false;
   bool no_gemm_tune = false;
   std::string quantization = "none";
   std::string kv_cache_dtype = "auto";

@@ -17,7 +17,11 @@
 // takes M, else cuBLASLt), in us, GB/s of bytes read (codes, scales, x, y) by the fastest integer path
 // and % of the copy bandwidth, and the speed-up of each integer path over bf16; weights rotate over
 // copies beyond the L2 as above.
+// Then (--dense-gemv 1) the dense bf16 products of 1-64 rows: the tensor-core GEMV (kernels/gemv.h
+// gemv_mma), the warp-per-row GEMV (1-4 rows) and cuBLASLt (heuristic), in us, with the tensor-core
+// GEMV's GB/s as % of the copy bandwidth; the four projections and the lm_head (128256 x 4096).
 //   ignis_gemm_bench [--m 2048,4096,...] [--fp8-m 8,16,...] [--iters N] [--bf16 0|1] [--fp8 0|1] [--int 0|1]
+//                    [--dense-gemv 0|1]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -142,6 +146,43 @@ void bench_gemv(double copy_gbs, int iters) {
     const double gbs = double(2 * wbytes + size_t(m) * s.k * 2 + size_t(m) * s.n * 2) / (ms * 1e-3) / 1e9;
     std::printf("%-8s %2d %-14s %10.2f %10.1f %8.1f\n", s.name, m, "bf16", ms * 1e3, gbs, 100.0 * gbs / copy_gbs);
     std::fflush(stdout);
+  }
+  IGNIS_CUDA_CHECK(cudaStreamDestroy(st));
+}
+
+// Dense bf16 at 1-64 rows: gemv_mma / gemv / cuBLASLt (see the header).
+void bench_dense_gemv(double copy_gbs, int iters) {
+  cudaStream_t st;
+  IGNIS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  cuda::Gemm gemm;
+  constexpr int kMaxM = 64;
+  std::printf("%-8s %3s %9s %9s %9s %8s %7s\n", "shape", "M", "mma_us", "gemv_us", "blas_us", "%copy", "vs_best");
+  std::vector<Shape> shapes(std::begin(kShapes), std::end(kShapes));
+  shapes.push_back({"lm_head", 128256, 4096});
+  for (const auto& s : shapes) {
+    const size_t nk = size_t(s.n) * s.k;
+    const int copies = weight_copies(2 * nk);
+    cuda::DeviceBuffer w(2 * nk * copies, "bf16 weights"), x(size_t(kMaxM) * s.k * 2, "x"), y(size_t(kMaxM) * s.n * 2, "y");
+    bench::fill_bf16(w, 0.05f, 51);
+    bench::fill_bf16(x, 1.0f, 52);
+    auto wat = [&](int i) { return w.as<uint8_t>() + size_t(i % copies) * 2 * nk; };
+    for (int m : {1, 2, 4, 8, 9, 16, 17, 32, 64}) {
+      const double mma = time_on(st, iters, [&](int i) {
+        kernels::gemv_mma(DType::BF16, DType::BF16, x.get(), wat(i), y.get(), m, s.n, s.k, st, true);
+      });
+      const double gv = m <= kernels::kGemvMaxM ? time_on(st, iters, [&](int i) {
+        kernels::gemv(DType::BF16, DType::BF16, x.get(), wat(i), y.get(), m, s.n, s.k, st, true);
+      })
+                                                : 0.0;
+      const double bl = time_on(st, iters, [&](int i) {
+        gemm.matmul(DType::BF16, DType::BF16, x.get(), wat(i), y.get(), m, s.n, s.k, st);
+      });
+      const double gbs = double(2 * nk + size_t(m) * (s.k + s.n) * 2) / (mma * 1e-3) / 1e9;
+      const double best = gv > 0 ? std::min(gv, bl) : bl;
+      std::printf("%-8s %3d %9.2f %9.2f %9.2f %8.1f %7.2f\n", s.name, m, mma * 1e3, gv * 1e3, bl * 1e3,
+                  100.0 * gbs / copy_gbs, best / mma);
+      std::fflush(stdout);
+    }
   }
   IGNIS_CUDA_CHECK(cudaStreamDestroy(st));
 }
@@ -279,7 +320,7 @@ int main(int argc, char** argv) {
   std::vector<int> ms_list = {64, 256, 1024, 2048, 4096, 7585, 8192};
   std::vector<int> fp8_ms = {8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192};
   int iters = 10;
-  bool run_bf16 = true, run_fp8 = true, run_int = false;
+  bool run_bf16 = true, run_fp8 = true, run_int = false, run_dense_gemv = false;
   auto parse_list = [](const char* arg) {
     std::vector<int> v;
     std::stringstream ss(arg);
@@ -299,11 +340,18 @@ int main(int argc, char** argv) {
       run_fp8 = std::atoi(argv[i + 1]) != 0;
     } else if (!std::strcmp(argv[i], "--int")) {
       run_int = std::atoi(argv[i + 1]) != 0;
+    } else if (!std::strcmp(argv[i], "--dense-gemv")) {
+      run_dense_gemv = std::atoi(argv[i + 1]) != 0;
     }
   }
   try {
     const double peak = bench::gemm_tflops(20);
     std::printf("gemm_bf16_tflops %.1f\n", peak);
+    if (run_dense_gemv) {
+      const double copy_gbs = cuda::measure_copy_bandwidth_gbs();
+      std::printf("copy_bandwidth_gbs %.1f\n", copy_gbs);
+      bench_dense_gemv(copy_gbs, std::max(iters, 50));
+    }
     if (run_int) {
       const double copy_gbs = cuda::measure_copy_bandwidth_gbs();
       std::printf("copy_bandwidth_gbs %.1f\n", copy_gbs);

@@ -110,7 +110,13 @@ void CudaModel::validate(const ForwardBatch& b) const {
 
 CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vector<Piece>& pieces) {
   const int G = cfg_.num_heads / cfg_.num_kv_heads;
-  const int tq = kernels::attention_tile_tokens(attention_impl_, G, cfg_.head_dim, dtype_, kv_dtype_);
+  const int tq_any = kernels::attention_tile_tokens(attention_impl_, G, cfg_.head_dim, dtype_, kv_dtype_);
+  // Batch invariance: pieces of decode / verification size in decode tiles (one kernel for their
+  // queries whatever the pass holds), the key splits at fixed positions (below).
+  const int tq_small = std::min(tq_any, std::max(1, kernels::kDecodeTileRows / G));
+  auto tile_tokens = [&](int num_tokens) {
+    return opt_.batch_invariant && num_tokens <= kMaxGraphTokens ? tq_small : tq_any;
+  };
   Pass p;
   // Graphed steps: every piece one decode token, or every piece the same 2..kMaxGraphTokens tokens with
   // all their logits (speculative verification: the last token and k proposals, or a token tree), in
@@ -143,7 +149,7 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
   int W = 1;
   for (auto& pc : pieces) W = std::max(W, (pc.num_cached + pc.num_tokens + block_size_ - 1) / block_size_);
   auto* bt = h_block_tables_.as<int32_t>();
-  int T = 0, R = 0, nt = 0, max_keys = 1;
+  int T = 0, R = 0, nt = 0, max_keys = 1, max_end = 1;
   // Hidden-only rows (all_hidden pieces' tokens without a logit) follow the logit rows in the
   // gather; their x_ rows go to the sink only (their tokens, and their hidden-row places, here).
   hidden_only_.clear();
@@ -154,6 +160,7 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
     const int32_t* table = s.block_table.data();
     const int nblk = (pc.num_cached + pc.num_tokens + block_size_ - 1) / block_size_;
     for (int b = 0; b < W; ++b) bt[i * W + b] = b < nblk ? table[b] : -1;
+    const int tq = tile_tokens(pc.num_tokens);
     for (int t0 = 0; t0 < pc.num_tokens; t0 += tq) {
       kernels::AttentionTile& tl = tiles[nt++];
       tl.seq = int(i);
@@ -163,6 +170,7 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
       const int last = pc.num_cached + t0 + tl.num_tokens - 1;
       const int first_key = cfg_.sliding_window > 0 ? std::max(0, pc.num_cached + t0 - cfg_.sliding_window + 1) : 0;
       max_keys = std::max(max_keys, last + 1 - first_key);
+      max_end = std::max(max_end, last + 1);
     }
     for (int t = 0; t < pc.num_tokens; ++t) {
       const int p_ = pc.num_cached + t;
@@ -182,6 +190,7 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
     T += pc.num_tokens;
   }
   if (p.graph) {  // pad to the bucket: padding tokens write no K/V and their tiles are skipped
+    const int tq = tile_tokens(p.per_seq);
     for (int i = n_rows; i < p.bucket; ++i) {
       for (int t0 = 0; t0 < p.per_seq; t0 += tq) tiles[nt++] = kernels::AttentionTile{i, T + t0, 0, 0};
       for (int t = 0; t < p.per_seq; ++t) {
@@ -203,7 +212,14 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
   } else {
     p.num_splits = kernels::attention_num_splits(nt, cfg_.num_kv_heads, max_keys, num_sms_);
   }
-  while (p.num_splits > 1 &&
+  if (opt_.batch_invariant) {  // fixed key splits where the workspace takes them (else as below: not invariant)
+    const int s = kernels::attention_invariant_num_splits(p.graph ? max_model_len_ : max_end, split_keys_);
+    if (kernels::attention_workspace_floats(T, cfg_.num_heads, cfg_.head_dim, s) <= attn_ws_floats_) {
+      p.num_splits = s;
+      p.split_keys = split_keys_;
+    }
+  }
+  while (p.split_keys == 0 && p.num_splits > 1 &&
          kernels::attention_workspace_floats(T, cfg_.num_heads, cfg_.head_dim, p.num_splits) > attn_ws_floats_)
     --p.num_splits;
   p.num_tokens = T;
@@ -375,6 +391,7 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     aa.sliding_window = cfg_.sliding_window;
     aa.scale = 1.0f / std::sqrt(float(cfg_.head_dim));
     aa.num_splits = p.num_splits;
+    aa.split_keys = p.split_keys;
     aa.num_small_tiles = p.num_small_tiles;
     aa.workspace = attn_ws_.as<float>();
     aa.out = attn_.get();
@@ -420,11 +437,20 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
   if (prof) prof->end();
 }
 
-void CudaModel::linear(const void* x, const void* w, void* y, int m, int n, int k, DType out) {
+CudaModel::DensePath CudaModel::dense_path(int m, DType out, const void* x, const void* w, int k) const {
+  if ((opt_.batch_invariant || m <= opt_.gemv_mma_rows) && kernels::gemv_mma_supported(dtype_, out, x, w, m, k))
+    return DensePath::GemvMma;
   if (use_gemv_ && m <= kernels::kGemvPreferredMaxM && kernels::gemv_supported(dtype_, out, x, w, m, k))
-    kernels::gemv(dtype_, out, x, w, y, m, n, k, stream_, opt_.pdl);
-  else
-    gemm_->matmul(dtype_, out, x, w, y, m, n, k, stream_);
+    return DensePath::Gemv;
+  return DensePath::Gemm;
+}
+
+void CudaModel::linear(const void* x, const void* w, void* y, int m, int n, int k, DType out) {
+  switch (dense_path(m, out, x, w, k)) {
+    case DensePath::GemvMma: kernels::gemv_mma(dtype_, out, x, w, y, m, n, k, stream_, opt_.pdl); return;
+    case DensePath::Gemv: kernels::gemv(dtype_, out, x, w, y, m, n, k, stream_, opt_.pdl); return;
+    case DensePath::Gemm: gemm_->matmul(dtype_, out, x, w, y, m, n, k, stream_); return;
+  }
 }
 
 // Rows a projection of a pass of T tokens runs on: the tuned (padded) count for cuBLASLt, and for

@@ -52,9 +52,18 @@ struct CudaModelOptions {
   // IGNIS_ATTENTION; kernels and models read no environment, so two models in one process may differ).
   bool gemv = true;     // GEMV kernels for 1..4 (bf16) / 1..8 (FP8) rows instead of cuBLASLt
   bool pdl = true;      // programmatic dependent launch of the GEMVs
+  int gemv_mma_rows = 0; // dense projections of 1..this many rows (<= 64) on kernels::gemv_mma (IGNIS_GEMV_MMA=N, A/B)
   bool int_gemm = false; // integer projections of 17..256 rows on the mixed-input GEMM (kernels/int_gemm.h):
                          // off by default until it beats the GEMV / dequantized paths (docs/PERF.md 2026-12-07)
   bool profile = false; // per-op event timing of every pass (graphs off), printed at destruction
+  // Batch invariance (--batch-invariant): a token of a decode or verification pass (every piece at most
+  // kMaxGraphTokens tokens) gets the same logits bits whatever the pass's other rows are, so that greedy
+  // speculative decoding reproduces decoding without it exactly on the GPU. bf16 / fp16 projections of
+  // 1..64 rows run on kernels::gemv_mma (one split of k at every row count; passes of more tokens take
+  // cuBLASLt, whose kernels change with M: not invariant), and such passes tile attention in decode tiles
+  // (kernels::attention_decode_tile) with key splits at fixed multiples of split_keys() and at least two
+  // splits, so a query's softmax runs over the same key ranges in the same order in either pass.
+  bool batch_invariant = false;
   kernels::AttentionImpl attention = kernels::AttentionImpl::Wgmma;
 };
 
@@ -171,6 +180,7 @@ class CudaModel : public Model {
     int bucket = 0;
     int per_seq = 1;  // graphed passes: tokens of every sequence (1 = decode; 1 + k = verification)
     int tree_words = 0;  // > 0: the pass has token trees (PagedAttentionArgs::tree_words)
+    int split_keys = 0;  // PagedAttentionArgs::split_keys (batch_invariant: split_keys_)
   };
   // Largest per-sequence token count of a graphed pass (verification of up to 63 proposals or tree nodes).
   static constexpr int kMaxGraphTokens = 64;
@@ -203,6 +213,10 @@ class CudaModel : public Model {
   void sample_greedy(const ForwardBatch& batch, const std::vector<RowSampling>& rows, std::vector<RowSample>& out);
   // y (m, n) = x (m, k) . w (n, k)^T in the compute dtype (y in `out`): the GEMV kernel for
   // m <= kernels::kGemvPreferredMaxM, cuBLASLt otherwise.
+  // Dense bf16 / fp16 products of m rows: kernels::gemv_mma (batch_invariant at 1..64 rows, or up to
+  // gemv_mma_rows), kernels::gemv (1..kGemvPreferredMaxM rows), cuBLASLt otherwise.
+  enum class DensePath { GemvMma, Gemv, Gemm };
+  DensePath dense_path(int m, DType out, const void* x, const void* w, int k) const;
   void linear(const void* x, const void* w, void* y, int m, int n, int k, DType out);
   // The one dispatch of a projection on its LinearSpec: dense as above; FP8 (W8A8) on the FP8 GEMV
   // for m <= kernels::kFp8GemvMaxM, cuBLASLt's FP8 GEMM otherwise.
@@ -225,6 +239,7 @@ class CudaModel : public Model {
   std::vector<std::pair<float, float>> kv_scales_;  // (num_layers) (k_scale, v_scale) with an FP8 KV cache
   bool any_fp8_ = false;
   kernels::AttentionImpl attention_impl_ = kernels::AttentionImpl::Wgmma;           // some projection is FP8 (activation code buffers allocated)
+  int split_keys_ = 64;  // kernels::attention_invariant_split_keys(max_model_len_) (batch_invariant)
   int max_model_len_ = 0, max_tokens_ = 0, alloc_tokens_ = 0, max_seqs_ = 0, max_logit_rows_ = 0, num_sms_ = 0;
   size_t weight_bytes_ = 0;
   cudaStream_t stream_ = nullptr;

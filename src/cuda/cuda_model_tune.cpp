@@ -164,7 +164,7 @@ void CudaModel::tune_gemms() {
       ops.sx = act_scale_.as<float>();
       ops.sw = L.scale.as<float>();
     } else {
-      if (use_gemv_ && m <= kernels::kGemvPreferredMaxM && kernels::gemv_supported(dtype_, c.out, c.x, ops.w, m, L.k)) return;  // GEMV, not cuBLASLt
+      if (dense_path(m, c.out, c.x, ops.w, L.k) != DensePath::Gemm) return;  // a GEMV, not cuBLASLt
       type.in = dtype_;
       ops.x = c.x;
     }

@@ -46,7 +46,7 @@ paged_attention_kernel(PagedAttentionArgs a) {
   __shared__ bool kvalid[kChunk];
 
   const int pos_first = a.positions[tile.token_begin];
-  const KeyRange keys = split_key_range(pos_first, tile.num_tokens, a.sliding_window, split, S, kChunk);
+  const KeyRange keys = split_key_range(pos_first, tile.num_tokens, a.sliding_window, split, S, kChunk, a.split_keys);
   const int kb = keys.begin, ke = keys.end;
 
   const T* q = static_cast<const T*>(a.q);
@@ -287,7 +287,7 @@ void launch_combine(const PagedAttentionArgs& a, cudaStream_t stream) {
     // rows and many splits of small-batch decode (batch 1 at 2,048 keys: 7.3 vs 13.9 us, H100).
     // Many rows (a prefill with splits): a warp per row (1,024 tokens x 32 heads: 43.4 vs 16.4 us).
     const int64_t rows = int64_t(a.num_tokens) * a.num_heads;
-    if (rows < kCombineRowsMin) {
+    if (rows < kCombineRowsMin || a.split_keys > 0) {  // fixed splits: one merge kernel whatever the rows
       const int threads = std::clamp((a.head_dim + 31) / 32 * 32, 32, 256);  // warp 0 whole for the weights
       attention_combine_kernel<T><<<dim3(a.num_tokens, a.num_heads), threads, 0, stream>>>(a);
       IGNIS_CUDA_LAUNCH_CHECK("attention_combine_kernel");
@@ -354,6 +354,15 @@ int attention_num_splits(int num_tiles, int num_kv_heads, int max_keys, int num_
   return std::clamp(s, 1, kMaxSplits);
 }
 
+int attention_invariant_split_keys(int max_model_len) {
+  const int per = (std::max(1, max_model_len) + kMaxSplits - 1) / kMaxSplits;
+  return (per + 63) / 64 * 64;
+}
+
+int attention_invariant_num_splits(int max_keys, int split_keys) {
+  return std::clamp((std::max(1, max_keys) + split_keys - 1) / split_keys, 2, kMaxSplits);
+}
+
 void paged_attention(const PagedAttentionArgs& args, cudaStream_t stream) {
   if (args.num_tiles <= 0) return;
   const PagedAttentionArgs& a = args;
@@ -365,6 +374,8 @@ void paged_attention(const PagedAttentionArgs& args, cudaStream_t stream) {
   IGNIS_KCHECK(a.head_dim > 0 && a.head_dim <= 256,
                "attention: head_dim " + std::to_string(a.head_dim) + " not in 1..256");
   IGNIS_KCHECK(a.num_splits >= 1 && (a.num_splits == 1 || a.workspace), "attention: splits need a workspace");
+  IGNIS_KCHECK(a.split_keys >= 0 && a.split_keys % 64 == 0, "attention: split_keys " + std::to_string(a.split_keys) +
+                                                                " not a multiple of 64");
   IGNIS_KCHECK(a.num_splits <= kMaxSplits, "attention: num_splits " + std::to_string(a.num_splits) + " above " +
                                                std::to_string(kMaxSplits));
   IGNIS_KCHECK(!a.tree_mask || (a.tree_begin && a.tree_words >= 1),

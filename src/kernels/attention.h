@@ -90,6 +90,12 @@ struct PagedAttentionArgs {
   int tree_words = 0;
   float scale = 0.0f;           // usually 1/sqrt(head_dim)
   int num_splits = 1;
+  // > 0: split s covers keys [s * split_keys, (s + 1) * split_keys) (a multiple of 64; num_splits * split_keys
+  // must reach the last key; empty splits are skipped by the merge), and the merge always takes the
+  // one-block-per-row kernel: a query's result is then the same bits whatever tile, pass or num_splits it
+  // is computed in, given the same kernel for its tile (decode tiles: attention_decode_tile) and
+  // num_splits >= 2 (batch invariance, attention_invariant_split_keys). 0: num_splits equal parts.
+  int split_keys = 0;
   // Decode tiles (attention_decode_tile: 1..16 query rows), if the caller counted them;
   // -1 = not counted. 0 lets a launch of prefill tiles on the wgmma kernel skip the decode kernel that
   // would otherwise follow it for such tiles (an empty launch of one block per tile). A count of 0
@@ -123,6 +129,10 @@ size_t attention_workspace_floats(int num_tokens, int num_heads, int head_dim, i
 // Splits for a step: enough (tile x kv head x split) blocks to fill `num_sms` twice, each split
 // at least 64 keys of the longest key range `max_keys`, at most 32.
 int attention_num_splits(int num_tiles, int num_kv_heads, int max_keys, int num_sms);
+// PagedAttentionArgs::split_keys for contexts of up to max_model_len keys: the least multiple of 64
+// that needs at most 32 splits. With it, ceil(keys / split_keys) splits, at least 2.
+int attention_invariant_split_keys(int max_model_len);
+int attention_invariant_num_splits(int max_keys, int split_keys);
 
 void paged_attention(const PagedAttentionArgs& a, cudaStream_t stream);
 

@@ -505,7 +505,7 @@ template <class T, class KV, int D>
 __device__ __forceinline__ void decode_tile(const PagedAttentionArgs& a, const AttentionTile& tile, unsigned char* smem_raw) {
   const int rows_total = tile.num_tokens * (a.num_heads / a.num_kv_heads);
   const int pos_first = a.positions[tile.token_begin];
-  const KeyRange keys = split_key_range(pos_first, tile.num_tokens, a.sliding_window, blockIdx.z, gridDim.z, kChunk);
+  const KeyRange keys = split_key_range(pos_first, tile.num_tokens, a.sliding_window, blockIdx.z, gridDim.z, kChunk, a.split_keys);
   for (int r0 = 0; r0 < rows_total; r0 += 16) {
     if (r0 > 0) __syncthreads();  // the previous pass's merge is done with shared memory
     if constexpr (kIsFp8<KV>) decode_pass_fp8<T, D>(a, tile, blockIdx.y, blockIdx.z, pos_first, keys, r0, smem_raw);

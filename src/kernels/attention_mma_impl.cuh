@@ -91,7 +91,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_mma_kernel(PagedAtte
     return;
   }
   const int pos_first = a.positions[tile.token_begin];
-  const KeyRange keys = split_key_range(pos_first, tile.num_tokens, a.sliding_window, split, S, kChunk);
+  const KeyRange keys = split_key_range(pos_first, tile.num_tokens, a.sliding_window, split, S, kChunk, a.split_keys);
   const int kb = keys.begin, ke = keys.end;
   const int num_chunks = ke > kb ? (ke - kb + kChunk - 1) / kChunk : 0;
 

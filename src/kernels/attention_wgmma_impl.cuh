@@ -95,7 +95,7 @@ __device__ __forceinline__ Item item_of(const PagedAttentionArgs& a, int i) {
   it.passes = (it.rows_total + kRows - 1) / kRows;
   it.pos_first = a.positions[it.tile.token_begin];
   const KeyRange keys =
-      split_key_range(it.pos_first, it.tile.num_tokens, a.sliding_window, it.split, a.num_splits, kChunk);
+      split_key_range(it.pos_first, it.tile.num_tokens, a.sliding_window, it.split, a.num_splits, kChunk, a.split_keys);
   it.kb = keys.begin;
   it.ke = keys.end;
   it.n = keys.end > keys.begin ? (keys.end - keys.begin + kChunk - 1) / kChunk : 0;

@@ -82,10 +82,17 @@ __device__ __forceinline__ float block_sum(float v) {
 struct KeyRange {
   int begin, end;
 };
+// split_keys > 0 (PagedAttentionArgs::split_keys): split s covers the fixed keys [s * split_keys, (s + 1) *
+// split_keys) of the tile's range (keys before a sliding window are masked per row), so a query's key
+// ranges do not depend on the other tokens of its tile or on num_splits.
 __device__ __forceinline__ KeyRange split_key_range(int pos_first, int num_tokens, int sliding_window, int split,
-                                                    int num_splits, int chunk) {
+                                                    int num_splits, int chunk, int split_keys) {
   const int key_end = pos_first + num_tokens;
   const int key_begin = sliding_window > 0 ? max(0, pos_first - sliding_window + 1) : 0;
+  if (split_keys > 0) {
+    const int kb = split * split_keys, ke = min(key_end, kb + split_keys);
+    return ke <= key_begin ? KeyRange{kb, kb} : KeyRange{kb, ke};
+  }
   const int span = key_end - key_begin;
   const int per_split = ((span + num_splits - 1) / num_splits + chunk - 1) / chunk * chunk;
   const int kb = key_begin + split * per_split;

@@ -1,5 +1,6 @@
 // Integer weight-only GEMV (kernels/int_gemv.h), the kernel template; int_gemv4.cu / int_gemv8.cu
-// instantiate it for 4 and 8 bits.
+// instantiate it for 4 and 8 bits, gemv_mma.cu for dense bf16 / fp16 weights ("16 bits": the same
+// fragments with the weights' own pairs as the A registers, no scales; kernels/gemv.h gemv_mma).
 //
 // Design (as fp8_gemv.cu, with integer codes). A block owns 16 output channels (the A operand of
 // mma.sync.m16n8k16 with bf16 / fp16 inputs, fp32 accumulators); x, batch rows padded to a multiple
@@ -81,7 +82,11 @@ __device__ __forceinline__ uint32_t word(const uint4& v, int i) {
 // zq: the zero as the dequantizer needs it (4 bits: (M + z) in both halves; 8 bits: the fp32 2^23 + z).
 template <class T, int kBits>
 __device__ __forceinline__ void dequant_step(const uint4& v, int s, uint32_t zq, uint32_t& p01, uint32_t& p23) {
-  if constexpr (kBits == 4) {
+  if constexpr (kBits == 16) {  // dense weights of the activation dtype: the pairs as they are stored
+    (void)zq;
+    p01 = word(v, 2 * s);
+    p23 = word(v, 2 * s + 1);
+  } else if constexpr (kBits == 4) {
     const uint32_t w = word(v, s >> 1);
     const int j = (s & 1) * 2;  // pairs j and j + 1 of the word
     constexpr uint32_t kM2 = Act<T>::kMagic * 0x10001u;
@@ -121,18 +126,25 @@ struct GemvShape {
 // back with PDL; docs/PERF.md): 4 bits at 1-8 rows let the successor launch early (the four projections
 // 68.7 -> 61.8 us); 8 bits at 1-8 rows take 16-warp blocks of 2 units per iteration (101.6 -> 90.1 us).
 // Prefetching a second register set, 4-warp blocks and more blocks per SM were slower or equal.
+// 16 bits (dense, kernels/gemv.h gemv_mma): 8 warps at every row count, so that a row's sum does not
+// depend on how many rows share the launch (the warps' split of the units is the only order that could
+// change; units per iteration and blocks per SM do not reorder a sum).
 template <int kBits, int kNt>
-using DefaultShape = std::conditional_t<kNt == 1, std::conditional_t<kBits == 4, GemvShape<8, 4, 2, false, true>,
-                                                                     GemvShape<16, 2, 2, false, false>>,
-                                        GemvShape<kWarps, kNt <= 2 ? 4 : 2, kNt <= 2 ? 2 : 1, false, false>>;
+using DefaultShape = std::conditional_t<
+    kBits == 16, GemvShape<8, kNt <= 2 ? 4 : 2, kNt <= 2 ? 2 : 1, false, kNt <= 2>,
+    std::conditional_t<kNt == 1, std::conditional_t<kBits == 4, GemvShape<8, 4, 2, false, true>,
+                                                    GemvShape<16, 2, 2, false, false>>,
+                       GemvShape<kWarps, kNt <= 2 ? 4 : 2, kNt <= 2 ? 2 : 1, false, false>>>;
 
 // grid (ceil(n / 16)), block (32 * S::kWarps). k % U == 0, group % U == 0, m <= 8 * kNt.
-template <class T, int kBits, int kNt, class S>
+// kBits = 16: q holds dense weights (n, k) of dtype T (U = 32 columns, no scales: meta and group unused).
+template <class T, int kBits, int kNt, class S, class TO = T>
 __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
     gemv_int_kernel(const T* __restrict__ x, const uint32_t* __restrict__ q, const uint32_t* __restrict__ meta,
-                    T* __restrict__ y, int m, int n, int k, int group) {
+                    TO* __restrict__ y, int m, int n, int k, int group) {
+  constexpr bool kDense = kBits == 16;
   constexpr int kW = S::kWarps, kU = S::kUnroll;
-  constexpr int kUnit = kBits == 4 ? 128 : 64;  // columns per unit: 64 bytes of codes per row
+  constexpr int kUnit = kBits == 4 ? 128 : kBits == 8 ? 64 : 32;  // columns per unit: 64 bytes per row
   constexpr int kSteps = kUnit / 16;           // mma k steps per unit
   __shared__ float red[kNt * 4][kW][32];        // the warps' partial tiles, by accumulator register
   if constexpr (S::kTrigger) pdl_launch_dependents();
@@ -160,9 +172,13 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
       const size_t off = size_t(ui) * unit_words;
       r.wl[u] = in && lo_ok ? load_stream(wlo + off) : zero4;
       r.wh[u] = in && hi_ok ? load_stream(whi + off) : zero4;
-      const size_t mrow = size_t(ui) * kUnit / group * n + row0 + g;
-      r.ml[u] = in && lo_ok ? __ldg(meta + mrow) : 0u;
-      r.mh[u] = in && hi_ok ? __ldg(meta + mrow + 8) : 0u;
+      if constexpr (kDense) {
+        r.ml[u] = r.mh[u] = 0u;
+      } else {
+        const size_t mrow = size_t(ui) * kUnit / group * n + row0 + g;
+        r.ml[u] = in && lo_ok ? __ldg(meta + mrow) : 0u;
+        r.mh[u] = in && hi_ok ? __ldg(meta + mrow + 8) : 0u;
+      }
     }
   };
   float acc[kNt][4];
@@ -174,7 +190,8 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
     for (int u = 0; u < kU; ++u) {
       const int ui = u0 + u;
       if (ui >= ue) break;  // warp-uniform: the mma needs every lane
-      const uint32_t zl = zero_operand<kBits>(r.ml[u], Act<T>::kMagic), zh = zero_operand<kBits>(r.mh[u], Act<T>::kMagic);
+      const uint32_t zl = kDense ? 0u : zero_operand<kBits>(r.ml[u], Act<T>::kMagic);
+      const uint32_t zh = kDense ? 0u : zero_operand<kBits>(r.mh[u], Act<T>::kMagic);
       float c[kNt][4];
 #pragma unroll
       for (int ct = 0; ct < kNt; ++ct) c[ct][0] = c[ct][1] = c[ct][2] = c[ct][3] = 0.0f;
@@ -196,7 +213,7 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
             Act<T>::mma(c[ct], a0, a1, a2, a3, h ? xv[ct].z : xv[ct].x, h ? xv[ct].w : xv[ct].y);
         }
       }
-      const float sl = meta_scale(r.ml[u]), sh = meta_scale(r.mh[u]);
+      const float sl = kDense ? 1.0f : meta_scale(r.ml[u]), sh = kDense ? 1.0f : meta_scale(r.mh[u]);
 #pragma unroll
       for (int ct = 0; ct < kNt; ++ct) {
         acc[ct][0] = fmaf(c[ct][0], sl, acc[ct][0]);  // (row g, batch 8ct + 2t)
@@ -241,7 +258,7 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
 #pragma unroll
     for (int wi = 0; wi < kW; ++wi) s += red[reg][wi][src];
     const int row = row0 + r;
-    if (b < m && row < n) y[size_t(b) * n + row] = from_f<T>(s);
+    if (b < m && row < n) y[size_t(b) * n + row] = from_f<TO>(s);
   }
 }
 
@@ -274,12 +291,12 @@ __global__ void dequantize_int_kernel(const uint32_t* __restrict__ q, const uint
   *reinterpret_cast<uint4*>(w + size_t(row) * k + col) = *reinterpret_cast<const uint4*>(out);  // one 16-byte store
 }
 
-template <class T, int kBits, int kNt, class S = DefaultShape<kBits, kNt>>
+template <class T, int kBits, int kNt, class S = DefaultShape<kBits, kNt>, class TO = T>
 void launch_gemv_tiles(const void* x, const uint32_t* q, const uint32_t* meta, void* y, int m, int n, int k,
                        int group, cudaStream_t s, bool pdl) {
   const dim3 grid((n + kTileRows - 1) / kTileRows), block(32 * S::kWarps);
-  launch_pdl(pdl, gemv_int_kernel<T, kBits, kNt, S>, grid, block, 0, s, static_cast<const T*>(x), q, meta,
-             static_cast<T*>(y), m, n, k, group);
+  launch_pdl(pdl, gemv_int_kernel<T, kBits, kNt, S, TO>, grid, block, 0, s, static_cast<const T*>(x), q, meta,
+             static_cast<TO*>(y), m, n, k, group);
 }
 
 template <class T, int kBits>

@@ -32,6 +32,7 @@ bool cuda_device_available() {
 #ifdef IGNIS_HAVE_CUDA
 void fill_cuda_model_options(const ModelLoadOptions& opt, cuda::CudaModelOptions& co) {
   co.cuda_graphs = opt.cuda_graphs;
+  co.batch_invariant = opt.batch_invariant;
   co.gemm_tune = opt.gemm_tune;
   co.max_num_tokens = opt.max_num_tokens;
   co.max_batch_size = opt.max_batch_size;
@@ -39,6 +40,7 @@ void fill_cuda_model_options(const ModelLoadOptions& opt, cuda::CudaModelOptions
   co.progress = opt.progress;
   co.gemv = opt.gemv;
   co.int_gemm = opt.int_gemm;
+  co.gemv_mma_rows = opt.gemv_mma_rows;
   co.pdl = opt.pdl;
   co.profile = opt.profile;
   co.gemm_cache = opt.gemm_cache;

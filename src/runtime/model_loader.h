@@ -20,12 +20,14 @@ struct ModelLoadOptions {
   int max_batch_size = 256;             // CUDA: largest graph bucket
   int max_model_len = 0;
   bool cuda_graphs = true;
+  bool batch_invariant = false;         // CUDA: --batch-invariant (CudaModelOptions::batch_invariant)
   bool gemm_tune = true;                // CUDA: time cuBLASLt's candidates for the prefill GEMMs at load
   bool progress = true;
-  // CUDA launch choices (the CLI takes their defaults from IGNIS_GEMV, IGNIS_INT_GEMM, IGNIS_PDL, IGNIS_PROFILE,
+  // CUDA launch choices (the CLI takes their defaults from IGNIS_GEMV, IGNIS_GEMV_MMA, IGNIS_INT_GEMM, IGNIS_PDL, IGNIS_PROFILE,
   // IGNIS_ATTENTION, IGNIS_GEMM_CACHE; nothing below the CLI reads the environment).
   bool gemv = true;                     // GEMV kernels for small batches (else cuBLASLt)
   bool pdl = true;                      // programmatic dependent launch
+  int gemv_mma_rows = 0;                // dense projections of up to this many rows on the tensor-core GEMV (IGNIS_GEMV_MMA)
   bool int_gemm = false;                // the mixed-input GEMM for 17..256-row integer projections (IGNIS_INT_GEMM=1)
   bool profile = false;                 // per-op event timing, graphs off
   bool gemm_cache = true;               // keep the GEMM tuning choices in the cache file

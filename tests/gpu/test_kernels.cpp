@@ -278,6 +278,48 @@ TEST(GpuKernels, Gemv) {
   EXPECT_FALSE(kernels::gemv_supported(DType::BF16, DType::BF16, a.as<char>() + 2, a.get(), 1, 64));
 }
 
+// The tensor-core GEMV for dense weights against a double-precision host product (m 1-64: one, two,
+// four and eight column tiles; n not a multiple of the 16-channel tile; k = 32 .. 14336), and its row
+// invariance: each row of a launch of m rows is the same bits as that row alone (batch_invariant).
+TEST(GpuKernels, GemvMma) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(16);
+  struct Shape { int m, n, k; };
+  for (DType t : {DType::BF16, DType::F16})
+    for (Shape s : {Shape{1, 4096, 512}, Shape{1, 37, 32}, Shape{9, 1001, 1056}, Shape{16, 515, 4096},
+                    Shape{5, 333, 14336}, Shape{33, 130, 256}, Shape{64, 48, 320}})
+      for (DType out_t : {t, DType::F32}) {
+        const std::string what = "gemv_mma " + std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
+                                 std::to_string(s.k) + " " + test::dname(t) + "->" + test::dname(out_t);
+        HostTensor x = test::random_tensor(rng, t, size_t(s.m) * s.k), w = test::random_tensor(rng, t, size_t(s.n) * s.k);
+        auto dx = test::to_device(x), dw = test::to_device(w);
+        const size_t osz = dtype_size(out_t);
+        cuda::DeviceBuffer y(size_t(s.m) * s.n * osz, "y"), y1(size_t(s.n) * osz, "y1");
+        test::poison(y);
+        ASSERT_TRUE(kernels::gemv_mma_supported(t, out_t, dx.get(), dw.get(), s.m, s.k)) << what;
+        kernels::gemv_mma(t, out_t, dx.get(), dw.get(), y.get(), s.m, s.n, s.k, nullptr);
+        const std::vector<float> want = host_linear(x, w, s.m, s.n, s.k);
+        const double tol = out_t == DType::F32 ? 1e-5 : test::tolerance(t);
+        test::rel_error(test::from_device(y, out_t, want.size()), want, what, tol);
+        std::vector<char> all(size_t(s.m) * s.n * osz), one(size_t(s.n) * osz);
+        IGNIS_CUDA_CHECK(cudaMemcpy(all.data(), y.get(), all.size(), cudaMemcpyDeviceToHost));
+        for (int r : {0, s.m / 2, s.m - 1}) {
+          kernels::gemv_mma(t, out_t, dx.as<char>() + size_t(r) * s.k * dtype_size(t), dw.get(), y1.get(), 1, s.n, s.k,
+                            nullptr);
+          IGNIS_CUDA_CHECK(cudaMemcpy(one.data(), y1.get(), one.size(), cudaMemcpyDeviceToHost));
+          EXPECT_EQ(std::memcmp(one.data(), all.data() + size_t(r) * s.n * osz, one.size()), 0)
+              << what << ": row " << r << " alone differs from the launch of " << s.m << " rows";
+        }
+      }
+  cuda::DeviceBuffer a(4096 * 2, "a");
+  EXPECT_FALSE(kernels::gemv_mma_supported(DType::BF16, DType::BF16, a.get(), a.get(), 65, 64));
+  EXPECT_FALSE(kernels::gemv_mma_supported(DType::BF16, DType::BF16, a.get(), a.get(), 0, 64));
+  EXPECT_FALSE(kernels::gemv_mma_supported(DType::BF16, DType::BF16, a.get(), a.get(), 1, 48));
+  EXPECT_FALSE(kernels::gemv_mma_supported(DType::F32, DType::F32, a.get(), a.get(), 1, 64));
+  EXPECT_FALSE(kernels::gemv_mma_supported(DType::BF16, DType::F16, a.get(), a.get(), 1, 64));
+  EXPECT_FALSE(kernels::gemv_mma_supported(DType::BF16, DType::BF16, a.as<char>() + 2, a.get(), 1, 64));
+}
+
 TEST(GpuKernels, ArgmaxLogprob) {
   IGNIS_SKIP_WITHOUT_GPU();
   std::mt19937_64 rng(6);

@@ -5,6 +5,7 @@
 // CPU's accepted tokens, so the KV of rejected positions is rewritten by the next step on both
 // backends. Today CudaModel verifies through the host default (its logits and the host sampler);
 // a device implementation of the same contract must keep passing this test.
+#include <cstring>
 #include <random>
 
 #include "cuda/cuda_model.h"
@@ -231,6 +232,93 @@ TEST(GpuSpec, GreedyVerificationGraphsMatchEager) {
   // buckets 1, 4, 8 for each k: 9 graphs
   EXPECT_EQ(graphed.num_graphs() - graphs_before, 9);
   EXPECT_EQ(eager.num_graphs(), 0);
+}
+
+// Batch invariance (CudaModelOptions::batch_invariant): the logits of a verification pass of 1 + k tokens
+// per sequence are the same bits as decoding those tokens one step at a time, for k = 3, 8, 15 (one and
+// several attention decode tiles per sequence), 1 and 3 sequences, contexts that cross the 64-key splits,
+// the decode model on CUDA graphs and the verifying one eager (graphs off) and graphed. This is what
+// makes greedy speculative decoding on the GPU give the output of decoding without it.
+TEST(GpuSpec, BatchInvariantVerificationEqualsDecode) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  ModelConfig cfg = spec_config();
+  cfg.head_dim = 128;
+  const int V = cfg.vocab_size, bps = 16;
+  WeightStore ws = make_dummy_weights(cfg, 8);
+  cuda::CudaModelOptions o;
+  o.dtype = DType::BF16;
+  o.progress = false;
+  o.max_batch_size = 8;
+  o.max_num_tokens = 256;
+  o.batch_invariant = true;
+  cuda::CudaModel dec(cfg, ws, o), ver_graphed(cfg, ws, o);
+  o.cuda_graphs = false;
+  cuda::CudaModel ver_eager(cfg, ws, o);
+  for (cuda::CudaModel* m : {&dec, &ver_graphed, &ver_eager}) m->init_kv_cache(8 * bps, 16);
+  std::mt19937_64 rng(11);
+  int compared = 0;
+  for (int k : {3, 8, 15})
+    for (int nseq : {1, 3}) {
+      std::vector<int> ctx(static_cast<size_t>(nseq));
+      ForwardBatch pre;
+      for (int s = 0; s < nseq; ++s) {
+        ctx[size_t(s)] = 50 + 41 * s + k;  // 53 .. 147: the verified tokens cross a 64-key split
+        BatchSeq q;
+        q.num_tokens = ctx[size_t(s)];
+        for (int j = 0; j < bps; ++j) q.block_table.push_back(s * bps + j);
+        pre.seqs.push_back(q);
+        for (int t = 0; t < q.num_tokens; ++t) pre.tokens.push_back(int32_t(rng() % uint64_t(V)));
+      }
+      std::vector<std::vector<int32_t>> toks(static_cast<size_t>(nseq));
+      for (auto& tv : toks)
+        for (int t = 0; t <= k; ++t) tv.push_back(int32_t(rng() % uint64_t(V)));
+      std::vector<float> ignored, step;
+      // decode: one token per sequence and step; want[s][t] = its logits
+      dec.forward(pre, ignored);
+      std::vector<std::vector<std::vector<float>>> want(size_t(nseq), std::vector<std::vector<float>>(size_t(k + 1)));
+      for (int t = 0; t <= k; ++t) {
+        ForwardBatch b;
+        for (int s = 0; s < nseq; ++s) {
+          BatchSeq q;
+          q.num_cached = ctx[size_t(s)] + t;
+          q.num_tokens = 1;
+          for (int j = 0; j < bps; ++j) q.block_table.push_back(s * bps + j);
+          b.seqs.push_back(q);
+          b.tokens.push_back(toks[size_t(s)][size_t(t)]);
+        }
+        dec.forward(b, step);
+        ASSERT_EQ(step.size(), size_t(nseq) * V);
+        for (int s = 0; s < nseq; ++s)
+          want[size_t(s)][size_t(t)].assign(step.begin() + size_t(s) * V, step.begin() + size_t(s + 1) * V);
+      }
+      for (cuda::CudaModel* m : {&ver_graphed, &ver_eager}) {
+        m->forward(pre, ignored);
+        ForwardBatch b;
+        for (int s = 0; s < nseq; ++s) {
+          BatchSeq q;
+          q.num_cached = ctx[size_t(s)];
+          q.num_tokens = 1 + k;
+          q.num_draft = k;
+          q.all_logits = true;
+          for (int j = 0; j < bps; ++j) q.block_table.push_back(s * bps + j);
+          b.seqs.push_back(q);
+          b.tokens.insert(b.tokens.end(), toks[size_t(s)].begin(), toks[size_t(s)].end());
+        }
+        for (int rep = 0; rep < 3; ++rep) {  // graphed: eager run, capture, replay
+          m->forward(b, step);
+          ASSERT_EQ(step.size(), size_t(nseq) * (k + 1) * V);
+          for (int s = 0; s < nseq; ++s)
+            for (int t = 0; t <= k; ++t) {
+              const float* got = step.data() + (size_t(s) * (k + 1) + t) * V;
+              EXPECT_EQ(std::memcmp(got, want[size_t(s)][size_t(t)].data(), size_t(V) * sizeof(float)), 0)
+                  << (m == &ver_eager ? "eager" : "graphed") << " k " << k << " seqs " << nseq << " seq " << s
+                  << " token " << t << ": logit 0 " << got[0] << " vs " << want[size_t(s)][size_t(t)][0];
+              ++compared;
+            }
+        }
+      }
+    }
+  EXPECT_EQ(compared, 2 * 3 * (4 + 9 + 16) * (1 + 3));
 }
 
 }  // namespace
