@@ -26,7 +26,7 @@ void gemv(DType in, DType out, const void* x, const void* w, void* y, int m, int
 
 // The tensor-core GEMV for dense weights, 1-64 rows: the integer GEMV's kernel (int_gemv_impl.cuh) with
 // the weights' bf16 / fp16 pairs as its A fragments (16 output channels per block, mma.sync m16n8k16,
-// x padded to a multiple of 8 rows, split-k over 8 warps, fp32 accumulation). Row invariance: the same
+// x padded to a multiple of 8 rows, split-k over 16 warps, fp32 accumulation). Row invariance: the same
 // split of k at every m, so a row of y is the same bits whatever m is (a decode step of one token and
 // a speculative verification of several compute the same sums; CudaModelOptions::batch_invariant
 // relies on it). Bandwidth-bound at 1-16 rows; at 32-64 the x fragments make it slower than cuBLASLt.

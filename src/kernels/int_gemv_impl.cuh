@@ -126,12 +126,14 @@ struct GemvShape {
 // back with PDL; docs/PERF.md): 4 bits at 1-8 rows let the successor launch early (the four projections
 // 68.7 -> 61.8 us); 8 bits at 1-8 rows take 16-warp blocks of 2 units per iteration (101.6 -> 90.1 us).
 // Prefetching a second register set, 4-warp blocks and more blocks per SM were slower or equal.
-// 16 bits (dense, kernels/gemv.h gemv_mma): 8 warps at every row count, so that a row's sum does not
+// 16 bits (dense, kernels/gemv.h gemv_mma): 16 warps at every row count, so that a row's sum does not
 // depend on how many rows share the launch (the warps' split of the units is the only order that could
-// change; units per iteration and blocks per SM do not reorder a sum).
+// change; units per iteration and blocks per SM do not reorder a sum). From the probe (H100, 2026-12-07,
+// m = 1, qkv + o + gate_up + down): 16, 2, 2 152.5 us against 165.3 for 8, 4, 2 + trigger; 16 rows 165.3
+// against 182.6.
 template <int kBits, int kNt>
 using DefaultShape = std::conditional_t<
-    kBits == 16, GemvShape<8, kNt <= 2 ? 4 : 2, kNt <= 2 ? 2 : 1, false, kNt <= 2>,
+    kBits == 16, GemvShape<16, kNt <= 2 ? 2 : 1, kNt <= 2 ? 2 : 1, false, false>,
     std::conditional_t<kNt == 1, std::conditional_t<kBits == 4, GemvShape<8, 4, 2, false, true>,
                                                     GemvShape<16, 2, 2, false, false>>,
                        GemvShape<kWarps, kNt <= 2 ? 4 : 2, kNt <= 2 ? 2 : 1, false, false>>>;
@@ -146,7 +148,10 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
   constexpr int kW = S::kWarps, kU = S::kUnroll;
   constexpr int kUnit = kBits == 4 ? 128 : kBits == 8 ? 64 : 32;  // columns per unit: 64 bytes per row
   constexpr int kSteps = kUnit / 16;           // mma k steps per unit
-  __shared__ float red[kNt * 4][kW][32];        // the warps' partial tiles, by accumulator register
+  // the warps' partial tiles, by accumulator register, kRedNt column tiles per round (32 KB at most)
+  constexpr int kRedNt = kNt < 8192 / (4 * kW * 32) ? kNt : 8192 / (4 * kW * 32);
+  static_assert(kRedNt >= 1 && kNt % kRedNt == 0, "reduction rounds");
+  __shared__ float red[kRedNt * 4][kW][32];
   if constexpr (S::kTrigger) pdl_launch_dependents();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
@@ -246,19 +251,23 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
     }
   }
 #pragma unroll
-  for (int ct = 0; ct < kNt; ++ct)
+  for (int c0 = 0; c0 < kNt; c0 += kRedNt) {
+    if (c0 > 0) __syncthreads();  // the previous round's sums are read
 #pragma unroll
-    for (int i = 0; i < 4; ++i) red[ct * 4 + i][warp][lane] = acc[ct][i];
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < kTileRows * 8 * kNt; idx += 32 * kW) {
-    // Output (tile row r, batch b = 8 ct + bb) sits in lane (r % 8) * 4 + bb / 2, register (r / 8) * 2 + bb % 2.
-    const int r = idx & 15, b = idx >> 4, ct = b >> 3, bb = b & 7;
-    const int src = (r & 7) * 4 + (bb >> 1), reg = ct * 4 + (r >> 3) * 2 + (bb & 1);
-    float s = 0.0f;
+    for (int ct = 0; ct < kRedNt; ++ct)
 #pragma unroll
-    for (int wi = 0; wi < kW; ++wi) s += red[reg][wi][src];
-    const int row = row0 + r;
-    if (b < m && row < n) y[size_t(b) * n + row] = from_f<TO>(s);
+      for (int i = 0; i < 4; ++i) red[ct * 4 + i][warp][lane] = acc[c0 + ct][i];
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < kTileRows * 8 * kRedNt; idx += 32 * kW) {
+      // Output (tile row r, batch b = 8 ct + bb) sits in lane (r % 8) * 4 + bb / 2, register (r / 8) * 2 + bb % 2.
+      const int r = idx & 15, bl = idx >> 4, ct = bl >> 3, bb = bl & 7, b = 8 * c0 + bl;
+      const int src = (r & 7) * 4 + (bb >> 1), reg = ct * 4 + (r >> 3) * 2 + (bb & 1);
+      float s = 0.0f;
+#pragma unroll
+      for (int wi = 0; wi < kW; ++wi) s += red[reg][wi][src];
+      const int row = row0 + r;
+      if (b < m && row < n) y[size_t(b) * n + row] = from_f<TO>(s);
+    }
   }
 }
 

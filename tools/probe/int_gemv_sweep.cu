@@ -1,6 +1,6 @@
 // Probe (issue 17 item 4): the integer GEMV's launch shapes (kernels/int_gemv_impl.cuh GemvShape: warps
 // per block, units per iteration, blocks per SM, prefetch, early PDL trigger) timed against the first
-// shape of each row count (the default until 2026-12-07) on the 8B projections, bf16 activations, 4 and 8 bits, group 128 with zero points, weights rotating
+// shape of each row count (the default until 2026-12-07) on the 8B projections, bf16 activations, 4 and 8 bits, group 128 with zero points, and dense bf16 weights (16 bits: gemv_mma; the 16-row shapes must keep the 1-row warp count, batch invariance), weights rotating
 // beyond the L2, back to back with PDL as ignis_gemm_bench does. Each variant's output is compared with
 // that first shape's (only the split-k summation order differs). The FP8 GEMV's shapes likewise. Standalone:
 //   nvcc -O3 -std=c++20 -arch=sm_90a -I src tools/probe/int_gemv_sweep.cu -o build-gpu/int_gemv_sweep
@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -40,13 +41,14 @@ using Launch = void (*)(const void*, const uint32_t*, const uint32_t*, void*, in
 struct Variant {
   const char* name;
   int m;  // rows of x: 8 per column tile of the instantiation
-  Launch l4, l8;
+  Launch l4, l8, l16;  // 16: dense bf16 weights (kernels/gemv.h gemv_mma)
 };
 
 template <int W, int U, int B, bool P, bool Tr, int Nt = 1>
 Variant variant(const char* name) {
   using S = GemvShape<W, U, B, P, Tr>;
-  return {name, Nt == 1 ? 1 : 8 * Nt, &launch_gemv_tiles<T, 4, Nt, S>, &launch_gemv_tiles<T, 8, Nt, S>};
+  return {name, Nt == 1 ? 1 : 8 * Nt, &launch_gemv_tiles<T, 4, Nt, S>, &launch_gemv_tiles<T, 8, Nt, S>,
+          &launch_gemv_tiles<T, 16, Nt, S>};
 }
 
 using Fp8Launch = void (*)(const uint8_t*, const float*, const uint8_t*, const float*, T*, int, int, int, cudaStream_t,
@@ -127,6 +129,14 @@ int main(int argc, char** argv) {
       variant<16, 2, 2, true, false>("w16u2b2 pf"),        variant<16, 1, 2, true, false>("w16u1b2 pf"),
       variant<8, 1, 4, true, false>("w8u1b4 pf"),          variant<8, 2, 4, true, true>("w8u2b4 pf trig"),
       variant<16, 2, 2, true, true>("w16u2b2 pf trig"),    variant<4, 2, 8, true, true>("w4u2b8 pf trig"),
+      variant<8, 8, 1, false, true>("w8u8b1 trig"),        variant<8, 8, 2, false, true>("w8u8b2 trig"),
+      variant<16, 4, 1, false, true>("w16u4b1 trig"),      variant<16, 2, 2, false, true>("w16u2b2 trig"),
+      variant<8, 2, 4, false, true>("w8u2b4 trig"),        variant<4, 8, 4, false, true>("w4u8b4 trig"),
+      variant<16, 4, 2, false, true>("w16u4b2 trig"),      variant<8, 4, 3, false, true>("w8u4b3 trig"),
+      // 16 rows (dense only): the first is the default (at 1 row: w16u2b2)
+      variant<16, 2, 2, false, false, 2>("nt2 w16u2b2 (dflt)"), variant<16, 2, 2, false, true, 2>("nt2 w16u2b2 trig"),
+      variant<8, 4, 2, false, true, 2>("nt2 w8u4b2 trig"),
+      variant<8, 8, 1, false, true, 2>("nt2 w8u8b1 trig"), variant<16, 4, 1, false, true, 2>("nt2 w16u4b1 trig"),
       // 32 and 64 rows: the first of each set is the default
       variant<8, 2, 1, false, false, 4>("nt4 w8u2b1 (dflt)"), variant<8, 2, 2, false, false, 4>("nt4 w8u2b2"),
       variant<8, 1, 2, true, false, 4>("nt4 w8u1b2 pf"),     variant<4, 2, 2, false, false, 4>("nt4 w4u2b2"),
@@ -136,7 +146,8 @@ int main(int argc, char** argv) {
       variant<4, 1, 2, true, false, 8>("nt8 w4u1b2 pf"),     variant<16, 1, 1, false, false, 8>("nt8 w16u1b1"),
   };
   struct Shape { const char* name; int n, k; };
-  const Shape shapes[] = {{"qkv", 6144, 4096}, {"o", 4096, 4096}, {"gate_up", 28672, 4096}, {"down", 4096, 14336}};
+  const Shape shapes[] = {{"qkv", 6144, 4096}, {"o", 4096, 4096}, {"gate_up", 28672, 4096}, {"down", 4096, 14336},
+                          {"lm_head", 128256, 4096}};
   std::mt19937_64 rng(7);
   std::printf("%-8s %-4s %-18s %9s %9s %7s %9s\n", "shape", "bits", "variant", "us", "GB/s", "%copy", "maxdiff");
   for (const auto& sh : shapes) {
@@ -157,12 +168,13 @@ int main(int argc, char** argv) {
       }
       IGNIS_CUDA_CHECK(cudaMemcpy(x, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice));
     }
-    for (int bits : {4, 8}) {
-      const size_t qbytes = nk * bits / 8, mbytes = nk / kGroup * 4, per = qbytes + mbytes;
+    for (int bits : {4, 8, 16}) {
+      if (bits != 16 && sh.n > 100000) continue;  // the lm_head stays dense
+      const size_t qbytes = nk * bits / 8, mbytes = bits == 16 ? 0 : nk / kGroup * 4, per = qbytes + mbytes;
       const int copies = int(std::max<size_t>(2, ((size_t(640) << 20) + per - 1) / per));
       std::vector<uint32_t> hq(per / 4 * copies);
-      for (auto& v : hq) v = uint32_t(rng());
-      for (int c = 0; c < copies; ++c) {
+      for (auto& v : hq) v = bits == 16 ? (uint32_t(rng()) & 0x807F807Fu) | 0x3C003C00u : uint32_t(rng());  // finite bf16 pairs
+      for (int c = 0; c < copies && bits != 16; ++c) {
         uint32_t* mt = hq.data() + per / 4 * c + qbytes / 4;
         for (size_t i = 0; i < mbytes / 4; ++i) {
           const float sc = 0.005f + 0.01f * float(rng() % 1000) / 1000.0f;
@@ -175,9 +187,10 @@ int main(int argc, char** argv) {
       std::vector<uint16_t> ref(size_t(kMaxM) * sh.n), out(ref.size());
       for (size_t vi = 0; vi < sizeof(vars) / sizeof(vars[0]); ++vi) {
         const int m = vars[vi].m;
-        if (bits == 8 && m > 1) continue;
+        const bool nt2 = std::strncmp(vars[vi].name, "nt2", 3) == 0;
+        if ((bits == 8 && m > 1) || (bits == 16 && m > 1 && !nt2) || (bits != 16 && nt2)) continue;
         const bool first = vi == 0 || vars[vi - 1].m != m;  // the default of this m
-        const Launch l = bits == 4 ? vars[vi].l4 : vars[vi].l8;
+        const Launch l = bits == 4 ? vars[vi].l4 : bits == 8 ? vars[vi].l8 : vars[vi].l16;
         l(x, dq, dq + qbytes / 4, first ? y0 : y, m, sh.n, sh.k, kGroup, st, true);
         IGNIS_CUDA_CHECK(cudaStreamSynchronize(st));
         IGNIS_CUDA_CHECK(cudaMemcpy((first ? ref : out).data(), first ? y0 : y, size_t(m) * sh.n * 2,
