@@ -9,7 +9,8 @@
 #   bench/gpu/run_spec.sh BIN_DIR OUT_DIR [STEP...]
 # Steps (default: draft ngram): draft = --speculative-model models/demo-draft --num-speculative-tokens 8
 # (the policy adapts K); ngram = the edit workload with --speculative ngram --num-speculative-tokens 8.
-# Suffix +inv adds --batch-invariant (both runs of the step), e.g. draft+inv.
+# Suffix +inv adds --batch-invariant (both runs of the step), e.g. draft+inv. proof = the fixture's check:
+# held-out perplexity of models/demo and of the fixture (`ignis eval --device cuda --ctx 512`), within 0.1%.
 # Env: FIXTURE (default /tmp/demo-8b), N (prompts, default 8), DATA (folder of code.jsonl / edit.jsonl,
 # written there from models/demo when absent; default OUT_DIR).
 set -uo pipefail
@@ -41,6 +42,18 @@ PY
 fi
 for step in "${STEPS[@]}"; do
   s=${step%%+*}
+  if [ "$s" = proof ]; then
+    for m in models/demo "$FIXTURE"; do
+      timeout 300 "$IGNIS" eval --model "$m" --device cuda --text models/demo/heldout.txt --ctx 512 --json \
+        > "$OUT/eval-$(basename "$m").json" 2>/dev/null
+    done
+    python3 - "$OUT/eval-demo.json" "$OUT/eval-$(basename "$FIXTURE").json" <<'PY'
+import json, sys
+a, b = (json.loads(open(f).read().strip().splitlines()[-1])["perplexity"] for f in sys.argv[1:3])
+print(f"== proof: perplexity demo {a:.4f}, fixture {b:.4f}, {100 * abs(b - a) / a:.3f}% apart (<= 0.1%: {abs(b - a) <= 1e-3 * a})")
+PY
+    continue
+  fi
   extra=()
   [[ $step == *+inv* ]] && extra+=(--batch-invariant)
   case $s in
