@@ -61,8 +61,9 @@ struct CudaModelOptions {
   // speculative decoding reproduces decoding without it exactly on the GPU. bf16 / fp16 projections of
   // 1..64 rows run on kernels::gemv_mma (one split of k at every row count; passes of more tokens take
   // cuBLASLt, whose kernels change with M: not invariant), and such passes tile attention in decode tiles
-  // (kernels::attention_decode_tile) with key splits at fixed multiples of split_keys() and at least two
-  // splits, so a query's softmax runs over the same key ranges in the same order in either pass.
+  // (kernels::attention_decode_tile) with key splits at fixed multiples of
+  // kernels::attention_invariant_split_keys(max_model_len) and at least two splits, so a query's softmax
+  // runs over the same key ranges in the same order in either pass.
   bool batch_invariant = false;
   kernels::AttentionImpl attention = kernels::AttentionImpl::Wgmma;
 };
@@ -211,10 +212,9 @@ class CudaModel : public Model {
   void run_pass(const Pass& p, bool greedy);
   void validate(const ForwardBatch& batch) const;
   void sample_greedy(const ForwardBatch& batch, const std::vector<RowSampling>& rows, std::vector<RowSample>& out);
-  // y (m, n) = x (m, k) . w (n, k)^T in the compute dtype (y in `out`): the GEMV kernel for
-  // m <= kernels::kGemvPreferredMaxM, cuBLASLt otherwise.
-  // Dense bf16 / fp16 products of m rows: kernels::gemv_mma (batch_invariant at 1..64 rows, or up to
-  // gemv_mma_rows), kernels::gemv (1..kGemvPreferredMaxM rows), cuBLASLt otherwise.
+  // y (m, n) = x (m, k) . w (n, k)^T in the compute dtype (y in `out`), on the kernel dense_path picks:
+  // kernels::gemv_mma (batch_invariant at 1..64 rows, or up to gemv_mma_rows), kernels::gemv
+  // (1..kGemvPreferredMaxM rows), cuBLASLt otherwise.
   enum class DensePath { GemvMma, Gemv, Gemm };
   DensePath dense_path(int m, DType out, const void* x, const void* w, int k) const;
   void linear(const void* x, const void* w, void* y, int m, int n, int k, DType out);

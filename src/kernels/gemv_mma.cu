@@ -9,16 +9,10 @@
 namespace ignis::kernels {
 
 namespace {
-using int_gemv_detail::DefaultShape;
-using int_gemv_detail::launch_gemv_tiles;
-
 template <class T, class TO>
 void launch(const void* x, const void* w, void* y, int m, int n, int k, cudaStream_t s, bool pdl) {
-  const auto* q = static_cast<const uint32_t*>(w);
-  if (m <= 8) launch_gemv_tiles<T, 16, 1, DefaultShape<16, 1>, TO>(x, q, nullptr, y, m, n, k, k, s, pdl);
-  else if (m <= 16) launch_gemv_tiles<T, 16, 2, DefaultShape<16, 2>, TO>(x, q, nullptr, y, m, n, k, k, s, pdl);
-  else if (m <= 32) launch_gemv_tiles<T, 16, 4, DefaultShape<16, 4>, TO>(x, q, nullptr, y, m, n, k, k, s, pdl);
-  else launch_gemv_tiles<T, 16, 8, DefaultShape<16, 8>, TO>(x, q, nullptr, y, m, n, k, k, s, pdl);
+  // no metadata: the group argument is unused at 16 bits
+  int_gemv_detail::launch_gemv<T, 16, TO>(x, static_cast<const uint32_t*>(w), nullptr, y, m, n, k, k, s, pdl);
 }
 }  // namespace
 

@@ -308,13 +308,15 @@ void launch_gemv_tiles(const void* x, const uint32_t* q, const uint32_t* meta, v
              static_cast<TO*>(y), m, n, k, group);
 }
 
-template <class T, int kBits>
+// m rows on the column-tile count that takes them, each on its default shape; TO: y's dtype (16 bits: T or
+// fp32; integer weights: T).
+template <class T, int kBits, class TO = T>
 void launch_gemv(const void* x, const uint32_t* q, const uint32_t* meta, void* y, int m, int n, int k, int group,
                  cudaStream_t s, bool pdl) {
-  if (m <= 8) launch_gemv_tiles<T, kBits, 1>(x, q, meta, y, m, n, k, group, s, pdl);
-  else if (m <= 16) launch_gemv_tiles<T, kBits, 2>(x, q, meta, y, m, n, k, group, s, pdl);
-  else if (m <= 32) launch_gemv_tiles<T, kBits, 4>(x, q, meta, y, m, n, k, group, s, pdl);
-  else launch_gemv_tiles<T, kBits, 8>(x, q, meta, y, m, n, k, group, s, pdl);
+  if (m <= 8) launch_gemv_tiles<T, kBits, 1, DefaultShape<kBits, 1>, TO>(x, q, meta, y, m, n, k, group, s, pdl);
+  else if (m <= 16) launch_gemv_tiles<T, kBits, 2, DefaultShape<kBits, 2>, TO>(x, q, meta, y, m, n, k, group, s, pdl);
+  else if (m <= 32) launch_gemv_tiles<T, kBits, 4, DefaultShape<kBits, 4>, TO>(x, q, meta, y, m, n, k, group, s, pdl);
+  else launch_gemv_tiles<T, kBits, 8, DefaultShape<kBits, 8>, TO>(x, q, meta, y, m, n, k, group, s, pdl);
 }
 
 template <class T, int kBits>

@@ -33,6 +33,16 @@ ModelConfig spec_config() {
   return c;
 }
 
+// Options of the bf16 models of the graph and invariance tests (up to 8 sequences per pass).
+cuda::CudaModelOptions bf16_options(int max_num_tokens) {
+  cuda::CudaModelOptions o;
+  o.dtype = DType::BF16;
+  o.progress = false;
+  o.max_batch_size = 8;
+  o.max_num_tokens = max_num_tokens;
+  return o;
+}
+
 TEST(GpuSpec, VerificationRowsMatchTheCpuReference) {
   IGNIS_SKIP_WITHOUT_GPU();
   const ModelConfig cfg = spec_config();
@@ -167,11 +177,7 @@ TEST(GpuSpec, GreedyVerificationGraphsMatchEager) {
   cfg.head_dim = 128;
   const int V = cfg.vocab_size, bps = 16;
   WeightStore ws = make_dummy_weights(cfg, 6);
-  cuda::CudaModelOptions o;
-  o.dtype = DType::BF16;
-  o.progress = false;
-  o.max_batch_size = 8;
-  o.max_num_tokens = 128;
+  cuda::CudaModelOptions o = bf16_options(128);
   cuda::CudaModel graphed(cfg, ws, o);
   o.cuda_graphs = false;
   cuda::CudaModel eager(cfg, ws, o);
@@ -245,11 +251,7 @@ TEST(GpuSpec, BatchInvariantVerificationEqualsDecode) {
   cfg.head_dim = 128;
   const int V = cfg.vocab_size, bps = 16;
   WeightStore ws = make_dummy_weights(cfg, 8);
-  cuda::CudaModelOptions o;
-  o.dtype = DType::BF16;
-  o.progress = false;
-  o.max_batch_size = 8;
-  o.max_num_tokens = 256;
+  cuda::CudaModelOptions o = bf16_options(256);
   o.batch_invariant = true;
   cuda::CudaModel dec(cfg, ws, o), ver_graphed(cfg, ws, o);
   o.cuda_graphs = false;
