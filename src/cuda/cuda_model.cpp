@@ -114,10 +114,11 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
   // Batch invariance: pieces of decode / verification size in decode tiles (one kernel for their
   // queries whatever the pass holds), the key splits at fixed positions (below).
   const int tq_small = std::min(tq_any, std::max(1, kernels::kDecodeTileRows / G));
+  Pass p;
   auto tile_tokens = [&](int num_tokens) {
+    if (p.tree_path) return 1;  // a path per token
     return opt_.batch_invariant && num_tokens <= kMaxGraphTokens ? tq_small : tq_any;
   };
-  Pass p;
   // Graphed steps: every piece one decode token, or every piece the same 2..kMaxGraphTokens tokens with
   // all their logits (speculative verification: the last token and k proposals, or a token tree), in
   // ceil(per / tq) attention tiles each (padding sequences too, so the launch shape is the key's).
@@ -132,6 +133,14 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
     p.tree_words = std::max(p.tree_words, (s.num_tokens + 31) / 32);
     // a graph bakes tree_words in: only whole trees (their words follow from per, a key part) are graphed
     if (pc.num_tokens != s.num_tokens) decode = false;
+  }
+  // Batch invariance for trees: one-token decode tiles that read each token's ancestors by depth, so its
+  // keys are summed as in a decode step of the token (mma kernels, trees of up to kMaxGraphTokens tokens).
+  if (opt_.batch_invariant && p.tree_words > 0 && G <= kernels::kDecodeTileRows &&
+      attention_impl_ != kernels::AttentionImpl::Simple &&
+      kernels::attention_mma_supported(G, cfg_.head_dim, dtype_, kv_dtype_)) {
+    p.tree_path = true;
+    for (auto& pc : pieces) p.tree_path = p.tree_path && pc.num_tokens <= kMaxGraphTokens;
   }
   if (decode) {
     p.graph = true;
@@ -182,7 +191,7 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
       else if (pc.all_hidden)
         hidden_only_.push_back(T + t);
     }
-    if (p.tree_words > 0) stage_tree(s, pc, T, p.tree_words);
+    if (p.tree_words > 0) stage_tree(s, pc, T, p.tree_words, p.tree_path);
     if (cfg_.fusion.enabled)  // the piece's rows of the sequence's features (validate: not null)
       std::memcpy(h_features_.as<float>() + size_t(T) * cfg_.hidden_size,
                   s.features + size_t(pc.num_cached - s.num_cached) * cfg_.hidden_size,
@@ -257,6 +266,9 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
     IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_tree_begin_.get(), h_tree_begin_.as<int32_t>(), T * 4, cudaMemcpyHostToDevice, stream_));
     IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_tree_mask_.get(), h_tree_mask_.as<uint32_t>(), size_t(T) * p.tree_words * 4,
                                      cudaMemcpyHostToDevice, stream_));
+    if (p.tree_path)
+      IGNIS_CUDA_CHECK(cudaMemcpyAsync(d_tree_path_.get(), h_tree_path_.as<int32_t>(), size_t(T) * kMaxGraphTokens * 4,
+                                       cudaMemcpyHostToDevice, stream_));
   }
   IGNIS_CUDA_CHECK(cudaMemcpy2DAsync(d_block_tables_.get(), size_t(max_blocks_per_seq_) * 4, bt, size_t(W) * 4,
                                      size_t(W) * 4, pieces.size(), cudaMemcpyHostToDevice, stream_));
@@ -267,7 +279,7 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
 // depth: overwrites what stage_pass wrote), attention's KV slot positions, tree roots and mask rows
 // (a chain's tokens: no tree, INT32_MAX). A piece may be part of a tree that spans passes: depths
 // and masks are those of the whole tree.
-void CudaModel::stage_tree(const BatchSeq& s, const Piece& pc, int T0, int words) {
+void CudaModel::stage_tree(const BatchSeq& s, const Piece& pc, int T0, int words, bool path) {
   auto* pos = h_positions_.as<int32_t>();
   auto* apos = h_attn_positions_.as<int32_t>();
   auto* begin = h_tree_begin_.as<int32_t>();
@@ -295,6 +307,10 @@ void CudaModel::stage_tree(const BatchSeq& s, const Piece& pc, int T0, int words
     pos[T0 + t] = s.num_cached + tree_depth_[size_t(node)];
     begin[T0 + t] = s.num_cached;
     std::copy_n(tree_rows_.data() + size_t(node) * words, words, mask + size_t(T0 + t) * words);
+    if (path) {  // the node's ancestors' KV positions by depth, root first, the node last
+      int32_t* row = h_tree_path_.as<int32_t>() + size_t(T0 + t) * kMaxGraphTokens;
+      for (int a = node; a >= 0; a = s.tree_parent[size_t(a)]) row[tree_depth_[size_t(a)]] = s.num_cached + a;
+    }
   }
 }
 
@@ -375,11 +391,16 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     aa.v_cache = vc;
     aa.block_tables = d_block_tables_.as<int32_t>();
     aa.bt_stride = max_blocks_per_seq_;
-    aa.positions = (p.tree_words > 0 ? d_attn_positions_ : d_positions_).as<int32_t>();
+    aa.positions = (p.tree_words > 0 && !p.tree_path ? d_attn_positions_ : d_positions_).as<int32_t>();
     if (p.tree_words > 0) {
       aa.tree_begin = d_tree_begin_.as<int32_t>();
-      aa.tree_mask = d_tree_mask_.as<uint32_t>();
-      aa.tree_words = p.tree_words;
+      if (p.tree_path) {
+        aa.tree_path = d_tree_path_.as<int32_t>();
+        aa.tree_path_stride = kMaxGraphTokens;
+      } else {
+        aa.tree_mask = d_tree_mask_.as<uint32_t>();
+        aa.tree_words = p.tree_words;
+      }
     }
     aa.tiles = d_tiles_.as<kernels::AttentionTile>();
     aa.num_tiles = p.num_tiles;

@@ -182,6 +182,7 @@ class CudaModel : public Model {
     int per_seq = 1;  // graphed passes: tokens of every sequence (1 = decode; 1 + k = verification)
     int tree_words = 0;  // > 0: the pass has token trees (PagedAttentionArgs::tree_words)
     int split_keys = 0;  // PagedAttentionArgs::split_keys (batch_invariant: split_keys_)
+    bool tree_path = false;  // trees by path (PagedAttentionArgs::tree_path; batch_invariant), one-token tiles
   };
   // Largest per-sequence token count of a graphed pass (verification of up to 63 proposals or tree nodes).
   static constexpr int kMaxGraphTokens = 64;
@@ -207,7 +208,7 @@ class CudaModel : public Model {
   // Each gathered row's place among the batch's hidden rows (hidden_dst_, appended pass by pass).
   void copy_hidden_rows(size_t rows);
   Pass stage_pass(const ForwardBatch& batch, const std::vector<Piece>& pieces);
-  void stage_tree(const BatchSeq& s, const Piece& pc, int T0, int words);
+  void stage_tree(const BatchSeq& s, const Piece& pc, int T0, int words, bool path);
   void enqueue_pass(const Pass& p, bool argmax);
   void run_pass(const Pass& p, bool greedy);
   void validate(const ForwardBatch& batch) const;
@@ -271,6 +272,9 @@ class CudaModel : public Model {
   // Tree passes only: attention's KV slot positions (d_positions_ holds RoPE's), tree roots and masks.
   DeviceBuffer d_attn_positions_, d_tree_begin_, d_tree_mask_;
   PinnedBuffer h_attn_positions_, h_tree_begin_, h_tree_mask_;
+  // batch_invariant: each tree token's ancestors' KV positions by depth (kMaxGraphTokens per token)
+  DeviceBuffer d_tree_path_;
+  PinnedBuffer h_tree_path_;
   std::vector<int32_t> tree_depth_;   // stage_pass scratch: one tree's node depths
   std::vector<uint32_t> tree_rows_;   // and mask rows (kMaxTreeWords per node)
   int h_bt_width_ = 0;  // columns staged in h_block_tables_ for the current pass

@@ -410,6 +410,10 @@ void CudaModel::allocate_activations() {
   h_attn_positions_ = PinnedBuffer(T * 4);
   h_tree_begin_ = PinnedBuffer(T * 4);
   h_tree_mask_ = PinnedBuffer(size_t(T) * kMaxTreeWords * 4);
+  if (opt_.batch_invariant) {
+    d_tree_path_ = DeviceBuffer(size_t(T) * kMaxGraphTokens * 4, "step tree paths");
+    h_tree_path_ = PinnedBuffer(size_t(T) * kMaxGraphTokens * 4);
+  }
   if (cfg_.fusion.enabled) {  // the fused input rows, and each pass's features (fp32)
     fusion_in_ = DeviceBuffer(T * 2 * H * es, "fusion fc input (max_num_tokens, 2 * hidden)");
     d_features_ = DeviceBuffer(T * H * 4, "step features (max_num_tokens, hidden) fp32");

@@ -380,6 +380,11 @@ void paged_attention(const PagedAttentionArgs& args, cudaStream_t stream) {
                                                std::to_string(kMaxSplits));
   IGNIS_KCHECK(!a.tree_mask || (a.tree_begin && a.tree_words >= 1),
                "attention: a tree mask needs tree_begin and tree_words >= 1");
+  IGNIS_KCHECK(!a.tree_path || (a.tree_begin && !a.tree_mask && a.tree_path_stride >= 1 &&
+                                a.impl != AttentionImpl::Simple &&
+                                int64_t(a.num_tokens) * (a.num_heads / a.num_kv_heads) <=
+                                    int64_t(kDecodeTileRows) * a.num_tiles),
+               "attention: tree paths need tree_begin, no tree mask, a stride and one-token decode tiles (mma kernels)");
   const bool fp8 = attention_kv_fp8(a.kv_dtype);
   // The kernels see the effective arguments: k_scale folded into the softmax scale, v_scale applied to
   // the output (both 1 for a cache of the compute dtype, which leaves that path's arithmetic unchanged).
@@ -403,6 +408,7 @@ void paged_attention(const PagedAttentionArgs& args, cudaStream_t stream) {
   const int G = a.num_heads / a.num_kv_heads;
   const bool mma = a.impl != AttentionImpl::Simple &&
                    paged_attention_mma(e, attention_wgmma_active(a.impl, G, a.head_dim, a.dtype, a.kv_dtype), stream);
+  IGNIS_KCHECK(mma || !a.tree_path, "attention: tree paths need the mma kernels (head_dim 64 / 128, aligned)");
   IGNIS_DISPATCH_FLOAT(a.dtype, T, {
     if (!mma) {
       if constexpr (std::is_same_v<T, float>) {

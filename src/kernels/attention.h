@@ -88,6 +88,14 @@ struct PagedAttentionArgs {
   const int32_t* tree_begin = nullptr;
   const uint32_t* tree_mask = nullptr;
   int tree_words = 0;
+  // Tree verification by path instead of a mask (batch invariance: a tree token's attention then sums its
+  // keys in the order a decode step of that token would): positions are the tokens' logical positions
+  // (root position + depth), tree_mask is null, every tile holds one token and is a decode tile, and for
+  // a tree token t (tree_begin[t] != INT32_MAX) key p >= tree_begin[t] is read from cache position
+  // tree_path[t * tree_path_stride + p - tree_begin[t]] (its ancestor at depth p - tree_begin[t], itself
+  // last). Only the split-keys decode kernel reads it (paged_attention refuses other launches).
+  const int32_t* tree_path = nullptr;
+  int tree_path_stride = 0;
   float scale = 0.0f;           // usually 1/sqrt(head_dim)
   int num_splits = 1;
   // > 0: split s covers keys [s * split_keys, (s + 1) * split_keys) (a multiple of 64; num_splits * split_keys

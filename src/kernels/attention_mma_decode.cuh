@@ -68,11 +68,11 @@ __device__ __forceinline__ void decode_pass(const PagedAttentionArgs& a, const A
 
   // Cache slot of this lane's key (lane % 16 of the warp's 16) in chunk c; -1 = masked / absent.
   const int key0 = kb + warp * kWarpKeys + (lane & 15);
+  const TreePath path = tree_path(a.tree_path, a.tree_path_stride, a.tree_begin, tile.token_begin, tile.num_tokens);
   auto slot_of = [&](int c) -> int {
     const int p = key0 + c * kChunk;
     if (c >= num_chunks || p >= ke) return -1;
-    const int blk = bt[p / a.block_size];
-    return blk >= 0 ? blk * a.block_size + p % a.block_size : -1;
+    return key_slot(bt, a.block_size, p, path);
   };
   // The warp's 16 rows of `src` for a chunk (slots in lanes 0..15) -> ring buffer `buf`; one group.
   auto issue = [&](int buf, const T* src, int sl, bool live) {
@@ -305,11 +305,11 @@ __device__ __forceinline__ void decode_pass_fp8(const PagedAttentionArgs& a, con
 
   // Cache slot of this lane's key (lane % 16 of the warp's 16) in chunk c; -1 = masked / absent.
   const int key0 = kb + warp * kWarpKeys + (lane & 15);
+  const TreePath path = tree_path(a.tree_path, a.tree_path_stride, a.tree_begin, tile.token_begin, tile.num_tokens);
   auto slot_of = [&](int c) -> int {
     const int p = key0 + c * kChunk;
     if (c >= num_chunks || p >= ke) return -1;
-    const int blk = bt[p / a.block_size];
-    return blk >= 0 ? blk * a.block_size + p % a.block_size : -1;
+    return key_slot(bt, a.block_size, p, path);
   };
   // The warp's 16 rows of codes of `src` for a chunk (slots in lanes 0..15) -> buffer `buf`; one group.
   auto issue = [&](int buf, const uint8_t* src, int sl, bool live) {

@@ -99,6 +99,28 @@ __device__ __forceinline__ KeyRange split_key_range(int pos_first, int num_token
   return {kb, min(key_end, kb + per_split)};
 }
 
+// Tree verification by path (PagedAttentionArgs::tree_path; one-token decode tiles): the tile token's keys
+// from its tree root on are its ancestors by depth, key p >= begin at KV position path[p - begin].
+struct TreePath {
+  const int32_t* path = nullptr;
+  int begin = INT_MAX;
+};
+__device__ __forceinline__ TreePath tree_path(const int32_t* paths, int stride, const int32_t* tree_begin, int token,
+                                              int num_tokens) {
+  TreePath r;
+  if (paths && num_tokens == 1) {
+    r.begin = tree_begin[token];
+    r.path = paths + size_t(token) * stride;
+  }
+  return r;
+}
+// The cache slot of a tile's key p (its position, or with a path its ancestor's), -1 for a released block.
+__device__ __forceinline__ int key_slot(const int32_t* bt, int block_size, int p, const TreePath& path) {
+  const int q = p >= path.begin ? path.path[p - path.begin] : p;
+  const int blk = bt[q / block_size];
+  return blk >= 0 ? blk * block_size + q % block_size : -1;
+}
+
 // Tree verification (PagedAttentionArgs::tree_begin / tree_mask): one query row's view of its tree.
 // begin INT_MAX (no tree, or a padding row): every key before the row's own slot is visible.
 struct TreeRow {

@@ -44,6 +44,10 @@ template <int N> __device__ __forceinline__ void wait() {
 // Makes this thread's ordinary shared-memory writes (stores, cp.async) visible to the async proxy
 // (wgmma operand reads); put it before the barrier that publishes them.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// Named barrier `id` (1..15; 0 is __syncthreads') over `count` threads (a multiple of 32), e.g. one warpgroup.
+__device__ __forceinline__ void named_barrier_sync(int id, int count) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+}
 // mbarrier (shared memory, 8 bytes, 8-byte aligned) for producer/consumer hand-offs.
 __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
@@ -176,51 +180,51 @@ __device__ __forceinline__ void mma_m64n128k16_rs(float (&d)[16][4], const uint3
   }
 }
 
-#define IGNIS_WGMMA_RS_KMAJOR_M64N32K16(TY) \
+#define IGNIS_WGMMA_SS_M64N32K16(TY) \
   asm volatile( \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %21, 0;\n" \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n" \
       "wgmma.mma_async.sync.aligned.m64n32k16.f32." TY "." TY " {" \
       "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15" \
-      "}, {%16, %17, %18, %19}, %20, p, 1, 1, 0;\n}\n" \
+      "}, %16, %17, p, 1, 1, 0, 0;\n}\n" \
       : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), \
         "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]) \
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d))
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d))
 
-#define IGNIS_WGMMA_RS_KMAJOR_M64N64K16(TY) \
+#define IGNIS_WGMMA_SS_M64N64K16(TY) \
   asm volatile( \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n" \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n" \
       "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " {" \
       "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
       "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31" \
-      "}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n" \
+      "}, %32, %33, p, 1, 1, 0, 0;\n}\n" \
       : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), \
         "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), \
         "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), \
         "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]) \
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d))
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d))
 
-
-// d (64 x N, f32) (+)= A (64 x 16, registers) * B (16 x N, shared, K-major: N rows of 16 k values,
-// the 128-byte swizzle of the K-major descriptor above); N = 32 or 64. scale_d = 0: d = A B.
+// d (64 x N, f32) (+)= A (64 x 16, shared, K-major) * B (16 x N, shared, K-major), both with the 128-byte
+// swizzle; N = 32 or 64. scale_d = 0: d = A B.
 template <class T, int N>
-__device__ __forceinline__ void mma_m64nNk16_rs_kmajor(float (&d)[N / 8][4], const uint32_t (&a)[4], uint64_t desc_b,
+__device__ __forceinline__ void mma_m64nNk16_ss_kmajor(float (&d)[N / 8][4], uint64_t desc_a, uint64_t desc_b,
                                                        int scale_d) {
   static_assert(N == 32 || N == 64, "N 32 or 64");
   static_assert(std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>, "bf16 or f16");
   constexpr bool kBf16 = std::is_same_v<T, __nv_bfloat16>;
   if constexpr (N == 32) {
-    if constexpr (kBf16) IGNIS_WGMMA_RS_KMAJOR_M64N32K16("bf16");
-    else IGNIS_WGMMA_RS_KMAJOR_M64N32K16("f16");
+    if constexpr (kBf16) IGNIS_WGMMA_SS_M64N32K16("bf16");
+    else IGNIS_WGMMA_SS_M64N32K16("f16");
   } else {
-    if constexpr (kBf16) IGNIS_WGMMA_RS_KMAJOR_M64N64K16("bf16");
-    else IGNIS_WGMMA_RS_KMAJOR_M64N64K16("f16");
+    if constexpr (kBf16) IGNIS_WGMMA_SS_M64N64K16("bf16");
+    else IGNIS_WGMMA_SS_M64N64K16("f16");
   }
 }
+
+#undef IGNIS_WGMMA_SS_M64N32K16
+#undef IGNIS_WGMMA_SS_M64N64K16
 
 #undef IGNIS_WGMMA_SS_M64N128K16
 #undef IGNIS_WGMMA_SS0_M64N128K16
 #undef IGNIS_WGMMA_RS_M64N128K16
-#undef IGNIS_WGMMA_RS_KMAJOR_M64N32K16
-#undef IGNIS_WGMMA_RS_KMAJOR_M64N64K16
 
 }  // namespace ignis::kernels::wgmma

@@ -108,6 +108,9 @@ TEST(GpuIntGemv, MatchesTheHostProduct) {
   cases.push_back({8, 4, 16, 192, 64, true, DType::F16});     // 8-bit units of 64, group 64
   cases.push_back({4, 1, 16, 128, 128, true, DType::BF16});   // fewer units than warps
   cases.push_back({4, 7, 4096, 4096, 128, true, DType::BF16});
+  // many 16-row tiles, the last one partial
+  cases.push_back({4, 3, 8200, 1024, 128, true, DType::BF16});
+  cases.push_back({8, 8, 4500, 512, 128, false, DType::F16});
   for (const IntCase& c : cases) {
     SCOPED_TRACE(case_name(c));
     ASSERT_TRUE(kernels::gemv_int_supported(c.act, c.bits, c.m, c.k, c.group));

@@ -5,6 +5,7 @@
 // CPU's accepted tokens, so the KV of rejected positions is rewritten by the next step on both
 // backends. Today CudaModel verifies through the host default (its logits and the host sampler);
 // a device implementation of the same contract must keep passing this test.
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -41,6 +42,40 @@ cuda::CudaModelOptions bf16_options(int max_num_tokens) {
   o.max_batch_size = 8;
   o.max_num_tokens = max_num_tokens;
   return o;
+}
+
+// The batch-invariance tests' models: one that decodes step by step (graphed) and two that verify,
+// graphed and eager, each with KV for 8 sequences of kInvBlocks blocks of 16 (sequence s: blocks s * 16..).
+constexpr int kInvBlocks = 16;
+struct InvariantModels {
+  cuda::CudaModel dec, graphed, eager;
+  static cuda::CudaModelOptions options(bool graphs) {
+    cuda::CudaModelOptions o = bf16_options(256);
+    o.batch_invariant = true;
+    o.cuda_graphs = graphs;
+    return o;
+  }
+  InvariantModels(const ModelConfig& cfg, const WeightStore& ws)
+      : dec(cfg, ws, options(true)), graphed(cfg, ws, options(true)), eager(cfg, ws, options(false)) {
+    for (cuda::CudaModel* m : {&dec, &graphed, &eager}) m->init_kv_cache(8 * kInvBlocks, 16);
+  }
+};
+// Sequence s of a batch-invariance test: num_cached tokens in its KV, num_tokens new ones.
+BatchSeq invariant_seq(int s, int num_cached, int num_tokens) {
+  BatchSeq q;
+  q.num_cached = num_cached;
+  q.num_tokens = num_tokens;
+  for (int j = 0; j < kInvBlocks; ++j) q.block_table.push_back(s * kInvBlocks + j);
+  return q;
+}
+// The prefill of contexts ctx (random tokens).
+ForwardBatch invariant_prefill(const std::vector<int>& ctx, int vocab, std::mt19937_64& rng) {
+  ForwardBatch pre;
+  for (size_t s = 0; s < ctx.size(); ++s) {
+    pre.seqs.push_back(invariant_seq(int(s), 0, ctx[s]));
+    for (int t = 0; t < ctx[s]; ++t) pre.tokens.push_back(int32_t(rng() % uint64_t(vocab)));
+  }
+  return pre;
 }
 
 TEST(GpuSpec, VerificationRowsMatchTheCpuReference) {
@@ -249,60 +284,41 @@ TEST(GpuSpec, BatchInvariantVerificationEqualsDecode) {
   IGNIS_SKIP_WITHOUT_GPU();
   ModelConfig cfg = spec_config();
   cfg.head_dim = 128;
-  const int V = cfg.vocab_size, bps = 16;
+  const int V = cfg.vocab_size;
   WeightStore ws = make_dummy_weights(cfg, 8);
-  cuda::CudaModelOptions o = bf16_options(256);
-  o.batch_invariant = true;
-  cuda::CudaModel dec(cfg, ws, o), ver_graphed(cfg, ws, o);
-  o.cuda_graphs = false;
-  cuda::CudaModel ver_eager(cfg, ws, o);
-  for (cuda::CudaModel* m : {&dec, &ver_graphed, &ver_eager}) m->init_kv_cache(8 * bps, 16);
+  InvariantModels mods(cfg, ws);
   std::mt19937_64 rng(11);
   int compared = 0;
   for (int k : {3, 8, 15})
     for (int nseq : {1, 3}) {
-      std::vector<int> ctx(static_cast<size_t>(nseq));
-      ForwardBatch pre;
-      for (int s = 0; s < nseq; ++s) {
-        ctx[size_t(s)] = 50 + 41 * s + k;  // 53 .. 147: the verified tokens cross a 64-key split
-        BatchSeq q;
-        q.num_tokens = ctx[size_t(s)];
-        for (int j = 0; j < bps; ++j) q.block_table.push_back(s * bps + j);
-        pre.seqs.push_back(q);
-        for (int t = 0; t < q.num_tokens; ++t) pre.tokens.push_back(int32_t(rng() % uint64_t(V)));
-      }
+      std::vector<int> ctx;
+      for (int s = 0; s < nseq; ++s) ctx.push_back(50 + 41 * s + k);  // 53 .. 147: the verified tokens cross a 64-key split
+      const ForwardBatch pre = invariant_prefill(ctx, V, rng);
       std::vector<std::vector<int32_t>> toks(static_cast<size_t>(nseq));
       for (auto& tv : toks)
         for (int t = 0; t <= k; ++t) tv.push_back(int32_t(rng() % uint64_t(V)));
       std::vector<float> ignored, step;
       // decode: one token per sequence and step; want[s][t] = its logits
-      dec.forward(pre, ignored);
+      mods.dec.forward(pre, ignored);
       std::vector<std::vector<std::vector<float>>> want(size_t(nseq), std::vector<std::vector<float>>(size_t(k + 1)));
       for (int t = 0; t <= k; ++t) {
         ForwardBatch b;
         for (int s = 0; s < nseq; ++s) {
-          BatchSeq q;
-          q.num_cached = ctx[size_t(s)] + t;
-          q.num_tokens = 1;
-          for (int j = 0; j < bps; ++j) q.block_table.push_back(s * bps + j);
-          b.seqs.push_back(q);
+          b.seqs.push_back(invariant_seq(s, ctx[size_t(s)] + t, 1));
           b.tokens.push_back(toks[size_t(s)][size_t(t)]);
         }
-        dec.forward(b, step);
+        mods.dec.forward(b, step);
         ASSERT_EQ(step.size(), size_t(nseq) * V);
         for (int s = 0; s < nseq; ++s)
           want[size_t(s)][size_t(t)].assign(step.begin() + size_t(s) * V, step.begin() + size_t(s + 1) * V);
       }
-      for (cuda::CudaModel* m : {&ver_graphed, &ver_eager}) {
+      for (cuda::CudaModel* m : {&mods.graphed, &mods.eager}) {
         m->forward(pre, ignored);
         ForwardBatch b;
         for (int s = 0; s < nseq; ++s) {
-          BatchSeq q;
-          q.num_cached = ctx[size_t(s)];
-          q.num_tokens = 1 + k;
+          BatchSeq q = invariant_seq(s, ctx[size_t(s)], 1 + k);
           q.num_draft = k;
           q.all_logits = true;
-          for (int j = 0; j < bps; ++j) q.block_table.push_back(s * bps + j);
           b.seqs.push_back(q);
           b.tokens.insert(b.tokens.end(), toks[size_t(s)].begin(), toks[size_t(s)].end());
         }
@@ -313,7 +329,7 @@ TEST(GpuSpec, BatchInvariantVerificationEqualsDecode) {
             for (int t = 0; t <= k; ++t) {
               const float* got = step.data() + (size_t(s) * (k + 1) + t) * V;
               EXPECT_EQ(std::memcmp(got, want[size_t(s)][size_t(t)].data(), size_t(V) * sizeof(float)), 0)
-                  << (m == &ver_eager ? "eager" : "graphed") << " k " << k << " seqs " << nseq << " seq " << s
+                  << (m == &mods.eager ? "eager" : "graphed") << " k " << k << " seqs " << nseq << " seq " << s
                   << " token " << t << ": logit 0 " << got[0] << " vs " << want[size_t(s)][size_t(t)][0];
               ++compared;
             }
@@ -321,6 +337,87 @@ TEST(GpuSpec, BatchInvariantVerificationEqualsDecode) {
       }
     }
   EXPECT_EQ(compared, 2 * 3 * (4 + 9 + 16) * (1 + 3));
+}
+
+// Batch invariance for token trees (CudaModelOptions::batch_invariant, PagedAttentionArgs::tree_path): the
+// logits of the nodes on a root-to-leaf path of a verified tree are the same bits as decoding that path one
+// token per step, for trees of 12 and 40 nodes (random parents, so the path's nodes sit at scattered KV
+// slots), 1 and 2 sequences, contexts across the 64-key splits, graphed and eager verification.
+TEST(GpuSpec, BatchInvariantTreeEqualsDecode) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  ModelConfig cfg = spec_config();
+  cfg.head_dim = 128;
+  const int V = cfg.vocab_size;
+  WeightStore ws = make_dummy_weights(cfg, 12);
+  InvariantModels mods(cfg, ws);
+  std::mt19937_64 rng(13);
+  int compared = 0;
+  for (int n : {12, 40})
+    for (int nseq : {1, 2}) {
+      std::vector<int> ctx, leaf;
+      std::vector<std::vector<int32_t>> parent(static_cast<size_t>(nseq)), toks(static_cast<size_t>(nseq));
+      for (int s = 0; s < nseq; ++s) ctx.push_back(58 + 23 * s);
+      const ForwardBatch pre = invariant_prefill(ctx, V, rng);
+      for (int s = 0; s < nseq; ++s) {
+        auto& par = parent[size_t(s)];
+        par.push_back(-1);
+        for (int i = 1; i < n; ++i) par.push_back(int32_t(i == 1 ? 0 : rng() % uint64_t(i)));
+        for (int i = 0; i < n; ++i) toks[size_t(s)].push_back(int32_t(rng() % uint64_t(V)));
+        leaf.push_back(n - 1);
+      }
+      // the root-to-leaf path of each sequence's last node
+      std::vector<std::vector<int>> path(static_cast<size_t>(nseq));
+      for (int s = 0; s < nseq; ++s) {
+        for (int a = leaf[size_t(s)]; a >= 0; a = parent[size_t(s)][size_t(a)]) path[size_t(s)].push_back(a);
+        std::reverse(path[size_t(s)].begin(), path[size_t(s)].end());
+      }
+      std::vector<float> ignored, step;
+      mods.dec.forward(pre, ignored);
+      // decode the paths (sequences of unequal depth: each step takes those with a token left)
+      std::vector<std::vector<std::vector<float>>> want(static_cast<size_t>(nseq));
+      size_t depth = 0;
+      for (auto& pth : path) depth = std::max(depth, pth.size());
+      for (size_t d = 0; d < depth; ++d) {
+        ForwardBatch b;
+        std::vector<int> who;
+        for (int s = 0; s < nseq; ++s) {
+          if (d >= path[size_t(s)].size()) continue;
+          b.seqs.push_back(invariant_seq(s, ctx[size_t(s)] + int(d), 1));
+          b.tokens.push_back(toks[size_t(s)][size_t(path[size_t(s)][d])]);
+          who.push_back(s);
+        }
+        mods.dec.forward(b, step);
+        ASSERT_EQ(step.size(), who.size() * V);
+        for (size_t i = 0; i < who.size(); ++i)
+          want[size_t(who[i])].emplace_back(step.begin() + i * V, step.begin() + (i + 1) * V);
+      }
+      for (cuda::CudaModel* m : {&mods.graphed, &mods.eager}) {
+        m->forward(pre, ignored);
+        ForwardBatch b;
+        for (int s = 0; s < nseq; ++s) {
+          BatchSeq q = invariant_seq(s, ctx[size_t(s)], n);
+          q.num_draft = n - 1;
+          q.all_logits = true;
+          q.tree_parent = parent[size_t(s)];
+          b.seqs.push_back(q);
+          b.tokens.insert(b.tokens.end(), toks[size_t(s)].begin(), toks[size_t(s)].end());
+        }
+        for (int rep = 0; rep < 3; ++rep) {  // graphed: eager run, capture, replay
+          m->forward(b, step);
+          ASSERT_EQ(step.size(), size_t(nseq) * n * V);
+          for (int s = 0; s < nseq; ++s)
+            for (size_t d = 0; d < path[size_t(s)].size(); ++d) {
+              const float* got = step.data() + (size_t(s) * n + size_t(path[size_t(s)][d])) * V;
+              EXPECT_EQ(std::memcmp(got, want[size_t(s)][d].data(), size_t(V) * sizeof(float)), 0)
+                  << (m == &mods.eager ? "eager" : "graphed") << " n " << n << " seqs " << nseq << " seq " << s
+                  << " depth " << d << " (node " << path[size_t(s)][d] << "): logit 0 " << got[0] << " vs "
+                  << want[size_t(s)][d][0];
+              ++compared;
+            }
+        }
+      }
+    }
+  EXPECT_GT(compared, 2 * 3 * 4 * 2);
 }
 
 }  // namespace
