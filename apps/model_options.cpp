@@ -55,9 +55,10 @@ void ModelFlags::add(CLI::App& app) {
   app.add_flag("--no-cuda-graphs", no_cuda_graphs, "GPU: do not replay CUDA graphs for decode steps");
   app.add_flag("--batch-invariant", batch_invariant,
                "GPU: decode and verification passes compute each token's logits with the same bits whatever else "
-               "the pass holds (bf16 / fp16 projections of passes of 1-64 tokens on one tensor-core GEMV shape, "
-               "attention of decode / verification pieces in decode tiles with key splits at fixed positions), so "
-               "speculative decoding's greedy output equals decoding without it; slower at 17-64 tokens per pass");
+               "the pass holds (bf16 / fp16 projections of passes of 1-256 tokens on one tensor-core GEMV shape, "
+               "attention of decode / verification pieces and token trees in decode tiles with key splits at fixed "
+               "positions), so speculative decoding's greedy output equals decoding without it; slower at 17-256 "
+               "tokens per pass");
   app.add_flag("--no-gemm-tune", no_gemm_tune,
                "GPU: keep cuBLASLt's heuristic GEMM choice (no timing of candidates at load, ~1-3 s)");
 }

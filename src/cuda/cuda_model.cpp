@@ -459,7 +459,11 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
 }
 
 CudaModel::DensePath CudaModel::dense_path(int m, DType out, const void* x, const void* w, int k) const {
-  if ((opt_.batch_invariant || m <= opt_.gemv_mma_rows) && kernels::gemv_mma_supported(dtype_, out, x, w, m, k))
+  // batch invariance: every pass of up to kInvariantMaxTokens rows (decode and verification; linear() runs
+  // more than gemv_mma's 64 rows in 64-row chunks), so a row is summed alike whatever the pass holds
+  const bool invariant = opt_.batch_invariant && m <= kInvariantMaxTokens;
+  if ((invariant || m <= opt_.gemv_mma_rows) &&
+      kernels::gemv_mma_supported(dtype_, out, x, w, std::min(m, kernels::kGemvMmaMaxM), k))
     return DensePath::GemvMma;
   if (use_gemv_ && m <= kernels::kGemvPreferredMaxM && kernels::gemv_supported(dtype_, out, x, w, m, k))
     return DensePath::Gemv;
@@ -468,7 +472,13 @@ CudaModel::DensePath CudaModel::dense_path(int m, DType out, const void* x, cons
 
 void CudaModel::linear(const void* x, const void* w, void* y, int m, int n, int k, DType out) {
   switch (dense_path(m, out, x, w, k)) {
-    case DensePath::GemvMma: kernels::gemv_mma(dtype_, out, x, w, y, m, n, k, stream_, opt_.pdl); return;
+    case DensePath::GemvMma: {
+      const size_t xrow = size_t(k) * dtype_size(dtype_), yrow = size_t(n) * dtype_size(out);
+      for (int r = 0; r < m; r += kernels::kGemvMmaMaxM)
+        kernels::gemv_mma(dtype_, out, static_cast<const char*>(x) + r * xrow, w, static_cast<char*>(y) + r * yrow,
+                          std::min(kernels::kGemvMmaMaxM, m - r), n, k, stream_, opt_.pdl);
+      return;
+    }
     case DensePath::Gemv: kernels::gemv(dtype_, out, x, w, y, m, n, k, stream_, opt_.pdl); return;
     case DensePath::Gemm: gemm_->matmul(dtype_, out, x, w, y, m, n, k, stream_); return;
   }

@@ -186,6 +186,9 @@ class CudaModel : public Model {
   };
   // Largest per-sequence token count of a graphed pass (verification of up to 63 proposals or tree nodes).
   static constexpr int kMaxGraphTokens = 64;
+  // --batch-invariant covers passes of up to this many tokens (GEMMs and attention splits; larger passes,
+  // prefill, use cuBLASLt and equal splits)
+  static constexpr int kInvariantMaxTokens = 256;
   static int graph_key(const Pass& p) {
     return (p.bucket * (kMaxGraphTokens + 1) + p.per_seq) * 2 + (p.tree_words > 0 ? 1 : 0);
   }
@@ -214,7 +217,7 @@ class CudaModel : public Model {
   void validate(const ForwardBatch& batch) const;
   void sample_greedy(const ForwardBatch& batch, const std::vector<RowSampling>& rows, std::vector<RowSample>& out);
   // y (m, n) = x (m, k) . w (n, k)^T in the compute dtype (y in `out`), on the kernel dense_path picks:
-  // kernels::gemv_mma (batch_invariant at 1..64 rows, or up to gemv_mma_rows), kernels::gemv
+  // kernels::gemv_mma (batch_invariant at 1..kInvariantMaxTokens rows, or up to gemv_mma_rows), kernels::gemv
   // (1..kGemvPreferredMaxM rows), cuBLASLt otherwise.
   enum class DensePath { GemvMma, Gemv, Gemm };
   DensePath dense_path(int m, DType out, const void* x, const void* w, int k) const;

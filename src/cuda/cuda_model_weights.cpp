@@ -384,12 +384,12 @@ void CudaModel::allocate_activations() {
     const int s = kernels::attention_num_splits(b, cfg_.num_kv_heads, max_model_len_, num_sms_);
     ws = std::max(ws, kernels::attention_workspace_floats(b, cfg_.num_heads, cfg_.head_dim, s));
   }
-  // batch invariance: fixed splits for decode / verification passes of up to 256 tokens (16 sequences of
-  // 16); larger passes fall back to equal splits (stage_pass)
+  // batch invariance: fixed splits for decode / verification passes of up to kInvariantMaxTokens tokens;
+  // larger passes fall back to equal splits (stage_pass)
   split_keys_ = kernels::attention_invariant_split_keys(max_model_len_);
   if (opt_.batch_invariant)
     ws = std::max(ws, kernels::attention_workspace_floats(
-                          int(std::min<size_t>(T, 256)), cfg_.num_heads, cfg_.head_dim,
+                          int(std::min<size_t>(T, kInvariantMaxTokens)), cfg_.num_heads, cfg_.head_dim,
                           kernels::attention_invariant_num_splits(max_model_len_, split_keys_)));
   attn_ws_floats_ = ws;
   attn_ws_ = DeviceBuffer(ws * 4, "attention split workspace");

@@ -342,7 +342,8 @@ TEST(GpuSpec, BatchInvariantVerificationEqualsDecode) {
 // Batch invariance for token trees (CudaModelOptions::batch_invariant, PagedAttentionArgs::tree_path): the
 // logits of the nodes on a root-to-leaf path of a verified tree are the same bits as decoding that path one
 // token per step, for trees of 12 and 40 nodes (random parents, so the path's nodes sit at scattered KV
-// slots), 1 and 2 sequences, contexts across the 64-key splits, graphed and eager verification.
+// slots), 1, 2 and 5 sequences (passes of up to 200 tokens: the projections in 64-row chunks past
+// gemv_mma's 64), contexts across the 64-key splits, graphed and eager verification.
 TEST(GpuSpec, BatchInvariantTreeEqualsDecode) {
   IGNIS_SKIP_WITHOUT_GPU();
   ModelConfig cfg = spec_config();
@@ -353,7 +354,7 @@ TEST(GpuSpec, BatchInvariantTreeEqualsDecode) {
   std::mt19937_64 rng(13);
   int compared = 0;
   for (int n : {12, 40})
-    for (int nseq : {1, 2}) {
+    for (int nseq : {1, 2, 5}) {
       std::vector<int> ctx, leaf;
       std::vector<std::vector<int32_t>> parent(static_cast<size_t>(nseq)), toks(static_cast<size_t>(nseq));
       for (int s = 0; s < nseq; ++s) ctx.push_back(58 + 23 * s);
