@@ -59,6 +59,10 @@ void ModelFlags::add(CLI::App& app) {
                "attention of decode / verification pieces and token trees in decode tiles with key splits at fixed "
                "positions), so speculative decoding's greedy output equals decoding without it; slower at 17-256 "
                "tokens per pass");
+  app.add_flag("--batch-invariant-prefill", invariant_prefill,
+               "GPU: --batch-invariant for every pass, prefill chunks included (dense projections on the tensor-core "
+               "GEMV, attention in decode tiles), so outputs do not depend on how requests were chunked or batched; "
+               "prefill becomes several times slower");
   app.add_flag("--no-gemm-tune", no_gemm_tune,
                "GPU: keep cuBLASLt's heuristic GEMM choice (no timing of candidates at load, ~1-3 s)");
 }
@@ -74,6 +78,7 @@ ModelLoadOptions ModelFlags::load_options() const {
   o.max_model_len = max_model_len;
   o.cuda_graphs = !no_cuda_graphs;
   o.batch_invariant = batch_invariant;
+  o.invariant_prefill = invariant_prefill;
   o.gemm_tune = !no_gemm_tune;
   o.quantization = quantization == "none" ? "" : quantization;
   o.kv_cache_dtype = kv_cache_dtype;

@@ -28,6 +28,7 @@ struct ModelFlags {
   int constraint_threads = 0;
   bool no_cuda_graphs = false;
   bool batch_invariant = false;
+  bool invariant_prefill = false;
   bool no_gemm_tune = false;
   std::string quantization = "none";
   std::string kv_cache_dtype = "auto";

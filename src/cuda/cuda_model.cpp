@@ -117,7 +117,7 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
   Pass p;
   auto tile_tokens = [&](int num_tokens) {
     if (p.tree_path) return 1;  // a path per token
-    return opt_.batch_invariant && num_tokens <= kMaxGraphTokens ? tq_small : tq_any;
+    return invariant_piece(num_tokens) ? tq_small : tq_any;
   };
   // Graphed steps: every piece one decode token, or every piece the same 2..kMaxGraphTokens tokens with
   // all their logits (speculative verification: the last token and k proposals, or a token tree), in
@@ -226,6 +226,10 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
     if (kernels::attention_workspace_floats(T, cfg_.num_heads, cfg_.head_dim, s) <= attn_ws_floats_) {
       p.num_splits = s;
       p.split_keys = split_keys_;
+    } else if (invariant_pass(T) && !invariant_ws_warned_) {
+      invariant_ws_warned_ = true;
+      IGNIS_LOG(Warn, "cuda: --batch-invariant: a pass of {} tokens over {} keys needs more attention workspace "
+                "than was sized; it runs on equal key splits (not invariant)", T, max_end);
     }
   }
   while (p.split_keys == 0 && p.num_splits > 1 &&
@@ -459,10 +463,9 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
 }
 
 CudaModel::DensePath CudaModel::dense_path(int m, DType out, const void* x, const void* w, int k) const {
-  // batch invariance: every pass of up to kInvariantMaxTokens rows (decode and verification; linear() runs
-  // more than gemv_mma's 64 rows in 64-row chunks), so a row is summed alike whatever the pass holds
-  const bool invariant = opt_.batch_invariant && m <= kInvariantMaxTokens;
-  if ((invariant || m <= opt_.gemv_mma_rows) &&
+  // batch invariance (invariant_pass: linear() runs more than gemv_mma's 64 rows in 64-row chunks), so a
+  // row is summed alike whatever the pass holds
+  if ((invariant_pass(m) || m <= opt_.gemv_mma_rows) &&
       kernels::gemv_mma_supported(dtype_, out, x, w, std::min(m, kernels::kGemvMmaMaxM), k))
     return DensePath::GemvMma;
   if (use_gemv_ && m <= kernels::kGemvPreferredMaxM && kernels::gemv_supported(dtype_, out, x, w, m, k))

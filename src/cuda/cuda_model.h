@@ -56,15 +56,19 @@ struct CudaModelOptions {
   bool int_gemm = false; // integer projections of 17..256 rows on the mixed-input GEMM (kernels/int_gemm.h):
                          // off by default until it beats the GEMV / dequantized paths (docs/PERF.md 2026-12-07)
   bool profile = false; // per-op event timing of every pass (graphs off), printed at destruction
-  // Batch invariance (--batch-invariant): a token of a decode or verification pass (every piece at most
-  // kMaxGraphTokens tokens) gets the same logits bits whatever the pass's other rows are, so that greedy
-  // speculative decoding reproduces decoding without it exactly on the GPU. bf16 / fp16 projections of
-  // 1..64 rows run on kernels::gemv_mma (one split of k at every row count; passes of more tokens take
-  // cuBLASLt, whose kernels change with M: not invariant), and such passes tile attention in decode tiles
+  // Batch invariance (--batch-invariant): a token of a decode or verification pass of up to
+  // kInvariantMaxTokens tokens gets the same logits bits whatever the pass's other rows are, so that greedy
+  // speculative decoding reproduces decoding without it exactly on the GPU. bf16 / fp16 projections run on
+  // kernels::gemv_mma (one split of k at every row count; 64-row chunks past its 64; cuBLASLt's kernels
+  // change with M: not invariant), pieces of up to kMaxGraphTokens tokens tile attention in decode tiles
   // (kernels::attention_decode_tile) with key splits at fixed multiples of
   // kernels::attention_invariant_split_keys(max_model_len) and at least two splits, so a query's softmax
-  // runs over the same key ranges in the same order in either pass.
+  // runs over the same key ranges in the same order in either pass; token trees are verified by path.
+  // invariant_prefill (--batch-invariant-prefill) extends it to every pass and piece, prefill chunks
+  // included, so a prompt's KV and logits do not depend on how it was chunked or batched either (needed for
+  // exactness when requests arrive and are scheduled differently; prefill becomes several times slower).
   bool batch_invariant = false;
+  bool invariant_prefill = false;  // with batch_invariant
   kernels::AttentionImpl attention = kernels::AttentionImpl::Wgmma;
 };
 
@@ -187,8 +191,15 @@ class CudaModel : public Model {
   // Largest per-sequence token count of a graphed pass (verification of up to 63 proposals or tree nodes).
   static constexpr int kMaxGraphTokens = 64;
   // --batch-invariant covers passes of up to this many tokens (GEMMs and attention splits; larger passes,
-  // prefill, use cuBLASLt and equal splits)
+  // prefill, use cuBLASLt and equal splits) unless invariant_prefill
   static constexpr int kInvariantMaxTokens = 256;
+  // Whether a pass of m tokens (a piece of m tokens: pieces) runs on the batch-invariant kernels.
+  bool invariant_pass(int m) const {
+    return opt_.batch_invariant && (opt_.invariant_prefill || m <= kInvariantMaxTokens);
+  }
+  bool invariant_piece(int m) const {
+    return opt_.batch_invariant && (opt_.invariant_prefill || m <= kMaxGraphTokens);
+  }
   static int graph_key(const Pass& p) {
     return (p.bucket * (kMaxGraphTokens + 1) + p.per_seq) * 2 + (p.tree_words > 0 ? 1 : 0);
   }
@@ -243,6 +254,7 @@ class CudaModel : public Model {
   std::vector<std::pair<float, float>> kv_scales_;  // (num_layers) (k_scale, v_scale) with an FP8 KV cache
   bool any_fp8_ = false;
   kernels::AttentionImpl attention_impl_ = kernels::AttentionImpl::Wgmma;           // some projection is FP8 (activation code buffers allocated)
+  bool invariant_ws_warned_ = false;  // stage_pass warned of a pass the invariant splits did not fit
   int split_keys_ = 64;  // kernels::attention_invariant_split_keys(max_model_len_) (batch_invariant)
   int max_model_len_ = 0, max_tokens_ = 0, alloc_tokens_ = 0, max_seqs_ = 0, max_logit_rows_ = 0, num_sms_ = 0;
   size_t weight_bytes_ = 0;

@@ -387,10 +387,17 @@ void CudaModel::allocate_activations() {
   // batch invariance: fixed splits for decode / verification passes of up to kInvariantMaxTokens tokens;
   // larger passes fall back to equal splits (stage_pass)
   split_keys_ = kernels::attention_invariant_split_keys(max_model_len_);
-  if (opt_.batch_invariant)
-    ws = std::max(ws, kernels::attention_workspace_floats(
-                          int(std::min<size_t>(T, kInvariantMaxTokens)), cfg_.num_heads, cfg_.head_dim,
-                          kernels::attention_invariant_num_splits(max_model_len_, split_keys_)));
+  if (opt_.batch_invariant) {
+    const int full = kernels::attention_invariant_num_splits(max_model_len_, split_keys_);
+    ws = std::max(ws, kernels::attention_workspace_floats(int(std::min<size_t>(T, kInvariantMaxTokens)),
+                                                          cfg_.num_heads, cfg_.head_dim, full));
+    // invariant_prefill: whole passes at the splits of max_model_len (a pass that did not fit would fall back
+    // to equal splits, stage_pass: not invariant). max_num_tokens x num_heads x up to 32 splits x (head_dim +
+    // 2) floats: 1.1 GB at 8192 tokens, 32 heads and 8 splits (max_model_len 512); --max-num-tokens and
+    // --max-model-len bound it.
+    if (opt_.invariant_prefill)
+      ws = std::max(ws, kernels::attention_workspace_floats(int(T), cfg_.num_heads, cfg_.head_dim, full));
+  }
   attn_ws_floats_ = ws;
   attn_ws_ = DeviceBuffer(ws * 4, "attention split workspace");
   d_tokens_ = DeviceBuffer(T * 4, "step tokens");

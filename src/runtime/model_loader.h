@@ -21,6 +21,7 @@ struct ModelLoadOptions {
   int max_model_len = 0;
   bool cuda_graphs = true;
   bool batch_invariant = false;         // CUDA: --batch-invariant (CudaModelOptions::batch_invariant)
+  bool invariant_prefill = false;       // CUDA: --batch-invariant-prefill (CudaModelOptions::invariant_prefill)
   bool gemm_tune = true;                // CUDA: time cuBLASLt's candidates for the prefill GEMMs at load
   bool progress = true;
   // CUDA launch choices (the CLI takes their defaults from IGNIS_GEMV, IGNIS_GEMV_MMA, IGNIS_INT_GEMM, IGNIS_PDL, IGNIS_PROFILE,

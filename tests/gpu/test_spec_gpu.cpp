@@ -421,5 +421,88 @@ TEST(GpuSpec, BatchInvariantTreeEqualsDecode) {
   EXPECT_GT(compared, 2 * 3 * 4 * 2);
 }
 
+// CudaModelOptions::invariant_prefill: a prompt prefilled in one pass and the same prompt prefilled in two
+// chunks, each in a pass with other sequences (a decode row, another whole prompt: a pass of 363 tokens, past
+// kInvariantMaxTokens), give the same bits: the logits of both chunks' last tokens, then those of four decode
+// steps, the second model's with two other sequences in the pass. Without the flag a 363-token pass takes
+// cuBLASLt and prefill tiles, whose sums change with the pass.
+TEST(GpuSpec, InvariantPrefillChunksEqualOnePass) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  ModelConfig cfg = spec_config();
+  cfg.head_dim = 128;
+  const int V = cfg.vocab_size;
+  WeightStore ws = make_dummy_weights(cfg, 14);
+  cuda::CudaModelOptions o = bf16_options(512);
+  o.batch_invariant = true;
+  o.invariant_prefill = true;
+  cuda::CudaModel alone(cfg, ws, o), mixed(cfg, ws, o);
+  for (cuda::CudaModel* m : {&alone, &mixed}) m->init_kv_cache(8 * kInvBlocks, 16);
+  std::mt19937_64 rng(15);
+  auto random_tokens = [&](int n) {
+    std::vector<int32_t> t;
+    for (int i = 0; i < n; ++i) t.push_back(int32_t(rng() % uint64_t(V)));
+    return t;
+  };
+  const int P = 150, c1 = 37;
+  const std::vector<int32_t> prompt = random_tokens(P), q = random_tokens(200), r = random_tokens(250),
+                             dec = random_tokens(4), qdec = random_tokens(5), rdec = random_tokens(4);
+  auto row = [&](const std::vector<float>& l, size_t i) { return std::vector<float>(l.begin() + i * V, l.begin() + (i + 1) * V); };
+  auto same = [&](const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0)
+        << what << ": logit 0 " << a[0] << " vs " << b[0];
+  };
+  // alone: the prompt in one pass (all logits), then four decode steps
+  std::vector<float> want_prompt, step;
+  ForwardBatch a;
+  BatchSeq s0 = invariant_seq(0, 0, P);
+  s0.all_logits = true;
+  a.seqs.push_back(s0);
+  a.tokens = prompt;
+  alone.forward(a, want_prompt);
+  ASSERT_EQ(want_prompt.size(), size_t(P) * V);
+  std::vector<std::vector<float>> want_dec;
+  for (int d = 0; d < 4; ++d) {
+    ForwardBatch b;
+    b.seqs.push_back(invariant_seq(0, P + d, 1));
+    b.tokens = {dec[size_t(d)]};
+    alone.forward(b, step);
+    want_dec.push_back(step);
+  }
+  // mixed: q prefilled alone; then [q decodes 1, prompt[0, c1)]; then [prompt[c1, P), r whole] (363 tokens)
+  ForwardBatch b;
+  b.seqs.push_back(invariant_seq(1, 0, 200));
+  b.tokens = q;
+  mixed.forward(b, step);
+  b = ForwardBatch{};
+  b.seqs.push_back(invariant_seq(1, 200, 1));
+  b.tokens.push_back(qdec[0]);
+  b.seqs.push_back(invariant_seq(0, 0, c1));
+  b.tokens.insert(b.tokens.end(), prompt.begin(), prompt.begin() + c1);
+  mixed.forward(b, step);
+  ASSERT_EQ(step.size(), size_t(2) * V);
+  same(row(step, 1), row(want_prompt, c1 - 1), "first chunk's last token");
+  b = ForwardBatch{};
+  b.seqs.push_back(invariant_seq(0, c1, P - c1));
+  b.tokens.insert(b.tokens.end(), prompt.begin() + c1, prompt.end());
+  b.seqs.push_back(invariant_seq(2, 0, 250));
+  b.tokens.insert(b.tokens.end(), r.begin(), r.end());
+  mixed.forward(b, step);
+  ASSERT_EQ(step.size(), size_t(2) * V);
+  same(row(step, 0), row(want_prompt, P - 1), "second chunk's last token (a pass of 363 tokens)");
+  for (int d = 0; d < 4; ++d) {  // three sequences per decode step, the prompt's in the middle
+    b = ForwardBatch{};
+    b.seqs.push_back(invariant_seq(1, 201 + d, 1));
+    b.tokens.push_back(qdec[size_t(d + 1)]);
+    b.seqs.push_back(invariant_seq(0, P + d, 1));
+    b.tokens.push_back(dec[size_t(d)]);
+    b.seqs.push_back(invariant_seq(2, 250 + d, 1));
+    b.tokens.push_back(rdec[size_t(d)]);
+    mixed.forward(b, step);
+    ASSERT_EQ(step.size(), size_t(3) * V);
+    same(row(step, 1), want_dec[size_t(d)], "decode step " + std::to_string(d));
+  }
+}
+
 }  // namespace
 }  // namespace ignis
