@@ -201,6 +201,11 @@ check(g.returncode != 0 and "vocab_size" in g.stderr, f"head of another model: {
 # Several prompts run as one batch, outputs in order.
 r = run(["generate", "--model", models["qwen3"], "--prompt", "a", "--prompt", "b", "--prompt", "c"] + common)
 check(r.returncode == 0 and r.stdout.count("=== [") == 3 and "3 request(s)" in r.stderr, f"batch: {r.stdout[-300:]}")
+# The invariance flags are accepted everywhere; the CPU backend is batch-invariant already, so the batch's
+# outputs are those of the run without them.
+for flag in ("--batch-invariant", "--batch-invariant-prefill"):
+    f = run(["generate", "--model", models["qwen3"], "--prompt", "a", "--prompt", "b", "--prompt", "c", flag] + common)
+    check(f.returncode == 0 and f.stdout == r.stdout, f"{flag}: {f.stderr[-300:]}")
 shutil.rmtree(root)
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
