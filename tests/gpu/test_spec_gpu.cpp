@@ -34,6 +34,13 @@ ModelConfig spec_config() {
   return c;
 }
 
+// spec_config with 128-wide heads (the mma attention kernels' shape): the graph and invariance tests' model.
+ModelConfig wide_head_config() {
+  ModelConfig c = spec_config();
+  c.head_dim = 128;
+  return c;
+}
+
 // Options of the bf16 models of the graph and invariance tests (up to 8 sequences per pass).
 cuda::CudaModelOptions bf16_options(int max_num_tokens) {
   cuda::CudaModelOptions o;
@@ -208,8 +215,7 @@ namespace {
 // and one graph captured per (bucket, k).
 TEST(GpuSpec, GreedyVerificationGraphsMatchEager) {
   IGNIS_SKIP_WITHOUT_GPU();
-  ModelConfig cfg = spec_config();
-  cfg.head_dim = 128;
+  const ModelConfig cfg = wide_head_config();
   const int V = cfg.vocab_size, bps = 16;
   WeightStore ws = make_dummy_weights(cfg, 6);
   cuda::CudaModelOptions o = bf16_options(128);
@@ -282,8 +288,7 @@ TEST(GpuSpec, GreedyVerificationGraphsMatchEager) {
 // makes greedy speculative decoding on the GPU give the output of decoding without it.
 TEST(GpuSpec, BatchInvariantVerificationEqualsDecode) {
   IGNIS_SKIP_WITHOUT_GPU();
-  ModelConfig cfg = spec_config();
-  cfg.head_dim = 128;
+  const ModelConfig cfg = wide_head_config();
   const int V = cfg.vocab_size;
   WeightStore ws = make_dummy_weights(cfg, 8);
   InvariantModels mods(cfg, ws);
@@ -346,8 +351,7 @@ TEST(GpuSpec, BatchInvariantVerificationEqualsDecode) {
 // gemv_mma's 64), contexts across the 64-key splits, graphed and eager verification.
 TEST(GpuSpec, BatchInvariantTreeEqualsDecode) {
   IGNIS_SKIP_WITHOUT_GPU();
-  ModelConfig cfg = spec_config();
-  cfg.head_dim = 128;
+  const ModelConfig cfg = wide_head_config();
   const int V = cfg.vocab_size;
   WeightStore ws = make_dummy_weights(cfg, 12);
   InvariantModels mods(cfg, ws);
@@ -428,8 +432,7 @@ TEST(GpuSpec, BatchInvariantTreeEqualsDecode) {
 // cuBLASLt and prefill tiles, whose sums change with the pass.
 TEST(GpuSpec, InvariantPrefillChunksEqualOnePass) {
   IGNIS_SKIP_WITHOUT_GPU();
-  ModelConfig cfg = spec_config();
-  cfg.head_dim = 128;
+  const ModelConfig cfg = wide_head_config();
   const int V = cfg.vocab_size;
   WeightStore ws = make_dummy_weights(cfg, 14);
   cuda::CudaModelOptions o = bf16_options(512);
