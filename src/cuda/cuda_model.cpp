@@ -140,7 +140,9 @@ CudaModel::Pass CudaModel::stage_pass(const ForwardBatch& batch, const std::vect
       attention_impl_ != kernels::AttentionImpl::Simple &&
       kernels::attention_mma_supported(G, cfg_.head_dim, dtype_, kv_dtype_)) {
     p.tree_path = true;
-    for (auto& pc : pieces) p.tree_path = p.tree_path && pc.num_tokens <= kMaxGraphTokens;
+    // a path row holds kMaxGraphTokens depths: whole trees of up to that many nodes (a tree split over
+    // passes is bounded by its whole size)
+    for (auto& pc : pieces) p.tree_path = p.tree_path && batch.seqs[pc.seq].num_tokens <= kMaxGraphTokens;
   }
   if (decode) {
     p.graph = true;
