@@ -68,7 +68,7 @@ struct CudaModelOptions {
   // included, so a prompt's KV and logits do not depend on how it was chunked or batched either (needed for
   // exactness when requests arrive and are scheduled differently; prefill becomes several times slower).
   bool batch_invariant = false;
-  bool invariant_prefill = false;  // with batch_invariant
+  bool invariant_prefill = false;  // implies batch_invariant (the constructor sets it)
   kernels::AttentionImpl attention = kernels::AttentionImpl::Wgmma;
 };
 
@@ -193,7 +193,8 @@ class CudaModel : public Model {
   // --batch-invariant covers passes of up to this many tokens (GEMMs and attention splits; larger passes,
   // prefill, use cuBLASLt and equal splits) unless invariant_prefill
   static constexpr int kInvariantMaxTokens = 256;
-  // Whether a pass of m tokens (a piece of m tokens: pieces) runs on the batch-invariant kernels.
+  // Whether a pass of m tokens runs its dense projections on the batch-invariant kernels (invariant_pass),
+  // and whether a piece of m tokens runs its attention in decode tiles (invariant_piece).
   bool invariant_pass(int m) const {
     return opt_.batch_invariant && (opt_.invariant_prefill || m <= kInvariantMaxTokens);
   }

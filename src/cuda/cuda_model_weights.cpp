@@ -120,6 +120,7 @@ CudaModel::CudaModel(const ModelConfig& cfg, const WeightStore& weights, CudaMod
     profiler_ = std::make_unique<StepProfiler>();
     opt_.cuda_graphs = false;  // events are recorded between eager launches only
   }
+  opt_.batch_invariant = opt_.batch_invariant || opt_.invariant_prefill;  // the prefill level implies the flag
   use_gemv_ = opt_.gemv;
   attention_impl_ = opt_.attention;
   IGNIS_CHECK(device_count() > 0, "cuda backend: no CUDA device found (cudaGetDeviceCount)");
@@ -387,16 +388,14 @@ void CudaModel::allocate_activations() {
   // batch invariance: fixed splits for decode / verification passes of up to kInvariantMaxTokens tokens;
   // larger passes fall back to equal splits (stage_pass)
   split_keys_ = kernels::attention_invariant_split_keys(max_model_len_);
+  // invariant_prefill: whole passes at the splits of max_model_len (a pass that did not fit would fall back to
+  // equal splits, stage_pass: not invariant). max_num_tokens x num_heads x up to 32 splits x (head_dim + 2)
+  // floats: 1.1 GB at 8192 tokens, 32 heads and 8 splits (max_model_len 512); --max-num-tokens and
+  // --max-model-len bound it.
   if (opt_.batch_invariant) {
-    const int full = kernels::attention_invariant_num_splits(max_model_len_, split_keys_);
-    ws = std::max(ws, kernels::attention_workspace_floats(int(std::min<size_t>(T, kInvariantMaxTokens)),
-                                                          cfg_.num_heads, cfg_.head_dim, full));
-    // invariant_prefill: whole passes at the splits of max_model_len (a pass that did not fit would fall back
-    // to equal splits, stage_pass: not invariant). max_num_tokens x num_heads x up to 32 splits x (head_dim +
-    // 2) floats: 1.1 GB at 8192 tokens, 32 heads and 8 splits (max_model_len 512); --max-num-tokens and
-    // --max-model-len bound it.
-    if (opt_.invariant_prefill)
-      ws = std::max(ws, kernels::attention_workspace_floats(int(T), cfg_.num_heads, cfg_.head_dim, full));
+    const int rows = opt_.invariant_prefill ? int(T) : int(std::min<size_t>(T, kInvariantMaxTokens));
+    ws = std::max(ws, kernels::attention_workspace_floats(rows, cfg_.num_heads, cfg_.head_dim,
+                                                          kernels::attention_invariant_num_splits(max_model_len_, split_keys_)));
   }
   attn_ws_floats_ = ws;
   attn_ws_ = DeviceBuffer(ws * 4, "attention split workspace");

@@ -32,7 +32,7 @@ bool cuda_device_available() {
 #ifdef IGNIS_HAVE_CUDA
 void fill_cuda_model_options(const ModelLoadOptions& opt, cuda::CudaModelOptions& co) {
   co.cuda_graphs = opt.cuda_graphs;
-  co.batch_invariant = opt.batch_invariant || opt.invariant_prefill;
+  co.batch_invariant = opt.batch_invariant;
   co.invariant_prefill = opt.invariant_prefill;
   co.gemm_tune = opt.gemm_tune;
   co.max_num_tokens = opt.max_num_tokens;
