@@ -19,6 +19,7 @@
 #include "cuda/step_profiler.h"
 #include "kernels/attention.h"
 #include "kernels/fp8.h"
+#include "kernels/fp8_gemv.h"
 #include "model/linear_weights.h"
 #include "model/model.h"
 #include "model/weights.h"
@@ -55,6 +56,14 @@ struct CudaModelOptions {
   int gemv_mma_rows = 0; // dense projections of 1..this many rows (<= 64) on kernels::gemv_mma (IGNIS_GEMV_MMA=N, A/B)
   bool int_gemm = false; // integer projections of 17..256 rows on the mixed-input GEMM (kernels/int_gemm.h):
                          // off by default until it beats the GEMV / dequantized paths (docs/PERF.md 2026-12-07)
+  // FP8 projections of 1..this many rows (<= kernels::kFp8FusedMaxM; 0: off) on the GEMV that computes
+  // its own input (kernels::gemv_fp8_fused) instead of after a one-block-per-row producer kernel:
+  // fp8_fused_rows for o (the attention output's quantization; IGNIS_FP8_FUSED=N), fp8_fused_swiglu_rows for
+  // down (SwiGLU and its quantization; IGNIS_FP8_FUSED_SWIGLU=N; off: every block recomputing SwiGLU over
+  // the whole row cost more than the silu_mul kernel it replaces, docs/PERF.md 2026-12-07 fifth session).
+  // o's is off too until measured alone in a decode graph (it won in the eager profile).
+  int fp8_fused_rows = 0;
+  int fp8_fused_swiglu_rows = 0;
   bool profile = false; // per-op event timing of every pass (graphs off), printed at destruction
   // Batch invariance (--batch-invariant): a token of a decode or verification pass of up to
   // kInvariantMaxTokens tokens gets the same logits bits whatever the pass's other rows are, so that greedy
@@ -164,11 +173,15 @@ class CudaModel : public Model {
     Linear qkv, o, gate_up, down;
   };
   // The input of a linear layer: dtype activations, and FP8 codes + scales when it is FP8 (written by
-  // the producer before it: add_rmsnorm, silu_mul or quantize_rows_fp8).
+  // the producer before it: add_rmsnorm, silu_mul or quantize_rows_fp8), or for an FP8 GEMV that runs its
+  // producer itself (fused_in) that producer's input.
   struct LinearIn {
     const void* x = nullptr;      // (m, k) of dtype_ (dense layers)
     const uint8_t* x8 = nullptr;  // (m, k) e4m3 (FP8 layers)
     const float* sx = nullptr;    // per kernels/fp8.h: (m) or (ceil(k/128), m)
+    const void* src = nullptr;    // fused: the producer's input (kernels::gemv_fp8_fused), row stride src_ld
+    int64_t src_ld = 0;
+    kernels::Fp8Producer producer = kernels::Fp8Producer::Rows;
   };
   struct Piece {  // a run of new tokens of one batch sequence inside one pass
     int seq = 0, token_begin = 0, num_cached = 0, num_tokens = 0;
@@ -209,6 +222,11 @@ class CudaModel : public Model {
   // Where the producer of `w`'s input writes FP8 codes for a pass of T tokens (empty for dense w).
   kernels::Fp8Out fp8_out_for(const Linear& w, int T) const;
   LinearIn linear_in(const Linear& w, const void* x) const;  // x (dense) or this pass's FP8 codes
+  // Whether FP8 w's input for a pass of T tokens, producer p's output from src (row stride ld), is better
+  // computed inside w's GEMV (fp8_fused_rows / fp8_fused_swiglu_rows); then fused_in(p, src, ld) is that input, and the producer
+  // kernel is skipped.
+  bool fuses_producer(const Linear& w, int T, kernels::Fp8Producer p, const void* src, int64_t ld) const;
+  static LinearIn fused_in(kernels::Fp8Producer p, const void* src, int64_t ld);
   int fp8_rows(int T) const;  // rows the FP8 products of a pass of T tokens run on
   void allocate_activations();
   void tune_gemms();
@@ -235,7 +253,8 @@ class CudaModel : public Model {
   DensePath dense_path(int m, DType out, const void* x, const void* w, int k) const;
   void linear(const void* x, const void* w, void* y, int m, int n, int k, DType out);
   // The one dispatch of a projection on its LinearSpec: dense as above; FP8 (W8A8) on the FP8 GEMV
-  // for m <= kernels::kFp8GemvMaxM, cuBLASLt's FP8 GEMM otherwise.
+  // for m <= kernels::kFp8GemvMaxM (with its producer fused in when `in` is fused_in's), cuBLASLt's FP8
+  // GEMM otherwise.
   void linear(const LinearIn& in, const Linear& w, void* y, int m, DType out);
   // An integer projection of T rows on the path int_path() picks.
   void linear_int(const void* x, const Linear& w, void* y, int T, DType out);

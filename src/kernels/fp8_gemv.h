@@ -24,4 +24,28 @@ bool gemv_fp8_supported(DType out, int m);
 void gemv_fp8(DType out, const void* x8, const float* sx, const void* w8, const float* sw, void* y, int m, int n,
               int k, Fp8Scaling scaling, cudaStream_t stream, bool pdl);
 
+// The FP8 GEMV with its producer fused in (fp8_gemv_fused.cu): each block first computes x's values
+// from `src` (a dtype tensor, the activation dtype; F16 / BF16), quantizes them as the producer would
+// (kernels/fp8.h: one dynamic scale per row, or `static_scale`, channel scaling) into shared memory and
+// then runs gemv_fp8's product on those codes: the separate producer kernel and its launch are gone, and
+// y gets the same bits as the producer followed by gemv_fp8.
+//   Rows:    x = src (m, k), row stride ld (quantize_rows_fp8's input);
+//   SiluMul: x = silu(gate) * up of src = gate_up (m, 2 k), row stride ld (silu_mul's input, inter = k).
+// Every block reads all of x's source (m * k values, twice: the amax, then the codes), so it pays for
+// few rows: up to kFp8FusedMaxM, with m * k codes fitting kFp8FusedMaxSmem bytes of shared memory.
+enum class Fp8Producer : uint8_t { Rows, SiluMul };
+constexpr int kFp8FusedMaxM = 4;
+constexpr int kFp8FusedMaxSmem = 48 * 1024;
+
+// Whether gemv_fp8_fused() takes this case (dtype F16 / BF16, m in [1, kFp8FusedMaxM], k % 16 == 0,
+// m * k <= kFp8FusedMaxSmem, src 16-byte aligned, ld a multiple of 8 and at least k (Rows) / 2 k (SiluMul),
+// w8 16-byte aligned).
+bool gemv_fp8_fused_supported(DType dtype, Fp8Producer p, const void* src, int64_t ld, const void* w8, int m, int k);
+
+// y (m, n) of `dtype` = the channel-scaled W8A8 product of x8 = e4m3(x / sx) and w8 (n, k) with scales
+// sw (n), x and sx as the producer `p` of `src` would write them (static_scale: one float on the device;
+// null: dynamic per row). pdl as gemv_fp8.
+void gemv_fp8_fused(DType dtype, Fp8Producer p, const void* src, int64_t ld, const float* static_scale,
+                    const void* w8, const float* sw, void* y, int m, int n, int k, cudaStream_t stream, bool pdl);
+
 }  // namespace ignis::kernels

@@ -90,12 +90,29 @@ __device__ __forceinline__ void group_mma(float (&c)[4], const uint4& lo, const 
   mma_e4m3(c, lo.z, hi.z, lo.w, hi.w, xv.z, xv.w);  // k step 1: bytes 16t + 8..15
 }
 
-// grid (ceil(n / 16)), block (32 * S::kWarps). Needs k % 16 == 0, x / w 16-byte aligned, m <= 8.
-// x (m, k), w (n, k) e4m3; sx, sw per kBlock (kernels/fp8.h); y (m, n).
-template <class TO, bool kBlock, class S = DefaultFp8Shape>
+// Where the kernel's x codes and their row scales come from (the XSrc of gemv_fp8_kernel): a policy
+// with prepare(m, k) (after griddepcontrol.wait, reached by every thread), load(g, off) (16 bytes of row
+// g at byte offset off, the caller checks g < m and off < k) and row_scale(b) (channel scaling).
+// GlobalX: the previous kernel's codes x8 (m, k) and scales sx in global memory (L1-cached: x is
+// shared by every warp). The fused producers (fp8_gemv_fused.cu) quantize x into shared memory first.
+struct GlobalX {
+  const uint8_t* x;
+  const float* sx;
+  __device__ __forceinline__ void prepare(int, int) const {}
+  __device__ __forceinline__ uint4 load(const uint8_t* row_base, size_t off) const {
+    return __ldg(reinterpret_cast<const uint4*>(row_base + off));
+  }
+  __device__ __forceinline__ const uint8_t* row(int g, int k) const { return x + size_t(g) * k; }
+  __device__ __forceinline__ float row_scale(int b) const { return sx[b]; }
+  __device__ __forceinline__ const float* block_scales() const { return sx; }
+};
+
+// grid (ceil(n / 16)), block (32 * S::kWarps), dynamic shared memory as XSrc needs. Needs k % 16 == 0,
+// x / w 16-byte aligned, m <= 8. x (m, k), w (n, k) e4m3; sx, sw per kBlock (kernels/fp8.h); y (m, n).
+template <class TO, bool kBlock, class S = DefaultFp8Shape, class XSrc = GlobalX>
 __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
-    gemv_fp8_kernel(const uint8_t* __restrict__ x, const float* __restrict__ sx, const uint8_t* __restrict__ w,
-                    const float* __restrict__ sw, TO* __restrict__ y, int m, int n, int k) {
+    gemv_fp8_kernel(XSrc xsrc, const uint8_t* __restrict__ w, const float* __restrict__ sw, TO* __restrict__ y, int m,
+                    int n, int k) {
   constexpr int kWarps = S::kWarps, kUnroll = S::kUnroll;
   __shared__ float red[4][kWarps][32];  // the warps' partial tiles, by accumulator register
   if constexpr (S::kTrigger) pdl_launch_dependents();
@@ -107,7 +124,6 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
   const bool lo_ok = row0 + g < n, hi_ok = row0 + g + 8 < n, x_ok = g < m;
   const uint8_t* wlo = w + size_t(row0 + g) * k + 16 * t;  // dereferenced only when lo_ok / hi_ok
   const uint8_t* whi = wlo + size_t(8) * k;
-  const uint8_t* xr = x + size_t(g) * k + 16 * t;  // only when x_ok
   const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
   // Group gi holds this lane's 16 bytes when in the warp's range and inside the row (k % 16 == 0:
   // all 16 or none).
@@ -126,7 +142,9 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
   float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
   // The weights do not depend on the previous kernel: the first loads go out before waiting for it.
   load_w(gb);
-  pdl_wait();  // x and sx are the previous kernel's output
+  pdl_wait();  // x (or what it is computed from) and sx are the previous kernel's output
+  xsrc.prepare(m, k);
+  const uint8_t* xr = xsrc.row(x_ok ? g : 0, k) + 16 * t;  // read only when x_ok
   const int ldw = fp8_block_scale_ld(k);
   const float* swb = sw + size_t(row0 / 128) * ldw;  // kBlock: this tile's row of 128x128 block scales
   for (int gi = gb; gi < ge; gi += kUnroll) {
@@ -134,13 +152,14 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
     uint4 xv[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u)
-      xv[u] = has(gi + u) && x_ok ? __ldg(reinterpret_cast<const uint4*>(xr + size_t(gi + u) * kGroupBytes)) : zero;
+      xv[u] = has(gi + u) && x_ok ? xsrc.load(xr, size_t(gi + u) * kGroupBytes) : zero;
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       if (gi + u >= ge) break;  // warp-uniform: the mma needs every lane
       float c[4];
       group_mma(c, wl[u], wh[u], xv[u]);
       if constexpr (kBlock) {
+        const float* sx = xsrc.block_scales();
         const int kb = (gi + u) * kGroupBytes / kFp8Group;
         const float s = swb[kb];
         const float s0 = 2 * t < m ? sx[size_t(kb) * m + 2 * t] * s : 0.0f;
@@ -167,18 +186,18 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
     for (int wi = 0; wi < kWarps; ++wi) s += red[reg][wi][src];
     const int row = row0 + r;
     if (b < m && row < n) {
-      if constexpr (!kBlock) s = s * sx[b] * sw[row];
+      if constexpr (!kBlock) s = s * xsrc.row_scale(b) * sw[row];
       y[size_t(b) * n + row] = from_f<TO>(s);
     }
   }
 }
 
 // The tensor-core kernel's launch (k % 16 == 0, x / w 16-byte aligned).
-template <class TO, bool kBlock, class S = DefaultFp8Shape>
-void launch_fp8_tiles(const uint8_t* x, const float* sx, const uint8_t* w, const float* sw, TO* y, int m, int n, int k,
+template <class TO, bool kBlock, class S = DefaultFp8Shape, class XSrc = GlobalX>
+void launch_fp8_tiles(XSrc xsrc, size_t smem, const uint8_t* w, const float* sw, TO* y, int m, int n, int k,
                       cudaStream_t s, bool pdl) {
-  launch_pdl(pdl, gemv_fp8_kernel<TO, kBlock, S>, dim3((n + kTileRows - 1) / kTileRows), dim3(32 * S::kWarps), 0, s,
-             x, sx, w, sw, y, m, n, k);
+  launch_pdl(pdl, gemv_fp8_kernel<TO, kBlock, S, XSrc>, dim3((n + kTileRows - 1) / kTileRows), dim3(32 * S::kWarps),
+             smem, s, xsrc, w, sw, y, m, n, k);
 }
 
 }  // namespace ignis::kernels::fp8_gemv_detail

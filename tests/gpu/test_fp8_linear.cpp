@@ -1,6 +1,6 @@
 // The FP8 linear path against host references (core/dtype.h's e4m3 conversions): the producers
 // with FP8 outputs (quantize_rows_fp8, add_rmsnorm, silu_mul; dynamic per row / per 128-group and
-// static scales), the FP8 GEMV (m = 1..8, odd n / k, both scalings) and cuBLASLt's FP8 GEMM
+// static scales), the FP8 GEMV (m = 1..8, odd n / k, both scalings; with its producer fused in) and cuBLASLt's FP8 GEMM
 // (channel and block scales, m in {5, 64, 300, 2048}, tuning), CUDA graph capture of both products.
 // The Fp8Static tests (argument errors, layouts, cache codes) need no GPU.
 #include <cuda_runtime_api.h>
@@ -401,6 +401,86 @@ TEST(GpuFp8, GemvGraph) {
   IGNIS_CUDA_CHECK(cudaStreamDestroy(s));
 }
 
+// The GEMV with its producer fused in (gemv_fp8_fused): the same bits as the producer kernel
+// (quantize_rows_fp8, or silu_mul with FP8 output) followed by gemv_fp8, for dynamic and static scales,
+// both half dtypes, 1..kFp8FusedMaxM rows, partial tiles and k tails, a row stride above k; eager with
+// and without PDL and replayed from a CUDA graph.
+TEST(GpuFp8, FusedGemvEqualsProducerThenGemv) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(27);
+  using kernels::Fp8Producer;
+  struct Case { Fp8Producer p; int m, n, k, ld_extra; };
+  const Case cases[] = {{Fp8Producer::Rows, 1, 4096, 4096, 0},     {Fp8Producer::Rows, 2, 37, 1040, 8},
+                        {Fp8Producer::Rows, 3, 515, 4144, 0},      {Fp8Producer::Rows, 4, 333, 2048, 24},
+                        {Fp8Producer::SiluMul, 1, 4096, 14336, 0}, {Fp8Producer::SiluMul, 2, 100, 14336, 0},
+                        {Fp8Producer::SiluMul, 3, 64, 1040, 0},   {Fp8Producer::SiluMul, 4, 129, 4096, 0}};
+  cudaStream_t st;
+  IGNIS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  int case_no = 0;
+  for (DType t : {DType::BF16, DType::F16})
+    for (const Case& c : cases)
+      for (bool stat : {false, true}) {
+        const bool silu = c.p == Fp8Producer::SiluMul;
+        const int64_t ld = (silu ? 2 * int64_t(c.k) : c.k) + c.ld_extra;
+        const std::string what = std::string(silu ? "fused silu_mul" : "fused rows") + " " + std::to_string(c.m) +
+                                 "x" + std::to_string(c.n) + "x" + std::to_string(c.k) + " " + test::dname(t) +
+                                 (stat ? " static" : " dynamic");
+        const HostTensor src = test::make_tensor(t, silu ? test::random_vec(rng, size_t(c.m) * ld, -4, 4)
+                                                         : spread_rows(rng, c.m, int(ld), int(ld), 3.0f));
+        auto dsrc = test::to_device(src);
+        const Product w = random_product(rng, c.m, c.n, c.k, Fp8Scaling::Channel);
+        auto dw = test::to_device(w.w), dsw = test::to_device(w.sw);
+        cuda::DeviceBuffer st_scale = test::to_device(&kStaticScale, 4);
+        const float* static_scale = stat ? st_scale.as<float>() : nullptr;
+        // the producer kernel, then the GEMV on its codes
+        const Mode mode{0, stat, 0, stat ? "static/row" : "dynamic/row"};
+        DevFp8 q(c.m, c.k, mode);
+        if (silu) {
+          ASSERT_EQ(c.ld_extra, 0) << "silu_mul reads gate_up rows of exactly 2 k";
+          kernels::silu_mul(t, dsrc.get(), nullptr, c.m, c.k, nullptr, q.q);
+        } else {
+          kernels::quantize_rows_fp8(t, dsrc.get(), ld, c.m, c.k, q.q, nullptr);
+        }
+        const size_t ybytes = size_t(c.m) * c.n * dtype_size(t);
+        cuda::DeviceBuffer want(ybytes, "y (producer + gemv_fp8)"), got(ybytes, "y (fused)");
+        test::poison(want);
+        kernels::gemv_fp8(t, q.data.get(), q.scale.as<float>(), dw.get(), dsw.as<float>(), want.get(), c.m, c.n, c.k,
+                          Fp8Scaling::Channel, nullptr, false);
+        const std::vector<uint8_t> ref = device_bytes(want, ybytes);
+        ASSERT_TRUE(kernels::gemv_fp8_fused_supported(t, c.p, dsrc.get(), ld, dw.get(), c.m, c.k)) << what;
+        auto expect_same = [&](const char* how) {
+          const std::vector<uint8_t> y = device_bytes(got, ybytes);
+          size_t bad = 0;
+          for (size_t i = 0; i + 1 < ybytes; i += 2)
+            if ((y[i] != ref[i] || y[i + 1] != ref[i + 1]) && ++bad <= 4)
+              std::fprintf(stderr, "  %s (%s): element %zu differs\n", what.c_str(), how, i / 2);
+          EXPECT_EQ(bad, 0u) << what << " (" << how << "): " << bad << " of " << ybytes / 2 << " outputs differ";
+        };
+        const bool pdl = case_no++ % 2 == 0;
+        test::poison(got);
+        kernels::gemv_fp8_fused(t, c.p, dsrc.get(), ld, static_scale, dw.get(), dsw.as<float>(), got.get(), c.m, c.n,
+                                c.k, nullptr, pdl);
+        expect_same(pdl ? "eager, PDL" : "eager");
+        if (c.m == 1 || c.m == 3) {
+          cudaGraph_t g;
+          cudaGraphExec_t ge;
+          IGNIS_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+          kernels::gemv_fp8_fused(t, c.p, dsrc.get(), ld, static_scale, dw.get(), dsw.as<float>(), got.get(), c.m,
+                                  c.n, c.k, st, true);
+          IGNIS_CUDA_CHECK(cudaStreamEndCapture(st, &g));
+          IGNIS_CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
+          test::poison(got);
+          IGNIS_CUDA_CHECK(cudaDeviceSynchronize());  // the poison (legacy stream) before the non-blocking stream
+          IGNIS_CUDA_CHECK(cudaGraphLaunch(ge, st));
+          IGNIS_CUDA_CHECK(cudaStreamSynchronize(st));
+          expect_same("graph");
+          IGNIS_CUDA_CHECK(cudaGraphExecDestroy(ge));
+          IGNIS_CUDA_CHECK(cudaGraphDestroy(g));
+        }
+      }
+  IGNIS_CUDA_CHECK(cudaStreamDestroy(st));
+}
+
 // cuBLASLt's scale modes are Hopper's (compute capability 9.0).
 #define IGNIS_SKIP_WITHOUT_FP8_CUBLASLT()                                                                  \
   do {                                                                                                     \
@@ -549,6 +629,20 @@ TEST(Fp8Static, BadArguments) {
   EXPECT_FALSE(kernels::gemv_fp8_supported(DType::F8_E4M3, 1));
   EXPECT_THROW(kernels::gemv_fp8(DType::BF16, x, scales, x, scales, codes, 9, 64, 64, Fp8Scaling::Channel, nullptr,
                                  true),
+               Error);
+  using kernels::Fp8Producer;
+  EXPECT_TRUE(kernels::gemv_fp8_fused_supported(DType::BF16, Fp8Producer::SiluMul, x, 2 * 14336, x, 3, 14336));
+  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, Fp8Producer::SiluMul, x, 2 * 14336, x, 4, 14336))
+      << "4 x 14336 codes are above the shared-memory bound";
+  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, Fp8Producer::SiluMul, x, 14336, x, 1, 14336))
+      << "gate_up rows shorter than 2 k";
+  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, Fp8Producer::Rows, x, 64, x, kernels::kFp8FusedMaxM + 1, 64));
+  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::F32, Fp8Producer::Rows, x, 64, x, 1, 64));
+  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, Fp8Producer::Rows, x, 72, x, 1, 72)) << "k % 16";
+  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, Fp8Producer::Rows, codes + 1, 64, x, 1, 64))
+      << "unaligned source";
+  EXPECT_THROW(kernels::gemv_fp8_fused(DType::BF16, Fp8Producer::Rows, x, 64, nullptr, x, scales, codes, 5, 64, 64,
+                                       nullptr, true),
                Error);
 }
 

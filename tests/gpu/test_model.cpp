@@ -586,11 +586,14 @@ TEST(GpuModel, Fp8CheckpointsMatchGoldens) {
 }
 
 // One model on the GPU against the CPU reference of the same weights and quantization: prefill passes
-// (cut at max_num_tokens 64: cuBLASLt rows and a 2-row GEMV tail) and teacher-forced decoding.
+// (cut at max_num_tokens 64: cuBLASLt rows and a 2-row GEMV tail) and teacher-forced decoding (3 rows
+// per pass). fused_swiglu: the o and down GEMVs compute their inputs themselves (CudaModelOptions::fp8_fused_rows,
+// fp8_fused_swiglu_rows).
 void check_fp8_model(const ModelConfig& cfg, const WeightStore& ws, const CpuModelOptions& co, const std::string& kv,
-                     const std::string& what) {
+                     const std::string& what, bool fused_swiglu = false) {
   CpuModel cpu(cfg, ws, co);
   cuda::CudaModelOptions o = opts(DType::BF16);
+  if (fused_swiglu) o.fp8_fused_rows = o.fp8_fused_swiglu_rows = kernels::kFp8FusedMaxM;
   o.kv_cache_dtype = kv;
   o.kv_scales = co.kv_scales;
   cuda::CudaModel gpu(cfg, ws, o);
@@ -638,6 +641,9 @@ TEST(GpuModel, QuantizeOnLoadAndFp8KvMatchCpu) {
       check_fp8_model(cfg, ws, co, mode != 2 ? "fp8" : "bf16",
                       std::string(qwen2 ? "qwen2" : "llama") + (mode == 1 ? " bf16 weights" : " fp8 weights") +
                           (mode == 2 ? " + bf16 kv" : " + fp8 kv"));
+      if (mode == 2)  // the o / down GEMVs with their producers fused in (off by default)
+        check_fp8_model(cfg, ws, co, "bf16", std::string(qwen2 ? "qwen2" : "llama") + " fp8 weights, fused producers",
+                        true);
     }
 }
 

@@ -58,8 +58,13 @@ struct Fp8Variant {
   Fp8Launch l;
 };
 template <int W, int U, int B, bool Tr>
+void fp8_launch(const uint8_t* x, const float* sx, const uint8_t* w, const float* sw, T* y, int m, int n, int k,
+                cudaStream_t s, bool pdl) {
+  fp8d::launch_fp8_tiles<T, false, fp8d::Fp8Shape<W, U, B, Tr>>(fp8d::GlobalX{x, sx}, 0, w, sw, y, m, n, k, s, pdl);
+}
+template <int W, int U, int B, bool Tr>
 Fp8Variant fp8_variant(const char* name) {
-  return {name, &fp8d::launch_fp8_tiles<T, false, fp8d::Fp8Shape<W, U, B, Tr>>};
+  return {name, &fp8_launch<W, U, B, Tr>};
 }
 
 template <class F> double time_us(cudaStream_t s, int iters, F&& f) {
