@@ -91,8 +91,9 @@ __device__ __forceinline__ void group_mma(float (&c)[4], const uint4& lo, const 
 }
 
 // Where the kernel's x codes and their row scales come from (the XSrc of gemv_fp8_kernel): a policy
-// with prepare(m, k) (after griddepcontrol.wait, reached by every thread), load(g, off) (16 bytes of row
-// g at byte offset off, the caller checks g < m and off < k) and row_scale(b) (channel scaling).
+// with prepare(m, k) (after griddepcontrol.wait, reached by every thread), row(g, k) (where row g's codes
+// start), load(row, off) (16 bytes of that row at byte offset off; the caller checks g < m and off < k),
+// row_scale(b) (channel scaling) and block_scales() (the sx of block scaling; GlobalX only).
 // GlobalX: the previous kernel's codes x8 (m, k) and scales sx in global memory (L1-cached: x is
 // shared by every warp). The fused producers (fp8_gemv_fused.cu) quantize x into shared memory first.
 struct GlobalX {
