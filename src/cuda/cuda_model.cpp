@@ -426,27 +426,31 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     kernels::paged_attention(aa, s);
     mark("attention");
     // o's FP8 input: quantized by its own kernel, or inside the GEMV (then "gemm_o" includes it)
-    const bool o_fused = fuses_producer(w.o, T, kernels::Fp8Producer::Rows, attn_.get(), Q);
+    const bool o_fused = fuses_producer(w.o, T, attn_.get());
     if (w.o.fp8() && !o_fused) {
       kernels::quantize_rows_fp8(dtype_, attn_.get(), Q, T, Q, fp8_out_for(w.o, T), s);
       mark("quantize_fp8");
     }
-    linear(o_fused ? fused_in(kernels::Fp8Producer::Rows, attn_.get(), Q) : linear_in(w.o, attn_.get()), w.o, o_.get(),
-           T, dtype_);
+    linear(o_fused ? fused_in(w.o, attn_.get()) : linear_in(w.o, attn_.get()), w.o, o_.get(), T, dtype_);
     mark("gemm_o");
     kernels::add_rmsnorm(dtype_, res, o_.get(), w.bo ? w.bo.get() : nullptr, w.mlp_norm.get(),
                          w.gate_up.fp8() ? nullptr : x_.get(), nullptr, T, H, eps, s, fp8_out_for(w.gate_up, T));
     mark("add_rmsnorm");
-    linear(linear_in(w.gate_up, x_.get()), w.gate_up, gate_up_.get(), T, dtype_);
-    mark("gemm_gate_up");
-    // SwiGLU: its own kernel, or inside an FP8 down GEMV (then "gemm_down" includes it)
-    const bool down_fused = fuses_producer(w.down, T, kernels::Fp8Producer::SiluMul, gate_up_.get(), 2 * I);
-    if (!down_fused) {
+    // SwiGLU: its own kernel, or in the FP8 gate_up GEMV's epilogue with down quantizing its own input
+    // (then "gemm_gate_up" includes SwiGLU and "gemm_down" the quantization)
+    if (fuses_swiglu(w, T)) {
+      const LinearIn in = linear_in(w.gate_up, x_.get());
+      kernels::gemv_fp8_swiglu(dtype_, in.x8, in.sx, w.gate_up.ptr, w.gate_up.scale.as<float>(), act_.get(),
+                               amax_parts_.as<float>(), T, I, w.gate_up.k, s, opt_.pdl);
+      mark("gemm_gate_up");
+      linear(fused_in(w.down, act_.get(), kernels::Fp8Producer::RowsPartialAmax), w.down, o_.get(), T, dtype_);
+    } else {
+      linear(linear_in(w.gate_up, x_.get()), w.gate_up, gate_up_.get(), T, dtype_);
+      mark("gemm_gate_up");
       kernels::silu_mul(dtype_, gate_up_.get(), w.down.fp8() ? nullptr : act_.get(), T, I, s, fp8_out_for(w.down, T));
       mark("silu_mul");
+      linear(linear_in(w.down, act_.get()), w.down, o_.get(), T, dtype_);
     }
-    linear(down_fused ? fused_in(kernels::Fp8Producer::SiluMul, gate_up_.get(), 2 * I) : linear_in(w.down, act_.get()),
-           w.down, o_.get(), T, dtype_);
     mark("gemm_down");
   }
   // last MLP output added only for the gathered rows (logit rows, then hidden-only rows), then the
@@ -529,17 +533,30 @@ CudaModel::LinearIn CudaModel::linear_in(const Linear& w, const void* x) const {
   return in;
 }
 
-bool CudaModel::fuses_producer(const Linear& w, int T, kernels::Fp8Producer p, const void* src, int64_t ld) const {
-  const int rows = p == kernels::Fp8Producer::SiluMul ? opt_.fp8_fused_swiglu_rows : opt_.fp8_fused_rows;
-  return w.fp8() && w.scaling == kernels::Fp8Scaling::Channel && use_gemv_ && T <= rows &&
-         kernels::gemv_fp8_fused_supported(dtype_, p, src, ld, w.ptr, T, w.k);
+bool CudaModel::fuses_producer(const Linear& w, int T, const void* x) const {
+  return w.fp8() && w.scaling == kernels::Fp8Scaling::Channel && use_gemv_ && T <= opt_.fp8_fused_rows &&
+         kernels::gemv_fp8_fused_supported(dtype_, fused_in(w, x).fused, w.ptr, T, w.k);
 }
 
-CudaModel::LinearIn CudaModel::fused_in(kernels::Fp8Producer p, const void* src, int64_t ld) {
+bool CudaModel::fuses_swiglu(const LayerWeights& w, int T) const {
+  const Linear& gu = w.gate_up;
+  return gu.fp8() && gu.scaling == kernels::Fp8Scaling::Channel && w.down.fp8() &&
+         w.down.scaling == kernels::Fp8Scaling::Channel && use_gemv_ && T <= opt_.fp8_fused_swiglu_rows &&
+         amax_parts_ && kernels::gemv_fp8_swiglu_supported(dtype_, act8_.get(), gu.ptr, T, gu.k) &&
+         kernels::gemv_fp8_fused_supported(dtype_, fused_in(w.down, act_.get(), kernels::Fp8Producer::RowsPartialAmax).fused,
+                                           w.down.ptr, T, w.down.k);
+}
+
+CudaModel::LinearIn CudaModel::fused_in(const Linear& w, const void* x, kernels::Fp8Producer p) const {
   LinearIn in;
-  in.src = src;
-  in.src_ld = ld;
-  in.producer = p;
+  in.fused.producer = p;
+  in.fused.src = x;
+  in.fused.ld = w.k;
+  in.fused.static_scale = w.in_scale ? w.in_scale.as<float>() : nullptr;
+  if (p == kernels::Fp8Producer::RowsPartialAmax) {
+    in.fused.amax_parts = amax_parts_.as<float>();
+    in.fused.num_parts = kernels::fp8_swiglu_parts(w.k);
+  }
   return in;
 }
 
@@ -580,10 +597,9 @@ void CudaModel::linear(const LinearIn& in, const Linear& w, void* y, int T, DTyp
     linear(in.x, w.ptr, y, gemm_rows(T), w.n, w.k, out);
     return;
   }
-  if (in.src) {  // fuses_producer() checked the case
+  if (in.fused.src) {  // fuses_producer() / fuses_swiglu() checked the case
     IGNIS_CHECK(out == dtype_, "cuda: a fused FP8 GEMV writes the activation dtype");
-    kernels::gemv_fp8_fused(dtype_, in.producer, in.src, in.src_ld, w.in_scale ? w.in_scale.as<float>() : nullptr,
-                            w.ptr, w.scale.as<float>(), y, T, w.n, w.k, stream_, opt_.pdl);
+    kernels::gemv_fp8_fused(dtype_, in.fused, w.ptr, w.scale.as<float>(), y, T, w.n, w.k, stream_, opt_.pdl);
     return;
   }
   const int m = fp8_rows(T);

@@ -56,12 +56,11 @@ struct CudaModelOptions {
   int gemv_mma_rows = 0; // dense projections of 1..this many rows (<= 64) on kernels::gemv_mma (IGNIS_GEMV_MMA=N, A/B)
   bool int_gemm = false; // integer projections of 17..256 rows on the mixed-input GEMM (kernels/int_gemm.h):
                          // off by default until it beats the GEMV / dequantized paths (docs/PERF.md 2026-12-07)
-  // FP8 projections of 1..this many rows (<= kernels::kFp8FusedMaxM; 0: off) on the GEMV that computes
-  // its own input (kernels::gemv_fp8_fused) instead of after a one-block-per-row producer kernel:
-  // fp8_fused_rows for o (the attention output's quantization; IGNIS_FP8_FUSED=N), fp8_fused_swiglu_rows for
-  // down (SwiGLU and its quantization; IGNIS_FP8_FUSED_SWIGLU=N; off: every block recomputing SwiGLU over
-  // the whole row cost more than the silu_mul kernel it replaces, docs/PERF.md 2026-12-07 fifth session).
-  // o's is off too until measured alone in a decode graph (it won in the eager profile).
+  // FP8 passes of 1..this many rows (<= kernels::kFp8FusedMaxM; 0: off) with producers fused into the GEMVs
+  // instead of one-block-per-row producer kernels: fp8_fused_rows for o (the attention output quantized
+  // in o's GEMV, kernels::gemv_fp8_fused; IGNIS_FP8_FUSED=N), fp8_fused_swiglu_rows for the MLP (SwiGLU in
+  // gate_up's GEMV epilogue, kernels::gemv_fp8_swiglu, down's codes in down's GEMV; IGNIS_FP8_FUSED_SWIGLU=N).
+  // Off until measured in a decode graph (docs/PERF.md 2026-12-07).
   int fp8_fused_rows = 0;
   int fp8_fused_swiglu_rows = 0;
   bool profile = false; // per-op event timing of every pass (graphs off), printed at destruction
@@ -179,9 +178,7 @@ class CudaModel : public Model {
     const void* x = nullptr;      // (m, k) of dtype_ (dense layers)
     const uint8_t* x8 = nullptr;  // (m, k) e4m3 (FP8 layers)
     const float* sx = nullptr;    // per kernels/fp8.h: (m) or (ceil(k/128), m)
-    const void* src = nullptr;    // fused: the producer's input (kernels::gemv_fp8_fused), row stride src_ld
-    int64_t src_ld = 0;
-    kernels::Fp8Producer producer = kernels::Fp8Producer::Rows;
+    kernels::Fp8FusedX fused;     // fused.src set: the GEMV computes its own codes (kernels::gemv_fp8_fused)
   };
   struct Piece {  // a run of new tokens of one batch sequence inside one pass
     int seq = 0, token_begin = 0, num_cached = 0, num_tokens = 0;
@@ -222,11 +219,14 @@ class CudaModel : public Model {
   // Where the producer of `w`'s input writes FP8 codes for a pass of T tokens (empty for dense w).
   kernels::Fp8Out fp8_out_for(const Linear& w, int T) const;
   LinearIn linear_in(const Linear& w, const void* x) const;  // x (dense) or this pass's FP8 codes
-  // Whether FP8 w's input for a pass of T tokens, producer p's output from src (row stride ld), is better
-  // computed inside w's GEMV (fp8_fused_rows / fp8_fused_swiglu_rows); then fused_in(p, src, ld) is that input, and the producer
-  // kernel is skipped.
-  bool fuses_producer(const Linear& w, int T, kernels::Fp8Producer p, const void* src, int64_t ld) const;
-  static LinearIn fused_in(kernels::Fp8Producer p, const void* src, int64_t ld);
+  // o's FP8 input for a pass of T tokens computed inside o's GEMV (fp8_fused_rows): then fused_in(w, x) is
+  // that input (x = the attention output, Fp8Producer::Rows) and quantize_rows_fp8 is skipped.
+  bool fuses_producer(const Linear& w, int T, const void* x) const;
+  // SwiGLU computed in gate_up's GEMV (kernels::gemv_fp8_swiglu: h -> act_, amax partials -> amax_parts_)
+  // and down's codes in down's GEMV (Fp8Producer::RowsPartialAmax), up to fp8_fused_swiglu_rows rows:
+  // the 2 * intermediate gate_up output and silu_mul are skipped.
+  bool fuses_swiglu(const LayerWeights& w, int T) const;
+  LinearIn fused_in(const Linear& w, const void* x, kernels::Fp8Producer p = kernels::Fp8Producer::Rows) const;
   int fp8_rows(int T) const;  // rows the FP8 products of a pass of T tokens run on
   void allocate_activations();
   void tune_gemms();
@@ -325,6 +325,7 @@ class CudaModel : public Model {
   DeviceBuffer int_gemm_ws_;     // its split-k workspace (zero between calls)
   size_t int_gemm_ws_floats_ = 0;
   DeviceBuffer act8_, act_scale_;  // FP8 input codes (max_tokens, max k) and their scales, reused by each FP8 layer
+  DeviceBuffer amax_parts_;  // fuses_swiglu: gate_up's per-block max |h| (kFp8FusedMaxM, fp8_swiglu_parts(I))
   size_t attn_ws_floats_ = 0;
   PinnedBuffer h_sample_tokens_, h_sample_logprobs_;
   std::vector<float>* hidden_sink_ = nullptr;  // set_hidden_state_sink

@@ -75,7 +75,7 @@ void launch(const void* x8, const float* sx, const void* w8, const float* sw, vo
   const auto* wp = static_cast<const uint8_t*>(w8);
   TO* yp = static_cast<TO*>(y);
   if (k % 16 == 0 && aligned16(x8) && aligned16(w8))
-    launch_fp8_tiles<TO, kBlock>(GlobalX{xp, sx}, 0, wp, sw, yp, m, n, k, s, pdl);
+    launch_fp8_tiles<TO, kBlock>(GlobalX{xp, sx}, 0, wp, sw, RowsY<TO>{yp}, m, n, k, s, pdl);
   else
     launch_pdl(pdl, gemv_fp8_generic_kernel<TO, kBlock>, dim3((n + kWarps - 1) / kWarps), dim3(32 * kWarps), 0, s,
                xp, sx, wp, sw, yp, m, n, k);

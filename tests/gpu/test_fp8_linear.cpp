@@ -401,84 +401,177 @@ TEST(GpuFp8, GemvGraph) {
   IGNIS_CUDA_CHECK(cudaStreamDestroy(s));
 }
 
-// The GEMV with its producer fused in (gemv_fp8_fused): the same bits as the producer kernel
-// (quantize_rows_fp8, or silu_mul with FP8 output) followed by gemv_fp8, for dynamic and static scales,
-// both half dtypes, 1..kFp8FusedMaxM rows, partial tiles and k tails, a row stride above k; eager with
-// and without PDL and replayed from a CUDA graph.
+// Byte-equal dtype outputs (2-byte elements), the first differences printed.
+void expect_same_bytes(const std::vector<uint8_t>& got, const std::vector<uint8_t>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  size_t bad = 0;
+  for (size_t i = 0; i + 1 < got.size(); i += 2)
+    if ((got[i] != want[i] || got[i + 1] != want[i + 1]) && ++bad <= 4)
+      std::fprintf(stderr, "  %s: element %zu differs\n", what.c_str(), i / 2);
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() / 2 << " outputs differ";
+}
+
+// Runs enqueue(stream) captured in a CUDA graph on a non-blocking stream, after poisoning `out`.
+template <class F>
+void replay_in_graph(F&& enqueue, cuda::DeviceBuffer& out) {
+  cudaStream_t st;
+  IGNIS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  IGNIS_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+  enqueue(st);
+  IGNIS_CUDA_CHECK(cudaStreamEndCapture(st, &g));
+  IGNIS_CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
+  test::poison(out);
+  IGNIS_CUDA_CHECK(cudaDeviceSynchronize());  // the poison (legacy stream) before the non-blocking stream
+  IGNIS_CUDA_CHECK(cudaGraphLaunch(ge, st));
+  IGNIS_CUDA_CHECK(cudaStreamSynchronize(st));
+  IGNIS_CUDA_CHECK(cudaGraphExecDestroy(ge));
+  IGNIS_CUDA_CHECK(cudaGraphDestroy(g));
+  IGNIS_CUDA_CHECK(cudaStreamDestroy(st));
+}
+
+// The GEMV quantizing its own input rows (gemv_fp8_fused, Rows): the same bits as quantize_rows_fp8
+// followed by gemv_fp8, for dynamic and static scales, both half dtypes, 1..kFp8FusedMaxM rows, partial
+// tiles and k tails, a row stride above k; eager with and without PDL and replayed from a CUDA graph.
 TEST(GpuFp8, FusedGemvEqualsProducerThenGemv) {
   IGNIS_SKIP_WITHOUT_GPU();
   std::mt19937_64 rng(27);
-  using kernels::Fp8Producer;
-  struct Case { Fp8Producer p; int m, n, k, ld_extra; };
-  const Case cases[] = {{Fp8Producer::Rows, 1, 4096, 4096, 0},     {Fp8Producer::Rows, 2, 37, 1040, 8},
-                        {Fp8Producer::Rows, 3, 515, 4144, 0},      {Fp8Producer::Rows, 4, 333, 2048, 24},
-                        {Fp8Producer::SiluMul, 1, 4096, 14336, 0}, {Fp8Producer::SiluMul, 2, 100, 14336, 0},
-                        {Fp8Producer::SiluMul, 3, 64, 1040, 0},   {Fp8Producer::SiluMul, 4, 129, 4096, 0}};
-  cudaStream_t st;
-  IGNIS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  struct Case { int m, n, k, ld_extra; };
+  const Case cases[] = {{1, 4096, 4096, 0}, {2, 37, 1040, 8}, {3, 515, 4144, 0}, {4, 333, 2048, 24}};
   int case_no = 0;
   for (DType t : {DType::BF16, DType::F16})
     for (const Case& c : cases)
       for (bool stat : {false, true}) {
-        const bool silu = c.p == Fp8Producer::SiluMul;
-        const int64_t ld = (silu ? 2 * int64_t(c.k) : c.k) + c.ld_extra;
-        const std::string what = std::string(silu ? "fused silu_mul" : "fused rows") + " " + std::to_string(c.m) +
-                                 "x" + std::to_string(c.n) + "x" + std::to_string(c.k) + " " + test::dname(t) +
-                                 (stat ? " static" : " dynamic");
-        const HostTensor src = test::make_tensor(t, silu ? test::random_vec(rng, size_t(c.m) * ld, -4, 4)
-                                                         : spread_rows(rng, c.m, int(ld), int(ld), 3.0f));
+        const int64_t ld = c.k + c.ld_extra;
+        const std::string what = "fused rows " + std::to_string(c.m) + "x" + std::to_string(c.n) + "x" +
+                                 std::to_string(c.k) + " " + test::dname(t) + (stat ? " static" : " dynamic");
+        const HostTensor src = test::make_tensor(t, spread_rows(rng, c.m, int(ld), int(ld), 3.0f));
         auto dsrc = test::to_device(src);
         const Product w = random_product(rng, c.m, c.n, c.k, Fp8Scaling::Channel);
         auto dw = test::to_device(w.w), dsw = test::to_device(w.sw);
         cuda::DeviceBuffer st_scale = test::to_device(&kStaticScale, 4);
-        const float* static_scale = stat ? st_scale.as<float>() : nullptr;
         // the producer kernel, then the GEMV on its codes
         const Mode mode{0, stat, 0, stat ? "static/row" : "dynamic/row"};
         DevFp8 q(c.m, c.k, mode);
-        if (silu) {
-          ASSERT_EQ(c.ld_extra, 0) << "silu_mul reads gate_up rows of exactly 2 k";
-          kernels::silu_mul(t, dsrc.get(), nullptr, c.m, c.k, nullptr, q.q);
-        } else {
-          kernels::quantize_rows_fp8(t, dsrc.get(), ld, c.m, c.k, q.q, nullptr);
-        }
+        kernels::quantize_rows_fp8(t, dsrc.get(), ld, c.m, c.k, q.q, nullptr);
         const size_t ybytes = size_t(c.m) * c.n * dtype_size(t);
         cuda::DeviceBuffer want(ybytes, "y (producer + gemv_fp8)"), got(ybytes, "y (fused)");
         test::poison(want);
         kernels::gemv_fp8(t, q.data.get(), q.scale.as<float>(), dw.get(), dsw.as<float>(), want.get(), c.m, c.n, c.k,
                           Fp8Scaling::Channel, nullptr, false);
         const std::vector<uint8_t> ref = device_bytes(want, ybytes);
-        ASSERT_TRUE(kernels::gemv_fp8_fused_supported(t, c.p, dsrc.get(), ld, dw.get(), c.m, c.k)) << what;
-        auto expect_same = [&](const char* how) {
-          const std::vector<uint8_t> y = device_bytes(got, ybytes);
-          size_t bad = 0;
-          for (size_t i = 0; i + 1 < ybytes; i += 2)
-            if ((y[i] != ref[i] || y[i + 1] != ref[i + 1]) && ++bad <= 4)
-              std::fprintf(stderr, "  %s (%s): element %zu differs\n", what.c_str(), how, i / 2);
-          EXPECT_EQ(bad, 0u) << what << " (" << how << "): " << bad << " of " << ybytes / 2 << " outputs differ";
-        };
+        kernels::Fp8FusedX fx;
+        fx.src = dsrc.get();
+        fx.ld = ld;
+        fx.static_scale = stat ? st_scale.as<float>() : nullptr;
+        ASSERT_TRUE(kernels::gemv_fp8_fused_supported(t, fx, dw.get(), c.m, c.k)) << what;
         const bool pdl = case_no++ % 2 == 0;
         test::poison(got);
-        kernels::gemv_fp8_fused(t, c.p, dsrc.get(), ld, static_scale, dw.get(), dsw.as<float>(), got.get(), c.m, c.n,
-                                c.k, nullptr, pdl);
-        expect_same(pdl ? "eager, PDL" : "eager");
+        kernels::gemv_fp8_fused(t, fx, dw.get(), dsw.as<float>(), got.get(), c.m, c.n, c.k, nullptr, pdl);
+        expect_same_bytes(device_bytes(got, ybytes), ref, what + (pdl ? " (eager, PDL)" : " (eager)"));
         if (c.m == 1 || c.m == 3) {
-          cudaGraph_t g;
-          cudaGraphExec_t ge;
-          IGNIS_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-          kernels::gemv_fp8_fused(t, c.p, dsrc.get(), ld, static_scale, dw.get(), dsw.as<float>(), got.get(), c.m,
-                                  c.n, c.k, st, true);
-          IGNIS_CUDA_CHECK(cudaStreamEndCapture(st, &g));
-          IGNIS_CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
-          test::poison(got);
-          IGNIS_CUDA_CHECK(cudaDeviceSynchronize());  // the poison (legacy stream) before the non-blocking stream
-          IGNIS_CUDA_CHECK(cudaGraphLaunch(ge, st));
-          IGNIS_CUDA_CHECK(cudaStreamSynchronize(st));
-          expect_same("graph");
-          IGNIS_CUDA_CHECK(cudaGraphExecDestroy(ge));
-          IGNIS_CUDA_CHECK(cudaGraphDestroy(g));
+          replay_in_graph(
+              [&](cudaStream_t st) {
+                kernels::gemv_fp8_fused(t, fx, dw.get(), dsw.as<float>(), got.get(), c.m, c.n, c.k, st, true);
+              },
+              got);
+          expect_same_bytes(device_bytes(got, ybytes), ref, what + " (graph)");
         }
       }
-  IGNIS_CUDA_CHECK(cudaStreamDestroy(st));
+}
+
+// gate_up's GEMV with SwiGLU in its epilogue (gemv_fp8_swiglu) and down's GEMV quantizing that h itself
+// from the epilogue's amax partials (gemv_fp8_fused, RowsPartialAmax): h has the bits of gemv_fp8 then
+// silu_mul, each partial is the max |h| of its 8 channels, and down's output the bits of silu_mul (FP8
+// output) then gemv_fp8; dynamic and static down scales, both half dtypes, 1..kFp8FusedMaxM rows (and 8
+// for the epilogue alone), an intermediate size that is not a multiple of 8 (a partial pair tile), k
+// tails; eager with and without PDL and both kernels replayed from one CUDA graph.
+TEST(GpuFp8, SwigluGemvEqualsGemvThenSiluMul) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(28);
+  struct Case { int m, inter, hidden, n_down; };  // n_down 0: the epilogue alone
+  const Case cases[] = {{1, 14336, 4096, 4096}, {2, 14336, 1040, 100}, {3, 1040, 4144, 64},
+                        {4, 4096, 2048, 129},   {8, 1036, 512, 0},     {1, 20, 64, 0}};
+  int case_no = 0;
+  for (DType t : {DType::BF16, DType::F16})
+    for (const Case& c : cases)
+      for (bool stat : {false, true}) {
+        if (stat && c.n_down == 0) continue;
+        const std::string what = "swiglu " + std::to_string(c.m) + "x" + std::to_string(c.inter) + "x" +
+                                 std::to_string(c.hidden) + " down " + std::to_string(c.n_down) + " " +
+                                 test::dname(t) + (stat ? " static" : " dynamic");
+        Product gu = random_product(rng, c.m, 2 * c.inter, c.hidden, Fp8Scaling::Channel);
+        for (float& s : gu.sw) s /= 16.0f;  // gate and up around +-10: h within fp16's range
+        auto dx = test::to_device(gu.x), dsx = test::to_device(gu.sx), dw = test::to_device(gu.w),
+             dsw = test::to_device(gu.sw);
+        const size_t es = dtype_size(t), gubytes = size_t(c.m) * 2 * c.inter * es, hbytes = size_t(c.m) * c.inter * es;
+        // the reference: gemv_fp8 (gate_up), then silu_mul (dtype output)
+        cuda::DeviceBuffer gate_up(gubytes, "gate_up"), h_ref(hbytes, "h (silu_mul)"), h(hbytes, "h (epilogue)");
+        kernels::gemv_fp8(t, dx.get(), dsx.as<float>(), dw.get(), dsw.as<float>(), gate_up.get(), c.m, 2 * c.inter,
+                          c.hidden, Fp8Scaling::Channel, nullptr, false);
+        kernels::silu_mul(t, gate_up.get(), h_ref.get(), c.m, c.inter, nullptr);
+        const std::vector<uint8_t> want_h = device_bytes(h_ref, hbytes);
+        const int parts = kernels::fp8_swiglu_parts(c.inter);
+        ASSERT_EQ(parts, (c.inter + 7) / 8) << what;
+        cuda::DeviceBuffer amax(size_t(c.m) * parts * 4, "amax parts");
+        ASSERT_TRUE(kernels::gemv_fp8_swiglu_supported(t, dx.get(), dw.get(), c.m, c.hidden)) << what;
+        const bool pdl = case_no++ % 2 == 0;
+        test::poison(h);
+        test::poison(amax);
+        kernels::gemv_fp8_swiglu(t, dx.get(), dsx.as<float>(), dw.get(), dsw.as<float>(), h.get(), amax.as<float>(),
+                                 c.m, c.inter, c.hidden, nullptr, pdl);
+        expect_same_bytes(device_bytes(h, hbytes), want_h, what + ": h");
+        {  // each part: the max |h| of its 8 channels
+          const std::vector<float> hv = test::from_device(h_ref, t, size_t(c.m) * c.inter);
+          const std::vector<float> got = test::from_device(amax, DType::F32, size_t(c.m) * parts);
+          size_t bad = 0;
+          for (int b = 0; b < c.m; ++b)
+            for (int j = 0; j < parts; ++j) {
+              float a = 0.0f;
+              for (int ch = 8 * j; ch < std::min(c.inter, 8 * j + 8); ++ch)
+                a = std::max(a, std::fabs(hv[size_t(b) * c.inter + ch]));
+              if (!(got[size_t(b) * parts + j] == a) && ++bad <= 4)
+                std::fprintf(stderr, "  %s: row %d part %d amax %.9g want %.9g\n", what.c_str(), b, j,
+                             got[size_t(b) * parts + j], a);
+            }
+          EXPECT_EQ(bad, 0u) << what << ": amax parts differ";
+        }
+        if (c.n_down == 0) continue;
+        // down: silu_mul's FP8 codes then gemv_fp8, against the fused producer on h and the parts
+        const Product dn = random_product(rng, c.m, c.n_down, c.inter, Fp8Scaling::Channel);
+        auto dwd = test::to_device(dn.w), dswd = test::to_device(dn.sw);
+        const Mode mode{0, stat, 0, stat ? "static/row" : "dynamic/row"};
+        DevFp8 q(c.m, c.inter, mode);
+        kernels::silu_mul(t, gate_up.get(), nullptr, c.m, c.inter, nullptr, q.q);
+        const size_t ybytes = size_t(c.m) * c.n_down * es;
+        cuda::DeviceBuffer want(ybytes, "y (silu_mul + gemv_fp8)"), got(ybytes, "y (fused)");
+        kernels::gemv_fp8(t, q.data.get(), q.scale.as<float>(), dwd.get(), dswd.as<float>(), want.get(), c.m,
+                          c.n_down, c.inter, Fp8Scaling::Channel, nullptr, false);
+        const std::vector<uint8_t> want_y = device_bytes(want, ybytes);
+        kernels::Fp8FusedX fx;
+        fx.producer = kernels::Fp8Producer::RowsPartialAmax;
+        fx.src = h.get();
+        fx.ld = c.inter;
+        fx.static_scale = q.q.static_scale;
+        fx.amax_parts = amax.as<float>();
+        fx.num_parts = parts;
+        ASSERT_TRUE(kernels::gemv_fp8_fused_supported(t, fx, dwd.get(), c.m, c.inter)) << what;
+        test::poison(got);
+        kernels::gemv_fp8_fused(t, fx, dwd.get(), dswd.as<float>(), got.get(), c.m, c.n_down, c.inter, nullptr, pdl);
+        expect_same_bytes(device_bytes(got, ybytes), want_y, what + (pdl ? ": down (eager, PDL)" : ": down (eager)"));
+        if (c.m == 1 || c.m == 3) {
+          replay_in_graph(
+              [&](cudaStream_t st) {
+                kernels::gemv_fp8_swiglu(t, dx.get(), dsx.as<float>(), dw.get(), dsw.as<float>(), h.get(),
+                                         amax.as<float>(), c.m, c.inter, c.hidden, st, true);
+                kernels::gemv_fp8_fused(t, fx, dwd.get(), dswd.as<float>(), got.get(), c.m, c.n_down, c.inter, st,
+                                        true);
+              },
+              got);
+          expect_same_bytes(device_bytes(got, ybytes), want_y, what + ": down (graph)");
+        }
+      }
 }
 
 // cuBLASLt's scale modes are Hopper's (compute capability 9.0).
@@ -630,20 +723,37 @@ TEST(Fp8Static, BadArguments) {
   EXPECT_THROW(kernels::gemv_fp8(DType::BF16, x, scales, x, scales, codes, 9, 64, 64, Fp8Scaling::Channel, nullptr,
                                  true),
                Error);
-  using kernels::Fp8Producer;
-  EXPECT_TRUE(kernels::gemv_fp8_fused_supported(DType::BF16, Fp8Producer::SiluMul, x, 2 * 14336, x, 3, 14336));
-  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, Fp8Producer::SiluMul, x, 2 * 14336, x, 4, 14336))
+  kernels::Fp8FusedX fx;
+  fx.src = x;
+  fx.ld = 14336;
+  EXPECT_TRUE(kernels::gemv_fp8_fused_supported(DType::BF16, fx, x, 3, 14336));
+  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, fx, x, 4, 14336))
       << "4 x 14336 codes are above the shared-memory bound";
-  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, Fp8Producer::SiluMul, x, 14336, x, 1, 14336))
-      << "gate_up rows shorter than 2 k";
-  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, Fp8Producer::Rows, x, 64, x, kernels::kFp8FusedMaxM + 1, 64));
-  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::F32, Fp8Producer::Rows, x, 64, x, 1, 64));
-  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, Fp8Producer::Rows, x, 72, x, 1, 72)) << "k % 16";
-  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, Fp8Producer::Rows, codes + 1, 64, x, 1, 64))
-      << "unaligned source";
-  EXPECT_THROW(kernels::gemv_fp8_fused(DType::BF16, Fp8Producer::Rows, x, 64, nullptr, x, scales, codes, 5, 64, 64,
-                                       nullptr, true),
-               Error);
+  fx.ld = 64;
+  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, fx, x, 1, 128)) << "rows shorter than k";
+  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, fx, x, kernels::kFp8FusedMaxM + 1, 64));
+  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::F32, fx, x, 1, 64));
+  fx.ld = 72;
+  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, fx, x, 1, 72)) << "k % 16";
+  fx.ld = 64;
+  fx.src = codes + 1;
+  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, fx, x, 1, 64)) << "unaligned source";
+  fx.src = x;
+  fx.producer = kernels::Fp8Producer::RowsPartialAmax;
+  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, fx, x, 1, 64)) << "dynamic scale without amax parts";
+  fx.static_scale = scales;
+  EXPECT_TRUE(kernels::gemv_fp8_fused_supported(DType::BF16, fx, x, 1, 64)) << "a static scale needs no parts";
+  EXPECT_THROW(kernels::gemv_fp8_fused(DType::BF16, fx, x, scales, codes, 5, 64, 64, nullptr, true), Error);
+  EXPECT_EQ(kernels::fp8_swiglu_parts(14336), 1792);
+  EXPECT_EQ(kernels::fp8_swiglu_parts(1036), 130);
+  EXPECT_TRUE(kernels::gemv_fp8_swiglu_supported(DType::BF16, x, x, kernels::kFp8GemvMaxM, 64));
+  EXPECT_FALSE(kernels::gemv_fp8_swiglu_supported(DType::BF16, x, x, kernels::kFp8GemvMaxM + 1, 64));
+  EXPECT_FALSE(kernels::gemv_fp8_swiglu_supported(DType::F32, x, x, 1, 64));
+  EXPECT_FALSE(kernels::gemv_fp8_swiglu_supported(DType::BF16, x, x, 1, 72)) << "k % 16";
+  EXPECT_FALSE(kernels::gemv_fp8_swiglu_supported(DType::BF16, codes + 1, x, 1, 64)) << "unaligned codes";
+  EXPECT_THROW(kernels::gemv_fp8_swiglu(DType::BF16, x, scales, x, scales, codes, nullptr, 1, 64, 64, nullptr, true),
+               Error)
+      << "no amax parts";
 }
 
 // The CLI's PDL default (kernels/ read no environment): on unless IGNIS_PDL=0.

@@ -60,7 +60,7 @@ struct Fp8Variant {
 template <int W, int U, int B, bool Tr>
 void fp8_launch(const uint8_t* x, const float* sx, const uint8_t* w, const float* sw, T* y, int m, int n, int k,
                 cudaStream_t s, bool pdl) {
-  fp8d::launch_fp8_tiles<T, false, fp8d::Fp8Shape<W, U, B, Tr>>(fp8d::GlobalX{x, sx}, 0, w, sw, y, m, n, k, s, pdl);
+  fp8d::launch_fp8_tiles<T, false, fp8d::Fp8Shape<W, U, B, Tr>>(fp8d::GlobalX{x, sx}, 0, w, sw, fp8d::RowsY<T>{y}, m, n, k, s, pdl);
 }
 template <int W, int U, int B, bool Tr>
 Fp8Variant fp8_variant(const char* name) {
