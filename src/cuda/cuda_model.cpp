@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <tuple>
 
 #include "core/dtype.h"
 #include "core/error.h"
@@ -361,8 +362,6 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
                            w.qkv.fp8() ? nullptr : x_.get(), nullptr, T, H, eps, s, fp8_out_for(w.qkv, T));
       mark("add_rmsnorm");
     }
-    linear(linear_in(w.qkv, x_.get()), w.qkv, qkv_.get(), T, dtype_);
-    mark("gemm_qkv");
     char* kc = kv_.as<char>() + size_t(2 * l) * kv_layer_bytes_;
     char* vc = kc + kv_layer_bytes_;
     const float k_scale = kv_scales_.empty() ? 1.0f : kv_scales_[size_t(l)].first;
@@ -383,8 +382,18 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     ra.num_heads = cfg_.num_heads;
     ra.num_kv_heads = cfg_.num_kv_heads;
     ra.head_dim = cfg_.head_dim;
-    kernels::rope_qkv_write_kv(ra, s);
-    mark("rope_kv_write");
+    // RoPE and the K/V write: their own kernel, or in the FP8 q/k/v GEMV's epilogue (then "gemm_qkv"
+    // includes them)
+    if (fuses_rope(w, ra)) {
+      const LinearIn in = linear_in(w.qkv, x_.get());
+      kernels::gemv_fp8_rope(ra, in.x8, in.sx, w.qkv.ptr, w.qkv.scale.as<float>(), w.qkv.k, s, opt_.pdl);
+      mark("gemm_qkv");
+    } else {
+      linear(linear_in(w.qkv, x_.get()), w.qkv, qkv_.get(), T, dtype_);
+      mark("gemm_qkv");
+      kernels::rope_qkv_write_kv(ra, s);
+      mark("rope_kv_write");
+    }
     kernels::PagedAttentionArgs aa;
     aa.dtype = dtype_;
     aa.kv_dtype = kv_dtype_;
@@ -436,21 +445,11 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     kernels::add_rmsnorm(dtype_, res, o_.get(), w.bo ? w.bo.get() : nullptr, w.mlp_norm.get(),
                          w.gate_up.fp8() ? nullptr : x_.get(), nullptr, T, H, eps, s, fp8_out_for(w.gate_up, T));
     mark("add_rmsnorm");
-    // SwiGLU: its own kernel, or in the FP8 gate_up GEMV's epilogue with down quantizing its own input
-    // (then "gemm_gate_up" includes SwiGLU and "gemm_down" the quantization)
-    if (fuses_swiglu(w, T)) {
-      const LinearIn in = linear_in(w.gate_up, x_.get());
-      kernels::gemv_fp8_swiglu(dtype_, in.x8, in.sx, w.gate_up.ptr, w.gate_up.scale.as<float>(), act_.get(),
-                               amax_parts_.as<float>(), T, I, w.gate_up.k, s, opt_.pdl);
-      mark("gemm_gate_up");
-      linear(fused_in(w.down, act_.get(), kernels::Fp8Producer::RowsPartialAmax), w.down, o_.get(), T, dtype_);
-    } else {
-      linear(linear_in(w.gate_up, x_.get()), w.gate_up, gate_up_.get(), T, dtype_);
-      mark("gemm_gate_up");
-      kernels::silu_mul(dtype_, gate_up_.get(), w.down.fp8() ? nullptr : act_.get(), T, I, s, fp8_out_for(w.down, T));
-      mark("silu_mul");
-      linear(linear_in(w.down, act_.get()), w.down, o_.get(), T, dtype_);
-    }
+    linear(linear_in(w.gate_up, x_.get()), w.gate_up, gate_up_.get(), T, dtype_);
+    mark("gemm_gate_up");
+    kernels::silu_mul(dtype_, gate_up_.get(), w.down.fp8() ? nullptr : act_.get(), T, I, s, fp8_out_for(w.down, T));
+    mark("silu_mul");
+    linear(linear_in(w.down, act_.get()), w.down, o_.get(), T, dtype_);
     mark("gemm_down");
   }
   // last MLP output added only for the gathered rows (logit rows, then hidden-only rows), then the
@@ -538,25 +537,34 @@ bool CudaModel::fuses_producer(const Linear& w, int T, const void* x) const {
          kernels::gemv_fp8_fused_supported(dtype_, fused_in(w, x).fused, w.ptr, T, w.k);
 }
 
-bool CudaModel::fuses_swiglu(const LayerWeights& w, int T) const {
-  const Linear& gu = w.gate_up;
-  return gu.fp8() && gu.scaling == kernels::Fp8Scaling::Channel && w.down.fp8() &&
-         w.down.scaling == kernels::Fp8Scaling::Channel && use_gemv_ && T <= opt_.fp8_fused_swiglu_rows &&
-         amax_parts_ && kernels::gemv_fp8_swiglu_supported(dtype_, act8_.get(), gu.ptr, T, gu.k) &&
-         kernels::gemv_fp8_fused_supported(dtype_, fused_in(w.down, act_.get(), kernels::Fp8Producer::RowsPartialAmax).fused,
-                                           w.down.ptr, T, w.down.k);
+CudaModel::Fp8Fusions CudaModel::fp8_fusions(int T) const {
+  Fp8Fusions f;
+  if (layers_.empty()) return f;
+  const LayerWeights& w = layers_[0];
+  kernels::RopeKvArgs a;
+  a.dtype = dtype_;
+  a.kv_dtype = kv_dtype_;
+  if (!kv_scales_.empty()) std::tie(a.k_scale, a.v_scale) = kv_scales_[0];
+  a.n = T;
+  a.num_heads = cfg_.num_heads;
+  a.num_kv_heads = cfg_.num_kv_heads;
+  a.head_dim = cfg_.head_dim;
+  f.o = fuses_producer(w.o, T, attn_.get());
+  f.rope = fuses_rope(w, a);
+  return f;
 }
 
-CudaModel::LinearIn CudaModel::fused_in(const Linear& w, const void* x, kernels::Fp8Producer p) const {
+bool CudaModel::fuses_rope(const LayerWeights& w, const kernels::RopeKvArgs& a) const {
+  const Linear& q = w.qkv;
+  return q.fp8() && q.scaling == kernels::Fp8Scaling::Channel && use_gemv_ && a.n <= opt_.fp8_fused_rope_rows &&
+         kernels::gemv_fp8_rope_supported(a, act8_.get(), q.ptr, q.k);
+}
+
+CudaModel::LinearIn CudaModel::fused_in(const Linear& w, const void* x) {
   LinearIn in;
-  in.fused.producer = p;
   in.fused.src = x;
   in.fused.ld = w.k;
   in.fused.static_scale = w.in_scale ? w.in_scale.as<float>() : nullptr;
-  if (p == kernels::Fp8Producer::RowsPartialAmax) {
-    in.fused.amax_parts = amax_parts_.as<float>();
-    in.fused.num_parts = kernels::fp8_swiglu_parts(w.k);
-  }
   return in;
 }
 
@@ -597,7 +605,7 @@ void CudaModel::linear(const LinearIn& in, const Linear& w, void* y, int T, DTyp
     linear(in.x, w.ptr, y, gemm_rows(T), w.n, w.k, out);
     return;
   }
-  if (in.fused.src) {  // fuses_producer() / fuses_swiglu() checked the case
+  if (in.fused.src) {  // fuses_producer() checked the case
     IGNIS_CHECK(out == dtype_, "cuda: a fused FP8 GEMV writes the activation dtype");
     kernels::gemv_fp8_fused(dtype_, in.fused, w.ptr, w.scale.as<float>(), y, T, w.n, w.k, stream_, opt_.pdl);
     return;

@@ -56,13 +56,13 @@ struct CudaModelOptions {
   int gemv_mma_rows = 0; // dense projections of 1..this many rows (<= 64) on kernels::gemv_mma (IGNIS_GEMV_MMA=N, A/B)
   bool int_gemm = false; // integer projections of 17..256 rows on the mixed-input GEMM (kernels/int_gemm.h):
                          // off by default until it beats the GEMV / dequantized paths (docs/PERF.md 2026-12-07)
-  // FP8 passes of 1..this many rows (<= kernels::kFp8FusedMaxM; 0: off) with producers fused into the GEMVs
-  // instead of one-block-per-row producer kernels: fp8_fused_rows for o (the attention output quantized
-  // in o's GEMV, kernels::gemv_fp8_fused; IGNIS_FP8_FUSED=N), fp8_fused_swiglu_rows for the MLP (SwiGLU in
-  // gate_up's GEMV epilogue, kernels::gemv_fp8_swiglu, down's codes in down's GEMV; IGNIS_FP8_FUSED_SWIGLU=N).
-  // Off until measured in a decode graph (docs/PERF.md 2026-12-07).
+  // FP8 passes of 1..this many rows (0: off) with a one-block-per-row kernel fused into a GEMV:
+  // fp8_fused_rope_rows (<= kernels::kFp8GemvMaxM) for q/k/v: RoPE and the K/V write in its GEMV's epilogue
+  // (kernels::gemv_fp8_rope; IGNIS_FP8_FUSED_ROPE=N; +2% at batch 1 on the H100); fp8_fused_rows
+  // (<= kernels::kFp8FusedMaxM) for o: the attention output quantized in o's GEMV (kernels::gemv_fp8_fused;
+  // IGNIS_FP8_FUSED=N; off: no faster in a decode graph, docs/PERF.md 2026-12-07 sixth session).
+  int fp8_fused_rope_rows = kernels::kFp8GemvMaxM;
   int fp8_fused_rows = 0;
-  int fp8_fused_swiglu_rows = 0;
   bool profile = false; // per-op event timing of every pass (graphs off), printed at destruction
   // Batch invariance (--batch-invariant): a token of a decode or verification pass of up to
   // kInvariantMaxTokens tokens gets the same logits bits whatever the pass's other rows are, so that greedy
@@ -128,6 +128,12 @@ class CudaModel : public Model {
 
   DType dtype() const { return dtype_; }
   DType kv_dtype() const override { return kv_dtype_; }
+  // Which FP8 producer fusions (CudaModelOptions::fp8_fused_*) a pass of T tokens runs, for layer 0's
+  // projections (tests and logs).
+  struct Fp8Fusions {
+    bool o = false, rope = false;
+  };
+  Fp8Fusions fp8_fusions(int T) const;
   size_t weight_bytes() const { return weight_bytes_; }
   // Bytes of one KV block (K and V, all layers).
   int64_t kv_bytes_per_block(int block_size) const;
@@ -220,13 +226,12 @@ class CudaModel : public Model {
   kernels::Fp8Out fp8_out_for(const Linear& w, int T) const;
   LinearIn linear_in(const Linear& w, const void* x) const;  // x (dense) or this pass's FP8 codes
   // o's FP8 input for a pass of T tokens computed inside o's GEMV (fp8_fused_rows): then fused_in(w, x) is
-  // that input (x = the attention output, Fp8Producer::Rows) and quantize_rows_fp8 is skipped.
+  // that input (x = the attention output) and quantize_rows_fp8 is skipped.
   bool fuses_producer(const Linear& w, int T, const void* x) const;
-  // SwiGLU computed in gate_up's GEMV (kernels::gemv_fp8_swiglu: h -> act_, amax partials -> amax_parts_)
-  // and down's codes in down's GEMV (Fp8Producer::RowsPartialAmax), up to fp8_fused_swiglu_rows rows:
-  // the 2 * intermediate gate_up output and silu_mul are skipped.
-  bool fuses_swiglu(const LayerWeights& w, int T) const;
-  LinearIn fused_in(const Linear& w, const void* x, kernels::Fp8Producer p = kernels::Fp8Producer::Rows) const;
+  // RoPE and the K/V write of rope_qkv_write_kv(a) in the FP8 q/k/v GEMV's epilogue (kernels::gemv_fp8_rope),
+  // up to fp8_fused_rope_rows rows.
+  bool fuses_rope(const LayerWeights& w, const kernels::RopeKvArgs& a) const;
+  static LinearIn fused_in(const Linear& w, const void* x);
   int fp8_rows(int T) const;  // rows the FP8 products of a pass of T tokens run on
   void allocate_activations();
   void tune_gemms();
@@ -325,7 +330,6 @@ class CudaModel : public Model {
   DeviceBuffer int_gemm_ws_;     // its split-k workspace (zero between calls)
   size_t int_gemm_ws_floats_ = 0;
   DeviceBuffer act8_, act_scale_;  // FP8 input codes (max_tokens, max k) and their scales, reused by each FP8 layer
-  DeviceBuffer amax_parts_;  // fuses_swiglu: gate_up's per-block max |h| (kFp8FusedMaxM, fp8_swiglu_parts(I))
   size_t attn_ws_floats_ = 0;
   PinnedBuffer h_sample_tokens_, h_sample_logprobs_;
   std::vector<float>* hidden_sink_ = nullptr;  // set_hidden_state_sink

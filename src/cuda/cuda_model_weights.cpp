@@ -13,7 +13,6 @@
 #include "cuda/cuda_model.h"
 #include "cuda/int_weights.h"
 #include "kernels/cuda_check.h"
-#include "kernels/fp8_gemv.h"
 #include "kernels/int_gemm.h"
 #include "kernels/int_gemv.h"
 #include "model/cpu/rope.h"
@@ -375,9 +374,6 @@ void CudaModel::allocate_activations() {
     // padding rows of the products (fp8_rows) read these before any producer wrote them: finite zeros
     IGNIS_CUDA_CHECK(cudaMemset(act8_.get(), 0, act8_.bytes()));
     IGNIS_CUDA_CHECK(cudaMemset(act_scale_.get(), 0, act_scale_.bytes()));
-    if (opt_.fp8_fused_swiglu_rows > 0)
-      amax_parts_ = DeviceBuffer(size_t(kernels::kFp8FusedMaxM) * kernels::fp8_swiglu_parts(int(I)) * 4,
-                                 "FP8 SwiGLU amax partials (fused rows, intermediate / 8)");
   }
   sample_tokens_ = DeviceBuffer(T * 4, "sampled tokens");
   sample_logprobs_ = DeviceBuffer(T * 4, "sampled logprobs");

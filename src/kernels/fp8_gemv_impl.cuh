@@ -52,7 +52,6 @@
 #include "kernels/common.cuh"
 #include "kernels/fp8_gemv.h"
 #include "kernels/pdl.cuh"
-#include "kernels/swiglu.cuh"
 
 namespace ignis::kernels::fp8_gemv_detail {
 
@@ -109,44 +108,46 @@ struct GlobalX {
   __device__ __forceinline__ const float* block_scales() const { return sx; }
 };
 
-// Which weight rows a block's tile holds and where its outputs go (the Y of gemv_fp8_kernel).
-// RowsY: rows row0 .. row0 + 15 of w (n, k), written to y (m, n) rounded to TO.
+// Which weight rows a block's tile holds and where its outputs go (the Y of gemv_fp8_kernel): a policy
+// with blocks(n) (the grid), row(i, n) (the weight row of tile row i = 0..15 in this block, -1: none) and
+// store(r, b, row, ok, v, n) (tile row r, batch row b, v the scaled fp32 result; reached by all 128
+// threads of warps 0-3, so it may shuffle across the lanes of a row pair: tile rows r and r ^ 8 sit in
+// lanes l and l ^ 8). kPairs: the tile's rows are pairs (r, r + 8) of an epilogue (fp8_gemv_rope.cu's
+// RopeY: the two halves of a rotation), channel scaling only.
+// RowsY: rows 16 blockIdx.x .. + 15 of w (n, k), written to y (m, n) rounded to TO.
 template <class TO>
 struct RowsY {
   TO* y;
   static constexpr bool kPairs = false;
-  static constexpr int kChannels = kTileRows;  // output channels per block
-};
-// SwigluY (gemv_fp8_swiglu): w (2 n, k) = [gate; up]; the tile's rows g are gate channels row0 + g and its
-// rows g + 8 the up channels n + row0 + g (row0 = 8 blockIdx.x). h (m, n) = silu(gate) * up, each value
-// rounded to TO as gemv_fp8 then silu_mul round them; parts (m, gridDim.x): the block's max |h| per row.
-template <class TO>
-struct SwigluY {
-  TO* h;
-  float* parts;
-  static constexpr bool kPairs = true;
-  static constexpr int kChannels = kTileRows / 2;
+  int blocks(int n) const { return (n + kTileRows - 1) / kTileRows; }
+  __device__ __forceinline__ int row(int i, int n) const {
+    const int r = int(blockIdx.x) * kTileRows + i;
+    return r < n ? r : -1;
+  }
+  __device__ __forceinline__ void store(int, int b, int row, bool ok, float v, int n) const {
+    if (ok) y[size_t(b) * n + row] = from_f<TO>(v);
+  }
 };
 
-// grid (ceil(n / Y::kChannels)), block (32 * S::kWarps), dynamic shared memory as XSrc needs. Needs
-// k % 16 == 0, x / w 16-byte aligned, m <= 8. x (m, k), w (n, k) (SwigluY: (2 n, k)) e4m3; sx, sw per
-// kBlock (kernels/fp8.h); outputs per Y.
+// grid (out.blocks(n)), block (32 * S::kWarps), dynamic shared memory as XSrc needs. Needs k % 16 == 0,
+// x / w 16-byte aligned, m <= 8. x (m, k), w e4m3 with the rows Y names; sx, sw per kBlock
+// (kernels/fp8.h); outputs per Y.
 template <class TO, bool kBlock, class S = DefaultFp8Shape, class XSrc = GlobalX, class Y = RowsY<TO>>
 __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
     gemv_fp8_kernel(XSrc xsrc, const uint8_t* __restrict__ w, const float* __restrict__ sw, Y out, int m, int n,
                     int k) {
-  static_assert(!(kBlock && Y::kPairs), "SwiGLU pairs take channel scaling only");
+  static_assert(!(kBlock && Y::kPairs), "row pairs take channel scaling only");
   constexpr int kWarps = S::kWarps, kUnroll = S::kUnroll;
   __shared__ float red[4][kWarps][32];  // the warps' partial tiles, by accumulator register
   if constexpr (S::kTrigger) pdl_launch_dependents();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
-  const int row0 = blockIdx.x * Y::kChannels;
   const int groups = (k + kGroupBytes - 1) / kGroupBytes;
   const int gb = warp * groups / kWarps, ge = (warp + 1) * groups / kWarps;  // this warp's groups
-  const bool lo_ok = row0 + g < n, hi_ok = Y::kPairs ? lo_ok : row0 + g + 8 < n, x_ok = g < m;
-  const uint8_t* wlo = w + size_t(row0 + g) * k + 16 * t;  // dereferenced only when lo_ok / hi_ok
-  const uint8_t* whi = wlo + size_t(Y::kPairs ? n : 8) * k;
+  const int rlo = out.row(g, n), rhi = out.row(g + 8, n);
+  const bool lo_ok = rlo >= 0, hi_ok = rhi >= 0, x_ok = g < m;
+  const uint8_t* wlo = w + size_t(lo_ok ? rlo : 0) * k + 16 * t;  // dereferenced only when lo_ok / hi_ok
+  const uint8_t* whi = w + size_t(hi_ok ? rhi : 0) * k + 16 * t;
   const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
   // Group gi holds this lane's 16 bytes when in the warp's range and inside the row (k % 16 == 0:
   // all 16 or none).
@@ -169,7 +170,7 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
   xsrc.prepare(m, k);
   const uint8_t* xr = xsrc.row(x_ok ? g : 0, k) + 16 * t;  // read only when x_ok
   const int ldw = fp8_block_scale_ld(k);
-  const float* swb = sw + size_t(row0 / 128) * ldw;  // kBlock: this tile's row of 128x128 block scales
+  const float* swb = sw + size_t(blockIdx.x * kTileRows / 128) * ldw;  // kBlock (RowsY): the tile's row of 128x128 block scales
   for (int gi = gb; gi < ge; gi += kUnroll) {
     if (gi != gb) load_w(gi);
     uint4 xv[kUnroll];
@@ -207,28 +208,11 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
     float s = 0.0f;
 #pragma unroll
     for (int wi = 0; wi < kWarps; ++wi) s += red[reg][wi][src];
-    if constexpr (!Y::kPairs) {
-      const int row = row0 + r;
-      if (b < m && row < n) {
-        if constexpr (!kBlock) s = s * xsrc.row_scale(b) * sw[row];
-        out.y[size_t(b) * n + row] = from_f<TO>(s);
-      }
-    } else {
-      // warps 0-3 whole: r is threadIdx.x's low 4 bits, so lane ^ 8 holds the other half of the pair
-      const int ch = row0 + (r & 7);
-      const bool ok = b < m && ch < n;
-      const float v = ok ? round_to<TO>(s * xsrc.row_scale(b) * sw[r < 8 ? ch : n + ch]) : 0.0f;  // gate / up as stored
-      const float up = __shfl_xor_sync(0xffffffffu, v, 8);
-      float a = 0.0f;
-      if (r < 8 && ok) {
-        const float h = round_to<TO>(silu_times(v, up));  // silu_mul's value
-        out.h[size_t(b) * n + ch] = from_f<TO>(h);
-        a = fabsf(h);
-      }
-#pragma unroll
-      for (int o = 1; o < 8; o <<= 1) a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, o));
-      if (r == 0 && b < m) out.parts[size_t(b) * gridDim.x + blockIdx.x] = a;
-    }
+    const int row = out.row(r, n);
+    const bool ok = b < m && row >= 0;
+    if constexpr (!kBlock)
+      if (ok) s = s * xsrc.row_scale(b) * sw[row];
+    out.store(r, b, row, ok, s, n);
   }
 }
 
@@ -236,7 +220,7 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
 template <class TO, bool kBlock, class S = DefaultFp8Shape, class XSrc = GlobalX, class Y = RowsY<TO>>
 void launch_fp8_tiles(XSrc xsrc, size_t smem, const uint8_t* w, const float* sw, Y out, int m, int n, int k,
                       cudaStream_t s, bool pdl) {
-  launch_pdl(pdl, gemv_fp8_kernel<TO, kBlock, S, XSrc, Y>, dim3((n + Y::kChannels - 1) / Y::kChannels),
+  launch_pdl(pdl, gemv_fp8_kernel<TO, kBlock, S, XSrc, Y>, dim3(out.blocks(n)),
              dim3(32 * S::kWarps), smem, s, xsrc, w, sw, out, m, n, k);
 }
 

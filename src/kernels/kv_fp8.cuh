@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/common.cuh"
+
 namespace ignis::kernels {
 
 using kv_fp8 = __nv_fp8_e4m3;  // the KV template parameter of the kernels for an FP8 cache (1 byte)
@@ -68,6 +70,18 @@ template <class T> __device__ __forceinline__ void e4m3x16_to(const uint4& c, ui
   hi.y = e4m3x2_to<T>(c.z >> 16);
   hi.z = e4m3x2_to<T>(c.w);
   hi.w = e4m3x2_to<T>(c.w >> 16);
+}
+
+// One value into a cache of KV (T, or e4m3 codes: inv = 1 / scale), as rope_kv.cu and the q/k/v GEMV that
+// rotates in its epilogue (fp8_gemv_rope.cu) write it.
+template <class KV, class T> __device__ __forceinline__ KV kv_value(float x, float inv) {
+  if constexpr (kIsFp8<KV>) {
+    KV c;
+    c.__x = to_e4m3(x, inv);
+    return c;
+  } else {
+    return from_f<T>(x);
+  }
 }
 
 }  // namespace ignis::kernels

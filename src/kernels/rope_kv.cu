@@ -2,6 +2,7 @@
 #include "kernels/cuda_check.h"
 #include "kernels/dispatch.h"
 #include "kernels/kv_fp8.cuh"
+#include "kernels/rope.cuh"
 #include "kernels/rope_kv.h"
 
 #include <cmath>
@@ -11,17 +12,6 @@
 
 namespace ignis::kernels {
 namespace {
-
-// One value into a cache of KV (T, or e4m3 codes: inv = 1 / scale).
-template <class KV, class T> __device__ __forceinline__ KV kv_value(float x, float inv) {
-  if constexpr (kIsFp8<KV>) {
-    KV c;
-    c.__x = to_e4m3(x, inv);
-    return c;
-  } else {
-    return from_f<T>(x);
-  }
-}
 
 // 8 values into a cache of KV at dst (16-byte aligned for T, 8-byte aligned for codes).
 template <class KV, class T> __device__ __forceinline__ void store_kv8(KV* dst, const float* f, float inv) {
@@ -61,7 +51,7 @@ __global__ void rope_kv_kernel(T* __restrict__ qkv, const T* __restrict__ bias, 
       }
       float s, c;
       sincosf(pos * inv_freq[i], &s, &c);
-      const float o1 = x1 * c - x2 * s, o2 = x2 * c + x1 * s;
+      const float o1 = rope_first(x1, x2, c, s), o2 = rope_second(x1, x2, c, s);
       if (h < num_heads) {
         row[c1] = from_f<T>(o1);
         row[c2] = from_f<T>(o2);
@@ -129,8 +119,8 @@ __global__ void rope_kv_vec_kernel(T* __restrict__ qkv, const T* __restrict__ bi
 #pragma unroll
       for (int e = 0; e < 8; ++e) {
         const float2 r = cs[i0 + e];
-        o1[e] = x1[e] * r.x - x2[e] * r.y;
-        o2[e] = x2[e] * r.x + x1[e] * r.y;
+        o1[e] = rope_first(x1[e], x2[e], r.x, r.y);
+        o2[e] = rope_second(x1[e], x2[e], r.x, r.y);
       }
       if (h < num_heads) {
         *reinterpret_cast<uint4*>(row + c1) = pack8<T>(o1);

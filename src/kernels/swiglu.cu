@@ -4,7 +4,6 @@
 #include "kernels/fp8_quant.cuh"
 #include "kernels/pdl.cuh"
 #include "kernels/swiglu.h"
-#include "kernels/swiglu.cuh"
 
 #include <algorithm>
 #include <cstdint>
@@ -12,6 +11,9 @@
 namespace ignis::kernels {
 
 namespace {
+
+// silu(g) * u in fp32 (the caller rounds it to the activation dtype).
+__device__ __forceinline__ float silu_times(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
 // VEC values of T in one aligned load / store (16 bytes when VEC * sizeof(T) == 16).
 template <class T, int VEC>

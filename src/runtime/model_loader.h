@@ -24,14 +24,14 @@ struct ModelLoadOptions {
   bool invariant_prefill = false;       // CUDA: --batch-invariant-prefill (CudaModelOptions::invariant_prefill)
   bool gemm_tune = true;                // CUDA: time cuBLASLt's candidates for the prefill GEMMs at load
   bool progress = true;
-  // CUDA launch choices (the CLI takes their defaults from IGNIS_GEMV, IGNIS_GEMV_MMA, IGNIS_INT_GEMM, IGNIS_FP8_FUSED, IGNIS_PDL, IGNIS_PROFILE,
+  // CUDA launch choices (the CLI takes their defaults from IGNIS_GEMV, IGNIS_GEMV_MMA, IGNIS_INT_GEMM, IGNIS_FP8_FUSED*, IGNIS_PDL, IGNIS_PROFILE,
   // IGNIS_ATTENTION, IGNIS_GEMM_CACHE; nothing below the CLI reads the environment).
   bool gemv = true;                     // GEMV kernels for small batches (else cuBLASLt)
   bool pdl = true;                      // programmatic dependent launch
   int gemv_mma_rows = 0;                // dense projections of up to this many rows on the tensor-core GEMV (IGNIS_GEMV_MMA)
   bool int_gemm = false;                // the mixed-input GEMM for 17..256-row integer projections (IGNIS_INT_GEMM=1)
   int fp8_fused_rows = 0;               // FP8 o GEMV quantizing its own input up to this many rows (IGNIS_FP8_FUSED=N)
-  int fp8_fused_swiglu_rows = 0;        // FP8 SwiGLU in gate_up's GEMV, down quantizing h itself, up to this many rows (IGNIS_FP8_FUSED_SWIGLU=N)
+  int fp8_fused_rope_rows = 8;          // FP8 RoPE + K/V write in the q/k/v GEMV up to this many rows (IGNIS_FP8_FUSED_ROPE=N)
   bool profile = false;                 // per-op event timing, graphs off
   bool gemm_cache = true;               // keep the GEMM tuning choices in the cache file
   std::string attention = "wgmma";      // attention kernels: wgmma (Hopper prefill) | mma | simple

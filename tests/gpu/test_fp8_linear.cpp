@@ -1,6 +1,6 @@
 // The FP8 linear path against host references (core/dtype.h's e4m3 conversions): the producers
 // with FP8 outputs (quantize_rows_fp8, add_rmsnorm, silu_mul; dynamic per row / per 128-group and
-// static scales), the FP8 GEMV (m = 1..8, odd n / k, both scalings; with its producer fused in) and cuBLASLt's FP8 GEMM
+// static scales), the FP8 GEMV (m = 1..8, odd n / k, both scalings; with its producer fused in; with RoPE in its epilogue) and cuBLASLt's FP8 GEMM
 // (channel and block scales, m in {5, 64, 300, 2048}, tuning), CUDA graph capture of both products.
 // The Fp8Static tests (argument errors, layouts, cache codes) need no GPU.
 #include <cuda_runtime_api.h>
@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@
 #include "kernels/fp8_gemv.h"
 #include "kernels/fp8_quantize.h"
 #include "kernels/rmsnorm.h"
+#include "kernels/rope_kv.h"
+#include "model/cpu/rope.h"
 #include "kernels/swiglu.h"
 
 namespace ignis {
@@ -481,95 +484,99 @@ TEST(GpuFp8, FusedGemvEqualsProducerThenGemv) {
       }
 }
 
-// gate_up's GEMV with SwiGLU in its epilogue (gemv_fp8_swiglu) and down's GEMV quantizing that h itself
-// from the epilogue's amax partials (gemv_fp8_fused, RowsPartialAmax): h has the bits of gemv_fp8 then
-// silu_mul, each partial is the max |h| of its 8 channels, and down's output the bits of silu_mul (FP8
-// output) then gemv_fp8; dynamic and static down scales, both half dtypes, 1..kFp8FusedMaxM rows (and 8
-// for the epilogue alone), an intermediate size that is not a multiple of 8 (a partial pair tile), k
-// tails; eager with and without PDL and both kernels replayed from one CUDA graph.
-TEST(GpuFp8, SwigluGemvEqualsGemvThenSiluMul) {
+// The q/k/v GEMV with RoPE and the K/V write in its epilogue (gemv_fp8_rope): q (the only columns of qkv it
+// writes) and both caches have the bits of gemv_fp8 followed by rope_qkv_write_kv, for a bf16 / fp16 and an
+// FP8 cache, with and without the q/k/v bias, head_dim 128 and 64, grouped and plain attention, 1-8 rows
+// at random positions, a token that writes no cache (slot -1); eager with and without PDL, and from a
+// CUDA graph.
+TEST(GpuFp8, RopeGemvEqualsGemvThenRope) {
   IGNIS_SKIP_WITHOUT_GPU();
-  std::mt19937_64 rng(28);
-  struct Case { int m, inter, hidden, n_down; };  // n_down 0: the epilogue alone
-  const Case cases[] = {{1, 14336, 4096, 4096}, {2, 14336, 1040, 100}, {3, 1040, 4144, 64},
-                        {4, 4096, 2048, 129},   {8, 1036, 512, 0},     {1, 20, 64, 0}};
+  std::mt19937_64 rng(29);
+  struct Case { int m, nh, nkv, hd, k; bool bias; };
+  const Case cases[] = {{1, 32, 8, 128, 4096, false}, {3, 8, 8, 64, 1040, true}, {8, 4, 2, 128, 512, true},
+                        {2, 12, 2, 64, 2048, false}};
   int case_no = 0;
   for (DType t : {DType::BF16, DType::F16})
     for (const Case& c : cases)
-      for (bool stat : {false, true}) {
-        if (stat && c.n_down == 0) continue;
-        const std::string what = "swiglu " + std::to_string(c.m) + "x" + std::to_string(c.inter) + "x" +
-                                 std::to_string(c.hidden) + " down " + std::to_string(c.n_down) + " " +
-                                 test::dname(t) + (stat ? " static" : " dynamic");
-        Product gu = random_product(rng, c.m, 2 * c.inter, c.hidden, Fp8Scaling::Channel);
-        for (float& s : gu.sw) s /= 16.0f;  // gate and up around +-10: h within fp16's range
-        auto dx = test::to_device(gu.x), dsx = test::to_device(gu.sx), dw = test::to_device(gu.w),
-             dsw = test::to_device(gu.sw);
-        const size_t es = dtype_size(t), gubytes = size_t(c.m) * 2 * c.inter * es, hbytes = size_t(c.m) * c.inter * es;
-        // the reference: gemv_fp8 (gate_up), then silu_mul (dtype output)
-        cuda::DeviceBuffer gate_up(gubytes, "gate_up"), h_ref(hbytes, "h (silu_mul)"), h(hbytes, "h (epilogue)");
-        kernels::gemv_fp8(t, dx.get(), dsx.as<float>(), dw.get(), dsw.as<float>(), gate_up.get(), c.m, 2 * c.inter,
-                          c.hidden, Fp8Scaling::Channel, nullptr, false);
-        kernels::silu_mul(t, gate_up.get(), h_ref.get(), c.m, c.inter, nullptr);
-        const std::vector<uint8_t> want_h = device_bytes(h_ref, hbytes);
-        const int parts = kernels::fp8_swiglu_parts(c.inter);
-        ASSERT_EQ(parts, (c.inter + 7) / 8) << what;
-        cuda::DeviceBuffer amax(size_t(c.m) * parts * 4, "amax parts");
-        ASSERT_TRUE(kernels::gemv_fp8_swiglu_supported(t, dx.get(), dw.get(), c.m, c.hidden)) << what;
-        const bool pdl = case_no++ % 2 == 0;
-        test::poison(h);
-        test::poison(amax);
-        kernels::gemv_fp8_swiglu(t, dx.get(), dsx.as<float>(), dw.get(), dsw.as<float>(), h.get(), amax.as<float>(),
-                                 c.m, c.inter, c.hidden, nullptr, pdl);
-        expect_same_bytes(device_bytes(h, hbytes), want_h, what + ": h");
-        {  // each part: the max |h| of its 8 channels
-          const std::vector<float> hv = test::from_device(h_ref, t, size_t(c.m) * c.inter);
-          const std::vector<float> got = test::from_device(amax, DType::F32, size_t(c.m) * parts);
-          size_t bad = 0;
-          for (int b = 0; b < c.m; ++b)
-            for (int j = 0; j < parts; ++j) {
-              float a = 0.0f;
-              for (int ch = 8 * j; ch < std::min(c.inter, 8 * j + 8); ++ch)
-                a = std::max(a, std::fabs(hv[size_t(b) * c.inter + ch]));
-              if (!(got[size_t(b) * parts + j] == a) && ++bad <= 4)
-                std::fprintf(stderr, "  %s: row %d part %d amax %.9g want %.9g\n", what.c_str(), b, j,
-                             got[size_t(b) * parts + j], a);
-            }
-          EXPECT_EQ(bad, 0u) << what << ": amax parts differ";
+      for (DType kv : {t, DType::F8_E4M3}) {
+        const int Q = c.nh * c.hd, KV = c.nkv * c.hd, W = Q + 2 * KV, bs = 16, nblocks = 4;
+        const bool fp8_kv = kv == DType::F8_E4M3;
+        const std::string what = "rope gemv " + std::to_string(c.m) + " rows " + std::to_string(c.nh) + "/" +
+                                 std::to_string(c.nkv) + " heads of " + std::to_string(c.hd) + " k " +
+                                 std::to_string(c.k) + (c.bias ? " bias " : " ") + test::dname(t) +
+                                 (fp8_kv ? " fp8 cache" : " dtype cache");
+        Product p = random_product(rng, c.m, W, c.k, Fp8Scaling::Channel);
+        for (float& sc : p.sw) sc /= 16.0f;
+        auto dx = test::to_device(p.x), dsx = test::to_device(p.sx), dw = test::to_device(p.w),
+             dsw = test::to_device(p.sw);
+        const test::HostTensor bias = test::random_tensor(rng, t, W, -0.5f, 0.5f);
+        std::vector<int32_t> pos(c.m), slot(c.m), perm(nblocks * bs);
+        std::iota(perm.begin(), perm.end(), 0);
+        std::shuffle(perm.begin(), perm.end(), rng);
+        for (int i = 0; i < c.m; ++i) {
+          pos[i] = int32_t(rng() % 30000);
+          slot[i] = c.m > 1 && i == 1 ? -1 : perm[i];
         }
-        if (c.n_down == 0) continue;
-        // down: silu_mul's FP8 codes then gemv_fp8, against the fused producer on h and the parts
-        const Product dn = random_product(rng, c.m, c.n_down, c.inter, Fp8Scaling::Channel);
-        auto dwd = test::to_device(dn.w), dswd = test::to_device(dn.sw);
-        const Mode mode{0, stat, 0, stat ? "static/row" : "dynamic/row"};
-        DevFp8 q(c.m, c.inter, mode);
-        kernels::silu_mul(t, gate_up.get(), nullptr, c.m, c.inter, nullptr, q.q);
-        const size_t ybytes = size_t(c.m) * c.n_down * es;
-        cuda::DeviceBuffer want(ybytes, "y (silu_mul + gemv_fp8)"), got(ybytes, "y (fused)");
-        kernels::gemv_fp8(t, q.data.get(), q.scale.as<float>(), dwd.get(), dswd.as<float>(), want.get(), c.m,
-                          c.n_down, c.inter, Fp8Scaling::Channel, nullptr, false);
-        const std::vector<uint8_t> want_y = device_bytes(want, ybytes);
-        kernels::Fp8FusedX fx;
-        fx.producer = kernels::Fp8Producer::RowsPartialAmax;
-        fx.src = h.get();
-        fx.ld = c.inter;
-        fx.static_scale = q.q.static_scale;
-        fx.amax_parts = amax.as<float>();
-        fx.num_parts = parts;
-        ASSERT_TRUE(kernels::gemv_fp8_fused_supported(t, fx, dwd.get(), c.m, c.inter)) << what;
-        test::poison(got);
-        kernels::gemv_fp8_fused(t, fx, dwd.get(), dswd.as<float>(), got.get(), c.m, c.n_down, c.inter, nullptr, pdl);
-        expect_same_bytes(device_bytes(got, ybytes), want_y, what + (pdl ? ": down (eager, PDL)" : ": down (eager)"));
+        const std::vector<float> inv = cpu::rope_inv_freq(c.hd, 500000.0f, RopeScaling{});
+        auto db = test::to_device(bias), dpos = test::to_device(pos), dslot = test::to_device(slot),
+             dinv = test::to_device(inv);
+        const size_t es = dtype_size(t), cache_bytes = size_t(nblocks) * bs * KV * (fp8_kv ? 1 : es);
+        const size_t qkv_bytes = size_t(c.m) * W * es;
+        cuda::DeviceBuffer qkv_ref(qkv_bytes, "qkv (gemv_fp8 + rope)"), qkv(qkv_bytes, "qkv (epilogue)"),
+            kc_ref(cache_bytes, "k cache ref"), vc_ref(cache_bytes, "v cache ref"), kc(cache_bytes, "k cache"),
+            vc(cache_bytes, "v cache");
+        for (cuda::DeviceBuffer* b : {&kc_ref, &vc_ref, &kc, &vc}) test::poison(*b);
+        kernels::RopeKvArgs a;
+        a.dtype = t;
+        a.kv_dtype = kv;
+        a.k_scale = 0.0123f;
+        a.v_scale = 0.0071f;
+        a.bias = c.bias ? db.get() : nullptr;
+        a.positions = dpos.as<int32_t>();
+        a.slot_mapping = dslot.as<int32_t>();
+        a.inv_freq = dinv.as<float>();
+        a.n = c.m;
+        a.num_heads = c.nh;
+        a.num_kv_heads = c.nkv;
+        a.head_dim = c.hd;
+        kernels::RopeKvArgs ref = a;
+        ref.qkv = qkv_ref.get();
+        ref.k_cache = kc_ref.get();
+        ref.v_cache = vc_ref.get();
+        kernels::gemv_fp8(t, dx.get(), dsx.as<float>(), dw.get(), dsw.as<float>(), qkv_ref.get(), c.m, W, c.k,
+                          Fp8Scaling::Channel, nullptr, false);
+        kernels::rope_qkv_write_kv(ref, nullptr);
+        a.qkv = qkv.get();
+        a.k_cache = kc.get();
+        a.v_cache = vc.get();
+        ASSERT_TRUE(kernels::gemv_fp8_rope_supported(a, dx.get(), dw.get(), c.k)) << what;
+        auto q_bytes = [&](const cuda::DeviceBuffer& b) {  // the q columns of every row
+          const std::vector<uint8_t> all = device_bytes(b, qkv_bytes);
+          std::vector<uint8_t> q;
+          for (int i = 0; i < c.m; ++i)
+            q.insert(q.end(), all.begin() + size_t(i) * W * es, all.begin() + (size_t(i) * W + Q) * es);
+          return q;
+        };
+        const std::vector<uint8_t> want_q = q_bytes(qkv_ref), want_k = device_bytes(kc_ref, cache_bytes),
+                                   want_v = device_bytes(vc_ref, cache_bytes);
+        auto expect_all = [&](const std::string& how) {
+          expect_same_bytes(q_bytes(qkv), want_q, what + ": q (" + how + ")");
+          EXPECT_TRUE(device_bytes(kc, cache_bytes) == want_k) << what << ": k cache (" << how << ")";
+          EXPECT_TRUE(device_bytes(vc, cache_bytes) == want_v) << what << ": v cache (" << how << ")";
+        };
+        const bool pdl = case_no++ % 2 == 0;
+        test::poison(qkv);
+        kernels::gemv_fp8_rope(a, dx.get(), dsx.as<float>(), dw.get(), dsw.as<float>(), c.k, nullptr, pdl);
+        expect_all(pdl ? "eager, PDL" : "eager");
         if (c.m == 1 || c.m == 3) {
+          test::poison(kc);
+          test::poison(vc);
           replay_in_graph(
               [&](cudaStream_t st) {
-                kernels::gemv_fp8_swiglu(t, dx.get(), dsx.as<float>(), dw.get(), dsw.as<float>(), h.get(),
-                                         amax.as<float>(), c.m, c.inter, c.hidden, st, true);
-                kernels::gemv_fp8_fused(t, fx, dwd.get(), dswd.as<float>(), got.get(), c.m, c.n_down, c.inter, st,
-                                        true);
+                kernels::gemv_fp8_rope(a, dx.get(), dsx.as<float>(), dw.get(), dsw.as<float>(), c.k, st, true);
               },
-              got);
-          expect_same_bytes(device_bytes(got, ybytes), want_y, what + ": down (graph)");
+              qkv);
+          expect_all("graph");
         }
       }
 }
@@ -739,21 +746,23 @@ TEST(Fp8Static, BadArguments) {
   fx.src = codes + 1;
   EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, fx, x, 1, 64)) << "unaligned source";
   fx.src = x;
-  fx.producer = kernels::Fp8Producer::RowsPartialAmax;
-  EXPECT_FALSE(kernels::gemv_fp8_fused_supported(DType::BF16, fx, x, 1, 64)) << "dynamic scale without amax parts";
-  fx.static_scale = scales;
-  EXPECT_TRUE(kernels::gemv_fp8_fused_supported(DType::BF16, fx, x, 1, 64)) << "a static scale needs no parts";
   EXPECT_THROW(kernels::gemv_fp8_fused(DType::BF16, fx, x, scales, codes, 5, 64, 64, nullptr, true), Error);
-  EXPECT_EQ(kernels::fp8_swiglu_parts(14336), 1792);
-  EXPECT_EQ(kernels::fp8_swiglu_parts(1036), 130);
-  EXPECT_TRUE(kernels::gemv_fp8_swiglu_supported(DType::BF16, x, x, kernels::kFp8GemvMaxM, 64));
-  EXPECT_FALSE(kernels::gemv_fp8_swiglu_supported(DType::BF16, x, x, kernels::kFp8GemvMaxM + 1, 64));
-  EXPECT_FALSE(kernels::gemv_fp8_swiglu_supported(DType::F32, x, x, 1, 64));
-  EXPECT_FALSE(kernels::gemv_fp8_swiglu_supported(DType::BF16, x, x, 1, 72)) << "k % 16";
-  EXPECT_FALSE(kernels::gemv_fp8_swiglu_supported(DType::BF16, codes + 1, x, 1, 64)) << "unaligned codes";
-  EXPECT_THROW(kernels::gemv_fp8_swiglu(DType::BF16, x, scales, x, scales, codes, nullptr, 1, 64, 64, nullptr, true),
-               Error)
-      << "no amax parts";
+  kernels::RopeKvArgs ra;
+  ra.n = 1;
+  ra.num_heads = 4;
+  ra.num_kv_heads = 2;
+  ra.head_dim = 64;
+  EXPECT_TRUE(kernels::gemv_fp8_rope_supported(ra, x, x, 256));
+  ra.head_dim = 40;
+  EXPECT_FALSE(kernels::gemv_fp8_rope_supported(ra, x, x, 256)) << "head_dim % 16";
+  ra.head_dim = 64;
+  ra.n = kernels::kFp8GemvMaxM + 1;
+  EXPECT_FALSE(kernels::gemv_fp8_rope_supported(ra, x, x, 256));
+  ra.n = 1;
+  ra.kv_dtype = DType::F8_E4M3;
+  ra.k_scale = 0.0f;
+  EXPECT_FALSE(kernels::gemv_fp8_rope_supported(ra, x, x, 256)) << "FP8 cache without a valid scale";
+  EXPECT_THROW(kernels::gemv_fp8_rope(ra, x, scales, x, scales, 256, nullptr, true), Error);
 }
 
 // The CLI's PDL default (kernels/ read no environment): on unless IGNIS_PDL=0.

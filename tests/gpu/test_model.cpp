@@ -587,17 +587,24 @@ TEST(GpuModel, Fp8CheckpointsMatchGoldens) {
 
 // One model on the GPU against the CPU reference of the same weights and quantization: prefill passes
 // (cut at max_num_tokens 64: cuBLASLt rows and a 2-row GEMV tail) and teacher-forced decoding (3 rows
-// per pass). fused_swiglu: the o and down GEMVs compute their inputs themselves (CudaModelOptions::fp8_fused_rows,
-// fp8_fused_swiglu_rows).
+// per pass). fused: both fusions of the FP8 GEMVs on (CudaModelOptions::fp8_fused_rows, fp8_fused_rope_rows),
+// else both off.
 void check_fp8_model(const ModelConfig& cfg, const WeightStore& ws, const CpuModelOptions& co, const std::string& kv,
-                     const std::string& what, bool fused_swiglu = false) {
+                     const std::string& what, bool fused = false) {
   CpuModel cpu(cfg, ws, co);
   cuda::CudaModelOptions o = opts(DType::BF16);
-  if (fused_swiglu) o.fp8_fused_rows = o.fp8_fused_swiglu_rows = kernels::kFp8FusedMaxM;
+  o.fp8_fused_rows = fused ? kernels::kFp8FusedMaxM : 0;
+  o.fp8_fused_rope_rows = fused ? kernels::kFp8GemvMaxM : 0;
   o.kv_cache_dtype = kv;
   o.kv_scales = co.kv_scales;
   cuda::CudaModel gpu(cfg, ws, o);
   ASSERT_EQ(gpu.kv_dtype(), kv == "fp8" ? DType::F8_E4M3 : DType::BF16) << what;
+  if (fused) {  // decoding's 3-row passes take every fusion (prefill's 64-row passes none)
+    const cuda::CudaModel::Fp8Fusions f = gpu.fp8_fusions(3);
+    EXPECT_TRUE(f.o && f.rope) << what << ": o " << f.o << " rope " << f.rope;
+    const cuda::CudaModel::Fp8Fusions none = gpu.fp8_fusions(64);
+    EXPECT_FALSE(none.o || none.rope) << what;
+  }
   std::mt19937_64 rng(3);
   std::vector<std::vector<int32_t>> prompts;
   for (int n : {5, 70, 130}) {
@@ -641,8 +648,10 @@ TEST(GpuModel, QuantizeOnLoadAndFp8KvMatchCpu) {
       check_fp8_model(cfg, ws, co, mode != 2 ? "fp8" : "bf16",
                       std::string(qwen2 ? "qwen2" : "llama") + (mode == 1 ? " bf16 weights" : " fp8 weights") +
                           (mode == 2 ? " + bf16 kv" : " + fp8 kv"));
-      if (mode == 2)  // the o / down GEMVs with their producers fused in (off by default)
-        check_fp8_model(cfg, ws, co, "bf16", std::string(qwen2 ? "qwen2" : "llama") + " fp8 weights, fused producers",
+      if (mode != 1)  // the FP8 GEMVs with RoPE (on by default) and o's quantization (off) fused in
+        check_fp8_model(cfg, ws, co, mode != 2 ? "fp8" : "bf16",
+                        std::string(qwen2 ? "qwen2" : "llama") + " fp8 weights, fused producers" +
+                            (mode == 2 ? " + bf16 kv" : " + fp8 kv"),
                         true);
     }
 }
