@@ -362,26 +362,7 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
                            w.qkv.fp8() ? nullptr : x_.get(), nullptr, T, H, eps, s, fp8_out_for(w.qkv, T));
       mark("add_rmsnorm");
     }
-    char* kc = kv_.as<char>() + size_t(2 * l) * kv_layer_bytes_;
-    char* vc = kc + kv_layer_bytes_;
-    const float k_scale = kv_scales_.empty() ? 1.0f : kv_scales_[size_t(l)].first;
-    const float v_scale = kv_scales_.empty() ? 1.0f : kv_scales_[size_t(l)].second;
-    kernels::RopeKvArgs ra;
-    ra.dtype = dtype_;
-    ra.kv_dtype = kv_dtype_;
-    ra.k_scale = k_scale;
-    ra.v_scale = v_scale;
-    ra.qkv = qkv_.get();
-    ra.bias = w.bqkv ? w.bqkv.get() : nullptr;
-    ra.positions = d_positions_.as<int32_t>();
-    ra.slot_mapping = d_slots_.as<int32_t>();
-    ra.inv_freq = inv_freq_.as<float>();
-    ra.k_cache = kc;
-    ra.v_cache = vc;
-    ra.n = T;
-    ra.num_heads = cfg_.num_heads;
-    ra.num_kv_heads = cfg_.num_kv_heads;
-    ra.head_dim = cfg_.head_dim;
+    const kernels::RopeKvArgs ra = rope_args(l, T);
     // RoPE and the K/V write: their own kernel, or in the FP8 q/k/v GEMV's epilogue (then "gemm_qkv"
     // includes them)
     if (fuses_rope(w, ra)) {
@@ -397,13 +378,13 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
     kernels::PagedAttentionArgs aa;
     aa.dtype = dtype_;
     aa.kv_dtype = kv_dtype_;
-    aa.k_scale = k_scale;
-    aa.v_scale = v_scale;
+    aa.k_scale = ra.k_scale;
+    aa.v_scale = ra.v_scale;
     aa.impl = attention_impl_;
     aa.q = qkv_.get();
     aa.q_stride = QKV;
-    aa.k_cache = kc;
-    aa.v_cache = vc;
+    aa.k_cache = ra.k_cache;
+    aa.v_cache = ra.v_cache;
     aa.block_tables = d_block_tables_.as<int32_t>();
     aa.bt_stride = max_blocks_per_seq_;
     aa.positions = (p.tree_words > 0 && !p.tree_path ? d_attn_positions_ : d_positions_).as<int32_t>();
@@ -540,18 +521,29 @@ bool CudaModel::fuses_producer(const Linear& w, int T, const void* x) const {
 CudaModel::Fp8Fusions CudaModel::fp8_fusions(int T) const {
   Fp8Fusions f;
   if (layers_.empty()) return f;
-  const LayerWeights& w = layers_[0];
-  kernels::RopeKvArgs a;
-  a.dtype = dtype_;
-  a.kv_dtype = kv_dtype_;
-  if (!kv_scales_.empty()) std::tie(a.k_scale, a.v_scale) = kv_scales_[0];
-  a.n = T;
-  a.num_heads = cfg_.num_heads;
-  a.num_kv_heads = cfg_.num_kv_heads;
-  a.head_dim = cfg_.head_dim;
-  f.o = fuses_producer(w.o, T, attn_.get());
-  f.rope = fuses_rope(w, a);
+  f.o = fuses_producer(layers_[0].o, T, attn_.get());
+  f.rope = fuses_rope(layers_[0], rope_args(0, T));
   return f;
+}
+
+kernels::RopeKvArgs CudaModel::rope_args(int l, int T) const {
+  kernels::RopeKvArgs ra;
+  ra.dtype = dtype_;
+  ra.kv_dtype = kv_dtype_;
+  if (!kv_scales_.empty()) std::tie(ra.k_scale, ra.v_scale) = kv_scales_[size_t(l)];
+  ra.qkv = qkv_.get();
+  const LayerWeights& w = layers_[size_t(l)];
+  ra.bias = w.bqkv ? w.bqkv.get() : nullptr;
+  ra.positions = d_positions_.as<int32_t>();
+  ra.slot_mapping = d_slots_.as<int32_t>();
+  ra.inv_freq = inv_freq_.as<float>();
+  ra.k_cache = kv_.as<char>() + size_t(2 * l) * kv_layer_bytes_;
+  ra.v_cache = static_cast<char*>(ra.k_cache) + kv_layer_bytes_;
+  ra.n = T;
+  ra.num_heads = cfg_.num_heads;
+  ra.num_kv_heads = cfg_.num_kv_heads;
+  ra.head_dim = cfg_.head_dim;
+  return ra;
 }
 
 bool CudaModel::fuses_rope(const LayerWeights& w, const kernels::RopeKvArgs& a) const {

@@ -232,6 +232,8 @@ class CudaModel : public Model {
   // up to fp8_fused_rope_rows rows.
   bool fuses_rope(const LayerWeights& w, const kernels::RopeKvArgs& a) const;
   static LinearIn fused_in(const Linear& w, const void* x);
+  // rope_qkv_write_kv's arguments for layer l and a pass of T tokens (its KV cache, scales and bias).
+  kernels::RopeKvArgs rope_args(int l, int T) const;
   int fp8_rows(int T) const;  // rows the FP8 products of a pass of T tokens run on
   void allocate_activations();
   void tune_gemms();

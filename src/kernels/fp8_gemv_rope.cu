@@ -8,7 +8,6 @@
 // cache. Bits: q/k/v as gemv_fp8 rounds them, the bias and the rotation as rope_kv.cu (the rounded
 // sum for rotated heads, kernels/rope.cuh's rotation, sincosf of the same angle), the cache values as
 // kernels/kv_fp8.cuh's kv_value: the same bits as gemv_fp8 followed by rope_qkv_write_kv.
-#include <cmath>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -87,11 +86,9 @@ void launch(const RopeKvArgs& a, const void* x8, const float* sx, const void* w8
 }  // namespace
 
 bool gemv_fp8_rope_supported(const RopeKvArgs& a, const void* x8, const void* w8, int k) {
-  const bool fp8_kv = a.kv_dtype == DType::F8_E4M3;
   return (a.dtype == DType::BF16 || a.dtype == DType::F16) && a.n >= 1 && a.n <= kFp8GemvMaxM && a.head_dim > 0 &&
          a.head_dim % 16 == 0 && a.num_heads > 0 && a.num_kv_heads > 0 && k > 0 && k % 16 == 0 && aligned16(x8) &&
-         aligned16(w8) && (!fp8_kv || (std::isfinite(a.k_scale) && a.k_scale > 0.0f && std::isfinite(a.v_scale) &&
-                                        a.v_scale > 0.0f));
+         aligned16(w8) && rope_kv_scales_valid(a);
 }
 
 void gemv_fp8_rope(const RopeKvArgs& a, const void* x8, const float* sx, const void* w8, const float* sw, int k,

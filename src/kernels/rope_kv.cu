@@ -169,6 +169,11 @@ void launch(const RopeKvArgs& a, bool vec, cudaStream_t stream) {
 
 }  // namespace
 
+bool rope_kv_scales_valid(const RopeKvArgs& a) {
+  return a.kv_dtype != DType::F8_E4M3 ||
+         (std::isfinite(a.k_scale) && a.k_scale > 0.0f && std::isfinite(a.v_scale) && a.v_scale > 0.0f);
+}
+
 void rope_qkv_write_kv(const RopeKvArgs& a, cudaStream_t stream) {
   if (a.n <= 0) return;
   IGNIS_KCHECK(a.head_dim % 2 == 0, "rope: head_dim " + std::to_string(a.head_dim) + " must be even");
@@ -176,7 +181,7 @@ void rope_qkv_write_kv(const RopeKvArgs& a, cudaStream_t stream) {
   if (fp8) {
     IGNIS_KCHECK(a.dtype == DType::BF16 || a.dtype == DType::F16,
                  std::string("rope: an FP8 KV cache needs BF16 or F16 activations, not ") + std::string(dtype_name(a.dtype)));
-    IGNIS_KCHECK(std::isfinite(a.k_scale) && a.k_scale > 0.0f && std::isfinite(a.v_scale) && a.v_scale > 0.0f,
+    IGNIS_KCHECK(rope_kv_scales_valid(a),
                  "rope: FP8 KV scales must be finite and > 0 (k_scale " + std::to_string(a.k_scale) + ", v_scale " +
                      std::to_string(a.v_scale) + ")");
   }

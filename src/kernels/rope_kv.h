@@ -30,4 +30,7 @@ struct RopeKvArgs {
 // Hugging Face rotate_half convention: pairs (i, i + head_dim/2), angle = pos * inv_freq[i].
 void rope_qkv_write_kv(const RopeKvArgs& a, cudaStream_t stream);
 
+// Whether a's FP8 KV scales are usable (finite and > 0; true for a cache of another dtype).
+bool rope_kv_scales_valid(const RopeKvArgs& a);
+
 }  // namespace ignis::kernels
