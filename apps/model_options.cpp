@@ -98,8 +98,8 @@ void apply_launch_env(ModelLoadOptions& o) {
   if (const std::string g = env("IGNIS_INT_GEMM"); !g.empty()) o.int_gemm = g != "0";
   if (const std::string g = env("IGNIS_FP8_FUSED"); !g.empty())
     o.fp8_fused_rows = std::clamp(std::atoi(g.c_str()), 0, 4);  // kernels::kFp8FusedMaxM
-  if (const std::string g = env("IGNIS_FP8_FUSED_ROPE"); !g.empty())
-    o.fp8_fused_rope_rows = std::clamp(std::atoi(g.c_str()), 0, 8);  // kernels::kFp8GemvMaxM
+  if (const std::string g = env("IGNIS_FUSED_ROPE"); !g.empty())
+    o.fused_rope_rows = std::clamp(std::atoi(g.c_str()), 0, 8);  // the GEMVs' one column tile
   if (const std::string g = env("IGNIS_GEMV_MMA"); !g.empty()) o.gemv_mma_rows = std::clamp(std::atoi(g.c_str()), 0, 64);
   if (env("IGNIS_PDL") == "0") o.pdl = false;
   if (const std::string p = env("IGNIS_PROFILE"); !p.empty() && p != "0") o.profile = true;

@@ -363,11 +363,17 @@ void CudaModel::enqueue_pass(const Pass& p, bool argmax) {
       mark("add_rmsnorm");
     }
     const kernels::RopeKvArgs ra = rope_args(l, T);
-    // RoPE and the K/V write: their own kernel, or in the FP8 q/k/v GEMV's epilogue (then "gemm_qkv"
-    // includes them)
+    // RoPE and the K/V write: their own kernel, or in the FP8 / integer q/k/v GEMV's epilogue (then
+    // "gemm_qkv" includes them)
     if (fuses_rope(w, ra)) {
-      const LinearIn in = linear_in(w.qkv, x_.get());
-      kernels::gemv_fp8_rope(ra, in.x8, in.sx, w.qkv.ptr, w.qkv.scale.as<float>(), w.qkv.k, s, opt_.pdl);
+      const Linear& q = w.qkv;
+      if (q.fp8()) {
+        const LinearIn in = linear_in(q, x_.get());
+        kernels::gemv_fp8_rope(ra, in.x8, in.sx, q.ptr, q.scale.as<float>(), q.k, s, opt_.pdl);
+      } else {
+        kernels::gemv_int_rope(ra, x_.get(), q.w.as<uint32_t>(), q.meta.as<uint32_t>(), q.k, q.bits, q.group, s,
+                               opt_.pdl);
+      }
       mark("gemm_qkv");
     } else {
       linear(linear_in(w.qkv, x_.get()), w.qkv, qkv_.get(), T, dtype_);
@@ -548,8 +554,10 @@ kernels::RopeKvArgs CudaModel::rope_args(int l, int T) const {
 
 bool CudaModel::fuses_rope(const LayerWeights& w, const kernels::RopeKvArgs& a) const {
   const Linear& q = w.qkv;
-  return q.fp8() && q.scaling == kernels::Fp8Scaling::Channel && use_gemv_ && a.n <= opt_.fp8_fused_rope_rows &&
-         kernels::gemv_fp8_rope_supported(a, act8_.get(), q.ptr, q.k);
+  if (!use_gemv_ || a.n > opt_.fused_rope_rows) return false;
+  if (q.fp8())
+    return q.scaling == kernels::Fp8Scaling::Channel && kernels::gemv_fp8_rope_supported(a, act8_.get(), q.ptr, q.k);
+  return q.wint() && int_path(a.n, dtype_) == IntPath::Gemv && kernels::gemv_int_rope_supported(a, q.bits, q.k, q.group);
 }
 
 CudaModel::LinearIn CudaModel::fused_in(const Linear& w, const void* x) {

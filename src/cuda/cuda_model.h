@@ -56,12 +56,13 @@ struct CudaModelOptions {
   int gemv_mma_rows = 0; // dense projections of 1..this many rows (<= 64) on kernels::gemv_mma (IGNIS_GEMV_MMA=N, A/B)
   bool int_gemm = false; // integer projections of 17..256 rows on the mixed-input GEMM (kernels/int_gemm.h):
                          // off by default until it beats the GEMV / dequantized paths (docs/PERF.md 2026-12-07)
-  // FP8 passes of 1..this many rows (0: off) with a one-block-per-row kernel fused into a GEMV:
-  // fp8_fused_rope_rows (<= kernels::kFp8GemvMaxM) for q/k/v: RoPE and the K/V write in its GEMV's epilogue
-  // (kernels::gemv_fp8_rope; IGNIS_FP8_FUSED_ROPE=N; +2% at batch 1 on the H100); fp8_fused_rows
-  // (<= kernels::kFp8FusedMaxM) for o: the attention output quantized in o's GEMV (kernels::gemv_fp8_fused;
-  // IGNIS_FP8_FUSED=N; off: no faster in a decode graph, docs/PERF.md 2026-12-07 sixth session).
-  int fp8_fused_rope_rows = kernels::kFp8GemvMaxM;
+  // Passes of 1..this many rows (0: off) with a one-block-per-row kernel fused into a GEMV:
+  // fused_rope_rows (<= 8) for FP8 and integer q/k/v: RoPE and the K/V write in the GEMV's epilogue
+  // (kernels::gemv_fp8_rope / gemv_int_rope; IGNIS_FUSED_ROPE=N; FP8 +2% at batch 1 on the H100);
+  // fp8_fused_rows (<= kernels::kFp8FusedMaxM) for FP8 o: the attention output quantized in o's GEMV
+  // (kernels::gemv_fp8_fused; IGNIS_FP8_FUSED=N; off: no faster in a decode graph, docs/PERF.md
+  // 2026-12-07 sixth session).
+  int fused_rope_rows = 8;
   int fp8_fused_rows = 0;
   bool profile = false; // per-op event timing of every pass (graphs off), printed at destruction
   // Batch invariance (--batch-invariant): a token of a decode or verification pass of up to
@@ -228,8 +229,8 @@ class CudaModel : public Model {
   // o's FP8 input for a pass of T tokens computed inside o's GEMV (fp8_fused_rows): then fused_in(w, x) is
   // that input (x = the attention output) and quantize_rows_fp8 is skipped.
   bool fuses_producer(const Linear& w, int T, const void* x) const;
-  // RoPE and the K/V write of rope_qkv_write_kv(a) in the FP8 q/k/v GEMV's epilogue (kernels::gemv_fp8_rope),
-  // up to fp8_fused_rope_rows rows.
+  // RoPE and the K/V write of rope_qkv_write_kv(a) in the q/k/v GEMV's epilogue (FP8: kernels::gemv_fp8_rope,
+  // integer: kernels::gemv_int_rope), up to fused_rope_rows rows.
   bool fuses_rope(const LayerWeights& w, const kernels::RopeKvArgs& a) const;
   static LinearIn fused_in(const Linear& w, const void* x);
   // rope_qkv_write_kv's arguments for layer l and a pass of T tokens (its KV cache, scales and bias).

@@ -51,6 +51,7 @@
 
 #include "kernels/common.cuh"
 #include "kernels/fp8_gemv.h"
+#include "kernels/gemv_epilogue.cuh"
 #include "kernels/pdl.cuh"
 
 namespace ignis::kernels::fp8_gemv_detail {
@@ -108,26 +109,8 @@ struct GlobalX {
   __device__ __forceinline__ const float* block_scales() const { return sx; }
 };
 
-// Which weight rows a block's tile holds and where its outputs go (the Y of gemv_fp8_kernel): a policy
-// with blocks(n) (the grid), row(i, n) (the weight row of tile row i = 0..15 in this block, -1: none) and
-// store(r, b, row, ok, v, n) (tile row r, batch row b, v the scaled fp32 result; reached by all 128
-// threads of warps 0-3, so it may shuffle across the lanes of a row pair: tile rows r and r ^ 8 sit in
-// lanes l and l ^ 8). kPairs: the tile's rows are pairs (r, r + 8) of an epilogue (fp8_gemv_rope.cu's
-// RopeY: the two halves of a rotation), channel scaling only.
-// RowsY: rows 16 blockIdx.x .. + 15 of w (n, k), written to y (m, n) rounded to TO.
-template <class TO>
-struct RowsY {
-  TO* y;
-  static constexpr bool kPairs = false;
-  int blocks(int n) const { return (n + kTileRows - 1) / kTileRows; }
-  __device__ __forceinline__ int row(int i, int n) const {
-    const int r = int(blockIdx.x) * kTileRows + i;
-    return r < n ? r : -1;
-  }
-  __device__ __forceinline__ void store(int, int b, int row, bool ok, float v, int n) const {
-    if (ok) y[size_t(b) * n + row] = from_f<TO>(v);
-  }
-};
+using gemv_epilogue::RowsY;  // the output policies (Y): kernels/gemv_epilogue.cuh
+static_assert(kTileRows == gemv_epilogue::kTile, "the epilogue policies' tile");
 
 // grid (out.blocks(n)), block (32 * S::kWarps), dynamic shared memory as XSrc needs. Needs k % 16 == 0,
 // x / w 16-byte aligned, m <= 8. x (m, k), w e4m3 with the rows Y names; sx, sw per kBlock

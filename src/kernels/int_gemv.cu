@@ -2,6 +2,7 @@
 #include <string>
 
 #include "kernels/cuda_check.h"
+#include "kernels/gemv_epilogue.cuh"
 #include "kernels/int_gemv.h"
 
 namespace ignis::kernels {
@@ -11,6 +12,10 @@ void gemv_bits4(DType act, const void* x, const uint32_t* q, const uint32_t* met
                 int group, cudaStream_t s, bool pdl);
 void gemv_bits8(DType act, const void* x, const uint32_t* q, const uint32_t* meta, void* y, int m, int n, int k,
                 int group, cudaStream_t s, bool pdl);
+void gemv_rope_bits4(const RopeKvArgs& a, const void* x, const uint32_t* q, const uint32_t* meta, int k,
+                     int group, cudaStream_t s, bool pdl);
+void gemv_rope_bits8(const RopeKvArgs& a, const void* x, const uint32_t* q, const uint32_t* meta, int k,
+                     int group, cudaStream_t s, bool pdl);
 void dequantize_bits4(DType act, const uint32_t* q, const uint32_t* meta, void* w, int n, int k, int group,
                       cudaStream_t s);
 void dequantize_bits8(DType act, const uint32_t* q, const uint32_t* meta, void* w, int n, int k, int group,
@@ -43,6 +48,20 @@ void gemv_int(DType act, const void* x, const uint32_t* q, const uint32_t* meta,
   if (bits == 4) int_gemv_detail::gemv_bits4(act, x, q, meta, y, m, n, k, group, stream, pdl);
   else int_gemv_detail::gemv_bits8(act, x, q, meta, y, m, n, k, group, stream, pdl);
   IGNIS_CUDA_LAUNCH_CHECK("gemv_int_kernel");
+}
+
+bool gemv_int_rope_supported(const RopeKvArgs& a, int bits, int k, int group) {
+  return gemv_epilogue::rope_epilogue_supported(a, 8) && int_weights_supported(a.dtype, bits, k, group);
+}
+
+void gemv_int_rope(const RopeKvArgs& a, const void* x, const uint32_t* q, const uint32_t* meta, int k, int bits,
+                   int group, cudaStream_t stream, bool pdl) {
+  IGNIS_KCHECK(gemv_int_rope_supported(a, bits, k, group),
+               "gemv_int_rope: unsupported case (" + describe(a.dtype, bits, a.n, k, group) + ", head_dim " +
+                   std::to_string(a.head_dim) + ")");
+  if (bits == 4) int_gemv_detail::gemv_rope_bits4(a, x, q, meta, k, group, stream, pdl);
+  else int_gemv_detail::gemv_rope_bits8(a, x, q, meta, k, group, stream, pdl);
+  IGNIS_CUDA_LAUNCH_CHECK("gemv_int_kernel (RoPE epilogue)");
 }
 
 void dequantize_int_weights(DType act, const uint32_t* q, const uint32_t* meta, void* w, int n, int k, int bits,

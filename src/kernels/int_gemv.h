@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "kernels/rope_kv.h"
 
 namespace ignis::kernels {
 
@@ -35,6 +36,15 @@ bool gemv_int_supported(DType act, int bits, int m, int k, int group);
 // before griddepcontrol.wait, x after).
 void gemv_int(DType act, const void* x, const uint32_t* q, const uint32_t* meta, void* y, int m, int n, int k,
               int bits, int group, cudaStream_t stream, bool pdl);
+
+// The q/k/v projection with rope_qkv_write_kv in its epilogue (kernels/gemv_epilogue.cuh RopeY): x (a.n, k)
+// of a.dtype, q / meta the ((num_heads + 2 num_kv_heads) head_dim, k) weights; q heads rotated in place in
+// a.qkv, k / v written to the caches, the bits of gemv_int followed by rope_qkv_write_kv (a.qkv's k / v
+// columns are not written). Needs a.n in 1..8, head_dim % 16 == 0, int_weights_supported (and valid FP8 KV
+// scales).
+bool gemv_int_rope_supported(const RopeKvArgs& a, int bits, int k, int group);
+void gemv_int_rope(const RopeKvArgs& a, const void* x, const uint32_t* q, const uint32_t* meta, int k, int bits,
+                   int group, cudaStream_t stream, bool pdl);
 
 // w (n, k) of dtype `act` = (code - zero) * scale rounded once from fp32: large batches run
 // the dense GEMM on this (a scratch buffer of the largest projection).

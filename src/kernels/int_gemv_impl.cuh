@@ -29,12 +29,14 @@
 
 #include "core/dtype.h"
 #include "kernels/common.cuh"
+#include "kernels/gemv_epilogue.cuh"
 #include "kernels/pdl.cuh"
 
 namespace ignis::kernels::int_gemv_detail {
 
 constexpr int kWarps = 8;      // warps per block: the split-k of one tile
 constexpr int kTileRows = 16;  // output channels per block (the mma's M)
+static_assert(kTileRows == gemv_epilogue::kTile, "the epilogue policies' tile");
 
 template <class T> struct Act;
 template <> struct Act<__nv_bfloat16> {
@@ -138,12 +140,14 @@ using DefaultShape = std::conditional_t<
                                                     GemvShape<16, 2, 2, false, false>>,
                        GemvShape<kWarps, kNt <= 2 ? 4 : 2, kNt <= 2 ? 2 : 1, false, false>>>;
 
-// grid (ceil(n / 16)), block (32 * S::kWarps). k % U == 0, group % U == 0, m <= 8 * kNt.
+// grid (out.blocks(n)), block (32 * S::kWarps). k % U == 0, group % U == 0, m <= 8 * kNt.
 // kBits = 16: q holds dense weights (n, k) of dtype T (U = 32 columns, no scales: meta and group unused).
-template <class T, int kBits, int kNt, class S, class TO = T>
+// Y: the tile's weight rows and the epilogue (kernels/gemv_epilogue.cuh; pairs with one column tile only).
+template <class T, int kBits, int kNt, class S, class TO = T, class Y = gemv_epilogue::RowsY<TO>>
 __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
     gemv_int_kernel(const T* __restrict__ x, const uint32_t* __restrict__ q, const uint32_t* __restrict__ meta,
-                    TO* __restrict__ y, int m, int n, int k, int group) {
+                    Y out, int m, int n, int k, int group) {
+  static_assert(!Y::kPairs || kNt == 1, "row-pair epilogues: one column tile (8 rows of x)");
   constexpr bool kDense = kBits == 16;
   constexpr int kW = S::kWarps, kU = S::kUnroll;
   constexpr int kUnit = kBits == 4 ? 128 : kBits == 8 ? 64 : 32;  // columns per unit: 64 bytes per row
@@ -155,13 +159,13 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
   if constexpr (S::kTrigger) pdl_launch_dependents();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
-  const int row0 = blockIdx.x * kTileRows;
   const int units = k / kUnit;
   const int ub = warp * units / kW, ue = (warp + 1) * units / kW;  // this warp's units
-  const bool lo_ok = row0 + g < n, hi_ok = row0 + g + 8 < n;
+  const int rlo = out.row(g, n), rhi = out.row(g + 8, n);  // weight rows of tile rows g, g + 8
+  const bool lo_ok = rlo >= 0, hi_ok = rhi >= 0;
   const int words_row = k * kBits / 32;
-  const uint32_t* wlo = q + size_t(row0 + g) * words_row + 4 * t;  // dereferenced only when lo_ok / hi_ok
-  const uint32_t* whi = wlo + size_t(8) * words_row;
+  const uint32_t* wlo = q + size_t(lo_ok ? rlo : 0) * words_row + 4 * t;  // dereferenced only when lo_ok / hi_ok
+  const uint32_t* whi = q + size_t(hi_ok ? rhi : 0) * words_row + 4 * t;
   const int unit_words = kUnit * kBits / 32;  // 16
   const uint4 zero4 = make_uint4(0u, 0u, 0u, 0u);
 
@@ -180,9 +184,9 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
       if constexpr (kDense) {
         r.ml[u] = r.mh[u] = 0u;
       } else {
-        const size_t mrow = size_t(ui) * kUnit / group * n + row0 + g;
-        r.ml[u] = in && lo_ok ? __ldg(meta + mrow) : 0u;
-        r.mh[u] = in && hi_ok ? __ldg(meta + mrow + 8) : 0u;
+        const size_t mrow = size_t(ui) * kUnit / group * n;
+        r.ml[u] = in && lo_ok ? __ldg(meta + mrow + rlo) : 0u;
+        r.mh[u] = in && hi_ok ? __ldg(meta + mrow + rhi) : 0u;
       }
     }
   };
@@ -265,8 +269,8 @@ __global__ void __launch_bounds__(32 * S::kWarps, S::kMinBlocks)
       float s = 0.0f;
 #pragma unroll
       for (int wi = 0; wi < kW; ++wi) s += red[reg][wi][src];
-      const int row = row0 + r;
-      if (b < m && row < n) y[size_t(b) * n + row] = from_f<TO>(s);
+      const int row = out.row(r, n);
+      out.store(r, b, row, b < m && row >= 0, s, n);  // kNt == 1 for pairs: warps 0-3 whole
     }
   }
 }
@@ -303,9 +307,21 @@ __global__ void dequantize_int_kernel(const uint32_t* __restrict__ q, const uint
 template <class T, int kBits, int kNt, class S = DefaultShape<kBits, kNt>, class TO = T>
 void launch_gemv_tiles(const void* x, const uint32_t* q, const uint32_t* meta, void* y, int m, int n, int k,
                        int group, cudaStream_t s, bool pdl) {
-  const dim3 grid((n + kTileRows - 1) / kTileRows), block(32 * S::kWarps);
-  launch_pdl(pdl, gemv_int_kernel<T, kBits, kNt, S, TO>, grid, block, 0, s, static_cast<const T*>(x), q, meta,
-             static_cast<TO*>(y), m, n, k, group);
+  const gemv_epilogue::RowsY<TO> out{static_cast<TO*>(y)};
+  launch_pdl(pdl, gemv_int_kernel<T, kBits, kNt, S, TO>, dim3(out.blocks(n)), dim3(32 * S::kWarps), 0, s,
+             static_cast<const T*>(x), q, meta, out, m, n, k, group);
+}
+
+// The q/k/v projection of 1-8 rows with RoPE and the K/V write in the epilogue (gemv_epilogue::RopeY).
+template <class T, int kBits, class KV>
+void launch_gemv_rope(const RopeKvArgs& a, const void* x, const uint32_t* q, const uint32_t* meta, int k, int group,
+                      cudaStream_t s, bool pdl) {
+  using S = DefaultShape<kBits, 1>;
+  using Y = gemv_epilogue::RopeY<T, KV>;
+  const Y out = gemv_epilogue::rope_epilogue<T, KV>(a);
+  const int n = gemv_epilogue::rope_epilogue_n(a);
+  launch_pdl(pdl, gemv_int_kernel<T, kBits, 1, S, T, Y>, dim3(out.blocks(n)), dim3(32 * S::kWarps), 0, s,
+             static_cast<const T*>(x), q, meta, out, a.n, n, k, group);
 }
 
 // m rows on the column-tile count that takes them, each on its default shape; TO: y's dtype (16 bits: T or

@@ -42,7 +42,7 @@ void fill_cuda_model_options(const ModelLoadOptions& opt, cuda::CudaModelOptions
   co.gemv = opt.gemv;
   co.int_gemm = opt.int_gemm;
   co.fp8_fused_rows = opt.fp8_fused_rows;
-  co.fp8_fused_rope_rows = opt.fp8_fused_rope_rows;
+  co.fused_rope_rows = opt.fused_rope_rows;
   co.gemv_mma_rows = opt.gemv_mma_rows;
   co.pdl = opt.pdl;
   co.profile = opt.profile;

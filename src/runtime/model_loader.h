@@ -31,7 +31,7 @@ struct ModelLoadOptions {
   int gemv_mma_rows = 0;                // dense projections of up to this many rows on the tensor-core GEMV (IGNIS_GEMV_MMA)
   bool int_gemm = false;                // the mixed-input GEMM for 17..256-row integer projections (IGNIS_INT_GEMM=1)
   int fp8_fused_rows = 0;               // FP8 o GEMV quantizing its own input up to this many rows (IGNIS_FP8_FUSED=N)
-  int fp8_fused_rope_rows = 8;          // FP8 RoPE + K/V write in the q/k/v GEMV up to this many rows (IGNIS_FP8_FUSED_ROPE=N)
+  int fused_rope_rows = 8;              // RoPE + K/V write in the FP8 / integer q/k/v GEMV up to this many rows (IGNIS_FUSED_ROPE=N)
   bool profile = false;                 // per-op event timing, graphs off
   bool gemm_cache = true;               // keep the GEMM tuning choices in the cache file
   std::string attention = "wgmma";      // attention kernels: wgmma (Hopper prefill) | mma | simple

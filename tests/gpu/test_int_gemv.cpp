@@ -7,12 +7,15 @@
 // split-k, one shared workspace across calls, run to run bit-identical.
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <string>
 
 #include "cuda/int_weights.h"
 #include "gpu_test_util.h"
 #include "kernels/int_gemm.h"
 #include "kernels/int_gemv.h"
+#include "kernels/rope_kv.h"
+#include "model/cpu/rope.h"
 
 namespace ignis::test {
 namespace {
@@ -203,6 +206,118 @@ TEST(GpuIntGemv, GraphCaptureReplays) {
   IGNIS_CUDA_CHECK(cudaStreamDestroy(s));
 }
 
+// The q/k/v GEMV with RoPE and the K/V write in its epilogue (gemv_int_rope): q (the only columns of qkv it
+// writes) and both caches have the bits of gemv_int followed by rope_qkv_write_kv, for 4 and 8 bits, bf16 /
+// fp16, a dtype and an FP8 cache, with and without the bias, head_dim 128 and 64, 1-8 rows at random
+// positions, a token that writes no cache (slot -1); eager with and without PDL, and from a CUDA graph.
+TEST(GpuIntGemv, RopeEpilogueEqualsGemvThenRope) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(13);
+  struct Case { int bits, m, nh, nkv, hd, k, group; bool bias; DType act; };
+  const Case cases[] = {{4, 1, 32, 8, 128, 4096, 128, false, DType::BF16}, {8, 3, 8, 8, 64, 1024, 64, true, DType::F16},
+                        {4, 8, 4, 2, 128, 512, 128, true, DType::F16},     {8, 2, 12, 2, 64, 2048, 128, false, DType::BF16}};
+  int case_no = 0;
+  for (const Case& c : cases)
+    for (bool fp8_kv : {false, true}) {
+      const int Q = c.nh * c.hd, KV = c.nkv * c.hd, W = Q + 2 * KV, bs = 16, nblocks = 4;
+      const DType t = c.act;
+      const std::string what = "int" + std::to_string(c.bits) + " rope gemv " + std::to_string(c.m) + " rows " +
+                               std::to_string(c.nh) + "/" + std::to_string(c.nkv) + " heads of " +
+                               std::to_string(c.hd) + (c.bias ? " bias " : " ") + dname(t) +
+                               (fp8_kv ? " fp8 cache" : " dtype cache");
+      SCOPED_TRACE(what);
+      const IntCase ic{c.bits, c.m, W, c.k, c.group, c.bits == 4, t};
+      const IntLinear q = random_int(rng, ic);
+      const cuda::IntGemvWeights d = cuda::int_gemv_weights(q);
+      const HostTensor x = random_tensor(rng, t, size_t(c.m) * c.k, -4, 4);
+      auto dq = to_device(d.q), dm = to_device(d.meta), dx = to_device(x);
+      const HostTensor bias = random_tensor(rng, t, W, -0.5f, 0.5f);
+      std::vector<int32_t> pos(c.m), slot(c.m), perm(nblocks * bs);
+      std::iota(perm.begin(), perm.end(), 0);
+      std::shuffle(perm.begin(), perm.end(), rng);
+      for (int i = 0; i < c.m; ++i) {
+        pos[i] = int32_t(rng() % 30000);
+        slot[i] = c.m > 1 && i == 1 ? -1 : perm[i];
+      }
+      const std::vector<float> inv = cpu::rope_inv_freq(c.hd, 500000.0f, RopeScaling{});
+      auto db = to_device(bias), dpos = to_device(pos), dslot = to_device(slot), dinv = to_device(inv);
+      const size_t es = dtype_size(t), cache_bytes = size_t(nblocks) * bs * KV * (fp8_kv ? 1 : es);
+      const size_t qkv_bytes = size_t(c.m) * W * es;
+      cuda::DeviceBuffer qkv_ref(qkv_bytes, "qkv (gemv_int + rope)"), qkv(qkv_bytes, "qkv (epilogue)"),
+          kc_ref(cache_bytes, "k cache ref"), vc_ref(cache_bytes, "v cache ref"), kc(cache_bytes, "k cache"),
+          vc(cache_bytes, "v cache");
+      for (cuda::DeviceBuffer* b : {&kc_ref, &vc_ref, &kc, &vc}) poison(*b);
+      kernels::RopeKvArgs a;
+      a.dtype = t;
+      a.kv_dtype = fp8_kv ? DType::F8_E4M3 : t;
+      a.k_scale = 0.0123f;
+      a.v_scale = 0.0071f;
+      a.bias = c.bias ? db.get() : nullptr;
+      a.positions = dpos.as<int32_t>();
+      a.slot_mapping = dslot.as<int32_t>();
+      a.inv_freq = dinv.as<float>();
+      a.n = c.m;
+      a.num_heads = c.nh;
+      a.num_kv_heads = c.nkv;
+      a.head_dim = c.hd;
+      kernels::RopeKvArgs ref = a;
+      ref.qkv = qkv_ref.get();
+      ref.k_cache = kc_ref.get();
+      ref.v_cache = vc_ref.get();
+      kernels::gemv_int(t, dx.get(), dq.as<uint32_t>(), dm.as<uint32_t>(), qkv_ref.get(), c.m, W, c.k, c.bits, d.group,
+                        nullptr, false);
+      kernels::rope_qkv_write_kv(ref, nullptr);
+      a.qkv = qkv.get();
+      a.k_cache = kc.get();
+      a.v_cache = vc.get();
+      ASSERT_TRUE(kernels::gemv_int_rope_supported(a, c.bits, c.k, d.group));
+      auto bytes = [](const cuda::DeviceBuffer& b, size_t n) {
+        IGNIS_CUDA_CHECK(cudaDeviceSynchronize());
+        std::vector<uint8_t> r(n);
+        IGNIS_CUDA_CHECK(cudaMemcpy(r.data(), b.get(), n, cudaMemcpyDeviceToHost));
+        return r;
+      };
+      auto q_bytes = [&](const cuda::DeviceBuffer& b) {  // the q columns of every row
+        const std::vector<uint8_t> all = bytes(b, qkv_bytes);
+        std::vector<uint8_t> v;
+        for (int i = 0; i < c.m; ++i)
+          v.insert(v.end(), all.begin() + size_t(i) * W * es, all.begin() + (size_t(i) * W + Q) * es);
+        return v;
+      };
+      const std::vector<uint8_t> want_q = q_bytes(qkv_ref), want_k = bytes(kc_ref, cache_bytes),
+                                 want_v = bytes(vc_ref, cache_bytes);
+      auto expect_all = [&](const char* how) {
+        EXPECT_TRUE(q_bytes(qkv) == want_q) << "q (" << how << ")";
+        EXPECT_TRUE(bytes(kc, cache_bytes) == want_k) << "k cache (" << how << ")";
+        EXPECT_TRUE(bytes(vc, cache_bytes) == want_v) << "v cache (" << how << ")";
+      };
+      const bool pdl = case_no++ % 2 == 0;
+      poison(qkv);
+      kernels::gemv_int_rope(a, dx.get(), dq.as<uint32_t>(), dm.as<uint32_t>(), c.k, c.bits, d.group, nullptr, pdl);
+      expect_all(pdl ? "eager, PDL" : "eager");
+      if (c.m == 1 || c.m == 3) {
+        poison(kc);
+        poison(vc);
+        poison(qkv);
+        cudaStream_t st;
+        IGNIS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+        cudaGraph_t g;
+        cudaGraphExec_t ge;
+        IGNIS_CUDA_CHECK(cudaDeviceSynchronize());  // the poison (legacy stream) before the non-blocking stream
+        IGNIS_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+        kernels::gemv_int_rope(a, dx.get(), dq.as<uint32_t>(), dm.as<uint32_t>(), c.k, c.bits, d.group, st, true);
+        IGNIS_CUDA_CHECK(cudaStreamEndCapture(st, &g));
+        IGNIS_CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
+        IGNIS_CUDA_CHECK(cudaGraphLaunch(ge, st));
+        IGNIS_CUDA_CHECK(cudaStreamSynchronize(st));
+        expect_all("graph");
+        IGNIS_CUDA_CHECK(cudaGraphExecDestroy(ge));
+        IGNIS_CUDA_CHECK(cudaGraphDestroy(g));
+        IGNIS_CUDA_CHECK(cudaStreamDestroy(st));
+      }
+    }
+}
+
 TEST(IntGemmStatic, SplitsAndWorkspace) {  // host only: runs without a device
   // 8B shapes on 132 SMs: the wide gate_up projection fills the GPU without splitting at 64 rows and
   // more; the 4096-wide ones split k at small batches, and a workspace holds the largest split's partials.
@@ -224,6 +339,20 @@ TEST(IntGemvStatic, LayoutAndSupport) {  // host only: runs without a device
   EXPECT_FALSE(kernels::gemv_int_supported(DType::BF16, 4, 1, 4096, 64));  // 4-bit units are 128 columns
   EXPECT_FALSE(kernels::gemv_int_supported(DType::F32, 4, 1, 4096, 128));
   EXPECT_FALSE(kernels::gemv_int_supported(DType::BF16, 3, 1, 4096, 128));
+  kernels::RopeKvArgs ra;
+  ra.dtype = DType::BF16;
+  ra.n = 8;
+  ra.num_heads = 32;
+  ra.num_kv_heads = 8;
+  ra.head_dim = 128;
+  EXPECT_TRUE(kernels::gemv_int_rope_supported(ra, 4, 4096, 128));
+  EXPECT_FALSE(kernels::gemv_int_rope_supported(ra, 4, 4096, 64)) << "4-bit units are 128 columns";
+  ra.n = 9;
+  EXPECT_FALSE(kernels::gemv_int_rope_supported(ra, 4, 4096, 128)) << "one column tile";
+  ra.n = 1;
+  ra.head_dim = 72;
+  EXPECT_FALSE(kernels::gemv_int_rope_supported(ra, 8, 4096, 128)) << "head_dim % 16";
+  EXPECT_THROW(kernels::gemv_int_rope(ra, nullptr, nullptr, nullptr, 4096, 8, 128, nullptr, true), Error);
   // nibble interleave: natural codes 0..7 of a word land at positions [c0, c2, c4, c6, c1, c3, c5, c7]
   IntLinear q;
   q.spec.bits = 4;

@@ -587,14 +587,14 @@ TEST(GpuModel, Fp8CheckpointsMatchGoldens) {
 
 // One model on the GPU against the CPU reference of the same weights and quantization: prefill passes
 // (cut at max_num_tokens 64: cuBLASLt rows and a 2-row GEMV tail) and teacher-forced decoding (3 rows
-// per pass). fused: both fusions of the FP8 GEMVs on (CudaModelOptions::fp8_fused_rows, fp8_fused_rope_rows),
+// per pass). fused: both fusions of the FP8 GEMVs on (CudaModelOptions::fp8_fused_rows, fused_rope_rows),
 // else both off.
 void check_fp8_model(const ModelConfig& cfg, const WeightStore& ws, const CpuModelOptions& co, const std::string& kv,
                      const std::string& what, bool fused = false) {
   CpuModel cpu(cfg, ws, co);
   cuda::CudaModelOptions o = opts(DType::BF16);
   o.fp8_fused_rows = fused ? kernels::kFp8FusedMaxM : 0;
-  o.fp8_fused_rope_rows = fused ? kernels::kFp8GemvMaxM : 0;
+  o.fused_rope_rows = fused ? 8 : 0;
   o.kv_cache_dtype = kv;
   o.kv_scales = co.kv_scales;
   cuda::CudaModel gpu(cfg, ws, o);
