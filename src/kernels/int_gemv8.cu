@@ -10,15 +10,8 @@ void gemv_bits8(DType act, const void* x, const uint32_t* q, const uint32_t* met
 }
 
 void gemv_rope_bits8(const RopeKvArgs& a, const void* x, const uint32_t* q, const uint32_t* meta, int k,
-                    int group, cudaStream_t s, bool pdl) {
-  const bool fp8_kv = a.kv_dtype == DType::F8_E4M3;
-  if (a.dtype == DType::BF16) {
-    if (fp8_kv) launch_gemv_rope<__nv_bfloat16, 8, kv_fp8>(a, x, q, meta, k, group, s, pdl);
-    else launch_gemv_rope<__nv_bfloat16, 8, __nv_bfloat16>(a, x, q, meta, k, group, s, pdl);
-  } else {
-    if (fp8_kv) launch_gemv_rope<__half, 8, kv_fp8>(a, x, q, meta, k, group, s, pdl);
-    else launch_gemv_rope<__half, 8, __half>(a, x, q, meta, k, group, s, pdl);
-  }
+                     int group, cudaStream_t s, bool pdl) {
+  launch_gemv_rope_any<8>(a, x, q, meta, k, group, s, pdl);
 }
 
 void dequantize_bits8(DType act, const uint32_t* q, const uint32_t* meta, void* w, int n, int k, int group,

@@ -326,6 +326,20 @@ void launch_gemv_rope(const RopeKvArgs& a, const void* x, const uint32_t* q, con
 
 // m rows on the column-tile count that takes them, each on its default shape; TO: y's dtype (16 bits: T or
 // fp32; integer weights: T).
+// launch_gemv_rope for a.dtype (BF16 / F16) and a.kv_dtype (that dtype or F8_E4M3).
+template <int kBits>
+void launch_gemv_rope_any(const RopeKvArgs& a, const void* x, const uint32_t* q, const uint32_t* meta, int k,
+                          int group, cudaStream_t s, bool pdl) {
+  const bool fp8_kv = a.kv_dtype == DType::F8_E4M3;
+  if (a.dtype == DType::BF16) {
+    if (fp8_kv) launch_gemv_rope<__nv_bfloat16, kBits, kv_fp8>(a, x, q, meta, k, group, s, pdl);
+    else launch_gemv_rope<__nv_bfloat16, kBits, __nv_bfloat16>(a, x, q, meta, k, group, s, pdl);
+  } else {
+    if (fp8_kv) launch_gemv_rope<__half, kBits, kv_fp8>(a, x, q, meta, k, group, s, pdl);
+    else launch_gemv_rope<__half, kBits, __half>(a, x, q, meta, k, group, s, pdl);
+  }
+}
+
 template <class T, int kBits, class TO = T>
 void launch_gemv(const void* x, const uint32_t* q, const uint32_t* meta, void* y, int m, int n, int k, int group,
                  cudaStream_t s, bool pdl) {

@@ -131,4 +131,24 @@ inline std::string test_data_dir() {
   return e && *e ? e : IGNIS_TEST_DATA_DIR;
 }
 
+// Runs enqueue(stream) captured in a CUDA graph on a non-blocking stream, after poisoning `out` (null: nothing).
+template <class F>
+void replay_in_graph(F&& enqueue, cuda::DeviceBuffer* out) {
+  cudaStream_t st;
+  IGNIS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  IGNIS_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+  enqueue(st);
+  IGNIS_CUDA_CHECK(cudaStreamEndCapture(st, &g));
+  IGNIS_CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
+  if (out) poison(*out);
+  IGNIS_CUDA_CHECK(cudaDeviceSynchronize());  // the poison (legacy stream) before the non-blocking stream
+  IGNIS_CUDA_CHECK(cudaGraphLaunch(ge, st));
+  IGNIS_CUDA_CHECK(cudaStreamSynchronize(st));
+  IGNIS_CUDA_CHECK(cudaGraphExecDestroy(ge));
+  IGNIS_CUDA_CHECK(cudaGraphDestroy(g));
+  IGNIS_CUDA_CHECK(cudaStreamDestroy(st));
+}
+
 }  // namespace ignis::test

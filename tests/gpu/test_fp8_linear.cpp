@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <numeric>
 #include <string>
 #include <vector>
 
@@ -22,7 +21,7 @@
 #include "kernels/fp8_quantize.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope_kv.h"
-#include "model/cpu/rope.h"
+#include "rope_epilogue_util.h"
 #include "kernels/swiglu.h"
 
 namespace ignis {
@@ -414,26 +413,6 @@ void expect_same_bytes(const std::vector<uint8_t>& got, const std::vector<uint8_
   EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() / 2 << " outputs differ";
 }
 
-// Runs enqueue(stream) captured in a CUDA graph on a non-blocking stream, after poisoning `out`.
-template <class F>
-void replay_in_graph(F&& enqueue, cuda::DeviceBuffer& out) {
-  cudaStream_t st;
-  IGNIS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  IGNIS_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-  enqueue(st);
-  IGNIS_CUDA_CHECK(cudaStreamEndCapture(st, &g));
-  IGNIS_CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
-  test::poison(out);
-  IGNIS_CUDA_CHECK(cudaDeviceSynchronize());  // the poison (legacy stream) before the non-blocking stream
-  IGNIS_CUDA_CHECK(cudaGraphLaunch(ge, st));
-  IGNIS_CUDA_CHECK(cudaStreamSynchronize(st));
-  IGNIS_CUDA_CHECK(cudaGraphExecDestroy(ge));
-  IGNIS_CUDA_CHECK(cudaGraphDestroy(g));
-  IGNIS_CUDA_CHECK(cudaStreamDestroy(st));
-}
-
 // The GEMV quantizing its own input rows (gemv_fp8_fused, Rows): the same bits as quantize_rows_fp8
 // followed by gemv_fp8, for dynamic and static scales, both half dtypes, 1..kFp8FusedMaxM rows, partial
 // tiles and k tails, a row stride above k; eager with and without PDL and replayed from a CUDA graph.
@@ -474,11 +453,11 @@ TEST(GpuFp8, FusedGemvEqualsProducerThenGemv) {
         kernels::gemv_fp8_fused(t, fx, dw.get(), dsw.as<float>(), got.get(), c.m, c.n, c.k, nullptr, pdl);
         expect_same_bytes(device_bytes(got, ybytes), ref, what + (pdl ? " (eager, PDL)" : " (eager)"));
         if (c.m == 1 || c.m == 3) {
-          replay_in_graph(
+          test::replay_in_graph(
               [&](cudaStream_t st) {
                 kernels::gemv_fp8_fused(t, fx, dw.get(), dsw.as<float>(), got.get(), c.m, c.n, c.k, st, true);
               },
-              got);
+              &got);
           expect_same_bytes(device_bytes(got, ybytes), ref, what + " (graph)");
         }
       }
@@ -499,84 +478,31 @@ TEST(GpuFp8, RopeGemvEqualsGemvThenRope) {
   for (DType t : {DType::BF16, DType::F16})
     for (const Case& c : cases)
       for (DType kv : {t, DType::F8_E4M3}) {
-        const int Q = c.nh * c.hd, KV = c.nkv * c.hd, W = Q + 2 * KV, bs = 16, nblocks = 4;
-        const bool fp8_kv = kv == DType::F8_E4M3;
         const std::string what = "rope gemv " + std::to_string(c.m) + " rows " + std::to_string(c.nh) + "/" +
                                  std::to_string(c.nkv) + " heads of " + std::to_string(c.hd) + " k " +
                                  std::to_string(c.k) + (c.bias ? " bias " : " ") + test::dname(t) +
-                                 (fp8_kv ? " fp8 cache" : " dtype cache");
-        Product p = random_product(rng, c.m, W, c.k, Fp8Scaling::Channel);
+                                 (kv == DType::F8_E4M3 ? " fp8 cache" : " dtype cache");
+        test::RopeEpilogueCase rc(rng, t, kv, c.m, c.nh, c.nkv, c.hd, c.bias);
+        Product p = random_product(rng, c.m, rc.W, c.k, Fp8Scaling::Channel);
         for (float& sc : p.sw) sc /= 16.0f;
         auto dx = test::to_device(p.x), dsx = test::to_device(p.sx), dw = test::to_device(p.w),
              dsw = test::to_device(p.sw);
-        const test::HostTensor bias = test::random_tensor(rng, t, W, -0.5f, 0.5f);
-        std::vector<int32_t> pos(c.m), slot(c.m), perm(nblocks * bs);
-        std::iota(perm.begin(), perm.end(), 0);
-        std::shuffle(perm.begin(), perm.end(), rng);
-        for (int i = 0; i < c.m; ++i) {
-          pos[i] = int32_t(rng() % 30000);
-          slot[i] = c.m > 1 && i == 1 ? -1 : perm[i];
-        }
-        const std::vector<float> inv = cpu::rope_inv_freq(c.hd, 500000.0f, RopeScaling{});
-        auto db = test::to_device(bias), dpos = test::to_device(pos), dslot = test::to_device(slot),
-             dinv = test::to_device(inv);
-        const size_t es = dtype_size(t), cache_bytes = size_t(nblocks) * bs * KV * (fp8_kv ? 1 : es);
-        const size_t qkv_bytes = size_t(c.m) * W * es;
-        cuda::DeviceBuffer qkv_ref(qkv_bytes, "qkv (gemv_fp8 + rope)"), qkv(qkv_bytes, "qkv (epilogue)"),
-            kc_ref(cache_bytes, "k cache ref"), vc_ref(cache_bytes, "v cache ref"), kc(cache_bytes, "k cache"),
-            vc(cache_bytes, "v cache");
-        for (cuda::DeviceBuffer* b : {&kc_ref, &vc_ref, &kc, &vc}) test::poison(*b);
-        kernels::RopeKvArgs a;
-        a.dtype = t;
-        a.kv_dtype = kv;
-        a.k_scale = 0.0123f;
-        a.v_scale = 0.0071f;
-        a.bias = c.bias ? db.get() : nullptr;
-        a.positions = dpos.as<int32_t>();
-        a.slot_mapping = dslot.as<int32_t>();
-        a.inv_freq = dinv.as<float>();
-        a.n = c.m;
-        a.num_heads = c.nh;
-        a.num_kv_heads = c.nkv;
-        a.head_dim = c.hd;
-        kernels::RopeKvArgs ref = a;
-        ref.qkv = qkv_ref.get();
-        ref.k_cache = kc_ref.get();
-        ref.v_cache = vc_ref.get();
-        kernels::gemv_fp8(t, dx.get(), dsx.as<float>(), dw.get(), dsw.as<float>(), qkv_ref.get(), c.m, W, c.k,
+        kernels::gemv_fp8(t, dx.get(), dsx.as<float>(), dw.get(), dsw.as<float>(), rc.ref.qkv, c.m, rc.W, c.k,
                           Fp8Scaling::Channel, nullptr, false);
-        kernels::rope_qkv_write_kv(ref, nullptr);
-        a.qkv = qkv.get();
-        a.k_cache = kc.get();
-        a.v_cache = vc.get();
-        ASSERT_TRUE(kernels::gemv_fp8_rope_supported(a, dx.get(), dw.get(), c.k)) << what;
-        auto q_bytes = [&](const cuda::DeviceBuffer& b) {  // the q columns of every row
-          const std::vector<uint8_t> all = device_bytes(b, qkv_bytes);
-          std::vector<uint8_t> q;
-          for (int i = 0; i < c.m; ++i)
-            q.insert(q.end(), all.begin() + size_t(i) * W * es, all.begin() + (size_t(i) * W + Q) * es);
-          return q;
-        };
-        const std::vector<uint8_t> want_q = q_bytes(qkv_ref), want_k = device_bytes(kc_ref, cache_bytes),
-                                   want_v = device_bytes(vc_ref, cache_bytes);
-        auto expect_all = [&](const std::string& how) {
-          expect_same_bytes(q_bytes(qkv), want_q, what + ": q (" + how + ")");
-          EXPECT_TRUE(device_bytes(kc, cache_bytes) == want_k) << what << ": k cache (" << how << ")";
-          EXPECT_TRUE(device_bytes(vc, cache_bytes) == want_v) << what << ": v cache (" << how << ")";
-        };
+        rc.run_reference();
+        ASSERT_TRUE(kernels::gemv_fp8_rope_supported(rc.fused, dx.get(), dw.get(), c.k)) << what;
         const bool pdl = case_no++ % 2 == 0;
-        test::poison(qkv);
-        kernels::gemv_fp8_rope(a, dx.get(), dsx.as<float>(), dw.get(), dsw.as<float>(), c.k, nullptr, pdl);
-        expect_all(pdl ? "eager, PDL" : "eager");
+        rc.poison_outputs();
+        kernels::gemv_fp8_rope(rc.fused, dx.get(), dsx.as<float>(), dw.get(), dsw.as<float>(), c.k, nullptr, pdl);
+        rc.expect_same(what + (pdl ? " (eager, PDL)" : " (eager)"));
         if (c.m == 1 || c.m == 3) {
-          test::poison(kc);
-          test::poison(vc);
-          replay_in_graph(
+          rc.poison_outputs();
+          test::replay_in_graph(
               [&](cudaStream_t st) {
-                kernels::gemv_fp8_rope(a, dx.get(), dsx.as<float>(), dw.get(), dsw.as<float>(), c.k, st, true);
+                kernels::gemv_fp8_rope(rc.fused, dx.get(), dsx.as<float>(), dw.get(), dsw.as<float>(), c.k, st, true);
               },
-              qkv);
-          expect_all("graph");
+              nullptr);  // poison_outputs() above
+          rc.expect_same(what + " (graph)");
         }
       }
 }

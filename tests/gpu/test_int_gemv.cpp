@@ -7,7 +7,6 @@
 // split-k, one shared workspace across calls, run to run bit-identical.
 #include <algorithm>
 #include <cstring>
-#include <numeric>
 #include <string>
 
 #include "cuda/int_weights.h"
@@ -15,7 +14,7 @@
 #include "kernels/int_gemm.h"
 #include "kernels/int_gemv.h"
 #include "kernels/rope_kv.h"
-#include "model/cpu/rope.h"
+#include "rope_epilogue_util.h"
 
 namespace ignis::test {
 namespace {
@@ -219,101 +218,31 @@ TEST(GpuIntGemv, RopeEpilogueEqualsGemvThenRope) {
   int case_no = 0;
   for (const Case& c : cases)
     for (bool fp8_kv : {false, true}) {
-      const int Q = c.nh * c.hd, KV = c.nkv * c.hd, W = Q + 2 * KV, bs = 16, nblocks = 4;
       const DType t = c.act;
       const std::string what = "int" + std::to_string(c.bits) + " rope gemv " + std::to_string(c.m) + " rows " +
                                std::to_string(c.nh) + "/" + std::to_string(c.nkv) + " heads of " +
                                std::to_string(c.hd) + (c.bias ? " bias " : " ") + dname(t) +
                                (fp8_kv ? " fp8 cache" : " dtype cache");
-      SCOPED_TRACE(what);
-      const IntCase ic{c.bits, c.m, W, c.k, c.group, c.bits == 4, t};
-      const IntLinear q = random_int(rng, ic);
+      RopeEpilogueCase rc(rng, t, fp8_kv ? DType::F8_E4M3 : t, c.m, c.nh, c.nkv, c.hd, c.bias);
+      const IntLinear q = random_int(rng, IntCase{c.bits, c.m, rc.W, c.k, c.group, c.bits == 4, t});
       const cuda::IntGemvWeights d = cuda::int_gemv_weights(q);
       const HostTensor x = random_tensor(rng, t, size_t(c.m) * c.k, -4, 4);
       auto dq = to_device(d.q), dm = to_device(d.meta), dx = to_device(x);
-      const HostTensor bias = random_tensor(rng, t, W, -0.5f, 0.5f);
-      std::vector<int32_t> pos(c.m), slot(c.m), perm(nblocks * bs);
-      std::iota(perm.begin(), perm.end(), 0);
-      std::shuffle(perm.begin(), perm.end(), rng);
-      for (int i = 0; i < c.m; ++i) {
-        pos[i] = int32_t(rng() % 30000);
-        slot[i] = c.m > 1 && i == 1 ? -1 : perm[i];
-      }
-      const std::vector<float> inv = cpu::rope_inv_freq(c.hd, 500000.0f, RopeScaling{});
-      auto db = to_device(bias), dpos = to_device(pos), dslot = to_device(slot), dinv = to_device(inv);
-      const size_t es = dtype_size(t), cache_bytes = size_t(nblocks) * bs * KV * (fp8_kv ? 1 : es);
-      const size_t qkv_bytes = size_t(c.m) * W * es;
-      cuda::DeviceBuffer qkv_ref(qkv_bytes, "qkv (gemv_int + rope)"), qkv(qkv_bytes, "qkv (epilogue)"),
-          kc_ref(cache_bytes, "k cache ref"), vc_ref(cache_bytes, "v cache ref"), kc(cache_bytes, "k cache"),
-          vc(cache_bytes, "v cache");
-      for (cuda::DeviceBuffer* b : {&kc_ref, &vc_ref, &kc, &vc}) poison(*b);
-      kernels::RopeKvArgs a;
-      a.dtype = t;
-      a.kv_dtype = fp8_kv ? DType::F8_E4M3 : t;
-      a.k_scale = 0.0123f;
-      a.v_scale = 0.0071f;
-      a.bias = c.bias ? db.get() : nullptr;
-      a.positions = dpos.as<int32_t>();
-      a.slot_mapping = dslot.as<int32_t>();
-      a.inv_freq = dinv.as<float>();
-      a.n = c.m;
-      a.num_heads = c.nh;
-      a.num_kv_heads = c.nkv;
-      a.head_dim = c.hd;
-      kernels::RopeKvArgs ref = a;
-      ref.qkv = qkv_ref.get();
-      ref.k_cache = kc_ref.get();
-      ref.v_cache = vc_ref.get();
-      kernels::gemv_int(t, dx.get(), dq.as<uint32_t>(), dm.as<uint32_t>(), qkv_ref.get(), c.m, W, c.k, c.bits, d.group,
+      kernels::gemv_int(t, dx.get(), dq.as<uint32_t>(), dm.as<uint32_t>(), rc.ref.qkv, c.m, rc.W, c.k, c.bits, d.group,
                         nullptr, false);
-      kernels::rope_qkv_write_kv(ref, nullptr);
-      a.qkv = qkv.get();
-      a.k_cache = kc.get();
-      a.v_cache = vc.get();
-      ASSERT_TRUE(kernels::gemv_int_rope_supported(a, c.bits, c.k, d.group));
-      auto bytes = [](const cuda::DeviceBuffer& b, size_t n) {
-        IGNIS_CUDA_CHECK(cudaDeviceSynchronize());
-        std::vector<uint8_t> r(n);
-        IGNIS_CUDA_CHECK(cudaMemcpy(r.data(), b.get(), n, cudaMemcpyDeviceToHost));
-        return r;
-      };
-      auto q_bytes = [&](const cuda::DeviceBuffer& b) {  // the q columns of every row
-        const std::vector<uint8_t> all = bytes(b, qkv_bytes);
-        std::vector<uint8_t> v;
-        for (int i = 0; i < c.m; ++i)
-          v.insert(v.end(), all.begin() + size_t(i) * W * es, all.begin() + (size_t(i) * W + Q) * es);
-        return v;
-      };
-      const std::vector<uint8_t> want_q = q_bytes(qkv_ref), want_k = bytes(kc_ref, cache_bytes),
-                                 want_v = bytes(vc_ref, cache_bytes);
-      auto expect_all = [&](const char* how) {
-        EXPECT_TRUE(q_bytes(qkv) == want_q) << "q (" << how << ")";
-        EXPECT_TRUE(bytes(kc, cache_bytes) == want_k) << "k cache (" << how << ")";
-        EXPECT_TRUE(bytes(vc, cache_bytes) == want_v) << "v cache (" << how << ")";
+      rc.run_reference();
+      ASSERT_TRUE(kernels::gemv_int_rope_supported(rc.fused, c.bits, c.k, d.group)) << what;
+      auto run = [&](cudaStream_t st, bool pdl) {
+        kernels::gemv_int_rope(rc.fused, dx.get(), dq.as<uint32_t>(), dm.as<uint32_t>(), c.k, c.bits, d.group, st, pdl);
       };
       const bool pdl = case_no++ % 2 == 0;
-      poison(qkv);
-      kernels::gemv_int_rope(a, dx.get(), dq.as<uint32_t>(), dm.as<uint32_t>(), c.k, c.bits, d.group, nullptr, pdl);
-      expect_all(pdl ? "eager, PDL" : "eager");
+      rc.poison_outputs();
+      run(nullptr, pdl);
+      rc.expect_same(what + (pdl ? " (eager, PDL)" : " (eager)"));
       if (c.m == 1 || c.m == 3) {
-        poison(kc);
-        poison(vc);
-        poison(qkv);
-        cudaStream_t st;
-        IGNIS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-        cudaGraph_t g;
-        cudaGraphExec_t ge;
-        IGNIS_CUDA_CHECK(cudaDeviceSynchronize());  // the poison (legacy stream) before the non-blocking stream
-        IGNIS_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-        kernels::gemv_int_rope(a, dx.get(), dq.as<uint32_t>(), dm.as<uint32_t>(), c.k, c.bits, d.group, st, true);
-        IGNIS_CUDA_CHECK(cudaStreamEndCapture(st, &g));
-        IGNIS_CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
-        IGNIS_CUDA_CHECK(cudaGraphLaunch(ge, st));
-        IGNIS_CUDA_CHECK(cudaStreamSynchronize(st));
-        expect_all("graph");
-        IGNIS_CUDA_CHECK(cudaGraphExecDestroy(ge));
-        IGNIS_CUDA_CHECK(cudaGraphDestroy(g));
-        IGNIS_CUDA_CHECK(cudaStreamDestroy(st));
+        rc.poison_outputs();
+        replay_in_graph([&](cudaStream_t st) { run(st, true); }, nullptr);
+        rc.expect_same(what + " (graph)");
       }
     }
 }
