@@ -50,8 +50,11 @@ void gemv_int(DType act, const void* x, const uint32_t* q, const uint32_t* meta,
   IGNIS_CUDA_LAUNCH_CHECK("gemv_int_kernel");
 }
 
+// Rows of the RoPE epilogue: one column tile (kNt = 1, 8 rows of x), as its row pairs need.
+constexpr int kIntRopeMaxM = 8;
+
 bool gemv_int_rope_supported(const RopeKvArgs& a, int bits, int k, int group) {
-  return gemv_epilogue::rope_epilogue_supported(a, 8) && int_weights_supported(a.dtype, bits, k, group);
+  return gemv_epilogue::rope_epilogue_supported(a, kIntRopeMaxM) && int_weights_supported(a.dtype, bits, k, group);
 }
 
 void gemv_int_rope(const RopeKvArgs& a, const void* x, const uint32_t* q, const uint32_t* meta, int k, int bits,

@@ -324,8 +324,6 @@ void launch_gemv_rope(const RopeKvArgs& a, const void* x, const uint32_t* q, con
              static_cast<const T*>(x), q, meta, out, a.n, n, k, group);
 }
 
-// m rows on the column-tile count that takes them, each on its default shape; TO: y's dtype (16 bits: T or
-// fp32; integer weights: T).
 // launch_gemv_rope for a.dtype (BF16 / F16) and a.kv_dtype (that dtype or F8_E4M3).
 template <int kBits>
 void launch_gemv_rope_any(const RopeKvArgs& a, const void* x, const uint32_t* q, const uint32_t* meta, int k,
@@ -340,6 +338,8 @@ void launch_gemv_rope_any(const RopeKvArgs& a, const void* x, const uint32_t* q,
   }
 }
 
+// m rows on the column-tile count that takes them, each on its default shape; TO: y's dtype (16 bits: T or
+// fp32; integer weights: T).
 template <class T, int kBits, class TO = T>
 void launch_gemv(const void* x, const uint32_t* q, const uint32_t* meta, void* y, int m, int n, int k, int group,
                  cudaStream_t s, bool pdl) {
