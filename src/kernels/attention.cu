@@ -250,7 +250,8 @@ __global__ void __launch_bounds__(kCombineRows * 32) attention_combine_rows_kern
   }
 }
 
-// Tokens of padding tiles must not be combined (their partials were never written).
+// Tokens of padding tiles must not be combined (their partials were never written); for launches whose
+// attention kernel does not mark them itself (attention_mma_decode_only).
 __global__ void mark_padding_kernel(const AttentionTile* tiles, int num_tiles, int num_tokens, int num_heads,
                                     int S, float* ml_base) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < num_tiles; i += gridDim.x * blockDim.x) {
@@ -278,11 +279,15 @@ void launch_simple(const PagedAttentionArgs& a, cudaStream_t stream) {
 }
 
 template <class T>
-void launch_combine(const PagedAttentionArgs& a, cudaStream_t stream) {
+// padding_marked: the attention kernel wrote the padding tiles' empty (m, l) pairs itself
+// (attention_mma_decode_only), so mark_padding_kernel's launch is not needed.
+void launch_combine(const PagedAttentionArgs& a, bool padding_marked, cudaStream_t stream) {
   if (a.num_splits > 1) {
-    float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * a.num_splits * a.head_dim;
-    mark_padding_kernel<<<1, 128, 0, stream>>>(a.tiles, a.num_tiles, a.num_tokens, a.num_heads, a.num_splits, ml);
-    IGNIS_CUDA_LAUNCH_CHECK("mark_padding_kernel");
+    if (!padding_marked) {
+      float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * a.num_splits * a.head_dim;
+      mark_padding_kernel<<<1, 128, 0, stream>>>(a.tiles, a.num_tiles, a.num_tokens, a.num_heads, a.num_splits, ml);
+      IGNIS_CUDA_LAUNCH_CHECK("mark_padding_kernel");
+    }
     // Few rows (decode steps): a block per row, a thread per dim, the most parallel for the few
     // rows and many splits of small-batch decode (batch 1 at 2,048 keys: 7.3 vs 13.9 us, H100).
     // Many rows (a prefill with splits): a warp per row (1,024 tokens x 32 heads: 43.4 vs 16.4 us).
@@ -418,7 +423,7 @@ void paged_attention(const PagedAttentionArgs& args, cudaStream_t stream) {
         else launch_simple_dc<T, T>(e, stream);
       }
     }
-    launch_combine<T>(e, stream);
+    launch_combine<T>(e, mma && attention_mma_decode_only(e), stream);
   });
 }
 

@@ -14,6 +14,14 @@ namespace ignis::kernels {
 constexpr int kMmaAttentionRows = 64;
 inline int attention_mma_tile_tokens(int gqa) { return gqa >= kMmaAttentionRows ? 1 : kMmaAttentionRows / (gqa < 1 ? 1 : gqa); }
 
+// Whether paged_attention_mma runs `a` on the decode kernel alone (its tiles average <= 16 query rows:
+// decode steps, CUDA-graph padding tiles included). That kernel's blocks of padding tiles write their
+// token's empty (m, l) pairs, so the split merge needs no separate marking pass.
+inline bool attention_mma_decode_only(const PagedAttentionArgs& a) {
+  const int G = a.num_heads / (a.num_kv_heads < 1 ? 1 : a.num_kv_heads);
+  return int64_t(a.num_tokens) * G <= int64_t(kDecodeTileRows) * a.num_tiles;
+}
+
 // dtype BF16/F16, head_dim 64 or 128, 1 <= gqa <= 32.
 bool attention_mma_shape_supported(int gqa, int head_dim, DType dtype);
 

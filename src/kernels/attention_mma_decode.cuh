@@ -36,6 +36,18 @@ template <int D> __host__ __device__ constexpr size_t decode_smem_bytes() {
   return size_t(kWarps * kRing * kWarpKeys + 16) * (D + 8) * 2;
 }
 
+// A padding tile's block (kv head kvh, split of S): the split's (m, l) pairs of the tile's token for
+// kvh's query heads say "empty" (l = 0), so the merge gives them weight 0, as attention.cu's
+// mark_padding_kernel does for launches on other kernels (attention_mma_decode_only).
+__device__ __forceinline__ void mark_padding_split(const PagedAttentionArgs& a, const AttentionTile& tile, int kvh,
+                                                   int split, int S) {
+  const int t = tile.token_begin, G = a.num_heads / a.num_kv_heads;
+  if (S <= 1 || t < 0 || t >= a.num_tokens) return;
+  float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * a.head_dim;
+  for (int j = threadIdx.x; j < G; j += blockDim.x)
+    ml[((size_t(t) * a.num_heads + size_t(kvh) * G + j) * S + split) * 2 + 1] = 0.0f;
+}
+
 template <class T, int D>
 __device__ __forceinline__ void decode_pass(const PagedAttentionArgs& a, const AttentionTile& tile, int kvh, int split,
                                             int pos_first, KeyRange keys, int r0, unsigned char* smem_raw) {

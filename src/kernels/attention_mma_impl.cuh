@@ -295,7 +295,10 @@ template <class T, class KV, int D>
 __global__ void __launch_bounds__(kThreads, 4) paged_attention_decode_kernel(PagedAttentionArgs a, int skip_large) {
   extern __shared__ __align__(16) unsigned char smem_raw[];  // decode_smem_bytes_for<KV, D>()
   const AttentionTile tile = a.tiles[blockIdx.x];
-  if (tile.num_tokens <= 0) return;
+  if (tile.num_tokens <= 0) {  // a padding tile: its token's (m, l) pairs of this split say "empty"
+    mark_padding_split(a, tile, blockIdx.y, blockIdx.z, gridDim.z);
+    return;
+  }
   if (skip_large && tile.num_tokens * (a.num_heads / a.num_kv_heads) > kDecodeTileRows) return;
   decode_tile<T, KV, D>(a, tile, smem_raw);
 }
@@ -318,8 +321,7 @@ void launch(const PagedAttentionArgs& a, bool wgmma_prefill, cudaStream_t stream
   dim3 grid(a.num_tiles, a.num_kv_heads, a.num_splits);
   // Tiles averaging <= 16 rows (decode steps, including CUDA-graph padding tiles of one token):
   // the decode kernel. Otherwise the main kernel, which still takes decode_pass for tiles of <= 16 rows.
-  const int G = a.num_heads / a.num_kv_heads;
-  if (int64_t(a.num_tokens) * G <= int64_t(kDecodeTileRows) * a.num_tiles) {
+  if (attention_mma_decode_only(a)) {
     paged_attention_decode_kernel<T, KV, D><<<grid, kThreads, dsmem, stream>>>(a, 0);
     IGNIS_CUDA_LAUNCH_CHECK("paged_attention_decode_kernel");
   } else if (D == 128 && wgmma_prefill) {

@@ -222,6 +222,35 @@ TEST(GpuAttention, DecodeTilesSplitKeys) {
   }
 }
 
+// CUDA-graph padding tiles (num_tokens 0) beside decode steps: the decode kernel marks their tokens'
+// split pairs empty itself; launches on other kernels (a prefill beside them, the simple kernel) keep
+// mark_padding_kernel. Either way the padding rows merge to 0 over a stale workspace, bf16 / fp16 /
+// FP8 caches, split or not.
+TEST(GpuAttention, PaddingTiles) {
+  IGNIS_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(23);
+  std::vector<AttnCase> cases;
+  for (DType t : {DType::BF16, DType::F16})
+    for (int hd : {64, 128})
+      for (int gqa : {1, 4, 8})
+        for (int splits : {1, 0, 4}) {
+          const int kvh = 2;
+          AttnCase d{t, hd, kvh * gqa, kvh, 16, 0, decodes({1, 70, 1000}), splits};
+          d.pad_tiles = 5;
+          cases.push_back(d);
+          AttnCase mixed{t, hd, kvh * gqa, kvh, 16, 0, {{100, 1}, {0, 64}, {31, 1}}, splits};
+          mixed.pad_tiles = 2;
+          cases.push_back(mixed);
+          AttnCase f = d;
+          f.fp8 = true;
+          cases.push_back(f);
+        }
+  for (auto impl : kImpls) {
+    ImplScope scope(impl);
+    for (auto& c : cases) run_case(c, rng);
+  }
+}
+
 // Large scores (the running max matters) and splits whose keys are all masked, on decode tiles.
 TEST(GpuAttention, DecodeTilesLargeScoresAndEmptySplits) {
   IGNIS_SKIP_WITHOUT_GPU();

@@ -107,8 +107,17 @@ void print_row(const char* shape, int bits, const char* name, double us, size_t 
 
 }  // namespace
 
+// Optional filters (for a profiler run of one kernel): argv[2] a shape name ("all": every shape), argv[3] the
+// bits (0: all), argv[4] a substring of the variant names (the shape's default variant runs only if it matches).
 int main(int argc, char** argv) {
   const int iters = argc > 1 ? std::atoi(argv[1]) : 100;
+  const std::string only_shape = argc > 2 ? argv[2] : "all";
+  const int only_bits = argc > 3 ? std::atoi(argv[3]) : 0;
+  const std::string only_var = argc > 4 ? argv[4] : "";
+  auto wanted = [&](const char* shape, int bits, const char* var) {
+    return (only_shape == "all" || only_shape == shape) && (only_bits == 0 || only_bits == bits) &&
+           (!*var || std::string(var).find(only_var) != std::string::npos);  // var "": any variant
+  };
   cudaStream_t st;
   IGNIS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
   // Copy bandwidth (read + write) of 1 GiB in the same process.
@@ -151,8 +160,11 @@ int main(int argc, char** argv) {
       variant<4, 1, 2, true, false, 8>("nt8 w4u1b2 pf"),     variant<16, 1, 1, false, false, 8>("nt8 w16u1b1"),
   };
   struct Shape { const char* name; int n, k; };
-  const Shape shapes[] = {{"qkv", 6144, 4096}, {"o", 4096, 4096}, {"gate_up", 28672, 4096}, {"down", 4096, 14336},
-                          {"lm_head", 128256, 4096}};
+  // gate_up/4, down/4 (16 bits only): dense weights of the int4 shapes' bytes and units per row, i.e. the
+  // int4 GEMV's memory pattern without its dequantization.
+  const Shape shapes[] = {{"qkv", 6144, 4096},     {"o", 4096, 4096},        {"gate_up", 28672, 4096},
+                          {"down", 4096, 14336},   {"lm_head", 128256, 4096}, {"gate_up/4", 28672, 1024},
+                          {"down/4", 4096, 3584}};
   std::mt19937_64 rng(7);
   std::printf("%-8s %-4s %-18s %9s %9s %7s %9s\n", "shape", "bits", "variant", "us", "GB/s", "%copy", "maxdiff");
   for (const auto& sh : shapes) {
@@ -174,7 +186,8 @@ int main(int argc, char** argv) {
       IGNIS_CUDA_CHECK(cudaMemcpy(x, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice));
     }
     for (int bits : {4, 8, 16}) {
-      if (bits != 16 && sh.n > 100000) continue;  // the lm_head stays dense
+      if (!wanted(sh.name, bits, "")) continue;
+      if (bits != 16 && (sh.n > 100000 || std::strchr(sh.name, '/'))) continue;  // the lm_head stays dense
       const size_t qbytes = nk * bits / 8, mbytes = bits == 16 ? 0 : nk / kGroup * 4, per = qbytes + mbytes;
       const int copies = int(std::max<size_t>(2, ((size_t(640) << 20) + per - 1) / per));
       std::vector<uint32_t> hq(per / 4 * copies);
@@ -195,6 +208,7 @@ int main(int argc, char** argv) {
         const bool nt2 = std::strncmp(vars[vi].name, "nt2", 3) == 0;
         if ((bits == 8 && m > 1) || (bits == 16 && m > 1 && !nt2) || (bits != 16 && nt2)) continue;
         const bool first = vi == 0 || vars[vi - 1].m != m;  // the default of this m
+        if (!wanted(sh.name, bits, vars[vi].name)) continue;  // (a filtered variant's diff is then against zeros)
         const Launch l = bits == 4 ? vars[vi].l4 : bits == 8 ? vars[vi].l8 : vars[vi].l16;
         l(x, dq, dq + qbytes / 4, first ? y0 : y, m, sh.n, sh.k, kGroup, st, true);
         IGNIS_CUDA_CHECK(cudaStreamSynchronize(st));
@@ -221,6 +235,7 @@ int main(int argc, char** argv) {
       fp8_variant<8, 2, 4, true>("f8 w8u2b4 trig"),
   };
   for (const auto& sh : shapes) {
+    if (std::strchr(sh.name, '/') || !wanted(sh.name, 8, "")) continue;
     const size_t nk = size_t(sh.n) * sh.k;
     const int copies = int(std::max<size_t>(2, ((size_t(640) << 20) + nk - 1) / nk));
     std::vector<uint8_t> hw(nk * copies), hx(sh.k);
@@ -242,6 +257,7 @@ int main(int argc, char** argv) {
     IGNIS_CUDA_CHECK(cudaMalloc(&y0, size_t(sh.n) * 2));
     std::vector<uint16_t> ref(sh.n), out(sh.n);
     for (size_t vi = 0; vi < sizeof(fvars) / sizeof(fvars[0]); ++vi) {
+      if (!wanted(sh.name, 8, fvars[vi].name)) continue;
       void* yo = vi == 0 ? y0 : y;
       fvars[vi].l(dx, sx, dw, sw, static_cast<T*>(yo), 1, sh.n, sh.k, st, true);
       IGNIS_CUDA_CHECK(cudaStreamSynchronize(st));
