@@ -278,9 +278,9 @@ void launch_simple(const PagedAttentionArgs& a, cudaStream_t stream) {
   IGNIS_CUDA_LAUNCH_CHECK("paged_attention_kernel");
 }
 
-template <class T>
 // padding_marked: the attention kernel wrote the padding tiles' empty (m, l) pairs itself
 // (attention_mma_decode_only), so mark_padding_kernel's launch is not needed.
+template <class T>
 void launch_combine(const PagedAttentionArgs& a, bool padding_marked, cudaStream_t stream) {
   if (a.num_splits > 1) {
     if (!padding_marked) {

@@ -187,7 +187,7 @@ int main(int argc, char** argv) {
     }
     for (int bits : {4, 8, 16}) {
       if (!wanted(sh.name, bits, "")) continue;
-      if (bits != 16 && (sh.n > 100000 || std::strchr(sh.name, '/'))) continue;  // the lm_head stays dense
+      if (bits != 16 && (sh.n > 100000 || std::strchr(sh.name, '/'))) continue;  // the lm_head stays dense; "/" shapes are dense only
       const size_t qbytes = nk * bits / 8, mbytes = bits == 16 ? 0 : nk / kGroup * 4, per = qbytes + mbytes;
       const int copies = int(std::max<size_t>(2, ((size_t(640) << 20) + per - 1) / per));
       std::vector<uint32_t> hq(per / 4 * copies);
