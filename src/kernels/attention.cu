@@ -155,7 +155,7 @@ paged_attention_kernel(PagedAttentionArgs a) {
           if (d < D) pa[d] = acc[j][c];
         }
         if (lane == 0) {
-          float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + part * 2;
+          float* ml = split_ml(a, S, D) + part * 2;
           ml[0] = m[j];
           ml[1] = l[j];
         }
@@ -180,7 +180,7 @@ template <class T>
 __global__ void attention_combine_kernel(PagedAttentionArgs a) {
   pdl_launch_dependents();  // a PDL-launched GEMV may start streaming its weights
   const int t = blockIdx.x, h = blockIdx.y, S = a.num_splits, D = a.head_dim;
-  const float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + (size_t(t) * a.num_heads + h) * S * 2;
+  const float* ml = split_ml(a, S, D) + (size_t(t) * a.num_heads + h) * S * 2;
   // Warp 0 turns the splits' (max, sum) into weights exp(m_s - M) / L (0 for empty splits), lane s
   // for split s (S <= kMaxSplits = 32), so the loop below does one load and FMA per split.
   __shared__ float wgt[kMaxSplits];
@@ -212,7 +212,7 @@ __global__ void __launch_bounds__(kCombineRows * 32) attention_combine_rows_kern
   const int S = a.num_splits, D = a.head_dim, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const size_t row = size_t(blockIdx.x) * kCombineRows + warp;  // token * num_heads + head
   if (row >= size_t(a.num_tokens) * a.num_heads) return;        // (whole warps)
-  const float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + row * S * 2;
+  const float* ml = split_ml(a, S, D) + row * S * 2;
   __shared__ float wgt[kCombineRows][kMaxSplits];  // lane s: split s's weight (0: empty split)
   wgt[warp][lane] = split_weight(ml, S, lane);
   __syncwarp();
@@ -284,7 +284,7 @@ template <class T>
 void launch_combine(const PagedAttentionArgs& a, bool padding_marked, cudaStream_t stream) {
   if (a.num_splits > 1) {
     if (!padding_marked) {
-      float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * a.num_splits * a.head_dim;
+      float* ml = split_ml(a, a.num_splits, a.head_dim);
       mark_padding_kernel<<<1, 128, 0, stream>>>(a.tiles, a.num_tiles, a.num_tokens, a.num_heads, a.num_splits, ml);
       IGNIS_CUDA_LAUNCH_CHECK("mark_padding_kernel");
     }

@@ -134,6 +134,12 @@ int attention_tile_tokens(int gqa);
 int attention_tile_tokens(AttentionImpl impl, int gqa, int head_dim, DType dtype, DType kv_dtype);
 
 size_t attention_workspace_floats(int num_tokens, int num_heads, int head_dim, int num_splits);
+#ifdef __CUDACC__
+// The workspace's (m, l) pairs of the S splits: after the num_tokens x num_heads x S partial rows of D floats.
+__host__ __device__ inline float* split_ml(const PagedAttentionArgs& a, int S, int D) {
+  return a.workspace + size_t(a.num_tokens) * a.num_heads * S * D;
+}
+#endif
 // Splits for a step: enough (tile x kv head x split) blocks to fill `num_sms` twice, each split
 // at least 64 keys of the longest key range `max_keys`, at most 32.
 int attention_num_splits(int num_tiles, int num_kv_heads, int max_keys, int num_sms);

@@ -43,7 +43,7 @@ __device__ __forceinline__ void mark_padding_split(const PagedAttentionArgs& a, 
                                                    int split, int S) {
   const int t = tile.token_begin, G = a.num_heads / a.num_kv_heads;
   if (S <= 1 || t < 0 || t >= a.num_tokens) return;
-  float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * a.head_dim;
+  float* ml = split_ml(a, S, a.head_dim);
   for (int j = threadIdx.x; j < G; j += blockDim.x)
     ml[((size_t(t) * a.num_heads + size_t(kvh) * G + j) * S + split) * 2 + 1] = 0.0f;
 }
@@ -243,7 +243,7 @@ __device__ __forceinline__ void decode_pass(const PagedAttentionArgs& a, const A
       const size_t part = (size_t(t) * a.num_heads + h) * S + split;
       *reinterpret_cast<float2*>(a.workspace + part * D + d) = make_float2(x, y);
       if (d == 0) {
-        float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + part * 2;
+        float* ml = split_ml(a, S, D) + part * 2;
         ml[0] = M * kLn2;
         ml[1] = L;
       }
@@ -498,7 +498,7 @@ __device__ __forceinline__ void decode_pass_fp8(const PagedAttentionArgs& a, con
       const size_t part = (size_t(t) * a.num_heads + h) * S + split;
       *reinterpret_cast<float2*>(a.workspace + part * D + d) = make_float2(x, y);
       if (d == 0) {
-        float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + part * 2;
+        float* ml = split_ml(a, S, D) + part * 2;
         ml[0] = M * kLn2;
         ml[1] = L;
       }

@@ -170,7 +170,7 @@ __device__ __forceinline__ void store_fragment_rows(const PagedAttentionArgs& a,
       for (int n = 0; n < NT; ++n)
         *reinterpret_cast<float2*>(pw + n * 8 + 2 * qd) = make_float2(o[n][2 * i], o[n][2 * i + 1]);
       if (qd == 0) {
-        float* ml = a.workspace + size_t(a.num_tokens) * a.num_heads * S * D + part * 2;
+        float* ml = split_ml(a, S, D) + part * 2;
         ml[0] = m[i] * kLn2;  // log2 domain -> natural log (the combine kernel uses exp)
         ml[1] = l[i];
       }
